@@ -1,0 +1,127 @@
+/*
+ * config.h - the typed configuration (design section 9).
+ *
+ * The file is read once by cfg_load() into these structs; code never looks a
+ * key up by string after start. All strings are owned by the struct cfg and
+ * freed by cfg_free(). Optional strings are NULL when absent.
+ */
+#ifndef PUSHRELAY_CONFIG_H
+#define PUSHRELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pushrelay/log.h"
+#include "pushrelay/provider.h"
+
+#define CFG_MAX_LISTEN 16
+
+struct cfg_endpoint {
+    char host[256];     /* numeric address or name, without brackets */
+    uint16_t port;
+};
+
+struct cfg_tls {
+    char *certificate;  /* PEM chain, our identity */
+    char *private_key;  /* PEM key for 'certificate' */
+    char *ca_file;      /* PEM CA bundle that client certificates chain to */
+};
+
+struct cfg_redis {
+    char *host;
+    int port;
+    char *password;     /* "" or NULL: no AUTH */
+    int db;
+    char *prefix;       /* key prefix, default "pr:" */
+};
+
+struct cfg_federation {
+    struct cfg_endpoint listen[CFG_MAX_LISTEN];
+    size_t n_listen;
+    char *domain;               /* our SIP domain, e.g. push.example.net */
+    struct cfg_tls tls;
+    int max_connections;        /* default 10000 */
+    int max_message_bytes;      /* whole request, headers + body; default 16384 */
+    int idle_timeout_s;         /* default 300 */
+    int handshake_timeout_s;    /* default 10 */
+    long long queue_high_water; /* per provider stream; default 1000000 */
+    int dedup_window_s;         /* default 300 */
+};
+
+struct cfg_retry {
+    int max_attempts;   /* default 8 */
+    int base_delay_ms;  /* default 500 */
+    int max_delay_ms;   /* default 300000 */
+};
+
+struct cfg_dispatcher {
+    int max_in_flight;  /* default 2000 */
+    int claim_idle_ms;  /* default 30000 */
+    struct cfg_retry retry;
+};
+
+struct cfg_app {
+    char *id;                   /* unique app id, e.g. "lync-ios" */
+    enum pr_provider provider;
+    char *endpoint;             /* https://host[:port]; provider default if unset */
+    char *ca_file;              /* verify the provider with this CA (sandbox, staging) */
+    char *certificate;          /* client certificate (APNs cert auth, MPNS) */
+    char *private_key;
+    int connections;            /* HTTP/2 connections in the pool; default 2 */
+    /* apns */
+    char *topic;                /* bundle id */
+    char *team_id;
+    char *key_id;
+    char *key_file;             /* .p8 ES256 key for token auth */
+    /* fcm */
+    char *project_id;
+    char *service_account;      /* path to the service-account JSON */
+    /* mpns */
+    char **allowed_hosts;       /* host patterns, "*.notify.live.net" */
+    size_t n_allowed_hosts;
+};
+
+struct cfg_monitoring {
+    struct cfg_endpoint listen; /* port 0: disabled */
+    int stats_window_h;         /* per-minute stats buckets kept; default 48 */
+};
+
+struct cfg {
+    char *path;                 /* the file this was loaded from */
+    char *node_id;
+    enum pr_log_level log_level;
+    struct cfg_redis redis;
+    struct cfg_federation federation;
+    struct cfg_dispatcher dispatcher;
+    struct cfg_app *apps;
+    size_t n_apps;
+    struct cfg_monitoring monitoring;
+};
+
+/*
+ * cfg_load reads and validates 'path'. On success it stores a new config in
+ * '*out' (free with cfg_free) and returns 0. On failure it returns
+ * PR_ECONFIG and writes "file:line: message" (or "file: message" when no line
+ * applies) into 'err'. Unknown keys, wrong types, missing files and bad
+ * values are all refused. Relative paths in the file are resolved against
+ * the file's directory.
+ */
+int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen);
+void cfg_free(struct cfg *cfg);
+
+/*
+ * cfg_find_app returns the app that serves 'provider' for the RFC 8599
+ * pn-param 'param', or NULL. APNs: "<team_id>.<topic>" with an optional
+ * ".voip" suffix (then '*voip' is set to 1); FCM: "<project_id>"; MPNS: the
+ * app id. 'voip' may be NULL.
+ */
+const struct cfg_app *cfg_find_app(const struct cfg *cfg, enum pr_provider provider,
+                                   const char *param, int *voip);
+
+/* cfg_app_by_id returns the app named 'id', or NULL. */
+const struct cfg_app *cfg_app_by_id(const struct cfg *cfg, const char *id);
+
+/* cfg_host_allowed: 1 if 'host' matches one of the app's allowed_hosts
+ * patterns (exact, or "*.suffix" matching one or more labels), else 0. */
+int cfg_host_allowed(const struct cfg_app *app, const char *host);
+
+#endif

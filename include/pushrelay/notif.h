@@ -1,0 +1,79 @@
+/*
+ * notif.h - the notification record: the one seam between the listener and
+ * the dispatcher. The listener fills it from a validated MESSAGE; the queue
+ * stores its JSON encoding; the dispatcher decodes it and hands it to a
+ * provider client. Nothing SIP-specific or provider-specific lives here.
+ *
+ * Encoded form (one JSON object, short keys, stored in the stream field "n",
+ * in retry-zset members and in dead letters):
+ *
+ *   {"v":1,"id":"5f0c…","dom":"contoso.com","prov":"apns","app":"lync-ios",
+ *    "tok":"<device token>","voip":0,"ev":"im","from":"sip:…","to":"sip:…",
+ *    "title":"…","body":"…","badge":3,"sound":"default","prio":"high",
+ *    "coll":"conv-42","ttl":60,"acc":1732480000000,"exp":1732480060000,
+ *    "att":0,"data":{…},"last":"503 ServiceUnavailable"}
+ *
+ * Absent optional fields are omitted; decoding tolerates their absence.
+ */
+#ifndef PUSHRELAY_NOTIF_H
+#define PUSHRELAY_NOTIF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "pushrelay/provider.h"
+
+#define PR_NOTIF_VERSION 1
+#define PR_NOTIF_ID_MAX 128      /* idempotency key length limit */
+
+struct pr_notif {
+    char *id;                   /* push id: body "id", else Call-ID + CSeq */
+    char *domain;               /* tenant: the From domain of the MESSAGE */
+    enum pr_provider provider;
+    char *app;                  /* cfg_app id that serves it */
+    char *token;                /* APNs hex token, FCM token, MPNS channel URI (decoded) */
+    int voip;                   /* APNs VoIP push (pn-param ended in ".voip") */
+    enum pr_event event;
+    char *from;                 /* SIP URI of the party who caused the event */
+    char *to;                   /* SIP URI of the user being notified */
+    char *title;
+    char *body;
+    int badge;                  /* -1 when absent */
+    char *sound;
+    enum pr_priority priority;
+    char *collapse_id;
+    int ttl_s;
+    int64_t accepted_ms;        /* wall clock when the listener answered 202 */
+    int64_t expires_ms;         /* accepted_ms + ttl_s * 1000 */
+    int attempts;               /* delivery attempts already made */
+    json_t *data;               /* custom data object (owned reference) or NULL */
+    char *last;                 /* last provider answer, e.g. "503 …", or NULL */
+};
+
+/* notif_init zeroes 'n' and sets badge to -1. */
+void notif_init(struct pr_notif *n);
+
+/* notif_clear frees everything 'n' owns and re-initialises it. */
+void notif_clear(struct pr_notif *n);
+
+/*
+ * notif_encode returns the record as compact JSON text in '*out' (free with
+ * free()) and its length in '*outlen'. PR_ENOMEM on allocation failure,
+ * PR_EINVAL if a required field (id, domain, app, token) is missing.
+ */
+int notif_encode(const struct pr_notif *n, char **out, size_t *outlen);
+
+/*
+ * notif_decode parses 'len' bytes of encoded JSON into 'out' (which it
+ * initialises; clear it with notif_clear even on failure). PR_EINVAL names
+ * nothing more specific: the record is corrupt and belongs in dead letters.
+ */
+int notif_decode(const char *json, size_t len, struct pr_notif *out);
+
+/* notif_set_str replaces '*field' with a copy of 's' (NULL clears it). */
+int notif_set_str(char **field, const char *s);
+
+/* Wall clock in milliseconds since the epoch. */
+int64_t pr_now_ms(void);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * provider.h - the push providers and notification vocabulary shared by the
+ * listener, the queue and the dispatcher. Names are the wire names of
+ * RFC 8599 (pn-provider) and design section 5 (event, priority).
+ */
+#ifndef PUSHRELAY_PROVIDER_H
+#define PUSHRELAY_PROVIDER_H
+
+enum pr_provider {
+    PR_PROVIDER_APNS = 0,
+    PR_PROVIDER_FCM = 1,
+    PR_PROVIDER_MPNS = 2,
+    PR_PROVIDER_COUNT
+};
+
+enum pr_event {
+    PR_EVENT_IM = 0,
+    PR_EVENT_CALL,
+    PR_EVENT_MISSED_CALL,
+    PR_EVENT_VOICEMAIL,
+    PR_EVENT_CONFERENCE,
+    PR_EVENT_COUNT
+};
+
+enum pr_priority {
+    PR_PRIORITY_NORMAL = 0,
+    PR_PRIORITY_HIGH = 1,
+};
+
+/* Wire name of a provider ("apns", "fcm", "mpns"); "?" when out of range. */
+const char *pr_provider_name(enum pr_provider p);
+/* pr_provider_parse sets 'out' from a wire name; PR_EINVAL when unknown. */
+int pr_provider_parse(const char *name, enum pr_provider *out);
+
+/* Wire name of an event ("im", "call", "missed-call", "voicemail", "conference"). */
+const char *pr_event_name(enum pr_event e);
+int pr_event_parse(const char *name, enum pr_event *out);
+
+const char *pr_priority_name(enum pr_priority p);
+int pr_priority_parse(const char *name, enum pr_priority *out);
+
+#endif
