@@ -1,0 +1,42 @@
+/*
+ * dispatcher.h - the delivery side of pushrelayd: reads each provider
+ * stream through the consumer group, hands notifications to the provider
+ * clients, and turns each answer into exactly one final outcome (delivered,
+ * expired, token dead, dead letter) or a retry. Called by pushrelayd's main.
+ */
+#ifndef PUSHRELAY_DISPATCHER_H
+#define PUSHRELAY_DISPATCHER_H
+
+#include <event2/event.h>
+#include "pushrelay/config.h"
+
+struct disp;
+
+/*
+ * disp_new builds the dispatcher for 'cfg' (which must outlive it, until
+ * disp_reload swaps it) and starts reading as soon as Redis is reachable.
+ * Fails with PR_ECONFIG when an app's credentials cannot be loaded.
+ */
+int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out);
+
+/*
+ * disp_stop stops reading new work; in-flight notifications finish (or are
+ * handed back by leaving them pending for reclaim) and 'done' runs once
+ * nothing is in flight.
+ */
+void disp_stop(struct disp *d, void (*done)(void *arg), void *arg);
+
+/* disp_reload switches to 'cfg' (apps, credentials, limits) without losing in-flight work. */
+int disp_reload(struct disp *d, const struct cfg *cfg);
+
+/* Gauges for /metrics and /readyz. */
+struct disp_stats {
+    long in_flight;
+    int redis_connected;
+    int providers_ready;    /* clients usable or connectable */
+};
+void disp_get_stats(const struct disp *d, struct disp_stats *out);
+
+void disp_free(struct disp *d);
+
+#endif

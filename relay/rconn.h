@@ -1,0 +1,54 @@
+/*
+ * rconn.h - one asynchronous Redis connection on an event loop that heals
+ * itself: it connects (AUTH, SELECT) in the background, reconnects with
+ * backoff after any loss, and refuses commands while down so callers can
+ * answer "try later" at once instead of queueing blind. Each role (listener,
+ * dispatcher, stats) owns its own rconn. Commands are argv arrays only.
+ */
+#ifndef PUSHRELAY_RCONN_H
+#define PUSHRELAY_RCONN_H
+
+#include <stddef.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include "pushrelay/config.h"
+
+struct rconn;
+
+/*
+ * Reply callback: 'reply' is NULL when the connection was lost before the
+ * reply arrived (the command may or may not have run). It is owned by
+ * hiredis and valid only during the call.
+ */
+typedef void (*rconn_reply_cb)(struct rconn *rc, redisReply *reply, void *arg);
+
+/* Called after every (re)connection is ready (AUTH/SELECT done) and after every loss. */
+typedef void (*rconn_state_cb)(struct rconn *rc, int connected, void *arg);
+
+/*
+ * rconn_new starts connecting to 'redis' (the struct must outlive the
+ * rconn); 'name' tags log lines and becomes CLIENT SETNAME. 'state_cb' may
+ * be NULL.
+ */
+int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
+              rconn_state_cb state_cb, void *state_arg, struct rconn **out);
+
+/* rconn_connected: 1 when commands can be sent now. */
+int rconn_connected(const struct rconn *rc);
+
+/*
+ * rconn_cmd sends one command. Returns 0 when sent (the callback will run
+ * exactly once), or PR_EREDIS when not connected (the callback will not run).
+ * 'cb' may be NULL for fire-and-forget. Commands are pipelined.
+ */
+int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
+              const size_t *argvlen);
+
+/* rconn_pending: commands sent and not yet answered (for backpressure). */
+int rconn_pending(const struct rconn *rc);
+
+/* rconn_free disconnects; pending callbacks run with a NULL reply first. */
+void rconn_free(struct rconn *rc);
+
+#endif
