@@ -1,2 +1,290 @@
-/* pushrelayd - placeholder main until the daemon lands. */
-int main(void) { return 0; }
+/*
+ * pushrelayd - the relay daemon: one libevent loop running the listener
+ * role (SIP/TLS ingest into Redis), the dispatcher role (Redis to the push
+ * providers), or both. Processes share nothing but Redis, so capacity grows
+ * by running one process per core (SO_REUSEPORT on the SIP port, one
+ * consumer group for dispatchers).
+ *
+ *   pushrelayd -c FILE [--role listener|dispatcher|all] [--check-config]
+ *
+ * Signals: SIGTERM/SIGINT stop gracefully (stop accepting, finish what is
+ * in flight, hand the rest back to Redis), SIGHUP reloads the configuration
+ * (a broken file is refused and the old one stays in force).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+#include "pushrelay/config.h"
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "dispatcher.h"
+#include "fed_listener.h"
+#include "keys.h"
+#include "monitor.h"
+#include "queue.h"
+#include "rconn.h"
+#include "stats.h"
+
+#define PR_STOP_GRACE_S 10
+
+enum role { ROLE_LISTENER = 1, ROLE_DISPATCHER = 2, ROLE_ALL = 3 };
+
+struct relay {
+    struct event_base *base;
+    struct cfg *cfg;
+    struct cfg *old_cfgs[8];    /* reloaded configs, kept until exit (see relay_reload) */
+    size_t n_old;
+    enum role role;
+    struct keys keys;
+    struct rconn *rc;           /* the listener's Redis connection (ingest and stats) */
+    struct queue *queue;
+    struct stats *stats;
+    struct fed *fed;
+    struct disp *disp;
+    struct monitor *monitor;
+    struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
+    int stopping;
+    int disp_done;
+    int64_t stop_deadline_ms;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pushrelayd -c FILE [--role listener|dispatcher|all] [--check-config]\n"
+            "  -c, --config FILE   configuration file (libconfig syntax)\n"
+            "  --role ROLE         listener (SIP/TLS ingest), dispatcher (delivery) or all (default)\n"
+            "  --check-config      validate FILE and exit: 0 valid, 2 refused\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Roles                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int relay_start(struct relay *r)
+{
+    int rc = keys_init(&r->keys, r->cfg->redis.prefix);
+    if (rc != 0)
+        return rc;
+    if (r->role & ROLE_LISTENER) {
+        if ((rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-listener", NULL, NULL, &r->rc)) != 0 ||
+            (rc = stats_new(r->base, r->rc, &r->keys, r->cfg->monitoring.stats_window_h, &r->stats)) != 0 ||
+            (rc = queue_new(r->rc, &r->keys, r->cfg->federation.queue_high_water,
+                            r->cfg->federation.dedup_window_s, &r->queue)) != 0 ||
+            (rc = fed_new(r->base, r->cfg, r->queue, r->stats, &r->fed)) != 0)
+            return rc;
+    }
+    if (r->role & ROLE_DISPATCHER) {
+        if ((rc = disp_new(r->base, r->cfg, &r->disp)) != 0)
+            return rc;
+    }
+    if (r->cfg->monitoring.listen.port != 0) {
+        struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys };
+        if ((rc = monitor_new(r->base, r->cfg, &src, &r->monitor)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void relay_free(struct relay *r)
+{
+    monitor_free(r->monitor);
+    if (r->fed != NULL)
+        fed_free(r->fed);
+    if (r->disp != NULL)
+        disp_free(r->disp);
+    if (r->stats != NULL)
+        stats_free(r->stats);
+    if (r->queue != NULL)
+        queue_free(r->queue);
+    rconn_free(r->rc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void disp_stopped(void *arg)
+{
+    struct relay *r = arg;
+    r->disp_done = 1;
+}
+
+/* Exit once the dispatcher handed back its work and no ingest is pending. */
+static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct relay *r = arg;
+    int ingest_pending = r->rc != NULL && rconn_connected(r->rc) && rconn_pending(r->rc) > 0;
+    if ((r->disp == NULL || r->disp_done) && !ingest_pending) {
+        if (r->stats != NULL)
+            stats_flush(r->stats);
+        event_base_loopexit(r->base, NULL);
+        return;
+    }
+    if (pr_now_ms() >= r->stop_deadline_ms) {
+        pr_log_warn("pushrelayd", "stop: grace period of %d s over; unfinished work stays in Redis",
+                    PR_STOP_GRACE_S);
+        event_base_loopexit(r->base, NULL);
+        return;
+    }
+    struct timeval tv = { 0, 50000 };
+    evtimer_add(r->stop_timer, &tv);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct relay *r = arg;
+    if (r->stopping) {
+        pr_log_warn("pushrelayd", "signal %d again: exiting now", (int)sig);
+        event_base_loopexit(r->base, NULL);
+        return;
+    }
+    r->stopping = 1;
+    r->stop_deadline_ms = pr_now_ms() + PR_STOP_GRACE_S * 1000;
+    pr_log_info("pushrelayd", "signal %d: stopping (finishing in-flight work)", (int)sig);
+    if (r->fed != NULL)
+        fed_stop(r->fed);
+    if (r->disp != NULL)
+        disp_stop(r->disp, disp_stopped, r);
+    stop_check_cb(-1, 0, r);
+}
+
+/*
+ * SIGHUP: load the file again; on success every module switches to the new
+ * configuration. The previous one is kept alive (bounded) because requests
+ * in flight may still point into it.
+ */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct relay *r = arg;
+    char err[512];
+    struct cfg *next = NULL;
+    if (cfg_load(r->cfg->path, &next, err, sizeof(err)) != 0) {
+        pr_log_error("pushrelayd", "reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    if (r->fed != NULL && fed_reload(r->fed, next) != 0) {
+        pr_log_error("pushrelayd", "reload refused: federation TLS files unusable; keeping the running configuration");
+        cfg_free(next);
+        return;
+    }
+    if (r->disp != NULL && disp_reload(r->disp, next) != 0) {
+        pr_log_error("pushrelayd", "reload refused: provider credentials unusable; keeping the running configuration");
+        if (r->fed != NULL)
+            fed_reload(r->fed, r->cfg); /* the running files loaded before, they load again */
+        cfg_free(next);
+        return;
+    }
+    if (r->n_old == sizeof(r->old_cfgs) / sizeof(r->old_cfgs[0])) {
+        cfg_free(r->old_cfgs[0]);
+        memmove(r->old_cfgs, r->old_cfgs + 1, sizeof(r->old_cfgs) - sizeof(r->old_cfgs[0]));
+        r->n_old--;
+    }
+    r->old_cfgs[r->n_old++] = r->cfg;
+    r->cfg = next;
+    pr_log_set_level(next->log_level);
+    monitor_reload(r->monitor, next);
+    pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                      */
+/* ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "role", required_argument, NULL, 'r' },
+        { "check-config", no_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = NULL;
+    int check_only = 0, opt;
+    struct relay r = { .role = ROLE_ALL };
+
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'k': check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'r':
+            if (strcmp(optarg, "listener") == 0) r.role = ROLE_LISTENER;
+            else if (strcmp(optarg, "dispatcher") == 0) r.role = ROLE_DISPATCHER;
+            else if (strcmp(optarg, "all") == 0) r.role = ROLE_ALL;
+            else {
+                fprintf(stderr, "pushrelayd: --role: unknown role \"%s\" (listener, dispatcher, all)\n", optarg);
+                return 2;
+            }
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        fprintf(stderr, path == NULL ? "pushrelayd: -c FILE is required\n"
+                                     : "pushrelayd: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    char err[512];
+    if (cfg_load(path, &r.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "pushrelayd: %s\n", err);
+        return 2;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", path);
+        cfg_free(r.cfg);
+        return 0;
+    }
+    pr_log_set_level(r.cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    r.base = event_base_new();
+    if (r.base == NULL)
+        goto out;
+    r.sig_term = evsignal_new(r.base, SIGTERM, on_stop, &r);
+    r.sig_int = evsignal_new(r.base, SIGINT, on_stop, &r);
+    r.sig_hup = evsignal_new(r.base, SIGHUP, on_reload, &r);
+    r.stop_timer = evtimer_new(r.base, stop_check_cb, &r);
+    if (!r.sig_term || !r.sig_int || !r.sig_hup || !r.stop_timer)
+        goto out;
+    evsignal_add(r.sig_term, NULL);
+    evsignal_add(r.sig_int, NULL);
+    evsignal_add(r.sig_hup, NULL);
+
+    int err_rc = relay_start(&r);
+    if (err_rc != 0) {
+        pr_log_error("pushrelayd", "cannot start: %s", pr_strerror(err_rc));
+        rc = err_rc == PR_ECONFIG ? 2 : 1;
+        goto out;
+    }
+    pr_log_info("pushrelayd", "%s started (role %s, pid %d)", r.cfg->node_id,
+                r.role == ROLE_ALL ? "all" : r.role == ROLE_LISTENER ? "listener" : "dispatcher",
+                (int)getpid());
+    event_base_dispatch(r.base);
+    pr_log_info("pushrelayd", "stopped");
+    rc = 0;
+out:
+    relay_free(&r);
+    if (r.sig_term) event_free(r.sig_term);
+    if (r.sig_int) event_free(r.sig_int);
+    if (r.sig_hup) event_free(r.sig_hup);
+    if (r.stop_timer) event_free(r.stop_timer);
+    if (r.base) event_base_free(r.base);
+    for (size_t i = 0; i < r.n_old; i++)
+        cfg_free(r.old_cfgs[i]);
+    cfg_free(r.cfg);
+    return rc;
+}

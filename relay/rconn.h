@@ -27,8 +27,8 @@ typedef void (*rconn_reply_cb)(struct rconn *rc, redisReply *reply, void *arg);
 typedef void (*rconn_state_cb)(struct rconn *rc, int connected, void *arg);
 
 /*
- * rconn_new starts connecting to 'redis' (the struct must outlive the
- * rconn); 'name' tags log lines and becomes CLIENT SETNAME. 'state_cb' may
+ * rconn_new starts connecting to 'redis' (copied: it survives reloads);
+ * 'name' tags log lines and becomes CLIENT SETNAME. 'state_cb' may
  * be NULL.
  */
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,

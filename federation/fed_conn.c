@@ -1,0 +1,530 @@
+/*
+ * fed_conn.c - one federation connection: an edge's SIP-over-TLS session.
+ *
+ * Does: the TLS server handshake and the peer's DNS names, SIP framing of
+ * the decrypted stream, validation (fed_request.c), the atomic ingest
+ * (relay/queue.c), responses in request order, keep-alive pongs, and the
+ * timers that protect the listener. Does not: parse SIP (sip_parse.c),
+ * know any provider, or talk to Redis other than through the queue.
+ *
+ * Requests are answered in the order they arrived even though their ingests
+ * complete asynchronously: each request takes a slot at the tail of the
+ * connection's response queue, and the completed prefix is written out.
+ *
+ *   input ──frame──▶ [slot 1: waiting Redis][slot 2: 400 ready][slot 3 …]
+ *                        │ verdict arrives
+ *                        ▼
+ *   output ◀── slot 1 response, slot 2 response ◀── flushed in order
+ *
+ * Timers (one event, re-armed to the nearest deadline):
+ *   handshake_timeout_s  TLS handshake must finish; also, once part of a
+ *                        request has arrived, the rest must follow within
+ *                        it (a peer trickling bytes is dropped)
+ *   idle_timeout_s       no complete request or ping for that long
+ *
+ * A connection is freed when its socket is closed and no ingest still
+ * references it (refs).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "fed_conn.h"
+#include "fed_request.h"
+#include "queue.h"
+#include "sip_frame.h"
+#include "sip_parse.h"
+#include "sip_response.h"
+#include "stats.h"
+
+#define FED_MAX_SANS 16
+#define FED_MAX_PENDING 512     /* requests awaiting their response, per connection */
+#define FED_RETRY_AFTER_S 5     /* Retry-After when Redis is unreachable */
+
+/* One request awaiting its response. */
+struct fed_slot {
+    struct fed_slot *next;
+    struct fed_conn *conn;
+    char *raw;                  /* copy of the request: 'msg' points into it */
+    struct sip_msg msg;
+    int ready;
+    struct evbuffer *resp;
+    enum pr_provider provider;  /* for stats; PR_PROVIDER_COUNT when unknown */
+    char *domain;
+};
+
+struct fed_conn {
+    struct fed_ctx *ctx;
+    struct fed_conn *prev, *next;   /* ctx->conns */
+    struct bufferevent *bev;        /* NULL once closed */
+    struct event *timer;
+    char peer[64];
+    int handshaken;
+    int refs;                       /* 1 while open + 1 per slot */
+    int closing;                    /* close once the output is flushed */
+    char *sans[FED_MAX_SANS];
+    size_t n_sans;
+    struct fed_slot *head, *tail;
+    int n_pending;
+    int64_t last_request_ms;
+    int64_t partial_since_ms;       /* 0: no partial request buffered */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void conn_unref(struct fed_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    for (size_t i = 0; i < c->n_sans; i++)
+        free(c->sans[i]);
+    free(c);
+}
+
+static void slot_free(struct fed_slot *s)
+{
+    if (s->resp != NULL)
+        evbuffer_free(s->resp);
+    free(s->raw);
+    free(s->domain);
+    free(s);
+}
+
+/* conn_close drops the socket now; slots still waiting on Redis keep 'c' alive. */
+static void conn_close(struct fed_conn *c, const char *why)
+{
+    if (c->bev == NULL)
+        return;
+    pr_log_debug("fed", "%s: closing: %s", c->peer, why);
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    event_free(c->timer);
+    c->timer = NULL;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->ctx->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->ctx->connections--;
+    /* Ready slots are dropped; waiting ones are freed by their callback. */
+    struct fed_slot **pp = &c->head;
+    while (*pp != NULL) {
+        struct fed_slot *s = *pp;
+        if (s->ready) {
+            *pp = s->next;
+            slot_free(s);
+            c->refs--;
+        } else {
+            pp = &s->next;
+        }
+    }
+    conn_unref(c);
+}
+
+void fed_conn_close_all(struct fed_ctx *ctx)
+{
+    while (ctx->conns != NULL)
+        conn_close(ctx->conns, "shutdown");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void conn_arm_timer(struct fed_conn *c)
+{
+    const struct cfg_federation *f = &c->ctx->cfg->federation;
+    int64_t now = mono_ms(), due;
+    if (!c->handshaken)
+        return; /* armed once at accept */
+    due = c->last_request_ms + (int64_t)f->idle_timeout_s * 1000;
+    if (c->partial_since_ms != 0) {
+        int64_t partial_due = c->partial_since_ms + (int64_t)f->handshake_timeout_s * 1000;
+        if (partial_due < due)
+            due = partial_due;
+    }
+    if (due <= now) /* only while an ingest holds the connection open */
+        due = now + 1000;
+    struct timeval tv = { (due - now) / 1000, ((due - now) % 1000) * 1000 };
+    evtimer_add(c->timer, &tv);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fed_conn *c = arg;
+    const struct cfg_federation *f = &c->ctx->cfg->federation;
+    int64_t now = mono_ms();
+    if (!c->handshaken) {
+        pr_log_info("fed", "%s: TLS handshake not completed in %d s", c->peer, f->handshake_timeout_s);
+        conn_close(c, "handshake timeout");
+    } else if (c->partial_since_ms != 0 &&
+               now - c->partial_since_ms >= (int64_t)f->handshake_timeout_s * 1000) {
+        pr_log_info("fed", "%s: request not completed in %d s", c->peer, f->handshake_timeout_s);
+        conn_close(c, "request timeout");
+    } else if (now - c->last_request_ms >= (int64_t)f->idle_timeout_s * 1000 && c->head == NULL) {
+        conn_close(c, "idle timeout");
+    } else {
+        conn_arm_timer(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void conn_flush(struct fed_conn *c)
+{
+    if (c->bev == NULL)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (c->head != NULL && c->head->ready) {
+        struct fed_slot *s = c->head;
+        c->head = s->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        evbuffer_add_buffer(out, s->resp);
+        c->n_pending--;
+        slot_free(s);
+        c->refs--;
+    }
+    if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing)
+        bufferevent_enable(c->bev, EV_READ);
+}
+
+/*
+ * slot_respond renders the response of 's' and flushes what is in order.
+ * 'why' becomes a Warning; 'retry_after' > 0 adds Retry-After.
+ */
+static void slot_respond(struct fed_slot *s, int status, const char *why, int retry_after,
+                         const char *push_id)
+{
+    struct fed_conn *c = s->conn;
+    const char *agent = c->ctx->cfg->federation.domain;
+    struct sip_hdr extra[4];
+    size_t n = 0;
+    char warning[320], retry[16];
+
+    if (status == 202 && push_id != NULL)
+        extra[n++] = (struct sip_hdr){ "Push-Id", push_id };
+    if (status == 200 || status == 405)
+        extra[n++] = (struct sip_hdr){ "Allow", FED_ALLOW };
+    if (status == 200 || status == 415)
+        extra[n++] = (struct sip_hdr){ "Accept", FED_ACCEPT };
+    if (retry_after > 0) {
+        snprintf(retry, sizeof(retry), "%d", retry_after);
+        extra[n++] = (struct sip_hdr){ "Retry-After", retry };
+    }
+    if (why != NULL && why[0] != '\0' && sip_warning(warning, sizeof(warning), agent, why) > 0)
+        extra[n++] = (struct sip_hdr){ "Warning", warning };
+
+    s->resp = evbuffer_new();
+    if (s->resp == NULL || sip_response_write(s->resp, &s->msg, status, NULL, extra, n) != 0)
+        pr_log_error("fed", "%s: cannot build a %d response: out of memory", c->peer, status);
+    s->ready = 1;
+    if (status >= 300 && c->ctx->stats != NULL && s->provider != PR_PROVIDER_COUNT) {
+        char counter[24];
+        snprintf(counter, sizeof(counter), "rejected_%d", status);
+        stats_incr(c->ctx->stats, s->provider, s->domain, counter, 1);
+    }
+    if (status >= 400)
+        pr_log_debug("fed", "%s: %d %s", c->peer, status, why != NULL ? why : "");
+    conn_flush(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void ingest_done(void *arg, const struct queue_verdict *v)
+{
+    struct fed_slot *s = arg;
+    struct fed_conn *c = s->conn;
+    if (c->bev == NULL) {
+        /* The edge went away; the verdict (and a 202's stored entry) stand. */
+        slot_free(s);
+        conn_unref(c);
+        return;
+    }
+    if (v->status == 202 && c->ctx->stats != NULL)
+        stats_incr(c->ctx->stats, s->provider, s->domain, v->duplicate ? "duplicate" : "queued", 1);
+    const char *push_id = s->domain + strlen(s->domain) + 1;
+    slot_respond(s, v->status, v->why, v->status == 503 ? v->retry_after_s : 0, push_id);
+}
+
+/*
+ * slot_new copies the 'len' bytes of a request at 'buf' and parses them.
+ * Returns NULL when memory runs out or when the request lacks what a
+ * response needs ('*why' then names it).
+ */
+static struct fed_slot *slot_new(const char *buf, size_t len, const char **why)
+{
+    struct fed_slot *s = calloc(1, sizeof(*s));
+    *why = "out of memory";
+    if (s == NULL)
+        return NULL;
+    s->provider = PR_PROVIDER_COUNT;
+    if ((s->raw = malloc(len + 1)) == NULL)
+        goto fail;
+    memcpy(s->raw, buf, len);
+    s->raw[len] = '\0';
+    if (sip_parse(s->raw, len, &s->msg, why) != 0)
+        goto fail;
+    return s;
+fail:
+    slot_free(s);
+    return NULL;
+}
+
+/* conn_enqueue puts 's' at the tail of the response queue of 'c'. */
+static void conn_enqueue(struct fed_conn *c, struct fed_slot *s)
+{
+    s->conn = c;
+    c->refs++;
+    c->n_pending++;
+    if (c->tail != NULL)
+        c->tail->next = s;
+    else
+        c->head = s;
+    c->tail = s;
+}
+
+/* conn_fatal stops reading: what is queued is answered, then the socket closes. */
+static void conn_fatal(struct fed_conn *c)
+{
+    c->closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
+/* conn_request handles one framed request of 'len' bytes at 'buf'. */
+static void conn_request(struct fed_conn *c, const char *buf, size_t len)
+{
+    const char *why = NULL;
+    struct fed_slot *s = slot_new(buf, len, &why);
+    c->ctx->requests++;
+    if (s == NULL) {
+        /* Without the headers a response needs there is no one to answer. */
+        pr_log_info("fed", "%s: unanswerable request: %s", c->peer, why);
+        conn_fatal(c);
+        return;
+    }
+    conn_enqueue(c, s);
+
+    struct pr_notif n;
+    struct fed_verdict v;
+    if (fed_request_check(c->ctx->cfg, &s->msg, pr_now_ms(), &n, &v) != 0) {
+        slot_respond(s, 500, "out of memory", 0, NULL);
+        return;
+    }
+    if (v.action == FED_IGNORE) {
+        s->resp = evbuffer_new();
+        s->ready = 1;
+        conn_flush(c);
+        return;
+    }
+    if (v.action == FED_RESPOND) {
+        slot_respond(s, v.status, v.why, 0, NULL);
+        return;
+    }
+    s->provider = n.provider;
+    /* domain, NUL, push id, NUL: both outlive 'n' for stats and Push-Id */
+    size_t dl = strlen(n.domain), il = strlen(n.id);
+    s->domain = malloc(dl + il + 2);
+    if (s->domain == NULL) {
+        notif_clear(&n);
+        slot_respond(s, 500, "out of memory", 0, NULL);
+        return;
+    }
+    memcpy(s->domain, n.domain, dl + 1);
+    memcpy(s->domain + dl + 1, n.id, il + 1);
+    if (c->ctx->stats != NULL)
+        stats_incr(c->ctx->stats, n.provider, n.domain, "received", 1);
+    int rc = queue_ingest(c->ctx->queue, &n, (const char *const *)c->sans, c->n_sans, ingest_done, s);
+    notif_clear(&n);
+    if (rc != 0)
+        slot_respond(s, 503, "queue unavailable: Redis is unreachable", FED_RETRY_AFTER_S, NULL);
+}
+
+/* Frame and handle every complete request in the input buffer. */
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct fed_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t max = (size_t)c->ctx->cfg->federation.max_message_bytes;
+
+    while (c->bev != NULL && !c->closing && evbuffer_get_length(in) > 0) {
+        if (c->n_pending >= FED_MAX_PENDING) {
+            bufferevent_disable(bev, EV_READ); /* resumes as responses drain */
+            break;
+        }
+        size_t avail = evbuffer_get_length(in), want = avail < max + 8 ? avail : max + 8;
+        const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+        struct sip_frame fr;
+        if (buf == NULL || sip_frame_scan(buf, want, max, &fr) != 0)
+            break;
+        if (fr.kind == SIP_FRAME_NEED_MORE)
+            break;
+        if (fr.kind == SIP_FRAME_PING) {
+            evbuffer_drain(in, fr.len);
+            bufferevent_write(bev, "\r\n", 2); /* RFC 5626 pong */
+            c->last_request_ms = mono_ms();
+            continue;
+        }
+        if (fr.kind == SIP_FRAME_SKIP) {
+            evbuffer_drain(in, fr.len);
+            continue;
+        }
+        if (fr.kind == SIP_FRAME_ERROR) {
+            /* Framing is lost: answer if the headers allow it, then close. */
+            pr_log_info("fed", "%s: %d %s", c->peer, fr.status, fr.why != NULL ? fr.why : "");
+            const char *why = NULL;
+            struct fed_slot *s = fr.can_respond ? slot_new(buf, fr.hdr_len, &why) : NULL;
+            if (s != NULL) {
+                conn_enqueue(c, s);
+                slot_respond(s, fr.status, fr.why, 0, NULL);
+            }
+            conn_fatal(c);
+            break;
+        }
+        c->last_request_ms = mono_ms();
+        conn_request(c, buf, fr.len);
+        if (c->bev != NULL && !c->closing)
+            evbuffer_drain(in, fr.len);
+    }
+    if (c->bev == NULL)
+        return;
+    if (evbuffer_get_length(in) == 0)
+        c->partial_since_ms = 0;
+    else if (c->partial_since_ms == 0)
+        c->partial_since_ms = mono_ms();
+    if (c->closing && c->head == NULL && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_close(c, "request error");
+    else
+        conn_arm_timer(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct fed_conn *c = arg;
+    if (c->closing && c->head == NULL && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_close(c, "request error");
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * conn_read_sans keeps the peer certificate's DNS names (lower case): the
+ * identities an edge may claim. The chain itself was verified by OpenSSL
+ * against federation.tls.ca_file during the handshake.
+ */
+static void conn_read_sans(struct fed_conn *c, SSL *ssl)
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (cert == NULL)
+        return;
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+        if (gn->type != GEN_DNS || c->n_sans >= FED_MAX_SANS)
+            continue;
+        const unsigned char *p = ASN1_STRING_get0_data(gn->d.dNSName);
+        int len = ASN1_STRING_length(gn->d.dNSName);
+        if (len <= 0 || len > 253 || memchr(p, '\0', (size_t)len) != NULL)
+            continue;
+        char *name = malloc((size_t)len + 1);
+        if (name == NULL)
+            break;
+        for (int j = 0; j < len; j++)
+            name[j] = (char)tolower(p[j]);
+        name[len] = '\0';
+        c->sans[c->n_sans++] = name;
+    }
+    GENERAL_NAMES_free(names);
+    X509_free(cert);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct fed_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        c->handshaken = 1;
+        c->last_request_ms = mono_ms();
+        conn_read_sans(c, bufferevent_openssl_get_ssl(bev));
+        pr_log_debug("fed", "%s: TLS established, %zu DNS name(s)%s%s", c->peer, c->n_sans,
+                     c->n_sans > 0 ? ", first " : "", c->n_sans > 0 ? c->sans[0] : "");
+        conn_arm_timer(c);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        if (e != 0) {
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof(buf));
+            pr_log_info("fed", "%s: TLS %s: %s", c->peer,
+                        c->handshaken ? "error" : "handshake refused", buf);
+        }
+    }
+    conn_close(c, (what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
+}
+
+int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *peer)
+{
+    struct fed_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return PR_ENOMEM;
+    }
+    c->ctx = ctx;
+    c->refs = 1;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->bev = bufferevent_openssl_socket_new(ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(ctx->base, conn_timer_cb, c);
+    if (c->bev == NULL || c->timer == NULL) {
+        if (c->bev != NULL)
+            bufferevent_free(c->bev);
+        else {
+            SSL_free(ssl);
+            evutil_closesocket(fd);
+        }
+        if (c->timer != NULL)
+            event_free(c->timer);
+        free(c);
+        return PR_ENOMEM;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    struct timeval tv = { ctx->cfg->federation.handshake_timeout_s, 0 };
+    evtimer_add(c->timer, &tv);
+    c->next = ctx->conns;
+    if (ctx->conns != NULL)
+        ctx->conns->prev = c;
+    ctx->conns = c;
+    ctx->connections++;
+    return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * fed_conn.h - one federation connection (internal to the listener):
+ * TLS handshake and peer identity, SIP framing, per-request validation and
+ * ingest, responses written back in request order, and the timers that
+ * drop silent or trickling peers.
+ */
+#ifndef PUSHRELAY_FED_CONN_H
+#define PUSHRELAY_FED_CONN_H
+
+#include <openssl/ssl.h>
+#include <event2/event.h>
+#include "pushrelay/config.h"
+
+struct fed_conn;
+struct queue;
+struct stats;
+
+/* What a connection needs from its listener; owned by the listener. */
+struct fed_ctx {
+    struct event_base *base;
+    const struct cfg *cfg;
+    struct queue *queue;
+    struct stats *stats;
+    int connections;        /* open connections */
+    long requests;          /* requests framed since start */
+    struct fed_conn *conns; /* every open connection (for shutdown) */
+};
+
+/*
+ * fed_conn_new takes ownership of the accepted socket 'fd' and 'ssl' and
+ * starts the server handshake. Returns 0 or PR_ENOMEM (fd and ssl are then
+ * closed/freed).
+ */
+int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *peer);
+
+/* fed_conn_close_all closes every connection of 'ctx' now (shutdown). */
+void fed_conn_close_all(struct fed_ctx *ctx);
+
+#endif

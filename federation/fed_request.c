@@ -1,0 +1,358 @@
+/*
+ * fed_request.c - validation of one SIP request into a notification (see
+ * fed_request.h). Order of checks follows design section 5: method, hop
+ * count, content type, push parameters, app, token shape, body. Each
+ * refusal names its culprit in the Warning text.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/http.h>
+
+#include "pushrelay/error.h"
+#include "fed_request.h"
+
+#define FED_ID_MAX PR_NOTIF_ID_MAX
+#define FED_URI_MAX 512
+#define FED_TITLE_MAX 1024
+#define FED_BODY_MAX 8192
+#define FED_SOUND_MAX 128
+#define FED_COLLAPSE_MAX 64     /* APNs refuses longer apns-collapse-id */
+#define FED_FCM_TOKEN_MAX 4096
+#define FED_MPNS_URI_MAX 2048
+
+static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
+{
+    v->action = FED_RESPOND;
+    v->status = status;
+    v->why[0] = '\0';
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->why, sizeof(v->why), fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device token shapes, per provider                                         */
+/* ------------------------------------------------------------------------ */
+
+/* APNs tokens are hex (64 today, Apple allows up to 100 bytes = 200 digits). */
+static int token_apns_ok(const char *t)
+{
+    size_t len = strlen(t);
+    if (len < 64 || len > 200 || len % 2 != 0)
+        return 0;
+    for (const char *p = t; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
+/* FCM registration tokens: URL-safe base64 plus ':' and '-'. */
+static int token_fcm_ok(const char *t)
+{
+    size_t len = strlen(t);
+    if (len == 0 || len > FED_FCM_TOKEN_MAX)
+        return 0;
+    for (const char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && strchr("_-:.", *p) == NULL)
+            return 0;
+    return 1;
+}
+
+/*
+ * MPNS channel URIs: https only, host in the app's allow-list, so the relay
+ * can never be used to POST to an arbitrary address.
+ */
+static int token_mpns_check(const struct cfg_app *app, const char *uri, struct fed_verdict *v)
+{
+    if (strlen(uri) > FED_MPNS_URI_MAX) {
+        verdict(v, 400, "pn-prid channel URI longer than %d bytes", FED_MPNS_URI_MAX);
+        return -1;
+    }
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    if (u == NULL || evhttp_uri_get_scheme(u) == NULL || evhttp_uri_get_host(u) == NULL) {
+        verdict(v, 400, "pn-prid is not a channel URI");
+        goto fail;
+    }
+    if (strcasecmp(evhttp_uri_get_scheme(u), "https") != 0) {
+        verdict(v, 403, "pn-prid channel URI must be https");
+        goto fail;
+    }
+    if (!cfg_host_allowed(app, evhttp_uri_get_host(u))) {
+        verdict(v, 403, "channel host %.64s is not in allowed_hosts of app %s",
+                evhttp_uri_get_host(u), app->id);
+        goto fail;
+    }
+    evhttp_uri_free(u);
+    return 0;
+fail:
+    if (u != NULL)
+        evhttp_uri_free(u);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON body                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* body_str copies optional string 'key' (at most 'max' bytes) into '*field'. */
+static int body_str(json_t *body, const char *key, size_t max, char **field,
+                    struct fed_verdict *v)
+{
+    json_t *j = json_object_get(body, key);
+    if (j == NULL || json_is_null(j))
+        return 0;
+    if (!json_is_string(j)) {
+        verdict(v, 400, "body field \"%s\" must be a string", key);
+        return -1;
+    }
+    if (json_string_length(j) > max) {
+        verdict(v, 400, "body field \"%s\" longer than %zu bytes", key, max);
+        return -1;
+    }
+    if (notif_set_str(field, json_string_value(j)) != 0) {
+        verdict(v, 500, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* body_int reads optional integer 'key' within [lo, hi] into '*out'. */
+static int body_int(json_t *body, const char *key, long long lo, long long hi, int *out,
+                    struct fed_verdict *v)
+{
+    json_t *j = json_object_get(body, key);
+    if (j == NULL || json_is_null(j))
+        return 0;
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        verdict(v, 400, "body field \"%s\" must be an integer from %lld to %lld", key, lo, hi);
+        return -1;
+    }
+    *out = (int)json_integer_value(j);
+    return 0;
+}
+
+static int id_ok(const char *id)
+{
+    if (*id == '\0')
+        return 0;
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Priority when the body gives none: calls and messages wake the phone. */
+static enum pr_priority event_priority(enum pr_event e)
+{
+    return (e == PR_EVENT_MISSED_CALL || e == PR_EVENT_VOICEMAIL) ? PR_PRIORITY_NORMAL
+                                                                  : PR_PRIORITY_HIGH;
+}
+
+static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif *n,
+                      struct fed_verdict *v)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(msg->body.p, msg->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = -1;
+    if (body == NULL) {
+        verdict(v, 400, "body is not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        return -1;
+    }
+    if (!json_is_object(body)) {
+        verdict(v, 400, "body must be a JSON object");
+        goto out;
+    }
+    json_t *ev = json_object_get(body, "event");
+    if (!json_is_string(ev)) {
+        verdict(v, 400, "body field \"event\" is required (im, call, missed-call, voicemail, conference)");
+        goto out;
+    }
+    if (pr_event_parse(json_string_value(ev), &n->event) != 0) {
+        verdict(v, 400, "body field \"event\" has unknown value \"%.32s\"", json_string_value(ev));
+        goto out;
+    }
+    n->priority = event_priority(n->event);
+    n->ttl_s = FED_TTL_DEFAULT_S;
+    if (body_str(body, "id", FED_ID_MAX, &n->id, v) || body_str(body, "from", FED_URI_MAX, &n->from, v) ||
+        body_str(body, "to", FED_URI_MAX, &n->to, v) ||
+        body_str(body, "title", FED_TITLE_MAX, &n->title, v) ||
+        body_str(body, "body", FED_BODY_MAX, &n->body, v) ||
+        body_str(body, "sound", FED_SOUND_MAX, &n->sound, v) ||
+        body_str(body, "collapse_id", FED_COLLAPSE_MAX, &n->collapse_id, v) ||
+        body_int(body, "badge", 0, 1000000, &n->badge, v) ||
+        body_int(body, "ttl", 1, FED_TTL_MAX_S, &n->ttl_s, v))
+        goto out;
+    if (n->id != NULL && !id_ok(n->id)) {
+        verdict(v, 400, "body field \"id\" must be printable ASCII without spaces");
+        goto out;
+    }
+    json_t *prio = json_object_get(body, "priority");
+    if (prio != NULL && !json_is_null(prio) &&
+        (!json_is_string(prio) || pr_priority_parse(json_string_value(prio), &n->priority) != 0)) {
+        verdict(v, 400, "body field \"priority\" must be \"high\" or \"normal\"");
+        goto out;
+    }
+    json_t *data = json_object_get(body, "data");
+    if (data != NULL && !json_is_null(data)) {
+        if (!json_is_object(data)) {
+            verdict(v, 400, "body field \"data\" must be a JSON object");
+            goto out;
+        }
+        n->data = json_incref(data);
+    }
+    n->accepted_ms = now_ms;
+    n->expires_ms = now_ms + (int64_t)n->ttl_s * 1000;
+    rc = 0;
+out:
+    json_decref(body);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The request                                                               */
+/* ------------------------------------------------------------------------ */
+
+static int content_type_json(const struct sip_msg *msg)
+{
+    return sip_str_eq(msg->content_type, "application/json");
+}
+
+/* from_domain lower-cases the From host into 'out'; 0 if it is not a DNS name. */
+static int from_domain(const struct sip_msg *msg, char *out, size_t outlen)
+{
+    if (msg->from_host.len == 0 || msg->from_host.len >= outlen)
+        return 0;
+    for (size_t i = 0; i < msg->from_host.len; i++) {
+        char c = (char)tolower((unsigned char)msg->from_host.p[i]);
+        if (!isalnum((unsigned char)c) && c != '-' && c != '.')
+            return 0;
+        out[i] = c;
+    }
+    out[msg->from_host.len] = '\0';
+    return 1;
+}
+
+static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct pr_notif *n,
+                       struct fed_verdict *v)
+{
+    char scratch[FED_MPNS_URI_MAX + 512];
+    struct sip_pn pn;
+    const char *why = NULL;
+    int rc = sip_uri_pn(msg->ruri, scratch, sizeof(scratch), &pn, &why);
+    if (rc == PR_ETOOBIG) {
+        verdict(v, 413, "Request-URI push parameters too long");
+        return -1;
+    }
+    if (rc != 0) {
+        verdict(v, 400, "Request-URI: %s", why != NULL ? why : "malformed");
+        return -1;
+    }
+    if (pn.provider == NULL || pn.prid == NULL || pn.param == NULL) {
+        verdict(v, 400, "Request-URI lacks %s", pn.provider == NULL ? "pn-provider"
+                                                : pn.prid == NULL   ? "pn-prid"
+                                                                    : "pn-param");
+        return -1;
+    }
+    if (pr_provider_parse(pn.provider, &n->provider) != 0) {
+        verdict(v, 400, "pn-provider \"%.16s\" is not supported (apns, fcm, mpns)", pn.provider);
+        return -1;
+    }
+    const struct cfg_app *app = cfg_find_app(cfg, n->provider, pn.param, &n->voip);
+    if (app == NULL) {
+        verdict(v, 404, "no %s app is configured for pn-param \"%.64s\"", pn.provider, pn.param);
+        return -1;
+    }
+    switch (n->provider) {
+    case PR_PROVIDER_APNS:
+        if (!token_apns_ok(pn.prid)) {
+            verdict(v, 400, "pn-prid is not an APNs device token (64 to 200 hex digits)");
+            return -1;
+        }
+        break;
+    case PR_PROVIDER_FCM:
+        if (!token_fcm_ok(pn.prid)) {
+            verdict(v, 400, "pn-prid is not an FCM registration token");
+            return -1;
+        }
+        break;
+    case PR_PROVIDER_MPNS:
+        if (token_mpns_check(app, pn.prid, v) != 0)
+            return -1;
+        break;
+    default:
+        break;
+    }
+    if (notif_set_str(&n->app, app->id) != 0 || notif_set_str(&n->token, pn.prid) != 0) {
+        verdict(v, 500, NULL);
+        return -1;
+    }
+    if (n->provider == PR_PROVIDER_APNS) /* one spelling per token for dedup and dead lists */
+        for (char *p = n->token; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+int fed_request_check(const struct cfg *cfg, const struct sip_msg *msg, int64_t now_ms,
+                      struct pr_notif *out, struct fed_verdict *v)
+{
+    char domain[256];
+    notif_init(out);
+    v->action = FED_QUEUE;
+    v->status = 0;
+    v->why[0] = '\0';
+
+    if (sip_str_eq(msg->method, "ACK")) {
+        v->action = FED_IGNORE;
+        return 0;
+    }
+    if (sip_str_eq(msg->method, "OPTIONS")) {
+        verdict(v, 200, NULL);
+        return 0;
+    }
+    if (!sip_str_eq(msg->method, "MESSAGE")) {
+        verdict(v, 405, "only MESSAGE and OPTIONS are served");
+        return 0;
+    }
+    if (msg->max_forwards == 0) {
+        verdict(v, 483, NULL);
+        return 0;
+    }
+    if (!content_type_json(msg)) {
+        verdict(v, 415, "Content-Type must be application/json");
+        return 0;
+    }
+    if (!from_domain(msg, domain, sizeof(domain))) {
+        verdict(v, 400, "From URI has no domain");
+        return 0;
+    }
+    if (push_target(cfg, msg, out, v) != 0 || body_parse(msg, now_ms, out, v) != 0)
+        goto refused;
+    if (notif_set_str(&out->domain, domain) != 0)
+        goto nomem;
+    if (out->id == NULL) {
+        /* RFC 3261: Call-ID + CSeq identify a request; a retransmission repeats both. */
+        char id[FED_ID_MAX + 1];
+        snprintf(id, sizeof(id), "%.*s:%u", (int)(msg->call_id.len > 100 ? 100 : msg->call_id.len),
+                 msg->call_id.p, msg->cseq_num);
+        if (notif_set_str(&out->id, id) != 0)
+            goto nomem;
+    }
+    return 0;
+nomem:
+    verdict(v, 500, NULL);
+    notif_clear(out);
+    return PR_ENOMEM;
+refused:
+    notif_clear(out);
+    return 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * queue.h - the listener's side of the durable queue: one atomic Redis
+ * script per MESSAGE that checks the tenant, the edge, the token, the rate
+ * limit, the queue depth and the idempotency window, and appends the
+ * notification to its provider stream. The caller answers the SIP request
+ * from the verdict only after Redis replied, so a 202 always means "stored".
+ */
+#ifndef PUSHRELAY_QUEUE_H
+#define PUSHRELAY_QUEUE_H
+
+#include <stddef.h>
+#include "pushrelay/notif.h"
+#include "keys.h"
+#include "rconn.h"
+
+struct queue;
+
+/* What the ingest script decided. 'status' is the SIP status to answer. */
+struct queue_verdict {
+    int status;             /* 202, 403, 410, 503 (or 503 when Redis failed) */
+    int duplicate;          /* 202 for a repeat inside the dedup window */
+    int retry_after_s;      /* for 503 */
+    char why[128];          /* Warning text for non-2xx */
+};
+
+typedef void (*queue_done_cb)(void *arg, const struct queue_verdict *v);
+
+/*
+ * queue_new binds the queue to 'rc' (not owned) with the listener's limits.
+ */
+int queue_new(struct rconn *rc, const struct keys *keys, long long high_water,
+              int dedup_window_s, struct queue **out);
+
+/*
+ * queue_ingest runs the ingest script for 'n' (encoded now; the caller may
+ * free 'n' on return), presented by a TLS peer whose certificate carries
+ * the DNS names 'sans[0..n_sans)'. Returns 0 and later calls 'cb' exactly
+ * once, or PR_EREDIS when Redis is not connected (no callback).
+ */
+int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *sans,
+                 size_t n_sans, queue_done_cb cb, void *arg);
+
+void queue_free(struct queue *q);
+
+#endif
