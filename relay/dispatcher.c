@@ -36,19 +36,9 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "classify.h"
 #include "disp_internal.h"
 #include "retry.h"
-
-#if defined(__has_include)
-#if __has_include("classify.h")
-#include "classify.h"
-#define DISP_HAVE_CLASSIFY_H 1
-#endif
-#endif
-#ifndef DISP_HAVE_CLASSIFY_H
-/* relay/classify.h: maps a provider's answer to an outcome. */
-enum pr_outcome pr_classify(enum pr_provider p, struct pr_result *res, int64_t accepted_ms);
-#endif
 
 #define DISP_READ_BLOCK_MS "1000"
 #define DISP_SEND_TIMEOUT_MS 10000
