@@ -50,6 +50,8 @@ struct disp_job {
     int decoded;
     enum disp_job_state state;
     int reauthed;                       /* a REAUTH was already answered once */
+    int active;                         /* started: counts in d->n_active */
+    int write_unknown;                  /* an earlier EXEC's fate is unknown (connection lost) */
 
     /* Outcome, filled by disp_job_finish / disp_job_retry. */
     enum pr_outcome outcome;
@@ -91,14 +93,15 @@ struct disp {
     size_t n_clients;
 
     struct disp_job *jobs;              /* every live job */
-    long n_jobs;
+    long n_jobs;                        /* live jobs, backlog included */
+    long n_active;                      /* started jobs: at most max_in_flight */
     struct disp_job *ids[DISP_ID_BUCKETS];
     struct disp_fifo backlog, wait, outbox;
 
     int groups_pending;                 /* XGROUP CREATE replies outstanding */
+    int groups_failed;                  /* of the last round of XGROUP CREATE */
     int groups_ready;
     int reading;                        /* an XREADGROUP is outstanding */
-    int read_rr;                        /* round robin start when few slots are free */
     int reclaiming;                     /* XAUTOCLAIM replies outstanding */
     char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
     int moving;                         /* a mover EVAL is outstanding */
@@ -106,6 +109,7 @@ struct disp {
     int stopping;
     int abandoned;                      /* stop deadline passed or closing: no more writes */
     int closing;                        /* disp_free in progress */
+    int syncing;                        /* stopped: waiting for the last stats flush */
     uint64_t rnd;                       /* xorshift state for retry jitter */
 
     struct event *kick;                 /* deferred pump: start jobs, read more */

@@ -85,10 +85,12 @@ static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
         return;
     }
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        /* Lost or refused (OOM, read-only replica): write it again later. */
-        if (reply != NULL)
-            pr_log_warn(DISP_MOD, "outcome write for %s refused: %s", j->entry_id,
-                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        /* Lost or refused (LOADING, OOM, read-only replica): write it again later. */
+        if (reply == NULL)
+            j->write_unknown = 1;
+        else if (d->outbox.head == NULL)
+            pr_log_warn(DISP_MOD, "outcome write for %s refused: %s (writing again later)",
+                        j->entry_id, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected");
         if (d->abandoned)
             disp_job_free(j);
         else
@@ -96,15 +98,16 @@ static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
         return;
     }
     /*
-     * The XACK reply tells whether this consumer still owned the entry: 0
-     * means another consumer reclaimed and finished it meanwhile, and this
-     * outcome is a duplicate that must not be counted twice.
+     * The XACK reply tells whether the entry was still pending: 0 means it
+     * was finished already, by another consumer that reclaimed it (this
+     * outcome is a duplicate and must not be counted twice) or by our own
+     * earlier write whose reply the connection lost (count it now).
      */
     size_t xack = reply->elements >= 2 ? reply->elements - 2 : 0;
     const redisReply *ack = reply->elements >= 2 ? reply->element[xack] : NULL;
-    if (ack != NULL && ack->type == REDIS_REPLY_INTEGER && ack->integer == 0)
-        pr_log_info(DISP_MOD, "entry %s was already finished elsewhere (duplicate delivery)",
-                    j->entry_id);
+    if (ack != NULL && ack->type == REDIS_REPLY_INTEGER && ack->integer == 0 && !j->write_unknown)
+        pr_log_debug(DISP_MOD, "entry %s was already finished elsewhere (duplicate delivery)",
+                     j->entry_id);
     else
         disp_count_outcome(j);
     disp_job_free(j);

@@ -26,8 +26,8 @@
  * would stall everything pipelined behind it), one for writes, the mover
  * and XAUTOCLAIM, one for stats.
  *
- * In flight = every live job (read and not yet written back); it never
- * exceeds dispatcher.max_in_flight: reads ask for the free slots only.
+ * In flight = every job started and not yet written back; it never exceeds
+ * dispatcher.max_in_flight. Entries read beyond that wait in the backlog.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +184,8 @@ void disp_job_free(struct disp_job *j)
     if (j->next != NULL)
         j->next->prev = j->prev;
     d->n_jobs--;
+    if (j->active)
+        d->n_active--;
     notif_clear(&j->n);
     free(j->f_id);
     free(j->f_domain);
@@ -324,7 +326,11 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
         }
         return;
     }
-    if (o == PR_OUTCOME_DEAD_LETTER || o == PR_OUTCOME_TOKEN_DEAD) {
+    if (o == PR_OUTCOME_TOKEN_DEAD) {
+        disp_job_finish(j, o, r.reason[0] ? r.reason : j->n.last);
+        return;
+    }
+    if (o == PR_OUTCOME_DEAD_LETTER) {
         disp_job_finish(j, o, j->n.last);
         return;
     }
@@ -347,8 +353,12 @@ static void disp_pump(struct disp *d)
         while ((j = disp_fifo_pop(&again)) != NULL)
             disp_job_start(j);
     }
-    while ((j = disp_fifo_pop(&d->backlog)) != NULL)
+    while (d->n_active < d->cfg->dispatcher.max_in_flight &&
+           (j = disp_fifo_pop(&d->backlog)) != NULL) {
+        j->active = 1;
+        d->n_active++;
         disp_job_start(j);
+    }
     disp_read_maybe(d);
 }
 
@@ -394,7 +404,7 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
             d->groups_ready = 0;
             disp_groups_create(d);
         } else {
-            struct timeval tv = { DISP_READ_RETRY_MS / 1000, 0 };
+            struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
             evtimer_add(d->read_retry, &tv);
         }
         goto out;
@@ -420,32 +430,32 @@ out:
 }
 
 /*
- * disp_read_maybe sends one XREADGROUP over the provider streams for the
- * free in-flight slots. COUNT is per stream, so the free slots are split
- * between them; with fewer free slots than streams, it reads a rotating
- * subset, one entry each.
+ * disp_read_maybe sends one XREADGROUP over the provider streams when the
+ * backlog is empty and in-flight slots are free. COUNT applies per stream,
+ * so one read can bring up to three times the free slots: the surplus waits
+ * in the backlog (pending under this consumer, not yet in flight) and
+ * starts as slots free up. Asking every stream each time keeps the BLOCK
+ * from waiting on an empty stream while another has work.
  */
 static void disp_read_maybe(struct disp *d)
 {
-    if (d->reading || d->stopping || d->closing || !d->groups_ready || d->wait.head != NULL ||
-        d->backlog.head != NULL || !rconn_connected(d->rc_read))
+    if (d->reading || d->stopping || d->closing || !d->groups_ready || d->backlog.head != NULL ||
+        !rconn_connected(d->rc_read))
         return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_jobs;
+    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
     if (free_slots <= 0)
         return;
-    int nstreams = free_slots >= PR_PROVIDER_COUNT ? PR_PROVIDER_COUNT : (int)free_slots;
     char count[24];
-    snprintf(count, sizeof(count), "%ld", free_slots / nstreams);
-    const char *argv[8 + 2 * PR_PROVIDER_COUNT] = {
+    snprintf(count, sizeof(count), "%ld", free_slots);
+    const char *argv[9 + 2 * PR_PROVIDER_COUNT] = {
         "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "BLOCK", DISP_READ_BLOCK_MS,
+        "STREAMS",
     };
-    int argc = 8;
-    argv[argc++] = "STREAMS";
-    for (int i = 0; i < nstreams; i++)
-        argv[argc++] = d->stream_keys[(d->read_rr + i) % PR_PROVIDER_COUNT];
-    for (int i = 0; i < nstreams; i++)
+    int argc = 9;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        argv[argc++] = d->stream_keys[p];
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
         argv[argc++] = ">";
-    d->read_rr = (d->read_rr + 1) % PR_PROVIDER_COUNT;
     if (rconn_cmd(d->rc_read, disp_on_read, d, argc, argv, NULL) == 0)
         d->reading = 1;
 }
@@ -461,7 +471,13 @@ static void disp_on_read_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    disp_read_maybe(arg);
+    struct disp *d = arg;
+    if (!d->groups_ready) {
+        if (rconn_connected(d->rc_read) && !d->stopping)
+            disp_groups_create(d);
+        return;
+    }
+    disp_read_maybe(d);
 }
 
 /* ---------------------------------------------------------------------------
@@ -476,17 +492,24 @@ static void disp_on_group(struct rconn *rc, redisReply *reply, void *arg)
     if (d->closing)
         return;
     if (reply == NULL)
-        return;                 /* lost: the next connection creates them again */
-    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
-        pr_log_error(DISP_MOD, "XGROUP CREATE: %s", reply->str);
+        d->groups_failed++;     /* lost: the next connection creates them again */
+    else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        pr_log_warn(DISP_MOD, "XGROUP CREATE: %s", reply->str);
+        d->groups_failed++;
+    }
+    if (d->groups_pending > 0)
+        return;
+    if (d->groups_failed > 0) {
+        /* LOADING after a Redis restart, for one: try again shortly. */
+        struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
+        if (reply != NULL)
+            evtimer_add(d->read_retry, &tv);
         return;
     }
-    if (d->groups_pending == 0) {
-        d->groups_ready = 1;
-        pr_log_info(DISP_MOD, "consumer %s reading %d provider streams", d->consumer,
-                    PR_PROVIDER_COUNT);
-        disp_kick(d);
-    }
+    d->groups_ready = 1;
+    pr_log_info(DISP_MOD, "consumer %s reading %d provider streams", d->consumer,
+                PR_PROVIDER_COUNT);
+    disp_kick(d);
 }
 
 /*
@@ -498,6 +521,7 @@ static void disp_groups_create(struct disp *d)
 {
     if (d->groups_pending > 0)
         return;
+    d->groups_failed = 0;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         const char *argv[] = { "XGROUP", "CREATE", d->stream_keys[p], KEYS_GROUP, "0", "MKSTREAM" };
         if (rconn_cmd(d->rc_read, disp_on_group, d, 6, argv, NULL) == 0)
@@ -580,12 +604,12 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
     struct disp *d = arg;
     if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
         return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_jobs;
-    if (free_slots < PR_PROVIDER_COUNT)
+    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
+    if (free_slots < PR_PROVIDER_COUNT || d->backlog.head != NULL)
         return;
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
-    snprintf(count, sizeof(count), "%ld", free_slots / PR_PROVIDER_COUNT);
+    snprintf(count, sizeof(count), "%ld", free_slots);
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         struct disp_claim *c = malloc(sizeof(*c));
         if (c == NULL)
@@ -705,24 +729,33 @@ static void disp_check_done(struct disp *d)
         event_active(d->done_ev, EV_TIMEOUT, 0);
 }
 
+static void disp_on_stats_synced(void *arg)
+{
+    struct disp *d = arg;
+    void (*done)(void *) = d->done;
+    void *done_arg = d->done_arg;
+    if (d->closing || done == NULL)
+        return;                 /* disp_free came first: its caller knows */
+    d->done = NULL;
+    done(done_arg);             /* may free 'd' */
+}
+
 static void disp_on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    void (*done)(void *) = d->done;
-    void *done_arg = d->done_arg;
-    if (done == NULL)
+    if (d->done == NULL || d->syncing)
         return;
-    d->done = NULL;
+    d->syncing = 1;
     event_del(d->stop_deadline);
     if (d->n_jobs > 0)
         pr_log_warn(DISP_MOD, "stopped with %ld notifications unfinished: left pending for reclaim",
                     d->n_jobs);
     else
         pr_log_info(DISP_MOD, "stopped: nothing in flight");
-    stats_flush(d->stats);
-    done(done_arg);             /* may free 'd' */
+    /* The last second of counters must land before the connection goes. */
+    stats_sync(d->stats, disp_on_stats_synced, d);
 }
 
 static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -783,7 +816,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
 
 void disp_get_stats(const struct disp *d, struct disp_stats *out)
 {
-    out->in_flight = d->n_jobs;
+    out->in_flight = d->n_active;
     out->redis_connected = rconn_connected(d->rc) && rconn_connected(d->rc_read);
     out->providers_ready = 1;
     for (size_t i = 0; i < d->n_clients; i++)

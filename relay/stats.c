@@ -296,6 +296,48 @@ void stats_flush(struct stats *s)
     stats_flush_hists(s);
 }
 
+struct stats_sync_wait {
+    void (*done)(void *arg);
+    void *arg;
+};
+
+static void stats_on_synced(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    (void)reply;
+    struct stats_sync_wait *w = arg;
+    w->done(w->arg);
+    free(w);
+}
+
+static void stats_on_sync_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    stats_on_synced(NULL, NULL, arg);
+}
+
+void stats_sync(struct stats *s, void (*done)(void *arg), void *arg)
+{
+    struct stats_sync_wait *w = malloc(sizeof(*w));
+    if (w == NULL) {
+        done(arg);
+        return;
+    }
+    w->done = done;
+    w->arg = arg;
+    stats_flush(s);
+    /* Replies come in order: PING's answer means everything before it landed. */
+    const char *argv[] = { "PING" };
+    if (rconn_cmd(s->rc, stats_on_synced, w, 1, argv, NULL) == 0)
+        return;
+    struct timeval now = { 0, 0 };
+    if (event_base_once(s->base, -1, EV_TIMEOUT, stats_on_sync_now, w, &now) != 0) {
+        free(w);
+        done(arg);
+    }
+}
+
 void stats_free(struct stats *s)
 {
     if (s == NULL)
