@@ -14,6 +14,8 @@
 
 #define APNS_PAYLOAD_MAX 4096
 #define APNS_PAYLOAD_MAX_VOIP 5120
+#define FCM_PAYLOAD_MAX 4096        /* counted over the whole body but the token */
+#define MPNS_PAYLOAD_MAX 3072       /* MPNS refuses larger toasts */
 
 struct apns_request {
     char *path;             /* "/3/device/<token>" (malloc'd) */
