@@ -13,11 +13,15 @@
  *          retry_after=-1 id=<apns-id> attempts=1
  *   summary sent=N answered=N delivered=... retry=... token_dead=...
  *           dead_letter=... reauth=... no_answer=... local=... max_open=...
+ * --reauth-retry and --retry-no-answer N act as the dispatcher would (drop
+ * the credential / resend); --after-first CMD runs a shell command once the
+ * first answer arrived, before sending the rest.
  * Exit status: 0 when every notification was answered exactly once, 1 if
  * not, 2 on usage errors.
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,9 @@ struct run {
     int window;
     int timeout_ms;
     int reauth_retry;
+    int retry_no_answer;    /* resend after PR_STATUS_NO_ANSWER up to this many times */
+    const char *after_first;/* shell command run once the first answer arrived */
+    int after_first_done;
     int quiet;
     int next;               /* next index to send */
     int in_flight;
@@ -105,6 +112,14 @@ static void on_done(void *arg, const struct pr_result *res)
     struct pr_result r = *res;
     enum pr_outcome o = pr_classify(run->app.provider, &r, call->accepted_ms);
     run->attempts[call->index]++;
+    if (r.status == PR_STATUS_NO_ANSWER && run->attempts[call->index] <= run->retry_no_answer &&
+        !run->freed) {
+        /* What the dispatcher does with a lost answer: send it again. */
+        if (!run->quiet)
+            printf("retry i=%d reason=%s\n", call->index, r.reason);
+        if (send_one(run, call) == 0)
+            return;
+    }
     if (o == PR_OUTCOME_REAUTH && run->reauth_retry && run->attempts[call->index] == 1 &&
         !run->freed) {
         /* What the dispatcher does: drop the credential, try once more. */
@@ -129,6 +144,12 @@ static void on_done(void *arg, const struct pr_result *res)
                r.provider_ts_ms, r.retry_after_s, r.provider_id[0] ? r.provider_id : "-",
                run->attempts[call->index]);
     free(call);
+    if (run->after_first != NULL && !run->after_first_done) {
+        /* Test hook (e.g. expire the sandbox's tokens); blocking is fine in a test tool. */
+        run->after_first_done = 1;
+        int rc = system(run->after_first);
+        printf("after-first rc=%d\n", rc);
+    }
     if (!run->freed)
         pump_schedule(run, 0);
 }
@@ -149,6 +170,8 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     while (run->next < run->count && run->in_flight < run->window) {
+        if (run->after_first != NULL && !run->after_first_done && run->next >= 1)
+            break;
         struct call *call = malloc(sizeof(*call));
         if (call == NULL)
             break;
@@ -214,7 +237,8 @@ static void usage(void)
             "  [--allowed-host H]...                             (mpns)\n"
             "  --token T [--token T]... [--count N] [--window W] [--timeout-ms MS]\n"
             "  [--id-prefix S] [--title S] [--body S] [--collapse-id S] [--voip] [--ttl S]\n"
-            "  [--reauth-retry] [--shutdown-after-ms MS] [--quiet] [--debug]\n");
+            "  [--reauth-retry] [--retry-no-answer N] [--after-first CMD]\n"
+            "  [--shutdown-after-ms MS] [--quiet] [--debug]\n");
 }
 
 int main(int argc, char **argv)
@@ -247,6 +271,8 @@ int main(int argc, char **argv)
         { "reauth-retry", no_argument, NULL, 'r' },
         { "shutdown-after-ms", required_argument, NULL, 'S' },
         { "quiet", no_argument, NULL, 'q' },
+        { "retry-no-answer", required_argument, NULL, 'R' },
+        { "after-first", required_argument, NULL, 'A' },
         { "debug", no_argument, NULL, 'd' },
         { NULL, 0, NULL, 0 },
     };
@@ -305,10 +331,14 @@ int main(int argc, char **argv)
         case 'r': run.reauth_retry = 1; break;
         case 'S': run.shutdown_after_ms = atoi(optarg); break;
         case 'q': run.quiet = 1; break;
+        case 'R': run.retry_no_answer = atoi(optarg); break;
+        case 'A': run.after_first = optarg; break;
         case 'd': pr_log_set_level(PR_LOG_DEBUG); break;
         default: usage(); return 2;
         }
     }
+    /* A peer that resets while we write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
     if (!have_provider || run.n_tokens == 0 || run.window <= 0) {
         usage();
         return 2;
