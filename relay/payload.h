@@ -46,7 +46,11 @@ int fcm_payload_build_at(const struct pr_notif *n, int64_t now_ms, char **out, s
 /* MPNS toast XML, text XML-escaped. */
 int mpns_payload_build(const struct pr_notif *n, char **out, size_t *outlen);
 
-/* toast_text gives the default title/body for 'event' ("New message", …). */
+/*
+ * toast_default_text gives n->title and n->body, or where one is absent (or
+ * empty) the phrase for 'event': "New message", "Incoming call", "Missed
+ * call", "New voicemail", "Conference invitation". Pointers into 'n' or static.
+ */
 void toast_default_text(const struct pr_notif *n, const char **title, const char **body);
 
 /* utf8_truncate returns the largest length <= 'max' that ends on a UTF-8 boundary of 's'. */
