@@ -35,6 +35,7 @@
 #define H2C_PING_TIMEOUT_MS 10000    /* and drop the connection if no ACK by then */
 #define H2C_BACKOFF_MIN_MS 100
 #define H2C_BACKOFF_MAX_MS 30000
+#define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
 #define H2C_OUTPUT_HIGH (1024 * 1024) /* stop serialising frames above this much unsent */
 
 /* ------------------------------------------------------------------------
@@ -515,6 +516,31 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 /* Verify that the handshake chose h2; start the session with our SETTINGS. */
 static int conn_start_session(struct h2c_conn *conn);
 
+/*
+ * conn_error_text says why a connection ended: a failed certificate check,
+ * an OpenSSL error, the socket error, or the peer closing.
+ */
+static void conn_error_text(struct h2c_conn *conn, struct bufferevent *bev, short what,
+                            char *buf, size_t len)
+{
+    int sock_err = EVUTIL_SOCKET_ERROR();
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long e, last = 0;
+    while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        last = e;
+    if (conn->state == CONN_CONNECTING && vr != X509_V_OK)
+        snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    else if (last != 0 && ERR_GET_LIB(last) != 0)
+        ERR_error_string_n(last, buf, len);
+    else if (what & BEV_EVENT_EOF)
+        snprintf(buf, len, "closed by peer");
+    else if (sock_err != 0)
+        snprintf(buf, len, "%s", evutil_socket_error_to_string(sock_err));
+    else
+        snprintf(buf, len, "connection failed");
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct h2c_conn *conn = arg;
@@ -538,21 +564,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        char why[256] = "";
-        unsigned long e;
-        while ((e = bufferevent_get_openssl_error(bev)) != 0)
-            ERR_error_string_n(e, why, sizeof(why));
-        int err = EVUTIL_SOCKET_ERROR();
+        char why[256];
+        conn_error_text(conn, bev, what, why, sizeof(why));
         if (conn->state == CONN_CONNECTING)
-            pr_log_warn(c->log_name, "connect to %s failed: %s", c->authority,
-                        why[0] != '\0' ? why
-                        : (what & BEV_EVENT_EOF) ? "closed by peer"
-                        : evutil_socket_error_to_string(err));
+            pr_log_warn(c->log_name, "connect to %s failed: %s", c->authority, why);
         else
-            pr_log_info(c->log_name, "connection %d to %s %s%s%s", conn->index, c->authority,
-                        (what & BEV_EVENT_EOF) ? "closed by peer" : "failed",
-                        why[0] != '\0' ? ": " : "", why);
-        conn_close(conn, "connection lost", 0);
+            pr_log_info(c->log_name, "connection %d to %s: %s", conn->index, c->authority, why);
+        /* A server closing after its GOAWAY is expected: reconnect without backoff. */
+        conn_close(conn, "connection lost", conn->state == CONN_DRAINING);
     }
 }
 
@@ -573,6 +592,15 @@ static int conn_start_session(struct h2c_conn *conn)
     nghttp2_settings_entry iv[] = { { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
                                     { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20 } };
     if (nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, iv, 2) != 0)
+        return PR_ENOMEM;
+    /*
+     * A connection window this large means we practically never send
+     * WINDOW_UPDATE: answers are small, and a late WINDOW_UPDATE reaching a
+     * server that already closed after GOAWAY makes its kernel reset the
+     * connection, destroying answers we had not read yet.
+     */
+    if (nghttp2_session_set_local_window_size(conn->session, NGHTTP2_FLAG_NONE, 0,
+                                              H2C_CONN_WINDOW) != 0)
         return PR_ENOMEM;
     return 0;
 }

@@ -20,6 +20,16 @@
 #define JWT_ES256_FIELD 32          /* bytes of r and of s on P-256 */
 #define JWT_GOOGLE_LIFETIME_S 3600  /* Google's maximum assertion lifetime */
 
+/*
+ * jwt_no_passphrase refuses encrypted keys: without a callback OpenSSL
+ * would prompt on the terminal, which blocks a daemon.
+ */
+static int jwt_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+    (void)buf, (void)size, (void)rwflag, (void)arg;
+    return -1;
+}
+
 EVP_PKEY *jwt_load_key(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = NULL;
@@ -28,7 +38,7 @@ EVP_PKEY *jwt_load_key(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot open key file", path);
         return NULL;
     }
-    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    key = PEM_read_PrivateKey(f, NULL, jwt_no_passphrase, NULL);
     fclose(f);
     if (key == NULL) {
         unsigned long e = ERR_get_error();

@@ -311,6 +311,12 @@ static void load_key_reads_pkcs8_pem_and_reports_failures(void **state)
     EVP_PKEY_free(loaded);
 
     f = fopen(path, "w");
+    assert_int_equal(PEM_write_PrivateKey(f, k->ec, EVP_aes_256_cbc(), NULL, 0, NULL, "secret"), 1);
+    fclose(f);
+    assert_null(jwt_load_key(path, err, sizeof(err)));   /* encrypted: refused, never prompts */
+    assert_non_null(strstr(err, path));
+
+    f = fopen(path, "w");
     fputs("not a key\n", f);
     fclose(f);
     assert_null(jwt_load_key(path, err, sizeof(err)));
