@@ -5,7 +5,8 @@
 # helpers to start real peers on free loopback ports.
 #
 # Environment (set by ctest): PR_BIN = build dir with the binaries,
-# PR_SRC = source dir.
+# PR_SRC = source dir. Optional: PR_KEEP=1 keeps $T after a passing run
+# (a failing run always keeps it and prints the tail of every log).
 set -euo pipefail
 
 : "${PR_BIN:?PR_BIN must point at the build directory}"
@@ -24,9 +25,9 @@ pr_cleanup() {
         kill -9 "$pid" 2>/dev/null || true
     done
     if [ "$rc" -ne 0 ]; then
-        echo "--- test failed (rc=$rc); logs in $T:" >&2
+        echo "--- ${PR_WHAT:-test} failed (rc=$rc); logs in $T:" >&2
         for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 40 "$f" >&2; }; done
-    else
+    elif [ -z "${PR_KEEP:-}" ]; then
         rm -rf "$T"
     fi
     exit "$rc"
