@@ -5,7 +5,8 @@
 # helpers to start real peers on free loopback ports.
 #
 # Environment (set by ctest): PR_BIN = build dir with the binaries,
-# PR_SRC = source dir.
+# PR_SRC = source dir. Optional: PR_KEEP=1 keeps $T after a passing run
+# (a failing run always keeps it and prints the tail of every log).
 set -euo pipefail
 
 : "${PR_BIN:?PR_BIN must point at the build directory}"
@@ -24,9 +25,9 @@ pr_cleanup() {
         kill -9 "$pid" 2>/dev/null || true
     done
     if [ "$rc" -ne 0 ]; then
-        echo "--- test failed (rc=$rc); logs in $T:" >&2
+        echo "--- ${PR_WHAT:-test} failed (rc=$rc); logs in $T:" >&2
         for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 40 "$f" >&2; }; done
-    else
+    elif [ -z "${PR_KEEP:-}" ]; then
         rm -rf "$T"
     fi
     exit "$rc"
@@ -108,4 +109,537 @@ pr_gen_leaf() {
     printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$out.ext"
     openssl x509 -req -in "$out.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
         -days 2 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
+}
+
+# pr_stop PID: SIGTERM, wait up to 5 s, then SIGKILL. Safe on a dead pid.
+pr_stop() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# pr_port_bound PORT: true when a socket is bound to 127.0.0.1:PORT. Probes
+# by trying to bind it, so the listener sees no stray connection.
+pr_port_bound() {
+    python3 -c 'import socket,sys
+s=socket.socket()
+try: s.bind(("127.0.0.1",int(sys.argv[1])))
+except OSError: sys.exit(0)
+sys.exit(1)' "$1"
+}
+
+# pr_wait_bound PORT PID [SECONDS]: wait until PORT is bound; fail early
+# (showing LOG if given as $4) when PID exits first.
+pr_wait_bound() {
+    local port=$1 pid=$2 secs=${3:-10} log=${4:-}
+    for _ in $(seq $((secs * 10))); do
+        pr_port_bound "$port" && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            [ -n "$log" ] && [ -f "$log" ] && tail -n 20 "$log" >&2
+            fail "process $pid exited before binding 127.0.0.1:$port"
+        fi
+        sleep 0.1
+    done
+    fail "nothing bound to 127.0.0.1:$port after ${secs}s"
+}
+
+# ---- provider credentials ---------------------------------------------------
+# pr_gen_provider_keys: the relay's provider credentials under $T/pki:
+#   apns-key.p8       EC P-256 PKCS#8 PEM (APNs token auth, like AuthKey_*.p8)
+#   fcm-sa.json       FCM service account: type, client_email, private_key
+#                     (RSA 2048 PKCS#8 PEM), token_uri at the sandbox
+# The sandbox gets the same files, so it can verify what the relay signs.
+pr_gen_provider_keys() {
+    local d="$T/pki"
+    mkdir -p "$d"
+    : "${SANDBOX_PORT:=$(pr_free_port)}"
+    [ -f "$d/apns-key.p8" ] || openssl genpkey -algorithm EC \
+        -pkeyopt ec_paramgen_curve:P-256 -out "$d/apns-key.p8" 2>/dev/null
+    if [ ! -f "$d/fcm-sa.json" ]; then
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+            -out "$d/fcm-sa.key" 2>/dev/null
+        python3 - "$d/fcm-sa.key" "$d/fcm-sa.json" "$SANDBOX_PORT" <<'PY'
+import json, sys
+key = open(sys.argv[1]).read()
+sa = {"type": "service_account", "project_id": "example-lync",
+      "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+      "private_key": key,
+      "client_email": "pushrelay@example-lync.iam.gserviceaccount.com",
+      "client_id": "100000000000000000001",
+      "token_uri": "https://127.0.0.1:%s/token" % sys.argv[3]}
+json.dump(sa, open(sys.argv[2], "w"), indent=2)
+PY
+    fi
+}
+
+# ---- pushrelayd -------------------------------------------------------------
+# pr_write_config FILE: a pushrelayd config (design section 9) for tests.
+# Ports come from SIP_PORT, SANDBOX_PORT, MPNS_PORT, MON_PORT (chosen free
+# when unset) and REDIS_PORT (start redis first). Limits are small and each
+# can be overridden from the environment:
+#   PR_LOG_LEVEL PR_MAX_CONNECTIONS PR_MAX_MESSAGE_BYTES PR_IDLE_TIMEOUT_S
+#   PR_HANDSHAKE_TIMEOUT_S PR_QUEUE_HIGH_WATER PR_DEDUP_WINDOW_S
+#   PR_MAX_IN_FLIGHT PR_CLAIM_IDLE_MS PR_MAX_ATTEMPTS PR_BASE_DELAY_MS
+#   PR_MAX_DELAY_MS PR_NODE_ID
+pr_write_config() {
+    local f=$1 d="$T/pki"
+    : "${REDIS_PORT:?start redis (pr_start_redis) before pr_write_config}"
+    : "${SIP_PORT:=$(pr_free_port)}"
+    : "${SANDBOX_PORT:=$(pr_free_port)}"
+    : "${MPNS_PORT:=$(pr_free_port)}"
+    : "${MON_PORT:=$(pr_free_port)}"
+    [ -f "$d/ca.pem" ] || pr_gen_certs
+    pr_gen_provider_keys
+    cat >"$f" <<CONF
+# pushrelayd test configuration, written by tests/integration/lib.sh
+node_id = "${PR_NODE_ID:-test-1}";
+log_level = "${PR_LOG_LEVEL:-debug}";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; };
+federation = {
+  listen = [ "127.0.0.1:$SIP_PORT" ];
+  domain = "push.example.net";
+  tls = { certificate = "$d/server.pem"; private_key = "$d/server.key"; ca_file = "$d/ca.pem"; };
+  max_connections = ${PR_MAX_CONNECTIONS:-256};
+  max_message_bytes = ${PR_MAX_MESSAGE_BYTES:-8192};
+  idle_timeout_s = ${PR_IDLE_TIMEOUT_S:-30};
+  handshake_timeout_s = ${PR_HANDSHAKE_TIMEOUT_S:-5};
+  queue_high_water = ${PR_QUEUE_HIGH_WATER:-100000};
+  dedup_window_s = ${PR_DEDUP_WINDOW_S:-300};
+};
+dispatcher = {
+  max_in_flight = ${PR_MAX_IN_FLIGHT:-200};
+  claim_idle_ms = ${PR_CLAIM_IDLE_MS:-2000};
+  retry = { max_attempts = ${PR_MAX_ATTEMPTS:-4}; base_delay_ms = ${PR_BASE_DELAY_MS:-50}; max_delay_ms = ${PR_MAX_DELAY_MS:-1000}; };
+};
+apps = (
+  { id = "lync-ios"; provider = "apns"; topic = "com.example.lync"; team_id = "ABCDE12345";
+    key_id = "KEY1234567"; key_file = "$d/apns-key.p8";
+    endpoint = "https://127.0.0.1:$SANDBOX_PORT"; ca_file = "$d/ca.pem"; },
+  { id = "lync-android"; provider = "fcm"; project_id = "example-lync";
+    service_account = "$d/fcm-sa.json";
+    endpoint = "https://127.0.0.1:$SANDBOX_PORT"; ca_file = "$d/ca.pem"; },
+  { id = "lync-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1", "*.notify.example.net" ];
+    ca_file = "$d/ca.pem"; }
+);
+monitoring = { listen = "127.0.0.1:$MON_PORT"; };
+CONF
+}
+
+# pr_start_relay [ROLE]: starts pushrelayd (default role all) on $T/relay.conf
+# (written by pr_write_config when missing), logging to $T/relay.log; waits
+# for the SIP port unless ROLE is dispatcher. Sets RELAY_PID.
+pr_start_relay() {
+    local role=${1:-all}
+    [ -f "$T/relay.conf" ] || pr_write_config "$T/relay.conf"
+    "$PR_BIN/pushrelayd" -c "$T/relay.conf" --role "$role" >>"$T/relay.log" 2>&1 &
+    RELAY_PID=$!
+    pr_track "$RELAY_PID"
+    if [ "$role" = dispatcher ]; then
+        sleep 0.5
+        kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd --role dispatcher exited at start"
+    else
+        pr_wait_bound "$SIP_PORT" "$RELAY_PID" 10 "$T/relay.log"
+    fi
+}
+
+# pr_stop_relay: SIGTERM the last pushrelayd started and wait for it.
+pr_stop_relay() { pr_stop "$RELAY_PID"; }
+
+# pr_ctl ARGS...: pushrelayctl on the test config; output to $T/ctl.log too.
+pr_ctl() {
+    "$PR_BIN/pushrelayctl" -c "$T/relay.conf" "$@" 2>&1 | tee -a "$T/ctl.log"
+    return "${PIPESTATUS[0]}"
+}
+
+# pr_enable DOMAIN FQDN [flags...]: enable-push DOMAIN for edge FQDN.
+pr_enable() {
+    local dom=$1 fqdn=$2
+    shift 2
+    pr_ctl enable-push --domain "$dom" --edge-fqdn "$fqdn" "$@" >/dev/null ||
+        fail "pushrelayctl enable-push --domain $dom --edge-fqdn $fqdn $* failed"
+}
+
+# ---- the edge: stunnel + sipp ------------------------------------------------
+# pr_start_stunnel EDGE: a TLS client tunnel presenting $T/pki/edge-EDGE.pem,
+# verifying the relay against ca.pem, from 127.0.0.1:$STUNNEL_PORT (new free
+# port each call) to 127.0.0.1:$SIP_PORT. Sets STUNNEL_PORT, STUNNEL_PID.
+pr_start_stunnel() {
+    local edge=$1 conf="$T/stunnel-$1.conf"
+    STUNNEL_PORT=$(pr_free_port)
+    cat >"$conf" <<CONF
+foreground = yes
+pid = $T/stunnel-$edge.pid
+output = $T/stunnel-$edge.log
+debug = notice
+[edge]
+client = yes
+accept = 127.0.0.1:$STUNNEL_PORT
+connect = 127.0.0.1:$SIP_PORT
+cert = $T/pki/edge-$edge.pem
+key = $T/pki/edge-$edge.key
+CAfile = $T/pki/ca.pem
+verifyChain = yes
+checkHost = push.example.net
+CONF
+    stunnel4 "$conf" >/dev/null 2>&1 &
+    STUNNEL_PID=$!
+    pr_track "$STUNNEL_PID"
+    pr_wait_bound "$STUNNEL_PORT" "$STUNNEL_PID" 10 "$T/stunnel-$edge.log"
+}
+
+# pr_gen_csv OUT N [DOMAIN] [PROVIDER] [PARAM] [EVENT] [BODY]: sipp injection
+# file with N rows. Fields (see sipp/message.xml):
+#   0 token (64 hex, unique)  1 id (unique)  2 From domain  3 pn-provider
+#   4 pn-param  5 event  6 body text (no ';')
+# PR_CSV_TAG makes tokens/ids distinct across files of one test.
+pr_gen_csv() {
+    python3 - "$@" <<'PY'
+import hashlib, os, sys
+out, n = sys.argv[1], int(sys.argv[2])
+a = sys.argv[3:] + [None] * 5
+dom = a[0] or "contoso.com"; prov = a[1] or "apns"
+param = a[2] or "ABCDE12345.com.example.lync"; ev = a[3] or "im"
+body = a[4] or "Lunch at 12?"
+tag = os.environ.get("PR_CSV_TAG", "t")
+with open(out, "w", encoding="utf-8") as f:
+    f.write("SEQUENTIAL\n")
+    for i in range(n):
+        tok = hashlib.sha256(("%s-%d" % (tag, i)).encode()).hexdigest()
+        f.write("%s;%s-%06d;%s;%s;%s;%s;%s\n" % (tok, tag, i, dom, prov, param, ev, body))
+PY
+}
+
+# pr_sipp SCENARIO COUNT [sipp args...]: runs sipp scenario
+# tests/integration/sipp/SCENARIO.xml COUNT times over TCP to the stunnel
+# (start it first), with rate PR_SIPP_RATE (default 200/s), at most
+# PR_SIPP_LIMIT calls open, a global timeout PR_SIPP_TIMEOUT (default 60 s).
+# Pass `-inf FILE` for injected values. Stats, errors and logs go to
+# $T/sipp-SCENARIO.*. Returns sipp's exit code (0: every call succeeded).
+pr_sipp() {
+    local scen=$1 count=$2 rc=0
+    shift 2
+    (cd "$T" && sipp 127.0.0.1:"$STUNNEL_PORT" \
+        -sf "$PR_SRC/tests/integration/sipp/$scen.xml" -t t1 -i 127.0.0.1 \
+        -p "$(pr_free_port)" -s push -m "$count" \
+        -r "${PR_SIPP_RATE:-200}" -l "${PR_SIPP_LIMIT:-100}" \
+        -timeout "${PR_SIPP_TIMEOUT:-60}s" -timeout_error -recv_timeout 10000 \
+        -nostdin -trace_stat -stf "$T/sipp-$scen.csv" -fd 1 \
+        -trace_err -error_file "$T/sipp-$scen-errors.log" \
+        -trace_screen -screen_file "$T/sipp-$scen-screen.log" \
+        -trace_logs -log_file "$T/sipp-$scen-status.log" \
+        "$@" >"$T/sipp-$scen.log" 2>&1) || rc=$?
+    [ "$rc" -eq 0 ] || { echo "sipp $scen exited $rc" >&2; tail -n 30 "$T/sipp-$scen-screen.log" >&2 2>/dev/null || true; }
+    return "$rc"
+}
+
+# pr_sipp_stat SCENARIO COLUMN: last value of a sipp statistics column
+# (SuccessfulCall(C), FailedCall(C), ...) from $T/sipp-SCENARIO.csv.
+pr_sipp_stat() {
+    python3 - "$T/sipp-$1.csv" "$2" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
+i = rows[0].index(sys.argv[2])
+print(rows[-1][i])
+PY
+}
+
+# ---- single raw requests over mutual TLS -------------------------------------
+# The client: connect, TLS (client cert optional), send a file, read N
+# responses, print them. Also the slow and idle clients for limit tests.
+cat >"$T/sipclient.py" <<'PY'
+"""sipclient.py - a minimal SIP-over-TLS client for pushrelay's tests.
+
+  send FILE [N]       send FILE, print N responses (head and body)
+  idle SECS           TCP connect, send nothing: print seconds until the
+                      server closes (exit 5 if still open after SECS)
+  trickle SECS STEP   TLS, then one byte of an endless header every STEP s:
+                      print seconds until the server closes (5: still open)
+  sendidle FILE SECS  send FILE, read one response, then print seconds until
+                      the server closes the idle connection (5: still open)
+  ping                send a CRLF CRLF keep-alive (RFC 5626), expect a CRLF
+                      pong: prints "pong"
+  hold N SECS         open N TLS connections, send OPTIONS on each, print per
+                      connection "ok" (200 seen) or "refused", keep them open
+                      SECS seconds
+Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
+PR_TIMEOUT (seconds to wait for each response).
+Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
+response, 5 timeout.
+"""
+import os, socket, ssl, sys, time
+
+HOST = os.environ.get("PR_HOST", "127.0.0.1")
+PORT = int(os.environ["PR_PORT"])
+TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5"))
+
+def tls_connect():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.environ["PR_CA"])
+    if os.environ.get("PR_CERT"):
+        ctx.load_cert_chain(os.environ["PR_CERT"], os.environ["PR_KEY"])
+    s = socket.create_connection((HOST, PORT), TIMEOUT)
+    return ctx.wrap_socket(s, server_hostname="push.example.net")
+
+def read_response(s, buf):
+    """Returns (response bytes, rest) or (None, buf) on EOF."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    clen = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            clen = int(value.strip() or 0)
+    while len(rest) < clen:
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf
+        rest += chunk
+    return head + b"\r\n\r\n" + rest[:clen], rest[clen:]
+
+def closed_after(s, secs, step=None, feed=b""):
+    start = time.monotonic()
+    s.settimeout(step or secs)
+    i = 0
+    while time.monotonic() - start < secs:
+        try:
+            if s.recv(4096) == b"":
+                break
+        except socket.timeout:
+            if step is not None:
+                try:
+                    s.sendall(feed[i % len(feed):i % len(feed) + 1])
+                except OSError:
+                    break
+                i += 1
+            continue
+        except (OSError, ssl.SSLError):
+            break
+    else:
+        print("open after %.1f" % secs)
+        return 5
+    print("%.1f" % (time.monotonic() - start))
+    return 0
+
+def main():
+    mode = sys.argv[1]
+    try:
+        if mode == "send":
+            data = open(sys.argv[2], "rb").read()
+            n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+            s = tls_connect()
+            s.sendall(data)
+            buf = b""
+            for _ in range(n):
+                resp, buf = read_response(s, buf)
+                if resp is None:
+                    print("CLOSED: connection closed before a full response")
+                    return 4
+                sys.stdout.write(resp.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            s.close()
+            return 0
+        if mode == "sendidle":
+            s = tls_connect()
+            s.sendall(open(sys.argv[2], "rb").read())
+            resp, _ = read_response(s, b"")
+            if resp is None:
+                print("CLOSED: connection closed before a full response")
+                return 4
+            return closed_after(s, float(sys.argv[3]))
+        if mode == "ping":
+            s = tls_connect()
+            s.sendall(b"\r\n\r\n")
+            got = s.recv(16)
+            print("pong" if got.startswith(b"\r\n") else "no pong: %r" % got)
+            return 0 if got.startswith(b"\r\n") else 4
+        if mode == "idle":
+            s = socket.create_connection((HOST, PORT), TIMEOUT)
+            return closed_after(s, float(sys.argv[2]))
+        if mode == "trickle":
+            s = tls_connect()
+            feed = b"OPTIONS sip:push@push.example.net SIP/2.0\r\nX-Slow: " + b"a" * 64
+            return closed_after(s, float(sys.argv[2]), float(sys.argv[3]), feed)
+        if mode == "hold":
+            n, secs = int(sys.argv[2]), float(sys.argv[3])
+            conns = []
+            for i in range(n):
+                req = ("OPTIONS sip:push@push.example.net SIP/2.0\r\n"
+                       "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKhold%d\r\n"
+                       "Max-Forwards: 70\r\nFrom: <sip:mcx@contoso.com>;tag=h%d\r\n"
+                       "To: <sip:push@push.example.net>\r\nCall-ID: hold-%d@test\r\n"
+                       "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n") % (i, i, i)
+                try:
+                    s = tls_connect()
+                    s.sendall(req.encode())
+                    resp, _ = read_response(s, b"")
+                    ok = resp is not None and resp.startswith(b"SIP/2.0 200")
+                except (OSError, ssl.SSLError):
+                    ok, s = False, None
+                print("ok" if ok else "refused")
+                sys.stdout.flush()
+                conns.append(s)
+            time.sleep(secs)
+            return 0
+    except ssl.SSLError as e:
+        print("TLS-ERROR: %s" % e)
+        return 3
+    except ConnectionResetError as e:
+        print("TLS-ERROR: reset: %s" % e)
+        return 3
+    except socket.timeout:
+        print("TIMEOUT")
+        return 5
+    print("usage: sipclient.py send|idle|trickle|hold ...", file=sys.stderr)
+    return 2
+
+sys.exit(main())
+PY
+
+# pr_sip_request FILE [N]: sends the raw request(s) in FILE to the relay over
+# mutual TLS as edge $PR_EDGE (default edge.contoso.com; PR_CERT/PR_KEY
+# override the files, PR_CERT= sends no client certificate) and prints N
+# responses (default 1). Returns sipclient.py's exit code (3: TLS refused,
+# 4: closed without a response, 5: timeout).
+pr_sip_request() {
+    local edge=${PR_EDGE:-edge.contoso.com}
+    PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
+        PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
+        python3 "$T/sipclient.py" send "$@"
+}
+
+# pr_sipclient MODE ARGS...: the other sipclient.py modes (idle, trickle, hold).
+pr_sipclient() {
+    local edge=${PR_EDGE:-edge.contoso.com}
+    PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
+        PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
+        python3 "$T/sipclient.py" "$@"
+}
+
+# pr_msg OUT [key=value...]: writes one SIP request to OUT with CRLF line ends
+# and a byte-exact Content-Length. Keys (defaults in brackets):
+#   method [MESSAGE]  provider [apns]  prid [64 hex]  param [ABCDE12345.com.example.lync]
+#   domain [contoso.com]  callid [random]  cseq [1]  ctype [application/json]
+#   id [random]  event [im]  text [Lunch at 12?]  body [JSON built from the above]
+#   uri [built from the above]  extra [extra header lines, '|' separated]
+#   clen [computed]  omit [comma list of pn params or headers to leave out]
+pr_msg() {
+    python3 - "$@" <<'PY'
+import json, sys, uuid
+out = sys.argv[1]
+kv = dict(a.split("=", 1) for a in sys.argv[2:])
+g = lambda k, d: kv.get(k, d)
+omit = set(filter(None, g("omit", "").split(",")))
+method = g("method", "MESSAGE")
+dom = g("domain", "contoso.com")
+pid = g("id", uuid.uuid4().hex)
+params = [("pn-provider", g("provider", "apns")),
+          ("pn-prid", g("prid", "a1" * 32)),
+          ("pn-param", g("param", "ABCDE12345.com.example.lync"))]
+uri = g("uri", "sip:push@push.example.net" +
+        "".join(";%s=%s" % p for p in params if p[0] not in omit))
+if "body" in kv:
+    body = kv["body"]
+elif method == "MESSAGE":
+    body = json.dumps({"id": pid, "event": g("event", "im"),
+                       "from": "sip:alice@" + dom, "to": "sip:bob@" + dom,
+                       "title": "Alice Smith", "body": g("text", "Lunch at 12?"),
+                       "badge": 3, "sound": "default", "ttl": 60,
+                       "priority": "high"}, ensure_ascii=False)
+else:
+    body = ""
+body = body.encode("utf-8")
+cid = g("callid", uuid.uuid4().hex + "@edge." + dom)
+hdrs = [("Via", "SIP/2.0/TLS edge.%s:5061;branch=z9hG4bK%s" % (dom, uuid.uuid4().hex[:12])),
+        ("Max-Forwards", "70"),
+        ("From", "<sip:mcx@%s>;tag=%s" % (dom, uuid.uuid4().hex[:8])),
+        ("To", "<sip:push@push.example.net>"),
+        ("Call-ID", cid),
+        ("CSeq", "%s %s" % (g("cseq", "1"), method))]
+if body or method == "MESSAGE":
+    hdrs.append(("Content-Type", g("ctype", "application/json")))
+hdrs.append(("Content-Length", g("clen", str(len(body)))))
+lines = ["%s %s SIP/2.0" % (method, uri)]
+lines += ["%s: %s" % h for h in hdrs if h[0] not in omit]
+lines += [x for x in g("extra", "").split("|") if x]
+open(out, "wb").write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
+PY
+}
+
+# pr_status RESPONSE_TEXT: the status code of the first response in the text.
+pr_status() { printf '%s\n' "$1" | sed -n '1s/^SIP\/2\.0 \([0-9]\{3\}\).*/\1/p' | tr -d '\r'; }
+
+# pr_header RESPONSE_TEXT NAME: value of header NAME (case-insensitive) in
+# the first response, empty when absent.
+pr_header() {
+    printf '%s\n' "$1" | tr -d '\r' | awk -v n="$2" '
+        BEGIN { n = tolower(n) }
+        /^$/ { exit }
+        { i = index($0, ":"); if (i && tolower(substr($0, 1, i - 1)) == n) {
+              v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
+}
+
+# pr_expect_status CODE FILE [WHAT]: sends FILE, asserts the response code,
+# leaves the full response in $RESP.
+pr_expect_status() {
+    local code=$1 file=$2 what=${3:-response to $(head -c 40 "$2" | head -n 1)}
+    RESP=$(pr_sip_request "$file") || fail "$what: no response (rc=$?): $RESP"
+    assert_eq "$code" "$(pr_status "$RESP")" "$what"
+}
+
+# ---- redis views ------------------------------------------------------------
+pr_stream_key() { echo "pr:{q}:in:$1"; }
+pr_xlen() { rcli XLEN "$(pr_stream_key "$1")"; }
+
+# ---- the sandbox (fake APNs/FCM/MPNS) ---------------------------------------
+# pr_start_sandbox: starts pushrelay-sandbox on SANDBOX_PORT (HTTP/2: APNs,
+# FCM, OAuth token endpoint) and MPNS_PORT (HTTPS/1.1), with the relay's
+# server certificate, recording every request to $T/sandbox.jsonl. Extra
+# arguments go to the sandbox. Sets SANDBOX_PID.
+pr_start_sandbox() {
+    : "${SANDBOX_PORT:=$(pr_free_port)}"
+    : "${MPNS_PORT:=$(pr_free_port)}"
+    [ -f "$T/pki/ca.pem" ] || pr_gen_certs
+    pr_gen_provider_keys
+    "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" \
+        --mpns-listen "127.0.0.1:$MPNS_PORT" \
+        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+        --apns-key "$T/pki/apns-key.p8" --apns-team ABCDE12345 --apns-key-id KEY1234567 \
+        --fcm-service-account "$T/pki/fcm-sa.json" \
+        --record "$T/sandbox.jsonl" "$@" >>"$T/sandbox.log" 2>&1 &
+    SANDBOX_PID=$!
+    pr_track "$SANDBOX_PID"
+    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" 10 "$T/sandbox.log"
+}
+
+# pr_boot [ROLE]: the common start of a listener test: test PKI with edge
+# certificate edge.contoso.com, private redis, config, pushrelayd (default
+# role listener), and contoso.com enabled for edge.contoso.com (all providers).
+pr_boot() {
+    pr_gen_certs
+    pr_gen_edge edge.contoso.com
+    pr_start_redis
+    pr_write_config "$T/relay.conf"
+    pr_start_relay "${1:-listener}"
+    pr_enable contoso.com edge.contoso.com
+}
+
+# pr_entries PROVIDER: the provider stream as JSON
+# [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).
+pr_entries() { rcli --json XRANGE "$(pr_stream_key "$1")" - +; }
+
+# pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+pr_wait_for() {
+    local secs=$1
+    shift
+    for _ in $(seq $((secs * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs every Debian 12 package pushrelay needs to build,
+# test and run. Idempotent (apt-get skips what is installed), quiet and
+# non-interactive; run as root, or as a user with sudo.
+#
+#   bash deploy/install-deps.sh
+#
+# It does not leave services running: Debian starts redis-server on install,
+# and the tests start their own private Redis, so the system one is stopped.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config
+    libevent-dev libssl-dev libnghttp2-dev libjansson-dev libhiredis-dev libconfig-dev
+    # unit tests, sanitizers, fuzzing (libFuzzer ships in libclang-rt-14-dev)
+    libcmocka-dev clang libclang-rt-14-dev
+    # real peers for integration tests, the quickstart and the benchmark
+    redis-server sip-tester stunnel4 sipsak nghttp2-client
+    # test and script tooling
+    openssl python3 procps curl ca-certificates
+)
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo -n"
+    else
+        echo "install-deps.sh: run as root (or install sudo)" >&2
+        exit 1
+    fi
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "install-deps.sh: all ${#PACKAGES[@]} packages already installed"
+fi
+
+# The package starts a system-wide Redis on port 6379; pushrelay's tests and
+# quickstart run their own. Stop it so nothing is left running.
+if command -v service >/dev/null 2>&1; then
+    $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi

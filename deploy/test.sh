@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, as CI runs it:
+#   1. Release build (-Wall -Wextra -Werror), unit + integration tests
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests
+#   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
+#      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/
+# The release ctest runs last, so its summary ("100% tests passed, 0 tests
+# failed out of N") is what the script prints last. Exits non-zero at the
+# first failure. Needs the packages of deploy/install-deps.sh.
+#
+#   bash deploy/test.sh                 everything (about 10 minutes on 2 cores)
+#   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    release build + tests only
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SRC=$PWD
+JOBS=$(nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS=${PR_FUZZ_SECONDS:-60}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+build() {   # build DIR [cmake args...]
+    local dir=$1
+    shift
+    cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.cmake.log" 2>&1 ||
+        { cat "$dir.cmake.log"; return 1; }
+    cmake --build "$dir" -j "$JOBS" >"$dir.build.log" 2>&1 ||
+        { tail -n 60 "$dir.build.log"; return 1; }
+}
+
+run_ctest() {   # run_ctest DIR
+    (cd "$1" && ctest --output-on-failure -j "$JOBS" </dev/null)
+}
+
+mkdir -p "$SRC/build.d"
+cd "$SRC/build.d"
+
+step "release build"
+build "$SRC/build.d/release"
+
+if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
+    step "ASan+UBSan build"
+    build "$SRC/build.d/asan" -DPR_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+fi
+
+if [ -z "${PR_SKIP_FUZZ:-}" ] && compgen -G "$SRC/tests/fuzz/fuzz_*.c" >/dev/null; then
+    step "libFuzzer build (clang)"
+    CC=clang build "$SRC/build.d/fuzz" -DPR_FUZZ=ON
+    for src in "$SRC"/tests/fuzz/fuzz_*.c; do
+        target=$(basename "$src" .c)
+        name=${target#fuzz_}
+        seeds="$SRC/tests/fuzz/corpus/$name"
+        work="$SRC/build.d/fuzz/corpus-$name"     # new inputs go here, not into the repo
+        mkdir -p "$work" "$SRC/build.d/fuzz/artifacts"
+        args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048
+              -print_final_stats=1 -artifact_prefix="$SRC/build.d/fuzz/artifacts/$name-")
+        [ -f "$SRC/tests/fuzz/$name.dict" ] && args+=(-dict="$SRC/tests/fuzz/$name.dict")
+        step "fuzz $target for ${FUZZ_SECONDS}s"
+        dirs=("$work")
+        [ -d "$seeds" ] && dirs+=("$seeds")
+        if ! "$SRC/build.d/fuzz/$target" "${args[@]}" "${dirs[@]}" </dev/null >"$SRC/build.d/fuzz/$target.log" 2>&1; then
+            tail -n 60 "$SRC/build.d/fuzz/$target.log"
+            echo "FAIL: $target found a crash; reproducer in build.d/fuzz/artifacts/" >&2
+            exit 1
+        fi
+        grep -E "^stat::number_of_executed_units|^Done " "$SRC/build.d/fuzz/$target.log" | tr '\n' ' ' || true
+        echo
+    done
+fi
+
+if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
+    step "tests under ASan+UBSan"
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        run_ctest "$SRC/build.d/asan"
+fi
+
+step "tests (release build)"
+run_ctest "$SRC/build.d/release"
