@@ -142,5 +142,9 @@ void ctl_close(struct ctl *ctl);
 int ctl_enable_push(struct ctl *ctl, int argc, char **argv);
 int ctl_disable_push(struct ctl *ctl, int argc, char **argv);
 int ctl_show_push(struct ctl *ctl, int argc, char **argv);
+int ctl_test_push(struct ctl *ctl, int argc, char **argv);
+int ctl_stats(struct ctl *ctl, int argc, char **argv);
+int ctl_tokens(struct ctl *ctl, int argc, char **argv);
+int ctl_dlq(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -79,3 +79,8 @@ int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen
 {
     return key_fmt(buf, buflen, "%sstats:%s", k->prefix, scope);
 }
+
+int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen)
+{
+    return key_fmt(buf, buflen, "%soutcome:%s:%s", k->prefix, domain, id);
+}

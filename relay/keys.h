@@ -13,6 +13,8 @@
  *   <p>token:<provider>:<token>     hash, with TTL: dead tokens
  *   <p>tokens                       zset of dead-token keys by time (for listing)
  *   <p>stats:<scope>                hashes of counters (see relay/stats.c)
+ *   <p>outcome:<domain>:<id>        hash, short TTL: a notification's latest outcome
+ *                                   (see relay/outcome_log.h)
  *
  * <p> is redis.prefix ("pr:" by default). Every builder writes a NUL
  * terminated key into 'buf' and returns its length, or PR_ETOOBIG when
@@ -45,5 +47,6 @@ int keys_rate(const struct keys *k, const char *domain, long long epoch_s, char 
 int keys_token(const struct keys *k, enum pr_provider p, const char *token, char *buf, size_t buflen);
 int keys_tokens(const struct keys *k, char *buf, size_t buflen);
 int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen);
+int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen);
 
 #endif

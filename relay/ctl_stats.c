@@ -1,0 +1,409 @@
+/*
+ * ctl_stats.c - pushrelayctl stats: the Redis-backed counters and latency
+ * histograms written by relay/stats.c, as a table, as JSON (--json), or
+ * redrawn every second with per-second rates (--watch, until SIGINT).
+ *
+ * What is shown (cluster-wide unless --domain):
+ *   per counter   total, per provider, last hour (the 60 per-minute buckets
+ *                 up to now), last minute (a sliding estimate: this minute's
+ *                 bucket plus the part of the previous one still inside the
+ *                 last 60 s) and its rate per second
+ *   per provider  e2e and rtt latency: count, mean, p50/p95/p99 (ms)
+ * With --domain only the domain's totals exist (relay/stats.c keeps no
+ * per-domain minute buckets nor histograms); the rest is left out.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/notif.h"
+#include "ctl.h"
+#include "dnsname.h"
+#include "stats_view.h"
+
+#define ST_MAX_COUNTERS 64
+#define ST_WINDOW_MIN 60
+#define ST_NHIST 2
+
+static const char *const st_hist_names[ST_NHIST] = { "e2e", "rtt" };
+
+struct st_counter {
+    char name[64];
+    long long total;
+    long long prov[PR_PROVIDER_COUNT];
+    long long hour;
+    double minute;
+};
+
+/* One reading of every figure. */
+struct st_snap {
+    const char *domain;                 /* NULL: cluster-wide */
+    int64_t at_ms;
+    struct st_counter c[ST_MAX_COUNTERS];
+    size_t n;
+    struct stats_view_hist hist[PR_PROVIDER_COUNT][ST_NHIST];
+};
+
+static struct st_counter *st_counter(struct st_snap *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->c[i].name) == len && strncmp(s->c[i].name, name, len) == 0)
+            return &s->c[i];
+    if (s->n >= ST_MAX_COUNTERS || len >= sizeof(s->c[0].name))
+        return NULL;
+    struct st_counter *c = &s->c[s->n++];
+    memset(c, 0, sizeof(*c));
+    memcpy(c->name, name, len);
+    return c;
+}
+
+/*
+ * st_add_fields adds the fields of one stats hash to 's'. 'which' says
+ * where a value goes: 0 totals, 1 last hour, 2 last minute weighted 'w'.
+ * Fields are "<prov>:<counter>", "all:<counter>" or (domain hashes) "<counter>".
+ */
+static void st_add_fields(struct st_snap *s, const redisReply *r, int which, double w)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str;
+        if (f == NULL || r->element[i + 1]->str == NULL)
+            continue;
+        long long v = strtoll(r->element[i + 1]->str, NULL, 10);
+        const char *colon = strchr(f, ':');
+        enum pr_provider p = PR_PROVIDER_COUNT;
+        const char *name = f;
+        if (colon != NULL) {
+            char pn[16];
+            snprintf(pn, sizeof(pn), "%.*s", (int)(colon - f), f);
+            name = colon + 1;
+            if (strcmp(pn, "all") != 0 && pr_provider_parse(pn, &p) != 0)
+                continue;
+            if (strcmp(pn, "all") != 0 && which != 0)
+                continue;       /* windows are shown for all providers together */
+        }
+        struct st_counter *c = st_counter(s, name, strlen(name));
+        if (c == NULL)
+            continue;
+        if (which == 0 && p < PR_PROVIDER_COUNT)
+            c->prov[p] += v;
+        else if (which == 0)
+            c->total += v;
+        else if (which == 1)
+            c->hour += v;
+        else
+            c->minute += w * (double)v;
+    }
+}
+
+static int st_cmp(const void *a, const void *b)
+{
+    const struct st_counter *x = a, *y = b;
+    int rx = stats_view_counter_rank(x->name), ry = stats_view_counter_rank(y->name);
+    return rx != ry ? rx - ry : strcmp(x->name, y->name);
+}
+
+/* st_get sends the queued commands' replies into 'replies' (caller frees). */
+static int st_pipeline(struct ctl *ctl, size_t n, const char *const (*argvs)[2], redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(ctl->redis, 2, (const char **)argvs[i], NULL) != REDIS_OK)
+            return PR_EREDIS;
+    for (size_t i = 0; i < n; i++)
+        if (redisGetReply(ctl->redis, (void **)&replies[i]) != REDIS_OK)
+            return PR_EREDIS;
+    return 0;
+}
+
+/* st_read fills 's' from Redis (one pipelined round trip). */
+static int st_read(struct ctl *ctl, const char *domain, struct st_snap *s)
+{
+    enum { MAXQ = 1 + ST_WINDOW_MIN + 1 + PR_PROVIDER_COUNT * ST_NHIST };
+    char keys[MAXQ][KEYS_MAX], scope[KEYS_MAX];
+    const char *argvs[MAXQ][2];
+    redisReply *rep[MAXQ] = { 0 };
+    size_t n = 0;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->domain = domain;
+    s->at_ms = pr_now_ms();
+    long long now_min = s->at_ms / 60000;
+    double into = (double)(s->at_ms % 60000) / 60000.0;
+
+    if (domain != NULL)
+        snprintf(scope, sizeof(scope), "domain:%s", domain);
+    else
+        snprintf(scope, sizeof(scope), "total");
+    keys_stats(&ctl->keys, scope, keys[n], KEYS_MAX);
+    n++;
+    if (domain == NULL) {
+        /* minute buckets now_min - 60 .. now_min: 60 for the hour, one more for the slide */
+        for (int m = ST_WINDOW_MIN; m >= 0; m--) {
+            snprintf(scope, sizeof(scope), "min:%lld", now_min - m);
+            keys_stats(&ctl->keys, scope, keys[n++], KEYS_MAX);
+        }
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            for (int h = 0; h < ST_NHIST; h++) {
+                snprintf(scope, sizeof(scope), "hist:%s:%s", pr_provider_name((enum pr_provider)p),
+                         st_hist_names[h]);
+                keys_stats(&ctl->keys, scope, keys[n++], KEYS_MAX);
+            }
+    }
+    for (size_t i = 0; i < n; i++) {
+        argvs[i][0] = "HGETALL";
+        argvs[i][1] = keys[i];
+    }
+    if ((rc = st_pipeline(ctl, n, (const char *const (*)[2])argvs, rep)) != 0)
+        goto out;
+    rc = PR_EREDIS;
+    for (size_t i = 0; i < n; i++)
+        if (rep[i] == NULL || rep[i]->type != REDIS_REPLY_ARRAY)
+            goto out;
+    st_add_fields(s, rep[0], 0, 1);
+    if (domain == NULL) {
+        for (int m = 0; m <= ST_WINDOW_MIN; m++) {
+            const redisReply *r = rep[1 + m];           /* m = 0: oldest (now - 60) */
+            if (m >= 1)
+                st_add_fields(s, r, 1, 1);
+            if (m == ST_WINDOW_MIN)
+                st_add_fields(s, r, 2, 1);
+            else if (m == ST_WINDOW_MIN - 1)
+                st_add_fields(s, r, 2, 1.0 - into);
+        }
+        size_t i = 2 + ST_WINDOW_MIN;
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            for (int h = 0; h < ST_NHIST; h++)
+                stats_view_hist_parse(rep[i++], &s->hist[p][h]);
+    }
+    qsort(s->c, s->n, sizeof(s->c[0]), st_cmp);
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------- */
+
+static long long st_find_total(const struct st_snap *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->c[i].name, name) == 0)
+            return s->c[i].total;
+    return 0;
+}
+
+/*
+ * st_print_table prints 's'. 'prev' (may be NULL) is the reading 'dt_s'
+ * seconds earlier: with it the last column is the per-second rate between
+ * the two readings (--watch), else the last minute's average.
+ */
+static void st_print_table(const struct st_snap *s, const struct st_snap *prev, double dt_s)
+{
+    char when[32];
+    time_t t = (time_t)(s->at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("pushrelay stats %s%s at %s\n\n", s->domain ? "for domain " : "(all domains)",
+           s->domain ? s->domain : "", when);
+    if (s->domain != NULL)
+        printf("%-16s %10s %10s %10s %10s\n", "COUNTER", "TOTAL", "APNS", "FCM", "MPNS");
+    else
+        printf("%-16s %10s %10s %10s %10s %10s %10s %9s\n", "COUNTER", "TOTAL", "APNS", "FCM",
+               "MPNS", "LAST HOUR", "LAST MIN", prev ? "NOW/S" : "RATE/S");
+    if (s->n == 0)
+        printf("(no counts yet)\n");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct st_counter *c = &s->c[i];
+        printf("%-16s %10lld %10lld %10lld %10lld", c->name, c->total, c->prov[PR_PROVIDER_APNS],
+               c->prov[PR_PROVIDER_FCM], c->prov[PR_PROVIDER_MPNS]);
+        if (s->domain == NULL) {
+            double rate = prev != NULL && dt_s > 0
+                              ? (double)(c->total - st_find_total(prev, c->name)) / dt_s
+                              : c->minute / 60.0;
+            printf(" %10lld %10.0f %9.2f", c->hour, c->minute, rate);
+        }
+        printf("\n");
+    }
+    if (s->domain != NULL) {
+        printf("\n(latency histograms and per-minute figures are kept for all domains together)\n");
+        return;
+    }
+    printf("\n%-16s %10s %10s %10s %10s %10s\n", "LATENCY (ms)", "COUNT", "MEAN", "P50", "P95", "P99");
+    int any = 0;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        for (int h = 0; h < ST_NHIST; h++) {
+            const struct stats_view_hist *v = &s->hist[p][h];
+            if (v->count == 0)
+                continue;
+            char label[32];
+            snprintf(label, sizeof(label), "%s %s", pr_provider_name((enum pr_provider)p),
+                     st_hist_names[h]);
+            printf("%-16s %10lld %10.1f %10.1f %10.1f %10.1f\n", label, v->count,
+                   (double)v->sum_ms / (double)v->count, stats_view_quantile(v, 0.50),
+                   stats_view_quantile(v, 0.95), stats_view_quantile(v, 0.99));
+            any = 1;
+        }
+    if (!any)
+        printf("(no samples yet)\n");
+    printf("(e2e: accepted -> final outcome; rtt: provider round trip; percentiles "
+           "interpolated within histogram buckets)\n");
+}
+
+static json_t *st_json(const struct st_snap *s)
+{
+    json_t *root = json_object(), *counters = json_object();
+    json_object_set_new(root, "domain", s->domain ? json_string(s->domain) : json_null());
+    json_object_set_new(root, "at_ms", json_integer(s->at_ms));
+    for (size_t i = 0; i < s->n; i++) {
+        const struct st_counter *c = &s->c[i];
+        json_t *o = json_pack("{s:I}", "total", (json_int_t)c->total);
+        json_t *byp = json_object();
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            json_object_set_new(byp, pr_provider_name((enum pr_provider)p), json_integer(c->prov[p]));
+        json_object_set_new(o, "providers", byp);
+        if (s->domain == NULL) {
+            json_object_set_new(o, "last_hour", json_integer(c->hour));
+            json_object_set_new(o, "last_minute", json_integer((json_int_t)(c->minute + 0.5)));
+            json_object_set_new(o, "rate_per_s", json_real(c->minute / 60.0));
+        }
+        json_object_set_new(counters, c->name, o);
+    }
+    json_object_set_new(root, "counters", counters);
+    if (s->domain == NULL) {
+        json_t *lat = json_object();
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            json_t *byh = json_object();
+            for (int h = 0; h < ST_NHIST; h++) {
+                const struct stats_view_hist *v = &s->hist[p][h];
+                json_t *b = json_array();
+                for (size_t i = 0; i < v->n; i++)
+                    json_array_append_new(b, json_pack("{s:I,s:I}", "le", (json_int_t)v->le[i],
+                                                       "count", (json_int_t)v->cum[i]));
+                json_array_append_new(b, json_pack("{s:s,s:I}", "le", "+Inf", "count",
+                                                   (json_int_t)v->count));
+                json_t *o = json_pack("{s:I,s:I,s:o}", "count", (json_int_t)v->count, "sum_ms",
+                                      (json_int_t)v->sum_ms, "buckets", b);
+                const char *qn[] = { "p50", "p95", "p99" };
+                const double qv[] = { 0.50, 0.95, 0.99 };
+                for (int q = 0; q < 3; q++) {
+                    double x = stats_view_quantile(v, qv[q]);
+                    json_object_set_new(o, qn[q], x < 0 ? json_null() : json_real(x));
+                }
+                json_object_set_new(byh, st_hist_names[h], o);
+            }
+            json_object_set_new(lat, pr_provider_name((enum pr_provider)p), byh);
+        }
+        json_object_set_new(root, "latency_ms", lat);
+    }
+    return root;
+}
+
+static int st_failed(struct ctl *ctl, int rc)
+{
+    char addr[300];
+    ctl_err("stats", "cannot read the stats from Redis at %s: %s",
+            ctl_redis_addr(ctl, addr, sizeof(addr)),
+            ctl->redis != NULL && ctl->redis->err ? ctl->redis->errstr : pr_strerror(rc));
+    return CTL_EXIT_FAIL;
+}
+
+/* st_watch redraws every second until SIGINT or SIGTERM. */
+static int st_watch(struct ctl *ctl, const char *domain)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* Blocked signals are taken synchronously below: no handler, no global flag. */
+    sigprocmask(SIG_BLOCK, &set, &old);
+    struct st_snap *cur = malloc(sizeof(*cur)), *prev = malloc(sizeof(*prev));
+    int rc = CTL_EXIT_OK, have_prev = 0;
+    if (cur == NULL || prev == NULL) {
+        rc = CTL_EXIT_FAIL;
+        goto out;
+    }
+    for (;;) {
+        int err = st_read(ctl, domain, cur);
+        if (err != 0) {
+            rc = st_failed(ctl, err);
+            goto out;
+        }
+        printf("\033[H\033[2J");
+        st_print_table(cur, have_prev ? prev : NULL,
+                       have_prev ? (double)(cur->at_ms - prev->at_ms) / 1000.0 : 0);
+        printf("\n(redrawn every second; Ctrl-C to stop)\n");
+        fflush(stdout);
+        struct st_snap *t = prev;
+        prev = cur;
+        cur = t;
+        have_prev = 1;
+        struct timespec ts = { 1, 0 };
+        if (sigtimedwait(&set, NULL, &ts) > 0)
+            break;
+    }
+out:
+    free(cur);
+    free(prev);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int ctl_stats(struct ctl *ctl, int argc, char **argv)
+{
+    const char *domain = NULL;
+    int as_json = 0, watch = 0;
+    char dom[256];
+    const struct ctl_opt opts[] = {
+        { "--domain", CTL_OPT_STR, &domain, 0, 0 },
+        { "--json", CTL_OPT_FLAG, &as_json, 0, 0 },
+        { "--watch", CTL_OPT_FLAG, &watch, 0, 0 },
+    };
+    int rc = ctl_parse_opts(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, NULL);
+    if (rc != 0)
+        return rc;
+    if (as_json && watch)
+        return ctl_usage_error(ctl, "--json and --watch do not go together");
+    if (domain != NULL) {
+        if (dnsname_lower(domain, dom, sizeof(dom)) != 0)
+            return ctl_usage_error(ctl, "--domain '%s': not a valid DNS name", domain);
+        domain = dom;
+    }
+    if ((rc = ctl_redis(ctl)) != 0)
+        return rc;
+    if (watch)
+        return st_watch(ctl, domain);
+
+    struct st_snap *s = malloc(sizeof(*s));
+    if (s == NULL)
+        return CTL_EXIT_FAIL;
+    if ((rc = st_read(ctl, domain, s)) != 0) {
+        free(s);
+        return st_failed(ctl, rc);
+    }
+    if (as_json) {
+        json_t *j = st_json(s);
+        char *text = j != NULL ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+        json_decref(j);
+        rc = text != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+    } else {
+        st_print_table(s, NULL, 0);
+        rc = CTL_EXIT_OK;
+    }
+    free(s);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * outcome_log.h - a short-lived record of each notification's latest
+ * outcome, keyed by its push id, so that `pushrelayctl test-push` (and an
+ * admin chasing one notification) can learn what became of it without
+ * scanning streams. The dispatcher writes it inside the MULTI/EXEC that
+ * records the outcome; pushrelayctl reads it over a blocking connection.
+ *
+ *   <p>outcome:<domain>:<id>   hash, EXPIRE OUTCOME_LOG_TTL_S (rewritten per attempt)
+ *     outcome      "delivered" | "retry" | "expired" | "token_dead" | "dead_letter"
+ *     reason       dead-letter or token reason, retry cause ("" when none)
+ *     last_status  last provider HTTP status ("0" no answer, "-1" refused locally)
+ *     last         the notification's "last" provider answer ("503 …"), "" when none
+ *     attempts     delivery attempts made so far
+ *     at_ms        epoch ms when the outcome was recorded
+ */
+#ifndef PUSHRELAY_OUTCOME_LOG_H
+#define PUSHRELAY_OUTCOME_LOG_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include "pushrelay/notif.h"
+#include "pushrelay/outcome.h"
+#include "keys.h"
+#include "rconn.h"
+
+#define OUTCOME_LOG_TTL_S (24 * 3600)
+
+/*
+ * outcome_log_send sends, without reply callbacks, HSET + EXPIRE recording
+ * 'o' for notification 'n' (which must have its id and domain; NULL or an
+ * id-less record is skipped and returns 0). 'reason' may be NULL. Meant to
+ * run between MULTI and EXEC. Returns 0, PR_ETOOBIG (key too long: nothing
+ * sent, the caller may go on) or PR_EREDIS (not connected).
+ */
+int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_notif *n,
+                     enum pr_outcome o, const char *reason, int last_status);
+
+/* A record as read back. */
+struct outcome_info {
+    char outcome[24];
+    char reason[192];
+    int last_status;
+    char last[192];
+    int attempts;
+    int64_t at_ms;
+};
+
+/*
+ * outcome_log_get reads the record of ('domain', 'id') over a blocking
+ * connection. Returns 0, PR_ENOTFOUND (no record: not finished yet, expired
+ * from the log, or a dispatcher that does not write it), PR_ETOOBIG or
+ * PR_EREDIS.
+ */
+int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
+                    struct outcome_info *out);
+
+#endif
