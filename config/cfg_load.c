@@ -840,8 +840,20 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
         err[0] = '\0';
     config_init(&cf);
 
-    if (realpath(path, real) == NULL) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    /* Checked here for a precise reason; libconfig only says "file I/O error". */
+    const char *why = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (realpath(path, real) == NULL)
+        why = strerror(errno);
+    if (fd >= 0)
+        close(fd);
+    if (why != NULL) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, why);
         rc = PR_ECONFIG;
         goto out;
     }
