@@ -122,7 +122,7 @@ static const struct cfg__key fed_keys[] = {
     { "max_connections", T_INT, 0, .off = FED(max_connections),
       .min = 1, .max = 1000000, .idef = 10000 },
     { "max_message_bytes", T_INT, 0, .off = FED(max_message_bytes),
-      .min = 1024, .max = 1048576, .idef = 16384 },
+      .min = 512, .max = 1048576, .idef = 16384 },
     { "idle_timeout_s", T_INT, 0, .off = FED(idle_timeout_s), .min = 1, .max = 86400, .idef = 300 },
     { "handshake_timeout_s", T_INT, 0, .off = FED(handshake_timeout_s),
       .min = 1, .max = 300, .idef = 10 },
@@ -147,7 +147,7 @@ static const struct cfg__key disp_keys[] = {
     { "max_in_flight", T_INT, 0, .off = DSP(max_in_flight),
       .min = 1, .max = 1000000, .idef = 2000 },
     { "claim_idle_ms", T_INT, 0, .off = DSP(claim_idle_ms),
-      .min = 1000, .max = 86400000, .idef = 30000 },
+      .min = 100, .max = 86400000, .idef = 30000 },
     { "retry", T_GROUP, 0, .off = DSP(retry), .sub = &retry_group },
 };
 static const struct cfg__group disp_group = GROUP(disp_keys);
