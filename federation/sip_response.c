@@ -1,0 +1,215 @@
+/*
+ * sip_response.c - SIP responses to a parsed request (RFC 3261 §8.2.6) and
+ * Warning header values (§20.43).
+ *
+ * What it does: formats bytes. What it does not: decide the status (the
+ * request handler does) or send anything (the listener writes 'out' to its
+ * bufferevent).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "sip_response.h"
+
+#ifndef PROJECT_VERSION
+#define PROJECT_VERSION "0.1"
+#endif
+
+const char *sip_reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Trying";
+    case 180: return "Ringing";
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Unsupported URI Scheme";
+    case 420: return "Bad Extension";
+    case 429: return "Too Many Requests";
+    case 480: return "Temporarily Unavailable";
+    case 481: return "Call/Transaction Does Not Exist";
+    case 482: return "Loop Detected";
+    case 483: return "Too Many Hops";
+    case 488: return "Not Acceptable Here";
+    case 500: return "Server Internal Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Server Time-out";
+    case 505: return "Version Not Supported";
+    case 513: return "Message Too Large";
+    case 603: return "Decline";
+    }
+    switch (status / 100) {
+    case 1: return "Trying";
+    case 2: return "OK";
+    case 3: return "Redirection";
+    case 4: return "Request Failure";
+    case 5: return "Server Failure";
+    case 6: return "Global Failure";
+    }
+    return "Unknown";
+}
+
+void sip_to_tag(const struct sip_msg *req, char buf[17])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t h = 0xcbf29ce484222325ULL;         /* FNV-1a 64 offset basis */
+    const struct sip_str parts[] = { req->call_id, { "", 1 }, req->from_tag };
+
+    /* The NUL between the parts cannot occur in either: the split is unambiguous. */
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        for (size_t j = 0; j < parts[i].len; j++) {
+            h ^= (unsigned char)parts[i].p[j];
+            h *= 0x100000001b3ULL;              /* FNV-1a 64 prime */
+        }
+    }
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        buf[i] = hex[h & 0xf];
+    buf[16] = '\0';
+}
+
+/* Appends "name: value\r\n" when the request had the header. */
+static int resp_copy(struct evbuffer *b, const char *name, struct sip_str v)
+{
+    if (v.p == NULL)
+        return 0;
+    return evbuffer_add_printf(b, "%s: %.*s\r\n", name, (int)v.len, v.p) < 0 ? PR_ENOMEM : 0;
+}
+
+int sip_response_write(struct evbuffer *out, const struct sip_msg *req, int status,
+                       const char *reason, const struct sip_hdr *extra, size_t n_extra)
+{
+    struct evbuffer *b = NULL;
+    int err = PR_EINVAL;
+
+    if (out == NULL || req == NULL || status < 100 || status > 699 ||
+        (extra == NULL && n_extra > 0) || req->n_via > SIP_MAX_VIA)
+        goto out;
+    /* Built aside so that a failure half way leaves 'out' untouched. */
+    err = PR_ENOMEM;
+    if ((b = evbuffer_new()) == NULL)
+        goto out;
+    if (evbuffer_add_printf(b, "SIP/2.0 %d %s\r\n", status,
+                            reason != NULL ? reason : sip_reason_phrase(status)) < 0)
+        goto out;
+    for (size_t i = 0; i < req->n_via; i++) {
+        if (resp_copy(b, "Via", req->via[i]) != 0)
+            goto out;
+    }
+    if (resp_copy(b, "From", req->from) != 0)
+        goto out;
+    if (req->to.p != NULL) {
+        char tag[17];
+        sip_to_tag(req, tag);
+        if (evbuffer_add_printf(b, "To: %.*s%s%s\r\n", (int)req->to.len, req->to.p,
+                                req->to_tag.len == 0 ? ";tag=" : "",
+                                req->to_tag.len == 0 ? tag : "") < 0)
+            goto out;
+    }
+    if (resp_copy(b, "Call-ID", req->call_id) != 0 || resp_copy(b, "CSeq", req->cseq) != 0)
+        goto out;
+    if (evbuffer_add_printf(b, "Server: pushrelay/%s\r\n", PROJECT_VERSION) < 0)
+        goto out;
+    for (size_t i = 0; i < n_extra; i++) {
+        if (evbuffer_add_printf(b, "%s: %s\r\n", extra[i].name, extra[i].value) < 0)
+            goto out;
+    }
+    if (evbuffer_add_printf(b, "Content-Length: 0\r\n\r\n") < 0 || evbuffer_add_buffer(out, b) != 0)
+        goto out;
+    err = 0;
+out:
+    if (b != NULL)
+        evbuffer_free(b);
+    return err;
+}
+
+/* Bytes of the UTF-8 sequence led by 'c' (1 for ASCII and stray bytes). */
+static size_t resp_utf8_len(unsigned char c)
+{
+    if (c >= 0xf0 && c < 0xf8)
+        return 4;
+    if (c >= 0xe0 && c < 0xf0)
+        return 3;
+    if (c >= 0xc0 && c < 0xe0)
+        return 2;
+    return 1;
+}
+
+static int resp_agent_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == ':' || c == '[' || c == ']';
+}
+
+int sip_warning(char *buf, size_t buflen, const char *agent, const char *text)
+{
+    size_t o = 0;
+
+    if (buf == NULL)
+        return PR_EINVAL;
+    if (agent == NULL || *agent == '\0')
+        agent = "pushrelay";
+    if (text == NULL)
+        text = "";
+
+    /* "399 " agent " \"" ... "\"" NUL: check the fixed part fits first. */
+    size_t alen = 0;
+    for (const char *a = agent; *a != '\0'; a++)
+        alen += resp_agent_char(*a);
+    if (alen == 0) {
+        agent = "pushrelay";
+        alen = strlen(agent);
+    }
+    if (buflen < 4 + alen + 2 + 1 + 1 || buflen - 1 > INT32_MAX)
+        return PR_ETOOBIG;
+    memcpy(buf, "399 ", 4);
+    o = 4;
+    for (const char *a = agent; *a != '\0'; a++) {
+        if (resp_agent_char(*a))
+            buf[o++] = *a;
+    }
+    buf[o++] = ' ';
+    buf[o++] = '"';
+
+    size_t room = buflen - o - 2;           /* keep the closing quote and NUL */
+    for (const unsigned char *t = (const unsigned char *)text; *t != '\0';) {
+        size_t n = resp_utf8_len(*t);
+        if (*t < ' ' || *t == 0x7f) {
+            t++;
+            continue;
+        }
+        if (*t == '"' || *t == '\\') {
+            if (room < 2)
+                break;
+            buf[o++] = '\\';
+            buf[o++] = (char)*t++;
+            room -= 2;
+            continue;
+        }
+        size_t k = 0;
+        while (k < n && t[k] != '\0')
+            k++;
+        if (k < n)
+            n = k;                          /* truncated sequence at the end */
+        if (room < n)
+            break;
+        memcpy(buf + o, t, n);
+        o += n;
+        room -= n;
+        t += n;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return (int)o;
+}
