@@ -32,6 +32,14 @@ void stats_observe(struct stats *s, enum pr_provider p, const char *hist, int64_
 /* stats_flush sends what is buffered now (also done by the timer). */
 void stats_flush(struct stats *s);
 
+/*
+ * stats_sync flushes what is buffered now and calls 'done' once Redis has
+ * answered every increment sent so far (or at once, from the loop, when
+ * Redis is unreachable): a clean stop calls it before freeing the Redis
+ * connection, which would drop commands still unsent.
+ */
+void stats_sync(struct stats *s, void (*done)(void *arg), void *arg);
+
 /* stats_free flushes what is buffered, then frees. */
 void stats_free(struct stats *s);
 

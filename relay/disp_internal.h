@@ -1,0 +1,154 @@
+/*
+ * disp_internal.h - the dispatcher's private state, shared by the files that
+ * implement it: dispatcher.c (lifecycle, reading and reclaiming entries,
+ * sending to provider clients, classifying answers), disp_outcome.c (the
+ * atomic final writes, the outbox, stats) and disp_retry.c (the retry-zset
+ * mover). Nothing outside those files includes it.
+ */
+#ifndef PUSHRELAY_DISP_INTERNAL_H
+#define PUSHRELAY_DISP_INTERNAL_H
+
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "pushrelay/config.h"
+#include "pushrelay/notif.h"
+#include "pushrelay/outcome.h"
+#include "dispatcher.h"
+#include "keys.h"
+#include "pclient.h"
+#include "rconn.h"
+#include "stats.h"
+
+#define DISP_MOD "dispatch"
+#define DISP_ENTRY_ID_MAX 48
+#define DISP_ID_BUCKETS 4096
+#define DISP_DEAD_MAXLEN "100000"
+
+/*
+ * Where a job is. A job lives from the moment its stream entry is read (or
+ * reclaimed) until its final write or retry hand-off has landed in Redis;
+ * only then is the entry acked, and only then is the job freed.
+ */
+enum disp_job_state {
+    DISP_JOB_BACKLOG,   /* read, not started yet */
+    DISP_JOB_WAIT,      /* the provider client's queue was full: start again soon */
+    DISP_JOB_SENDING,   /* with the provider client */
+    DISP_JOB_OUTBOX,    /* outcome known, its write waits for Redis */
+    DISP_JOB_WRITING,   /* MULTI ... EXEC sent, waiting for EXEC's reply */
+};
+
+struct disp_job {
+    struct disp *d;
+    enum pr_provider stream;            /* the stream the entry came from */
+    char entry_id[DISP_ENTRY_ID_MAX];
+    char *f_id;                         /* stream fields as read (kept for dead letters) */
+    char *f_domain;
+    char *raw;                          /* field "n" as read */
+    size_t rawlen;
+    struct pr_notif n;
+    int decoded;
+    enum disp_job_state state;
+    int reauthed;                       /* a REAUTH was already answered once */
+    int active;                         /* started: counts in d->n_active */
+    int write_unknown;                  /* an earlier EXEC's fate is unknown (connection lost) */
+
+    /* Outcome, filled by disp_job_finish / disp_job_retry. */
+    enum pr_outcome outcome;
+    char reason[192];                   /* dead-letter reason, token reason */
+    int last_status;
+    int64_t provider_ts_ms;
+    int64_t due_ms;                     /* RETRY: when the next attempt is due */
+    int64_t rtt_ms;                     /* -1: no provider answer */
+    char *enc;                          /* notification JSON written with the outcome */
+    size_t enclen;
+
+    struct disp_job *prev, *next;       /* d->jobs: every live job */
+    struct disp_job *qnext;             /* backlog, wait or outbox FIFO */
+    struct disp_job *hnext;             /* d->ids: (stream, entry id) lookup */
+};
+
+struct disp_fifo {
+    struct disp_job *head, *tail;
+};
+
+struct disp_client {
+    const struct cfg_app *app;
+    struct pclient *pc;
+};
+
+struct disp {
+    struct event_base *base;
+    const struct cfg *cfg;
+    struct keys keys;
+    char consumer[160];                 /* node_id-pid */
+    char stream_keys[PR_PROVIDER_COUNT][KEYS_MAX];
+
+    struct rconn *rc_read;              /* blocking XREADGROUP only */
+    struct rconn *rc;                   /* writes, mover, reclaim */
+    struct rconn *rc_stats;
+    struct stats *stats;
+
+    struct disp_client *clients;
+    size_t n_clients;
+
+    struct disp_job *jobs;              /* every live job */
+    long n_jobs;                        /* live jobs, backlog included */
+    long n_active;                      /* started jobs: at most max_in_flight */
+    struct disp_job *ids[DISP_ID_BUCKETS];
+    struct disp_fifo backlog, wait, outbox;
+
+    int groups_pending;                 /* XGROUP CREATE replies outstanding */
+    int groups_failed;                  /* of the last round of XGROUP CREATE */
+    int groups_ready;
+    int reading;                        /* an XREADGROUP is outstanding */
+    int reclaiming;                     /* XAUTOCLAIM replies outstanding */
+    char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
+    int moving;                         /* a mover EVAL is outstanding */
+    int reloading;                      /* old clients are being freed by disp_reload */
+    int stopping;
+    int abandoned;                      /* stop deadline passed or closing: no more writes */
+    int closing;                        /* disp_free in progress */
+    int syncing;                        /* stopped: waiting for the last stats flush */
+    uint64_t rnd;                       /* xorshift state for retry jitter */
+
+    struct event *kick;                 /* deferred pump: start jobs, read more */
+    struct event *wait_timer;           /* restart DISP_JOB_WAIT jobs */
+    struct event *read_retry;           /* read again after an error reply */
+    struct event *reclaim_timer;
+    struct event *mover_timer;
+    struct event *outbox_timer;
+    struct event *stop_deadline;
+    struct event *done_ev;
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* dispatcher.c */
+void disp_kick(struct disp *d);
+void disp_job_free(struct disp_job *j);
+uint32_t disp_random(struct disp *d);
+
+/* disp_outcome.c */
+
+/*
+ * disp_job_finish records 'o' (DELIVERED, EXPIRED, TOKEN_DEAD, DEAD_LETTER;
+ * RETRY with j->due_ms set) with 'reason' (dead letters, tokens) and
+ * writes it: side effects + XACK + XDEL in one MULTI/EXEC. Owns 'j' from
+ * here on: it is freed once the write landed (or the dispatcher closes).
+ */
+void disp_job_finish(struct disp_job *j, enum pr_outcome o, const char *reason);
+
+/* disp_outbox_flush resends every write that waits for Redis. */
+void disp_outbox_flush(struct disp *d);
+
+void disp_fifo_push(struct disp_fifo *f, struct disp_job *j);
+struct disp_job *disp_fifo_pop(struct disp_fifo *f);
+
+/* disp_retry.c */
+
+/* disp_mover_start arms the timer that moves due retries back to their streams. */
+void disp_mover_start(struct disp *d);
+void disp_mover_stop(struct disp *d);
+
+#endif

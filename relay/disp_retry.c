@@ -1,0 +1,124 @@
+/*
+ * disp_retry.c - the retry-zset mover: every DISP_MOVER_MS it moves the
+ * notifications whose next attempt is due from <p>{q}:retry back to the end
+ * of their provider stream, where any dispatcher's XREADGROUP picks them up
+ * as new entries. One Lua script does it atomically (a member is either in
+ * the zset or in a stream, never both nor neither), so every dispatcher can
+ * run the mover at once. Scheduling a retry (ZADD with the stream ack) is
+ * disp_outcome.c's; the delay policy is retry.c's. Called by dispatcher.c.
+ *
+ *   <p>{q}:retry  zset
+ *     +---------------+-------------------------------------------+
+ *     | score         | member                                    |
+ *     +---------------+-------------------------------------------+
+ *     | due (epoch ms)| notification JSON (notif.h; "att" = tries |
+ *     |               | made, "last" = last provider answer)      |
+ *     +---------------+-------------------------------------------+
+ *          |  due <= now  (ZRANGEBYSCORE -inf now LIMIT 0 500)
+ *          v
+ *   XADD <p>{q}:in:<"prov" of the JSON> * id <id> domain <dom> n <member>
+ *   ZREM <p>{q}:retry <member>
+ *
+ * A member whose JSON cannot be read goes to the dead-letter stream instead.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "disp_internal.h"
+
+#define DISP_MOVER_MS 100
+#define DISP_MOVER_BATCH "500"
+
+/*
+ * KEYS[1] retry zset, KEYS[2..4] streams of apns, fcm, mpns, KEYS[5] dead
+ * letters. ARGV[1] now (ms), ARGV[2] batch size, ARGV[3..5] provider names,
+ * ARGV[6] dead-letter MAXLEN. Returns how many members moved.
+ */
+static const char disp_mover_lua[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
+    "for _, m in ipairs(due) do\n"
+    "  local ok, n = pcall(cjson.decode, m)\n"
+    "  local dest, id, dom = nil, '', ''\n"
+    "  if ok and type(n) == 'table' then\n"
+    "    if type(n.id) == 'string' then id = n.id end\n"
+    "    if type(n.dom) == 'string' then dom = n.dom end\n"
+    "    for i = 0, 2 do\n"
+    "      if n.prov == ARGV[3 + i] then dest = KEYS[2 + i] end\n"
+    "    end\n"
+    "  end\n"
+    "  if dest then\n"
+    "    redis.call('XADD', dest, '*', 'id', id, 'domain', dom, 'n', m)\n"
+    "  else\n"
+    "    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'id', id, 'domain', dom,\n"
+    "      'provider', '', 'app', '', 'reason', 'corrupt retry record', 'last_status', '',\n"
+    "      'attempts', '', 'n', m)\n"
+    "  end\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "end\n"
+    "return #due\n";
+
+static void disp_mover_arm(struct disp *d, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(d->mover_timer, &tv);
+}
+
+static void disp_on_moved(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    d->moving = 0;
+    if (d->closing || d->stopping)
+        return;
+    int again = DISP_MOVER_MS;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        pr_log_warn(DISP_MOD, "retry mover: %s", reply->str);
+    else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+             reply->integer >= (long long)atoi(DISP_MOVER_BATCH))
+        again = 0;              /* a full batch: more are due right now */
+    disp_mover_arm(d, again);
+}
+
+static void disp_on_mover_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (d->moving || d->stopping || d->closing)
+        return;
+    if (!rconn_connected(d->rc)) {
+        disp_mover_arm(d, DISP_MOVER_MS);
+        return;
+    }
+    char retry[KEYS_MAX], dead[KEYS_MAX], now[24];
+    if (keys_retry(&d->keys, retry, sizeof(retry)) < 0 || keys_dead(&d->keys, dead, sizeof(dead)) < 0)
+        return;
+    snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
+    const char *argv[] = {
+        "EVAL", disp_mover_lua, "5", retry, d->stream_keys[PR_PROVIDER_APNS],
+        d->stream_keys[PR_PROVIDER_FCM], d->stream_keys[PR_PROVIDER_MPNS], dead,
+        now, DISP_MOVER_BATCH, pr_provider_name(PR_PROVIDER_APNS),
+        pr_provider_name(PR_PROVIDER_FCM), pr_provider_name(PR_PROVIDER_MPNS), DISP_DEAD_MAXLEN,
+    };
+    if (rconn_cmd(d->rc, disp_on_moved, d, sizeof(argv) / sizeof(argv[0]), argv, NULL) == 0)
+        d->moving = 1;
+    else
+        disp_mover_arm(d, DISP_MOVER_MS);
+}
+
+void disp_mover_start(struct disp *d)
+{
+    if (d->mover_timer == NULL)
+        d->mover_timer = evtimer_new(d->base, disp_on_mover_timer, d);
+    if (d->mover_timer != NULL)
+        disp_mover_arm(d, DISP_MOVER_MS);
+}
+
+void disp_mover_stop(struct disp *d)
+{
+    if (d->mover_timer != NULL)
+        event_del(d->mover_timer);
+}

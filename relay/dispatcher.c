@@ -1,0 +1,853 @@
+/*
+ * dispatcher.c - pushrelayd's delivery loop: reads each provider stream
+ * through the consumer group "dispatch", reclaims entries left pending by
+ * dead consumers, hands each notification to its app's provider client and
+ * classifies the answer. Final writes (ack, dead letters, token records,
+ * retry hand-off) are disp_outcome.c's; the retry-zset mover is
+ * disp_retry.c's. Called by pushrelayd's main (dispatcher.h).
+ *
+ * Life of one stream entry:
+ *
+ *   XREADGROUP / XAUTOCLAIM
+ *        |
+ *        v
+ *   BACKLOG --start--> decode? --no--> DEAD_LETTER "corrupt record" --.
+ *                        | expired? -> EXPIRED ------------------------|
+ *                        | app unknown? -> DEAD_LETTER ----------------|
+ *                        v                                             |
+ *                  SENDING (pclient_send; WAIT while its queue is full) |
+ *                        | answer -> pr_classify                       |
+ *                        |   REAUTH (first) -> pclient_reauth, resend   |
+ *                        |   RETRY -> retry_next_due -> zset | DL | EXP |
+ *                        v                                             v
+ *                 OUTBOX <-- Redis down --> WRITING (MULTI..XACK XDEL EXEC) --> freed
+ *
+ * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
+ * would stall everything pipelined behind it), one for writes, the mover
+ * and XAUTOCLAIM, one for stats.
+ *
+ * In flight = every job started and not yet written back; it never exceeds
+ * dispatcher.max_in_flight. Entries read beyond that wait in the backlog.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "classify.h"
+#include "disp_internal.h"
+#include "retry.h"
+
+#define DISP_READ_BLOCK_MS "1000"
+#define DISP_SEND_TIMEOUT_MS 10000
+#define DISP_WAIT_RETRY_MS 20
+#define DISP_READ_RETRY_MS 1000
+#define DISP_OUTBOX_MS 500
+#define DISP_STOP_DEADLINE_S 5
+
+static void disp_job_start(struct disp_job *j);
+static void disp_read_maybe(struct disp *d);
+static void disp_check_done(struct disp *d);
+
+/* ---------------------------------------------------------------------------
+ * Jobs: allocation, the (stream, entry id) index, FIFOs
+ * ------------------------------------------------------------------------- */
+
+uint32_t disp_random(struct disp *d)
+{
+    uint64_t x = d->rnd;                /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    d->rnd = x;
+    return (uint32_t)(x >> 32);
+}
+
+static unsigned disp_id_hash(enum pr_provider p, const char *id)
+{
+    unsigned h = 2166136261u ^ (unsigned)p;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % DISP_ID_BUCKETS;
+}
+
+static struct disp_job *disp_job_find(struct disp *d, enum pr_provider p, const char *id)
+{
+    for (struct disp_job *j = d->ids[disp_id_hash(p, id)]; j != NULL; j = j->hnext)
+        if (j->stream == p && strcmp(j->entry_id, id) == 0)
+            return j;
+    return NULL;
+}
+
+void disp_fifo_push(struct disp_fifo *f, struct disp_job *j)
+{
+    j->qnext = NULL;
+    if (f->tail != NULL)
+        f->tail->qnext = j;
+    else
+        f->head = j;
+    f->tail = j;
+}
+
+struct disp_job *disp_fifo_pop(struct disp_fifo *f)
+{
+    struct disp_job *j = f->head;
+    if (j != NULL) {
+        f->head = j->qnext;
+        if (f->head == NULL)
+            f->tail = NULL;
+        j->qnext = NULL;
+    }
+    return j;
+}
+
+static char *disp_dup_reply(const redisReply *r, size_t *len)
+{
+    if (r == NULL || r->type != REDIS_REPLY_STRING)
+        return NULL;
+    char *s = malloc(r->len + 1);
+    if (s != NULL) {
+        memcpy(s, r->str, r->len);
+        s[r->len] = '\0';
+        if (len != NULL)
+            *len = r->len;
+    }
+    return s;
+}
+
+/*
+ * disp_job_new makes a job for stream entry 'e' ([id, [field, value, ...]])
+ * of stream 'p' and queues it in the backlog. Entries already in flight here
+ * (XAUTOCLAIM hands back our own slow ones too) and deleted entries (nil
+ * fields) are skipped.
+ */
+static void disp_job_new(struct disp *d, enum pr_provider p, const redisReply *e)
+{
+    if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= DISP_ENTRY_ID_MAX)
+        return;
+    const redisReply *fields = e->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return;
+    if (disp_job_find(d, p, e->element[0]->str) != NULL)
+        return;
+    struct disp_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        pr_log_error(DISP_MOD, "out of memory: entry %s left pending for reclaim", e->element[0]->str);
+        return;
+    }
+    j->d = d;
+    j->stream = p;
+    memcpy(j->entry_id, e->element[0]->str, e->element[0]->len + 1);
+    notif_init(&j->n);
+    j->rtt_ms = -1;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(f->str, "n") == 0 && j->raw == NULL)
+            j->raw = disp_dup_reply(v, &j->rawlen);
+        else if (strcmp(f->str, "id") == 0 && j->f_id == NULL)
+            j->f_id = disp_dup_reply(v, NULL);
+        else if (strcmp(f->str, "domain") == 0 && j->f_domain == NULL)
+            j->f_domain = disp_dup_reply(v, NULL);
+    }
+    j->next = d->jobs;
+    if (d->jobs != NULL)
+        d->jobs->prev = j;
+    d->jobs = j;
+    d->n_jobs++;
+    unsigned h = disp_id_hash(p, j->entry_id);
+    j->hnext = d->ids[h];
+    d->ids[h] = j;
+    j->state = DISP_JOB_BACKLOG;
+    disp_fifo_push(&d->backlog, j);
+}
+
+/* disp_job_free unlinks 'j' (which must be in no FIFO) and frees it. */
+void disp_job_free(struct disp_job *j)
+{
+    struct disp *d = j->d;
+    for (struct disp_job **pp = &d->ids[disp_id_hash(j->stream, j->entry_id)]; *pp != NULL;
+         pp = &(*pp)->hnext) {
+        if (*pp == j) {
+            *pp = j->hnext;
+            break;
+        }
+    }
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        d->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    d->n_jobs--;
+    if (j->active)
+        d->n_active--;
+    notif_clear(&j->n);
+    free(j->f_id);
+    free(j->f_domain);
+    free(j->raw);
+    free(j->enc);
+    free(j);
+    if (!d->closing) {
+        disp_kick(d);
+        disp_check_done(d);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Sending and answers
+ * ------------------------------------------------------------------------- */
+
+static struct pclient *disp_client_for(struct disp *d, const char *app_id, enum pr_provider p)
+{
+    for (size_t i = 0; i < d->n_clients; i++)
+        if (strcmp(d->clients[i].app->id, app_id) == 0)
+            return d->clients[i].app->provider == p ? d->clients[i].pc : NULL;
+    return NULL;
+}
+
+static void disp_on_answer(void *arg, const struct pr_result *res);
+
+/* disp_job_send hands 'j' to its client; on a full client queue it waits. */
+static void disp_job_send(struct disp_job *j, struct pclient *pc)
+{
+    struct disp *d = j->d;
+    int rc = pclient_send(pc, &j->n, DISP_SEND_TIMEOUT_MS, disp_on_answer, j);
+    if (rc == 0) {
+        j->state = DISP_JOB_SENDING;
+        return;
+    }
+    if (rc == PR_EAGAIN) {
+        j->state = DISP_JOB_WAIT;
+        disp_fifo_push(&d->wait, j);
+        struct timeval tv = { 0, DISP_WAIT_RETRY_MS * 1000 };
+        if (!evtimer_pending(d->wait_timer, NULL))
+            evtimer_add(d->wait_timer, &tv);
+        return;
+    }
+    /* The client refused outright: treat it as an attempt without answer. */
+    struct pr_result r;
+    pr_result_init(&r);
+    r.status = PR_STATUS_LOCAL;
+    snprintf(r.reason, sizeof(r.reason), "send failed: %s", pr_strerror(rc));
+    j->state = DISP_JOB_SENDING;
+    disp_on_answer(j, &r);
+}
+
+/* disp_job_start decides what a freshly read entry needs. */
+static void disp_job_start(struct disp_job *j)
+{
+    struct disp *d = j->d;
+    if (!j->decoded) {
+        if (j->raw == NULL || notif_decode(j->raw, j->rawlen, &j->n) != 0) {
+            notif_clear(&j->n);
+            disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, "corrupt record");
+            return;
+        }
+        j->decoded = 1;
+    }
+    if (pr_now_ms() >= j->n.expires_ms) {
+        disp_job_finish(j, PR_OUTCOME_EXPIRED, NULL);
+        return;
+    }
+    struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
+    if (pc == NULL || j->n.provider != j->stream) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "app unknown: %.100s (%s)", j->n.app,
+                 pr_provider_name(j->n.provider));
+        disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
+        return;
+    }
+    disp_job_send(j, pc);
+}
+
+static void disp_set_last(struct disp_job *j, const struct pr_result *r)
+{
+    char last[160];
+    snprintf(last, sizeof(last), "%d %s", r->status, r->reason);
+    notif_set_str(&j->n.last, last);
+    j->last_status = r->status;
+}
+
+/*
+ * disp_on_answer turns one provider answer into the job's next step. It
+ * runs from the loop (pclient's promise), or from pclient_free while the
+ * dispatcher closes or reloads.
+ */
+static void disp_on_answer(void *arg, const struct pr_result *res)
+{
+    struct disp_job *j = arg;
+    struct disp *d = j->d;
+    if (d->closing || d->abandoned) {
+        disp_job_free(j);          /* left pending: a later reclaim delivers it */
+        return;
+    }
+    if (d->reloading && res->status == PR_STATUS_NO_ANSWER) {
+        disp_job_start(j);         /* the old client closed under it: not an attempt */
+        return;
+    }
+    struct pr_result r = *res;
+    enum pr_outcome o = pr_classify(j->n.provider, &r, j->n.accepted_ms);
+    j->n.attempts++;
+    disp_set_last(j, &r);
+    j->provider_ts_ms = r.provider_ts_ms;
+    j->rtt_ms = r.rtt_us > 0 ? r.rtt_us / 1000 : (r.status > 0 ? 0 : -1);
+
+    if (o == PR_OUTCOME_REAUTH) {
+        struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
+        if (!j->reauthed && pc != NULL) {
+            j->reauthed = 1;
+            pclient_reauth(pc);
+            disp_job_send(j, pc);
+            return;
+        }
+        char reason[192];
+        snprintf(reason, sizeof(reason), "credential refused twice (%s)", j->n.last);
+        disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
+        return;
+    }
+    if (o == PR_OUTCOME_RETRY) {
+        int64_t now = pr_now_ms();
+        int64_t due = retry_next_due(&d->cfg->dispatcher.retry, j->n.attempts, r.retry_after_s,
+                                     now, j->n.expires_ms, disp_random(d));
+        if (due == -1) {
+            char reason[192];
+            snprintf(reason, sizeof(reason), "attempts exhausted (%s)", j->n.last);
+            disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
+        } else if (due < 0) {
+            disp_job_finish(j, PR_OUTCOME_EXPIRED, NULL);
+        } else {
+            j->due_ms = due;
+            disp_job_finish(j, PR_OUTCOME_RETRY, NULL);
+        }
+        return;
+    }
+    if (o == PR_OUTCOME_TOKEN_DEAD) {
+        disp_job_finish(j, o, r.reason[0] ? r.reason : j->n.last);
+        return;
+    }
+    if (o == PR_OUTCOME_DEAD_LETTER) {
+        disp_job_finish(j, o, j->n.last);
+        return;
+    }
+    disp_job_finish(j, o == PR_OUTCOME_EXPIRED ? o : PR_OUTCOME_DELIVERED, NULL);
+}
+
+/* ---------------------------------------------------------------------------
+ * Pump: start backlog jobs, then read more when slots are free
+ * ------------------------------------------------------------------------- */
+
+static void disp_pump(struct disp *d)
+{
+    if (d->closing || d->abandoned)
+        return;
+    struct disp_job *j;
+    /* Waiting jobs first: they were read earlier. A full client keeps them waiting. */
+    if (d->wait.head != NULL && !evtimer_pending(d->wait_timer, NULL)) {
+        struct disp_fifo again = d->wait;
+        d->wait.head = d->wait.tail = NULL;
+        while ((j = disp_fifo_pop(&again)) != NULL)
+            disp_job_start(j);
+    }
+    while (d->n_active < d->cfg->dispatcher.max_in_flight &&
+           (j = disp_fifo_pop(&d->backlog)) != NULL) {
+        j->active = 1;
+        d->n_active++;
+        disp_job_start(j);
+    }
+    disp_read_maybe(d);
+}
+
+static void disp_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    disp_pump(arg);
+}
+
+void disp_kick(struct disp *d)
+{
+    event_active(d->kick, EV_TIMEOUT, 0);
+}
+
+static enum pr_provider disp_stream_of(const struct disp *d, const redisReply *name, int *ok)
+{
+    *ok = 0;
+    for (int p = 0; name != NULL && name->type == REDIS_REPLY_STRING && p < PR_PROVIDER_COUNT; p++) {
+        if (strlen(d->stream_keys[p]) == name->len &&
+            memcmp(d->stream_keys[p], name->str, name->len) == 0) {
+            *ok = 1;
+            return (enum pr_provider)p;
+        }
+    }
+    return PR_PROVIDER_APNS;
+}
+
+static void disp_groups_create(struct disp *d);
+
+static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    d->reading = 0;
+    if (d->closing)
+        return;
+    if (reply == NULL)
+        goto out;               /* connection lost: the state callback re-arms */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        pr_log_warn(DISP_MOD, "XREADGROUP: %s", reply->str);
+        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+            d->groups_ready = 0;
+            disp_groups_create(d);
+        } else {
+            struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
+            evtimer_add(d->read_retry, &tv);
+        }
+        goto out;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t s = 0; s < reply->elements; s++) {
+            const redisReply *st = reply->element[s];
+            int ok;
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+                continue;
+            enum pr_provider p = disp_stream_of(d, st->element[0], &ok);
+            if (!ok || st->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            for (size_t i = 0; i < st->element[1]->elements; i++)
+                disp_job_new(d, p, st->element[1]->element[i]);
+        }
+    }
+    /* Entries read while stopping still run: the stop deadline bounds them. */
+    if (!d->abandoned)
+        disp_kick(d);
+out:
+    disp_check_done(d);
+}
+
+/*
+ * disp_read_maybe sends one XREADGROUP over the provider streams when the
+ * backlog is empty and in-flight slots are free. COUNT applies per stream,
+ * so one read can bring up to three times the free slots: the surplus waits
+ * in the backlog (pending under this consumer, not yet in flight) and
+ * starts as slots free up. Asking every stream each time keeps the BLOCK
+ * from waiting on an empty stream while another has work.
+ */
+static void disp_read_maybe(struct disp *d)
+{
+    if (d->reading || d->stopping || d->closing || !d->groups_ready || d->backlog.head != NULL ||
+        !rconn_connected(d->rc_read))
+        return;
+    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
+    if (free_slots <= 0)
+        return;
+    char count[24];
+    snprintf(count, sizeof(count), "%ld", free_slots);
+    const char *argv[9 + 2 * PR_PROVIDER_COUNT] = {
+        "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "BLOCK", DISP_READ_BLOCK_MS,
+        "STREAMS",
+    };
+    int argc = 9;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        argv[argc++] = d->stream_keys[p];
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        argv[argc++] = ">";
+    if (rconn_cmd(d->rc_read, disp_on_read, d, argc, argv, NULL) == 0)
+        d->reading = 1;
+}
+
+static void disp_on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    disp_pump(arg);
+}
+
+static void disp_on_read_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (!d->groups_ready) {
+        if (rconn_connected(d->rc_read) && !d->stopping)
+            disp_groups_create(d);
+        return;
+    }
+    disp_read_maybe(d);
+}
+
+/* ---------------------------------------------------------------------------
+ * Consumer group setup (every time the reading connection comes up)
+ * ------------------------------------------------------------------------- */
+
+static void disp_on_group(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    d->groups_pending--;
+    if (d->closing)
+        return;
+    if (reply == NULL)
+        d->groups_failed++;     /* lost: the next connection creates them again */
+    else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        pr_log_warn(DISP_MOD, "XGROUP CREATE: %s", reply->str);
+        d->groups_failed++;
+    }
+    if (d->groups_pending > 0)
+        return;
+    if (d->groups_failed > 0) {
+        /* LOADING after a Redis restart, for one: try again shortly. */
+        struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
+        if (reply != NULL)
+            evtimer_add(d->read_retry, &tv);
+        return;
+    }
+    d->groups_ready = 1;
+    pr_log_info(DISP_MOD, "consumer %s reading %d provider streams", d->consumer,
+                PR_PROVIDER_COUNT);
+    disp_kick(d);
+}
+
+/*
+ * disp_groups_create makes group "dispatch" on each stream at id 0, so
+ * that entries queued before the first dispatcher ever started are read
+ * too; BUSYGROUP (it exists) is the normal answer after the first time.
+ */
+static void disp_groups_create(struct disp *d)
+{
+    if (d->groups_pending > 0)
+        return;
+    d->groups_failed = 0;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        const char *argv[] = { "XGROUP", "CREATE", d->stream_keys[p], KEYS_GROUP, "0", "MKSTREAM" };
+        if (rconn_cmd(d->rc_read, disp_on_group, d, 6, argv, NULL) == 0)
+            d->groups_pending++;
+    }
+}
+
+static void disp_on_read_state(struct rconn *rc, int connected, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    if (d->closing)
+        return;
+    d->groups_ready = 0;
+    if (connected && !d->stopping)
+        disp_groups_create(d);
+}
+
+static void disp_on_write_state(struct rconn *rc, int connected, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    if (d->closing)
+        return;
+    if (connected) {
+        pr_log_info(DISP_MOD, "Redis back: %s", d->outbox.head ? "resending pending outcomes"
+                                                              : "nothing pending");
+        disp_outbox_flush(d);
+    }
+}
+
+static void disp_on_outbox_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    disp_outbox_flush(arg);
+}
+
+/* ---------------------------------------------------------------------------
+ * Reclaim: entries idle on dead consumers
+ * ------------------------------------------------------------------------- */
+
+struct disp_claim {
+    struct disp *d;
+    enum pr_provider p;
+};
+
+static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp_claim *c = arg;
+    struct disp *d = c->d;
+    enum pr_provider p = c->p;
+    free(c);
+    d->reclaiming--;
+    if (d->closing)
+        return;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        const redisReply *cursor = reply->element[0], *entries = reply->element[1];
+        if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
+            memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
+        size_t before = (size_t)d->n_jobs;
+        if (entries->type == REDIS_REPLY_ARRAY && !d->stopping)
+            for (size_t i = 0; i < entries->elements; i++)
+                disp_job_new(d, p, entries->element[i]);
+        if ((size_t)d->n_jobs > before)
+            pr_log_info(DISP_MOD, "reclaimed %zu idle entries from %s", (size_t)d->n_jobs - before,
+                        d->stream_keys[p]);
+        disp_kick(d);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", d->stream_keys[p], reply->str);
+    }
+    disp_check_done(d);
+}
+
+static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
+        return;
+    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
+    if (free_slots < PR_PROVIDER_COUNT || d->backlog.head != NULL)
+        return;
+    char idle[24], count[24];
+    snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
+    snprintf(count, sizeof(count), "%ld", free_slots);
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        struct disp_claim *c = malloc(sizeof(*c));
+        if (c == NULL)
+            return;
+        c->d = d;
+        c->p = (enum pr_provider)p;
+        const char *argv[] = { "XAUTOCLAIM", d->stream_keys[p], KEYS_GROUP, d->consumer, idle,
+                               d->claim_cursor[p], "COUNT", count };
+        if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
+            free(c);
+            return;
+        }
+        d->reclaiming++;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Lifecycle
+ * ------------------------------------------------------------------------- */
+
+static void disp_clients_free(struct disp_client *clients, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pclient_free(clients[i].pc);
+    free(clients);
+}
+
+static int disp_clients_new(struct event_base *base, const struct cfg *cfg,
+                            struct disp_client **out, size_t *n_out)
+{
+    struct disp_client *clients = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(*clients));
+    if (clients == NULL)
+        return PR_ENOMEM;
+    size_t n = 0;
+    for (; n < cfg->n_apps; n++) {
+        clients[n].app = &cfg->apps[n];
+        int rc = pclient_new(base, &cfg->apps[n], &clients[n].pc);
+        if (rc != 0) {
+            pr_log_error(DISP_MOD, "app %s: provider client refused (%s)", cfg->apps[n].id,
+                         pr_strerror(rc));
+            disp_clients_free(clients, n);
+            return PR_ECONFIG;
+        }
+    }
+    *out = clients;
+    *n_out = n;
+    return 0;
+}
+
+static void disp_on_deadline(evutil_socket_t fd, short what, void *arg);
+static void disp_on_done(evutil_socket_t fd, short what, void *arg);
+
+int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
+{
+    struct disp *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return PR_ENOMEM;
+    int rc = PR_ENOMEM;
+    d->base = base;
+    d->cfg = cfg;
+    d->rnd = ((uint64_t)pr_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)d;
+    if (d->rnd == 0)
+        d->rnd = 88172645463325252ull;
+    snprintf(d->consumer, sizeof(d->consumer), "%s-%ld", cfg->node_id ? cfg->node_id : "relay",
+             (long)getpid());
+    if ((rc = keys_init(&d->keys, cfg->redis.prefix)) != 0)
+        goto fail;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        if (keys_stream(&d->keys, (enum pr_provider)p, d->stream_keys[p], KEYS_MAX) < 0) {
+            rc = PR_ECONFIG;
+            goto fail;
+        }
+        strcpy(d->claim_cursor[p], "0-0");
+    }
+    rc = PR_ENOMEM;
+    if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
+        (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
+        (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
+        (d->reclaim_timer = event_new(base, -1, EV_PERSIST, disp_on_reclaim_timer, d)) == NULL ||
+        (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
+        (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
+        (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL)
+        goto fail;
+    if ((rc = disp_clients_new(base, cfg, &d->clients, &d->n_clients)) != 0)
+        goto fail;
+    if ((rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-read", disp_on_read_state, d,
+                        &d->rc_read)) != 0 ||
+        (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch", disp_on_write_state, d,
+                        &d->rc)) != 0 ||
+        (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-stats", NULL, NULL,
+                        &d->rc_stats)) != 0 ||
+        (rc = stats_new(base, d->rc_stats, &d->keys, cfg->monitoring.stats_window_h,
+                        &d->stats)) != 0)
+        goto fail;
+
+    int claim_ms = cfg->dispatcher.claim_idle_ms / 2;
+    if (claim_ms < 50)
+        claim_ms = 50;
+    struct timeval claim_tv = { claim_ms / 1000, (claim_ms % 1000) * 1000 };
+    struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
+    event_add(d->reclaim_timer, &claim_tv);
+    event_add(d->outbox_timer, &outbox_tv);
+    disp_mover_start(d);
+    *out = d;
+    return 0;
+fail:
+    disp_free(d);
+    return rc;
+}
+
+/* disp_check_done finishes a stop once nothing is in flight any more. */
+static void disp_check_done(struct disp *d)
+{
+    if (!d->stopping || d->done == NULL || d->closing)
+        return;
+    if (d->abandoned || (d->n_jobs == 0 && !d->reading && d->reclaiming == 0))
+        event_active(d->done_ev, EV_TIMEOUT, 0);
+}
+
+static void disp_on_stats_synced(void *arg)
+{
+    struct disp *d = arg;
+    void (*done)(void *) = d->done;
+    void *done_arg = d->done_arg;
+    if (d->closing || done == NULL)
+        return;                 /* disp_free came first: its caller knows */
+    d->done = NULL;
+    done(done_arg);             /* may free 'd' */
+}
+
+static void disp_on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (d->done == NULL || d->syncing)
+        return;
+    d->syncing = 1;
+    event_del(d->stop_deadline);
+    if (d->n_jobs > 0)
+        pr_log_warn(DISP_MOD, "stopped with %ld notifications unfinished: left pending for reclaim",
+                    d->n_jobs);
+    else
+        pr_log_info(DISP_MOD, "stopped: nothing in flight");
+    /* The last second of counters must land before the connection goes. */
+    stats_sync(d->stats, disp_on_stats_synced, d);
+}
+
+static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    d->abandoned = 1;
+    /* Jobs not yet with a client are simply dropped: their entries stay pending. */
+    struct disp_job *j;
+    while ((j = disp_fifo_pop(&d->backlog)) != NULL)
+        disp_job_free(j);
+    while ((j = disp_fifo_pop(&d->wait)) != NULL)
+        disp_job_free(j);
+    while ((j = disp_fifo_pop(&d->outbox)) != NULL)
+        disp_job_free(j);
+    disp_check_done(d);
+}
+
+void disp_stop(struct disp *d, void (*done)(void *arg), void *arg)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    d->done = done;
+    d->done_arg = arg;
+    event_del(d->reclaim_timer);
+    disp_mover_stop(d);
+    pr_log_info(DISP_MOD, "stopping: %ld notifications in flight", d->n_jobs);
+    struct timeval tv = { DISP_STOP_DEADLINE_S, 0 };
+    evtimer_add(d->stop_deadline, &tv);
+    disp_check_done(d);
+}
+
+int disp_reload(struct disp *d, const struct cfg *cfg)
+{
+    struct disp_client *clients = NULL;
+    size_t n = 0;
+    int rc = disp_clients_new(d->base, cfg, &clients, &n);
+    if (rc != 0)
+        return rc;
+    if (strcmp(cfg->redis.prefix ? cfg->redis.prefix : "pr:", d->keys.prefix) != 0 ||
+        cfg->redis.port != d->cfg->redis.port)
+        pr_log_warn(DISP_MOD, "reload: redis settings changed; they apply at the next start");
+    struct disp_client *old = d->clients;
+    size_t n_old = d->n_clients;
+    d->clients = clients;
+    d->n_clients = n;
+    d->cfg = cfg;
+    /* Requests still with the old clients come back "shutdown" and start over. */
+    d->reloading = 1;
+    disp_clients_free(old, n_old);
+    d->reloading = 0;
+    pr_log_info(DISP_MOD, "reloaded: %zu apps", n);
+    disp_kick(d);
+    return 0;
+}
+
+void disp_get_stats(const struct disp *d, struct disp_stats *out)
+{
+    out->in_flight = d->n_active;
+    out->redis_connected = rconn_connected(d->rc) && rconn_connected(d->rc_read);
+    out->providers_ready = 1;
+    for (size_t i = 0; i < d->n_clients; i++)
+        if (!pclient_ready(d->clients[i].pc))
+            out->providers_ready = 0;
+}
+
+void disp_free(struct disp *d)
+{
+    if (d == NULL)
+        return;
+    d->closing = 1;
+    disp_mover_stop(d);
+    /* Clients first: their pending callbacks free their jobs. */
+    disp_clients_free(d->clients, d->n_clients);
+    d->clients = NULL;
+    d->n_clients = 0;
+    stats_free(d->stats);
+    struct rconn *conns[] = { d->rc_stats, d->rc, d->rc_read };
+    for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)
+        if (conns[i] != NULL)
+            rconn_free(conns[i]);
+    d->backlog.head = d->backlog.tail = NULL;
+    d->wait.head = d->wait.tail = NULL;
+    d->outbox.head = d->outbox.tail = NULL;
+    while (d->jobs != NULL)
+        disp_job_free(d->jobs);
+    struct event *evs[] = { d->kick, d->wait_timer, d->read_retry, d->reclaim_timer,
+                            d->mover_timer, d->outbox_timer, d->stop_deadline, d->done_ev };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i] != NULL)
+            event_free(evs[i]);
+    free(d);
+}

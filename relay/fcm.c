@@ -1,0 +1,332 @@
+/*
+ * fcm.c - the FCM HTTP v1 provider client: one notification becomes one
+ * POST /v1/projects/<project_id>/messages:send through relay/h2c.c with the
+ * service account's OAuth2 access token (relay/oauth.c). Notifications wait
+ * in a bounded list while a token is being fetched. Google's error JSON
+ * becomes res->reason (details[].errorCode, else error.status); a 401 drops
+ * the token it was sent with.
+ *
+ * It does not classify answers (relay/fcm_errors.c does) nor retry: the
+ * dispatcher does both. Created by relay/pclient.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "h2c.h"
+#include "oauth.h"
+#include "pclient_impl.h"
+#include "payload.h"
+
+#define FCM_DEFAULT_ENDPOINT "https://fcm.googleapis.com"
+#define FCM_MAX_WAITING 16384
+#define FCM_DEFAULT_TIMEOUT_MS 30000
+
+enum { CAP_RETRY_AFTER = 0 };
+
+struct fcm_call;
+TAILQ_HEAD(fcm_call_list, fcm_call);
+
+struct fcm {
+    struct pclient *pc;
+    struct h2c *h2;
+    struct oauth *oauth;
+    char *path;                     /* /v1/projects/<project_id>/messages:send */
+    unsigned token_gen;             /* bumped whenever a new access token arrives */
+    struct fcm_call_list waiting;   /* for an access token */
+    int n_waiting;
+};
+
+/* One notification: waiting for a token, then on an HTTP/2 stream. */
+struct fcm_call {
+    TAILQ_ENTRY(fcm_call) link;
+    struct fcm *f;
+    pclient_done_cb cb;
+    void *arg;
+    char *body;
+    size_t body_len;
+    int64_t deadline_ms;            /* monotonic */
+    struct event *timer;            /* only while waiting */
+    unsigned token_gen;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void call_free(struct fcm_call *call)
+{
+    if (call->timer != NULL)
+        event_free(call->timer);
+    free(call->body);
+    free(call);
+}
+
+static void call_finish_local(struct fcm_call *call, int status, const char *reason)
+{
+    struct pr_result res;
+    pr_result_init(&res);
+    res.status = status;
+    snprintf(res.reason, sizeof(res.reason), "%s", reason);
+    call->cb(call->arg, &res);
+    call_free(call);
+}
+
+/*
+ * Google's error body:
+ *   {"error":{"code":404,"message":"…","status":"NOT_FOUND",
+ *             "details":[{"@type":"…FcmError","errorCode":"UNREGISTERED"}]}}
+ * and on success {"name":"projects/<p>/messages/<id>"}.
+ */
+static void fcm_parse_body(const char *body, size_t len, struct pr_result *res)
+{
+    json_t *root = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    if (root == NULL)
+        return;
+    const char *name = json_string_value(json_object_get(root, "name"));
+    if (name != NULL)
+        snprintf(res->provider_id, sizeof(res->provider_id), "%s", name);
+    json_t *err = json_object_get(root, "error");
+    const char *reason = NULL;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(err, "details"), i, d) {
+        reason = json_string_value(json_object_get(d, "errorCode"));
+        if (reason != NULL)
+            break;
+    }
+    if (reason == NULL)
+        reason = json_string_value(json_object_get(err, "status"));
+    if (reason != NULL)
+        snprintf(res->reason, sizeof(res->reason), "%s", reason);
+    json_decref(root);
+}
+
+static void fcm_done(void *arg, const struct h2c_response *hr)
+{
+    struct fcm_call *call = arg;
+    struct fcm *f = call->f;
+    struct pr_result res;
+    pr_result_init(&res);
+    res.status = hr->status;
+    res.rtt_us = hr->rtt_us;
+    if (hr->status == 0) {
+        snprintf(res.reason, sizeof(res.reason), "%s", hr->error);
+    } else {
+        fcm_parse_body(hr->body, hr->body_len, &res);
+        res.retry_after_s = pclient_parse_retry_after(hr->captured[CAP_RETRY_AFTER]);
+    }
+    /* Only the token this request carried is dropped: a newer one may be in use. */
+    if (hr->status == 401 && call->token_gen == f->token_gen && f->oauth != NULL)
+        oauth_invalidate(f->oauth);
+    call->cb(call->arg, &res);
+    call_free(call);
+}
+
+/* Put 'call' on a stream with 'token'. On failure 'call' is untouched. */
+static int fcm_submit(struct fcm *f, struct fcm_call *call, const char *token)
+{
+    int64_t left = call->deadline_ms - mono_ms();
+    size_t alen = strlen(token) + 8;
+    char *auth = malloc(alen);
+    if (auth == NULL)
+        return PR_ENOMEM;
+    snprintf(auth, alen, "Bearer %s", token);
+    const struct h2c_header hdrs[] = {
+        { "authorization", auth },
+        { "content-type", "application/json; charset=UTF-8" },
+    };
+    struct h2c_request req = {
+        .method = "POST", .path = f->path, .headers = hdrs, .n_headers = 2,
+        .body = call->body, .body_len = call->body_len,
+        .timeout_ms = left > 0 ? (int)left : 1,
+    };
+    call->token_gen = f->token_gen;
+    int rv = h2c_request(f->h2, &req, fcm_done, call);
+    free(auth);
+    return rv;
+}
+
+static void fcm_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct fcm_call *call = arg;
+    (void)fd;
+    (void)what;
+    TAILQ_REMOVE(&call->f->waiting, call, link);
+    call->f->n_waiting--;
+    call_finish_local(call, PR_STATUS_NO_ANSWER, "timeout");
+}
+
+/* oauth's callback: a token arrived (send everyone waiting) or the fetch failed (keep waiting). */
+static void fcm_token_ready(void *arg, int err)
+{
+    struct fcm *f = arg;
+    if (err < 0)
+        return;
+    f->token_gen++;
+    struct fcm_call *call;
+    while ((call = TAILQ_FIRST(&f->waiting)) != NULL) {
+        const char *token = oauth_token(f->oauth);
+        if (token == NULL)
+            break;
+        TAILQ_REMOVE(&f->waiting, call, link);
+        f->n_waiting--;
+        event_free(call->timer);
+        call->timer = NULL;
+        if (fcm_submit(f, call, token) < 0)
+            call_finish_local(call, PR_STATUS_NO_ANSWER, "queue full");
+    }
+}
+
+static int fcm_send(struct pclient *pc, const struct pr_notif *n, int timeout_ms,
+                    pclient_done_cb cb, void *arg)
+{
+    struct fcm *f = pc->impl;
+    struct pr_result local;
+    char *body = NULL;
+    size_t len = 0;
+    int rv = fcm_payload_build(n, &body, &len);
+    if (rv < 0) {
+        pclient_local(&local, rv == PR_ETOOBIG ? "payload too large" : pr_strerror(rv));
+        return pclient_defer(pc, cb, arg, &local);
+    }
+    struct fcm_call *call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        free(body);
+        return PR_ENOMEM;
+    }
+    call->f = f;
+    call->cb = cb;
+    call->arg = arg;
+    call->body = body;
+    call->body_len = len;
+    if (timeout_ms <= 0)
+        timeout_ms = FCM_DEFAULT_TIMEOUT_MS;
+    call->deadline_ms = mono_ms() + timeout_ms;
+
+    const char *token = oauth_token(f->oauth);
+    if (token != NULL) {
+        if ((rv = fcm_submit(f, call, token)) < 0)
+            call_free(call);
+        return rv;
+    }
+    if (f->n_waiting >= FCM_MAX_WAITING) {
+        call_free(call);
+        return PR_EAGAIN;
+    }
+    if ((call->timer = evtimer_new(pc->base, fcm_wait_timeout, call)) == NULL) {
+        call_free(call);
+        return PR_ENOMEM;
+    }
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    evtimer_add(call->timer, &tv);
+    TAILQ_INSERT_TAIL(&f->waiting, call, link);
+    f->n_waiting++;
+    return 0;
+}
+
+static void fcm_reauth(struct pclient *pc)
+{
+    struct fcm *f = pc->impl;
+    oauth_invalidate(f->oauth);
+}
+
+static int fcm_ready(const struct pclient *pc)
+{
+    const struct fcm *f = pc->impl;
+    return h2c_ready(f->h2) && oauth_ready(f->oauth);
+}
+
+static void fcm_stats(const struct pclient *pc, struct pclient_stats *out)
+{
+    const struct fcm *f = pc->impl;
+    struct h2c_stats hs;
+    h2c_get_stats(f->h2, &hs);
+    out->connections_open = hs.connections_open;
+    out->in_flight = hs.in_flight;
+    out->queued = hs.queued + f->n_waiting;
+}
+
+static void fcm_free(struct pclient *pc)
+{
+    struct fcm *f = pc->impl;
+    if (f == NULL)
+        return;
+    struct fcm_call *call;
+    while ((call = TAILQ_FIRST(&f->waiting)) != NULL) {
+        TAILQ_REMOVE(&f->waiting, call, link);
+        f->n_waiting--;
+        call_finish_local(call, PR_STATUS_NO_ANSWER, "shutdown");
+    }
+    oauth_free(f->oauth);
+    h2c_free(f->h2);
+    free(f->path);
+    free(f);
+    pc->impl = NULL;
+}
+
+static const struct pclient_ops fcm_ops = {
+    .send = fcm_send,
+    .reauth = fcm_reauth,
+    .ready = fcm_ready,
+    .stats = fcm_stats,
+    .free = fcm_free,
+};
+
+int fcm_client_new(struct pclient *pc)
+{
+    const struct cfg_app *app = pc->app;
+    char host[256];
+    uint16_t port;
+    int rv;
+    struct fcm *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return PR_ENOMEM;
+    f->pc = pc;
+    TAILQ_INIT(&f->waiting);
+    pc->impl = f;
+    pc->ops = &fcm_ops;
+    if (app->project_id == NULL) {
+        pr_log_error("fcm", "app %s: project_id is required", app->id);
+        rv = PR_ECONFIG;
+        goto fail;
+    }
+    if ((rv = pclient_endpoint(app->id, app->endpoint, FCM_DEFAULT_ENDPOINT, host, sizeof(host),
+                               &port)) < 0)
+        goto fail;
+    size_t plen = strlen(app->project_id) + 40;
+    if ((f->path = malloc(plen)) == NULL) {
+        rv = PR_ENOMEM;
+        goto fail;
+    }
+    snprintf(f->path, plen, "/v1/projects/%s/messages:send", app->project_id);
+    if ((rv = oauth_new(pc->base, app->id, app->service_account, app->ca_file, fcm_token_ready, f,
+                        &f->oauth)) < 0)
+        goto fail;
+    struct h2c_options opt = {
+        .host = host,
+        .port = port,
+        .tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
+                 .key_file = app->private_key },
+        .connections = app->connections,
+        .capture = { "retry-after", NULL },
+        .log_name = "fcm",
+    };
+    if ((rv = h2c_new(pc->base, &opt, &f->h2)) < 0) {
+        rv = rv == PR_ETLS ? PR_ECONFIG : rv;
+        goto fail;
+    }
+    return 0;
+fail:
+    fcm_free(pc);
+    return rv;
+}

@@ -1,0 +1,62 @@
+/*
+ * pclient_impl.h - what relay/pclient.c shares with the three provider
+ * clients (relay/apns.c, relay/fcm.c, relay/mpns.c): the common handle, the
+ * table of operations each provider fills in, and helpers they all need.
+ * Not for the dispatcher: it sees only pclient.h.
+ */
+#ifndef PUSHRELAY_PCLIENT_IMPL_H
+#define PUSHRELAY_PCLIENT_IMPL_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include "pclient.h"
+
+struct pclient_ops {
+    int (*send)(struct pclient *pc, const struct pr_notif *n, int timeout_ms,
+                pclient_done_cb cb, void *arg);
+    void (*reauth)(struct pclient *pc);
+    int (*ready)(const struct pclient *pc);
+    void (*stats)(const struct pclient *pc, struct pclient_stats *out);
+    /* free completes every pending request ("shutdown") and releases 'impl'. */
+    void (*free)(struct pclient *pc);
+};
+
+struct pclient_deferred;
+
+struct pclient {
+    struct event_base *base;
+    const struct cfg_app *app;
+    const struct pclient_ops *ops;
+    void *impl;                                 /* the provider's state */
+    TAILQ_HEAD(, pclient_deferred) deferred;    /* results waiting for the loop */
+    int n_deferred;
+    struct event *defer_ev;
+};
+
+/* Provider constructors: fill pc->ops and pc->impl, or fail with a logged reason. */
+int apns_client_new(struct pclient *pc);
+int fcm_client_new(struct pclient *pc);
+int mpns_client_new(struct pclient *pc);
+
+/*
+ * pclient_defer reports 'res' to 'cb' from the event loop soon (a request
+ * refused before anything was sent still completes asynchronously, as the
+ * contract says). Returns 0 or PR_ENOMEM.
+ */
+int pclient_defer(struct pclient *pc, pclient_done_cb cb, void *arg, const struct pr_result *res);
+
+/* pclient_local fills 'res' as a local refusal: PR_STATUS_LOCAL and 'reason'. */
+void pclient_local(struct pr_result *res, const char *reason);
+
+/*
+ * pclient_endpoint splits "https://host[:port]" ('url', or 'fallback' when
+ * NULL) into 'host' and '*port' (443 by default). PR_ECONFIG with a logged
+ * reason if it is not an https URL with a host.
+ */
+int pclient_endpoint(const char *app_id, const char *url, const char *fallback, char *host,
+                     size_t hostlen, uint16_t *port);
+
+/* pclient_parse_retry_after reads a Retry-After header in seconds; -1 when absent or not seconds. */
+int pclient_parse_retry_after(const char *value);
+
+#endif
