@@ -194,7 +194,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (e != 0) {
         char why[256];
         ERR_error_string_n(e, why, sizeof(why));
-        pr_log_info(MOD, "connection closed: %s", why);
+        pr_log_debug(MOD, "connection closed: %s", why);
     }
     econn_free(c);
 }
