@@ -578,12 +578,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             start_load(L);
         return;
     }
-    char why[256] = "closed by peer";
+    char why[256];
+    snprintf(why, sizeof(why), "%s", c->state == CONN_CONNECTING
+             ? "refused, or closed during the TLS handshake" : "closed by peer");
     unsigned long e = bufferevent_get_openssl_error(bev);
-    if (e != 0)
+    int serr = EVUTIL_SOCKET_ERROR();
+    if (e != 0 && ERR_GET_LIB(e) != 0)
         ERR_error_string_n(e, why, sizeof(why));
-    else if (what & BEV_EVENT_ERROR)
-        snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
+    else if ((what & BEV_EVENT_ERROR) && serr != 0)
+        snprintf(why, sizeof(why), "%s", strerror(serr));
     int was_connecting = c->state == CONN_CONNECTING;
     conn_kill(c, why);
     if (was_connecting && L->n_settled == L->o.connections && L->n_ready > 0)
