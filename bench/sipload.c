@@ -145,6 +145,13 @@ struct opts {
     double drain_s;             /* wait this long for answers after the last send */
 };
 
+/*
+ * CONNECTING covers the TCP connect, the TLS handshake and one warm-up
+ * OPTIONS round trip: the server has then finished its side of the
+ * handshake too, so the first measured requests do not queue behind other
+ * connections' certificate checks. The load starts when every connection
+ * is READY or DEAD.
+ */
 enum conn_state { CONN_CONNECTING, CONN_READY, CONN_DEAD };
 
 /* One outstanding request: responses arrive in request order, so a ring. */
@@ -192,6 +199,8 @@ struct sipload {
     int stopping;               /* no more new requests */
     int ok_status;              /* 202 for MESSAGE, 200 for OPTIONS */
     unsigned rr;                /* open-loop round robin */
+    struct conn **dirty;        /* connections with a batch to flush */
+    int n_dirty;
     int interrupted;
     struct hist lat;
 };
@@ -369,6 +378,8 @@ static uint64_t due(const struct sipload *L, uint64_t now)
 static void conn_queue(struct conn *c, uint64_t t_us)
 {
     struct sipload *L = c->L;
+    if (c->out_len == 0)
+        L->dirty[L->n_dirty++] = c;
     size_t n = req_format(L, L->issued, c->out + c->out_len, c->out_cap - c->out_len);
     if (n == 0)
         abort();                /* req_max undersized: a bug, not a run-time condition */
@@ -404,6 +415,7 @@ static void conn_fill(struct conn *c, uint64_t now)
         conn_queue(c, t);
     }
     conn_flush(c);
+    L->n_dirty = 0;             /* 'c' was the only one written to */
 }
 
 /* pace (open loop): spread what is due over connections with window room. */
@@ -421,9 +433,9 @@ static void pace(struct sipload *L, uint64_t now)
         uint64_t t = L->t0_us + (uint64_t)((double)L->issued * 1e6 / L->o.rate);
         conn_queue(c, t);
     }
-    for (int i = 0; i < n; i++)
-        if (L->conns[i].state == CONN_READY)
-            conn_flush(&L->conns[i]);
+    for (int i = 0; i < L->n_dirty; i++)
+        conn_flush(L->dirty[i]);
+    L->n_dirty = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -477,14 +489,31 @@ static void conn_kill(struct conn *c, const char *why)
         pr_log_error(MOD, "connect to %s:%d failed: %s", L->o.host, L->o.port, why);
     }
     c->n_out = 0;
+    c->out_len = 0;             /* a batch still listed in L->dirty is dropped */
     c->state = CONN_DEAD;
     bufferevent_free(c->bev);
     c->bev = NULL;
     check_done(L);
 }
 
+static void start_load(struct sipload *L);
+
+/* conn_ready: 'c' answered its warm-up request; start when all have settled. */
+static void conn_ready(struct conn *c)
+{
+    struct sipload *L = c->L;
+    c->state = CONN_READY;
+    L->n_ready++;
+    L->n_settled++;
+    if (L->n_settled == L->o.connections)
+        start_load(L);
+}
+
 static void start_load(struct sipload *L)
 {
+    /* timers are relative to the loop's cached time, which is stale after
+     * a callback that did many handshakes */
+    event_base_update_cache_time(L->base);
     L->t0_us = now_us();
     L->t0_wall_ms = wall_ms();
     if (L->o.duration_s > 0) {
@@ -538,6 +567,10 @@ static void on_read(struct bufferevent *bev, void *arg)
                 return;
             }
             off += (size_t)used;
+            if (c->state == CONN_CONNECTING) {
+                conn_ready(c);  /* the warm-up answer: not measured */
+                continue;
+            }
             if (c->n_out == 0) {
                 conn_kill(c, "response without a request");
                 return;
@@ -555,6 +588,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
     }
+    if (L->t0_us == 0)
+        return;                 /* still warming up */
     if (L->o.rate > 0)
         pace(L, now);
     else
@@ -571,11 +606,19 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->state = CONN_READY;
-        L->n_ready++;
-        L->n_settled++;
-        if (L->n_settled == L->o.connections)
-            start_load(L);
+        const struct opts *o = &L->o;
+        evbuffer_add_printf(bufferevent_get_output(bev),
+                            "OPTIONS sip:push@%s SIP/2.0\r\n"
+                            "Via: SIP/2.0/TLS edge.%s:5061;branch=z9hG4bK%sw%d\r\n"
+                            "Max-Forwards: 70\r\n"
+                            "From: <sip:mcx@%s>;tag=%s\r\n"
+                            "To: <sip:push@%s>\r\n"
+                            "Call-ID: warmup%d-%s@edge.%s\r\n"
+                            "CSeq: 1 OPTIONS\r\n"
+                            "Content-Length: 0\r\n\r\n",
+                            o->relay_domain, o->domain, L->run_id, (int)(c - L->conns),
+                            o->domain, L->run_id, o->relay_domain, (int)(c - L->conns),
+                            L->run_id, o->domain);
         return;
     }
     char why[256];
@@ -587,6 +630,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         ERR_error_string_n(e, why, sizeof(why));
     else if ((what & BEV_EVENT_ERROR) && serr != 0)
         snprintf(why, sizeof(why), "%s", strerror(serr));
+    pr_log_debug(MOD, "connection event 0x%x, TLS error 0x%lx, errno %d", what, e, serr);
     int was_connecting = c->state == CONN_CONNECTING;
     conn_kill(c, why);
     if (was_connecting && L->n_settled == L->o.connections && L->n_ready > 0)
@@ -680,7 +724,8 @@ static int conns_open(struct sipload *L)
         return PR_EINVAL;
     }
     L->conns = calloc((size_t)o->connections, sizeof(*L->conns));
-    if (L->conns == NULL)
+    L->dirty = calloc((size_t)o->connections, sizeof(*L->dirty));
+    if (L->conns == NULL || L->dirty == NULL)
         return PR_ENOMEM;
     for (int i = 0; i < o->connections; i++) {
         struct conn *c = &L->conns[i];
@@ -723,6 +768,7 @@ static void conns_free(struct sipload *L)
         free(c->out);
     }
     free(L->conns);
+    free(L->dirty);
 }
 
 /* ------------------------------------------------------------------------
@@ -789,7 +835,7 @@ static void usage(FILE *f)
 "               (--count N | --duration S) [--connections C] [--window W]\n"
 "               [--domain contoso.com] [--relay-domain push.example.net]\n"
 "               [--provider apns] [--param TEAMID.bundle] [--token-prefix HEX]\n"
-"               [--rate R] [--body-bytes B] [--options] [--drain S] [--json]\n"
+"               [--rate R] [--body-bytes B] [--options] [--drain S] [--json] [--verbose]\n"
 "  --count N        total requests (with --duration: whichever ends first)\n"
 "  --duration S     stop sending after S seconds\n"
 "  --connections C  TLS connections (default 1)\n"
@@ -800,6 +846,7 @@ static void usage(FILE *f)
 "  --options        send OPTIONS (expects 200) instead of MESSAGE (expects 202)\n"
 "  --drain S        wait at most S seconds for answers after the last send (default 10)\n"
 "  --json           print the summary as one JSON line\n"
+"  --verbose        log connection events\n"
 "exit: 0 every request answered, 1 some not (or connect failed), 2 usage\n");
 }
 
@@ -815,7 +862,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "param", 1, 0, 'm' },       { "token-prefix", 1, 0, 't' },
         { "rate", 1, 0, 'r' },        { "body-bytes", 1, 0, 'b' },
         { "options", 0, 0, 'o' },     { "json", 0, 0, 'j' },
-        { "drain", 1, 0, 'x' },       { "help", 0, 0, '?' },
+        { "drain", 1, 0, 'x' },       { "verbose", 0, 0, 'v' },
+        { "help", 0, 0, '?' },
         { 0, 0, 0, 0 },
     };
     *o = (struct opts){ .host = "127.0.0.1", .connections = 1, .window = 1,
@@ -844,6 +892,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'o': o->options = 1; break;
         case 'j': o->json = 1; break;
         case 'x': o->drain_s = atof(optarg); break;
+        case 'v': pr_log_set_level(PR_LOG_DEBUG); break;
         default: return PR_EINVAL;
         }
     }
