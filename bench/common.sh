@@ -1,0 +1,106 @@
+# common.sh - what both benchmark scripts share: finding the binaries, the
+# test PKI and APNs key, the relay configuration, and the machine banner.
+# Sourced by bench/run-ingest.sh and bench/run-dispatch.sh, never run.
+#
+# It sources tests/integration/lib.sh, so everything started through
+# pr_track (redis-server, pushrelayd, sandbox) is stopped when the script
+# exits, pass or fail, and the work directory $T is kept only on failure.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PR_SRC=${PR_SRC:-$(cd "$BENCH_DIR/.." && pwd)}
+PR_BIN=${PR_BIN:-$PR_SRC/build}
+PR_BIN=$(cd "$PR_BIN" && pwd)
+export PR_SRC PR_BIN
+. "$PR_SRC/tests/integration/lib.sh"
+
+BENCH_DOMAIN=contoso.com
+BENCH_EDGE=edge.contoso.com
+BENCH_TEAM=ABCDE12345
+BENCH_TOPIC=com.example.lync
+BENCH_KEY_ID=KEY1234567
+BENCH_PARAM="$BENCH_TEAM.$BENCH_TOPIC"
+
+# bench_need BIN...: fail with a clear message unless $PR_BIN/BIN exists.
+bench_need() {
+    local b
+    for b in "$@"; do
+        [ -x "$PR_BIN/$b" ] || fail "$PR_BIN/$b not built (cmake -S . -B build && make -C build)"
+    done
+}
+
+# bench_pki: test CA, relay certificate, the edge's client certificate and an
+# APNs token-auth key (EC P-256, PKCS#8 like Apple's .p8) under $T/pki.
+bench_pki() {
+    pr_gen_certs
+    pr_gen_edge "$BENCH_EDGE"
+    PKI=$T/pki
+    EDGE_CERT=$PKI/edge-$BENCH_EDGE.pem
+    EDGE_KEY=$PKI/edge-$BENCH_EDGE.key
+    APNS_KEY=$PKI/apns.p8
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$APNS_KEY" 2>/dev/null
+}
+
+# bench_conf FILE SIP_PORT APNS_ENDPOINT: the relay configuration (design
+# section 9). Limits are raised so that only capacity, not policy, bounds
+# the run: a queue high-water mark no run reaches, no per-domain rate limit.
+bench_conf() {
+    local file=$1 sip_port=$2 endpoint=$3
+    cat >"$file" <<EOF
+node_id = "bench-1";
+log_level = "warn";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; };
+federation = {
+  listen = [ "127.0.0.1:$sip_port" ];
+  domain = "push.example.net";
+  tls = { certificate = "$PKI/server.pem"; private_key = "$PKI/server.key"; ca_file = "$PKI/ca.pem"; };
+  max_connections = 10000;
+  max_message_bytes = 16384;
+  idle_timeout_s = 300;
+  queue_high_water = 100000000;
+  dedup_window_s = 300;
+};
+dispatcher = {
+  max_in_flight = 2000;
+  claim_idle_ms = 30000;
+  retry = { max_attempts = 8; base_delay_ms = 500; max_delay_ms = 300000; };
+};
+apps = (
+  { id = "lync-ios"; provider = "apns"; topic = "$BENCH_TOPIC"; team_id = "$BENCH_TEAM";
+    key_id = "$BENCH_KEY_ID"; key_file = "$APNS_KEY"; endpoint = "$endpoint";
+    ca_file = "$PKI/ca.pem"; }
+);
+monitoring = { listen = "127.0.0.1:$(pr_free_port)"; };
+EOF
+}
+
+# bench_start NAME CMD...: start a long-running process with its output in
+# $T/NAME.log; sets BENCH_PID. Stopped at exit by lib.sh's cleanup.
+bench_start() {
+    local name=$1
+    shift
+    "$@" >"$T/$name.log" 2>&1 &
+    BENCH_PID=$!
+    pr_track "$BENCH_PID"
+}
+
+# bench_sipload ARGS...: sipload as the edge of $BENCH_DOMAIN; JSON summary on stdout.
+bench_sipload() {
+    "$PR_BIN/sipload" --host 127.0.0.1 --cert "$EDGE_CERT" --key "$EDGE_KEY" \
+        --ca "$PKI/ca.pem" --domain "$BENCH_DOMAIN" --provider apns \
+        --param "$BENCH_PARAM" --json "$@"
+}
+
+# json_get JSON KEY: one top-level value of a JSON object.
+json_get() {
+    python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
+}
+
+# bench_machine: the banner every result table starts with.
+bench_machine() {
+    local model
+    model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "machine: $(nproc) CPU(s), ${model:-unknown CPU}, $(uname -sr)," \
+         "$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
+    echo "commit:  $(git -C "$PR_SRC" describe --always --dirty 2>/dev/null || echo unknown)"
+}

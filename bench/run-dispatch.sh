@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# run-dispatch.sh - the delivery benchmark: how fast one dispatcher process
+# drains a queue into APNs (the sandbox), compared with h2load sending the
+# same requests to the same sandbox (the ceiling), and the end-to-end
+# latency from SIP MESSAGE to provider delivery at a steady rate.
+#
+#   bench/run-dispatch.sh          (PR_BIN=build dir, default ./build)
+#   BENCH_QUEUE=100000 BENCH_E2E_RATE=2000 BENCH_E2E_SECONDS=10 bench/run-dispatch.sh
+#
+# Builds nothing. Starts, on 127.0.0.1 only: a private redis-server,
+# pushrelay-sandbox (fake APNs with JWT checks, recording each delivery),
+# `pushrelayd --role dispatcher`, and for the last part
+# `pushrelayd --role listener`. See bench/README.md for what each figure means.
+. "$(dirname "$0")/common.sh"
+
+QUEUE=${BENCH_QUEUE:-100000}
+E2E_RATE=${BENCH_E2E_RATE:-2000}
+E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
+DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
+
+bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
+command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-client)"
+bench_pki
+pr_start_redis
+
+STREAM='pr:{q}:in:apns'
+SB_PORT=$(pr_free_port)
+SIP_PORT=$(pr_free_port)
+CONF=$T/pushrelay.conf
+RECORD=$T/record.jsonl
+bench_conf "$CONF" "$SIP_PORT" "https://127.0.0.1:$SB_PORT"
+: >"$RECORD"
+
+bench_start sandbox "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SB_PORT" \
+    --cert "$PKI/server.pem" --key "$PKI/server.key" --apns-key "$APNS_KEY" \
+    --apns-team "$BENCH_TEAM" --apns-key-id "$BENCH_KEY_ID" --record "$RECORD"
+SANDBOX_PID=$BENCH_PID
+pr_wait_port "$SB_PORT"
+"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
+    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
+    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# records PREFIX: deliveries the sandbox recorded for tokens starting with PREFIX.
+records() { grep -cE "\"token\": ?\"$1" "$RECORD" || true; }
+
+# wait_drained PID: until the stream is empty and nothing is pending in the
+# group, or the dispatcher died, or DRAIN_TIMEOUT passed.
+wait_drained() {
+    local pid=$1 deadline=$(($(date +%s) + DRAIN_TIMEOUT)) len pend
+    while :; do
+        len=$(rcli XLEN "$STREAM")
+        pend=$(rcli XPENDING "$STREAM" dispatch | head -n1)
+        [ "$len" = 0 ] && [ "${pend:-0}" = 0 ] && return 0
+        kill -0 "$pid" 2>/dev/null || fail "dispatcher exited with $len queued (see $T/dispatcher.log)"
+        [ "$(date +%s)" -lt "$deadline" ] || fail "not drained after ${DRAIN_TIMEOUT}s: $len queued, $pend pending"
+        sleep 0.05
+    done
+}
+
+# ---- 1. dispatcher drain rate -------------------------------------------
+# The group is created at 0 before the queue is filled, so the dispatcher
+# reads every entry whether or not it creates the group itself.
+rcli XGROUP CREATE "$STREAM" dispatch 0 MKSTREAM >/dev/null
+"$PR_BIN/notifgen" --count "$QUEUE" --domain "$BENCH_DOMAIN" --app lync-ios \
+    --token-prefix 0d | rcli --pipe >"$T/pipe.log" 2>&1 || fail "redis-cli --pipe failed"
+assert_eq "$QUEUE" "$(rcli XLEN "$STREAM")" "notifications pre-queued"
+
+t0=$(now_ms)
+bench_start dispatcher "$PR_BIN/pushrelayd" -c "$CONF" --role dispatcher
+DISP_PID=$BENCH_PID
+wait_drained "$DISP_PID"
+t1=$(now_ms)
+DISP_HWM=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$DISP_PID/status")
+sleep 0.1                       # the sandbox flushes its record every 10 ms
+DELIVERED=$(records 0d)
+DEAD=$(rcli XLEN 'pr:{q}:dead')
+DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
+assert_eq "$QUEUE" "$DELIVERED" "deliveries recorded by the sandbox"
+assert_eq 0 "$DEAD" "dead letters"
+
+# ---- 2. h2load against the same sandbox: the ceiling ----------------------
+# The request is the one the dispatcher sent (body and headers from the
+# sandbox record), with a fresh provider token signed here.
+JWT=$(python3 - "$APNS_KEY" "$BENCH_TEAM" "$BENCH_KEY_ID" <<'EOF'
+import base64, json, subprocess, sys, time
+key, team, kid = sys.argv[1:4]
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+def seg(o): return b64(json.dumps(o, separators=(",", ":")).encode())
+signing = seg({"alg": "ES256", "kid": kid}) + "." + seg({"iss": team, "iat": int(time.time())})
+der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing.encode(),
+                     capture_output=True, check=True).stdout
+# JWS wants r||s (32 bytes each); openssl gives DER SEQUENCE { INTEGER r, INTEGER s }
+i = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7F)
+raw = b""
+for _ in range(2):
+    assert der[i] == 0x02
+    n = der[i + 1]
+    raw += der[i + 2:i + 2 + n].lstrip(b"\0").rjust(32, b"\0")
+    i += 2 + n
+print(signing + "." + b64(raw))
+EOF
+)
+python3 - "$RECORD" "$T/h2load.body" "$T/h2load.headers" <<'EOF'
+import json, sys
+record, body_out, hdr_out = sys.argv[1:4]
+with open(record) as f:
+    first = json.loads(f.readline())
+open(body_out, "w").write(first["body"])
+skip = {"authorization", "content-length", "apns-id"}
+with open(hdr_out, "w") as f:
+    for k, v in first.get("headers", {}).items():
+        if k not in skip:
+            f.write(f"{k}: {v}\n")
+EOF
+H2_ARGS=()
+while IFS= read -r h; do H2_ARGS+=(-H "$h"); done <"$T/h2load.headers"
+H2_TOKEN=0f$(printf '%062x' 1)
+h2load -n "$QUEUE" -c 2 -m 100 -d "$T/h2load.body" "${H2_ARGS[@]}" \
+    -H "authorization: bearer $JWT" \
+    "https://127.0.0.1:$SB_PORT/3/device/$H2_TOKEN" >"$T/h2load.log" 2>&1 ||
+    fail "h2load failed (see $T/h2load.log)"
+H2_RATE=$(awk '/^finished in/ {gsub(",", "", $4); printf "%.0f", $4}' "$T/h2load.log")
+H2_2XX=$(awk '/^status codes:/ {print $3}' "$T/h2load.log")
+assert_eq "$QUEUE" "$H2_2XX" "h2load requests answered 2xx"
+BODY_BYTES=$(wc -c <"$T/h2load.body")
+
+# ---- 3. end-to-end latency at a steady rate -------------------------------
+bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener
+pr_wait_port "$SIP_PORT"
+E2E=$(bench_sipload --port "$SIP_PORT" --connections 4 --window 100 --rate "$E2E_RATE" \
+    --duration "$E2E_SECONDS" --token-prefix 0e2e 2>>"$T/sipload.log") ||
+    fail "sipload: not every MESSAGE answered (see $T/sipload.log): $E2E"
+E2E_OK=$(json_get "$E2E" ok)
+for _ in $(seq 300); do
+    [ "$(records 0e2e)" -ge "$E2E_OK" ] && break
+    sleep 0.1
+done
+assert_eq "$E2E_OK" "$(records 0e2e)" "end-to-end deliveries recorded"
+# Delivery time is the sandbox's ts_ms; send time is the MESSAGE's intended
+# send time, start_ms + seq / rate, where seq is the token's counter.
+E2E_LAT=$(python3 - "$RECORD" "$E2E" <<'EOF'
+import json, sys
+run = json.loads(sys.argv[2])
+start, rate, prefix = run["start_ms"], run["rate_target"], "0e2e"
+lat = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    tok = r.get("token", "")
+    if tok.startswith(prefix):
+        seq = int(tok[len(prefix):], 16)
+        lat.append(r["ts_ms"] - (start + seq * 1000.0 / rate))
+lat.sort()
+pct = lambda q: lat[min(len(lat) - 1, max(0, int(q * len(lat) + 0.999999) - 1))]
+print(f"{pct(0.5):.1f} {pct(0.99):.1f} {lat[-1]:.1f}")
+EOF
+)
+read -r E2E_P50 E2E_P99 E2E_MAX <<<"$E2E_LAT"
+kill -0 "$SANDBOX_PID" 2>/dev/null || fail "sandbox exited during the run"
+
+echo
+echo "pushrelay dispatch benchmark (Redis stream -> APNs HTTP/2 sandbox)"
+bench_machine
+echo
+printf '%-48s %s\n' \
+    "dispatcher: drain $QUEUE queued notifications" "$DISP_RATE notifications/s ($((t1 - t0)) ms, peak RSS $DISP_HWM)" \
+    "h2load -c 2 -m 100, same request ($BODY_BYTES-byte body)" "$H2_RATE requests/s" \
+    "dispatcher / h2load" "$(python3 -c "print(f'{100 * $DISP_RATE / max(1, $H2_RATE):.0f}%')")" \
+    "end to end at $E2E_RATE/s for ${E2E_SECONDS}s ($E2E_OK MESSAGEs)" "p50 $E2E_P50 ms, p99 $E2E_P99 ms, max $E2E_MAX ms" \
+    "  (MESSAGE intended send -> sandbox receipt)" "ingest alone: p50 $(json_get "$E2E" p50_ms) ms, p99 $(json_get "$E2E" p99_ms) ms"
+echo
