@@ -1,0 +1,119 @@
+/*
+ * sb_behaviour.c - parse device-token markers and count attempts per token
+ * (see sb_behaviour.h for the marker grammar).
+ *
+ * Called by sb_apns.c, sb_fcm.c and sb_mpns.c; it decides, the handlers
+ * answer in their provider's words.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "sb_behaviour.h"
+#include "sb_map.h"
+
+/* Bound on remembered tokens: a load test with unique tokens must not grow forever. */
+#define BEHAVIOUR_MAX_TOKENS (1u << 20)
+
+struct sb_behaviour {
+    struct sb_map *attempts;    /* "<provider digit><token>" -> attempts so far */
+};
+
+int sb_behaviour_new(struct sb_behaviour **out)
+{
+    struct sb_behaviour *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->attempts = sb_map_new()) == NULL) {
+        free(b);
+        return PR_ENOMEM;
+    }
+    *out = b;
+    return 0;
+}
+
+void sb_behaviour_free(struct sb_behaviour *b)
+{
+    if (b == NULL)
+        return;
+    sb_map_free(b->attempts);
+    free(b);
+}
+
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int hexdigit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* behaviour_attempt counts this attempt; 1 while it is within the first 'n' (0: always). */
+static int behaviour_attempt(struct sb_behaviour *b, enum pr_provider p, const char *token, int n)
+{
+    char key[512];
+    size_t len = strlen(token);
+    if (len + 2 > sizeof(key))
+        len = sizeof(key) - 2;
+    key[0] = (char)('0' + p);
+    memcpy(key + 1, token, len);
+    if (sb_map_count(b->attempts) >= BEHAVIOUR_MAX_TOKENS)
+        sb_map_clear(b->attempts);
+    int created;
+    int64_t *count = sb_map_slot(b->attempts, key, len + 1, &created);
+    if (count == NULL)
+        return n == 0;
+    ++*count;
+    return n == 0 || *count <= n;
+}
+
+struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider p, const char *token)
+{
+    struct sb_decision d = { SB_BEHAVE_OK, 200, 0 };
+    size_t len = strlen(token);
+    int n, v;
+
+    switch (len > 0 ? token[0] : '\0') {
+    case 'e':
+        if (len < 5 || (v = digits(token + 1, 3)) < 100 || v > 599 || (n = hexdigit(token[4])) < 0)
+            break;
+        if (behaviour_attempt(b, p, token, n)) {
+            d.kind = SB_BEHAVE_ERROR;
+            d.status = v;
+        }
+        break;
+    case 'd':
+        if (len < 5 || (v = digits(token + 1, 4)) < 0)
+            break;
+        d.kind = SB_BEHAVE_DELAY;
+        d.delay_ms = (unsigned)v;
+        break;
+    case 'c':
+        if (len < 2 || (n = hexdigit(token[1])) < 0)
+            break;
+        if (behaviour_attempt(b, p, token, n))
+            d.kind = SB_BEHAVE_RESET;
+        break;
+    case 'q':
+        if (p != PR_PROVIDER_MPNS || len < 2 || (n = hexdigit(token[1])) < 0)
+            break;
+        if (behaviour_attempt(b, p, token, n))
+            d.kind = SB_BEHAVE_QUEUEFULL;
+        break;
+    default:
+        break;
+    }
+    return d;
+}

@@ -1,0 +1,32 @@
+/*
+ * sb_stats.c - the sandbox's counters as the /_sandbox/stats JSON document:
+ *
+ *   {"delivered":{"apns":N,"fcm":N,"mpns":N},"requests":N,
+ *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N}
+ *
+ * The counters themselves live in struct sb_ctx and are bumped by the router
+ * (requests, by_status, resets), sb_delivered() and the token endpoint.
+ */
+#include <inttypes.h>
+
+#include "pushrelay/error.h"
+#include "sb.h"
+
+int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
+{
+    int rc = sb_buf_printf(out, "{\"delivered\":{\"apns\":%" PRIu64 ",\"fcm\":%" PRIu64
+                           ",\"mpns\":%" PRIu64 "},\"requests\":%" PRIu64 ",\"by_status\":{",
+                           st->delivered[PR_PROVIDER_APNS], st->delivered[PR_PROVIDER_FCM],
+                           st->delivered[PR_PROVIDER_MPNS], st->requests);
+    const char *sep = "";
+    for (int s = 0; s < 600 && rc == 0; s++) {
+        if (st->by_status[s] == 0)
+            continue;
+        rc = sb_buf_printf(out, "%s\"%d\":%" PRIu64, sep, s, st->by_status[s]);
+        sep = ",";
+    }
+    if (rc == 0)
+        rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64 "}",
+                           st->resets, st->tokens_issued);
+    return rc;
+}
