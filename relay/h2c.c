@@ -8,6 +8,8 @@
  * never blocks.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,6 +557,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_close(conn, "connection lost", 0);
             return;
         }
+        /* Requests are latency-bound and already batched by conn_flush. */
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (conn_start_session(conn) < 0) {
             conn_close(conn, "connection lost", 0);
             return;
