@@ -10,16 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sb_json.h"
 #include "sb_record.h"
 
 struct sb_record {
     FILE *f;
     struct event *flush_ev;
     int dirty;
+    struct sb_buf line;
 };
 
 static void record_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -59,64 +59,47 @@ void sb_record_close(struct sb_record *r)
         return;
     event_free(r->flush_ev);
     fclose(r->f);
+    sb_buf_free(&r->line);
     free(r);
-}
-
-/* Bodies are recorded as JSON strings; bytes that are not UTF-8 become '?'. */
-static json_t *record_body(const struct sb_req *req)
-{
-    json_t *s = json_stringn(req->body ? req->body : "", req->bodylen);
-    if (s != NULL || req->bodylen == 0)
-        return s;
-    char *copy = malloc(req->bodylen);
-    if (copy == NULL)
-        return NULL;
-    for (size_t i = 0; i < req->bodylen; i++)
-        copy[i] = (unsigned char)req->body[i] < 0x80 ? req->body[i] : '?';
-    s = json_stringn(copy, req->bodylen);
-    free(copy);
-    return s;
-}
-
-/* A header value or token that is not UTF-8 is recorded as "?". */
-static json_t *record_str(const char *v)
-{
-    json_t *s = json_string(v);
-    return s != NULL ? s : json_string("?");
 }
 
 void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *token,
                         const struct sb_req *req)
 {
-    json_t *hdrs = json_object();
-    json_t *line = json_object();
-    if (hdrs == NULL || line == NULL)
-        goto out;
-    for (size_t i = 0; i < req->nhdrs; i++) {
+    struct sb_buf *b = &r->line;
+    const char *sep = "";
+    int rc;
+
+    /* the line is built in one reused buffer: no allocation per delivery */
+    sb_buf_reset(b);
+    rc = sb_buf_printf(b, "{\"provider\":\"%s\",\"token\":", pr_provider_name(p));
+    rc = rc ? rc : sb_json_string(b, token, strlen(token));
+    rc = rc ? rc : sb_buf_printf(b, ",\"path\":");
+    rc = rc ? rc : sb_json_string(b, req->path, strlen(req->path));
+    rc = rc ? rc : sb_buf_printf(b, ",\"ts_ms\":%lld,\"headers\":{", (long long)sb_now_ms());
+    for (size_t i = 0; i < req->nhdrs && rc == 0; i++) {
         const struct sb_hdr *h = &req->hdrs[i];
         if (h->name[0] == ':')
             continue;
         const char *v = strcmp(h->name, "authorization") == 0 ? "<redacted>" : h->value;
-        json_object_set_new(hdrs, h->name, record_str(v));
+        rc = sb_buf_printf(b, "%s", sep);
+        rc = rc ? rc : sb_json_string(b, h->name, strlen(h->name));
+        rc = rc ? rc : sb_buf_append(b, ":", 1);
+        rc = rc ? rc : sb_json_string(b, v, strlen(v));
+        sep = ",";
     }
-    json_object_set_new(line, "provider", json_string(pr_provider_name(p)));
-    json_object_set_new(line, "token", record_str(token));
-    json_object_set_new(line, "path", record_str(req->path));
-    json_object_set_new(line, "ts_ms", json_integer(sb_now_ms()));
-    json_object_set(line, "headers", hdrs);
-    json_object_set_new(line, "body", record_body(req));
-    if (json_dumpf(line, r->f, JSON_COMPACT) != 0 || fputc('\n', r->f) == EOF) {
+    rc = rc ? rc : sb_buf_printf(b, "},\"body\":");
+    rc = rc ? rc : sb_json_string(b, req->body, req->bodylen);
+    rc = rc ? rc : sb_buf_append(b, "}\n", 2);
+    if (rc != 0 || fwrite(b->p, 1, b->len, r->f) != b->len) {
         pr_log_warn("sandbox", "record: write failed");
-        goto out;
+        return;
     }
     if (!r->dirty) {
         struct timeval tv = { 0, SB_RECORD_FLUSH_MS * 1000 };
         r->dirty = 1;
         evtimer_add(r->flush_ev, &tv);
     }
-out:
-    json_decref(hdrs);
-    json_decref(line);
 }
 
 void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
