@@ -30,9 +30,10 @@ if [ "${1:-}" != --no-deps ]; then
 fi
 
 say "Building into $BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
     die "cmake configure failed (see above)"
-cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" >"$BUILD/quickstart-build.log" 2>&1 ||
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" \
+    --target pushrelayd pushrelayctl pushrelay-sandbox >"$BUILD/quickstart-build.log" 2>&1 ||
     { tail -n 40 "$BUILD/quickstart-build.log" >&2; die "build failed; full log in $BUILD/quickstart-build.log"; }
 for b in pushrelayd pushrelayctl pushrelay-sandbox; do
     [ -x "$BUILD/$b" ] || die "$BUILD/$b was not built"
@@ -41,6 +42,8 @@ done
 # The integration-test helpers start and stop processes on free loopback
 # ports and clean up on exit, pass or fail.
 export PR_BIN=$BUILD PR_SRC=$SRC PR_WHAT=quickstart PR_LOG_LEVEL=info
+# The demo needs one app: lync-ios on APNs (the sandbox).
+export PR_APPS=apns
 # shellcheck source=../tests/integration/lib.sh
 . "$SRC/tests/integration/lib.sh"
 trap 'echo; echo "quickstart: interrupted" >&2; exit 130' INT TERM

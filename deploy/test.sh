@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as CI runs it:
-#   1. Release build (-Wall -Wextra -Werror), unit + integration tests
+#   1. optimised build (RelWithDebInfo: -O2 -g, -Wall -Wextra -Werror), unit +
+#      integration tests
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests
 #   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
 #      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/
-# The release ctest runs last, so its summary ("100% tests passed, 0 tests
+# The optimised build's ctest runs last, so its summary ("100% tests passed, 0 tests
 # failed out of N") is what the script prints last. Exits non-zero at the
 # first failure. Needs the packages of deploy/install-deps.sh.
 #
 #   bash deploy/test.sh                 everything (about 10 minutes on 2 cores)
-#   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    release build + tests only
+#   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    optimised build + tests only
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,12 +20,13 @@ FUZZ_SECONDS=${PR_FUZZ_SECONDS:-60}
 
 step() { printf '\n==== %s\n' "$*"; }
 
-build() {   # build DIR [cmake args...]
+build() {   # build DIR [cmake args...]; BUILD_TARGETS limits what is built
     local dir=$1
     shift
-    cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.cmake.log" 2>&1 ||
+    cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.cmake.log" 2>&1 ||
         { cat "$dir.cmake.log"; return 1; }
-    cmake --build "$dir" -j "$JOBS" >"$dir.build.log" 2>&1 ||
+    # shellcheck disable=SC2086
+    cmake --build "$dir" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >"$dir.build.log" 2>&1 ||
         { tail -n 60 "$dir.build.log"; return 1; }
 }
 
@@ -35,7 +37,7 @@ run_ctest() {   # run_ctest DIR
 mkdir -p "$SRC/build.d"
 cd "$SRC/build.d"
 
-step "release build"
+step "optimised build (RelWithDebInfo)"
 build "$SRC/build.d/release"
 
 if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
@@ -45,7 +47,8 @@ fi
 
 if [ -z "${PR_SKIP_FUZZ:-}" ] && compgen -G "$SRC/tests/fuzz/fuzz_*.c" >/dev/null; then
     step "libFuzzer build (clang)"
-    CC=clang build "$SRC/build.d/fuzz" -DPR_FUZZ=ON
+    targets=$(for f in "$SRC"/tests/fuzz/fuzz_*.c; do basename "$f" .c; done | tr '\n' ' ')
+    CC=clang BUILD_TARGETS=$targets build "$SRC/build.d/fuzz" -DPR_FUZZ=ON
     for src in "$SRC"/tests/fuzz/fuzz_*.c; do
         target=$(basename "$src" .c)
         name=${target#fuzz_}
@@ -75,5 +78,5 @@ if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
         run_ctest "$SRC/build.d/asan"
 fi
 
-step "tests (release build)"
+step "tests (optimised build)"
 run_ctest "$SRC/build.d/release"

@@ -175,6 +175,32 @@ PY
 }
 
 # ---- pushrelayd -------------------------------------------------------------
+# pr__apps_conf PKI_DIR: the apps list for the apps named in PR_APPS
+# (default "apns fcm mpns"): lync-ios (APNs token auth), lync-android (FCM
+# service account), lync-wp (MPNS, channel hosts 127.0.0.1 and
+# *.notify.example.net); provider endpoints point at the sandbox.
+pr__apps_conf() {
+    local d=$1 a blocks=()
+    for a in ${PR_APPS:-apns fcm mpns}; do
+        case $a in
+            apns) blocks+=("  { id = \"lync-ios\"; provider = \"apns\"; topic = \"com.example.lync\"; team_id = \"ABCDE12345\";
+    key_id = \"KEY1234567\"; key_file = \"$d/apns-key.p8\";
+    endpoint = \"https://127.0.0.1:$SANDBOX_PORT\"; ca_file = \"$d/ca.pem\"; }") ;;
+            fcm) blocks+=("  { id = \"lync-android\"; provider = \"fcm\"; project_id = \"example-lync\";
+    service_account = \"$d/fcm-sa.json\";
+    endpoint = \"https://127.0.0.1:$SANDBOX_PORT\"; ca_file = \"$d/ca.pem\"; }") ;;
+            mpns) blocks+=("  { id = \"lync-wp\"; provider = \"mpns\"; allowed_hosts = [ \"127.0.0.1\", \"*.notify.example.net\" ];
+    ca_file = \"$d/ca.pem\"; }") ;;
+            *) fail "PR_APPS: unknown app kind '$a' (apns, fcm, mpns)" ;;
+        esac
+    done
+    [ "${#blocks[@]}" -gt 0 ] || fail "PR_APPS names no app"
+    echo "apps = ("
+    printf '%s' "${blocks[0]}"
+    for a in "${blocks[@]:1}"; do printf ',\n%s' "$a"; done
+    printf '\n);\n'
+}
+
 # pr_write_config FILE: a pushrelayd config (design section 9) for tests.
 # Ports come from SIP_PORT, SANDBOX_PORT, MPNS_PORT, MON_PORT (chosen free
 # when unset) and REDIS_PORT (start redis first). Limits are small and each
@@ -182,7 +208,7 @@ PY
 #   PR_LOG_LEVEL PR_MAX_CONNECTIONS PR_MAX_MESSAGE_BYTES PR_IDLE_TIMEOUT_S
 #   PR_HANDSHAKE_TIMEOUT_S PR_QUEUE_HIGH_WATER PR_DEDUP_WINDOW_S
 #   PR_MAX_IN_FLIGHT PR_CLAIM_IDLE_MS PR_MAX_ATTEMPTS PR_BASE_DELAY_MS
-#   PR_MAX_DELAY_MS PR_NODE_ID
+#   PR_MAX_DELAY_MS PR_NODE_ID, and PR_APPS (which apps, see pr__apps_conf).
 pr_write_config() {
     local f=$1 d="$T/pki"
     : "${REDIS_PORT:?start redis (pr_start_redis) before pr_write_config}"
@@ -213,16 +239,7 @@ dispatcher = {
   claim_idle_ms = ${PR_CLAIM_IDLE_MS:-2000};
   retry = { max_attempts = ${PR_MAX_ATTEMPTS:-4}; base_delay_ms = ${PR_BASE_DELAY_MS:-50}; max_delay_ms = ${PR_MAX_DELAY_MS:-1000}; };
 };
-apps = (
-  { id = "lync-ios"; provider = "apns"; topic = "com.example.lync"; team_id = "ABCDE12345";
-    key_id = "KEY1234567"; key_file = "$d/apns-key.p8";
-    endpoint = "https://127.0.0.1:$SANDBOX_PORT"; ca_file = "$d/ca.pem"; },
-  { id = "lync-android"; provider = "fcm"; project_id = "example-lync";
-    service_account = "$d/fcm-sa.json";
-    endpoint = "https://127.0.0.1:$SANDBOX_PORT"; ca_file = "$d/ca.pem"; },
-  { id = "lync-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1", "*.notify.example.net" ];
-    ca_file = "$d/ca.pem"; }
-);
+$(pr__apps_conf "$d")
 monitoring = { listen = "127.0.0.1:$MON_PORT"; };
 CONF
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Backpressure: a domain over its rate limit, or a provider queue over its
+# high water mark, is answered 503 with Retry-After and nothing is queued;
+# when the queue drains, MESSAGEs are accepted again.
+. "$(dirname "$0")/lib.sh"
+
+export PR_QUEUE_HIGH_WATER=10
+pr_boot listener
+pr_gen_edge edge.fabrikam.com
+pr_enable fabrikam.com edge.fabrikam.com --rate-limit 5
+
+# ---- rate limit: 8 MESSAGEs in one burst, in one second, 5 per second allowed ----
+: >"$T/burst"
+for i in $(seq 8); do
+    pr_msg "$T/one" domain=fabrikam.com provider=fcm param=example-lync \
+        prid="fcm-token-$i:APA91bH_example" id="burst-$i"
+    cat "$T/one" >>"$T/burst"
+done
+# Start at the top of a wall-clock second so the burst falls in one window.
+python3 -c 'import time; time.sleep(1.05 - time.time() % 1)'
+RESP=$(PR_EDGE=edge.fabrikam.com pr_sip_request "$T/burst" 8) || fail "burst not answered: $RESP"
+assert_eq 5 "$(grep -c '^SIP/2.0 202' <<<"$RESP")" "MESSAGEs accepted in the burst (rate limit 5/s)"
+assert_eq 3 "$(grep -c '^SIP/2.0 503' <<<"$RESP")" "MESSAGEs refused with 503 in the burst"
+assert_eq 3 "$(grep -ci '^Retry-After: *[1-9][0-9]*' <<<"$RESP")" "503s carrying Retry-After"
+assert_eq 5 "$(pr_xlen fcm)" "FCM entries after the burst"
+# Another domain is not limited by fabrikam.com's rate.
+pr_msg "$T/c" id=contoso-during-burst
+pr_expect_status 202 "$T/c" "contoso.com MESSAGE right after fabrikam.com's burst"
+# The next second accepts again.
+sleep 1.1
+pr_msg "$T/f" domain=fabrikam.com provider=fcm param=example-lync prid="fcm-token-9:APA91bH_example" id=after-burst
+PR_EDGE=edge.fabrikam.com pr_expect_status 202 "$T/f" "fabrikam.com MESSAGE a second later"
+
+# ---- high water: queue_high_water = 10 per provider stream ----
+pr_start_stunnel edge.contoso.com
+PR_CSV_TAG=hw pr_gen_csv "$T/hw.csv" 9
+pr_sipp message 9 -inf "$T/hw.csv" || fail "sipp: MESSAGEs below the high water mark not all 202"
+assert_eq 10 "$(pr_xlen apns)" "APNs entries at the high water mark"
+pr_msg "$T/over" id=over-high-water
+pr_expect_status 503 "$T/over" "MESSAGE with the APNs queue at its high water mark"
+[[ $(pr_header "$RESP" Retry-After) =~ ^[1-9][0-9]*$ ]] || fail "503 without Retry-After: $RESP"
+pass "Retry-After: $(pr_header "$RESP" Retry-After)"
+assert_eq 10 "$(pr_xlen apns)" "APNs entries after the refused MESSAGE"
+# Another provider's queue is not affected.
+pr_msg "$T/fcm" provider=fcm param=example-lync prid="fcm-token-10:APA91bH_example" id=fcm-while-apns-full
+pr_expect_status 202 "$T/fcm" "FCM MESSAGE while the APNs queue is full"
+
+# The dispatcher drains the stream (here: trimmed by hand); accepted again.
+rcli XTRIM "$(pr_stream_key apns)" MAXLEN 0 >/dev/null
+pr_msg "$T/again" id=after-drain
+pr_expect_status 202 "$T/again" "MESSAGE after the APNs queue drained"
+assert_eq 1 "$(pr_xlen apns)" "APNs entries after the drain"
