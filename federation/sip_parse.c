@@ -6,7 +6,7 @@
  * header lines, picks out the headers a push request and its response need
  * (Via, From, To, Call-ID, CSeq, Content-Type, Content-Length,
  * Max-Forwards) and the From host and tags. What it does not: framing
- * (sip_frame.c), deciding what the request means (fed_request), allocating
+ * (sip_frame.c), deciding what the request means (the listener), allocating
  * anything. Called by the listener for each framed request.
  *
  * A hand-written parser rather than libosip2: we read eight headers and two
