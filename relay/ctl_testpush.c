@@ -336,8 +336,8 @@ static void tp_header(const char *head, size_t len, const char *name, const char
  * section 18.3); only the status line and the headers we act on are read.
  * (federation/sip_frame.c frames requests the same way, but libprcore,
  * where pushrelayctl's commands live, does not link the federation code.)
- * 0, PR_ETLS (a TLS alert: the relay refused us), PR_EIO (closed,
- * timeout) or PR_EPROTO, with 'why' set.
+ * 0, PR_ETLS (a TLS alert: the relay refused us), PR_EIO (closed),
+ * PR_ETIMEDOUT or PR_EPROTO, with 'why' set.
  */
 static int tp_read_resp(struct tp *t, struct tp_resp *r, char *why, size_t whylen)
 {
@@ -397,6 +397,8 @@ static int tp_read_resp(struct tp *t, struct tp_resp *r, char *why, size_t whyle
             tp_ssl_errors(why, whylen);
         else
             snprintf(why, whylen, "connection lost (%s)", errno ? strerror(errno) : "EOF");
+        if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return PR_ETIMEDOUT;
         return e == SSL_ERROR_SSL ? PR_ETLS : PR_EIO;
     }
 }
@@ -767,13 +769,21 @@ static int tp_run(struct tp *t)
     snprintf(ruri, sizeof(ruri), "sip:%s", t->ctl->cfg->federation.domain);
     if (tp_request(t, "OPTIONS", ruri, 1, NULL, &req, &reqlen) != 0)
         return CTL_EXIT_FAIL;
+    why[0] = '\0';
     rc = tp_send(t, req, reqlen);
     free(req);
+    /* A failed write still leaves the relay's alert to read, when it came first. */
+    int rrc = tp_read_resp(t, &r, why, sizeof(why));
     if (rc == 0)
-        rc = tp_read_resp(t, &r, why, sizeof(why));
-    if (rc == PR_ETLS || (rc != 0 && strlen(why) > 0 && strstr(why, "alert") != NULL)) {
+        rc = rrc;
+    /*
+     * The relay checks our certificate after our side of the handshake is
+     * done: a TLS alert, or the connection dropped before its first answer,
+     * is the relay refusing it.
+     */
+    if (rc == PR_ETLS || rrc == PR_ETLS || (rc == PR_EIO && rrc != 0)) {
         tp_fail("tls", "the relay refused our certificate: is it signed by the CA in "
-                "federation.tls.ca_file? (%s)", why);
+                "federation.tls.ca_file? (%s)", why[0] ? why : "connection closed after the handshake");
         return CTL_EXIT_FAIL;
     }
     tp_pass("tls", "%s, relay certificate verified for %s, our certificate %s accepted",
