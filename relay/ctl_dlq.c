@@ -76,10 +76,10 @@ static int dlq_list(struct ctl *ctl, long long page)
             continue;
         const redisReply *f = e->element[1];
         if (shown == 0)
-            printf("%-20s %-28s %-20s %-8s %-6s %-8s %-8s %s\n", "ENTRY", "PUSH ID", "DOMAIN",
+            printf("%-20s %-36s %-20s %-8s %-6s %-8s %-8s %s\n", "ENTRY", "PUSH ID", "DOMAIN",
                    "PROVIDER", "STATUS", "ATTEMPTS", "AGE", "REASON");
         const char *status = dlq_field(f, "last_status", NULL);
-        printf("%-20s %-28s %-20s %-8s %-6s %-8s %-8s %s\n", e->element[0]->str,
+        printf("%-20s %-36s %-20s %-8s %-6s %-8s %-8s %s\n", e->element[0]->str,
                dlq_field(f, "id", NULL), dlq_field(f, "domain", NULL), dlq_field(f, "provider", NULL),
                strcmp(status, "0") == 0 ? "none" : strcmp(status, "-1") == 0 ? "local" : status,
                dlq_field(f, "attempts", NULL),

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "monitor.h"
 #include "rconn.h"
+#include "stats_view.h"
 
 struct monitor {
     struct evhttp *http;
@@ -27,16 +28,31 @@ struct monitor {
     struct rconn *rc;
 };
 
-/* The Redis reads behind one /metrics page, answered in this order. */
-enum { MQ_STREAM0 = 0, MQ_RETRY = PR_PROVIDER_COUNT, MQ_DEAD, MQ_TOTAL, MQ_COUNT };
+/*
+ * The Redis reads behind one /metrics page, in the order they are sent:
+ *
+ *   MQ_STREAM0 + p   XLEN <p>{q}:in:<provider>
+ *   MQ_RETRY         ZCARD <p>{q}:retry
+ *   MQ_DEAD          XLEN <p>{q}:dead
+ *   MQ_TOTAL         HGETALL <p>stats:total
+ *   MQ_HIST0 + i     HGETALL <p>stats:hist:<provider>:<kind>, i = p * MON_NKINDS + kind
+ */
+#define MON_NKINDS 2
+static const char *const mon_kinds[MON_NKINDS] = { "e2e", "rtt" };
+enum { MQ_STREAM0 = 0, MQ_RETRY = PR_PROVIDER_COUNT, MQ_DEAD, MQ_TOTAL, MQ_HIST0,
+       MQ_COUNT = MQ_HIST0 + PR_PROVIDER_COUNT * MON_NKINDS };
 
 struct metrics_req {
     struct monitor *m;
     struct evhttp_request *req;
     struct evbuffer *out;
     int waiting;
-    long long len[MQ_DEAD + 1];
+    int sent[MQ_COUNT];             /* the query of each reply, in send order */
+    int n_sent, n_got;
+    long long len[MQ_DEAD + 1];     /* -1: unknown */
     redisReply *total;              /* HGETALL stats:total, kept until rendering */
+    struct stats_view_hist hist[PR_PROVIDER_COUNT * MON_NKINDS];
+    int have_hist;
 };
 
 static void send_text(struct evhttp_request *req, int code, const char *reason, const char *text)
@@ -101,6 +117,33 @@ static void render_counters(struct evbuffer *b, const redisReply *total)
     }
 }
 
+/*
+ * Latency histograms from the stats:hist hashes. relay/stats.c keeps one
+ * count per bucket; Prometheus wants cumulative buckets ending in +Inf,
+ * which stats_view_hist_parse computes.
+ */
+static void render_histograms(struct evbuffer *b, const struct metrics_req *mr)
+{
+    if (!mr->have_hist)
+        return;
+    evbuffer_add_printf(b, "# HELP pushrelay_latency_ms Notification latency in milliseconds: "
+                           "e2e (accepted to final outcome) and rtt (provider round trip).\n"
+                           "# TYPE pushrelay_latency_ms histogram\n");
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        for (int k = 0; k < MON_NKINDS; k++) {
+            const struct stats_view_hist *h = &mr->hist[p * MON_NKINDS + k];
+            const char *prov = pr_provider_name((enum pr_provider)p);
+            for (size_t i = 0; i < h->n; i++)
+                evbuffer_add_printf(b, "pushrelay_latency_ms_bucket{provider=\"%s\",kind=\"%s\",le=\"%lld\"} %lld\n",
+                                    prov, mon_kinds[k], (long long)h->le[i], h->cum[i]);
+            evbuffer_add_printf(b, "pushrelay_latency_ms_bucket{provider=\"%s\",kind=\"%s\",le=\"+Inf\"} %lld\n"
+                                   "pushrelay_latency_ms_sum{provider=\"%s\",kind=\"%s\"} %lld\n"
+                                   "pushrelay_latency_ms_count{provider=\"%s\",kind=\"%s\"} %lld\n",
+                                prov, mon_kinds[k], h->count, prov, mon_kinds[k], h->sum_ms, prov,
+                                mon_kinds[k], h->count);
+        }
+}
+
 static void metrics_render(struct metrics_req *mr)
 {
     struct monitor *m = mr->m;
@@ -134,6 +177,7 @@ static void metrics_render(struct metrics_req *mr)
         gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter stream.", mr->len[MQ_DEAD]);
     }
     render_counters(b, mr->total);
+    render_histograms(b, mr);
     evhttp_add_header(evhttp_request_get_output_headers(mr->req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(mr->req, 200, "OK", b);
@@ -171,18 +215,27 @@ static void metrics_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)rc;
     struct metrics_req *mr = arg;
+    /* Replies come in send order on the monitor's one connection. */
+    int q = mr->n_got < mr->n_sent ? mr->sent[mr->n_got] : -1;
+    mr->n_got++;
     mr->waiting--;
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
-        for (int i = 0; i <= MQ_DEAD; i++)
-            if (mr->len[i] == -2) {
-                mr->len[i] = reply->integer;
-                break;
-            }
-    } else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        mr->total = reply_copy_hash(reply);
+    if (q >= MQ_STREAM0 && q <= MQ_DEAD) {
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+            mr->len[q] = reply->integer;
+    } else if (q == MQ_TOTAL) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+            mr->total = reply_copy_hash(reply);
+    } else if (q >= MQ_HIST0 && q < MQ_COUNT) {
+        if (reply != NULL && stats_view_hist_parse(reply, &mr->hist[q - MQ_HIST0]) == 0)
+            mr->have_hist = 1;
     }
-    if (mr->waiting == 0)
+    if (mr->waiting == 0) {
+        /* Queue depths are shown only when every one of them was read. */
+        for (int i = 0; i <= MQ_DEAD; i++)
+            if (mr->len[i] < 0)
+                mr->len[MQ_STREAM0] = -1;
         metrics_render(mr);
+    }
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)
@@ -199,8 +252,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int i = 0; i <= MQ_DEAD; i++)
         mr->len[i] = -1;
     if (rconn_connected(m->rc)) {
-        char key[KEYS_MAX];
-        /* Replies arrive in order: each integer fills the next slot marked -2. */
+        char key[KEYS_MAX], scope[64];
         for (int i = 0; i < MQ_COUNT; i++) {
             const char *argv[2];
             if (i < PR_PROVIDER_COUNT) {
@@ -212,17 +264,24 @@ static void on_metrics(struct evhttp_request *req, void *arg)
             } else if (i == MQ_DEAD) {
                 keys_dead(m->src.keys, key, sizeof(key));
                 argv[0] = "XLEN";
-            } else {
+            } else if (i == MQ_TOTAL) {
                 keys_stats(m->src.keys, "total", key, sizeof(key));
+                argv[0] = "HGETALL";
+            } else {
+                int h = i - MQ_HIST0;
+                snprintf(scope, sizeof(scope), "hist:%s:%s",
+                         pr_provider_name((enum pr_provider)(h / MON_NKINDS)), mon_kinds[h % MON_NKINDS]);
+                keys_stats(m->src.keys, scope, key, sizeof(key));
                 argv[0] = "HGETALL";
             }
             argv[1] = key;
-            if (i <= MQ_DEAD)
-                mr->len[i] = -2;
-            if (rconn_cmd(m->rc, metrics_reply_cb, mr, 2, argv, NULL) == 0)
-                mr->waiting++;
-            else if (i <= MQ_DEAD)
-                mr->len[i] = -1;
+            /* Record the slot first: a reply may in principle arrive before we return. */
+            mr->sent[mr->n_sent++] = i;
+            mr->waiting++;
+            if (rconn_cmd(m->rc, metrics_reply_cb, mr, 2, argv, NULL) != 0) {
+                mr->n_sent--;
+                mr->waiting--;
+            }
         }
     }
     if (mr->waiting == 0) {

@@ -4,8 +4,9 @@
  * Used by /metrics (relay/monitor.c) and `pushrelayctl stats`
  * (relay/ctl_stats.c); writing stays stats.c's alone.
  *
- * The bucket bounds are read from the field names ("le_<ms>", "le_inf"),
- * so a reader never disagrees with the writer about them.
+ * Buckets are the bounds stats.c writes today plus any other "le_<ms>"
+ * field found in the hash, so a reader shows a stable set of buckets and
+ * never hides one the writer uses.
  */
 #ifndef PUSHRELAY_STATS_VIEW_H
 #define PUSHRELAY_STATS_VIEW_H
@@ -26,7 +27,8 @@ struct stats_view_hist {
 
 /*
  * stats_view_hist_parse reads an HGETALL reply of <p>stats:hist:<prov>:<name>
- * into 'h'. Unknown fields are ignored. "count" is taken as written when
+ * into 'h' (an empty reply gives every known bucket at 0). Unknown fields
+ * are ignored. "count" is taken as written when
  * present; the +Inf bucket is then max(count, sum of buckets) so that the
  * buckets stay monotonic even when a writer's flush was cut half way.
  * Returns 0, or PR_EINVAL when 'r' is not a field/value array.
