@@ -645,7 +645,7 @@ static void tp_from_record(const struct outcome_info *oi, struct tp_outcome *o)
 {
     if (strcmp(oi->outcome, "delivered") == 0) {
         o->state = TP_DELIVERED;
-        snprintf(o->detail, sizeof(o->detail), "the provider accepted it (attempt %d)", oi->attempts + 1);
+        snprintf(o->detail, sizeof(o->detail), "the provider accepted it (attempt %d)", oi->attempts);
     } else if (strcmp(oi->outcome, "retry") == 0) {
         o->state = TP_RETRYING;
         snprintf(o->detail, sizeof(o->detail), "retrying after %d attempt(s); the provider's last "
