@@ -272,6 +272,8 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     printf("shutdown in_flight=%d\n", run->in_flight);
     run->freed = 1;
+    event_del(run->sampler);
+    event_del(run->pump);
     pclient_free(run->pc);
     run->pc = NULL;
     event_base_loopbreak(run->base);
@@ -427,10 +429,14 @@ int main(int argc, char **argv)
     pump_schedule(&run, 0);
     if (run.count > 0)
         event_base_dispatch(run.base);
+    event_del(run.sampler);
+    event_del(run.pump);
     if (run.pc != NULL) {
         sampler_cb(-1, 0, &run);
         pclient_free(run.pc);
     }
+    /* libevent finishes freeing sockets (deferred callbacks) on the next loop turn. */
+    event_base_loop(run.base, EVLOOP_NONBLOCK);
     if (shutdown != NULL)
         event_free(shutdown);
     event_free(run.sampler);
