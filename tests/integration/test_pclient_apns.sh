@@ -83,6 +83,30 @@ echo "== an unknown CA is refused"
 send badca "${APNS[@]}" --ca-file "$T/pki/rogue-ca.pem" --token "$DEV" --timeout-ms 500
 assert_eq 0 "$(field badca status '^result')" "status"
 grep -q "certificate verify failed" "$T/badca.log" || fail "no verify error logged"
+
+echo "== the app can come from a configuration file (cfg_load)"
+cat >"$T/relay.conf" <<CONF
+node_id = "relay-test";
+federation = { domain = "push.example.net";
+  tls = { certificate = "pki/server.pem"; private_key = "pki/server.key"; ca_file = "pki/ca.pem"; }; };
+apps = ( { id = "lync-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM";
+           key_id = "$KID"; key_file = "apns.p8"; endpoint = "https://127.0.0.1:$PORT";
+           ca_file = "pki/ca.pem"; connections = 1; } );
+CONF
+send conf --config "$T/relay.conf" --app lync-ios --token "$DEV" --count 20
+assert_eq 20 "$(field conf delivered)" "delivered"
+assert_eq 1 "$(field conf max_open)" "connections (connections = 1)"
+stop_sandbox
+
+echo "== certificate auth: no provider token, the TLS client certificate instead"
+start_sandbox certauth
+pr_gen_edge client.example.com
+send cert --provider apns --endpoint "https://127.0.0.1:$PORT" --ca-file "$T/pki/ca.pem" \
+    --topic "$TOPIC" --cert "$T/pki/edge-client.example.com.pem" \
+    --key "$T/pki/edge-client.example.com.key" --token "$DEV"
+assert_eq delivered "$(field cert outcome '^result')" "outcome"
+sleep 0.1
+assert_eq 0 "$(grep -c authorization "$T/certauth.jsonl")" "requests with an authorization header"
 stop_sandbox
 
 echo "== GOAWAY after 100 streams: every notification still gets through"
