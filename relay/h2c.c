@@ -531,7 +531,10 @@ static void conn_error_text(struct h2c_conn *conn, struct bufferevent *bev, shor
     unsigned long e, last = 0;
     while ((e = bufferevent_get_openssl_error(bev)) != 0)
         last = e;
-    if (conn->state == CONN_CONNECTING && vr != X509_V_OK)
+    int dns_err = bufferevent_socket_get_dns_error(bev);
+    if (dns_err != 0)
+        snprintf(buf, len, "cannot resolve %s: %s", conn->c->host, evutil_gai_strerror(dns_err));
+    else if (conn->state == CONN_CONNECTING && vr != X509_V_OK)
         snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
     else if (last != 0 && ERR_GET_LIB(last) != 0)
         ERR_error_string_n(last, buf, len);
@@ -661,7 +664,8 @@ static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
     struct h2c *c = conn->c;
     struct h2c_req *r;
     int was_connecting = conn->state == CONN_CONNECTING;
-    while ((r = TAILQ_FIRST(&conn->streams)) != NULL) {
+    /* Newest first: each requeue goes to the head, so the FIFO keeps its order. */
+    while ((r = TAILQ_LAST(&conn->streams, req_list)) != NULL) {
         TAILQ_REMOVE(&conn->streams, r, link);
         conn->in_flight--;
         if (!r->headers_sent && !r->done && !c->closing) {
