@@ -419,6 +419,8 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id, uint3
     TAILQ_REMOVE(&conn->streams, r, link);
     conn->in_flight--;
     if (error_code == NGHTTP2_REFUSED_STREAM && !r->done) {
+        pr_log_debug(conn->c->log_name, "connection %d: stream %d refused, sending it again",
+                     conn->index, stream_id);
         req_requeue(r);
     } else {
         if (r->status >= 200 && error_code == NGHTTP2_NO_ERROR)

@@ -113,9 +113,15 @@ echo "== GOAWAY after 100 streams: every notification still gets through"
 start_sandbox goaway --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
     --goaway-after 100 --max-concurrent-streams 50
 APNS[3]="https://127.0.0.1:$PORT"
-send goaway "${APNS[@]}" --token "$DEV" --count 2000 --id-prefix ga- --retry-no-answer 50 --quiet
+send goaway "${APNS[@]}" --token "$DEV" --count 2000 --id-prefix ga- --retry-no-answer 50 \
+    --quiet --debug
 assert_eq 2000 "$(field goaway delivered)" "delivered"
 grep -q GOAWAY "$T/goaway.log" || fail "the sandbox sent no GOAWAY"
+# Streams above the GOAWAY's last-stream-id never reached the server: h2c sends them
+# again on a new connection by itself, without bothering the caller.
+refused=$(grep -c "refused, sending it again" "$T/goaway.log" || true)
+[ "$refused" -gt 0 ] || fail "no stream was sent again after GOAWAY"
+pass "$refused streams above last-stream-id sent again transparently"
 sleep 0.2
 assert_eq 2000 "$(grep -o '\\"id\\":\\"ga-[0-9]*' "$T/goaway.jsonl" | sort -u | wc -l)" "distinct notifications recorded"
 # At least once: a notification is recorded twice only if its first answer was lost.
