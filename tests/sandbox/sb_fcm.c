@@ -17,6 +17,8 @@
 
 #include "sb.h"
 #include "sb_behaviour.h"
+#include "sb_fcm.h"
+#include "sb_oauth.h"
 #include "sb_record.h"
 
 #define FCM_PREFIX "/v1/projects/"

@@ -112,7 +112,8 @@ void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *tok
     rc = rc ? rc : sb_buf_append(b, "}\n", 2);
     if (rc != 0) {
         b->len = mark;     /* drop the half-built line */
-        b->p[mark] = '\0';
+        if (b->p != NULL)
+            b->p[mark] = '\0';
         pr_log_warn("sandbox", "record: out of memory, delivery not recorded");
         return;
     }
