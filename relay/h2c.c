@@ -33,8 +33,12 @@
 #define H2C_DEFAULT_MAX_BODY 16384
 #define H2C_DEFAULT_TIMEOUT_MS 30000
 #define H2C_CONNECT_TIMEOUT_MS 10000
+#ifndef H2C_PING_IDLE_MS              /* overridable at build time for liveness tests */
 #define H2C_PING_IDLE_MS 30000       /* PING after this long without reading */
+#endif
+#ifndef H2C_PING_TIMEOUT_MS
 #define H2C_PING_TIMEOUT_MS 10000    /* and drop the connection if no ACK by then */
+#endif
 #define H2C_BACKOFF_MIN_MS 100
 #define H2C_BACKOFF_MAX_MS 30000
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
@@ -386,8 +390,11 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
         kick_schedule(c);
         break;
     case NGHTTP2_PING:
-        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
             conn->ping_outstanding = 0;
+            pr_log_debug(c->log_name, "connection %d: PING answered", conn->index);
+            timer_arm(conn->timer, H2C_PING_IDLE_MS);
+        }
         break;
     case NGHTTP2_GOAWAY:
         pr_log_info(c->log_name, "connection %d to %s: GOAWAY (last stream %d, error %u)",
@@ -737,6 +744,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         conn->ping_outstanding = 1;
+        pr_log_debug(c->log_name, "connection %d: idle, PING", conn->index);
         timer_arm(conn->timer, H2C_PING_TIMEOUT_MS);
         conn_after_io(conn);
         break;
