@@ -128,3 +128,18 @@ assert_eq 2000 "$(grep -o '\\"id\\":\\"ga-[0-9]*' "$T/goaway.jsonl" | sort -u | 
 dups=$(( $(records "$T/goaway.jsonl") - 2000 ))
 [ "$dups" -le "$(field goaway retries)" ] || fail "$dups duplicates but only $(field goaway retries) resends"
 pass "duplicates ($dups) only from resends after a lost answer"
+stop_sandbox
+
+echo "== a silent server is found by PING (30 s idle + 10 s for the answer)"
+start_sandbox silent --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID"
+APNS[3]="https://127.0.0.1:$PORT"
+started=$(date +%s)
+send silent "${APNS[@]}" --token "$DEV" --token "${DEV%90}01" --window 1 --timeout-ms 90000 \
+    --after-first "kill -STOP $SB_PID"
+kill -CONT "$SB_PID"
+elapsed=$(( $(date +%s) - started ))
+assert_eq delivered "$(field silent outcome '^result i=0')" "first, before the server froze"
+assert_eq "0 retry" "$(field silent status '^result i=1') $(field silent outcome '^result i=1')" "second"
+grep -q "no PING answer" "$T/silent.log" || fail "PING timeout not logged"
+[ "$elapsed" -ge 38 ] && [ "$elapsed" -le 60 ] || fail "dropped after ${elapsed}s, expected about 40"
+pass "connection dropped after ${elapsed}s without a PING answer"
