@@ -137,6 +137,20 @@ DATA='{"aps":' apns "$DEV"
 assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "truncated JSON"
 DATA='{"alert":"no aps"}' apns "$DEV"
 assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "JSON without aps"
+DATA='{"x":{"aps":{}}}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps only nested deeper"
+DATA='{"aps":"alert"}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps not an object"
+DATA='{"aps":{}} trailing' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "trailing garbage"
+DATA='{"aps":{"alert":"a\qb"}}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "bad escape"
+UNI='{ "aps" : {"alert":{"title":"Caf\u00e9 \"x\"","body":"Zoë ☎ 😀"},"badge":1,"sound":null,
+  "content-available":true,"mutable-content":false}, "pr":[1,-2.5e3,{"k":[]}] }'
+DATA=$UNI apns "$DEV"
+assert_eq 200 "$STATUS" "payload with escapes, UTF-8, numbers, literals, whitespace"
+sleep 0.1
+assert_eq "$UNI" "$(jget "$(tail -n 1 "$T/record.jsonl")" '["body"]')" "record keeps a UTF-8 body exactly"
 big() { python3 -c 'import sys; n=int(sys.argv[1]); s="{\"aps\":{\"alert\":\"\"}}"; print("{\"aps\":{\"alert\":\"" + "x"*(n-len(s)) + "\"}}", end="")' "$1"; }
 big 4096 >"$T/p4096"; big 4097 >"$T/p4097"; big 5120 >"$T/p5120"; big 5121 >"$T/p5121"
 DATA=@"$T/p4096" apns "$DEV"
@@ -239,10 +253,19 @@ LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "fcm fcm-device-1" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]')" "FCM record"
 h2 POST "$FCM_PATH" --data-binary '{"message":{"token":"x"}}'
 assert_eq "401 UNAUTHENTICATED" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM without a token"
-fcm fcm-device-1 -H 'authorization: Bearer ya29.forged'
+ACCESS=ya29.forged fcm fcm-device-1
 assert_eq 401 "$STATUS" "FCM with a token not issued here"
 h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"topic":"x"}}'
 assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM without message.token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":"abc"}'
+assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM with truncated JSON"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":7}}'
+assert_eq 400 "$STATUS" "FCM with a non-string token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" \
+    --data-binary '{"validate_only":false,"message":{"data":{"token":"no"},"token":"fcm\u002ddevice\/9"}}'
+assert_eq 200 "$STATUS" "FCM token with JSON escapes"
+sleep 0.1
+assert_eq fcm-device/9 "$(jget "$(tail -n 1 "$T/record.jsonl")" '["token"]')" "the recorded token is unescaped"
 fcm e4040aa
 assert_eq "404 UNREGISTERED" "$STATUS $(jget "$BODY" '["error"]["details"][0]["errorCode"]')" "FCM e4040"
 assert_eq type.googleapis.com/google.firebase.fcm.v1.FcmError "$(jget "$BODY" '["error"]["details"][0]["@type"]')" "FcmError type"
@@ -312,13 +335,15 @@ assert_eq "1 0 " "$CONNS" "MPNS keeps the connection alive"
 
 echo "== stats"
 h2 GET /_sandbox/stats
-# apns: 1 valid + echo + exp0 + 4096 + 5120 + e5032 + e4291 + d0200 + c1 + beside-d1000 + d1000 = 11
-assert_eq 11 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
-# fcm: device-1 + e4292 + c1 + after-new-token = 4
-assert_eq 4 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
+# apns: valid + echo + exp0 + unicode + 4096 + 5120 + e5032 + e4291 + d0200 + c1
+#       + beside-d1000 + d1000 = 12
+assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
+# fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
+assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
 # mpns: abc123 + e5031 + q1 + c1 + d0200 + k1 + k2 = 7
 assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
-assert_eq 4 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
+# grants: valid assertion, aud = sandbox /token, after oauth-down = 3
+assert_eq 3 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
 assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
 echo "== GOAWAY after N streams, short-lived access tokens"
@@ -337,6 +362,8 @@ fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM after the token's lifetime"
 
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
+sleep 0.1
+BEFORE=$(records)
 printf '%s' "$APNS_BODY" >"$T/h2load.body"
 h2load -n 20000 -c 4 -m 200 -d "$T/h2load.body" -H "authorization: bearer $JWT" \
     -H 'apns-topic: com.example.voip' -H 'apns-push-type: alert' \
@@ -347,7 +374,6 @@ grep -q 'status codes: 20000 2xx' "$T/h2load.log" || fail "h2load: $(grep 'statu
 pass "h2load: $(grep 'finished in' "$T/h2load.log")"
 
 echo "== SIGTERM: clean exit with the record flushed"
-BEFORE=$(records)
 kill -TERM "$MAIN_PID"
 wait "$MAIN_PID" && RC=0 || RC=$?
 assert_eq 0 "$RC" "exit status after SIGTERM"

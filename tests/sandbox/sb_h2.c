@@ -32,6 +32,7 @@
 #include "pushrelay/log.h"
 #include "sb_h2.h"
 #include "sb_listen.h"
+#include "sb_router.h"
 #include "sb_tls.h"
 
 #define H2_MAX_HDRS 64
@@ -65,6 +66,7 @@ struct h2_conn {
     struct h2_conn *prev, *next;         /* srv->conns */
     struct h2_stream *streams;
     unsigned begun;                      /* request streams started (--goaway-after) */
+    int32_t goaway_last;                 /* last stream served once GOAWAY is queued; 0: none */
     int reset_pending;                   /* a behaviour asked to drop the connection */
 };
 
@@ -301,16 +303,27 @@ static ssize_t h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int
 static int h2_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_conn *c = user;
+    int32_t id = frame->hd.stream_id;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct h2_stream *s = stream_get(c, frame->hd.stream_id);
+    /*
+     * Streams past our GOAWAY's last-stream-id may still be in this read
+     * (the GOAWAY is only queued): refuse them explicitly, so that the
+     * client knows they were not processed and may retry them elsewhere.
+     */
+    if (c->goaway_last != 0 && id > c->goaway_last) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    struct h2_stream *s = stream_get(c, id);
     if (s == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* resets just this stream */
-    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, s);
+    nghttp2_session_set_stream_user_data(ng, id, s);
     unsigned after = c->srv->ctx->opts->goaway_after;
-    if (after > 0 && ++c->begun == after)
-        nghttp2_submit_goaway(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR,
-                              NULL, 0);
+    if (after > 0 && ++c->begun == after) {
+        c->goaway_last = id;
+        nghttp2_submit_goaway(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, NULL, 0);
+    }
     return 0;
 }
 
