@@ -481,10 +481,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_ERROR) {
         unsigned long e = bufferevent_get_openssl_error(bev);
         if (e != 0) {
+            /* A refused handshake is worth an admin's eye; an edge that hangs up is not. */
             char buf[256];
             ERR_error_string_n(e, buf, sizeof(buf));
-            pr_log_info("fed", "%s: TLS %s: %s", c->peer,
-                        c->handshaken ? "error" : "handshake refused", buf);
+            pr_log(c->handshaken ? PR_LOG_DEBUG : PR_LOG_INFO, "fed", "%s: TLS %s: %s", c->peer,
+                   c->handshaken ? "closed" : "handshake refused", buf);
         }
     }
     conn_close(c, (what & BEV_EVENT_EOF) ? "peer closed" : "socket error");

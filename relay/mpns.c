@@ -42,6 +42,7 @@
 #define MPNS_MAX_BODY 65536
 #define MPNS_HOST_MAX 256
 #define MPNS_MAX_CONNS_TOTAL 256    /* across hosts: idle ones are closed past this */
+#define MPNS_SCAN_MAX 1024          /* waiting calls looked at per dispatch turn */
 
 struct mpns_call;
 struct mpns_conn;
@@ -325,8 +326,11 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         if (conn->dead && conn->busy == NULL)
             conn_free(conn);
     }
+    /* Look at the head of the FIFO only: a long queue must not make each turn O(n). */
     struct mpns_call *call, *next;
-    for (call = TAILQ_FIRST(&m->waiting); call != NULL; call = next) {
+    int scanned = 0;
+    for (call = TAILQ_FIRST(&m->waiting); call != NULL && scanned < MPNS_SCAN_MAX;
+         call = next, scanned++) {
         next = TAILQ_NEXT(call, link);
         struct mpns_conn *idle = NULL, *idle_other = NULL;
         int same = 0;

@@ -278,6 +278,8 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     relay_free(&r);
+    if (r.base != NULL) /* let libevent finish closing what the modules just released */
+        event_base_loop(r.base, EVLOOP_NONBLOCK);
     if (r.sig_term) event_free(r.sig_term);
     if (r.sig_int) event_free(r.sig_int);
     if (r.sig_hup) event_free(r.sig_hup);

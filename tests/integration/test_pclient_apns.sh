@@ -83,18 +83,63 @@ echo "== an unknown CA is refused"
 send badca "${APNS[@]}" --ca-file "$T/pki/rogue-ca.pem" --token "$DEV" --timeout-ms 500
 assert_eq 0 "$(field badca status '^result')" "status"
 grep -q "certificate verify failed" "$T/badca.log" || fail "no verify error logged"
+
+echo "== the app can come from a configuration file (cfg_load)"
+cat >"$T/relay.conf" <<CONF
+node_id = "relay-test";
+federation = { domain = "push.example.net";
+  tls = { certificate = "pki/server.pem"; private_key = "pki/server.key"; ca_file = "pki/ca.pem"; }; };
+apps = ( { id = "lync-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM";
+           key_id = "$KID"; key_file = "apns.p8"; endpoint = "https://127.0.0.1:$PORT";
+           ca_file = "pki/ca.pem"; connections = 1; } );
+CONF
+send conf --config "$T/relay.conf" --app lync-ios --token "$DEV" --count 20
+assert_eq 20 "$(field conf delivered)" "delivered"
+assert_eq 1 "$(field conf max_open)" "connections (connections = 1)"
+stop_sandbox
+
+echo "== certificate auth: no provider token, the TLS client certificate instead"
+start_sandbox certauth
+pr_gen_edge client.example.com
+send cert --provider apns --endpoint "https://127.0.0.1:$PORT" --ca-file "$T/pki/ca.pem" \
+    --topic "$TOPIC" --cert "$T/pki/edge-client.example.com.pem" \
+    --key "$T/pki/edge-client.example.com.key" --token "$DEV"
+assert_eq delivered "$(field cert outcome '^result')" "outcome"
+sleep 0.1
+assert_eq 0 "$(grep -c authorization "$T/certauth.jsonl")" "requests with an authorization header"
 stop_sandbox
 
 echo "== GOAWAY after 100 streams: every notification still gets through"
 start_sandbox goaway --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
     --goaway-after 100 --max-concurrent-streams 50
 APNS[3]="https://127.0.0.1:$PORT"
-send goaway "${APNS[@]}" --token "$DEV" --count 2000 --id-prefix ga- --retry-no-answer 50 --quiet
+send goaway "${APNS[@]}" --token "$DEV" --count 2000 --id-prefix ga- --retry-no-answer 50 \
+    --quiet --debug
 assert_eq 2000 "$(field goaway delivered)" "delivered"
 grep -q GOAWAY "$T/goaway.log" || fail "the sandbox sent no GOAWAY"
+# Streams above the GOAWAY's last-stream-id never reached the server: h2c sends them
+# again on a new connection by itself, without bothering the caller.
+refused=$(grep -c "refused, sending it again" "$T/goaway.log" || true)
+[ "$refused" -gt 0 ] || fail "no stream was sent again after GOAWAY"
+pass "$refused streams above last-stream-id sent again transparently"
 sleep 0.2
 assert_eq 2000 "$(grep -o '\\"id\\":\\"ga-[0-9]*' "$T/goaway.jsonl" | sort -u | wc -l)" "distinct notifications recorded"
 # At least once: a notification is recorded twice only if its first answer was lost.
 dups=$(( $(records "$T/goaway.jsonl") - 2000 ))
 [ "$dups" -le "$(field goaway retries)" ] || fail "$dups duplicates but only $(field goaway retries) resends"
 pass "duplicates ($dups) only from resends after a lost answer"
+stop_sandbox
+
+echo "== a silent server is found by PING (30 s idle + 10 s for the answer)"
+start_sandbox silent --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID"
+APNS[3]="https://127.0.0.1:$PORT"
+started=$(date +%s)
+send silent "${APNS[@]}" --token "$DEV" --token "${DEV%90}01" --window 1 --timeout-ms 90000 \
+    --after-first "kill -STOP $SB_PID"
+kill -CONT "$SB_PID"
+elapsed=$(( $(date +%s) - started ))
+assert_eq delivered "$(field silent outcome '^result i=0')" "first, before the server froze"
+assert_eq "0 retry" "$(field silent status '^result i=1') $(field silent outcome '^result i=1')" "second"
+grep -q "no PING answer" "$T/silent.log" || fail "PING timeout not logged"
+[ "$elapsed" -ge 38 ] && [ "$elapsed" -le 60 ] || fail "dropped after ${elapsed}s, expected about 40"
+pass "connection dropped after ${elapsed}s without a PING answer"

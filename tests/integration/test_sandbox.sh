@@ -257,6 +257,15 @@ ACCESS=ya29.forged fcm fcm-device-1
 assert_eq 401 "$STATUS" "FCM with a token not issued here"
 h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"topic":"x"}}'
 assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM without message.token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":"abc"}'
+assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM with truncated JSON"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":7}}'
+assert_eq 400 "$STATUS" "FCM with a non-string token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" \
+    --data-binary '{"validate_only":false,"message":{"data":{"token":"no"},"token":"fcm\u002ddevice\/9"}}'
+assert_eq 200 "$STATUS" "FCM token with JSON escapes"
+sleep 0.1
+assert_eq fcm-device/9 "$(jget "$(tail -n 1 "$T/record.jsonl")" '["token"]')" "the recorded token is unescaped"
 fcm e4040aa
 assert_eq "404 UNREGISTERED" "$STATUS $(jget "$BODY" '["error"]["details"][0]["errorCode"]')" "FCM e4040"
 assert_eq type.googleapis.com/google.firebase.fcm.v1.FcmError "$(jget "$BODY" '["error"]["details"][0]["@type"]')" "FcmError type"
@@ -329,8 +338,8 @@ h2 GET /_sandbox/stats
 # apns: valid + echo + exp0 + unicode + 4096 + 5120 + e5032 + e4291 + d0200 + c1
 #       + beside-d1000 + d1000 = 12
 assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
-# fcm: device-1 + e4292 + c1 + after-new-token = 4
-assert_eq 4 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
+# fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
+assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
 # mpns: abc123 + e5031 + q1 + c1 + d0200 + k1 + k2 = 7
 assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
 # grants: valid assertion, aud = sandbox /token, after oauth-down = 3

@@ -20,6 +20,7 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb.h"
+#include "sb_apns.h"
 #include "sb_behaviour.h"
 #include "sb_json.h"
 #include "sb_jwt.h"

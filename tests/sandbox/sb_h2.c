@@ -32,6 +32,7 @@
 #include "pushrelay/log.h"
 #include "sb_h2.h"
 #include "sb_listen.h"
+#include "sb_router.h"
 #include "sb_tls.h"
 
 #define H2_MAX_HDRS 64

@@ -27,6 +27,7 @@
 #include "pushrelay/log.h"
 #include "sb_http1.h"
 #include "sb_listen.h"
+#include "sb_router.h"
 #include "sb_tls.h"
 
 #define H1_MAX_HDRS 64

@@ -182,13 +182,20 @@ static int scan_number(struct scan *s)
     return 0;
 }
 
-static int scan_value(struct scan *s, char *kind);
-
 /*
- * scan_object moves past an object; when 'key' is not NULL, '*found' is set
- * if a member 'key' has an object value.
+ * The scanner can look for one value by its path of object keys while it
+ * validates: 'path'/'npath' is what is left of the path below the current
+ * value, 'hit' (NULL: not looking) receives the value the path ends at.
  */
-static int scan_object(struct scan *s, const char *key, int *found)
+struct hit {
+    char kind;            /* first character of the value: '{' '[' '"' 't' 'f' 'n' or a digit */
+    const char *start;    /* strings: the raw content between the quotes */
+    size_t len;
+};
+
+static int scan_value(struct scan *s, const char *const *path, size_t npath, struct hit *hit);
+
+static int scan_object(struct scan *s, const char *const *path, size_t npath, struct hit *hit)
 {
     s->p++;   /* '{' */
     scan_ws(s);
@@ -199,7 +206,6 @@ static int scan_object(struct scan *s, const char *key, int *found)
     for (;;) {
         const char *name;
         size_t nlen;
-        char kind;
         scan_ws(s);
         if (scan_string(s, &name, &nlen) != 0)
             return -1;
@@ -208,10 +214,10 @@ static int scan_object(struct scan *s, const char *key, int *found)
             return -1;
         s->p++;
         scan_ws(s);
-        if (scan_value(s, &kind) != 0)
+        int match = hit != NULL && npath > 0 && nlen == strlen(path[0]) &&
+                    memcmp(name, path[0], nlen) == 0;
+        if (scan_value(s, path + (match ? 1 : 0), match ? npath - 1 : 0, match ? hit : NULL) != 0)
             return -1;
-        if (key != NULL && kind == '{' && nlen == strlen(key) && memcmp(name, key, nlen) == 0)
-            *found = 1;
         scan_ws(s);
         if (s->p < s->end && *s->p == ',') {
             s->p++;
@@ -227,7 +233,6 @@ static int scan_object(struct scan *s, const char *key, int *found)
 
 static int scan_array(struct scan *s)
 {
-    char kind;
     s->p++;   /* '[' */
     scan_ws(s);
     if (s->p < s->end && *s->p == ']') {
@@ -236,7 +241,7 @@ static int scan_array(struct scan *s)
     }
     for (;;) {
         scan_ws(s);
-        if (scan_value(s, &kind) != 0)
+        if (scan_value(s, NULL, 0, NULL) != 0)
             return -1;
         scan_ws(s);
         if (s->p < s->end && *s->p == ',') {
@@ -251,43 +256,120 @@ static int scan_array(struct scan *s)
     }
 }
 
-/* scan_value moves past one value; '*kind' is its first character ('{', '[', '"', ...). */
-static int scan_value(struct scan *s, char *kind)
+static int scan_value(struct scan *s, const char *const *path, size_t npath, struct hit *hit)
 {
-    const char *str;
-    size_t slen;
-    int rc, unused = 0;
+    const char *begin = s->p, *str = NULL;
+    size_t slen = 0;
+    int rc;
     if (s->p >= s->end)
         return -1;
-    *kind = *s->p;
-    switch (*s->p) {
+    char kind = *s->p;
+    switch (kind) {
     case '{':
     case '[':
         if (++s->depth > JSON_MAX_DEPTH)
             return -1;
-        rc = *s->p == '{' ? scan_object(s, NULL, &unused) : scan_array(s);
+        rc = kind == '{' ? scan_object(s, path, npath, hit) : scan_array(s);
         s->depth--;
-        return rc;
+        break;
     case '"':
-        return scan_string(s, &str, &slen);
+        rc = scan_string(s, &str, &slen);
+        break;
     case 't':
-        return scan_lit(s, "true");
+        rc = scan_lit(s, "true");
+        break;
     case 'f':
-        return scan_lit(s, "false");
+        rc = scan_lit(s, "false");
+        break;
     case 'n':
-        return scan_lit(s, "null");
+        rc = scan_lit(s, "null");
+        break;
     default:
-        return scan_number(s);
+        rc = scan_number(s);
+        break;
     }
+    if (rc == 0 && hit != NULL && npath == 0) {
+        hit->kind = kind;
+        hit->start = kind == '"' ? str : begin;
+        hit->len = kind == '"' ? slen : (size_t)(s->p - begin);
+    }
+    return rc;
+}
+
+/* json_find validates 'doc' as one object and looks up 'path'; -1 if invalid. */
+static int json_find(const char *doc, size_t len, const char *const *path, size_t npath,
+                     struct hit *hit)
+{
+    struct scan s = { doc, doc + len, 1 };
+    hit->kind = 0;
+    scan_ws(&s);
+    if (s.p >= s.end || *s.p != '{' || scan_object(&s, path, npath, hit) != 0)
+        return -1;
+    scan_ws(&s);
+    return s.p == s.end ? 0 : -1;
 }
 
 int sb_json_object_has(const char *doc, size_t len, const char *key)
 {
-    struct scan s = { doc, doc + len, 1 };
-    int found = 0;
-    scan_ws(&s);
-    if (s.p >= s.end || *s.p != '{' || scan_object(&s, key, &found) != 0)
-        return 0;
-    scan_ws(&s);
-    return s.p == s.end && found;
+    struct hit hit;
+    return json_find(doc, len, &key, 1, &hit) == 0 && hit.kind == '{';
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+long sb_json_get_string(const char *doc, size_t len, const char *const *path, size_t npath,
+                        char *out, size_t outlen)
+{
+    struct hit hit;
+    if (json_find(doc, len, path, npath, &hit) != 0 || hit.kind != '"')
+        return -1;
+    size_t o = 0;
+    /* the scanner already checked every escape: decode without re-checking */
+    for (size_t i = 0; i < hit.len; i++) {
+        char c = hit.start[i];
+        char buf[4];
+        size_t n = 1;
+        buf[0] = c;
+        if (c == '\\') {
+            c = hit.start[++i];
+            switch (c) {
+            case 'b': buf[0] = '\b'; break;
+            case 'f': buf[0] = '\f'; break;
+            case 'n': buf[0] = '\n'; break;
+            case 'r': buf[0] = '\r'; break;
+            case 't': buf[0] = '\t'; break;
+            case 'u': {
+                unsigned cp = 0;
+                for (int k = 1; k <= 4; k++)
+                    cp = cp << 4 | (unsigned)hexval(hit.start[i + (size_t)k]);
+                i += 4;
+                if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+                    return -1;   /* NUL or surrogate halves: not in a token */
+                if (cp < 0x80) {
+                    buf[0] = (char)cp;
+                } else if (cp < 0x800) {
+                    buf[0] = (char)(0xc0 | cp >> 6);
+                    buf[1] = (char)(0x80 | (cp & 0x3f));
+                    n = 2;
+                } else {
+                    buf[0] = (char)(0xe0 | cp >> 12);
+                    buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                    buf[2] = (char)(0x80 | (cp & 0x3f));
+                    n = 3;
+                }
+                break;
+            }
+            default: buf[0] = c; break;   /* \" \\ \/ */
+            }
+        }
+        if (o + n >= outlen)
+            return -1;
+        memcpy(out + o, buf, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return (long)o;
 }

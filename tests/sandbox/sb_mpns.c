@@ -12,6 +12,7 @@
 
 #include "sb.h"
 #include "sb_behaviour.h"
+#include "sb_mpns.h"
 #include "sb_record.h"
 
 #define MPNS_TOKEN_MAX 1024

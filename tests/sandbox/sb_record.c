@@ -1,35 +1,54 @@
 /*
  * sb_record.c - append delivery records (JSON lines) to the --record file.
  *
- * Called by the provider handlers through sb_delivered(). Writes go through
- * stdio's buffer and a short timer flushes them, so that a burst of
- * deliveries costs one write(2) rather than one per line, yet a test reading
- * the file sees a line within milliseconds.
+ * Called by the provider handlers through sb_delivered(). Lines collect in
+ * a pending buffer that a short timer (or a full buffer) writes with one
+ * write(2): a burst of deliveries costs one system call rather than one per
+ * line, a test reading the file sees a line within milliseconds, and the
+ * file only ever grows by whole lines (stdio would split a line at its
+ * buffer boundary, and a reader could see half of it).
  */
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb_json.h"
 #include "sb_record.h"
 
+#define RECORD_PENDING_MAX (256 * 1024)   /* write at once past this */
+
 struct sb_record {
-    FILE *f;
+    int fd;
     struct event *flush_ev;
-    int dirty;
-    struct sb_buf line;
+    struct sb_buf pending;     /* complete lines not yet written */
 };
+
+/* record_flush writes every pending line; on failure they are dropped, logged. */
+static void record_flush(struct sb_record *r)
+{
+    size_t off = 0;
+    while (off < r->pending.len) {
+        ssize_t n = write(r->fd, r->pending.p + off, r->pending.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pr_log_warn("sandbox", "record: write failed: %s", strerror(errno));
+            break;
+        }
+        off += (size_t)n;
+    }
+    sb_buf_reset(&r->pending);
+}
 
 static void record_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sb_record *r = arg;
-    if (fflush(r->f) != 0)
-        pr_log_warn("sandbox", "record: flush failed");
-    r->dirty = 0;
+    record_flush(arg);
 }
 
 int sb_record_open(struct event_base *base, const char *path, struct sb_record **out)
@@ -37,15 +56,14 @@ int sb_record_open(struct event_base *base, const char *path, struct sb_record *
     struct sb_record *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return PR_ENOMEM;
-    r->f = fopen(path, "a");
-    if (r->f == NULL) {
+    r->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (r->fd < 0) {
         free(r);
         return PR_EIO;
     }
-    setvbuf(r->f, NULL, _IOFBF, 1 << 16);
     r->flush_ev = evtimer_new(base, record_flush_cb, r);
     if (r->flush_ev == NULL) {
-        fclose(r->f);
+        close(r->fd);
         free(r);
         return PR_ENOMEM;
     }
@@ -57,21 +75,22 @@ void sb_record_close(struct sb_record *r)
 {
     if (r == NULL)
         return;
+    record_flush(r);
     event_free(r->flush_ev);
-    fclose(r->f);
-    sb_buf_free(&r->line);
+    close(r->fd);
+    sb_buf_free(&r->pending);
     free(r);
 }
 
 void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *token,
                         const struct sb_req *req)
 {
-    struct sb_buf *b = &r->line;
+    struct sb_buf *b = &r->pending;
     const char *sep = "";
+    size_t mark = b->len;      /* where this line starts */
     int rc;
 
-    /* the line is built in one reused buffer: no allocation per delivery */
-    sb_buf_reset(b);
+    /* the line is appended to the pending buffer directly: no allocation per delivery */
     rc = sb_buf_printf(b, "{\"provider\":\"%s\",\"token\":", pr_provider_name(p));
     rc = rc ? rc : sb_json_string(b, token, strlen(token));
     rc = rc ? rc : sb_buf_printf(b, ",\"path\":");
@@ -91,13 +110,18 @@ void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *tok
     rc = rc ? rc : sb_buf_printf(b, "},\"body\":");
     rc = rc ? rc : sb_json_string(b, req->body, req->bodylen);
     rc = rc ? rc : sb_buf_append(b, "}\n", 2);
-    if (rc != 0 || fwrite(b->p, 1, b->len, r->f) != b->len) {
-        pr_log_warn("sandbox", "record: write failed");
+    if (rc != 0) {
+        b->len = mark;     /* drop the half-built line */
+        if (b->p != NULL)
+            b->p[mark] = '\0';
+        pr_log_warn("sandbox", "record: out of memory, delivery not recorded");
         return;
     }
-    if (!r->dirty) {
+    if (b->len >= RECORD_PENDING_MAX) {
+        record_flush(r);
+        evtimer_del(r->flush_ev);
+    } else if (!evtimer_pending(r->flush_ev, NULL)) {
         struct timeval tv = { 0, SB_RECORD_FLUSH_MS * 1000 };
-        r->dirty = 1;
         evtimer_add(r->flush_ev, &tv);
     }
 }

@@ -13,6 +13,12 @@
 
 #include "pushrelay/log.h"
 #include "sb.h"
+#include "sb_apns.h"
+#include "sb_control.h"
+#include "sb_fcm.h"
+#include "sb_mpns.h"
+#include "sb_oauth.h"
+#include "sb_router.h"
 
 static int has_prefix(const char *s, const char *prefix)
 {

@@ -4,6 +4,7 @@
  * pushrelay-sandbox: sends N notifications to the given tokens with at most
  * W in flight, prints one line per answer and a summary.
  *
+ *   pr_pclient_send --config pushrelay.conf --app lync-ios --token aabb...
  *   pr_pclient_send --provider apns --endpoint https://127.0.0.1:PORT \
  *       --ca-file ca.pem --topic com.example.lync --team-id T --key-id K \
  *       --key-file AuthKey.p8 --token aabb... [--token ...] [--count N]
@@ -272,6 +273,8 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     printf("shutdown in_flight=%d\n", run->in_flight);
     run->freed = 1;
+    event_del(run->sampler);
+    event_del(run->pump);
     pclient_free(run->pc);
     run->pc = NULL;
     event_base_loopbreak(run->base);
@@ -280,7 +283,8 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pr_pclient_send --provider apns|fcm|mpns [--app-id ID] [--endpoint URL]\n"
+            "usage: pr_pclient_send --config FILE --app ID --token T ...\n"
+            "   or: pr_pclient_send --provider apns|fcm|mpns [--app-id ID] [--endpoint URL]\n"
             "  [--ca-file F] [--cert F --key F] [--connections N]\n"
             "  [--topic T --team-id T --key-id K --key-file F]   (apns)\n"
             "  [--project-id P --service-account F]             (fcm)\n"
@@ -294,6 +298,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
+        { "config", required_argument, NULL, 'F' },
+        { "app", required_argument, NULL, 'I' },
         { "provider", required_argument, NULL, 'p' },
         { "app-id", required_argument, NULL, 'a' },
         { "endpoint", required_argument, NULL, 'e' },
@@ -341,6 +347,8 @@ int main(int argc, char **argv)
     run.window = 1000;
     run.timeout_ms = 10000;
     int have_provider = 0;
+    const char *config_path = NULL, *config_app = NULL;
+    struct cfg *cfg = NULL;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -350,6 +358,8 @@ int main(int argc, char **argv)
             }
             have_provider = 1;
             break;
+        case 'F': config_path = optarg; break;
+        case 'I': config_app = optarg; break;
         case 'a': run.app.id = optarg; break;
         case 'e': run.app.endpoint = optarg; break;
         case 'C': run.app.ca_file = optarg; break;
@@ -396,14 +406,34 @@ int main(int argc, char **argv)
     }
     /* A peer that resets while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    if (config_path != NULL) {
+        /* The app as pushrelayd would see it; flags given as well are ignored. */
+        char err[512];
+        const struct cfg_app *app;
+        if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 2;
+        }
+        if (config_app == NULL || (app = cfg_app_by_id(cfg, config_app)) == NULL) {
+            fprintf(stderr, "%s: no app '%s'\n", config_path, config_app ? config_app : "");
+            cfg_free(cfg);
+            return 2;
+        }
+        run.app = *app;
+        have_provider = 1;
+        n_hosts = 0;
+    }
     if (!have_provider || run.n_tokens == 0 || run.window <= 0) {
         usage();
+        cfg_free(cfg);
         return 2;
     }
     if (run.count < 0)
         run.count = run.n_tokens;
-    run.app.allowed_hosts = hosts;
-    run.app.n_allowed_hosts = n_hosts;
+    if (cfg == NULL) {
+        run.app.allowed_hosts = hosts;
+        run.app.n_allowed_hosts = n_hosts;
+    }
     run.answers = calloc((size_t)run.count + 1, sizeof(int));
     run.attempts = calloc((size_t)run.count + 1, sizeof(int));
     run.base = event_base_new();
@@ -427,10 +457,14 @@ int main(int argc, char **argv)
     pump_schedule(&run, 0);
     if (run.count > 0)
         event_base_dispatch(run.base);
+    event_del(run.sampler);
+    event_del(run.pump);
     if (run.pc != NULL) {
         sampler_cb(-1, 0, &run);
         pclient_free(run.pc);
     }
+    /* libevent finishes freeing sockets (deferred callbacks) on the next loop turn. */
+    event_base_loop(run.base, EVLOOP_NONBLOCK);
     if (shutdown != NULL)
         event_free(shutdown);
     event_free(run.sampler);
@@ -455,5 +489,6 @@ out:
         fclose(run.payloads);
     free(run.answers);
     free(run.attempts);
+    cfg_free(cfg);
     return status;
 }
