@@ -216,7 +216,10 @@ static void disp_on_answer(void *arg, const struct pr_result *res);
 static void disp_job_send(struct disp_job *j, struct pclient *pc)
 {
     struct disp *d = j->d;
-    int rc = pclient_send(pc, &j->n, DISP_SEND_TIMEOUT_MS, disp_on_answer, j);
+    /* A request never outlives its notification's TTL: the answer would come too late. */
+    int64_t left = j->n.expires_ms - pr_now_ms();
+    int timeout_ms = left < DISP_SEND_TIMEOUT_MS ? (left > 1 ? (int)left : 1) : DISP_SEND_TIMEOUT_MS;
+    int rc = pclient_send(pc, &j->n, timeout_ms, disp_on_answer, j);
     if (rc == 0) {
         j->state = DISP_JOB_SENDING;
         return;
