@@ -49,7 +49,6 @@
 
 static void disp_job_start(struct disp_job *j);
 static void disp_read_maybe(struct disp *d);
-static void disp_check_done(struct disp *d);
 
 /* ---------------------------------------------------------------------------
  * Jobs: allocation, the (stream, entry id) index, FIFOs
@@ -118,12 +117,12 @@ static char *disp_dup_reply(const redisReply *r, size_t *len)
 }
 
 /*
- * disp_job_new makes a job for stream entry 'e' ([id, [field, value, ...]])
+ * disp_job_add makes a job for stream entry 'e' ([id, [field, value, ...]])
  * of stream 'p' and queues it in the backlog. Entries already in flight here
  * (XAUTOCLAIM hands back our own slow ones too) and deleted entries (nil
  * fields) are skipped.
  */
-static void disp_job_new(struct disp *d, enum pr_provider p, const redisReply *e)
+void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
 {
     if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= DISP_ENTRY_ID_MAX)
@@ -422,7 +421,7 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
             if (!ok || st->element[1]->type != REDIS_REPLY_ARRAY)
                 continue;
             for (size_t i = 0; i < st->element[1]->elements; i++)
-                disp_job_new(d, p, st->element[1]->element[i]);
+                disp_job_add(d, p, st->element[1]->element[i]);
         }
     }
     /* Entries read while stopping still run: the stop deadline bounds them. */
@@ -564,72 +563,6 @@ static void disp_on_outbox_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------------------
- * Reclaim: entries idle on dead consumers
- * ------------------------------------------------------------------------- */
-
-struct disp_claim {
-    struct disp *d;
-    enum pr_provider p;
-};
-
-static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
-{
-    (void)rc;
-    struct disp_claim *c = arg;
-    struct disp *d = c->d;
-    enum pr_provider p = c->p;
-    free(c);
-    d->reclaiming--;
-    if (d->closing)
-        return;
-    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        const redisReply *cursor = reply->element[0], *entries = reply->element[1];
-        if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
-            memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
-        size_t before = (size_t)d->n_jobs;
-        if (entries->type == REDIS_REPLY_ARRAY && !d->stopping)
-            for (size_t i = 0; i < entries->elements; i++)
-                disp_job_new(d, p, entries->element[i]);
-        if ((size_t)d->n_jobs > before)
-            pr_log_info(DISP_MOD, "reclaimed %zu idle entries from %s", (size_t)d->n_jobs - before,
-                        d->stream_keys[p]);
-        disp_kick(d);
-    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", d->stream_keys[p], reply->str);
-    }
-    disp_check_done(d);
-}
-
-static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct disp *d = arg;
-    if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
-        return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
-    if (free_slots < PR_PROVIDER_COUNT || d->backlog.head != NULL)
-        return;
-    char idle[24], count[24];
-    snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
-    snprintf(count, sizeof(count), "%ld", free_slots);
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        struct disp_claim *c = malloc(sizeof(*c));
-        if (c == NULL)
-            return;
-        c->d = d;
-        c->p = (enum pr_provider)p;
-        const char *argv[] = { "XAUTOCLAIM", d->stream_keys[p], KEYS_GROUP, d->consumer, idle,
-                               d->claim_cursor[p], "COUNT", count };
-        if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
-            free(c);
-            return;
-        }
-        d->reclaiming++;
-    }
-}
-
-/* ---------------------------------------------------------------------------
  * Lifecycle
  * ------------------------------------------------------------------------- */
 
@@ -691,7 +624,6 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
         (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
-        (d->reclaim_timer = event_new(base, -1, EV_PERSIST, disp_on_reclaim_timer, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
         (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
         (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL)
@@ -708,13 +640,10 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
                         &d->stats)) != 0)
         goto fail;
 
-    int claim_ms = cfg->dispatcher.claim_idle_ms / 2;
-    if (claim_ms < 50)
-        claim_ms = 50;
-    struct timeval claim_tv = { claim_ms / 1000, (claim_ms % 1000) * 1000 };
     struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
-    event_add(d->reclaim_timer, &claim_tv);
     event_add(d->outbox_timer, &outbox_tv);
+    if ((rc = disp_reclaim_start(d)) != 0)
+        goto fail;
     disp_mover_start(d);
     *out = d;
     return 0;
@@ -724,7 +653,7 @@ fail:
 }
 
 /* disp_check_done finishes a stop once nothing is in flight any more. */
-static void disp_check_done(struct disp *d)
+void disp_check_done(struct disp *d)
 {
     if (!d->stopping || d->done == NULL || d->closing)
         return;
@@ -785,7 +714,7 @@ void disp_stop(struct disp *d, void (*done)(void *arg), void *arg)
     d->stopping = 1;
     d->done = done;
     d->done_arg = arg;
-    event_del(d->reclaim_timer);
+    disp_reclaim_stop(d);
     disp_mover_stop(d);
     pr_log_info(DISP_MOD, "stopping: %ld notifications in flight", d->n_jobs);
     struct timeval tv = { DISP_STOP_DEADLINE_S, 0 };
@@ -833,6 +762,7 @@ void disp_free(struct disp *d)
         return;
     d->closing = 1;
     disp_mover_stop(d);
+    disp_reclaim_stop(d);
     /* Clients first: their pending callbacks free their jobs. */
     disp_clients_free(d->clients, d->n_clients);
     d->clients = NULL;
@@ -848,7 +778,8 @@ void disp_free(struct disp *d)
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
     struct event *evs[] = { d->kick, d->wait_timer, d->read_retry, d->reclaim_timer,
-                            d->mover_timer, d->outbox_timer, d->stop_deadline, d->done_ev };
+                            d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
+                            d->done_ev };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
