@@ -19,8 +19,10 @@ disp_cmd() {
         echo "$DISP_CMD -c $1"
     elif "$PR_BIN/pushrelayd" --help 2>&1 | grep -q -- '--role'; then
         echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
-    else
+    elif [ -x "$PR_BIN/pr_disp_run" ]; then
         echo "$PR_BIN/pr_disp_run -c $1"
+    else
+        fail "no dispatcher to run: neither pushrelayd --role nor $PR_BIN/pr_disp_run"
     fi
 }
 
@@ -76,8 +78,9 @@ EOF
 
 # disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID.
 disp_start() {
-    local conf=$1 log=${2:-dispatcher}
-    $(disp_cmd "$conf") >>"$T/$log.log" 2>&1 &
+    local conf=$1 log=${2:-dispatcher} cmd
+    cmd=$(disp_cmd "$conf")
+    $cmd >>"$T/$log.log" 2>&1 &
     DISP_PID=$!
     pr_track "$DISP_PID"
 }
