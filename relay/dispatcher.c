@@ -231,10 +231,14 @@ static void disp_job_send(struct disp_job *j, struct pclient *pc)
             evtimer_add(d->wait_timer, &tv);
         return;
     }
-    /* The client refused outright: treat it as an attempt without answer. */
+    /*
+     * Any other refusal (out of memory) is transient: an attempt without
+     * an answer, retried. Refusals of the notification itself (too large,
+     * host not allowed) come back through the callback as PR_STATUS_LOCAL.
+     */
     struct pr_result r;
     pr_result_init(&r);
-    r.status = PR_STATUS_LOCAL;
+    r.status = PR_STATUS_NO_ANSWER;
     snprintf(r.reason, sizeof(r.reason), "send failed: %s", pr_strerror(rc));
     j->state = DISP_JOB_SENDING;
     disp_on_answer(j, &r);
