@@ -26,35 +26,59 @@ disp_cmd() {
     fi
 }
 
-# disp_setup: Redis, test PKI, APNs key and a sandbox recording deliveries in
-# $T/record.jsonl; sets SB_PORT, SB_PID.
+# disp_setup: Redis, test PKI, APNs key, FCM service account and a sandbox
+# (APNs, FCM + OAuth, MPNS) recording deliveries in $T/record.jsonl; sets
+# SB_PORT (HTTP/2: APNs, FCM, OAuth), MPNS_PORT, SB_PID.
 disp_setup() {
     pr_start_redis
     pr_gen_certs
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/apns.p8" 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
     disp_start_sandbox
 }
 
 disp_start_sandbox() {
     rm -f "$T/sandbox.ports"
-    "$SB" --listen 127.0.0.1:0 --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+    # The sandbox checks assertions against the account's key; token_uri is
+    # rewritten once its port is known.
+    disp_service_account "https://127.0.0.1/token"
+    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 \
+        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
         --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
+        --fcm-service-account "$T/sa.json" \
         --record "$T/record.jsonl" --port-file "$T/sandbox.ports" 2>>"$T/sandbox.log" &
     SB_PID=$!
     pr_track "$SB_PID"
     for _ in $(seq 100); do [ -s "$T/sandbox.ports" ] && break; sleep 0.05; done
     [ -s "$T/sandbox.ports" ] || fail "sandbox did not write its port file"
     SB_PORT=$(sed -n 1p "$T/sandbox.ports")
+    MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
     pr_wait_port "$SB_PORT"
+    disp_service_account "https://127.0.0.1:$SB_PORT/token"
+}
+
+# disp_service_account TOKEN_URI: writes $T/sa.json for project demo-project.
+disp_service_account() {
+    python3 -c 'import json, sys; json.dump({"type": "service_account",
+        "project_id": "demo-project", "private_key_id": "k1",
+        "private_key": open(sys.argv[1]).read(),
+        "client_email": "relay@demo-project.iam.gserviceaccount.com",
+        "token_uri": sys.argv[2]}, open(sys.argv[3], "w"))' "$T/sa.key" "$1" "$T/sa.json"
 }
 
 # disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a
-# config with app "test-ios" (APNs at the sandbox) and app "down-ios" (APNs at
-# a port nothing listens on: a provider outage that never ends).
+# config with apps "test-ios" (APNs at the sandbox), "down-ios" (APNs at a
+# port nothing listens on: a provider outage that never ends), "test-android"
+# (FCM at the sandbox), and with DISP_MPNS=1 "test-wp" (MPNS, channels on
+# 127.0.0.1).
 disp_config() {
     local file=$1 inflight=${2:-2000} claim=${3:-30000} attempts=${4:-8}
-    local dead_port
+    local dead_port mpns_app=""
     dead_port=$(pr_free_port)
+    if [ "${DISP_MPNS:-0}" = 1 ]; then
+        mpns_app=',
+  { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1" ]; ca_file = "'"$T"'/pki/ca.pem"; }'
+    fi
     cat >"$file" <<EOF
 node_id = "disp-test";
 log_level = "info";
@@ -71,7 +95,9 @@ apps = (
   { id = "test-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM"; key_id = "$KID";
     key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; },
   { id = "down-ios"; provider = "apns"; topic = "$TOPIC.down"; team_id = "$TEAM"; key_id = "$KID";
-    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$dead_port"; ca_file = "$T/pki/ca.pem"; }
+    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$dead_port"; ca_file = "$T/pki/ca.pem"; },
+  { id = "test-android"; provider = "fcm"; project_id = "demo-project";
+    service_account = "$T/sa.json"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; }$mpns_app
 );
 EOF
 }
