@@ -260,9 +260,16 @@ static void disp_job_start(struct disp_job *j)
         disp_job_finish(j, PR_OUTCOME_EXPIRED, NULL);
         return;
     }
+    char reason[160];
+    if (j->n.provider != j->stream) {
+        snprintf(reason, sizeof(reason), "provider %s queued in the %s stream",
+                 pr_provider_name(j->n.provider), pr_provider_name(j->stream));
+        disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
+        return;
+    }
     struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
-    if (pc == NULL || j->n.provider != j->stream) {
-        char reason[160];
+    if (pc == NULL) {
+        /* The config changed since the listener accepted it. */
         snprintf(reason, sizeof(reason), "app unknown: %.100s (%s)", j->n.app,
                  pr_provider_name(j->n.provider));
         disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
