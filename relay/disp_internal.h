@@ -1,9 +1,9 @@
 /*
  * disp_internal.h - the dispatcher's private state, shared by the files that
- * implement it: dispatcher.c (lifecycle, reading and reclaiming entries,
- * sending to provider clients, classifying answers), disp_outcome.c (the
- * atomic final writes, the outbox, stats) and disp_retry.c (the retry-zset
- * mover). Nothing outside those files includes it.
+ * implement it: dispatcher.c (lifecycle, reading entries, sending to
+ * provider clients, classifying answers), disp_outcome.c (the atomic final
+ * writes, the outbox, stats), disp_retry.c (the retry-zset mover) and
+ * disp_reclaim.c (XAUTOCLAIM, consumer sweep). Nothing else includes it.
  */
 #ifndef PUSHRELAY_DISP_INTERNAL_H
 #define PUSHRELAY_DISP_INTERNAL_H
@@ -116,6 +116,7 @@ struct disp {
     struct event *wait_timer;           /* restart DISP_JOB_WAIT jobs */
     struct event *read_retry;           /* read again after an error reply */
     struct event *reclaim_timer;
+    struct event *sweep_timer;          /* forget long-gone consumers */
     struct event *mover_timer;
     struct event *outbox_timer;
     struct event *stop_deadline;
@@ -125,6 +126,14 @@ struct disp {
 };
 
 /* dispatcher.c */
+
+/*
+ * disp_job_add queues stream entry 'e' ([id, [field, value, ...]]) of the
+ * stream of 'p' in the backlog, unless it is already in flight here or was
+ * deleted (nil fields).
+ */
+void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e);
+void disp_check_done(struct disp *d);
 void disp_kick(struct disp *d);
 void disp_job_free(struct disp_job *j);
 uint32_t disp_random(struct disp *d);
@@ -144,6 +153,12 @@ void disp_outbox_flush(struct disp *d);
 
 void disp_fifo_push(struct disp_fifo *f, struct disp_job *j);
 struct disp_job *disp_fifo_pop(struct disp_fifo *f);
+
+/* disp_reclaim.c */
+
+/* disp_reclaim_start arms the XAUTOCLAIM and consumer-sweep timers; PR_ENOMEM. */
+int disp_reclaim_start(struct disp *d);
+void disp_reclaim_stop(struct disp *d);
 
 /* disp_retry.c */
 

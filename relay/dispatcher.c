@@ -49,7 +49,6 @@
 
 static void disp_job_start(struct disp_job *j);
 static void disp_read_maybe(struct disp *d);
-static void disp_check_done(struct disp *d);
 
 /* ---------------------------------------------------------------------------
  * Jobs: allocation, the (stream, entry id) index, FIFOs
@@ -118,12 +117,12 @@ static char *disp_dup_reply(const redisReply *r, size_t *len)
 }
 
 /*
- * disp_job_new makes a job for stream entry 'e' ([id, [field, value, ...]])
+ * disp_job_add makes a job for stream entry 'e' ([id, [field, value, ...]])
  * of stream 'p' and queues it in the backlog. Entries already in flight here
  * (XAUTOCLAIM hands back our own slow ones too) and deleted entries (nil
  * fields) are skipped.
  */
-static void disp_job_new(struct disp *d, enum pr_provider p, const redisReply *e)
+void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
 {
     if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= DISP_ENTRY_ID_MAX)
@@ -216,7 +215,10 @@ static void disp_on_answer(void *arg, const struct pr_result *res);
 static void disp_job_send(struct disp_job *j, struct pclient *pc)
 {
     struct disp *d = j->d;
-    int rc = pclient_send(pc, &j->n, DISP_SEND_TIMEOUT_MS, disp_on_answer, j);
+    /* A request never outlives its notification's TTL: the answer would come too late. */
+    int64_t left = j->n.expires_ms - pr_now_ms();
+    int timeout_ms = left < DISP_SEND_TIMEOUT_MS ? (left > 1 ? (int)left : 1) : DISP_SEND_TIMEOUT_MS;
+    int rc = pclient_send(pc, &j->n, timeout_ms, disp_on_answer, j);
     if (rc == 0) {
         j->state = DISP_JOB_SENDING;
         return;
@@ -229,10 +231,14 @@ static void disp_job_send(struct disp_job *j, struct pclient *pc)
             evtimer_add(d->wait_timer, &tv);
         return;
     }
-    /* The client refused outright: treat it as an attempt without answer. */
+    /*
+     * Any other refusal (out of memory) is transient: an attempt without
+     * an answer, retried. Refusals of the notification itself (too large,
+     * host not allowed) come back through the callback as PR_STATUS_LOCAL.
+     */
     struct pr_result r;
     pr_result_init(&r);
-    r.status = PR_STATUS_LOCAL;
+    r.status = PR_STATUS_NO_ANSWER;
     snprintf(r.reason, sizeof(r.reason), "send failed: %s", pr_strerror(rc));
     j->state = DISP_JOB_SENDING;
     disp_on_answer(j, &r);
@@ -254,9 +260,16 @@ static void disp_job_start(struct disp_job *j)
         disp_job_finish(j, PR_OUTCOME_EXPIRED, NULL);
         return;
     }
+    char reason[160];
+    if (j->n.provider != j->stream) {
+        snprintf(reason, sizeof(reason), "provider %s queued in the %s stream",
+                 pr_provider_name(j->n.provider), pr_provider_name(j->stream));
+        disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
+        return;
+    }
     struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
-    if (pc == NULL || j->n.provider != j->stream) {
-        char reason[160];
+    if (pc == NULL) {
+        /* The config changed since the listener accepted it. */
         snprintf(reason, sizeof(reason), "app unknown: %.100s (%s)", j->n.app,
                  pr_provider_name(j->n.provider));
         disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
@@ -419,7 +432,7 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
             if (!ok || st->element[1]->type != REDIS_REPLY_ARRAY)
                 continue;
             for (size_t i = 0; i < st->element[1]->elements; i++)
-                disp_job_new(d, p, st->element[1]->element[i]);
+                disp_job_add(d, p, st->element[1]->element[i]);
         }
     }
     /* Entries read while stopping still run: the stop deadline bounds them. */
@@ -561,72 +574,6 @@ static void disp_on_outbox_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------------------
- * Reclaim: entries idle on dead consumers
- * ------------------------------------------------------------------------- */
-
-struct disp_claim {
-    struct disp *d;
-    enum pr_provider p;
-};
-
-static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
-{
-    (void)rc;
-    struct disp_claim *c = arg;
-    struct disp *d = c->d;
-    enum pr_provider p = c->p;
-    free(c);
-    d->reclaiming--;
-    if (d->closing)
-        return;
-    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        const redisReply *cursor = reply->element[0], *entries = reply->element[1];
-        if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
-            memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
-        size_t before = (size_t)d->n_jobs;
-        if (entries->type == REDIS_REPLY_ARRAY && !d->stopping)
-            for (size_t i = 0; i < entries->elements; i++)
-                disp_job_new(d, p, entries->element[i]);
-        if ((size_t)d->n_jobs > before)
-            pr_log_info(DISP_MOD, "reclaimed %zu idle entries from %s", (size_t)d->n_jobs - before,
-                        d->stream_keys[p]);
-        disp_kick(d);
-    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", d->stream_keys[p], reply->str);
-    }
-    disp_check_done(d);
-}
-
-static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct disp *d = arg;
-    if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
-        return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
-    if (free_slots < PR_PROVIDER_COUNT || d->backlog.head != NULL)
-        return;
-    char idle[24], count[24];
-    snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
-    snprintf(count, sizeof(count), "%ld", free_slots);
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        struct disp_claim *c = malloc(sizeof(*c));
-        if (c == NULL)
-            return;
-        c->d = d;
-        c->p = (enum pr_provider)p;
-        const char *argv[] = { "XAUTOCLAIM", d->stream_keys[p], KEYS_GROUP, d->consumer, idle,
-                               d->claim_cursor[p], "COUNT", count };
-        if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
-            free(c);
-            return;
-        }
-        d->reclaiming++;
-    }
-}
-
-/* ---------------------------------------------------------------------------
  * Lifecycle
  * ------------------------------------------------------------------------- */
 
@@ -688,7 +635,6 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
         (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
-        (d->reclaim_timer = event_new(base, -1, EV_PERSIST, disp_on_reclaim_timer, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
         (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
         (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL)
@@ -705,13 +651,10 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
                         &d->stats)) != 0)
         goto fail;
 
-    int claim_ms = cfg->dispatcher.claim_idle_ms / 2;
-    if (claim_ms < 50)
-        claim_ms = 50;
-    struct timeval claim_tv = { claim_ms / 1000, (claim_ms % 1000) * 1000 };
     struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
-    event_add(d->reclaim_timer, &claim_tv);
     event_add(d->outbox_timer, &outbox_tv);
+    if ((rc = disp_reclaim_start(d)) != 0)
+        goto fail;
     disp_mover_start(d);
     *out = d;
     return 0;
@@ -721,7 +664,7 @@ fail:
 }
 
 /* disp_check_done finishes a stop once nothing is in flight any more. */
-static void disp_check_done(struct disp *d)
+void disp_check_done(struct disp *d)
 {
     if (!d->stopping || d->done == NULL || d->closing)
         return;
@@ -782,7 +725,7 @@ void disp_stop(struct disp *d, void (*done)(void *arg), void *arg)
     d->stopping = 1;
     d->done = done;
     d->done_arg = arg;
-    event_del(d->reclaim_timer);
+    disp_reclaim_stop(d);
     disp_mover_stop(d);
     pr_log_info(DISP_MOD, "stopping: %ld notifications in flight", d->n_jobs);
     struct timeval tv = { DISP_STOP_DEADLINE_S, 0 };
@@ -830,6 +773,7 @@ void disp_free(struct disp *d)
         return;
     d->closing = 1;
     disp_mover_stop(d);
+    disp_reclaim_stop(d);
     /* Clients first: their pending callbacks free their jobs. */
     disp_clients_free(d->clients, d->n_clients);
     d->clients = NULL;
@@ -845,7 +789,8 @@ void disp_free(struct disp *d)
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
     struct event *evs[] = { d->kick, d->wait_timer, d->read_retry, d->reclaim_timer,
-                            d->mover_timer, d->outbox_timer, d->stop_deadline, d->done_ev };
+                            d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
+                            d->done_ev };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

@@ -1,0 +1,190 @@
+/*
+ * disp_reclaim.c - taking over work that dead dispatchers left behind.
+ * Every claim_idle_ms / 2 it XAUTOCLAIMs, on each provider stream, entries
+ * pending for at least claim_idle_ms on any consumer (a process killed with
+ * SIGKILL, a host that vanished) into this consumer and queues them like
+ * freshly read ones; the dispatcher's in-flight index skips those it is
+ * working on itself. Once an hour it also forgets consumers that have
+ * nothing pending and have not been seen for a day, so that restarts (each
+ * process is a new consumer "<node_id>-<pid>") do not pile up names in the
+ * group. Called by dispatcher.c.
+ *
+ *   stream <p>{q}:in:<provider>, group "dispatch"
+ *     consumer relay-1-4242 (dead)   PEL: 17-0 18-0 ...  idle >= claim_idle_ms
+ *            | XAUTOCLAIM <stream> dispatch <me> <claim_idle_ms> <cursor> COUNT <free>
+ *            v
+ *     consumer relay-1-5151 (me)     PEL: 17-0 18-0 ...  -> backlog -> delivery
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/log.h"
+#include "disp_internal.h"
+
+#define DISP_SWEEP_MS (3600 * 1000)
+#define DISP_CONSUMER_GONE_MS (24LL * 3600 * 1000)
+
+struct disp_claim {
+    struct disp *d;
+    enum pr_provider p;
+};
+
+static struct disp_claim *disp_claim_new(struct disp *d, int p)
+{
+    struct disp_claim *c = malloc(sizeof(*c));
+    if (c != NULL) {
+        c->d = d;
+        c->p = (enum pr_provider)p;
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------------------
+ * XAUTOCLAIM
+ * ------------------------------------------------------------------------- */
+
+static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp_claim *c = arg;
+    struct disp *d = c->d;
+    enum pr_provider p = c->p;
+    free(c);
+    d->reclaiming--;
+    if (d->closing)
+        return;
+    /* Reply: [next cursor, [[id, [field, value, ...]], ...], (Redis 7) [deleted ids]] */
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        const redisReply *cursor = reply->element[0], *entries = reply->element[1];
+        if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
+            memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
+        long before = d->n_jobs;
+        if (entries->type == REDIS_REPLY_ARRAY && !d->stopping)
+            for (size_t i = 0; i < entries->elements; i++)
+                disp_job_add(d, p, entries->element[i]);
+        if (d->n_jobs > before)
+            pr_log_info(DISP_MOD, "reclaimed %ld idle entries from %s", d->n_jobs - before,
+                        d->stream_keys[p]);
+        disp_kick(d);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", d->stream_keys[p], reply->str);
+    }
+    disp_check_done(d);
+}
+
+static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
+        return;
+    /* Claim only what can start now: claimed entries restart their idle clock. */
+    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
+    if (free_slots <= 0 || d->backlog.head != NULL)
+        return;
+    char idle[24], count[24];
+    snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
+    snprintf(count, sizeof(count), "%ld", free_slots);
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        struct disp_claim *c = disp_claim_new(d, p);
+        if (c == NULL)
+            return;
+        const char *argv[] = { "XAUTOCLAIM", d->stream_keys[p], KEYS_GROUP, d->consumer, idle,
+                               d->claim_cursor[p], "COUNT", count };
+        if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
+            free(c);
+            return;
+        }
+        d->reclaiming++;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Consumer sweep
+ * ------------------------------------------------------------------------- */
+
+/* disp_consumer_field returns the integer after 'name' in one XINFO CONSUMERS row, or -1. */
+static long long disp_consumer_field(const redisReply *row, const char *name)
+{
+    for (size_t i = 0; i + 1 < row->elements; i += 2) {
+        const redisReply *k = row->element[i], *v = row->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0)
+            return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
+    }
+    return -1;
+}
+
+static void disp_on_consumers(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp_claim *c = arg;
+    struct disp *d = c->d;
+    enum pr_provider p = c->p;
+    free(c);
+    if (d->closing || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *row = reply->element[i];
+        if (row->type != REDIS_REPLY_ARRAY || row->elements < 2 ||
+            row->element[1]->type != REDIS_REPLY_STRING)
+            continue;
+        const char *name = row->element[1]->str;
+        /* Never a consumer with pending entries: its PEL would be lost. */
+        if (strcmp(name, d->consumer) == 0 || disp_consumer_field(row, "pending") != 0 ||
+            disp_consumer_field(row, "idle") < DISP_CONSUMER_GONE_MS)
+            continue;
+        const char *argv[] = { "XGROUP", "DELCONSUMER", d->stream_keys[p], KEYS_GROUP, name };
+        if (rconn_cmd(d->rc, NULL, NULL, 5, argv, NULL) == 0)
+            pr_log_info(DISP_MOD, "forgot consumer %s of %s (idle, nothing pending)", name,
+                        d->stream_keys[p]);
+    }
+}
+
+static void disp_on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    if (d->stopping || !d->groups_ready || !rconn_connected(d->rc))
+        return;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        struct disp_claim *c = disp_claim_new(d, p);
+        if (c == NULL)
+            return;
+        const char *argv[] = { "XINFO", "CONSUMERS", d->stream_keys[p], KEYS_GROUP };
+        if (rconn_cmd(d->rc, disp_on_consumers, c, 4, argv, NULL) != 0) {
+            free(c);
+            return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Timers
+ * ------------------------------------------------------------------------- */
+
+int disp_reclaim_start(struct disp *d)
+{
+    if ((d->reclaim_timer = event_new(d->base, -1, EV_PERSIST, disp_on_reclaim_timer, d)) == NULL ||
+        (d->sweep_timer = event_new(d->base, -1, EV_PERSIST, disp_on_sweep_timer, d)) == NULL)
+        return PR_ENOMEM;
+    int claim_ms = d->cfg->dispatcher.claim_idle_ms / 2;
+    if (claim_ms < 50)
+        claim_ms = 50;
+    struct timeval claim_tv = { claim_ms / 1000, (claim_ms % 1000) * 1000 };
+    struct timeval sweep_tv = { DISP_SWEEP_MS / 1000, 0 };
+    event_add(d->reclaim_timer, &claim_tv);
+    event_add(d->sweep_timer, &sweep_tv);
+    return 0;
+}
+
+void disp_reclaim_stop(struct disp *d)
+{
+    if (d->reclaim_timer != NULL)
+        event_del(d->reclaim_timer);
+    if (d->sweep_timer != NULL)
+        event_del(d->sweep_timer);
+}

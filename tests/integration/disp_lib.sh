@@ -1,0 +1,185 @@
+# disp_lib.sh - helpers for the dispatcher tests (test_dispatch_*.sh), on top
+# of lib.sh: a private Redis, pushrelay-sandbox as APNs, a config whose apps
+# point at it, and the dispatcher itself. Source lib.sh first, then this.
+#
+# The dispatcher runs as `pushrelayd -c CONF --role dispatcher` when the
+# daemon knows --role, else as the tests/tools/pr_disp_run driver (the same
+# disp_new/disp_stop/disp_free calls without the listener). DISP_CMD
+# overrides both.
+
+SB="$PR_BIN/pushrelay-sandbox"
+QUEUE="$PR_BIN/pr_queue"
+TEAM=TEAM123456
+KID=KEY1234567
+TOPIC=com.example.lync
+
+# disp_cmd prints the command that runs a dispatcher for config $1.
+disp_cmd() {
+    if [ -n "${DISP_CMD:-}" ]; then
+        echo "$DISP_CMD -c $1"
+    elif "$PR_BIN/pushrelayd" --help 2>&1 | grep -q -- '--role'; then
+        echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
+    elif [ -x "$PR_BIN/pr_disp_run" ]; then
+        echo "$PR_BIN/pr_disp_run -c $1"
+    else
+        fail "no dispatcher to run: neither pushrelayd --role nor $PR_BIN/pr_disp_run"
+    fi
+}
+
+# disp_setup: Redis, test PKI, APNs key, FCM service account and a sandbox
+# (APNs, FCM + OAuth, MPNS) recording deliveries in $T/record.jsonl; sets
+# SB_PORT (HTTP/2: APNs, FCM, OAuth), MPNS_PORT, SB_PID.
+disp_setup() {
+    pr_start_redis
+    pr_gen_certs
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/apns.p8" 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
+    disp_start_sandbox
+}
+
+disp_start_sandbox() {
+    rm -f "$T/sandbox.ports"
+    # The sandbox checks assertions against the account's key; token_uri is
+    # rewritten once its port is known.
+    disp_service_account "https://127.0.0.1/token"
+    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 \
+        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+        --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
+        --fcm-service-account "$T/sa.json" \
+        --record "$T/record.jsonl" --port-file "$T/sandbox.ports" 2>>"$T/sandbox.log" &
+    SB_PID=$!
+    pr_track "$SB_PID"
+    for _ in $(seq 100); do [ -s "$T/sandbox.ports" ] && break; sleep 0.05; done
+    [ -s "$T/sandbox.ports" ] || fail "sandbox did not write its port file"
+    SB_PORT=$(sed -n 1p "$T/sandbox.ports")
+    MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
+    pr_wait_port "$SB_PORT"
+    disp_service_account "https://127.0.0.1:$SB_PORT/token"
+}
+
+# disp_service_account TOKEN_URI: writes $T/sa.json for project demo-project.
+disp_service_account() {
+    python3 -c 'import json, sys; json.dump({"type": "service_account",
+        "project_id": "demo-project", "private_key_id": "k1",
+        "private_key": open(sys.argv[1]).read(),
+        "client_email": "relay@demo-project.iam.gserviceaccount.com",
+        "token_uri": sys.argv[2]}, open(sys.argv[3], "w"))' "$T/sa.key" "$1" "$T/sa.json"
+}
+
+# disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a
+# config with apps "test-ios" (APNs at the sandbox), "down-ios" (APNs at a
+# port nothing listens on: a provider outage that never ends), "test-android"
+# (FCM at the sandbox), and with DISP_MPNS=1 "test-wp" (MPNS, channels on
+# 127.0.0.1).
+disp_config() {
+    local file=$1 inflight=${2:-2000} claim=${3:-30000} attempts=${4:-8}
+    local dead_port mpns_app=""
+    dead_port=$(pr_free_port)
+    if [ "${DISP_MPNS:-0}" = 1 ]; then
+        mpns_app=',
+  { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1" ]; ca_file = "'"$T"'/pki/ca.pem"; }'
+    fi
+    cat >"$file" <<EOF
+node_id = "disp-test";
+log_level = "info";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
+federation = {
+  listen = [ "127.0.0.1:$(pr_free_port)" ];
+  domain = "push.example.net";
+  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
+          ca_file = "$T/pki/ca.pem"; };
+};
+dispatcher = { max_in_flight = $inflight; claim_idle_ms = $claim;
+  retry = { max_attempts = $attempts; base_delay_ms = 100; max_delay_ms = 2000; }; };
+apps = (
+  { id = "test-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM"; key_id = "$KID";
+    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; },
+  { id = "down-ios"; provider = "apns"; topic = "$TOPIC.down"; team_id = "$TEAM"; key_id = "$KID";
+    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$dead_port"; ca_file = "$T/pki/ca.pem"; },
+  { id = "test-android"; provider = "fcm"; project_id = "demo-project";
+    service_account = "$T/sa.json"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; }$mpns_app
+);
+EOF
+}
+
+# disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID.
+disp_start() {
+    local conf=$1 log=${2:-dispatcher} cmd
+    cmd=$(disp_cmd "$conf")
+    $cmd >>"$T/$log.log" 2>&1 &
+    DISP_PID=$!
+    pr_track "$DISP_PID"
+}
+
+# disp_stop_clean: SIGTERM, and the dispatcher must exit 0 within 8 s.
+disp_stop_clean() {
+    kill -TERM "$DISP_PID"
+    local rc=0
+    for _ in $(seq 80); do kill -0 "$DISP_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$DISP_PID" 2>/dev/null && fail "dispatcher still running 8 s after SIGTERM"
+    wait "$DISP_PID" || rc=$?
+    assert_eq 0 "$rc" "dispatcher exit status after SIGTERM"
+}
+
+# queue N [pr_queue args...]: queues N notifications for app test-ios.
+queue() {
+    local n=$1; shift
+    local got
+    got=$("$QUEUE" -p "$REDIS_PORT" -n "$n" --app test-ios "$@")
+    [ "$got" = "$n" ] || fail "queued $got of $n"
+}
+
+# apns_token MARKER I: a 64-hex-digit APNs token starting with the sandbox
+# behaviour MARKER (see tests/sandbox/sb_behaviour.h), unique per I.
+apns_token() { printf '%s%0*x' "$1" $((64 - ${#1})) "$2"; }
+
+# sb_delivered: deliveries the running sandbox counted (GET /_sandbox/stats).
+sb_delivered() {
+    curl -s --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["delivered"]["apns"])' 2>/dev/null ||
+        echo 0
+}
+
+# sb_stop: stops the sandbox, which flushes its delivery record.
+sb_stop() {
+    kill -TERM "$SB_PID"
+    wait "$SB_PID" 2>/dev/null || true
+}
+
+# record_ids: the push ids in the sandbox's delivery record, one a line.
+# The record is complete only once the sandbox stopped (sb_stop); a line
+# still being written is skipped.
+record_ids() {
+    [ -f "$T/record.jsonl" ] || return 0
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        print(json.loads(json.loads(line)["body"])["pr"]["id"])
+    except ValueError:
+        pass' "$T/record.jsonl"
+}
+delivered_count() { record_ids | wc -l; }
+delivered_distinct() { record_ids | sort -u | wc -l; }
+
+# wait_for SECONDS 'CONDITION': evaluates the shell CONDITION (quote it, so
+# that its $(...) run on every poll) until it holds; fails the test if it
+# never does, or at once if the dispatcher started last ($DISP_PID) died.
+wait_for() {
+    local secs=$1; shift
+    for _ in $(seq $((secs * 10))); do
+        eval "$*" && return 0
+        if [ -n "${DISP_PID:-}" ] && ! kill -0 "$DISP_PID" 2>/dev/null; then
+            fail "dispatcher (pid $DISP_PID) exited while waiting for: $*"
+        fi
+        sleep 0.1
+    done
+    echo "stream $(stream_len) pending $(pending_count) retry $(rcli ZCARD 'pr:{q}:retry')" \
+         "dead $(rcli XLEN 'pr:{q}:dead') sandbox delivered $(sb_delivered)" >&2
+    fail "timed out after ${secs}s waiting for: $*"
+}
+
+stream_len() { rcli XLEN 'pr:{q}:in:apns'; }
+pending_count() { rcli XPENDING 'pr:{q}:in:apns' dispatch | head -1; }
+stat_total() { local v; v=$(rcli HGET pr:stats:total "$1"); echo "${v:-0}"; }
+stat_domain() { local v; v=$(rcli HGET "pr:stats:domain:$1" "$2"); echo "${v:-0}"; }
