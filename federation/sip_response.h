@@ -57,9 +57,10 @@ const char *sip_reason_phrase(int status);
 
 /*
  * sip_warning formats a Warning value into 'buf':  399 <agent> "<text>"
- * Quotes and backslashes in 'text' are escaped with a backslash; CR, LF and
- * other control bytes are dropped; the text is cut, on a UTF-8 character
- * boundary, to fit 'buflen' with its NUL. 'agent' (NULL: "pushrelay") is
+ * Quotes and backslashes in 'text' are escaped with a backslash; CR, LF,
+ * other control bytes and bytes that are not well-formed UTF-8 are dropped;
+ * the text is cut, on a UTF-8 character boundary, to fit 'buflen' with its
+ * NUL. 'agent' (NULL: "pushrelay") is
  * written whole: bytes outside a host name's set are dropped from it.
  * Returns the length written (without the NUL), or PR_ETOOBIG when not even
  * the empty-text form fits (PR_EINVAL for NULL 'buf').
