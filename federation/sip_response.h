@@ -34,9 +34,11 @@ struct sip_hdr {
  * Values from 'req' are copied byte-exact; a header the request lacks is
  * left out (a response to a request that failed sip_parse). The added To tag
  * is sip_to_tag() of the request, so a retransmission gets the same tag.
- * 'extra' may be NULL when 'n_extra' is 0. Either the whole response is
- * appended or nothing is. Returns 0 or PR_ENOMEM (PR_EINVAL for NULL 'out'
- * or 'req').
+ * 'reason' and 'extra' are written as given: they must not contain CR or
+ * LF (build Warning values with sip_warning). 'extra' may be NULL when
+ * 'n_extra' is 0. Either the whole response is appended or nothing is.
+ * Returns 0 or PR_ENOMEM; PR_EINVAL for a NULL 'out' or 'req', 'status'
+ * outside 100..699, or NULL 'extra' with 'n_extra' > 0.
  */
 int sip_response_write(struct evbuffer *out, const struct sip_msg *req, int status,
                        const char *reason, const struct sip_hdr *extra, size_t n_extra);
