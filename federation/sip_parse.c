@@ -404,8 +404,10 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
             parse_fail(&st->culprit, "bad Content-Length");
         else if (st->have_cl && msg->content_length != n)
             parse_fail(&st->culprit, "conflicting Content-Length");
-        else
-            msg->content_length = (size_t)n, st->have_cl = 1;
+        else {
+            msg->content_length = (size_t)n;
+            st->have_cl = 1;
+        }
         break;
     case HDR_MAX_FORWARDS:
         if (msg->max_forwards >= 0)
