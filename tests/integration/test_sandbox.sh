@@ -346,19 +346,30 @@ assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
 assert_eq 3 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
 assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
-echo "== GOAWAY after N streams, short-lived access tokens"
-start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json"
+echo "== GOAWAY after N streams, short-lived access tokens, APNs public key"
+openssl pkey -in "$T/apns.p8" -pubout -out "$T/apns-public.pem" 2>/dev/null
+start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json" \
+    --apns-key "$T/apns-public.pem" --apns-team "$TEAM" --apns-key-id "$KID"
 URLS=()
 for i in 1 2 3 4 5; do URLS+=("https://127.0.0.1:$PORT/3/device/abc$i"); done
 CONNS=$(curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}:%{num_connects} ' \
-    -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY" "${URLS[@]}")
-assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection"
+    -H "authorization: bearer $JWT" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+    --data-binary "$APNS_BODY" "${URLS[@]}")
+assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection (tokens checked with the public key)"
 grant "$(assertion "$T/sa.json")"
 ACCESS=$(jget "$BODY" '["access_token"]')
 assert_eq 1 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
 fcm fcm-device-2; assert_eq 200 "$STATUS" "FCM within the token's lifetime"
 sleep 1.2
 fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM after the token's lifetime"
+
+echo "== without --apns-key, APNs needs no provider token"
+start_sandbox noauth
+h2 POST /3/device/abcdef -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY"
+assert_eq 200 "$STATUS" "push without authorization"
+h2 POST /token --data-urlencode 'grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer' \
+    --data-urlencode "assertion=$(assertion "$T/sa.json")"
+assert_eq "400 invalid_grant" "$STATUS $(jget "$BODY" '["error"]')" "no service account: every grant refused"
 
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
