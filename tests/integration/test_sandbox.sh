@@ -371,6 +371,20 @@ h2 POST /token --data-urlencode 'grant_type=urn:ietf:params:oauth:grant-type:jwt
     --data-urlencode "assertion=$(assertion "$T/sa.json")"
 assert_eq "400 invalid_grant" "$STATUS $(jget "$BODY" '["error"]')" "no service account: every grant refused"
 
+echo "== a reset loses only the resetting request's answer, not earlier ones on the connection"
+# nghttp sends its requests in order on one connection (curl -Z may reorder them)
+printf '%s' "$APNS_BODY" >"$T/nghttp.body"
+for i in 1 2 3; do
+    OUT=$(nghttp -n -d "$T/nghttp.body" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+        "https://127.0.0.1:$PORT/3/device/aa$i" "https://127.0.0.1:$PORT/3/device/bb$i" \
+        "https://127.0.0.1:$PORT/3/device/c0cc" "https://127.0.0.1:$PORT/3/device/dd$i" 2>&1 || true)
+    assert_eq "total=4, processed=2" "$(echo "$OUT" | grep -o 'total=.*')" \
+        "the two requests before a c0 token are answered, round $i"
+done
+h2 GET /_sandbox/stats
+assert_eq "7 3" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["resets"]')" \
+    "deliveries (1 + 2 per round; nothing after the reset) and resets"
+
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
 sleep 0.1
