@@ -40,7 +40,8 @@
 #define H2_OUTPUT_HIGH (1024 * 1024)      /* stop generating frames above this */
 #define H2_CONN_WINDOW (16 * 1024 * 1024)
 #define H2_STREAM_WINDOW (1024 * 1024)
-#define H2_POOL_MAX 65536                 /* pooled idle streams kept */
+#define H2_POOL_MAX 16384                 /* pooled idle streams kept */
+#define H2_POOL_BUF_MAX 8192              /* larger stream buffers are freed, not pooled */
 
 struct h2_conn;
 
@@ -133,11 +134,17 @@ static void stream_put(struct h2_stream *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     s->conn = NULL;
-    /* a body that grew big once (413 tests) is not worth keeping pooled */
-    if (srv->npool >= H2_POOL_MAX || s->body.cap > 2 * SB_BODY_MAX) {
+    if (srv->npool >= H2_POOL_MAX) {
         stream_destroy(s);
         return;
     }
+    /* buffers that grew for one big request (413 tests) are not kept pooled */
+    if (s->hdrbuf.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->hdrbuf);
+    if (s->body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->body);
+    if (s->resp_body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->resp_body);
     s->next = srv->pool;
     srv->pool = s;
     srv->npool++;
