@@ -312,6 +312,8 @@ sleep 0.1
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "mpns abc123 /channel/abc123" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]') $(jget "$LINE" '["path"]')" "MPNS record"
 assert_eq "$TOAST" "$(jget "$LINE" '["body"]')" "MPNS record body"
+mpns /channel/abc123 -H 'X-MessageID: 6b2c1a3e-1111-2222-3333-444455556666'
+assert_eq "200 6b2c1a3e-1111-2222-3333-444455556666" "$STATUS $(hdr X-MessageID)" "MPNS echoes X-MessageID"
 TARGET=tile mpns /channel/abc123
 assert_eq 400 "$STATUS" "MPNS tile target"
 DATA='<wp:Notification/>' mpns /channel/abc123
@@ -340,8 +342,8 @@ h2 GET /_sandbox/stats
 assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
 # fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
 assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
-# mpns: abc123 + e5031 + q1 + c1 + d0200 + k1 + k2 = 7
-assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
+# mpns: abc123 + message-id + e5031 + q1 + c1 + d0200 + k1 + k2 = 8
+assert_eq 8 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
 # grants: valid assertion, aud = sandbox /token, after oauth-down = 3
 assert_eq 3 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
 assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
