@@ -40,7 +40,8 @@
 #define H2_OUTPUT_HIGH (1024 * 1024)      /* stop generating frames above this */
 #define H2_CONN_WINDOW (16 * 1024 * 1024)
 #define H2_STREAM_WINDOW (1024 * 1024)
-#define H2_POOL_MAX 65536                 /* pooled idle streams kept */
+#define H2_POOL_MAX 16384                 /* pooled idle streams kept */
+#define H2_POOL_BUF_MAX 8192              /* larger stream buffers are freed, not pooled */
 
 struct h2_conn;
 
@@ -133,11 +134,17 @@ static void stream_put(struct h2_stream *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     s->conn = NULL;
-    /* a body that grew big once (413 tests) is not worth keeping pooled */
-    if (srv->npool >= H2_POOL_MAX || s->body.cap > 2 * SB_BODY_MAX) {
+    if (srv->npool >= H2_POOL_MAX) {
         stream_destroy(s);
         return;
     }
+    /* buffers that grew for one big request (413 tests) are not kept pooled */
+    if (s->hdrbuf.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->hdrbuf);
+    if (s->body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->body);
+    if (s->resp_body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->resp_body);
     s->next = srv->pool;
     srv->pool = s;
     srv->npool++;
@@ -163,20 +170,33 @@ static void conn_free(struct h2_conn *c)
     free(c);
 }
 
-/* conn_reset drops the TCP connection with an RST and no answer (behaviour c<N>). */
+/*
+ * conn_reset drops the TCP connection abruptly, without answering (behaviour
+ * c<N>): no GOAWAY, no TLS close_notify, an RST. A FIN is pushed first so
+ * that answers to earlier streams, which the kernel may still hold back
+ * (autocorking), reach the client instead of being discarded by the RST.
+ */
 static void conn_reset(struct h2_conn *c)
 {
     struct linger lg = { 1, 0 };
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    if (fd >= 0)
+    if (fd >= 0) {
+        shutdown(fd, SHUT_WR);
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     c->srv->ctx->stats.resets++;
     conn_free(c);
 }
 
 /*
  * conn_flush lets nghttp2 write what it has queued; returns -1 when the
- * connection was freed (done or broken), 0 otherwise.
+ * connection was freed (done, broken or reset), 0 otherwise.
+ *
+ * A connection waiting to be reset first sends the answers already made
+ * for streams that came before the resetting one: only the resetting
+ * request and those after it lose their answer, as when a real server
+ * crashes mid-connection, and a client's earlier deliveries are not
+ * mistaken for lost ones.
  */
 static int conn_flush(struct h2_conn *c)
 {
@@ -184,8 +204,14 @@ static int conn_flush(struct h2_conn *c)
         conn_free(c);
         return -1;
     }
-    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    int drained = evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+    if (c->reset_pending) {
+        if (!drained)
+            return 0;
+        conn_reset(c);
+        return -1;
+    }
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) && drained) {
         conn_free(c);
         return -1;
     }
@@ -304,7 +330,8 @@ static int h2_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 {
     struct h2_conn *c = user;
     int32_t id = frame->hd.stream_id;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        c->reset_pending)
         return 0;
     /*
      * Streams past our GOAWAY's last-stream-id may still be in this read
@@ -375,13 +402,11 @@ static int h2_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
-    if (s == NULL)
+    /* once a reset is decided, later requests in this read are not processed */
+    if (s == NULL || c->reset_pending)
         return 0;
-    if (stream_dispatch(s) != 0) {
-        /* stop reading here: later requests in this read must not be processed */
+    if (stream_dispatch(s) != 0)
         c->reset_pending = 1;
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     return 0;
 }
 
@@ -411,10 +436,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         for (int i = 0; i < n && i < 16; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->ng, vec[i].iov_base, vec[i].iov_len);
             if (rv < 0) {
-                if (c->reset_pending)
-                    conn_reset(c);
-                else
-                    conn_free(c);
+                conn_free(c);
+                return;
+            }
+            if (c->reset_pending) {
+                /* stop reading; conn_flush resets once earlier answers are out */
+                bufferevent_disable(bev, EV_READ);
+                conn_flush(c);
                 return;
             }
             used += (size_t)rv;

@@ -126,8 +126,10 @@ static void h1_reset(struct sb_http1 *h, struct evhttp_request *req)
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
     struct linger lg = { 1, 0 };
-    if (fd >= 0)
+    if (fd >= 0) {
+        shutdown(fd, SHUT_WR);   /* earlier answers on this connection go out first (see sb_h2.c) */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     h->ctx->stats.resets++;
     /* an incoming connection is not touched by evhttp after the request callback */
     evhttp_connection_free(evcon);
