@@ -15,10 +15,14 @@ PACKAGES=(
     libevent-dev libssl-dev libnghttp2-dev libjansson-dev libhiredis-dev libconfig-dev
     # unit tests, sanitizers, fuzzing (libFuzzer ships in libclang-rt-14-dev)
     libcmocka-dev clang libclang-rt-14-dev
-    # real peers for integration tests, the quickstart and the benchmark
-    redis-server sip-tester stunnel4 sipsak nghttp2-client
-    # test and script tooling
-    openssl python3 procps curl ca-certificates
+    # run: the queue, and the system CA store for apps without ca_file
+    redis-server ca-certificates
+    # real peers for integration tests, the quickstart and the benchmark:
+    # sipp (sip-tester) as the edge through stunnel, curl and h2load
+    # (nghttp2-client) against the sandbox
+    sip-tester stunnel4 nghttp2-client curl
+    # test and script tooling: certificates and keys, helpers
+    openssl python3
 )
 
 SUDO=

@@ -7,6 +7,22 @@
 # Environment (set by ctest): PR_BIN = build dir with the binaries,
 # PR_SRC = source dir. Optional: PR_KEEP=1 keeps $T after a passing run
 # (a failing run always keeps it and prints the tail of every log).
+#
+# Helpers, in the order a test uses them:
+#   pr_gen_certs, pr_gen_edge FQDN       test PKI in $T/pki
+#   pr_start_redis, rcli ARGS            private redis-server ($REDIS_PORT)
+#   pr_write_config FILE                 pushrelayd config (ports, limits, apps)
+#   pr_start_relay [ROLE], pr_stop_relay pushrelayd ($RELAY_PID, $SIP_PORT)
+#   pr_start_sandbox [ARGS]              fake APNs/FCM/MPNS ($T/sandbox.jsonl)
+#   pr_ctl ARGS, pr_enable DOM FQDN ..   pushrelayctl on the test config
+#   pr_boot [ROLE]                       all of the above for a listener test
+#   pr_start_stunnel EDGE                the edge's TLS client ($STUNNEL_PORT)
+#   pr_gen_csv, pr_sipp SCEN N ARGS      sipp as the edge (sipp/*.xml)
+#   pr_msg OUT k=v.., pr_sip_request F   one raw request over mutual TLS
+#   pr_expect_status CODE F, pr_status, pr_header   response checks ($RESP)
+#   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
+#   pr_xlen PROV, pr_entries PROV        what the provider stream holds
+#   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
 set -euo pipefail
 
 : "${PR_BIN:?PR_BIN must point at the build directory}"

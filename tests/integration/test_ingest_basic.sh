@@ -61,6 +61,11 @@ sys.exit(1 if bad else 0)
 PY
 pass "all $N entries carry id, domain and the notification (token, app, event, UTF-8 text)"
 
+# OPTIONS probes on the same kind of connection: 200, nothing queued.
+pr_sipp options 20 || fail "sipp: OPTIONS not all answered 200"
+assert_eq 20 "$(pr_sipp_stat options 'SuccessfulCall(C)')" "OPTIONS answered 200"
+assert_eq "$N" "$(pr_xlen apns)" "entries after the OPTIONS"
+
 # The Push-Id a 202 carries is the body's id.
 pr_msg "$T/one" id=push-id-check-1 prid="$(printf 'b2%.0s' $(seq 32))"
 pr_expect_status 202 "$T/one" "MESSAGE with id push-id-check-1"
