@@ -564,44 +564,66 @@ static const redisReply *tp_entry_with_id(const struct tp *t, const redisReply *
     return NULL;
 }
 
+/*
+ * tp_snapshot reads, in one MULTI/EXEC (so nothing moves between the
+ * reads), every place the notification can be: the dead-token record, its
+ * provider stream, the retry zset and the dead letters. Sets o->state
+ * (TP_UNKNOWN when it is in none of them). 0, PR_ETOOBIG or PR_EREDIS.
+ */
 static int tp_snapshot(struct tp *t, struct tp_outcome *o)
 {
     redisContext *c = t->ctl->redis;
     const struct keys *k = &t->ctl->keys;
-    char stream[KEYS_MAX], retry[KEYS_MAX], dead[KEYS_MAX], count[16], last[16];
+    char stream[KEYS_MAX], retry[KEYS_MAX], dead[KEYS_MAX], token[KEYS_MAX], count[16], last[16];
     keys_stream(k, t->prov, stream, sizeof(stream));
     keys_retry(k, retry, sizeof(retry));
     keys_dead(k, dead, sizeof(dead));
+    if (keys_token(k, t->prov, t->a.token, token, sizeof(token)) < 0)
+        return PR_ETOOBIG;
     snprintf(count, sizeof(count), "%d", TP_SCAN);
     snprintf(last, sizeof(last), "%d", TP_SCAN - 1);
     const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+    const char *tk[] = { "HMGET", token, TOKEN_F_REASON, TOKEN_F_SINCE };
     const char *xs[] = { "XREVRANGE", stream, "+", "-", "COUNT", count };
     const char *zr[] = { "ZRANGE", retry, "0", last };
     const char *xd[] = { "XREVRANGE", dead, "+", "-", "COUNT", count };
     redisAppendCommandArgv(c, 1, multi, NULL);
+    redisAppendCommandArgv(c, 4, tk, NULL);
     redisAppendCommandArgv(c, 6, xs, NULL);
     redisAppendCommandArgv(c, 4, zr, NULL);
     redisAppendCommandArgv(c, 6, xd, NULL);
     redisAppendCommandArgv(c, 1, exec, NULL);
     redisReply *r = NULL;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (r != NULL)
             freeReplyObject(r);
+        r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK)
             return PR_EREDIS;
     }
     int rc = PR_EREDIS;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         goto out;
     rc = 0;
     o->state = TP_UNKNOWN;
-    if (tp_entry_with_id(t, r->element[0]) != NULL) {
+
+    /* A token recorded dead since we sent: the provider said so of our notification. */
+    const redisReply *tr = r->element[0];
+    if (tr->type == REDIS_REPLY_ARRAY && tr->elements == 2 && tr->element[1]->type == REDIS_REPLY_STRING &&
+        strtoll(tr->element[1]->str, NULL, 10) >= t->sent_ms - 1000) {
+        o->state = TP_TOKEN_DEAD;
+        snprintf(o->detail, sizeof(o->detail), "the provider reports the device token dead (%s); "
+                 "later pushes to it are refused with 410",
+                 tr->element[0]->type == REDIS_REPLY_STRING ? tr->element[0]->str : "no reason given");
+        goto out;
+    }
+    if (tp_entry_with_id(t, r->element[1]) != NULL) {
         o->state = TP_QUEUED;
         snprintf(o->detail, sizeof(o->detail), "still in the %s stream (queued or being delivered)",
                  t->a.provider);
         goto out;
     }
-    const redisReply *z = r->element[1];
+    const redisReply *z = r->element[2];
     for (size_t i = 0; z->type == REDIS_REPLY_ARRAY && i < z->elements; i++) {
         json_t *j = json_loadb(z->element[i]->str, z->element[i]->len, 0, NULL);
         const char *id = json_string_value(json_object_get(j, "id"));
@@ -616,7 +638,7 @@ static int tp_snapshot(struct tp *t, struct tp_outcome *o)
         if (o->state != TP_UNKNOWN)
             goto out;
     }
-    const redisReply *d = tp_entry_with_id(t, r->element[2]);
+    const redisReply *d = tp_entry_with_id(t, r->element[3]);
     if (d != NULL) {
         const redisReply *reason = tp_field(d, "reason"), *st = tp_field(d, "last_status");
         o->state = TP_DEAD_LETTER;
@@ -626,19 +648,6 @@ static int tp_snapshot(struct tp *t, struct tp_outcome *o)
 out:
     freeReplyObject(r);
     return rc;
-}
-
-/* tp_token_dead: 1 when the token was recorded dead since we sent, else 0. */
-static int tp_token_dead(struct tp *t, struct tp_outcome *o)
-{
-    struct token_info ti;
-    if (token_get(t->ctl->redis, &t->ctl->keys, t->prov, t->a.token, &ti) != 0 ||
-        ti.since_ms < t->sent_ms - 1000)
-        return 0;
-    o->state = TP_TOKEN_DEAD;
-    snprintf(o->detail, sizeof(o->detail), "the provider reports the device token dead (%s); "
-             "later pushes to it are refused with 410", ti.reason[0] ? ti.reason : "no reason given");
-    return 1;
 }
 
 static void tp_from_record(const struct outcome_info *oi, struct tp_outcome *o)
@@ -677,8 +686,6 @@ static int tp_outcome(struct tp *t, struct tp_outcome *o)
     }
     if (rc != PR_ENOTFOUND)
         return rc;
-    if (tp_token_dead(t, o))
-        return 0;
     if ((rc = tp_snapshot(t, o)) != 0 || o->state != TP_UNKNOWN)
         return rc;
     /* In no queue, no retry, no dead letter: finished without a failure. */
