@@ -22,7 +22,7 @@
 #include "token.h"
 
 #define TOK_PAGE 50
-#define TOK_CHUNK 500       /* index entries read per round trip while filtering */
+#define TOK_CHUNK 500       /* index entries (and pipelined record reads) per round trip */
 
 static int tok_redis_failed(struct ctl *ctl)
 {
@@ -74,23 +74,36 @@ static int tok_list(struct ctl *ctl, const char *provider, const char *domain, l
             return tok_redis_failed(ctl);
         }
         size_t got = r->elements;
-        for (size_t i = 0; i < got && !more; i++) {
-            enum pr_provider p;
-            const char *token;
-            struct token_info ti;
+        /* One pipelined HMGET per record of the chunk, then filter and page. */
+        redisReply *rec[TOK_CHUNK] = { 0 };
+        enum pr_provider prov[TOK_CHUNK];
+        const char *tok[TOK_CHUNK];
+        int failed = 0;
+        for (size_t i = 0; i < got; i++) {
+            tok[i] = NULL;
             if (r->element[i]->type != REDIS_REPLY_STRING ||
-                tok_parse_key(ctl, r->element[i]->str, &p, &token) != 0)
+                tok_parse_key(ctl, r->element[i]->str, &prov[i], &tok[i]) != 0 ||
+                (want != PR_PROVIDER_COUNT && prov[i] != want)) {
+                tok[i] = NULL;
                 continue;
-            if (want != PR_PROVIDER_COUNT && p != want)
-                continue;
-            int g = token_get(ctl->redis, &ctl->keys, p, token, &ti);
-            if (g == PR_ENOTFOUND)
-                continue;           /* expired record whose index entry was not trimmed yet */
-            if (g != 0) {
-                freeReplyObject(r);
-                return tok_redis_failed(ctl);
             }
-            if (domain != NULL && strcmp(ti.domain, domain) != 0)
+            const char *hm[] = { "HMGET", r->element[i]->str, TOKEN_F_DOMAIN, TOKEN_F_REASON,
+                                 TOKEN_F_SINCE };
+            if (redisAppendCommandArgv(ctl->redis, 5, hm, NULL) != REDIS_OK)
+                failed = 1;
+        }
+        for (size_t i = 0; i < got && !failed; i++)
+            if (tok[i] != NULL && redisGetReply(ctl->redis, (void **)&rec[i]) != REDIS_OK)
+                failed = 1;
+        for (size_t i = 0; i < got && !failed && !more; i++) {
+            const redisReply *h = rec[i];
+            if (tok[i] == NULL || h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3)
+                continue;
+            if (h->element[2]->type != REDIS_REPLY_STRING)
+                continue;           /* expired record whose index entry was not trimmed yet */
+            const char *dom = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : "";
+            const char *reason = h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "";
+            if (domain != NULL && strcmp(dom, domain) != 0)
                 continue;
             if (matched++ < skip)
                 continue;
@@ -100,9 +113,16 @@ static int tok_list(struct ctl *ctl, const char *provider, const char *domain, l
             }
             if (shown++ == 0)
                 printf("%-8s %-24s %-20s %-10s %s\n", "PROVIDER", "DOMAIN", "REASON", "AGE", "TOKEN");
-            printf("%-8s %-24s %-20s %-10s %s\n", pr_provider_name(p), ti.domain[0] ? ti.domain : "-",
-                   ti.reason[0] ? ti.reason : "-", ctl_time_age(ti.since_ms, now, age, sizeof(age)),
-                   token);
+            printf("%-8s %-24s %-20s %-10s %s\n", pr_provider_name(prov[i]), dom[0] ? dom : "-",
+                   reason[0] ? reason : "-",
+                   ctl_time_age(strtoll(h->element[2]->str, NULL, 10), now, age, sizeof(age)), tok[i]);
+        }
+        for (size_t i = 0; i < got; i++)
+            if (rec[i] != NULL)
+                freeReplyObject(rec[i]);
+        if (failed) {
+            freeReplyObject(r);
+            return tok_redis_failed(ctl);
         }
         freeReplyObject(r);
         if (more || got < TOK_CHUNK)
