@@ -18,7 +18,9 @@
  * relay/outcome_log.c when the dispatcher writes one; otherwise it is read
  * from one atomic snapshot of where a notification can be (its stream, the
  * retry zset, the dead letters, the dead-token record): a notification in
- * none of them, before its TTL, was delivered.
+ * none of them, before its TTL, was delivered. That snapshot looks at the
+ * newest TP_SCAN entries of each stream only, which is why the record is
+ * preferred on a busy relay.
  */
 #include <errno.h>
 #include <fcntl.h>
