@@ -202,6 +202,14 @@ wait $SLOW
 [ "$FAST_MS" -lt 900 ] || fail "a request behind a d1000 took ${FAST_MS}ms"
 pass "request beside a d1000 answered after ${FAST_MS}ms"
 
+echo "== APNs: a delayed answer the client gave up on is not a delivery"
+sleep 0.1   # earlier lines are flushed within 10 ms
+BEFORE=$(records)
+apns d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
+
 echo "== OAuth token endpoint"
 assertion() {  # assertion KEY [claims overrides as python dict literal]
     local iat=$(date +%s)
@@ -312,6 +320,8 @@ sleep 0.1
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "mpns abc123 /channel/abc123" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]') $(jget "$LINE" '["path"]')" "MPNS record"
 assert_eq "$TOAST" "$(jget "$LINE" '["body"]')" "MPNS record body"
+mpns /channel/abc123 -H 'X-MessageID: 6b2c1a3e-1111-2222-3333-444455556666'
+assert_eq "200 6b2c1a3e-1111-2222-3333-444455556666" "$STATUS $(hdr X-MessageID)" "MPNS echoes X-MessageID"
 TARGET=tile mpns /channel/abc123
 assert_eq 400 "$STATUS" "MPNS tile target"
 DATA='<wp:Notification/>' mpns /channel/abc123
@@ -328,6 +338,12 @@ mpns /channel/c1; assert_eq 200 "$STATUS" "MPNS c1 then success"
 mpns /channel/d0200
 python3 -c "import sys; sys.exit(0 if float('$TIME') >= 0.2 else 1)" || fail "MPNS d0200 answered in ${TIME}s"
 assert_eq 200 "$STATUS" "MPNS d0200"
+sleep 0.1
+BEFORE=$(records)
+mpns /channel/d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "MPNS client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
 CONNS=$(curl -s --http1.1 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{num_connects}\n' \
     -H 'X-WindowsPhone-Target: toast' -H 'X-NotificationClass: 2' -H 'Content-Type: text/xml' \
     --data-binary "$TOAST" "https://127.0.0.1:$MPNS_PORT/ch/k1" "https://127.0.0.1:$MPNS_PORT/ch/k2" | tr '\n' ' ')
@@ -340,25 +356,50 @@ h2 GET /_sandbox/stats
 assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
 # fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
 assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
-# mpns: abc123 + e5031 + q1 + c1 + d0200 + k1 + k2 = 7
-assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
+# mpns: abc123 + message-id + e5031 + q1 + c1 + d0200 + k1 + k2 = 8
+assert_eq 8 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
 # grants: valid assertion, aud = sandbox /token, after oauth-down = 3
 assert_eq 3 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
 assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
-echo "== GOAWAY after N streams, short-lived access tokens"
-start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json"
+echo "== GOAWAY after N streams, short-lived access tokens, APNs public key"
+openssl pkey -in "$T/apns.p8" -pubout -out "$T/apns-public.pem" 2>/dev/null
+start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json" \
+    --apns-key "$T/apns-public.pem" --apns-team "$TEAM" --apns-key-id "$KID"
 URLS=()
 for i in 1 2 3 4 5; do URLS+=("https://127.0.0.1:$PORT/3/device/abc$i"); done
 CONNS=$(curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}:%{num_connects} ' \
-    -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY" "${URLS[@]}")
-assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection"
+    -H "authorization: bearer $JWT" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+    --data-binary "$APNS_BODY" "${URLS[@]}")
+assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection (tokens checked with the public key)"
 grant "$(assertion "$T/sa.json")"
 ACCESS=$(jget "$BODY" '["access_token"]')
 assert_eq 1 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
 fcm fcm-device-2; assert_eq 200 "$STATUS" "FCM within the token's lifetime"
 sleep 1.2
 fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM after the token's lifetime"
+
+echo "== without --apns-key, APNs needs no provider token"
+start_sandbox noauth
+h2 POST /3/device/abcdef -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY"
+assert_eq 200 "$STATUS" "push without authorization"
+h2 POST /token --data-urlencode 'grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer' \
+    --data-urlencode "assertion=$(assertion "$T/sa.json")"
+assert_eq "400 invalid_grant" "$STATUS $(jget "$BODY" '["error"]')" "no service account: every grant refused"
+
+echo "== a reset loses only the resetting request's answer, not earlier ones on the connection"
+# nghttp sends its requests in order on one connection (curl -Z may reorder them)
+printf '%s' "$APNS_BODY" >"$T/nghttp.body"
+for i in 1 2 3; do
+    OUT=$(nghttp -n -d "$T/nghttp.body" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+        "https://127.0.0.1:$PORT/3/device/aa$i" "https://127.0.0.1:$PORT/3/device/bb$i" \
+        "https://127.0.0.1:$PORT/3/device/c0cc" "https://127.0.0.1:$PORT/3/device/dd$i" 2>&1 || true)
+    assert_eq "total=4, processed=2" "$(echo "$OUT" | grep -o 'total=.*')" \
+        "the two requests before a c0 token are answered, round $i"
+done
+h2 GET /_sandbox/stats
+assert_eq "7 3" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["resets"]')" \
+    "deliveries (1 + 2 per round; nothing after the reset) and resets"
 
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
