@@ -6,8 +6,8 @@
  * whether it holds a keep-alive, stray CRLF, a whole request, an error, or
  * not enough yet. It reads only line boundaries and Content-Length.
  * What it does not: parse headers (sip_parse.c), read sockets or keep state
- * between calls (the listener owns the buffer). Called by fed_conn on every
- * read.
+ * between calls (the listener owns the buffer). Called by the federation
+ * listener (federation/fed_*.c) on every read.
  *
  * The scan restarts from byte 0 on each call. Every verdict depends only on
  * bytes at or before the point where it is taken, so feeding a stream one
@@ -85,8 +85,10 @@ static void frame_crlf(const char *buf, size_t len, struct sip_frame *out)
     }
     if (len < 4)
         return;
-    /* "\r\n\r" then not LF: the first CRLF is stray; the next call judges the rest. */
-    frame_verdict(out, buf[3] == '\n' ? SIP_FRAME_PING : SIP_FRAME_SKIP, buf[3] == '\n' ? 4 : 2);
+    if (buf[3] == '\n')
+        frame_verdict(out, SIP_FRAME_PING, 4);
+    else
+        frame_verdict(out, SIP_FRAME_SKIP, 2);  /* stray CRLF; the next call judges "\r?" */
 }
 
 /*

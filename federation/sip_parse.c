@@ -6,13 +6,14 @@
  * header lines, picks out the headers a push request and its response need
  * (Via, From, To, Call-ID, CSeq, Content-Type, Content-Length,
  * Max-Forwards) and the From host and tags. What it does not: framing
- * (sip_frame.c), deciding what the request means (fed_request), allocating
+ * (sip_frame.c), deciding what the request means (the listener), allocating
  * anything. Called by the listener for each framed request.
  *
  * A hand-written parser rather than libosip2: we read eight headers and two
  * URIs, and in-place parsing keeps every value byte-exact for the response.
  * It is fuzzed by tests/fuzz/fuzz_sip.c.
  */
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -32,6 +33,12 @@ static int parse_is_alnum(char c)
 static int parse_is_token(char c)
 {
     return parse_is_alnum(c) || (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+}
+
+/* gen-value characters other than a quoted-string: token or host (§25.1). */
+static int parse_is_gen_value(char c)
+{
+    return parse_is_token(c) || c == ':' || c == '[' || c == ']';
 }
 
 static int parse_is_ws(char c)
@@ -90,9 +97,10 @@ static int parse_number(const char *p, const char *end, unsigned long long max,
     for (; p < end; p++) {
         if (*p < '0' || *p > '9')
             return -1;
-        v = v * 10 + (unsigned long long)(*p - '0');
-        if (v > max)
+        unsigned long long d = (unsigned long long)(*p - '0');
+        if (d > max || v > (max - d) / 10)
             return -1;
+        v = v * 10 + d;
     }
     *out = v;
     return 0;
@@ -238,7 +246,7 @@ static int parse_name_addr(struct sip_str v, struct sip_str *host, struct sip_st
                 if ((vend = parse_skip_quoted(p, end)) == NULL)
                     return -1;
             } else {
-                for (vend = p; vend < end && (parse_is_token(*vend) || *vend == ':' || *vend == '[' || *vend == ']'); vend++)
+                for (vend = p; vend < end && parse_is_gen_value(*vend); vend++)
                     ;
             }
             if (vend == p)
@@ -392,12 +400,14 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
         break;
     }
     case HDR_CONTENT_LENGTH:
-        if (parse_number(v.p, v.p + v.len, (size_t)-1 / 2, &n) != 0)
+        if (parse_number(v.p, v.p + v.len, SIZE_MAX, &n) != 0)
             parse_fail(&st->culprit, "bad Content-Length");
         else if (st->have_cl && msg->content_length != n)
             parse_fail(&st->culprit, "conflicting Content-Length");
-        else
-            msg->content_length = (size_t)n, st->have_cl = 1;
+        else {
+            msg->content_length = (size_t)n;
+            st->have_cl = 1;
+        }
         break;
     case HDR_MAX_FORWARDS:
         if (msg->max_forwards >= 0)

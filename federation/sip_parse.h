@@ -3,9 +3,9 @@
  * §25) and read the RFC 8599 push parameters of its Request-URI.
  *
  * Nothing is allocated: every struct sip_str points into the caller's
- * buffer, which must outlive the struct sip_msg. The listener (fed_conn)
- * calls sip_parse on each SIP_FRAME_REQUEST, and on the header block of a
- * SIP_FRAME_ERROR to build the error response.
+ * buffer, which must outlive the struct sip_msg. The federation listener
+ * (federation/fed_*.c) calls sip_parse on each SIP_FRAME_REQUEST, and on
+ * the header block of a SIP_FRAME_ERROR to build the error response.
  */
 #ifndef PUSHRELAY_SIP_PARSE_H
 #define PUSHRELAY_SIP_PARSE_H

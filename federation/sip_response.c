@@ -134,16 +134,30 @@ out:
     return err;
 }
 
-/* Bytes of the UTF-8 sequence led by 'c' (1 for ASCII and stray bytes). */
-static size_t resp_utf8_len(unsigned char c)
+/*
+ * Bytes of the well-formed UTF-8 sequence at 't' (1 for ASCII), or 0 when
+ * 't' does not start one: a stray continuation byte, a bad lead byte, or a
+ * lead byte whose continuation bytes are missing (perhaps a CR or LF that
+ * must not be swallowed into the header).
+ */
+static size_t resp_utf8_len(const unsigned char *t)
 {
-    if (c >= 0xf0 && c < 0xf8)
-        return 4;
-    if (c >= 0xe0 && c < 0xf0)
-        return 3;
-    if (c >= 0xc0 && c < 0xe0)
-        return 2;
-    return 1;
+    size_t n;
+    if (t[0] < 0x80)
+        n = 1;
+    else if (t[0] >= 0xc2 && t[0] < 0xe0)
+        n = 2;
+    else if (t[0] >= 0xe0 && t[0] < 0xf0)
+        n = 3;
+    else if (t[0] >= 0xf0 && t[0] < 0xf5)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((t[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return n;
 }
 
 static int resp_agent_char(char c)
@@ -184,8 +198,8 @@ int sip_warning(char *buf, size_t buflen, const char *agent, const char *text)
 
     size_t room = buflen - o - 2;           /* keep the closing quote and NUL */
     for (const unsigned char *t = (const unsigned char *)text; *t != '\0';) {
-        size_t n = resp_utf8_len(*t);
-        if (*t < ' ' || *t == 0x7f) {
+        size_t n = resp_utf8_len(t);
+        if (n == 0 || *t < ' ' || *t == 0x7f) {
             t++;
             continue;
         }
@@ -197,11 +211,6 @@ int sip_warning(char *buf, size_t buflen, const char *agent, const char *text)
             room -= 2;
             continue;
         }
-        size_t k = 0;
-        while (k < n && t[k] != '\0')
-            k++;
-        if (k < n)
-            n = k;                          /* truncated sequence at the end */
         if (room < n)
             break;
         memcpy(buf + o, t, n);

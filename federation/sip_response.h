@@ -34,9 +34,11 @@ struct sip_hdr {
  * Values from 'req' are copied byte-exact; a header the request lacks is
  * left out (a response to a request that failed sip_parse). The added To tag
  * is sip_to_tag() of the request, so a retransmission gets the same tag.
- * 'extra' may be NULL when 'n_extra' is 0. Either the whole response is
- * appended or nothing is. Returns 0 or PR_ENOMEM (PR_EINVAL for NULL 'out'
- * or 'req').
+ * 'reason' and 'extra' are written as given: they must not contain CR or
+ * LF (build Warning values with sip_warning). 'extra' may be NULL when
+ * 'n_extra' is 0. Either the whole response is appended or nothing is.
+ * Returns 0 or PR_ENOMEM; PR_EINVAL for a NULL 'out' or 'req', 'status'
+ * outside 100..699, or NULL 'extra' with 'n_extra' > 0.
  */
 int sip_response_write(struct evbuffer *out, const struct sip_msg *req, int status,
                        const char *reason, const struct sip_hdr *extra, size_t n_extra);
@@ -57,9 +59,10 @@ const char *sip_reason_phrase(int status);
 
 /*
  * sip_warning formats a Warning value into 'buf':  399 <agent> "<text>"
- * Quotes and backslashes in 'text' are escaped with a backslash; CR, LF and
- * other control bytes are dropped; the text is cut, on a UTF-8 character
- * boundary, to fit 'buflen' with its NUL. 'agent' (NULL: "pushrelay") is
+ * Quotes and backslashes in 'text' are escaped with a backslash; CR, LF,
+ * other control bytes and bytes that are not well-formed UTF-8 are dropped;
+ * the text is cut, on a UTF-8 character boundary, to fit 'buflen' with its
+ * NUL. 'agent' (NULL: "pushrelay") is
  * written whole: bytes outside a host name's set are dropped from it.
  * Returns the length written (without the NUL), or PR_ETOOBIG when not even
  * the empty-text form fits (PR_EINVAL for NULL 'buf').

@@ -66,8 +66,38 @@ static void check_response(struct evbuffer *out, const struct sip_msg *m, size_t
     CHECK(lines == want);
 }
 
-static void answer(const char *frame, size_t n, int status, struct evbuffer *out)
+/* A Warning built from hostile text is one well-formed quoted-string. */
+static void check_warning(const char *text, size_t n)
 {
+    char *t = malloc(n + 1), w[96];
+    CHECK(t != NULL);
+    memcpy(t, text, n);
+    t[n] = '\0';
+    size_t wlen = 16 + n % 80;
+    int wn = sip_warning(w, wlen, "relay", t);
+    CHECK(wn >= 11 && (size_t)wn < wlen && strlen(w) == (size_t)wn);
+    CHECK(memcmp(w, "399 relay \"", 11) == 0 && w[wn - 1] == '"');
+    for (int i = 11; i < wn - 1; i++) {
+        CHECK((unsigned char)w[i] >= ' ' && w[i] != 0x7f);
+        if (w[i] == '\\') {
+            /* An escape pair is never split from its character. */
+            CHECK(i + 2 < wn && (w[i + 1] == '"' || w[i + 1] == '\\'));
+            i++;
+        } else {
+            CHECK(w[i] != '"');
+        }
+    }
+    free(t);
+}
+
+/*
+ * Parses the request framed by 'f' at 'frame' (for an ERROR, its header
+ * block alone) and writes the response the listener would.
+ */
+static void answer(const char *frame, const struct sip_frame *f, struct evbuffer *out)
+{
+    int is_request = f->kind == SIP_FRAME_REQUEST;
+    size_t n = is_request ? f->len : f->hdr_len;
     char *buf = malloc(n + 1);          /* +1: malloc(0) may return NULL */
     struct sip_msg m;
     const char *why = NULL;
@@ -76,6 +106,9 @@ static void answer(const char *frame, size_t n, int status, struct evbuffer *out
 
     int rc = sip_parse(buf, n, &m, &why);
     CHECK((rc == 0 && why == NULL) || (rc == PR_EPROTO && why != NULL));
+    /* The framer and the parser agree on where the body is. */
+    CHECK(m.body.len == (is_request ? f->body_len : 0));
+    CHECK(rc != 0 || !is_request || m.content_length == f->body_len);
     struct sip_str strs[] = { m.method, m.ruri, m.version, m.from, m.to, m.call_id, m.cseq,
                               m.cseq_method, m.content_type, m.from_host, m.from_tag,
                               m.to_tag, m.body };
@@ -105,12 +138,15 @@ static void answer(const char *frame, size_t n, int status, struct evbuffer *out
         free(scratch);
     }
 
+    check_warning(buf, n);
+
     char warning[256];
     int wn = sip_warning(warning, sizeof(warning), "push.example.net", why != NULL ? why : "ok");
     CHECK(wn > 0 && (size_t)wn < sizeof(warning) && strlen(warning) == (size_t)wn);
     CHECK(strpbrk(warning, "\r\n") == NULL);
     struct sip_hdr extra[] = { { "Warning", warning } };
-    CHECK(sip_response_write(out, &m, rc == 0 ? status : 400, NULL, extra, 1) == 0);
+    CHECK(sip_response_write(out, &m, !is_request ? f->status : rc == 0 ? 202 : 400, NULL, extra,
+                             1) == 0);
     check_response(out, &m, 1);
     evbuffer_drain(out, evbuffer_get_length(out));
     free(buf);
@@ -128,10 +164,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t avail = size - off;
         CHECK(sip_frame_scan(in + off, avail, FUZZ_MAX, &f) == 0);
 
-        /* Split invariance: a shorter read decides nothing or the same. */
-        size_t cut = (size_t)data[off] * 257 % avail;
-        CHECK(sip_frame_scan(in + off, cut, FUZZ_MAX, &g) == 0);
-        CHECK(g.kind == SIP_FRAME_NEED_MORE || same_frame(&f, &g));
+        /* Split invariance: a shorter read decides nothing or the same.
+         * Every prefix of short inputs, one prefix of long ones. */
+        size_t cut = avail <= 256 ? 0 : (size_t)data[off] * 257 % avail;
+        for (; cut < avail; cut = avail <= 256 ? cut + 1 : avail) {
+            CHECK(sip_frame_scan(in + off, cut, FUZZ_MAX, &g) == 0);
+            CHECK(g.kind == SIP_FRAME_NEED_MORE || same_frame(&f, &g));
+        }
 
         switch (f.kind) {
         case SIP_FRAME_NEED_MORE:
@@ -146,13 +185,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(f.len == f.hdr_len + f.body_len && f.len <= avail && f.len <= FUZZ_MAX);
             CHECK(sip_frame_scan(in + off, f.len - 1, FUZZ_MAX, &g) == 0);
             CHECK(g.kind == SIP_FRAME_NEED_MORE);
-            answer(in + off, f.len, 202, out);
+            answer(in + off, &f, out);
             break;
         case SIP_FRAME_ERROR:
             CHECK((f.status == 400 || f.status == 413) && f.why != NULL);
             if (f.can_respond) {
                 CHECK(f.hdr_len > 0 && f.hdr_len <= avail && f.hdr_len <= FUZZ_MAX);
-                answer(in + off, f.hdr_len, f.status, out);
+                answer(in + off, &f, out);
             }
             goto done;
         }

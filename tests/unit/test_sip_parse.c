@@ -415,6 +415,19 @@ static void test_content_length_must_match_the_body(void **state)
                    "bad Content-Length");
 }
 
+static void test_content_length_up_to_size_max_is_read_for_a_413(void **state)
+{
+    (void)state;
+    char s[1024];
+    snprintf(s, sizeof(s), RLINE VIA FROM TO CID CSEQ "Content-Length: %zu\r\n\r\n", (size_t)SIZE_MAX);
+    struct parsed *p = parse(s);
+    assert_parses(p);
+    assert_true(p->msg.content_length == SIZE_MAX);
+    parsed_free(p);
+    assert_refused(RLINE VIA FROM TO CID CSEQ "Content-Length: 18446744073709551616\r\n\r\n",
+                   "bad Content-Length");
+}
+
 static void test_bad_header_lines_are_refused(void **state)
 {
     (void)state;
@@ -611,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_cseq_method_must_match_the_request_method),
         cmocka_unit_test(test_duplicate_single_headers_are_refused),
         cmocka_unit_test(test_content_length_must_match_the_body),
+        cmocka_unit_test(test_content_length_up_to_size_max_is_read_for_a_413),
         cmocka_unit_test(test_bad_header_lines_are_refused),
         cmocka_unit_test(test_bad_call_id_and_max_forwards_are_refused),
         cmocka_unit_test(test_incomplete_header_block_is_refused),

@@ -240,6 +240,19 @@ static void test_warning_drops_cr_lf_and_control_bytes(void **state)
     assert_string_equal(buf, "399 relay \"aInjected: 1z\"");
 }
 
+static void test_warning_drops_broken_utf8_without_swallowing_cr_lf(void **state)
+{
+    (void)state;
+    char buf[128];
+    /* A 3-byte lead followed by CR LF: the CR LF must not ride along. */
+    sip_warning(buf, sizeof(buf), "relay", "a\xe0\r\nX-Injected: 1");
+    assert_string_equal(buf, "399 relay \"aX-Injected: 1\"");
+    assert_null(strpbrk(buf, "\r\n"));
+    /* Stray continuation byte, bad lead bytes, truncated sequence at the end. */
+    sip_warning(buf, sizeof(buf), "relay", "\x80" "b\xc0\xff" "c\xe3\x81");
+    assert_string_equal(buf, "399 relay \"bc\"");
+}
+
 static void test_warning_keeps_utf8_and_cuts_on_a_character_boundary(void **state)
 {
     (void)state;
@@ -301,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_warning_is_399_agent_quoted_text),
         cmocka_unit_test(test_warning_escapes_quotes_and_backslashes),
         cmocka_unit_test(test_warning_drops_cr_lf_and_control_bytes),
+        cmocka_unit_test(test_warning_drops_broken_utf8_without_swallowing_cr_lf),
         cmocka_unit_test(test_warning_keeps_utf8_and_cuts_on_a_character_boundary),
         cmocka_unit_test(test_warning_cuts_long_text_and_never_splits_an_escape),
         cmocka_unit_test(test_warning_agent_defaults_and_is_filtered),
