@@ -125,8 +125,13 @@ static void jb_str(struct jbuf *b, const char *key, const char *s)
     jb_raw(b, ",\"", 2);
     jb_raw(b, key, strlen(key));
     jb_raw(b, "\":\"", 3);
-    const unsigned char *u = (const unsigned char *)s;
+    const unsigned char *u = (const unsigned char *)s, *run = u;
     while (*u != '\0' && !b->err) {
+        if (*u >= 0x20 && *u < 0x80 && *u != '"' && *u != '\\') {
+            u++;    /* plain ASCII: copied in runs */
+            continue;
+        }
+        jb_raw(b, (const char *)run, (size_t)(u - run));
         size_t n = utf8_seq_len(u);
         if (n == 0) {
             b->err = PR_EINVAL;
@@ -142,15 +147,25 @@ static void jb_str(struct jbuf *b, const char *key, const char *s)
             jb_raw(b, (const char *)u, n);
         }
         u += n;
+        run = u;
     }
+    jb_raw(b, (const char *)run, (size_t)(u - run));
     jb_raw(b, "\"", 1);
 }
 
 static void jb_int(struct jbuf *b, const char *key, long long v)
 {
-    char num[48];
-    int n = snprintf(num, sizeof(num), ",\"%s\":%lld", key, v);
-    jb_raw(b, num, (size_t)n);
+    char num[24], *p = num + sizeof(num);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    jb_raw(b, ",\"", 2);
+    jb_raw(b, key, strlen(key));
+    jb_raw(b, "\":", 2);
+    jb_raw(b, p, (size_t)(num + sizeof(num) - p));
 }
 
 int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
