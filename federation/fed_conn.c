@@ -274,8 +274,9 @@ static void ingest_done(void *arg, const struct queue_verdict *v)
 
 /*
  * slot_new copies the 'len' bytes of a request at 'buf' and parses them.
- * Returns NULL when memory runs out or when the request lacks what a
- * response needs ('*why' then names it).
+ * A request that does not parse but still carries what a response needs
+ * gets a slot with '*why' set (answer 400); NULL means nobody can be
+ * answered (out of memory, or no Via/From/To/Call-ID/CSeq) and '*why' says why.
  */
 static struct fed_slot *slot_new(const char *buf, size_t len, const char **why)
 {
@@ -288,7 +289,8 @@ static struct fed_slot *slot_new(const char *buf, size_t len, const char **why)
         goto fail;
     memcpy(s->raw, buf, len);
     s->raw[len] = '\0';
-    if (sip_parse(s->raw, len, &s->msg, why) != 0)
+    *why = NULL;
+    if (sip_parse(s->raw, len, &s->msg, why) != 0 && !sip_msg_can_respond(&s->msg))
         goto fail;
     return s;
 fail:
@@ -330,6 +332,10 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
         return;
     }
     conn_enqueue(c, s);
+    if (why != NULL) {
+        slot_respond(s, 400, why, 0, NULL);
+        return;
+    }
 
     struct pr_notif n;
     struct fed_verdict v;

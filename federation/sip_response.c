@@ -79,59 +79,96 @@ void sip_to_tag(const struct sip_msg *req, char buf[17])
     buf[16] = '\0';
 }
 
-/* Appends "name: value\r\n" when the request had the header. */
-static int resp_copy(struct evbuffer *b, const char *name, struct sip_str v)
+/*
+ * A response is a list of pieces, measured first and then written into one
+ * reserved region of 'out': a response is written whole or not at all, with
+ * one copy per piece and no format parsing on the hot path.
+ */
+#define RESP_MAX_PIECES (4 * (SIP_MAX_VIA + 16) + 32)
+
+struct resp {
+    struct { const char *p; size_t len; } piece[RESP_MAX_PIECES];
+    size_t n, total;
+    int overflow;
+};
+
+static void resp_add(struct resp *r, const char *p, size_t len)
+{
+    if (r->n == RESP_MAX_PIECES) {
+        r->overflow = 1;
+        return;
+    }
+    r->piece[r->n].p = p;
+    r->piece[r->n].len = len;
+    r->n++;
+    r->total += len;
+}
+
+static void resp_cstr(struct resp *r, const char *s) { resp_add(r, s, strlen(s)); }
+
+/* resp_header adds "name: value\r\n" when the request had the header. */
+static void resp_header(struct resp *r, const char *name, struct sip_str v)
 {
     if (v.p == NULL)
-        return 0;
-    return evbuffer_add_printf(b, "%s: %.*s\r\n", name, (int)v.len, v.p) < 0 ? PR_ENOMEM : 0;
+        return;
+    resp_cstr(r, name);
+    resp_add(r, ": ", 2);
+    resp_add(r, v.p, v.len);
+    resp_add(r, "\r\n", 2);
 }
 
 int sip_response_write(struct evbuffer *out, const struct sip_msg *req, int status,
                        const char *reason, const struct sip_hdr *extra, size_t n_extra)
 {
-    struct evbuffer *b = NULL;
-    int err = PR_EINVAL;
-
     if (out == NULL || req == NULL || status < 100 || status > 699 ||
-        (extra == NULL && n_extra > 0) || req->n_via > SIP_MAX_VIA)
-        goto out;
-    /* Built aside so that a failure half way leaves 'out' untouched. */
-    err = PR_ENOMEM;
-    if ((b = evbuffer_new()) == NULL)
-        goto out;
-    if (evbuffer_add_printf(b, "SIP/2.0 %d %s\r\n", status,
-                            reason != NULL ? reason : sip_reason_phrase(status)) < 0)
-        goto out;
-    for (size_t i = 0; i < req->n_via; i++) {
-        if (resp_copy(b, "Via", req->via[i]) != 0)
-            goto out;
-    }
-    if (resp_copy(b, "From", req->from) != 0)
-        goto out;
+        (extra == NULL && n_extra > 0) || req->n_via > SIP_MAX_VIA || n_extra > 16)
+        return PR_EINVAL;
+    struct resp r = { .n = 0 };
+    char code[4] = { (char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                     (char)('0' + status % 10), '\0' };
+    char tag[17];
+
+    resp_add(&r, "SIP/2.0 ", 8);
+    resp_add(&r, code, 3);
+    resp_add(&r, " ", 1);
+    resp_cstr(&r, reason != NULL ? reason : sip_reason_phrase(status));
+    resp_add(&r, "\r\n", 2);
+    for (size_t i = 0; i < req->n_via; i++)
+        resp_header(&r, "Via", req->via[i]);
+    resp_header(&r, "From", req->from);
     if (req->to.p != NULL) {
-        char tag[17];
-        sip_to_tag(req, tag);
-        if (evbuffer_add_printf(b, "To: %.*s%s%s\r\n", (int)req->to.len, req->to.p,
-                                req->to_tag.len == 0 ? ";tag=" : "",
-                                req->to_tag.len == 0 ? tag : "") < 0)
-            goto out;
+        resp_add(&r, "To: ", 4);
+        resp_add(&r, req->to.p, req->to.len);
+        if (req->to_tag.len == 0) {
+            sip_to_tag(req, tag);
+            resp_add(&r, ";tag=", 5);
+            resp_add(&r, tag, 16);
+        }
+        resp_add(&r, "\r\n", 2);
     }
-    if (resp_copy(b, "Call-ID", req->call_id) != 0 || resp_copy(b, "CSeq", req->cseq) != 0)
-        goto out;
-    if (evbuffer_add_printf(b, "Server: pushrelay/%s\r\n", PROJECT_VERSION) < 0)
-        goto out;
+    resp_header(&r, "Call-ID", req->call_id);
+    resp_header(&r, "CSeq", req->cseq);
+    resp_cstr(&r, "Server: pushrelay/" PROJECT_VERSION "\r\n");
     for (size_t i = 0; i < n_extra; i++) {
-        if (evbuffer_add_printf(b, "%s: %s\r\n", extra[i].name, extra[i].value) < 0)
-            goto out;
+        resp_cstr(&r, extra[i].name);
+        resp_add(&r, ": ", 2);
+        resp_cstr(&r, extra[i].value);
+        resp_add(&r, "\r\n", 2);
     }
-    if (evbuffer_add_printf(b, "Content-Length: 0\r\n\r\n") < 0 || evbuffer_add_buffer(out, b) != 0)
-        goto out;
-    err = 0;
-out:
-    if (b != NULL)
-        evbuffer_free(b);
-    return err;
+    resp_cstr(&r, "Content-Length: 0\r\n\r\n");
+    if (r.overflow)
+        return PR_EINVAL;
+
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)r.total, &vec, 1) != 1 || vec.iov_len < r.total)
+        return PR_ENOMEM;
+    char *w = vec.iov_base;
+    for (size_t i = 0; i < r.n; i++) {
+        memcpy(w, r.piece[i].p, r.piece[i].len);
+        w += r.piece[i].len;
+    }
+    vec.iov_len = r.total;
+    return evbuffer_commit_space(out, &vec, 1) == 0 ? 0 : PR_ENOMEM;
 }
 
 /*

@@ -18,66 +18,80 @@ int keys_init(struct keys *k, const char *prefix)
     return 0;
 }
 
-static int key_fmt(char *buf, size_t buflen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int key_fmt(char *buf, size_t buflen, const char *fmt, ...)
+/*
+ * key_join concatenates the prefix and up to four parts into 'buf'. Keys
+ * are built several times per MESSAGE, so this is plain copying, not printf.
+ */
+static int key_join(char *buf, size_t buflen, const struct keys *k, const char *a, const char *b,
+                    const char *c, const char *d)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, buflen, fmt, ap);
-    va_end(ap);
-    return (n < 0 || (size_t)n >= buflen) ? PR_ETOOBIG : n;
+    const char *parts[] = { k->prefix, a, b, c, d };
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (parts[i] == NULL)
+            continue;
+        size_t n = strlen(parts[i]);
+        if (len + n >= buflen)
+            return PR_ETOOBIG;
+        memcpy(buf + len, parts[i], n);
+        len += n;
+    }
+    if (buflen == 0)
+        return PR_ETOOBIG;
+    buf[len] = '\0';
+    return (int)len;
 }
 
 int keys_stream(const struct keys *k, enum pr_provider p, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%s{q}:in:%s", k->prefix, pr_provider_name(p));
+    return key_join(buf, buflen, k, "{q}:in:", pr_provider_name(p), NULL, NULL);
 }
 
 int keys_retry(const struct keys *k, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%s{q}:retry", k->prefix);
+    return key_join(buf, buflen, k, "{q}:retry", NULL, NULL, NULL);
 }
 
 int keys_dead(const struct keys *k, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%s{q}:dead", k->prefix);
+    return key_join(buf, buflen, k, "{q}:dead", NULL, NULL, NULL);
 }
 
 int keys_dedup(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%sdedup:%s:%s", k->prefix, domain, id);
+    return key_join(buf, buflen, k, "dedup:", domain, ":", id);
 }
 
 int keys_tenant(const struct keys *k, const char *domain, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%stenant:%s", k->prefix, domain);
+    return key_join(buf, buflen, k, "tenant:", domain, NULL, NULL);
 }
 
 int keys_tenants(const struct keys *k, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%stenants", k->prefix);
+    return key_join(buf, buflen, k, "tenants", NULL, NULL, NULL);
 }
 
 int keys_rate(const struct keys *k, const char *domain, long long epoch_s, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%srate:%s:%lld", k->prefix, domain, epoch_s);
+    char sec[24];
+    snprintf(sec, sizeof(sec), ":%lld", epoch_s);
+    return key_join(buf, buflen, k, "rate:", domain, sec, NULL);
 }
 
 int keys_token(const struct keys *k, enum pr_provider p, const char *token, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%stoken:%s:%s", k->prefix, pr_provider_name(p), token);
+    return key_join(buf, buflen, k, "token:", pr_provider_name(p), ":", token);
 }
 
 int keys_tokens(const struct keys *k, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%stokens", k->prefix);
+    return key_join(buf, buflen, k, "tokens", NULL, NULL, NULL);
 }
 
 int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%sstats:%s", k->prefix, scope);
+    return key_join(buf, buflen, k, "stats:", scope, NULL, NULL);
 }
 
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen)

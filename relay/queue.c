@@ -71,9 +71,8 @@ struct queue_req {
     int argc;
     const char *argv[3 + QUEUE_NKEYS + QUEUE_FIXED_ARGV + QUEUE_MAX_SANS];
     size_t argvlen[3 + QUEUE_NKEYS + QUEUE_FIXED_ARGV + QUEUE_MAX_SANS];
-    char keybuf[QUEUE_NKEYS][KEYS_MAX];
     char *json;
-    char *strs;             /* copies of id, domain and SANs: argv outlives the caller's */
+    char *strs;             /* keys, id, domain and SANs: argv outlives the caller's strings */
     int retried;
 };
 
@@ -153,43 +152,45 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
 {
     if (!rconn_connected(q->rc))
         return PR_EREDIS;
-    struct queue_req *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return PR_ENOMEM;
-    size_t jsonlen;
-    int rc = notif_encode(n, &r->json, &jsonlen);
-    if (rc != 0)
-        goto fail;
-    char(*k)[KEYS_MAX] = r->keybuf;
+    /* Keys are built on the stack and then packed: a request holds only what it uses. */
+    char k[QUEUE_NKEYS][KEYS_MAX];
     if (keys_tenant(q->keys, n->domain, k[0], KEYS_MAX) < 0 ||
         keys_token(q->keys, n->provider, n->token, k[1], KEYS_MAX) < 0 ||
         keys_stream(q->keys, n->provider, k[2], KEYS_MAX) < 0 ||
         keys_dedup(q->keys, n->domain, n->id, k[3], KEYS_MAX) < 0 ||
-        keys_rate(q->keys, n->domain, (long long)time(NULL), k[4], KEYS_MAX) < 0) {
-        rc = PR_ETOOBIG;
-        goto fail;
-    }
+        keys_rate(q->keys, n->domain, (long long)time(NULL), k[4], KEYS_MAX) < 0)
+        return PR_ETOOBIG;
+    if (n_sans > QUEUE_MAX_SANS)
+        n_sans = QUEUE_MAX_SANS;
     size_t total = strlen(n->id) + strlen(n->domain) + 2;
-    for (size_t j = 0; j < n_sans && j < QUEUE_MAX_SANS; j++)
+    for (int j = 0; j < QUEUE_NKEYS; j++)
+        total += strlen(k[j]) + 1;
+    for (size_t j = 0; j < n_sans; j++)
         total += strlen(sans[j]) + 1;
+
+    struct queue_req *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return PR_ENOMEM;
+    r->retried = 0;
+    r->json = NULL;
     char *p = r->strs = malloc(total);
-    if (p == NULL) {
-        rc = PR_ENOMEM;
+    size_t jsonlen;
+    int rc = p == NULL ? PR_ENOMEM : notif_encode(n, &r->json, &jsonlen);
+    if (rc != 0)
         goto fail;
-    }
     int i = 0;
     r->argv[i++] = "EVALSHA";
     r->argv[i++] = q->sha;
     r->argv[i++] = "5";
     for (int j = 0; j < QUEUE_NKEYS; j++)
-        r->argv[i++] = k[j];
+        r->argv[i++] = arena_put(&p, k[j]);
     r->argv[i++] = pr_provider_name(n->provider);
     r->argv[i++] = q->high_water;
     r->argv[i++] = q->dedup_window;
     r->argv[i++] = arena_put(&p, n->id);
     r->argv[i++] = arena_put(&p, n->domain);
     r->argv[i++] = r->json;
-    for (size_t j = 0; j < n_sans && j < QUEUE_MAX_SANS; j++)
+    for (size_t j = 0; j < n_sans; j++)
         r->argv[i++] = arena_put(&p, sans[j]);
     r->argc = i;
     for (int j = 0; j < i; j++)

@@ -202,6 +202,14 @@ wait $SLOW
 [ "$FAST_MS" -lt 900 ] || fail "a request behind a d1000 took ${FAST_MS}ms"
 pass "request beside a d1000 answered after ${FAST_MS}ms"
 
+echo "== APNs: a delayed answer the client gave up on is not a delivery"
+sleep 0.1   # earlier lines are flushed within 10 ms
+BEFORE=$(records)
+apns d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
+
 echo "== OAuth token endpoint"
 assertion() {  # assertion KEY [claims overrides as python dict literal]
     local iat=$(date +%s)
@@ -330,6 +338,12 @@ mpns /channel/c1; assert_eq 200 "$STATUS" "MPNS c1 then success"
 mpns /channel/d0200
 python3 -c "import sys; sys.exit(0 if float('$TIME') >= 0.2 else 1)" || fail "MPNS d0200 answered in ${TIME}s"
 assert_eq 200 "$STATUS" "MPNS d0200"
+sleep 0.1
+BEFORE=$(records)
+mpns /channel/d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "MPNS client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
 CONNS=$(curl -s --http1.1 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{num_connects}\n' \
     -H 'X-WindowsPhone-Target: toast' -H 'X-NotificationClass: 2' -H 'Content-Type: text/xml' \
     --data-binary "$TOAST" "https://127.0.0.1:$MPNS_PORT/ch/k1" "https://127.0.0.1:$MPNS_PORT/ch/k2" | tr '\n' ' ')

@@ -101,6 +101,15 @@ struct sb_resp {
         char value[SB_RESP_VALUE];
     } hdrs[SB_RESP_HDRS];
     struct sb_buf *body;
+    /*
+     * A success answered after a delay is recorded when its answer goes out
+     * (sb_deliver sets these; the transport then calls sb_delivered): a
+     * client that gave up waiting has not had a delivery. 'token' is lent
+     * by the transport like 'body'.
+     */
+    int deliver;
+    enum pr_provider provider;
+    struct sb_buf *token;
 };
 
 /* sb_resp_header adds a header (lower case name); silently drops past SB_RESP_HDRS. */

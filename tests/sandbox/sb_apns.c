@@ -339,5 +339,5 @@ void sb_apns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         break;
     }
     resp->status = 200;
-    sb_delivered(ctx, PR_PROVIDER_APNS, token, req);
+    sb_deliver(ctx, resp, PR_PROVIDER_APNS, token, req);
 }

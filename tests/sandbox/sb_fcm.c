@@ -117,5 +117,5 @@ void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
     sb_resp_header(resp, "content-type", "application/json; charset=UTF-8");
     sb_buf_printf(resp->body, "{\"name\":\"projects/%s/messages/0:%lld%%%016llx\"}", project,
                   (long long)sb_now_ms(), (unsigned long long)ctx->stats.delivered[PR_PROVIDER_FCM]);
-    sb_delivered(ctx, PR_PROVIDER_FCM, token, req);
+    sb_deliver(ctx, resp, PR_PROVIDER_FCM, token, req);
 }

@@ -32,6 +32,7 @@
 #include "pushrelay/log.h"
 #include "sb_h2.h"
 #include "sb_listen.h"
+#include "sb_record.h"
 #include "sb_router.h"
 #include "sb_tls.h"
 
@@ -56,6 +57,7 @@ struct h2_stream {
     int truncated;
     struct sb_buf resp_body;
     size_t resp_off;
+    struct sb_buf token;                 /* device token of a delayed delivery */
     struct sb_resp resp;
     struct event *timer;                 /* delayed answers; created on first use */
 };
@@ -102,6 +104,7 @@ static struct h2_stream *stream_get(struct h2_conn *c, int32_t id)
     sb_buf_reset(&s->hdrbuf);
     sb_buf_reset(&s->body);
     sb_buf_reset(&s->resp_body);
+    sb_buf_reset(&s->token);
     s->prev = NULL;
     s->next = c->streams;
     if (c->streams != NULL)
@@ -117,6 +120,7 @@ static void stream_destroy(struct h2_stream *s)
     sb_buf_free(&s->hdrbuf);
     sb_buf_free(&s->body);
     sb_buf_free(&s->resp_body);
+    sb_buf_free(&s->token);
     free(s);
 }
 
@@ -145,6 +149,8 @@ static void stream_put(struct h2_stream *s)
         sb_buf_free(&s->body);
     if (s->resp_body.cap > H2_POOL_BUF_MAX)
         sb_buf_free(&s->resp_body);
+    if (s->token.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->token);
     s->next = srv->pool;
     srv->pool = s;
     srv->npool++;
@@ -260,12 +266,34 @@ static void stream_answer(struct h2_stream *s)
         pr_log_warn("sandbox", "h2: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
 }
 
+/* stream_req points 'req' at the request held by 's' ('hdrs' has H2_MAX_HDRS slots). */
+static void stream_req(struct h2_stream *s, struct sb_req *req, struct sb_hdr *hdrs)
+{
+    *req = (struct sb_req){ .method = "", .path = "", .hdrs = hdrs, .nhdrs = s->nhdrs,
+                            .body = s->body.p ? s->body.p : "", .bodylen = s->body.len,
+                            .body_truncated = s->truncated };
+    for (size_t i = 0; i < s->nhdrs; i++) {
+        hdrs[i].name = s->hdrbuf.p + s->hoff[i][0];
+        hdrs[i].value = s->hdrbuf.p + s->hoff[i][1];
+        if (strcmp(hdrs[i].name, ":method") == 0)
+            req->method = hdrs[i].value;
+        else if (strcmp(hdrs[i].name, ":path") == 0)
+            req->path = hdrs[i].value;
+    }
+}
+
 static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct h2_stream *s = arg;
     struct h2_conn *c = s->conn;
+    if (s->resp.deliver) {
+        struct sb_hdr hdrs[H2_MAX_HDRS];
+        struct sb_req req;
+        stream_req(s, &req, hdrs);
+        sb_delivered(c->srv->ctx, s->resp.provider, s->token.p, &req);
+    }
     stream_answer(s);
     conn_flush(c);
 }
@@ -277,23 +305,16 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 static int stream_dispatch(struct h2_stream *s)
 {
     struct sb_hdr hdrs[H2_MAX_HDRS];
-    struct sb_req req = { .method = "", .path = "", .hdrs = hdrs, .nhdrs = s->nhdrs,
-                          .body = s->body.p ? s->body.p : "", .bodylen = s->body.len,
-                          .body_truncated = s->truncated };
-    for (size_t i = 0; i < s->nhdrs; i++) {
-        hdrs[i].name = s->hdrbuf.p + s->hoff[i][0];
-        hdrs[i].value = s->hdrbuf.p + s->hoff[i][1];
-        if (strcmp(hdrs[i].name, ":method") == 0)
-            req.method = hdrs[i].value;
-        else if (strcmp(hdrs[i].name, ":path") == 0)
-            req.path = hdrs[i].value;
-    }
+    struct sb_req req;
+    stream_req(s, &req, hdrs);
     struct sb_resp *r = &s->resp;
     r->status = 500;
     r->act = SB_ACT_ANSWER;
     r->delay_ms = 0;
     r->nhdrs = 0;
     r->body = &s->resp_body;
+    r->deliver = 0;
+    r->token = &s->token;
     sb_router_h2(s->conn->srv->ctx, &req, r);
 
     if (r->act == SB_ACT_RESET)
@@ -306,6 +327,8 @@ static int stream_dispatch(struct h2_stream *s)
             evtimer_add(s->timer, &tv);
             return 0;
         }
+        if (r->deliver)   /* no timer: answer now, and the delivery with it */
+            sb_delivered(s->conn->srv->ctx, r->provider, s->token.p, &req);
     }
     stream_answer(s);
     return 0;

@@ -105,5 +105,5 @@ void sb_mpns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         break;
     }
     mpns_status(resp, 200, "Received", "Active", "Connected");
-    sb_delivered(ctx, PR_PROVIDER_MPNS, token, req);
+    sb_deliver(ctx, resp, PR_PROVIDER_MPNS, token, req);
 }

@@ -1,7 +1,8 @@
 /*
  * sb_record.c - append delivery records (JSON lines) to the --record file.
  *
- * Called by the provider handlers through sb_delivered(). Lines collect in
+ * Called by the provider handlers through sb_deliver(), and by the
+ * transports for delayed answers through sb_delivered(). Lines collect in
  * a pending buffer that a short timer (or a full buffer) writes with one
  * write(2): a burst of deliveries costs one system call rather than one per
  * line, a test reading the file sees a line within milliseconds, and the
@@ -132,4 +133,20 @@ void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
     ctx->stats.delivered[p]++;
     if (ctx->record != NULL)
         sb_record_delivery(ctx->record, p, token, req);
+}
+
+void sb_deliver(struct sb_ctx *ctx, struct sb_resp *resp, enum pr_provider p, const char *token,
+                const struct sb_req *req)
+{
+    if (resp->delay_ms == 0 || resp->token == NULL) {
+        sb_delivered(ctx, p, token, req);
+        return;
+    }
+    sb_buf_reset(resp->token);
+    if (sb_buf_append(resp->token, token, strlen(token)) != 0) {
+        sb_delivered(ctx, p, token, req);   /* cannot defer: record now rather than never */
+        return;
+    }
+    resp->deliver = 1;
+    resp->provider = p;
 }

@@ -88,6 +88,31 @@ static void round_trip_keeps_every_field_including_korean_and_emoji(void **state
     notif_clear(&d);
 }
 
+static void quotes_backslashes_and_control_characters_survive_a_round_trip(void **state)
+{
+    (void)state;
+    struct pr_notif n, d;
+    char *text;
+    size_t len;
+    notif_init(&n);
+    notif_set_str(&n.id, "id\"1\\");
+    notif_set_str(&n.domain, "contoso.com");
+    notif_set_str(&n.app, "lync-ios");
+    notif_set_str(&n.token, "ab");
+    notif_set_str(&n.body, "line1\nline2\ttab \x01 \"quoted\" back\\slash \xed\x95\x9c");
+    n.accepted_ms = -5;  /* the integer writer handles signs */
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    assert_int_equal(strlen(text), len);
+    assert_non_null(strstr(text, "\\u0001"));
+    assert_int_equal(notif_decode(text, len, &d), 0);
+    assert_string_equal(d.id, n.id);
+    assert_string_equal(d.body, n.body);
+    assert_true(d.accepted_ms == -5);
+    free(text);
+    notif_clear(&n);
+    notif_clear(&d);
+}
+
 static void encoding_uses_the_documented_short_keys(void **state)
 {
     (void)state;
@@ -380,6 +405,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_keeps_every_field_including_korean_and_emoji),
+        cmocka_unit_test(quotes_backslashes_and_control_characters_survive_a_round_trip),
         cmocka_unit_test(encoding_uses_the_documented_short_keys),
         cmocka_unit_test(absent_optional_fields_are_omitted_and_decode_as_absent),
         cmocka_unit_test(decode_tolerates_missing_voip_and_unknown_keys),
