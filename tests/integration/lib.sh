@@ -92,7 +92,7 @@ pr_start_redis() {
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # pr_stop_redis / pr_restart_redis: for fault tests (same port, same data).
-pr_stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; }
+pr_stop_redis() { pr_stop "$REDIS_PID"; }
 pr_restart_redis() { pr_start_redis; }
 
 # pr_gen_certs: a CA, a server certificate for the relay, and client

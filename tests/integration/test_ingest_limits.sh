@@ -21,7 +21,10 @@ between() {
 t=$(pr_sipclient idle 15) || fail "silent client still connected after 15 s ($t)"
 between 1.5 5 "$t" "silent client (handshake_timeout_s=2) dropped"
 
-# TLS up, then a request that never ends, one byte every 0.5 s.
+# TLS up, then a request that never ends, one byte every 0.5 s. The step
+# divides the 2 s request deadline on purpose: bytes keep arriving at the
+# very moment the deadline passes, so a listener whose timer a late byte can
+# push back (and keep pushing) is caught here.
 t=$(pr_sipclient trickle 20 0.5) || fail "trickling client still connected after 20 s ($t)"
 between 1.5 6 "$t" "trickling client (handshake_timeout_s=2, idle_timeout_s=3) dropped"
 
