@@ -96,5 +96,5 @@ int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen
 
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen)
 {
-    return key_fmt(buf, buflen, "%soutcome:%s:%s", k->prefix, domain, id);
+    return key_join(buf, buflen, k, "outcome:", domain, ":", id);
 }
