@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# test_e2e_providers.sh - the whole pipeline for all three providers: sipp
+# (through stunnel, presenting the edge's certificate) -> pushrelayd (listener
+# and dispatcher) -> pushrelay-sandbox as APNs, FCM (+ OAuth) and MPNS.
+#
+#   * a mixed load of N notifications per provider is delivered exactly once
+#     each, to the right endpoint;
+#   * FCM access tokens expiring mid-run cost no notification;
+#   * the OAuth token endpoint down for a while: FCM notifications wait, then
+#     deliver;
+#   * FCM UNREGISTERED and MPNS Expired kill the token: the next MESSAGE for
+#     it is answered 410;
+#   * an MPNS channel URI outside allowed_hosts, or plain http, is refused
+#     with 403 at ingest and nothing is sent.
+. "$(dirname "$0")/lib.sh"
+
+N=${PR_E2E_N:-3000}
+pr_gen_certs
+pr_gen_edge edge.contoso.com
+pr_start_redis
+PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
+pr_start_sandbox
+pr_start_relay all
+pr_enable contoso.com edge.contoso.com
+pr_start_stunnel edge.contoso.com
+
+sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
+sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
+sb_delivered() {
+    sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"][sys.argv[1]])' "$1"
+}
+sb_requests() { sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+stat_total() { rcli HGET pr:stats:total "$1"; }
+# record_count PROVIDER: deliveries in the sandbox record, and distinct tokens among them.
+record_count() {
+    python3 - "$T/sandbox.jsonl" "$1" <<'PY'
+import json, sys
+toks = [json.loads(l)["token"] for l in open(sys.argv[1]) if json.loads(l)["provider"] == sys.argv[2]]
+print(len(toks), len(set(toks)))
+PY
+}
+# stat_is FIELD VALUE / sb_is PROVIDER VALUE: for pr_wait_for, which re-runs them.
+stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
+sb_is() { [ "$(sb_delivered "$1")" = "$2" ]; }
+drained() {
+    local p
+    for p in apns fcm mpns; do
+        [ "$(pr_xlen $p)" = 0 ] || return 1
+    done
+    [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
+}
+
+# MPNS channel URIs, percent-encoded for pn-prid: one device per row.
+mpns_csv() {
+    python3 - "$1" "$2" "$MPNS_PORT" <<'PY'
+import hashlib, sys
+out, n, port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(out, "w") as f:
+    f.write("SEQUENTIAL\n")
+    for i in range(n):
+        dev = "0" + hashlib.sha256(b"wp-%d" % i).hexdigest()[:40]
+        uri = "https%%3A%%2F%%2F127.0.0.1%%3A%s%%2Fchannel%%2F%s" % (port, dev)
+        f.write("%s;wp-%06d;contoso.com;mpns;lync-wp;voicemail;Voicemail from Alice\n" % (uri, i))
+PY
+}
+
+echo "== mixed load: $N each of APNs, FCM and MPNS"
+PR_CSV_TAG=ios pr_gen_csv "$T/apns.csv" "$N" contoso.com apns ABCDE12345.com.example.lync im "점심 먹을래요? 🍜"
+PR_CSV_TAG=droid pr_gen_csv "$T/fcm.csv" "$N" contoso.com fcm example-lync call "Incoming call"
+mpns_csv "$T/mpns.csv" "$N"
+export PR_SIPP_RATE=1500 PR_SIPP_LIMIT=200
+pr_sipp message "$N" -inf "$T/apns.csv" || fail "sipp: not every APNs MESSAGE got 202"
+# Access tokens expire while the FCM batch is being delivered.
+( sleep 0.7; sandbox -X POST "$(sb_url expire-tokens)" >/dev/null ) &
+expirer=$!
+pr_sipp message "$N" -inf "$T/fcm.csv" || fail "sipp: not every FCM MESSAGE got 202"
+wait "$expirer"
+issued=$(sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_issued"])')
+[ "$issued" -ge 2 ] || fail "the access token was not renewed after expiring mid-run (issued $issued)"
+pass "access token renewed mid-run ($issued issued)"
+pr_sipp message "$N" -inf "$T/mpns.csv" || fail "sipp: not every MPNS MESSAGE got 202"
+pr_wait_for 120 drained || fail "queues not drained: apns $(pr_xlen apns) fcm $(pr_xlen fcm) mpns $(pr_xlen mpns)"
+pr_wait_for 10 stat_is all:delivered $((3 * N)) ||
+    fail "delivered $(stat_total all:delivered) of $((3 * N))"
+for p in apns fcm mpns; do
+    assert_eq "$N $N" "$(record_count $p)" "$p deliveries recorded / distinct tokens"
+    assert_eq "$N" "$(sb_delivered $p)" "$p deliveries counted by the sandbox"
+    assert_eq "$N" "$(stat_total $p:delivered)" "pr:stats:total $p:delivered"
+done
+assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the mixed load"
+python3 - "$T/sandbox.jsonl" <<'PY' || fail "Korean + emoji text did not arrive byte-exact at APNs"
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["provider"] == "apns":
+        assert json.loads(r["body"])["aps"]["alert"]["body"] == "점심 먹을래요? 🍜", r["body"]
+        break
+PY
+pass "Korean + emoji text byte-exact at APNs"
+
+echo "== OAuth token endpoint down: FCM notifications wait, then deliver"
+sandbox -X POST "$(sb_url 'oauth-down?seconds=3')" >/dev/null
+sandbox -X POST "$(sb_url expire-tokens)" >/dev/null
+PR_CSV_TAG=wait pr_gen_csv "$T/fcm-wait.csv" 50 contoso.com fcm example-lync im "after the outage"
+before=$(sb_delivered fcm)
+start=$(date +%s)
+pr_sipp message 50 -inf "$T/fcm-wait.csv" || fail "sipp: not every FCM MESSAGE got 202 during the OAuth outage"
+sleep 1
+[ "$(sb_delivered fcm)" = "$before" ] || fail "FCM delivered while no access token could be had"
+pass "nothing delivered while the token endpoint is down"
+pr_wait_for 30 sb_is fcm $((before + 50)) || fail "FCM did not resume after the outage"
+pass "all 50 delivered $(( $(date +%s) - start )) s after the outage began"
+assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the OAuth outage"
+
+echo "== dead tokens: FCM UNREGISTERED and MPNS Expired -> 410 at ingest"
+FCM_DEAD=e4040deadfcmtoken
+MPNS_DEAD="https%3A%2F%2F127.0.0.1%3A$MPNS_PORT%2Fchannel%2Fe4040deadwp"
+pr_msg "$T/fcm-dead.sip" provider=fcm prid="$FCM_DEAD" param=example-lync
+pr_msg "$T/mpns-dead.sip" provider=mpns prid="$MPNS_DEAD" param=lync-wp
+pr_expect_status 202 "$T/fcm-dead.sip" "first MESSAGE for an unregistered FCM token"
+pr_expect_status 202 "$T/mpns-dead.sip" "first MESSAGE for an expired MPNS channel"
+pr_wait_for 20 stat_is fcm:token_dead 1 || fail "FCM token not recorded dead"
+pr_wait_for 20 stat_is mpns:token_dead 1 || fail "MPNS channel not recorded dead"
+pr_msg "$T/fcm-dead2.sip" provider=fcm prid="$FCM_DEAD" param=example-lync
+pr_msg "$T/mpns-dead2.sip" provider=mpns prid="$MPNS_DEAD" param=lync-wp
+pr_expect_status 410 "$T/fcm-dead2.sip" "next MESSAGE for the dead FCM token"
+pr_expect_status 410 "$T/mpns-dead2.sip" "next MESSAGE for the dead MPNS channel"
+
+echo "== MPNS channels: never an open proxy"
+requests=$(sb_requests)
+pr_msg "$T/mpns-evil.sip" provider=mpns prid="https%3A%2F%2Fevil.example.com%2Fchannel%2F1" param=lync-wp
+pr_expect_status 403 "$T/mpns-evil.sip" "channel host outside allowed_hosts"
+[[ "$(pr_header "$RESP" Warning)" == *allowed_hosts* ]] || fail "403 Warning does not name allowed_hosts: $RESP"
+pr_msg "$T/mpns-http.sip" provider=mpns prid="http%3A%2F%2F127.0.0.1%3A$MPNS_PORT%2Fchannel%2F1" param=lync-wp
+pr_expect_status 403 "$T/mpns-http.sip" "plain http channel URI"
+[[ "$(pr_header "$RESP" Warning)" == *https* ]] || fail "403 Warning does not say https: $RESP"
+sleep 1
+assert_eq "$requests" "$(sb_requests)" "requests reaching the sandbox after the refused channels"
+assert_eq 0 "$(pr_xlen mpns)" "MPNS stream after the refused channels"
