@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - shared helpers for integration tests. Source it first:
 #   . "$(dirname "$0")/lib.sh"
 # It makes a private work directory ($T), registers cleanup so every process
@@ -70,8 +71,8 @@ pr_track() { PR_PIDS+=("$1"); }
 
 # pr_wait_port PORT [SECONDS]: wait until something accepts on 127.0.0.1:PORT.
 pr_wait_port() {
-    local port=$1 secs=${2:-10} i
-    for i in $(seq $((secs * 10))); do
+    local port=$1 secs=${2:-10}
+    for _ in $(seq $((secs * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
     done

@@ -40,7 +40,7 @@ case $rc in
 esac
 # No client certificate at all: refused as well.
 rc=0
-RESP=$(PR_CERT= PR_KEY= pr_sip_request "$T/contoso") || rc=$?
+RESP=$(PR_CERT='' PR_KEY='' pr_sip_request "$T/contoso") || rc=$?
 case $rc in
     3|4) pass "no client certificate refused (rc=$rc: ${RESP%%$'\n'*})" ;;
     *) fail "no client certificate: expected a refused handshake, got rc=$rc: $RESP" ;;
