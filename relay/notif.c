@@ -50,27 +50,38 @@ int notif_set_str(char **field, const char *s)
     X("body", (n)->body) X("sound", (n)->sound) X("coll", (n)->collapse_id) \
     X("last", (n)->last)
 
+/* notif_put_str sets 'key' to 's'; PR_EINVAL when 's' is not UTF-8. */
+static int notif_put_str(json_t *o, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+    if (v == NULL)
+        return PR_EINVAL;
+    return json_object_set_new(o, key, v) == 0 ? 0 : PR_ENOMEM;
+}
+
 int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
 {
-    if (n->id == NULL || n->domain == NULL || n->app == NULL || n->token == NULL)
-        return PR_EINVAL;
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:i}",
-                          "v", PR_NOTIF_VERSION, "id", n->id, "dom", n->domain,
-                          "prov", pr_provider_name(n->provider), "app", n->app,
-                          "tok", n->token, "voip", n->voip, "ev", pr_event_name(n->event),
-                          "prio", pr_priority_name(n->priority), "ttl", n->ttl_s,
-                          "acc", (json_int_t)n->accepted_ms, "exp", (json_int_t)n->expires_ms,
-                          "att", n->attempts);
-    if (o == NULL)
-        return PR_ENOMEM;
+    if (n->id == NULL || n->domain == NULL || n->app == NULL || n->token == NULL ||
+        (n->data != NULL && !json_is_object(n->data)))
+        return PR_EINVAL;   /* data that is not an object would not decode again */
+    json_error_t err;
+    json_t *o = json_pack_ex(&err, 0,
+                             "{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:i}",
+                             "v", PR_NOTIF_VERSION, "id", n->id, "dom", n->domain,
+                             "prov", pr_provider_name(n->provider), "app", n->app,
+                             "tok", n->token, "voip", n->voip, "ev", pr_event_name(n->event),
+                             "prio", pr_priority_name(n->priority), "ttl", n->ttl_s,
+                             "acc", (json_int_t)n->accepted_ms, "exp", (json_int_t)n->expires_ms,
+                             "att", n->attempts);
+    if (o == NULL)   /* jansson refuses strings that are not UTF-8 */
+        return json_error_code(&err) == json_error_out_of_memory ? PR_ENOMEM : PR_EINVAL;
     int rc = 0;
-#define X(key, field) \
-    if ((field) != NULL && json_object_set_new(o, key, json_string(field)) != 0) rc = PR_ENOMEM;
+#define X(key, field) if ((field) != NULL && rc == 0) rc = notif_put_str(o, key, field);
     NOTIF_STR_FIELDS(X, n)
 #undef X
-    if (n->badge >= 0 && json_object_set_new(o, "badge", json_integer(n->badge)) != 0)
+    if (rc == 0 && n->badge >= 0 && json_object_set_new(o, "badge", json_integer(n->badge)) != 0)
         rc = PR_ENOMEM;
-    if (n->data != NULL && json_object_set(o, "data", n->data) != 0)
+    if (rc == 0 && n->data != NULL && json_object_set(o, "data", n->data) != 0)
         rc = PR_ENOMEM;
     if (rc == 0) {
         *out = json_dumps(o, JSON_COMPACT);

@@ -14,6 +14,8 @@
 
 #define APNS_PAYLOAD_MAX 4096
 #define APNS_PAYLOAD_MAX_VOIP 5120
+#define FCM_PAYLOAD_MAX 4096        /* counted over the whole body but the token */
+#define MPNS_PAYLOAD_MAX 3072       /* MPNS refuses larger toasts */
 
 struct apns_request {
     char *path;             /* "/3/device/<token>" (malloc'd) */
@@ -38,14 +40,63 @@ void apns_request_clear(struct apns_request *r);
 
 /* FCM HTTP v1: the {"message":{…}} body; 'data' values become strings. */
 int fcm_payload_build(const struct pr_notif *n, char **out, size_t *outlen);
+/* The same at wall clock 'now_ms' (android.ttl is the TTL remaining then). */
+int fcm_payload_build_at(const struct pr_notif *n, int64_t now_ms, char **out, size_t *outlen);
 
 /* MPNS toast XML, text XML-escaped. */
 int mpns_payload_build(const struct pr_notif *n, char **out, size_t *outlen);
 
-/* toast_text gives the default title/body for 'event' ("New message", …). */
+/*
+ * toast_default_text gives n->title and n->body, or where one is absent (or
+ * empty) the phrase for 'event': "New message", "Incoming call", "Missed
+ * call", "New voicemail", "Conference invitation". Pointers into 'n' or static.
+ */
 void toast_default_text(const struct pr_notif *n, const char **title, const char **body);
 
 /* utf8_truncate returns the largest length <= 'max' that ends on a UTF-8 boundary of 's'. */
 size_t utf8_truncate(const char *s, size_t len, size_t max);
+
+/* ---- shared by the three builders (relay/toast.c) ---------------------- */
+
+/*
+ * The text a toast shows. Title: n->title, else the user part of n->from
+ * ("sip:alice@contoso.com" -> "alice"), else the event phrase; body:
+ * n->body, else the event phrase (toast_default_text). Empty strings count
+ * as absent. 'title' may point into 'from_user': do not copy the struct.
+ */
+#define TOAST_USER_MAX 128
+struct toast {
+    const char *title;
+    const char *body;
+    char from_user[TOAST_USER_MAX];
+};
+void toast_text(const struct pr_notif *n, struct toast *t);
+
+/* How a builder escapes text, so toast_fit can tell what a cut saves. */
+enum toast_escape {
+    TOAST_ESC_JSON,     /* jansson's output: '"' '\\' and controls escaped, UTF-8 raw */
+    TOAST_ESC_XML,      /* xml_escape below: & < > " ' as entities, controls dropped */
+};
+
+/* A builder's renderer: the whole request body for this title and body. */
+typedef int (*toast_render_fn)(void *arg, const char *title, const char *body,
+                               char **out, size_t *outlen);
+
+/*
+ * toast_fit renders with 'title' and 'body' and, while the result is over
+ * 'limit' bytes, cuts the body (then the title) on a UTF-8 boundary, appends
+ * "…" (which counts in the limit) and renders again. Returns 0 with the
+ * malloc'd text in '*out', PR_ETOOBIG when even empty texts do not fit, or
+ * the renderer's error.
+ */
+int toast_fit(const char *title, const char *body, enum toast_escape esc, size_t limit,
+              toast_render_fn render, void *arg, char **out, size_t *outlen);
+
+/*
+ * xml_escape returns a malloc'd copy of 's' fit for XML 1.0 text and
+ * attribute values: & < > " ' become entities; control characters other
+ * than tab, LF and CR (not allowed in XML 1.0) are dropped. NULL on ENOMEM.
+ */
+char *xml_escape(const char *s);
 
 #endif

@@ -59,7 +59,8 @@ void notif_clear(struct pr_notif *n);
 /*
  * notif_encode returns the record as compact JSON text in '*out' (free with
  * free()) and its length in '*outlen'. PR_ENOMEM on allocation failure,
- * PR_EINVAL if a required field (id, domain, app, token) is missing.
+ * PR_EINVAL if a required field (id, domain, app, token) is missing, a
+ * string is not UTF-8 or 'data' is not an object (it would not decode).
  */
 int notif_encode(const struct pr_notif *n, char **out, size_t *outlen);
 

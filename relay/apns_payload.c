@@ -1,0 +1,216 @@
+/*
+ * apns_payload.c - the APNs request for a notification (payload.h): JSON
+ * payload, :path and the apns-* header values. Called by the APNs client
+ * (relay/apns.c) once per attempt; pure, no I/O.
+ *
+ * Alert push (limit 4096 bytes):
+ *
+ *   {"aps":{"alert":{"title":T,"body":B},"badge":N,"sound":S,
+ *           "category":"IM","thread-id":C,"mutable-content":1},
+ *    <n->data keys, beside aps>,
+ *    "pr":{"id":ID,"event":"im","from":F}}
+ *
+ * VoIP push (limit 5120 bytes; the app reports the call itself, so there is
+ * no alert and aps stays empty):
+ *
+ *   {"aps":{}, <n->data keys>, "pr":{"id":ID,"event":"call","from":F,"title":T,"body":B}}
+ *
+ * badge, sound, thread-id (collapse id, else from) and from appear only when
+ * known. Data keys "aps" and "pr" are ours and are not copied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "pushrelay/error.h"
+#include "payload.h"
+
+#define APNS_PRIORITY_HIGH 10
+#define APNS_PRIORITY_NORMAL 5
+
+static const char *const apns_categories[PR_EVENT_COUNT] = {
+    [PR_EVENT_IM] = "IM",
+    [PR_EVENT_CALL] = "CALL",
+    [PR_EVENT_MISSED_CALL] = "MISSED_CALL",
+    [PR_EVENT_VOICEMAIL] = "VOICEMAIL",
+    [PR_EVENT_CONFERENCE] = "CONFERENCE",
+};
+
+/* apns_set_str sets 'key' to string 's'; PR_EINVAL when 's' is not UTF-8. */
+static int apns_set_str(json_t *o, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+    if (v == NULL)
+        return PR_EINVAL;
+    return json_object_set_new(o, key, v) == 0 ? 0 : PR_ENOMEM;
+}
+
+static int apns_set_int(json_t *o, const char *key, json_int_t i)
+{
+    return json_object_set_new(o, key, json_integer(i)) == 0 ? 0 : PR_ENOMEM;
+}
+
+static int apns_aps(const struct pr_notif *n, const char *title, const char *body, json_t *aps)
+{
+    int rc;
+    json_t *alert = json_object();
+    if (alert == NULL || json_object_set_new(aps, "alert", alert) != 0)
+        return PR_ENOMEM;
+    if ((rc = apns_set_str(alert, "title", title)) != 0 ||
+        (rc = apns_set_str(alert, "body", body)) != 0)
+        return rc;
+    if (n->badge >= 0 && (rc = apns_set_int(aps, "badge", n->badge)) != 0)
+        return rc;
+    if (n->sound != NULL && (rc = apns_set_str(aps, "sound", n->sound)) != 0)
+        return rc;
+    unsigned ev = (unsigned)n->event < PR_EVENT_COUNT ? (unsigned)n->event : PR_EVENT_IM;
+    if ((rc = apns_set_str(aps, "category", apns_categories[ev])) != 0)
+        return rc;
+    const char *thread = n->collapse_id != NULL ? n->collapse_id : n->from;
+    if (thread != NULL && (rc = apns_set_str(aps, "thread-id", thread)) != 0)
+        return rc;
+    return apns_set_int(aps, "mutable-content", 1);
+}
+
+static int apns_pr(const struct pr_notif *n, const char *title, const char *body, json_t *pr)
+{
+    int rc;
+    if ((rc = apns_set_str(pr, "id", n->id)) != 0 ||
+        (rc = apns_set_str(pr, "event", pr_event_name(n->event))) != 0)
+        return rc;
+    if (n->from != NULL && (rc = apns_set_str(pr, "from", n->from)) != 0)
+        return rc;
+    if (n->voip && ((rc = apns_set_str(pr, "title", title)) != 0 ||
+                    (rc = apns_set_str(pr, "body", body)) != 0))
+        return rc;
+    return 0;
+}
+
+/* apns_render is the toast_render_fn: the whole payload for this text. */
+static int apns_render(void *arg, const char *title, const char *body, char **out, size_t *outlen)
+{
+    const struct pr_notif *n = arg;
+    json_t *root = json_object(), *aps = json_object(), *pr = json_object();
+    int rc = PR_ENOMEM;
+    if (root == NULL || aps == NULL || pr == NULL)
+        goto out;
+    if (json_object_set(root, "aps", aps) != 0)
+        goto out;
+    if (!n->voip && (rc = apns_aps(n, title, body, aps)) != 0)
+        goto out;
+    rc = PR_ENOMEM;
+    if (n->data != NULL) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(n->data, key, value) {
+            if (strcmp(key, "aps") != 0 && strcmp(key, "pr") != 0 &&
+                json_object_set(root, key, value) != 0)
+                goto out;
+        }
+    }
+    if ((rc = apns_pr(n, title, body, pr)) != 0)
+        goto out;
+    rc = PR_ENOMEM;
+    if (json_object_set(root, "pr", pr) != 0 || (*out = json_dumps(root, JSON_COMPACT)) == NULL)
+        goto out;
+    *outlen = strlen(*out);
+    rc = 0;
+out:
+    json_decref(pr);
+    json_decref(aps);
+    json_decref(root);
+    return rc;
+}
+
+/* apns_is_uuid: 1 for the 8-4-4-4-12 hex form (either case). */
+static int apns_is_uuid(const char *s)
+{
+    static const char hex[] = "0123456789abcdefABCDEF";
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : strchr(hex, s[i]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * apns_id_for gives the apns-id: 'id' itself when it is a UUID, else a
+ * UUID made from SHA-1('id') with the version-5 and RFC 4122 variant bits,
+ * so every retry of one notification carries the same apns-id.
+ */
+static int apns_id_for(const char *id, char out[37])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (apns_is_uuid(id)) {
+        memcpy(out, id, 37);
+        return 0;
+    }
+    if (EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen < 16)
+        return PR_ECRYPTO;
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    char *w = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *w++ = '-';
+        w += sprintf(w, "%02x", md[i]);
+    }
+    return 0;
+}
+
+/* A token goes into :path as is: only URL-unreserved characters may. */
+static int apns_token_ok(const char *token)
+{
+    static const char unreserved[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+    return token[0] != '\0' && strspn(token, unreserved) == strlen(token);
+}
+
+int apns_payload_build(const struct pr_notif *n, const struct cfg_app *app,
+                       struct apns_request *out)
+{
+    struct toast text;
+    int rc = PR_EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    if (n->id == NULL || n->token == NULL || app->topic == NULL || !apns_token_ok(n->token))
+        goto fail;
+    int tl = snprintf(out->topic, sizeof(out->topic), "%s%s", app->topic, n->voip ? ".voip" : "");
+    if (tl < 0 || (size_t)tl >= sizeof(out->topic))
+        goto fail;
+    if ((rc = apns_id_for(n->id, out->apns_id)) != 0)
+        goto fail;
+    rc = PR_ENOMEM;
+    size_t plen = strlen("/3/device/") + strlen(n->token) + 1;
+    if ((out->path = malloc(plen)) == NULL)
+        goto fail;
+    snprintf(out->path, plen, "/3/device/%s", n->token);
+
+    toast_text(n, &text);
+    rc = toast_fit(text.title, text.body, TOAST_ESC_JSON,
+                   n->voip ? APNS_PAYLOAD_MAX_VOIP : APNS_PAYLOAD_MAX, apns_render, (void *)n,
+                   &out->payload, &out->payload_len);
+    if (rc != 0)
+        goto fail;
+    out->push_type = n->voip ? "voip" : "alert";
+    out->priority = n->priority == PR_PRIORITY_HIGH ? APNS_PRIORITY_HIGH : APNS_PRIORITY_NORMAL;
+    out->expiration_s = n->expires_ms / 1000;
+    out->collapse_id = n->collapse_id;
+    return 0;
+fail:
+    apns_request_clear(out);
+    return rc;
+}
+
+void apns_request_clear(struct apns_request *r)
+{
+    free(r->path);
+    free(r->payload);
+    memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,79 @@
+/*
+ * mpns_payload.c - the MPNS toast XML for a notification (payload.h).
+ * Called by the MPNS client (relay/mpns.c) once per attempt; pure.
+ *
+ *   <?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification">
+ *   <wp:Toast><wp:Text1>TITLE</wp:Text1><wp:Text2>BODY</wp:Text2>
+ *   <wp:Param>/pushrelay?event=im&amp;id=ID</wp:Param></wp:Toast></wp:Notification>
+ *
+ * (one line on the wire). TITLE and BODY are XML-escaped by xml_escape; ID
+ * is percent-encoded first, since Param is a URI the app parses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "payload.h"
+
+#define MPNS_HEAD "<?xml version=\"1.0\" encoding=\"utf-8\"?>" \
+                  "<wp:Notification xmlns:wp=\"WPNotification\"><wp:Toast><wp:Text1>"
+#define MPNS_MID "</wp:Text1><wp:Text2>"
+#define MPNS_PARAM "</wp:Text2><wp:Param>/pushrelay?event="
+#define MPNS_PARAM_ID "&amp;id="
+#define MPNS_TAIL "</wp:Param></wp:Toast></wp:Notification>"
+
+/* mpns_url_encode percent-encodes all but RFC 3986 unreserved characters. */
+static char *mpns_url_encode(const char *s)
+{
+    static const char unreserved[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+    char *out = malloc(3 * strlen(s) + 1);
+    if (out == NULL)
+        return NULL;
+    char *w = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (strchr(unreserved, *p) != NULL)
+            *w++ = (char)*p;
+        else
+            w += sprintf(w, "%%%02X", *p);
+    }
+    *w = '\0';
+    return out;
+}
+
+/* mpns_render is the toast_render_fn: the whole toast for this text. */
+static int mpns_render(void *arg, const char *title, const char *body, char **out, size_t *outlen)
+{
+    const struct pr_notif *n = arg;
+    char *t = xml_escape(title), *b = xml_escape(body), *id = mpns_url_encode(n->id);
+    int rc = PR_ENOMEM;
+    if (t == NULL || b == NULL || id == NULL)
+        goto out;
+    const char *ev = pr_event_name(n->event);
+    size_t len = strlen(MPNS_HEAD) + strlen(t) + strlen(MPNS_MID) + strlen(b) +
+                 strlen(MPNS_PARAM) + strlen(ev) + strlen(MPNS_PARAM_ID) + strlen(id) +
+                 strlen(MPNS_TAIL);
+    if ((*out = malloc(len + 1)) == NULL)
+        goto out;
+    snprintf(*out, len + 1, "%s%s%s%s%s%s%s%s%s", MPNS_HEAD, t, MPNS_MID, b, MPNS_PARAM, ev,
+             MPNS_PARAM_ID, id, MPNS_TAIL);
+    *outlen = len;
+    rc = 0;
+out:
+    free(t);
+    free(b);
+    free(id);
+    return rc;
+}
+
+int mpns_payload_build(const struct pr_notif *n, char **out, size_t *outlen)
+{
+    struct toast text;
+    *out = NULL;
+    if (n->id == NULL)
+        return PR_EINVAL;
+    toast_text(n, &text);
+    return toast_fit(text.title, text.body, TOAST_ESC_XML, MPNS_PAYLOAD_MAX, mpns_render,
+                     (void *)n, out, outlen);
+}

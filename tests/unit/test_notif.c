@@ -1,0 +1,399 @@
+/*
+ * test_notif.c - the notification record (relay/notif.c): encode/decode
+ * round trip with Korean and emoji text, tolerated absences, refused corrupt
+ * records; and the Redis key builders (relay/keys.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/notif.h"
+#include "keys.h"
+
+#define KOREAN "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"
+#define EMOJI "\xf0\x9f\x98\x80"
+
+static void full_notif(struct pr_notif *n)
+{
+    notif_init(n);
+    assert_int_equal(notif_set_str(&n->id, "5f0c1d2e-42"), 0);
+    notif_set_str(&n->domain, "contoso.com");
+    n->provider = PR_PROVIDER_FCM;
+    notif_set_str(&n->app, "lync-android");
+    notif_set_str(&n->token, "fcm:APA91b-token");
+    n->voip = 1;
+    n->event = PR_EVENT_MISSED_CALL;
+    notif_set_str(&n->from, "sip:alice@contoso.com");
+    notif_set_str(&n->to, "sip:bob@contoso.com");
+    notif_set_str(&n->title, KOREAN " " EMOJI);
+    notif_set_str(&n->body, "\xec\x95\x88\xeb\x85\x95 \"quoted\" \\ " EMOJI "\n");
+    n->badge = 3;
+    notif_set_str(&n->sound, "default");
+    n->priority = PR_PRIORITY_HIGH;
+    notif_set_str(&n->collapse_id, "conv-42");
+    n->ttl_s = 60;
+    n->accepted_ms = 1732480000000;
+    n->expires_ms = 1732480060000;
+    n->attempts = 2;
+    n->data = json_pack("{s:s, s:i, s:{s:b}}", "conv", KOREAN, "n", 7, "o", "x", 1);
+    notif_set_str(&n->last, "503 ServiceUnavailable");
+}
+
+static void round_trip_keeps_every_field_including_korean_and_emoji(void **state)
+{
+    (void)state;
+    struct pr_notif n, d;
+    full_notif(&n);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    assert_int_equal(strlen(text), len);
+    assert_int_equal(notif_decode(text, len, &d), 0);
+
+    assert_string_equal(d.id, "5f0c1d2e-42");
+    assert_string_equal(d.domain, "contoso.com");
+    assert_int_equal(d.provider, PR_PROVIDER_FCM);
+    assert_string_equal(d.app, "lync-android");
+    assert_string_equal(d.token, "fcm:APA91b-token");
+    assert_int_equal(d.voip, 1);
+    assert_int_equal(d.event, PR_EVENT_MISSED_CALL);
+    assert_string_equal(d.from, "sip:alice@contoso.com");
+    assert_string_equal(d.to, "sip:bob@contoso.com");
+    assert_string_equal(d.title, KOREAN " " EMOJI);
+    assert_string_equal(d.body, "\xec\x95\x88\xeb\x85\x95 \"quoted\" \\ " EMOJI "\n");
+    assert_int_equal(d.badge, 3);
+    assert_string_equal(d.sound, "default");
+    assert_int_equal(d.priority, PR_PRIORITY_HIGH);
+    assert_string_equal(d.collapse_id, "conv-42");
+    assert_int_equal(d.ttl_s, 60);
+    assert_int_equal(d.accepted_ms, 1732480000000);
+    assert_int_equal(d.expires_ms, 1732480060000);
+    assert_int_equal(d.attempts, 2);
+    assert_true(json_equal(d.data, n.data));
+    assert_string_equal(d.last, "503 ServiceUnavailable");
+
+    /* Encoding the decoded record again gives the same text. */
+    char *again = NULL;
+    size_t again_len = 0;
+    assert_int_equal(notif_encode(&d, &again, &again_len), 0);
+    assert_string_equal(again, text);
+    free(again);
+    free(text);
+    notif_clear(&n);
+    notif_clear(&d);
+}
+
+static void encoding_uses_the_documented_short_keys(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    full_notif(&n);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    json_t *o = json_loads(text, 0, NULL);
+    json_t *want = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s,"
+                             " s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:O, s:s}",
+                             "v", 1, "id", "5f0c1d2e-42", "dom", "contoso.com", "prov", "fcm",
+                             "app", "lync-android", "tok", "fcm:APA91b-token", "voip", 1,
+                             "ev", "missed-call", "from", "sip:alice@contoso.com",
+                             "to", "sip:bob@contoso.com", "title", KOREAN " " EMOJI,
+                             "body", "\xec\x95\x88\xeb\x85\x95 \"quoted\" \\ " EMOJI "\n",
+                             "badge", 3, "sound", "default", "prio", "high", "coll", "conv-42",
+                             "ttl", 60, "acc", (json_int_t)1732480000000,
+                             "exp", (json_int_t)1732480060000, "att", 2, "data", n.data,
+                             "last", "503 ServiceUnavailable");
+    assert_true(json_equal(o, want));
+    json_decref(o);
+    json_decref(want);
+    free(text);
+    notif_clear(&n);
+}
+
+static void absent_optional_fields_are_omitted_and_decode_as_absent(void **state)
+{
+    (void)state;
+    struct pr_notif n, d;
+    notif_init(&n);
+    notif_set_str(&n.id, "i");
+    notif_set_str(&n.domain, "contoso.com");
+    notif_set_str(&n.app, "lync-ios");
+    notif_set_str(&n.token, "ab12");
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    assert_string_equal(text, "{\"v\":1,\"id\":\"i\",\"dom\":\"contoso.com\",\"prov\":\"apns\","
+                              "\"app\":\"lync-ios\",\"tok\":\"ab12\",\"voip\":0,\"ev\":\"im\","
+                              "\"prio\":\"normal\",\"ttl\":0,\"acc\":0,\"exp\":0,\"att\":0}");
+    assert_int_equal(notif_decode(text, len, &d), 0);
+    assert_null(d.from);
+    assert_null(d.to);
+    assert_null(d.title);
+    assert_null(d.body);
+    assert_null(d.sound);
+    assert_null(d.collapse_id);
+    assert_null(d.last);
+    assert_null(d.data);
+    assert_int_equal(d.badge, -1);
+    assert_int_equal(d.voip, 0);
+    free(text);
+    notif_clear(&n);
+    notif_clear(&d);
+}
+
+static void decode_tolerates_missing_voip_and_unknown_keys(void **state)
+{
+    (void)state;
+    const char *text = "{\"v\":1,\"id\":\"i\",\"dom\":\"d\",\"prov\":\"mpns\",\"app\":\"a\","
+                       "\"tok\":\"https://x/y\",\"ev\":\"conference\",\"prio\":\"high\","
+                       "\"ttl\":5,\"acc\":1,\"exp\":5001,\"att\":0,\"future\":[1]}";
+    struct pr_notif d;
+    assert_int_equal(notif_decode(text, strlen(text), &d), 0);
+    assert_int_equal(d.provider, PR_PROVIDER_MPNS);
+    assert_int_equal(d.event, PR_EVENT_CONFERENCE);
+    assert_int_equal(d.voip, 0);
+    assert_int_equal(d.expires_ms, 5001);
+    notif_clear(&d);
+}
+
+static void encode_refuses_a_record_without_required_fields(void **state)
+{
+    (void)state;
+    char **fields[4];
+    for (int missing = 0; missing < 4; missing++) {
+        struct pr_notif n;
+        full_notif(&n);
+        fields[0] = &n.id, fields[1] = &n.domain, fields[2] = &n.app, fields[3] = &n.token;
+        notif_set_str(fields[missing], NULL);
+        char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(notif_encode(&n, &text, &len), PR_EINVAL);
+        assert_null(text);
+        notif_clear(&n);
+    }
+}
+
+static void encode_refuses_text_that_is_not_utf8(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    full_notif(&n);
+    notif_set_str(&n.body, "\xff\xfe");
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), PR_EINVAL);
+    notif_set_str(&n.body, "ok");
+    notif_set_str(&n.id, "\xc3");
+    assert_int_equal(notif_encode(&n, &text, &len), PR_EINVAL);
+    notif_clear(&n);
+}
+
+static void encode_refuses_data_that_is_not_an_object(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    full_notif(&n);
+    json_decref(n.data);
+    n.data = json_pack("[i]", 1);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), PR_EINVAL);
+    notif_clear(&n);
+}
+
+static void decode_refuses_records_missing_a_required_field(void **state)
+{
+    (void)state;
+    const char *required[] = { "v", "id", "dom", "prov", "app", "tok", "ev", "prio",
+                               "ttl", "acc", "exp", "att" };
+    struct pr_notif n;
+    full_notif(&n);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        json_t *o = json_loads(text, 0, NULL);
+        assert_int_equal(json_object_del(o, required[i]), 0);
+        char *broken = json_dumps(o, JSON_COMPACT);
+        struct pr_notif d;
+        int rc = notif_decode(broken, strlen(broken), &d);
+        if (rc != PR_EINVAL)
+            print_error("decoded without \"%s\"\n", required[i]);
+        assert_int_equal(rc, PR_EINVAL);
+        notif_clear(&d);
+        free(broken);
+        json_decref(o);
+    }
+    free(text);
+    notif_clear(&n);
+}
+
+static void decode_refuses_corrupt_input(void **state)
+{
+    (void)state;
+    const char *base = "\"id\":\"i\",\"dom\":\"d\",\"prov\":\"apns\",\"app\":\"a\",\"tok\":\"t\","
+                       "\"ev\":\"im\",\"prio\":\"normal\",\"ttl\":1,\"acc\":1,\"exp\":2,\"att\":0";
+    char buf[512];
+    const char *extra[] = {
+        "\"v\":2",                      /* a version we do not know */
+        "\"v\":\"1\"",
+        "\"v\":1,\"prov\":\"gcm\"",     /* duplicate key wins last: unknown provider */
+        "\"v\":1,\"ev\":\"sms\"",
+        "\"v\":1,\"prio\":\"urgent\"",
+        "\"v\":1,\"badge\":\"3\"",
+        "\"v\":1,\"title\":5",
+        "\"v\":1,\"data\":[1]",
+        "\"v\":1,\"data\":\"x\"",
+        "\"v\":1,\"ttl\":\"60\"",
+        "\"v\":1,\"title\":\"a\\u0000b\"",  /* NUL inside a C string field */
+    };
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+        snprintf(buf, sizeof(buf), "{%s,%s}", base, extra[i]);
+        struct pr_notif d;
+        int rc = notif_decode(buf, strlen(buf), &d);
+        if (rc != PR_EINVAL)
+            print_error("accepted: %s\n", buf);
+        assert_int_equal(rc, PR_EINVAL);
+        notif_clear(&d);
+    }
+    snprintf(buf, sizeof(buf), "{\"v\":1,%s}", base);
+    struct pr_notif d;
+    assert_int_equal(notif_decode(buf, strlen(buf), &d), 0);
+    notif_clear(&d);
+
+    const char *junk[] = { "", "null", "[]", "\"str\"", "{", "{\"v\":1", "not json",
+                           "{\"v\":1}", "{} trailing" };
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        assert_int_equal(notif_decode(junk[i], strlen(junk[i]), &d), PR_EINVAL);
+        notif_clear(&d);
+    }
+    /* A record cut short by its length is corrupt even if the buffer goes on. */
+    assert_int_equal(notif_decode(buf, strlen(buf) - 1, &d), PR_EINVAL);
+    notif_clear(&d);
+}
+
+static void set_str_copies_and_clears(void **state)
+{
+    (void)state;
+    char *field = NULL;
+    char src[] = "abc";
+    assert_int_equal(notif_set_str(&field, src), 0);
+    src[0] = 'x';
+    assert_string_equal(field, "abc");
+    assert_int_equal(notif_set_str(&field, NULL), 0);
+    assert_null(field);
+}
+
+static void clear_resets_to_init_state(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    full_notif(&n);
+    notif_clear(&n);
+    assert_null(n.id);
+    assert_null(n.data);
+    assert_int_equal(n.badge, -1);
+    assert_int_equal(n.attempts, 0);
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void keys_follow_the_documented_layout(void **state)
+{
+    (void)state;
+    struct keys k;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_init(&k, NULL), 0);
+#define KEY(call, want)                          \
+    do {                                         \
+        int n = (call);                          \
+        assert_string_equal(buf, want);          \
+        assert_int_equal(n, strlen(want));       \
+    } while (0)
+    KEY(keys_stream(&k, PR_PROVIDER_APNS, buf, sizeof(buf)), "pr:{q}:in:apns");
+    KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "pr:{q}:in:fcm");
+    KEY(keys_stream(&k, PR_PROVIDER_MPNS, buf, sizeof(buf)), "pr:{q}:in:mpns");
+    KEY(keys_retry(&k, buf, sizeof(buf)), "pr:{q}:retry");
+    KEY(keys_dead(&k, buf, sizeof(buf)), "pr:{q}:dead");
+    KEY(keys_dedup(&k, "contoso.com", "5f0c-42", buf, sizeof(buf)), "pr:dedup:contoso.com:5f0c-42");
+    KEY(keys_tenant(&k, "contoso.com", buf, sizeof(buf)), "pr:tenant:contoso.com");
+    KEY(keys_tenants(&k, buf, sizeof(buf)), "pr:tenants");
+    KEY(keys_rate(&k, "contoso.com", 1732480000LL, buf, sizeof(buf)), "pr:rate:contoso.com:1732480000");
+    KEY(keys_token(&k, PR_PROVIDER_APNS, "ab12", buf, sizeof(buf)), "pr:token:apns:ab12");
+    KEY(keys_tokens(&k, buf, sizeof(buf)), "pr:tokens");
+    KEY(keys_stats(&k, "domain:contoso.com", buf, sizeof(buf)), "pr:stats:domain:contoso.com");
+
+    assert_int_equal(keys_init(&k, "staging:"), 0);
+    KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "staging:{q}:in:fcm");
+    KEY(keys_dedup(&k, "d", KOREAN, buf, sizeof(buf)), "staging:dedup:d:" KOREAN);
+#undef KEY
+}
+
+static void keys_refuse_a_prefix_that_does_not_fit(void **state)
+{
+    (void)state;
+    struct keys k;
+    char prefix[KEYS_PREFIX_MAX + 1];
+    memset(prefix, 'p', sizeof(prefix) - 1);
+    prefix[KEYS_PREFIX_MAX] = '\0';
+    assert_int_equal(keys_init(&k, prefix), PR_EINVAL);
+    prefix[KEYS_PREFIX_MAX - 1] = '\0';
+    assert_int_equal(keys_init(&k, prefix), 0);
+}
+
+static void keys_report_a_buffer_too_small(void **state)
+{
+    (void)state;
+    struct keys k;
+    keys_init(&k, NULL);
+    char buf[16];
+    assert_int_equal(keys_tenants(&k, buf, 11), 10);   /* "pr:tenants" + NUL fits exactly */
+    assert_string_equal(buf, "pr:tenants");
+    assert_int_equal(keys_tenants(&k, buf, 10), PR_ETOOBIG);
+    assert_int_equal(keys_retry(&k, buf, 5), PR_ETOOBIG);
+}
+
+static void keys_fit_a_4k_mpns_channel_uri_in_keys_max(void **state)
+{
+    (void)state;
+    struct keys k;
+    char prefix[KEYS_PREFIX_MAX];
+    memset(prefix, 'p', sizeof(prefix) - 1);
+    prefix[KEYS_PREFIX_MAX - 1] = '\0';
+    keys_init(&k, prefix);
+    char *uri = malloc(4097);
+    memset(uri, 'u', 4096);
+    uri[4096] = '\0';
+    char *buf = malloc(KEYS_MAX);
+    int n = keys_token(&k, PR_PROVIDER_MPNS, uri, buf, KEYS_MAX);
+    assert_int_equal(n, 63 + strlen("token:mpns:") + 4096);
+    free(buf);
+    free(uri);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip_keeps_every_field_including_korean_and_emoji),
+        cmocka_unit_test(encoding_uses_the_documented_short_keys),
+        cmocka_unit_test(absent_optional_fields_are_omitted_and_decode_as_absent),
+        cmocka_unit_test(decode_tolerates_missing_voip_and_unknown_keys),
+        cmocka_unit_test(encode_refuses_a_record_without_required_fields),
+        cmocka_unit_test(encode_refuses_text_that_is_not_utf8),
+        cmocka_unit_test(encode_refuses_data_that_is_not_an_object),
+        cmocka_unit_test(decode_refuses_records_missing_a_required_field),
+        cmocka_unit_test(decode_refuses_corrupt_input),
+        cmocka_unit_test(set_str_copies_and_clears),
+        cmocka_unit_test(clear_resets_to_init_state),
+        cmocka_unit_test(keys_follow_the_documented_layout),
+        cmocka_unit_test(keys_refuse_a_prefix_that_does_not_fit),
+        cmocka_unit_test(keys_report_a_buffer_too_small),
+        cmocka_unit_test(keys_fit_a_4k_mpns_channel_uri_in_keys_max),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
