@@ -108,7 +108,7 @@ record, body_out, hdr_out = sys.argv[1:4]
 with open(record) as f:
     first = json.loads(f.readline())
 open(body_out, "w").write(first["body"])
-skip = {"authorization", "content-length", "apns-id"}
+skip = {"authorization", "content-length", "apns-id", "user-agent"}
 with open(hdr_out, "w") as f:
     for k, v in first.get("headers", {}).items():
         if k not in skip:
