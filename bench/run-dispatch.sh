@@ -19,6 +19,7 @@ E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
 DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
 
 bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
+bench_need_roles
 command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-client)"
 bench_pki
 pr_start_redis
