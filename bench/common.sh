@@ -28,6 +28,12 @@ bench_need() {
     done
 }
 
+# bench_need_roles: the daemon must know --role (design section 8).
+bench_need_roles() {
+    "$PR_BIN/pushrelayd" --help 2>&1 | grep -q -- '--role' ||
+        fail "$PR_BIN/pushrelayd does not take --role listener|dispatcher: build the daemon first"
+}
+
 # bench_pki: test CA, relay certificate, the edge's client certificate and an
 # APNs token-auth key (EC P-256, PKCS#8 like Apple's .p8) under $T/pki.
 bench_pki() {

@@ -19,6 +19,7 @@ E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
 DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
 
 bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
+bench_need_roles
 command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-client)"
 bench_pki
 pr_start_redis
@@ -79,6 +80,7 @@ DEAD=$(rcli XLEN 'pr:{q}:dead')
 DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
 assert_eq "$QUEUE" "$DELIVERED" "deliveries recorded by the sandbox"
 assert_eq 0 "$DEAD" "dead letters"
+echo "dispatcher: $QUEUE in $((t1 - t0)) ms = $DISP_RATE/s, peak RSS $DISP_HWM"
 
 # ---- 2. h2load against the same sandbox: the ceiling ----------------------
 # The request is the one the dispatcher sent (body and headers from the
@@ -108,7 +110,7 @@ record, body_out, hdr_out = sys.argv[1:4]
 with open(record) as f:
     first = json.loads(f.readline())
 open(body_out, "w").write(first["body"])
-skip = {"authorization", "content-length", "apns-id"}
+skip = {"authorization", "content-length", "apns-id", "user-agent"}
 with open(hdr_out, "w") as f:
     for k, v in first.get("headers", {}).items():
         if k not in skip:
@@ -125,6 +127,7 @@ H2_RATE=$(awk '/^finished in/ {gsub(",", "", $4); printf "%.0f", $4}' "$T/h2load
 H2_2XX=$(awk '/^status codes:/ {print $3}' "$T/h2load.log")
 assert_eq "$QUEUE" "$H2_2XX" "h2load requests answered 2xx"
 BODY_BYTES=$(wc -c <"$T/h2load.body")
+echo "h2load: $H2_RATE/s"
 
 # ---- 3. end-to-end latency at a steady rate -------------------------------
 bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener

@@ -18,6 +18,7 @@ SECONDS_PER_CASE=${BENCH_SECONDS:-10}
 COUNT_PER_CASE=${BENCH_COUNT:-200000}
 
 bench_need sipload sipecho pushrelayd pushrelayctl
+bench_need_roles
 bench_pki
 pr_start_redis
 
