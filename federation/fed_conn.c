@@ -162,8 +162,17 @@ static void conn_arm_timer(struct fed_conn *c)
         if (partial_due < due)
             due = partial_due;
     }
-    if (due <= now) /* only while an ingest holds the connection open */
-        due = now + 1000;
+    if (due <= now) {
+        /*
+         * Overdue: the timer decides at once. Only an idle connection held
+         * open by an ingest still in flight is looked at again a second later
+         * (re-arming in the past would otherwise spin, and re-arming in the
+         * future on every read would let a trickling peer postpone forever).
+         */
+        int partial_overdue = c->partial_since_ms != 0 &&
+                              now - c->partial_since_ms >= (int64_t)f->handshake_timeout_s * 1000;
+        due = (c->head == NULL || partial_overdue) ? now : now + 1000;
+    }
     struct timeval tv = { (due - now) / 1000, ((due - now) % 1000) * 1000 };
     evtimer_add(c->timer, &tv);
 }
