@@ -122,7 +122,7 @@ static const struct cfg__key fed_keys[] = {
     { "max_connections", T_INT, 0, .off = FED(max_connections),
       .min = 1, .max = 1000000, .idef = 10000 },
     { "max_message_bytes", T_INT, 0, .off = FED(max_message_bytes),
-      .min = 1024, .max = 1048576, .idef = 16384 },
+      .min = 512, .max = 1048576, .idef = 16384 },
     { "idle_timeout_s", T_INT, 0, .off = FED(idle_timeout_s), .min = 1, .max = 86400, .idef = 300 },
     { "handshake_timeout_s", T_INT, 0, .off = FED(handshake_timeout_s),
       .min = 1, .max = 300, .idef = 10 },
@@ -147,7 +147,7 @@ static const struct cfg__key disp_keys[] = {
     { "max_in_flight", T_INT, 0, .off = DSP(max_in_flight),
       .min = 1, .max = 1000000, .idef = 2000 },
     { "claim_idle_ms", T_INT, 0, .off = DSP(claim_idle_ms),
-      .min = 1000, .max = 86400000, .idef = 30000 },
+      .min = 100, .max = 86400000, .idef = 30000 },
     { "retry", T_GROUP, 0, .off = DSP(retry), .sub = &retry_group },
 };
 static const struct cfg__group disp_group = GROUP(disp_keys);
@@ -840,8 +840,20 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
         err[0] = '\0';
     config_init(&cf);
 
-    if (realpath(path, real) == NULL) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    /* Checked here for a precise reason; libconfig only says "file I/O error". */
+    const char *why = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (realpath(path, real) == NULL)
+        why = strerror(errno);
+    if (fd >= 0)
+        close(fd);
+    if (why != NULL) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, why);
         rc = PR_ECONFIG;
         goto out;
     }

@@ -8,6 +8,8 @@
  * never blocks.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +33,12 @@
 #define H2C_DEFAULT_MAX_BODY 16384
 #define H2C_DEFAULT_TIMEOUT_MS 30000
 #define H2C_CONNECT_TIMEOUT_MS 10000
+#ifndef H2C_PING_IDLE_MS              /* overridable at build time for liveness tests */
 #define H2C_PING_IDLE_MS 30000       /* PING after this long without reading */
+#endif
+#ifndef H2C_PING_TIMEOUT_MS
 #define H2C_PING_TIMEOUT_MS 10000    /* and drop the connection if no ACK by then */
+#endif
 #define H2C_BACKOFF_MIN_MS 100
 #define H2C_BACKOFF_MAX_MS 30000
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
@@ -384,8 +390,11 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
         kick_schedule(c);
         break;
     case NGHTTP2_PING:
-        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
             conn->ping_outstanding = 0;
+            pr_log_debug(c->log_name, "connection %d: PING answered", conn->index);
+            timer_arm(conn->timer, H2C_PING_IDLE_MS);
+        }
         break;
     case NGHTTP2_GOAWAY:
         pr_log_info(c->log_name, "connection %d to %s: GOAWAY (last stream %d, error %u)",
@@ -417,6 +426,8 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id, uint3
     TAILQ_REMOVE(&conn->streams, r, link);
     conn->in_flight--;
     if (error_code == NGHTTP2_REFUSED_STREAM && !r->done) {
+        pr_log_debug(conn->c->log_name, "connection %d: stream %d refused, sending it again",
+                     conn->index, stream_id);
         req_requeue(r);
     } else {
         if (r->status >= 200 && error_code == NGHTTP2_NO_ERROR)
@@ -529,7 +540,10 @@ static void conn_error_text(struct h2c_conn *conn, struct bufferevent *bev, shor
     unsigned long e, last = 0;
     while ((e = bufferevent_get_openssl_error(bev)) != 0)
         last = e;
-    if (conn->state == CONN_CONNECTING && vr != X509_V_OK)
+    int dns_err = bufferevent_socket_get_dns_error(bev);
+    if (dns_err != 0)
+        snprintf(buf, len, "cannot resolve %s: %s", conn->c->host, evutil_gai_strerror(dns_err));
+    else if (conn->state == CONN_CONNECTING && vr != X509_V_OK)
         snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
     else if (last != 0 && ERR_GET_LIB(last) != 0)
         ERR_error_string_n(last, buf, len);
@@ -555,6 +569,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_close(conn, "connection lost", 0);
             return;
         }
+        /* Requests are latency-bound and already batched by conn_flush. */
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (conn_start_session(conn) < 0) {
             conn_close(conn, "connection lost", 0);
             return;
@@ -656,7 +673,8 @@ static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
     struct h2c *c = conn->c;
     struct h2c_req *r;
     int was_connecting = conn->state == CONN_CONNECTING;
-    while ((r = TAILQ_FIRST(&conn->streams)) != NULL) {
+    /* Newest first: each requeue goes to the head, so the FIFO keeps its order. */
+    while ((r = TAILQ_LAST(&conn->streams, req_list)) != NULL) {
         TAILQ_REMOVE(&conn->streams, r, link);
         conn->in_flight--;
         if (!r->headers_sent && !r->done && !c->closing) {
@@ -726,6 +744,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         conn->ping_outstanding = 1;
+        pr_log_debug(c->log_name, "connection %d: idle, PING", conn->index);
         timer_arm(conn->timer, H2C_PING_TIMEOUT_MS);
         conn_after_io(conn);
         break;

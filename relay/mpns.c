@@ -1,3 +1,579 @@
+/*
+ * mpns.c - the MPNS-compatible provider client: one notification becomes
+ * one HTTPS/1.1 POST of toast XML to the device's channel URI (the token).
+ * The channel's host must match the app's allowed_hosts, so the relay is
+ * never an open proxy: anything else is refused before a byte is sent.
+ *
+ * HTTP/1.1 framing and response parsing are libevent's evhttp client (a
+ * well-kept parser, run over bufferevent_openssl) rather than our own.
+ * Connections are kept alive and reused per host:port, at most
+ * app->connections of them, one request at a time each (no pipelining);
+ * requests beyond that wait in a FIFO. A connection that closed is never
+ * reconnected in place: it is freed and a fresh one (fresh TLS) is made.
+ *
+ * It does not classify answers (relay/mpns_errors.c does). Created by
+ * relay/pclient.c.
+ */
+#include <ctype.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
 #include "pushrelay/error.h"
+#include "pushrelay/log.h"
 #include "pclient_impl.h"
-int mpns_client_new(struct pclient *pc) { (void)pc; return PR_ECONFIG; }
+#include "payload.h"
+#include "tlsc.h"
+
+#define MPNS_DEFAULT_CONNECTIONS 2
+#define MPNS_MAX_WAITING 16384
+#define MPNS_DEFAULT_TIMEOUT_MS 30000
+#define MPNS_MAX_BODY 65536
+#define MPNS_HOST_MAX 256
+#define MPNS_MAX_CONNS_TOTAL 256    /* across hosts: idle ones are closed past this */
+#define MPNS_SCAN_MAX 1024          /* waiting calls looked at per dispatch turn */
+
+struct mpns_call;
+struct mpns_conn;
+TAILQ_HEAD(mpns_call_list, mpns_call);
+TAILQ_HEAD(mpns_conn_list, mpns_conn);
+
+/* One keep-alive connection to host:port, carrying at most one request. */
+struct mpns_conn {
+    TAILQ_ENTRY(mpns_conn) link;
+    struct mpns *m;
+    char host[MPNS_HOST_MAX];
+    uint16_t port;
+    struct evhttp_connection *evcon;
+    struct mpns_call *busy;         /* the request on it, or NULL when idle */
+    int dead;                       /* closed: free it, never reuse it */
+};
+
+struct mpns {
+    struct pclient *pc;
+    SSL_CTX *ssl_ctx;
+    struct evdns_base *dns;         /* created on first host name */
+    struct mpns_conn_list conns;
+    int n_conns;
+    int per_host;
+    struct mpns_call_list waiting;
+    int n_waiting;
+    int in_flight;
+    struct event *kick;             /* dispatch and reap, once per loop turn */
+    int closing;
+};
+
+struct mpns_call {
+    TAILQ_ENTRY(mpns_call) link;
+    struct mpns *m;
+    struct mpns_conn *conn;         /* while sent */
+    struct evhttp_request *req;     /* while sent; owned by evhttp */
+    pclient_done_cb cb;
+    void *arg;
+    char host[MPNS_HOST_MAX];
+    uint16_t port;
+    char *path;                     /* path and query */
+    char *body;
+    size_t body_len;
+    char message_id[37];            /* "" when the id is not UUID-shaped */
+    struct event *timer;
+    int64_t sent_us;
+    const char *error;              /* evhttp's reason when no answer came */
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void kick_schedule(struct mpns *m)
+{
+    if (!m->closing)
+        event_active(m->kick, EV_TIMEOUT, 0);
+}
+
+static void call_free(struct mpns_call *call)
+{
+    if (call->timer != NULL)
+        event_free(call->timer);
+    free(call->path);
+    free(call->body);
+    free(call);
+}
+
+/* Report a result without an HTTP answer and free the call. */
+static void call_finish_noanswer(struct mpns_call *call, const char *why)
+{
+    struct pr_result res;
+    pr_result_init(&res);
+    res.status = PR_STATUS_NO_ANSWER;
+    snprintf(res.reason, sizeof(res.reason), "%s", why);
+    res.rtt_us = call->sent_us != 0 ? now_us() - call->sent_us : 0;
+    call->cb(call->arg, &res);
+    call_free(call);
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ * ------------------------------------------------------------------------ */
+
+/* evhttp tells us the connection closed: it must not be used again. */
+static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct mpns_conn *conn = arg;
+    (void)evcon;
+    conn->dead = 1;
+    kick_schedule(conn->m);
+}
+
+static void conn_free(struct mpns_conn *conn)
+{
+    struct mpns *m = conn->m;
+    TAILQ_REMOVE(&m->conns, conn, link);
+    m->n_conns--;
+    if (conn->evcon != NULL)
+        evhttp_connection_free(conn->evcon);
+    free(conn);
+}
+
+static struct mpns_conn *conn_new(struct mpns *m, const char *host, uint16_t port)
+{
+    struct mpns_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        return NULL;
+    conn->m = m;
+    snprintf(conn->host, sizeof(conn->host), "%s", host);
+    conn->port = port;
+    struct evutil_addrinfo hints = { .ai_flags = EVUTIL_AI_NUMERICHOST }, *ai = NULL;
+    if (evutil_getaddrinfo(host, NULL, &hints, &ai) == 0)
+        evutil_freeaddrinfo(ai);
+    else if (m->dns == NULL)
+        m->dns = evdns_base_new(m->pc->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    SSL *ssl = tlsc_ssl_new(m->ssl_ctx, host);
+    if (ssl == NULL)
+        goto fail;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        m->pc->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        goto fail;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    conn->evcon = evhttp_connection_base_bufferevent_new(m->pc->base, m->dns, bev, host, port);
+    if (conn->evcon == NULL) {
+        bufferevent_free(bev);
+        goto fail;
+    }
+    evhttp_connection_set_retries(conn->evcon, 0);
+    evhttp_connection_set_max_body_size(conn->evcon, MPNS_MAX_BODY);
+    evhttp_connection_set_closecb(conn->evcon, conn_closed_cb, conn);
+    TAILQ_INSERT_TAIL(&m->conns, conn, link);
+    m->n_conns++;
+    pr_log_debug("mpns", "new connection to %s:%u", host, port);
+    return conn;
+fail:
+    free(conn);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------ */
+
+static void req_error_cb(enum evhttp_request_error err, void *arg)
+{
+    struct mpns_call *call = arg;
+    switch (err) {
+    case EVREQ_HTTP_TIMEOUT: call->error = "timeout"; break;
+    case EVREQ_HTTP_EOF: call->error = "connection lost"; break;
+    case EVREQ_HTTP_INVALID_HEADER: call->error = "invalid answer"; break;
+    case EVREQ_HTTP_BUFFER_ERROR: call->error = "connection lost"; break;
+    case EVREQ_HTTP_DATA_TOO_LONG: call->error = "answer too long"; break;
+    default: call->error = "connection lost"; break;
+    }
+}
+
+static const char *hdr_or_empty(struct evkeyvalq *h, const char *name)
+{
+    const char *v = evhttp_find_header(h, name);
+    return v != NULL ? v : "";
+}
+
+/* evhttp's answer (or NULL when the connection failed first). */
+static void req_done_cb(struct evhttp_request *req, void *arg)
+{
+    struct mpns_call *call = arg;
+    struct mpns *m = call->m;
+    struct mpns_conn *conn = call->conn;
+    conn->busy = NULL;
+    m->in_flight--;
+    evtimer_del(call->timer);
+    int status = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    if (status == 0) {
+        /* The connection failed under us: never reuse it. */
+        conn->dead = 1;
+        call_finish_noanswer(call, call->error != NULL ? call->error : "connection lost");
+        kick_schedule(m);
+        return;
+    }
+    struct pr_result res;
+    pr_result_init(&res);
+    res.status = status;
+    res.rtt_us = now_us() - call->sent_us;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    snprintf(res.reason, sizeof(res.reason), "%s/%s/%s",
+             hdr_or_empty(h, "X-NotificationStatus"), hdr_or_empty(h, "X-SubscriptionStatus"),
+             hdr_or_empty(h, "X-DeviceConnectionStatus"));
+    const char *mid = evhttp_find_header(h, "X-MessageID");
+    snprintf(res.provider_id, sizeof(res.provider_id), "%s",
+             mid != NULL ? mid : call->message_id);
+    res.retry_after_s = pclient_parse_retry_after(evhttp_find_header(h, "Retry-After"));
+    call->cb(call->arg, &res);
+    call_free(call);
+    kick_schedule(m);
+}
+
+/*
+ * The deadline passed. Waiting: it just leaves the FIFO. Sent: the request
+ * is cancelled (evhttp then drops the connection, which we never reuse).
+ */
+static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mpns_call *call = arg;
+    struct mpns *m = call->m;
+    (void)fd;
+    (void)what;
+    if (call->conn == NULL) {
+        TAILQ_REMOVE(&m->waiting, call, link);
+        m->n_waiting--;
+    } else {
+        struct mpns_conn *conn = call->conn;
+        evhttp_request_set_error_cb(call->req, NULL);
+        evhttp_cancel_request(call->req);
+        conn->busy = NULL;
+        conn->dead = 1;
+        m->in_flight--;
+        kick_schedule(m);
+    }
+    call_finish_noanswer(call, "timeout");
+}
+
+/* Hand 'call' to 'conn'. Returns 0, or <0 with 'call' untouched. */
+static int call_start(struct mpns_conn *conn, struct mpns_call *call)
+{
+    struct evhttp_request *req = evhttp_request_new(req_done_cb, call);
+    if (req == NULL)
+        return PR_ENOMEM;
+    evhttp_request_set_error_cb(req, req_error_cb);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char hostport[MPNS_HOST_MAX + 16];
+    int v6 = strchr(call->host, ':') != NULL;
+    if (call->port == 443)
+        snprintf(hostport, sizeof(hostport), v6 ? "[%s]" : "%s", call->host);
+    else
+        snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", call->host, call->port);
+    if (evhttp_add_header(h, "Host", hostport) != 0 ||
+        evhttp_add_header(h, "Content-Type", "text/xml") != 0 ||
+        evhttp_add_header(h, "X-WindowsPhone-Target", "toast") != 0 ||
+        evhttp_add_header(h, "X-NotificationClass", "2") != 0 ||
+        (call->message_id[0] != '\0' &&
+         evhttp_add_header(h, "X-MessageID", call->message_id) != 0) ||
+        evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->body_len) != 0) {
+        evhttp_request_free(req);
+        return PR_ENOMEM;
+    }
+    /* On failure evhttp_make_request frees 'req' itself. */
+    if (evhttp_make_request(conn->evcon, req, EVHTTP_REQ_POST, call->path) != 0)
+        return PR_EIO;
+    /*
+     * evhttp writes the head and the body separately: without NODELAY the
+     * body waits for the peer's delayed ACK (40 ms) on every request.
+     */
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn->evcon));
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    call->conn = conn;
+    call->req = req;
+    call->sent_us = now_us();
+    conn->busy = call;
+    return 0;
+}
+
+/* Free closed connections, then give waiting calls an idle or new connection. */
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mpns *m = arg;
+    (void)fd;
+    (void)what;
+    struct mpns_conn *conn, *cnext;
+    for (conn = TAILQ_FIRST(&m->conns); conn != NULL; conn = cnext) {
+        cnext = TAILQ_NEXT(conn, link);
+        if (conn->dead && conn->busy == NULL)
+            conn_free(conn);
+    }
+    /* Look at the head of the FIFO only: a long queue must not make each turn O(n). */
+    struct mpns_call *call, *next;
+    int scanned = 0;
+    for (call = TAILQ_FIRST(&m->waiting); call != NULL && scanned < MPNS_SCAN_MAX;
+         call = next, scanned++) {
+        next = TAILQ_NEXT(call, link);
+        struct mpns_conn *idle = NULL, *idle_other = NULL;
+        int same = 0;
+        TAILQ_FOREACH(conn, &m->conns, link) {
+            if (conn->dead)
+                continue;
+            int match = conn->port == call->port && strcmp(conn->host, call->host) == 0;
+            same += match;
+            if (conn->busy == NULL && match && idle == NULL)
+                idle = conn;
+            else if (conn->busy == NULL && !match && idle_other == NULL)
+                idle_other = conn;
+        }
+        if (idle == NULL && same < m->per_host) {
+            /* Keep the total bounded: retire an idle connection to another host. */
+            if (m->n_conns >= MPNS_MAX_CONNS_TOTAL && idle_other != NULL)
+                conn_free(idle_other);
+            if (m->n_conns < MPNS_MAX_CONNS_TOTAL)
+                idle = conn_new(m, call->host, call->port);
+        }
+        if (idle == NULL)
+            continue;
+        TAILQ_REMOVE(&m->waiting, call, link);
+        m->n_waiting--;
+        int rv = call_start(idle, call);
+        if (rv < 0) {
+            idle->dead = 1;
+            call_finish_noanswer(call, "connection lost");
+            continue;
+        }
+        m->in_flight++;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Provider operations
+ * ------------------------------------------------------------------------ */
+
+/* Whether 's' is a UUID in canonical 8-4-4-4-12 hex form. */
+static int uuid_shaped(const char *s)
+{
+    if (s == NULL || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * mpns_target checks the channel URI: https, a host the app allows, no
+ * user info. Fills host, port and path (malloc'd); returns a refusal
+ * reason, or NULL when the URI may be used.
+ */
+static const char *mpns_target(const struct cfg_app *app, const char *channel,
+                               struct mpns_call *call)
+{
+    struct evhttp_uri *uri = channel != NULL ? evhttp_uri_parse(channel) : NULL;
+    const char *why = NULL;
+    if (uri == NULL) {
+        why = "bad channel URI";
+        goto out;
+    }
+    const char *scheme = evhttp_uri_get_scheme(uri);
+    const char *host = evhttp_uri_get_host(uri);
+    if (scheme == NULL || evutil_ascii_strcasecmp(scheme, "https") != 0) {
+        why = "channel URI not https";
+        goto out;
+    }
+    if (host == NULL || host[0] == '\0' || evhttp_uri_get_userinfo(uri) != NULL) {
+        why = "bad channel URI";
+        goto out;
+    }
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[') {
+        host++;
+        hl -= 2;
+    }
+    if (hl >= sizeof(call->host)) {
+        why = "bad channel URI";
+        goto out;
+    }
+    memcpy(call->host, host, hl);
+    call->host[hl] = '\0';
+    if (!cfg_host_allowed(app, call->host)) {
+        why = "host not allowed";
+        goto out;
+    }
+    int port = evhttp_uri_get_port(uri);
+    call->port = port > 0 ? (uint16_t)port : 443;
+    const char *path = evhttp_uri_get_path(uri);
+    const char *query = evhttp_uri_get_query(uri);
+    if (path == NULL || path[0] == '\0')
+        path = "/";
+    size_t len = strlen(path) + (query != NULL ? strlen(query) + 1 : 0) + 1;
+    if ((call->path = malloc(len)) == NULL) {
+        why = "out of memory";
+        goto out;
+    }
+    snprintf(call->path, len, "%s%s%s", path, query != NULL ? "?" : "",
+             query != NULL ? query : "");
+out:
+    if (uri != NULL)
+        evhttp_uri_free(uri);
+    return why;
+}
+
+static int mpns_send(struct pclient *pc, const struct pr_notif *n, int timeout_ms,
+                     pclient_done_cb cb, void *arg)
+{
+    struct mpns *m = pc->impl;
+    struct pr_result local;
+    if (m->n_waiting >= MPNS_MAX_WAITING)
+        return PR_EAGAIN;
+    struct mpns_call *call = calloc(1, sizeof(*call));
+    if (call == NULL)
+        return PR_ENOMEM;
+    call->m = m;
+    call->cb = cb;
+    call->arg = arg;
+    const char *refused = mpns_target(pc->app, n->token, call);
+    if (refused != NULL) {
+        char tok[48];
+        pr_log_warn("mpns", "app %s: channel %s refused: %s", pc->app->id,
+                    pr_redact(n->token, tok, sizeof(tok)), refused);
+        call_free(call);
+        pclient_local(&local, refused);
+        return pclient_defer(pc, cb, arg, &local);
+    }
+    int rv = mpns_payload_build(n, &call->body, &call->body_len);
+    if (rv < 0) {
+        call_free(call);
+        pclient_local(&local, rv == PR_ETOOBIG ? "payload too large" : pr_strerror(rv));
+        return pclient_defer(pc, cb, arg, &local);
+    }
+    if (uuid_shaped(n->id))
+        snprintf(call->message_id, sizeof(call->message_id), "%s", n->id);
+    if ((call->timer = evtimer_new(pc->base, call_timeout_cb, call)) == NULL) {
+        call_free(call);
+        return PR_ENOMEM;
+    }
+    if (timeout_ms <= 0)
+        timeout_ms = MPNS_DEFAULT_TIMEOUT_MS;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    evtimer_add(call->timer, &tv);
+    TAILQ_INSERT_TAIL(&m->waiting, call, link);
+    m->n_waiting++;
+    kick_schedule(m);
+    return 0;
+}
+
+static int mpns_ready(const struct pclient *pc)
+{
+    (void)pc;
+    return 1;   /* connections are per channel host, opened on demand */
+}
+
+static void mpns_stats(const struct pclient *pc, struct pclient_stats *out)
+{
+    const struct mpns *m = pc->impl;
+    const struct mpns_conn *conn;
+    memset(out, 0, sizeof(*out));
+    TAILQ_FOREACH(conn, &m->conns, link)
+        out->connections_open += !conn->dead;
+    out->in_flight = m->in_flight;
+    out->queued = m->n_waiting;
+}
+
+static void mpns_free(struct pclient *pc)
+{
+    struct mpns *m = pc->impl;
+    if (m == NULL)
+        return;
+    m->closing = 1;
+    struct mpns_conn *conn;
+    while ((conn = TAILQ_FIRST(&m->conns)) != NULL) {
+        struct mpns_call *call = conn->busy;
+        if (call != NULL) {
+            /* evhttp frees the request with the connection, without callbacks. */
+            evhttp_request_set_error_cb(call->req, NULL);
+            conn->busy = NULL;
+            m->in_flight--;
+            call_finish_noanswer(call, "shutdown");
+        }
+        conn_free(conn);
+    }
+    struct mpns_call *call;
+    while ((call = TAILQ_FIRST(&m->waiting)) != NULL) {
+        TAILQ_REMOVE(&m->waiting, call, link);
+        m->n_waiting--;
+        call_finish_noanswer(call, "shutdown");
+    }
+    if (m->kick != NULL)
+        event_free(m->kick);
+    if (m->dns != NULL)
+        evdns_base_free(m->dns, 0);
+    SSL_CTX_free(m->ssl_ctx);
+    free(m);
+    pc->impl = NULL;
+}
+
+static const struct pclient_ops mpns_ops = {
+    .send = mpns_send,
+    .reauth = NULL,
+    .ready = mpns_ready,
+    .stats = mpns_stats,
+    .free = mpns_free,
+};
+
+int mpns_client_new(struct pclient *pc)
+{
+    const struct cfg_app *app = pc->app;
+    char err[512];
+    int rv;
+    struct mpns *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return PR_ENOMEM;
+    m->pc = pc;
+    TAILQ_INIT(&m->conns);
+    TAILQ_INIT(&m->waiting);
+    m->per_host = app->connections > 0 ? app->connections : MPNS_DEFAULT_CONNECTIONS;
+    pc->impl = m;
+    pc->ops = &mpns_ops;
+    if (app->n_allowed_hosts == 0)
+        pr_log_warn("mpns", "app %s: no allowed_hosts: every channel will be refused", app->id);
+    struct tlsc_options tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
+                                .key_file = app->private_key };
+    if ((rv = tlsc_ctx_new(&tls, &m->ssl_ctx, err, sizeof(err))) < 0) {
+        pr_log_error("mpns", "app %s: TLS: %s", app->id, err);
+        rv = PR_ECONFIG;
+        goto fail;
+    }
+    if ((m->kick = event_new(pc->base, -1, 0, kick_cb, m)) == NULL) {
+        rv = PR_ENOMEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    mpns_free(pc);
+    return rv;
+}

@@ -137,6 +137,20 @@ DATA='{"aps":' apns "$DEV"
 assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "truncated JSON"
 DATA='{"alert":"no aps"}' apns "$DEV"
 assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "JSON without aps"
+DATA='{"x":{"aps":{}}}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps only nested deeper"
+DATA='{"aps":"alert"}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps not an object"
+DATA='{"aps":{}} trailing' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "trailing garbage"
+DATA='{"aps":{"alert":"a\qb"}}' apns "$DEV"
+assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "bad escape"
+UNI='{ "aps" : {"alert":{"title":"Caf\u00e9 \"x\"","body":"Zoë ☎ 😀"},"badge":1,"sound":null,
+  "content-available":true,"mutable-content":false}, "pr":[1,-2.5e3,{"k":[]}] }'
+DATA=$UNI apns "$DEV"
+assert_eq 200 "$STATUS" "payload with escapes, UTF-8, numbers, literals, whitespace"
+sleep 0.1
+assert_eq "$UNI" "$(jget "$(tail -n 1 "$T/record.jsonl")" '["body"]')" "record keeps a UTF-8 body exactly"
 big() { python3 -c 'import sys; n=int(sys.argv[1]); s="{\"aps\":{\"alert\":\"\"}}"; print("{\"aps\":{\"alert\":\"" + "x"*(n-len(s)) + "\"}}", end="")' "$1"; }
 big 4096 >"$T/p4096"; big 4097 >"$T/p4097"; big 5120 >"$T/p5120"; big 5121 >"$T/p5121"
 DATA=@"$T/p4096" apns "$DEV"
@@ -187,6 +201,14 @@ FAST_MS=$(( ($(date +%s%N) - START) / 1000000 ))
 wait $SLOW
 [ "$FAST_MS" -lt 900 ] || fail "a request behind a d1000 took ${FAST_MS}ms"
 pass "request beside a d1000 answered after ${FAST_MS}ms"
+
+echo "== APNs: a delayed answer the client gave up on is not a delivery"
+sleep 0.1   # earlier lines are flushed within 10 ms
+BEFORE=$(records)
+apns d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
 
 echo "== OAuth token endpoint"
 assertion() {  # assertion KEY [claims overrides as python dict literal]
@@ -239,10 +261,19 @@ LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "fcm fcm-device-1" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]')" "FCM record"
 h2 POST "$FCM_PATH" --data-binary '{"message":{"token":"x"}}'
 assert_eq "401 UNAUTHENTICATED" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM without a token"
-fcm fcm-device-1 -H 'authorization: Bearer ya29.forged'
+ACCESS=ya29.forged fcm fcm-device-1
 assert_eq 401 "$STATUS" "FCM with a token not issued here"
 h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"topic":"x"}}'
 assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM without message.token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":"abc"}'
+assert_eq "400 INVALID_ARGUMENT" "$STATUS $(jget "$BODY" '["error"]["status"]')" "FCM with truncated JSON"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" --data-binary '{"message":{"token":7}}'
+assert_eq 400 "$STATUS" "FCM with a non-string token"
+h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" \
+    --data-binary '{"validate_only":false,"message":{"data":{"token":"no"},"token":"fcm\u002ddevice\/9"}}'
+assert_eq 200 "$STATUS" "FCM token with JSON escapes"
+sleep 0.1
+assert_eq fcm-device/9 "$(jget "$(tail -n 1 "$T/record.jsonl")" '["token"]')" "the recorded token is unescaped"
 fcm e4040aa
 assert_eq "404 UNREGISTERED" "$STATUS $(jget "$BODY" '["error"]["details"][0]["errorCode"]')" "FCM e4040"
 assert_eq type.googleapis.com/google.firebase.fcm.v1.FcmError "$(jget "$BODY" '["error"]["details"][0]["@type"]')" "FcmError type"
@@ -289,6 +320,8 @@ sleep 0.1
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "mpns abc123 /channel/abc123" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]') $(jget "$LINE" '["path"]')" "MPNS record"
 assert_eq "$TOAST" "$(jget "$LINE" '["body"]')" "MPNS record body"
+mpns /channel/abc123 -H 'X-MessageID: 6b2c1a3e-1111-2222-3333-444455556666'
+assert_eq "200 6b2c1a3e-1111-2222-3333-444455556666" "$STATUS $(hdr X-MessageID)" "MPNS echoes X-MessageID"
 TARGET=tile mpns /channel/abc123
 assert_eq 400 "$STATUS" "MPNS tile target"
 DATA='<wp:Notification/>' mpns /channel/abc123
@@ -305,6 +338,12 @@ mpns /channel/c1; assert_eq 200 "$STATUS" "MPNS c1 then success"
 mpns /channel/d0200
 python3 -c "import sys; sys.exit(0 if float('$TIME') >= 0.2 else 1)" || fail "MPNS d0200 answered in ${TIME}s"
 assert_eq 200 "$STATUS" "MPNS d0200"
+sleep 0.1
+BEFORE=$(records)
+mpns /channel/d0800ab --max-time 0.2
+assert_eq 000 "$STATUS" "MPNS client gives up before d0800 answers"
+sleep 1
+assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
 CONNS=$(curl -s --http1.1 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{num_connects}\n' \
     -H 'X-WindowsPhone-Target: toast' -H 'X-NotificationClass: 2' -H 'Content-Type: text/xml' \
     --data-binary "$TOAST" "https://127.0.0.1:$MPNS_PORT/ch/k1" "https://127.0.0.1:$MPNS_PORT/ch/k2" | tr '\n' ' ')
@@ -312,22 +351,27 @@ assert_eq "1 0 " "$CONNS" "MPNS keeps the connection alive"
 
 echo "== stats"
 h2 GET /_sandbox/stats
-# apns: 1 valid + echo + exp0 + 4096 + 5120 + e5032 + e4291 + d0200 + c1 + beside-d1000 + d1000 = 11
-assert_eq 11 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
-# fcm: device-1 + e4292 + c1 + after-new-token = 4
-assert_eq 4 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
-# mpns: abc123 + e5031 + q1 + c1 + d0200 + k1 + k2 = 7
-assert_eq 7 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
-assert_eq 4 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
+# apns: valid + echo + exp0 + unicode + 4096 + 5120 + e5032 + e4291 + d0200 + c1
+#       + beside-d1000 + d1000 = 12
+assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
+# fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
+assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
+# mpns: abc123 + message-id + e5031 + q1 + c1 + d0200 + k1 + k2 = 8
+assert_eq 8 "$(jget "$BODY" '["delivered"]["mpns"]')" "MPNS deliveries"
+# grants: valid assertion, aud = sandbox /token, after oauth-down = 3
+assert_eq 3 "$(jget "$BODY" '["tokens_issued"]')" "tokens issued"
 assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
-echo "== GOAWAY after N streams, short-lived access tokens"
-start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json"
+echo "== GOAWAY after N streams, short-lived access tokens, APNs public key"
+openssl pkey -in "$T/apns.p8" -pubout -out "$T/apns-public.pem" 2>/dev/null
+start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json" \
+    --apns-key "$T/apns-public.pem" --apns-team "$TEAM" --apns-key-id "$KID"
 URLS=()
 for i in 1 2 3 4 5; do URLS+=("https://127.0.0.1:$PORT/3/device/abc$i"); done
 CONNS=$(curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}:%{num_connects} ' \
-    -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY" "${URLS[@]}")
-assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection"
+    -H "authorization: bearer $JWT" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+    --data-binary "$APNS_BODY" "${URLS[@]}")
+assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection (tokens checked with the public key)"
 grant "$(assertion "$T/sa.json")"
 ACCESS=$(jget "$BODY" '["access_token"]')
 assert_eq 1 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
@@ -335,8 +379,32 @@ fcm fcm-device-2; assert_eq 200 "$STATUS" "FCM within the token's lifetime"
 sleep 1.2
 fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM after the token's lifetime"
 
+echo "== without --apns-key, APNs needs no provider token"
+start_sandbox noauth
+h2 POST /3/device/abcdef -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY"
+assert_eq 200 "$STATUS" "push without authorization"
+h2 POST /token --data-urlencode 'grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer' \
+    --data-urlencode "assertion=$(assertion "$T/sa.json")"
+assert_eq "400 invalid_grant" "$STATUS $(jget "$BODY" '["error"]')" "no service account: every grant refused"
+
+echo "== a reset loses only the resetting request's answer, not earlier ones on the connection"
+# nghttp sends its requests in order on one connection (curl -Z may reorder them)
+printf '%s' "$APNS_BODY" >"$T/nghttp.body"
+for i in 1 2 3; do
+    OUT=$(nghttp -n -d "$T/nghttp.body" -H 'apns-topic: t' -H 'apns-push-type: alert' \
+        "https://127.0.0.1:$PORT/3/device/aa$i" "https://127.0.0.1:$PORT/3/device/bb$i" \
+        "https://127.0.0.1:$PORT/3/device/c0cc" "https://127.0.0.1:$PORT/3/device/dd$i" 2>&1 || true)
+    assert_eq "total=4, processed=2" "$(echo "$OUT" | grep -o 'total=.*')" \
+        "the two requests before a c0 token are answered, round $i"
+done
+h2 GET /_sandbox/stats
+assert_eq "7 3" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["resets"]')" \
+    "deliveries (1 + 2 per round; nothing after the reset) and resets"
+
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
+sleep 0.1
+BEFORE=$(records)
 printf '%s' "$APNS_BODY" >"$T/h2load.body"
 h2load -n 20000 -c 4 -m 200 -d "$T/h2load.body" -H "authorization: bearer $JWT" \
     -H 'apns-topic: com.example.voip' -H 'apns-push-type: alert' \
@@ -347,7 +415,6 @@ grep -q 'status codes: 20000 2xx' "$T/h2load.log" || fail "h2load: $(grep 'statu
 pass "h2load: $(grep 'finished in' "$T/h2load.log")"
 
 echo "== SIGTERM: clean exit with the record flushed"
-BEFORE=$(records)
 kill -TERM "$MAIN_PID"
 wait "$MAIN_PID" && RC=0 || RC=$?
 assert_eq 0 "$RC" "exit status after SIGTERM"

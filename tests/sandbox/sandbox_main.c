@@ -19,9 +19,11 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb.h"
+#include "sb_apns.h"
 #include "sb_behaviour.h"
 #include "sb_h2.h"
 #include "sb_http1.h"
+#include "sb_oauth.h"
 #include "sb_record.h"
 
 static void usage(FILE *f)

@@ -101,6 +101,15 @@ struct sb_resp {
         char value[SB_RESP_VALUE];
     } hdrs[SB_RESP_HDRS];
     struct sb_buf *body;
+    /*
+     * A success answered after a delay is recorded when its answer goes out
+     * (sb_deliver sets these; the transport then calls sb_delivered): a
+     * client that gave up waiting has not had a delivery. 'token' is lent
+     * by the transport like 'body'.
+     */
+    int deliver;
+    enum pr_provider provider;
+    struct sb_buf *token;
 };
 
 /* sb_resp_header adds a header (lower case name); silently drops past SB_RESP_HDRS. */
@@ -116,9 +125,6 @@ struct sb_stats {
     uint64_t resets;
     uint64_t tokens_issued;
 };
-
-/* sb_stats_json writes the /_sandbox/stats document into 'out'. */
-int sb_stats_json(const struct sb_stats *st, struct sb_buf *out);
 
 /* ---- the program context ---------------------------------------------- */
 
@@ -158,44 +164,5 @@ struct sb_ctx {
 
 /* sb_now_ms is the wall clock in milliseconds (records, expiries). */
 int64_t sb_now_ms(void);
-
-/* ---- router (sb_router.c) --------------------------------------------- */
-
-/*
- * sb_router_h2 answers a request that arrived on the HTTP/2 listener (APNs,
- * FCM, OAuth token endpoint, /_sandbox control); sb_router_mpns one on the
- * HTTPS/1.1 listener. Both fill 'resp' (its body buffer arrives empty) and
- * count the request in the stats. They cannot fail: any problem becomes an
- * HTTP status.
- */
-void sb_router_h2(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-void sb_router_mpns(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-
-/* ---- providers -------------------------------------------------------- */
-
-/* sb_apns.c: APNs provider API. 'opts' gives the optional token-auth key. */
-int sb_apns_new(const struct sb_opts *opts, struct sb_apns **out);
-void sb_apns_free(struct sb_apns *a);
-void sb_apns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-
-/* sb_oauth.c: the OAuth2 token endpoint and the access tokens it issued. */
-int sb_oauth_new(const struct sb_opts *opts, struct sb_oauth **out);
-void sb_oauth_free(struct sb_oauth *o);
-void sb_oauth_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-/* sb_oauth_check: 0 if 'authorization' carries a live token issued here. */
-int sb_oauth_check(struct sb_oauth *o, const char *authorization, int64_t now_ms);
-/* sb_oauth_expire_all invalidates every access token issued so far. */
-void sb_oauth_expire_all(struct sb_oauth *o);
-/* sb_oauth_down makes the token endpoint answer 503 until 'until_ms'. */
-void sb_oauth_down(struct sb_oauth *o, int64_t until_ms);
-
-/* sb_fcm.c: FCM HTTP v1 messages:send. */
-void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-
-/* sb_mpns.c: MPNS toast push. */
-void sb_mpns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
-
-/* sb_control.c: /_sandbox/... endpoints for tests. */
-void sb_control_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp);
 
 #endif

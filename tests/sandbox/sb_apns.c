@@ -20,7 +20,9 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb.h"
+#include "sb_apns.h"
 #include "sb_behaviour.h"
+#include "sb_json.h"
 #include "sb_jwt.h"
 #include "sb_map.h"
 #include "sb_record.h"
@@ -170,6 +172,8 @@ static int apns_duplicate(const struct sb_req *req)
                                          "apns-priority", "apns-expiration", "apns-id",
                                          "apns-collapse-id" };
     for (size_t i = 0; i < req->nhdrs; i++) {
+        if (req->hdrs[i].name[0] != 'a')
+            continue;
         for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
             if (strcmp(req->hdrs[i].name, names[k]) != 0)
                 continue;
@@ -225,15 +229,6 @@ static const char *apns_auth(struct sb_apns *a, const char *authorization, int64
     if (iat > now + APNS_JWT_SKEW_S || now - iat > APNS_JWT_MAX_AGE_S)
         return "ExpiredProviderToken";
     return NULL;
-}
-
-/* apns_payload_ok: the body is a JSON object with an "aps" object. */
-static int apns_payload_ok(const struct sb_req *req)
-{
-    json_t *j = json_loadb(req->body, req->bodylen, 0, NULL);
-    int ok = json_is_object(j) && json_is_object(json_object_get(j, "aps"));
-    json_decref(j);
-    return ok;
 }
 
 static void apns_set_id(struct sb_apns *a, const struct sb_req *req, struct sb_resp *resp)
@@ -302,7 +297,7 @@ static const char *apns_check(struct sb_apns *a, const struct sb_req *req, const
     }
     if (req->bodylen == 0)
         return "PayloadEmpty";
-    if (!apns_payload_ok(req))
+    if (!sb_json_object_has(req->body, req->bodylen, "aps"))
         return "BadPayload";
     return NULL;
 }
@@ -344,5 +339,5 @@ void sb_apns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         break;
     }
     resp->status = 200;
-    sb_delivered(ctx, PR_PROVIDER_APNS, token, req);
+    sb_deliver(ctx, resp, PR_PROVIDER_APNS, token, req);
 }

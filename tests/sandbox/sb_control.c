@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "sb.h"
+#include "sb_control.h"
+#include "sb_oauth.h"
+#include "sb_stats.h"
 
 static void control_json(struct sb_resp *resp, int status, const char *body)
 {

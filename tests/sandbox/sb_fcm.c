@@ -13,10 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "sb.h"
 #include "sb_behaviour.h"
+#include "sb_fcm.h"
+#include "sb_json.h"
+#include "sb_oauth.h"
 #include "sb_record.h"
 
 #define FCM_PREFIX "/v1/projects/"
@@ -76,7 +77,6 @@ void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
 {
     char project[FCM_PROJECT_MAX];
     char token[FCM_TOKEN_MAX + 1];
-    json_t *body = NULL;
 
     if (fcm_project(req->path, project, sizeof(project)) != 0) {
         fcm_error(resp, 404, "Method not found.");
@@ -90,25 +90,22 @@ void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
         fcm_error(resp, 401, NULL);
         return;
     }
-    if (!req->body_truncated)
-        body = json_loadb(req->body, req->bodylen, 0, NULL);
-    json_t *msg = json_object_get(body, "message");
-    const char *t = json_string_value(json_object_get(msg, "token"));
-    if (!json_is_object(msg) || t == NULL || *t == '\0' || strlen(t) > FCM_TOKEN_MAX) {
-        fcm_error(resp, 400, body ? "Invalid value at 'message': a token is required"
-                                  : "Invalid JSON payload received.");
-        goto out;
+    static const char *const token_path[] = { "message", "token" };
+    long tlen = req->body_truncated ? -1
+              : sb_json_get_string(req->body, req->bodylen, token_path, 2, token, sizeof(token));
+    if (tlen <= 0) {
+        fcm_error(resp, 400, "Invalid value at 'message.token': a registration token is required");
+        return;
     }
-    snprintf(token, sizeof(token), "%s", t);
 
     struct sb_decision d = sb_behaviour_decide(ctx->behaviour, PR_PROVIDER_FCM, token);
     switch (d.kind) {
     case SB_BEHAVE_ERROR:
         fcm_error(resp, d.status, NULL);
-        goto out;
+        return;
     case SB_BEHAVE_RESET:
         resp->act = SB_ACT_RESET;
-        goto out;
+        return;
     case SB_BEHAVE_DELAY:
         resp->delay_ms = d.delay_ms;
         break;
@@ -120,7 +117,5 @@ void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
     sb_resp_header(resp, "content-type", "application/json; charset=UTF-8");
     sb_buf_printf(resp->body, "{\"name\":\"projects/%s/messages/0:%lld%%%016llx\"}", project,
                   (long long)sb_now_ms(), (unsigned long long)ctx->stats.delivered[PR_PROVIDER_FCM]);
-    sb_delivered(ctx, PR_PROVIDER_FCM, token, req);
-out:
-    json_decref(body);
+    sb_deliver(ctx, resp, PR_PROVIDER_FCM, token, req);
 }

@@ -32,6 +32,8 @@
 #include "pushrelay/log.h"
 #include "sb_h2.h"
 #include "sb_listen.h"
+#include "sb_record.h"
+#include "sb_router.h"
 #include "sb_tls.h"
 
 #define H2_MAX_HDRS 64
@@ -39,7 +41,8 @@
 #define H2_OUTPUT_HIGH (1024 * 1024)      /* stop generating frames above this */
 #define H2_CONN_WINDOW (16 * 1024 * 1024)
 #define H2_STREAM_WINDOW (1024 * 1024)
-#define H2_POOL_MAX 65536                 /* pooled idle streams kept */
+#define H2_POOL_MAX 16384                 /* pooled idle streams kept */
+#define H2_POOL_BUF_MAX 8192              /* larger stream buffers are freed, not pooled */
 
 struct h2_conn;
 
@@ -54,6 +57,7 @@ struct h2_stream {
     int truncated;
     struct sb_buf resp_body;
     size_t resp_off;
+    struct sb_buf token;                 /* device token of a delayed delivery */
     struct sb_resp resp;
     struct event *timer;                 /* delayed answers; created on first use */
 };
@@ -65,6 +69,7 @@ struct h2_conn {
     struct h2_conn *prev, *next;         /* srv->conns */
     struct h2_stream *streams;
     unsigned begun;                      /* request streams started (--goaway-after) */
+    int32_t goaway_last;                 /* last stream served once GOAWAY is queued; 0: none */
     int reset_pending;                   /* a behaviour asked to drop the connection */
 };
 
@@ -99,6 +104,7 @@ static struct h2_stream *stream_get(struct h2_conn *c, int32_t id)
     sb_buf_reset(&s->hdrbuf);
     sb_buf_reset(&s->body);
     sb_buf_reset(&s->resp_body);
+    sb_buf_reset(&s->token);
     s->prev = NULL;
     s->next = c->streams;
     if (c->streams != NULL)
@@ -114,6 +120,7 @@ static void stream_destroy(struct h2_stream *s)
     sb_buf_free(&s->hdrbuf);
     sb_buf_free(&s->body);
     sb_buf_free(&s->resp_body);
+    sb_buf_free(&s->token);
     free(s);
 }
 
@@ -131,11 +138,19 @@ static void stream_put(struct h2_stream *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     s->conn = NULL;
-    /* a body that grew big once (413 tests) is not worth keeping pooled */
-    if (srv->npool >= H2_POOL_MAX || s->body.cap > 2 * SB_BODY_MAX) {
+    if (srv->npool >= H2_POOL_MAX) {
         stream_destroy(s);
         return;
     }
+    /* buffers that grew for one big request (413 tests) are not kept pooled */
+    if (s->hdrbuf.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->hdrbuf);
+    if (s->body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->body);
+    if (s->resp_body.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->resp_body);
+    if (s->token.cap > H2_POOL_BUF_MAX)
+        sb_buf_free(&s->token);
     s->next = srv->pool;
     srv->pool = s;
     srv->npool++;
@@ -161,20 +176,33 @@ static void conn_free(struct h2_conn *c)
     free(c);
 }
 
-/* conn_reset drops the TCP connection with an RST and no answer (behaviour c<N>). */
+/*
+ * conn_reset drops the TCP connection abruptly, without answering (behaviour
+ * c<N>): no GOAWAY, no TLS close_notify, an RST. A FIN is pushed first so
+ * that answers to earlier streams, which the kernel may still hold back
+ * (autocorking), reach the client instead of being discarded by the RST.
+ */
 static void conn_reset(struct h2_conn *c)
 {
     struct linger lg = { 1, 0 };
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    if (fd >= 0)
+    if (fd >= 0) {
+        shutdown(fd, SHUT_WR);
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     c->srv->ctx->stats.resets++;
     conn_free(c);
 }
 
 /*
  * conn_flush lets nghttp2 write what it has queued; returns -1 when the
- * connection was freed (done or broken), 0 otherwise.
+ * connection was freed (done, broken or reset), 0 otherwise.
+ *
+ * A connection waiting to be reset first sends the answers already made
+ * for streams that came before the resetting one: only the resetting
+ * request and those after it lose their answer, as when a real server
+ * crashes mid-connection, and a client's earlier deliveries are not
+ * mistaken for lost ones.
  */
 static int conn_flush(struct h2_conn *c)
 {
@@ -182,8 +210,14 @@ static int conn_flush(struct h2_conn *c)
         conn_free(c);
         return -1;
     }
-    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    int drained = evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+    if (c->reset_pending) {
+        if (!drained)
+            return 0;
+        conn_reset(c);
+        return -1;
+    }
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) && drained) {
         conn_free(c);
         return -1;
     }
@@ -232,12 +266,34 @@ static void stream_answer(struct h2_stream *s)
         pr_log_warn("sandbox", "h2: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
 }
 
+/* stream_req points 'req' at the request held by 's' ('hdrs' has H2_MAX_HDRS slots). */
+static void stream_req(struct h2_stream *s, struct sb_req *req, struct sb_hdr *hdrs)
+{
+    *req = (struct sb_req){ .method = "", .path = "", .hdrs = hdrs, .nhdrs = s->nhdrs,
+                            .body = s->body.p ? s->body.p : "", .bodylen = s->body.len,
+                            .body_truncated = s->truncated };
+    for (size_t i = 0; i < s->nhdrs; i++) {
+        hdrs[i].name = s->hdrbuf.p + s->hoff[i][0];
+        hdrs[i].value = s->hdrbuf.p + s->hoff[i][1];
+        if (strcmp(hdrs[i].name, ":method") == 0)
+            req->method = hdrs[i].value;
+        else if (strcmp(hdrs[i].name, ":path") == 0)
+            req->path = hdrs[i].value;
+    }
+}
+
 static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct h2_stream *s = arg;
     struct h2_conn *c = s->conn;
+    if (s->resp.deliver) {
+        struct sb_hdr hdrs[H2_MAX_HDRS];
+        struct sb_req req;
+        stream_req(s, &req, hdrs);
+        sb_delivered(c->srv->ctx, s->resp.provider, s->token.p, &req);
+    }
     stream_answer(s);
     conn_flush(c);
 }
@@ -249,23 +305,16 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 static int stream_dispatch(struct h2_stream *s)
 {
     struct sb_hdr hdrs[H2_MAX_HDRS];
-    struct sb_req req = { .method = "", .path = "", .hdrs = hdrs, .nhdrs = s->nhdrs,
-                          .body = s->body.p ? s->body.p : "", .bodylen = s->body.len,
-                          .body_truncated = s->truncated };
-    for (size_t i = 0; i < s->nhdrs; i++) {
-        hdrs[i].name = s->hdrbuf.p + s->hoff[i][0];
-        hdrs[i].value = s->hdrbuf.p + s->hoff[i][1];
-        if (strcmp(hdrs[i].name, ":method") == 0)
-            req.method = hdrs[i].value;
-        else if (strcmp(hdrs[i].name, ":path") == 0)
-            req.path = hdrs[i].value;
-    }
+    struct sb_req req;
+    stream_req(s, &req, hdrs);
     struct sb_resp *r = &s->resp;
     r->status = 500;
     r->act = SB_ACT_ANSWER;
     r->delay_ms = 0;
     r->nhdrs = 0;
     r->body = &s->resp_body;
+    r->deliver = 0;
+    r->token = &s->token;
     sb_router_h2(s->conn->srv->ctx, &req, r);
 
     if (r->act == SB_ACT_RESET)
@@ -278,6 +327,8 @@ static int stream_dispatch(struct h2_stream *s)
             evtimer_add(s->timer, &tv);
             return 0;
         }
+        if (r->deliver)   /* no timer: answer now, and the delivery with it */
+            sb_delivered(s->conn->srv->ctx, r->provider, s->token.p, &req);
     }
     stream_answer(s);
     return 0;
@@ -301,16 +352,28 @@ static ssize_t h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int
 static int h2_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_conn *c = user;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    int32_t id = frame->hd.stream_id;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        c->reset_pending)
         return 0;
-    struct h2_stream *s = stream_get(c, frame->hd.stream_id);
+    /*
+     * Streams past our GOAWAY's last-stream-id may still be in this read
+     * (the GOAWAY is only queued): refuse them explicitly, so that the
+     * client knows they were not processed and may retry them elsewhere.
+     */
+    if (c->goaway_last != 0 && id > c->goaway_last) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    struct h2_stream *s = stream_get(c, id);
     if (s == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* resets just this stream */
-    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, s);
+    nghttp2_session_set_stream_user_data(ng, id, s);
     unsigned after = c->srv->ctx->opts->goaway_after;
-    if (after > 0 && ++c->begun == after)
-        nghttp2_submit_goaway(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR,
-                              NULL, 0);
+    if (after > 0 && ++c->begun == after) {
+        c->goaway_last = id;
+        nghttp2_submit_goaway(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, NULL, 0);
+    }
     return 0;
 }
 
@@ -362,13 +425,11 @@ static int h2_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
-    if (s == NULL)
+    /* once a reset is decided, later requests in this read are not processed */
+    if (s == NULL || c->reset_pending)
         return 0;
-    if (stream_dispatch(s) != 0) {
-        /* stop reading here: later requests in this read must not be processed */
+    if (stream_dispatch(s) != 0)
         c->reset_pending = 1;
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     return 0;
 }
 
@@ -398,10 +459,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         for (int i = 0; i < n && i < 16; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->ng, vec[i].iov_base, vec[i].iov_len);
             if (rv < 0) {
-                if (c->reset_pending)
-                    conn_reset(c);
-                else
-                    conn_free(c);
+                conn_free(c);
+                return;
+            }
+            if (c->reset_pending) {
+                /* stop reading; conn_flush resets once earlier answers are out */
+                bufferevent_disable(bev, EV_READ);
+                conn_flush(c);
                 return;
             }
             used += (size_t)rv;

@@ -7,9 +7,11 @@
  *
  * evhttp serves one request at a time per connection, so a delayed answer
  * is one 'struct h1_pending' per connection, freed by its timer or by the
- * connection's close callback, whichever comes first.
+ * connection's close callback, whichever comes first; its delivery is
+ * recorded only when the timer sends the answer.
  */
 #include <ctype.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -27,6 +29,8 @@
 #include "pushrelay/log.h"
 #include "sb_http1.h"
 #include "sb_listen.h"
+#include "sb_record.h"
+#include "sb_router.h"
 #include "sb_tls.h"
 
 #define H1_MAX_HDRS 64
@@ -37,12 +41,22 @@ struct sb_http1 {
     struct evhttp *http;
 };
 
+/*
+ * A delayed answer keeps what recording its delivery needs: the request
+ * view (method, path, body and header values stay owned by the evhttp
+ * request, alive until the reply) and the lower-cased header names.
+ */
 struct h1_pending {
+    struct sb_http1 *srv;
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
     struct event *timer;
     struct sb_resp resp;
     struct sb_buf body;
+    struct sb_buf token;
+    struct sb_buf names;
+    struct sb_hdr hdrs[H1_MAX_HDRS];
+    struct sb_req view;
 };
 
 static const char *h1_reason(int status)
@@ -79,6 +93,8 @@ static void pending_free(struct h1_pending *p)
 {
     event_free(p->timer);
     sb_buf_free(&p->body);
+    sb_buf_free(&p->token);
+    sb_buf_free(&p->names);
     free(p);
 }
 
@@ -88,32 +104,71 @@ static void pending_close_cb(struct evhttp_connection *evcon, void *arg)
     pending_free(arg);
 }
 
+/*
+ * h1_peer_gone: the client closed its side while we held its answer back.
+ * evhttp does not read while a reply is pending, so it cannot tell; POLLRDHUP
+ * can, even with unread bytes (a TLS close_notify) queued before the FIN.
+ */
+static int h1_peer_gone(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+    if (fd < 0)
+        return 1;
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static void pending_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct h1_pending *p = arg;
     evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+    if (p->resp.deliver && !h1_peer_gone(p->evcon))
+        sb_delivered(p->srv->ctx, p->resp.provider, p->token.p, &p->view);
     h1_send(p->req, &p->resp, &p->body);
     pending_free(p);
 }
 
-/* h1_delay answers 'req' after resp->delay_ms; falls back to answering now. */
+/* The buffers and views a request callback lends to the router. */
+struct h1_call {
+    struct sb_buf names, body, token;
+    struct sb_hdr hdrs[H1_MAX_HDRS];
+    struct sb_req view;
+};
+
+/*
+ * h1_delay answers 'req' after resp->delay_ms, taking over the buffers of
+ * 'call'; falls back to answering (and recording) now.
+ */
 static void h1_delay(struct sb_http1 *h, struct evhttp_request *req, const struct sb_resp *resp,
-                     struct sb_buf *body)
+                     struct h1_call *call)
 {
     struct h1_pending *p = calloc(1, sizeof(*p));
     if (p == NULL || (p->timer = evtimer_new(h->ctx->base, pending_timer_cb, p)) == NULL) {
         free(p);
-        h1_send(req, resp, body);
+        if (resp->deliver)
+            sb_delivered(h->ctx, resp->provider, call->token.p, &call->view);
+        h1_send(req, resp, &call->body);
         return;
     }
+    p->srv = h;
     p->req = req;
     p->evcon = evhttp_request_get_connection(req);
     p->resp = *resp;
-    p->body = *body;          /* takes the buffer's memory */
-    memset(body, 0, sizeof(*body));
+    /* buffers move by value: their memory, and the names the views point into, stay put */
+    p->body = call->body;
+    p->token = call->token;
+    p->names = call->names;
+    memset(&call->body, 0, sizeof(call->body));
+    memset(&call->token, 0, sizeof(call->token));
+    memset(&call->names, 0, sizeof(call->names));
+    memcpy(p->hdrs, call->hdrs, sizeof(p->hdrs));
+    p->view = call->view;
+    p->view.hdrs = p->hdrs;
     p->resp.body = &p->body;
+    p->resp.token = &p->token;
     evhttp_connection_set_closecb(p->evcon, pending_close_cb, p);
     struct timeval tv = { resp->delay_ms / 1000, (resp->delay_ms % 1000) * 1000 };
     evtimer_add(p->timer, &tv);
@@ -125,8 +180,10 @@ static void h1_reset(struct sb_http1 *h, struct evhttp_request *req)
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
     struct linger lg = { 1, 0 };
-    if (fd >= 0)
+    if (fd >= 0) {
+        shutdown(fd, SHUT_WR);   /* earlier answers on this connection go out first (see sb_h2.c) */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     h->ctx->stats.resets++;
     /* an incoming connection is not touched by evhttp after the request callback */
     evhttp_connection_free(evcon);
@@ -147,8 +204,7 @@ static const char *h1_method(enum evhttp_cmd_type cmd)
 static void h1_request_cb(struct evhttp_request *req, void *arg)
 {
     struct sb_http1 *h = arg;
-    struct sb_hdr hdrs[H1_MAX_HDRS];
-    struct sb_buf names = { 0 }, body = { 0 };
+    struct h1_call call = { 0 };
     size_t offs[H1_MAX_HDRS];
     size_t n = 0;
 
@@ -157,33 +213,36 @@ static void h1_request_cb(struct evhttp_request *req, void *arg)
     TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
         if (n >= H1_MAX_HDRS)
             break;
-        offs[n] = names.len;
-        if (sb_buf_append(&names, kv->key, strlen(kv->key) + 1) != 0)
+        offs[n] = call.names.len;
+        if (sb_buf_append(&call.names, kv->key, strlen(kv->key) + 1) != 0)
             break;
-        for (char *c = names.p + offs[n]; *c; c++)
+        for (char *c = call.names.p + offs[n]; *c; c++)
             *c = (char)tolower((unsigned char)*c);
-        hdrs[n++].value = kv->value;
+        call.hdrs[n++].value = kv->value;
     }
     for (size_t i = 0; i < n; i++)
-        hdrs[i].name = names.p + offs[i];
+        call.hdrs[i].name = call.names.p + offs[i];
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t blen = evbuffer_get_length(in);
-    struct sb_req r = { .method = h1_method(evhttp_request_get_command(req)),
-                        .path = evhttp_request_get_uri(req), .hdrs = hdrs, .nhdrs = n,
-                        .body = blen ? (const char *)evbuffer_pullup(in, -1) : "",
-                        .bodylen = blen };
-    struct sb_resp resp = { .status = 500, .act = SB_ACT_ANSWER, .body = &body };
-    sb_router_mpns(h->ctx, &r, &resp);
+    call.view = (struct sb_req){ .method = h1_method(evhttp_request_get_command(req)),
+                                 .path = evhttp_request_get_uri(req), .hdrs = call.hdrs,
+                                 .nhdrs = n,
+                                 .body = blen ? (const char *)evbuffer_pullup(in, -1) : "",
+                                 .bodylen = blen };
+    struct sb_resp resp = { .status = 500, .act = SB_ACT_ANSWER, .body = &call.body,
+                            .token = &call.token };
+    sb_router_mpns(h->ctx, &call.view, &resp);
 
     if (resp.act == SB_ACT_RESET)
         h1_reset(h, req);
     else if (resp.delay_ms > 0)
-        h1_delay(h, req, &resp, &body);
+        h1_delay(h, req, &resp, &call);
     else
-        h1_send(req, &resp, &body);
-    sb_buf_free(&names);
-    sb_buf_free(&body);
+        h1_send(req, &resp, &call.body);
+    sb_buf_free(&call.names);
+    sb_buf_free(&call.body);
+    sb_buf_free(&call.token);
 }
 
 static struct bufferevent *h1_bev_cb(struct event_base *base, void *arg)

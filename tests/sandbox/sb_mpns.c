@@ -5,13 +5,15 @@
  * Checks X-WindowsPhone-Target: toast, X-NotificationClass: 2, Content-Type
  * text/xml and a <wp:Toast> element in the body, then answers with the MPNS
  * status headers (X-NotificationStatus, X-SubscriptionStatus,
- * X-DeviceConnectionStatus). The channel's token for behaviour markers is
+ * X-DeviceConnectionStatus, and X-MessageID echoed when the sender gave
+ * one). The channel's token for behaviour markers is
  * the last path segment. Called by sb_router.c.
  */
 #include <string.h>
 
 #include "sb.h"
 #include "sb_behaviour.h"
+#include "sb_mpns.h"
 #include "sb_record.h"
 
 #define MPNS_TOKEN_MAX 1024
@@ -67,6 +69,11 @@ void sb_mpns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
     memcpy(token, seg, tlen);
     token[tlen] = '\0';
 
+    /* MPNS echoes the sender's message id on every answer */
+    const char *mid = sb_req_header(req, "x-messageid");
+    if (mid != NULL)
+        sb_resp_header(resp, "X-MessageID", "%s", mid);
+
     const char *target = sb_req_header(req, "x-windowsphone-target");
     const char *klass = sb_req_header(req, "x-notificationclass");
     const char *ctype = sb_req_header(req, "content-type");
@@ -98,5 +105,5 @@ void sb_mpns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         break;
     }
     mpns_status(resp, 200, "Received", "Active", "Connected");
-    sb_delivered(ctx, PR_PROVIDER_MPNS, token, req);
+    sb_deliver(ctx, resp, PR_PROVIDER_MPNS, token, req);
 }

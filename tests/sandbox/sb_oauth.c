@@ -27,6 +27,7 @@
 #include "sb.h"
 #include "sb_jwt.h"
 #include "sb_map.h"
+#include "sb_oauth.h"
 
 #define OAUTH_GRANT "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define OAUTH_IAT_SKEW_S 60

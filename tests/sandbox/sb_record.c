@@ -1,35 +1,55 @@
 /*
  * sb_record.c - append delivery records (JSON lines) to the --record file.
  *
- * Called by the provider handlers through sb_delivered(). Writes go through
- * stdio's buffer and a short timer flushes them, so that a burst of
- * deliveries costs one write(2) rather than one per line, yet a test reading
- * the file sees a line within milliseconds.
+ * Called by the provider handlers through sb_deliver(), and by the
+ * transports for delayed answers through sb_delivered(). Lines collect in
+ * a pending buffer that a short timer (or a full buffer) writes with one
+ * write(2): a burst of deliveries costs one system call rather than one per
+ * line, a test reading the file sees a line within milliseconds, and the
+ * file only ever grows by whole lines (stdio would split a line at its
+ * buffer boundary, and a reader could see half of it).
  */
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
+#include <unistd.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sb_json.h"
 #include "sb_record.h"
 
+#define RECORD_PENDING_MAX (256 * 1024)   /* write at once past this */
+
 struct sb_record {
-    FILE *f;
+    int fd;
     struct event *flush_ev;
-    int dirty;
+    struct sb_buf pending;     /* complete lines not yet written */
 };
+
+/* record_flush writes every pending line; on failure they are dropped, logged. */
+static void record_flush(struct sb_record *r)
+{
+    size_t off = 0;
+    while (off < r->pending.len) {
+        ssize_t n = write(r->fd, r->pending.p + off, r->pending.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pr_log_warn("sandbox", "record: write failed: %s", strerror(errno));
+            break;
+        }
+        off += (size_t)n;
+    }
+    sb_buf_reset(&r->pending);
+}
 
 static void record_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sb_record *r = arg;
-    if (fflush(r->f) != 0)
-        pr_log_warn("sandbox", "record: flush failed");
-    r->dirty = 0;
+    record_flush(arg);
 }
 
 int sb_record_open(struct event_base *base, const char *path, struct sb_record **out)
@@ -37,15 +57,14 @@ int sb_record_open(struct event_base *base, const char *path, struct sb_record *
     struct sb_record *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return PR_ENOMEM;
-    r->f = fopen(path, "a");
-    if (r->f == NULL) {
+    r->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (r->fd < 0) {
         free(r);
         return PR_EIO;
     }
-    setvbuf(r->f, NULL, _IOFBF, 1 << 16);
     r->flush_ev = evtimer_new(base, record_flush_cb, r);
     if (r->flush_ev == NULL) {
-        fclose(r->f);
+        close(r->fd);
         free(r);
         return PR_ENOMEM;
     }
@@ -57,66 +76,55 @@ void sb_record_close(struct sb_record *r)
 {
     if (r == NULL)
         return;
+    record_flush(r);
     event_free(r->flush_ev);
-    fclose(r->f);
+    close(r->fd);
+    sb_buf_free(&r->pending);
     free(r);
-}
-
-/* Bodies are recorded as JSON strings; bytes that are not UTF-8 become '?'. */
-static json_t *record_body(const struct sb_req *req)
-{
-    json_t *s = json_stringn(req->body ? req->body : "", req->bodylen);
-    if (s != NULL || req->bodylen == 0)
-        return s;
-    char *copy = malloc(req->bodylen);
-    if (copy == NULL)
-        return NULL;
-    for (size_t i = 0; i < req->bodylen; i++)
-        copy[i] = (unsigned char)req->body[i] < 0x80 ? req->body[i] : '?';
-    s = json_stringn(copy, req->bodylen);
-    free(copy);
-    return s;
-}
-
-/* A header value or token that is not UTF-8 is recorded as "?". */
-static json_t *record_str(const char *v)
-{
-    json_t *s = json_string(v);
-    return s != NULL ? s : json_string("?");
 }
 
 void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *token,
                         const struct sb_req *req)
 {
-    json_t *hdrs = json_object();
-    json_t *line = json_object();
-    if (hdrs == NULL || line == NULL)
-        goto out;
-    for (size_t i = 0; i < req->nhdrs; i++) {
+    struct sb_buf *b = &r->pending;
+    const char *sep = "";
+    size_t mark = b->len;      /* where this line starts */
+    int rc;
+
+    /* the line is appended to the pending buffer directly: no allocation per delivery */
+    rc = sb_buf_printf(b, "{\"provider\":\"%s\",\"token\":", pr_provider_name(p));
+    rc = rc ? rc : sb_json_string(b, token, strlen(token));
+    rc = rc ? rc : sb_buf_printf(b, ",\"path\":");
+    rc = rc ? rc : sb_json_string(b, req->path, strlen(req->path));
+    rc = rc ? rc : sb_buf_printf(b, ",\"ts_ms\":%lld,\"headers\":{", (long long)sb_now_ms());
+    for (size_t i = 0; i < req->nhdrs && rc == 0; i++) {
         const struct sb_hdr *h = &req->hdrs[i];
         if (h->name[0] == ':')
             continue;
         const char *v = strcmp(h->name, "authorization") == 0 ? "<redacted>" : h->value;
-        json_object_set_new(hdrs, h->name, record_str(v));
+        rc = sb_buf_printf(b, "%s", sep);
+        rc = rc ? rc : sb_json_string(b, h->name, strlen(h->name));
+        rc = rc ? rc : sb_buf_append(b, ":", 1);
+        rc = rc ? rc : sb_json_string(b, v, strlen(v));
+        sep = ",";
     }
-    json_object_set_new(line, "provider", json_string(pr_provider_name(p)));
-    json_object_set_new(line, "token", record_str(token));
-    json_object_set_new(line, "path", record_str(req->path));
-    json_object_set_new(line, "ts_ms", json_integer(sb_now_ms()));
-    json_object_set(line, "headers", hdrs);
-    json_object_set_new(line, "body", record_body(req));
-    if (json_dumpf(line, r->f, JSON_COMPACT) != 0 || fputc('\n', r->f) == EOF) {
-        pr_log_warn("sandbox", "record: write failed");
-        goto out;
+    rc = rc ? rc : sb_buf_printf(b, "},\"body\":");
+    rc = rc ? rc : sb_json_string(b, req->body, req->bodylen);
+    rc = rc ? rc : sb_buf_append(b, "}\n", 2);
+    if (rc != 0) {
+        b->len = mark;     /* drop the half-built line */
+        if (b->p != NULL)
+            b->p[mark] = '\0';
+        pr_log_warn("sandbox", "record: out of memory, delivery not recorded");
+        return;
     }
-    if (!r->dirty) {
+    if (b->len >= RECORD_PENDING_MAX) {
+        record_flush(r);
+        evtimer_del(r->flush_ev);
+    } else if (!evtimer_pending(r->flush_ev, NULL)) {
         struct timeval tv = { 0, SB_RECORD_FLUSH_MS * 1000 };
-        r->dirty = 1;
         evtimer_add(r->flush_ev, &tv);
     }
-out:
-    json_decref(hdrs);
-    json_decref(line);
 }
 
 void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
@@ -125,4 +133,20 @@ void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
     ctx->stats.delivered[p]++;
     if (ctx->record != NULL)
         sb_record_delivery(ctx->record, p, token, req);
+}
+
+void sb_deliver(struct sb_ctx *ctx, struct sb_resp *resp, enum pr_provider p, const char *token,
+                const struct sb_req *req)
+{
+    if (resp->delay_ms == 0 || resp->token == NULL) {
+        sb_delivered(ctx, p, token, req);
+        return;
+    }
+    sb_buf_reset(resp->token);
+    if (sb_buf_append(resp->token, token, strlen(token)) != 0) {
+        sb_delivered(ctx, p, token, req);   /* cannot defer: record now rather than never */
+        return;
+    }
+    resp->deliver = 1;
+    resp->provider = p;
 }

@@ -34,10 +34,18 @@ void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *tok
                         const struct sb_req *req);
 
 /*
- * sb_delivered is what handlers call on success: count the delivery in
- * 'ctx' stats and record it when --record is on.
+ * sb_delivered counts a delivery in 'ctx' stats and records it when
+ * --record is on.
  */
 void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
                   const struct sb_req *req);
+
+/*
+ * sb_deliver is what handlers call on success: sb_delivered() now, or, when
+ * 'resp' is delayed, marks it so that the transport calls sb_delivered()
+ * as it sends the answer (a connection lost meanwhile records nothing).
+ */
+void sb_deliver(struct sb_ctx *ctx, struct sb_resp *resp, enum pr_provider p, const char *token,
+                const struct sb_req *req);
 
 #endif

@@ -11,15 +11,25 @@
  */
 #include <string.h>
 
+#include "pushrelay/log.h"
 #include "sb.h"
+#include "sb_apns.h"
+#include "sb_control.h"
+#include "sb_fcm.h"
+#include "sb_mpns.h"
+#include "sb_oauth.h"
+#include "sb_router.h"
 
 static int has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static void router_count(struct sb_ctx *ctx, const struct sb_resp *resp)
+static void router_count(struct sb_ctx *ctx, const struct sb_req *req, const struct sb_resp *resp)
 {
+    char redacted[64];
+    pr_log_debug("sandbox", "%s %s -> %d%s", req->method, pr_redact(req->path, redacted, sizeof(redacted)),
+                 resp->status, resp->act == SB_ACT_RESET ? " (reset)" : "");
     ctx->stats.requests++;
     if (resp->act == SB_ACT_ANSWER && resp->status >= 100 && resp->status < 600)
         ctx->stats.by_status[resp->status]++;
@@ -43,11 +53,11 @@ void sb_router_h2(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *
         sb_resp_header(resp, "content-type", "application/json");
         sb_buf_printf(resp->body, "{\"reason\":\"BadPath\"}");
     }
-    router_count(ctx, resp);
+    router_count(ctx, req, resp);
 }
 
 void sb_router_mpns(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)
 {
     sb_mpns_handle(ctx, req, resp);
-    router_count(ctx, resp);
+    router_count(ctx, req, resp);
 }

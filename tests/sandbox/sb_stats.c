@@ -11,6 +11,7 @@
 
 #include "pushrelay/error.h"
 #include "sb.h"
+#include "sb_stats.h"
 
 int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
 {

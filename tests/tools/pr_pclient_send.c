@@ -4,6 +4,7 @@
  * pushrelay-sandbox: sends N notifications to the given tokens with at most
  * W in flight, prints one line per answer and a summary.
  *
+ *   pr_pclient_send --config pushrelay.conf --app lync-ios --token aabb...
  *   pr_pclient_send --provider apns --endpoint https://127.0.0.1:PORT \
  *       --ca-file ca.pem --topic com.example.lync --team-id T --key-id K \
  *       --key-file AuthKey.p8 --token aabb... [--token ...] [--count N]
@@ -12,7 +13,9 @@
  *   result i=3 status=410 reason=Unregistered outcome=token_dead ts=1732480000000
  *          retry_after=-1 id=<apns-id> attempts=1
  *   summary sent=N answered=N delivered=... retry=... token_dead=...
- *           dead_letter=... reauth=... no_answer=... local=... max_open=...
+ *           dead_letter=... reauth=... no_answer=... local=... max_open=... retries=...
+ * --payloads FILE writes, per notification, what the provider's builder
+ * makes of it (JSON lines: i, path, headers, body) for byte-exact checks.
  * --reauth-retry and --retry-no-answer N act as the dispatcher would (drop
  * the credential / resend); --after-first CMD runs a shell command once the
  * first answer arrived, before sending the rest.
@@ -29,6 +32,7 @@
 #include <event2/event.h>
 
 #include "classify.h"
+#include "payload.h"
 #include "pclient.h"
 #include "pushrelay/config.h"
 #include "pushrelay/error.h"
@@ -57,6 +61,8 @@ struct run {
     int retry_no_answer;    /* resend after PR_STATUS_NO_ANSWER up to this many times */
     const char *after_first;/* shell command run once the first answer arrived */
     int after_first_done;
+    FILE *payloads;         /* --payloads: what the builders make, to compare with the sandbox */
+    int retries;
     int quiet;
     int next;               /* next index to send */
     int in_flight;
@@ -103,6 +109,48 @@ static int notif_fill(struct run *run, int i, int64_t accepted_ms, struct pr_not
     return 0;
 }
 
+/*
+ * payload_note writes {"i":N,"path":…,"headers":{…},"body":…} for 'n': the
+ * bytes the provider's builder makes, which the sandbox must have recorded
+ * exactly. Headers are the APNs ones (the other providers use fixed ones).
+ */
+static void payload_note(struct run *run, int i, const struct pr_notif *n)
+{
+    json_t *o = json_object();
+    json_t *h = json_object();
+    char *body = NULL;
+    size_t len = 0;
+    struct apns_request ar;
+    memset(&ar, 0, sizeof(ar));
+    json_object_set_new(o, "i", json_integer(i));
+    if (run->app.provider == PR_PROVIDER_APNS && apns_payload_build(n, &run->app, &ar) == 0) {
+        char num[32];
+        json_object_set_new(o, "path", json_string(ar.path));
+        json_object_set_new(o, "body", json_stringn(ar.payload, ar.payload_len));
+        json_object_set_new(h, "apns-push-type", json_string(ar.push_type));
+        json_object_set_new(h, "apns-topic", json_string(ar.topic));
+        snprintf(num, sizeof(num), "%d", ar.priority);
+        json_object_set_new(h, "apns-priority", json_string(num));
+        snprintf(num, sizeof(num), "%" PRId64, ar.expiration_s);
+        json_object_set_new(h, "apns-expiration", json_string(num));
+        json_object_set_new(h, "apns-id", json_string(ar.apns_id));
+        if (ar.collapse_id != NULL)
+            json_object_set_new(h, "apns-collapse-id", json_string(ar.collapse_id));
+    } else if (run->app.provider == PR_PROVIDER_FCM && fcm_payload_build(n, &body, &len) == 0) {
+        json_object_set_new(o, "body", json_stringn(body, len));
+    } else if (run->app.provider == PR_PROVIDER_MPNS && mpns_payload_build(n, &body, &len) == 0) {
+        json_object_set_new(o, "body", json_stringn(body, len));
+    }
+    json_object_set_new(o, "headers", h);
+    char *line = json_dumps(o, JSON_COMPACT);
+    if (line != NULL)
+        fprintf(run->payloads, "%s\n", line);
+    free(line);
+    free(body);
+    apns_request_clear(&ar);
+    json_decref(o);
+}
+
 static int send_one(struct run *run, struct call *call);
 
 static void on_done(void *arg, const struct pr_result *res)
@@ -117,6 +165,7 @@ static void on_done(void *arg, const struct pr_result *res)
         /* What the dispatcher does with a lost answer: send it again. */
         if (!run->quiet)
             printf("retry i=%d reason=%s\n", call->index, r.reason);
+        run->retries++;
         if (send_one(run, call) == 0)
             return;
     }
@@ -158,6 +207,8 @@ static int send_one(struct run *run, struct call *call)
 {
     struct pr_notif n;
     int rv = notif_fill(run, call->index, call->accepted_ms, &n);
+    if (rv == 0 && run->payloads != NULL && run->attempts[call->index] == 0)
+        payload_note(run, call->index, &n);
     if (rv == 0)
         rv = pclient_send(run->pc, &n, run->timeout_ms, on_done, call);
     notif_clear(&n);
@@ -222,6 +273,8 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     printf("shutdown in_flight=%d\n", run->in_flight);
     run->freed = 1;
+    event_del(run->sampler);
+    event_del(run->pump);
     pclient_free(run->pc);
     run->pc = NULL;
     event_base_loopbreak(run->base);
@@ -230,7 +283,8 @@ static void shutdown_cb(evutil_socket_t fd, short what, void *arg)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pr_pclient_send --provider apns|fcm|mpns [--app-id ID] [--endpoint URL]\n"
+            "usage: pr_pclient_send --config FILE --app ID --token T ...\n"
+            "   or: pr_pclient_send --provider apns|fcm|mpns [--app-id ID] [--endpoint URL]\n"
             "  [--ca-file F] [--cert F --key F] [--connections N]\n"
             "  [--topic T --team-id T --key-id K --key-file F]   (apns)\n"
             "  [--project-id P --service-account F]             (fcm)\n"
@@ -238,12 +292,14 @@ static void usage(void)
             "  --token T [--token T]... [--count N] [--window W] [--timeout-ms MS]\n"
             "  [--id-prefix S] [--title S] [--body S] [--collapse-id S] [--voip] [--ttl S]\n"
             "  [--reauth-retry] [--retry-no-answer N] [--after-first CMD]\n"
-            "  [--shutdown-after-ms MS] [--quiet] [--debug]\n");
+            "  [--payloads FILE] [--shutdown-after-ms MS] [--quiet] [--debug]\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
+        { "config", required_argument, NULL, 'F' },
+        { "app", required_argument, NULL, 'I' },
         { "provider", required_argument, NULL, 'p' },
         { "app-id", required_argument, NULL, 'a' },
         { "endpoint", required_argument, NULL, 'e' },
@@ -273,6 +329,7 @@ int main(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "retry-no-answer", required_argument, NULL, 'R' },
         { "after-first", required_argument, NULL, 'A' },
+        { "payloads", required_argument, NULL, 'Y' },
         { "debug", no_argument, NULL, 'd' },
         { NULL, 0, NULL, 0 },
     };
@@ -290,6 +347,8 @@ int main(int argc, char **argv)
     run.window = 1000;
     run.timeout_ms = 10000;
     int have_provider = 0;
+    const char *config_path = NULL, *config_app = NULL;
+    struct cfg *cfg = NULL;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -299,6 +358,8 @@ int main(int argc, char **argv)
             }
             have_provider = 1;
             break;
+        case 'F': config_path = optarg; break;
+        case 'I': config_app = optarg; break;
         case 'a': run.app.id = optarg; break;
         case 'e': run.app.endpoint = optarg; break;
         case 'C': run.app.ca_file = optarg; break;
@@ -333,20 +394,46 @@ int main(int argc, char **argv)
         case 'q': run.quiet = 1; break;
         case 'R': run.retry_no_answer = atoi(optarg); break;
         case 'A': run.after_first = optarg; break;
+        case 'Y':
+            if ((run.payloads = fopen(optarg, "w")) == NULL) {
+                perror(optarg);
+                return 2;
+            }
+            break;
         case 'd': pr_log_set_level(PR_LOG_DEBUG); break;
         default: usage(); return 2;
         }
     }
     /* A peer that resets while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    if (config_path != NULL) {
+        /* The app as pushrelayd would see it; flags given as well are ignored. */
+        char err[512];
+        const struct cfg_app *app;
+        if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 2;
+        }
+        if (config_app == NULL || (app = cfg_app_by_id(cfg, config_app)) == NULL) {
+            fprintf(stderr, "%s: no app '%s'\n", config_path, config_app ? config_app : "");
+            cfg_free(cfg);
+            return 2;
+        }
+        run.app = *app;
+        have_provider = 1;
+        n_hosts = 0;
+    }
     if (!have_provider || run.n_tokens == 0 || run.window <= 0) {
         usage();
+        cfg_free(cfg);
         return 2;
     }
     if (run.count < 0)
         run.count = run.n_tokens;
-    run.app.allowed_hosts = hosts;
-    run.app.n_allowed_hosts = n_hosts;
+    if (cfg == NULL) {
+        run.app.allowed_hosts = hosts;
+        run.app.n_allowed_hosts = n_hosts;
+    }
     run.answers = calloc((size_t)run.count + 1, sizeof(int));
     run.attempts = calloc((size_t)run.count + 1, sizeof(int));
     run.base = event_base_new();
@@ -370,10 +457,14 @@ int main(int argc, char **argv)
     pump_schedule(&run, 0);
     if (run.count > 0)
         event_base_dispatch(run.base);
+    event_del(run.sampler);
+    event_del(run.pump);
     if (run.pc != NULL) {
         sampler_cb(-1, 0, &run);
         pclient_free(run.pc);
     }
+    /* libevent finishes freeing sockets (deferred callbacks) on the next loop turn. */
+    event_base_loop(run.base, EVLOOP_NONBLOCK);
     if (shutdown != NULL)
         event_free(shutdown);
     event_free(run.sampler);
@@ -388,12 +479,16 @@ int main(int argc, char **argv)
     printf("summary sent=%d answered=%d", run.next, run.answered);
     for (int o = 0; o < PR_OUTCOME_COUNT; o++)
         printf(" %s=%d", pr_outcome_name((enum pr_outcome)o), run.outcome_count[o]);
-    printf(" no_answer=%d local=%d max_open=%d\n", run.no_answer, run.local, run.max_open);
+    printf(" no_answer=%d local=%d max_open=%d retries=%d\n", run.no_answer, run.local,
+           run.max_open, run.retries);
     status = once && run.answered == run.next && (run.freed || run.next == run.count) ? 0 : 1;
 out:
     if (run.base != NULL)
         event_base_free(run.base);
+    if (run.payloads != NULL)
+        fclose(run.payloads);
     free(run.answers);
     free(run.attempts);
+    cfg_free(cfg);
     return status;
 }

@@ -358,6 +358,11 @@ static void missing_config_file_is_refused(void **state)
                      PR_ECONFIG);
     assert_null(cfg);
     assert_string_equal(err, "/nonexistent/pushrelay.conf: cannot read: No such file or directory");
+
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s: cannot read: not a regular file", data_dir());
+    assert_int_equal(cfg_load(data_dir(), &cfg, err, sizeof(err)), PR_ECONFIG);
+    assert_string_equal(err, want);
 }
 
 static void unreadable_key_file_is_refused(void **state)

@@ -1,0 +1,240 @@
+/*
+ * ctl.c - pushrelayctl's shared plumbing (see ctl.h): error and usage
+ * output, option parsing, loading the configuration and connecting to
+ * Redis synchronously. Called by relay/pushrelayctl.c and every
+ * relay/ctl_<name>.c; holds no command logic itself.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "pushrelay/error.h"
+#include "ctl.h"
+
+#define CTL_REDIS_TIMEOUT_S 5
+
+/* ------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------ */
+
+void ctl_err(const char *what, const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s: %s\n", CTL_PROG, what, why);
+}
+
+void ctl_print_usage(FILE *out, const struct ctl_cmd *cmd)
+{
+    fprintf(out, "usage: %s [-c FILE] %s %s\n", CTL_PROG, cmd->name, cmd->usage);
+}
+
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ctl_err(ctl->cmd != NULL ? ctl->cmd->name : "usage", "%s", msg);
+    if (ctl->cmd != NULL)
+        ctl_print_usage(stderr, ctl->cmd);
+    return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------
+ * Options
+ * ------------------------------------------------------------------------ */
+
+int ctl_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ctl__parse_int reads a whole decimal integer in [min, max]. */
+static int ctl__parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+        return PR_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int ctl_parse_opts(const struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
+                   size_t n_opts, const char **pos, size_t max_pos, size_t *n_pos)
+{
+    size_t npos = 0;
+    int only_pos = 0;
+
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_pos || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (npos >= max_pos || pos == NULL)
+                return ctl_usage_error(ctl, "unexpected argument '%s'", arg);
+            pos[npos++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+
+        const char *eq = strchr(arg, '=');
+        size_t nlen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        const struct ctl_opt *o = NULL;
+        for (size_t j = 0; j < n_opts && o == NULL; j++)
+            if (strlen(opts[j].name) == nlen && strncmp(opts[j].name, arg, nlen) == 0)
+                o = &opts[j];
+        if (o == NULL)
+            return ctl_usage_error(ctl, "unknown option '%.*s'", (int)nlen, arg);
+
+        if (o->kind == CTL_OPT_FLAG) {
+            if (eq != NULL)
+                return ctl_usage_error(ctl, "%s takes no value", o->name);
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *val = eq != NULL ? eq + 1 : NULL;
+        if (val == NULL) {
+            if (i + 1 >= argc)
+                return ctl_usage_error(ctl, "%s needs a value", o->name);
+            val = argv[++i];
+        }
+        switch (o->kind) {
+        case CTL_OPT_STR:
+            if (*(const char **)o->dst != NULL)
+                return ctl_usage_error(ctl, "%s given more than once", o->name);
+            if (val[0] == '\0')
+                return ctl_usage_error(ctl, "%s needs a value", o->name);
+            *(const char **)o->dst = val;
+            break;
+        case CTL_OPT_STRS: {
+            struct ctl_strs *s = o->dst;
+            if (s->n >= CTL_STRS_MAX)
+                return ctl_usage_error(ctl, "%s given more than %d times", o->name,
+                                       CTL_STRS_MAX);
+            if (val[0] == '\0')
+                return ctl_usage_error(ctl, "%s needs a value", o->name);
+            s->v[s->n++] = val;
+            break;
+        }
+        case CTL_OPT_INT:
+            if (ctl__parse_int(val, o->min, o->max, o->dst) != 0)
+                return ctl_usage_error(ctl, "%s '%s': must be an integer from %lld to %lld",
+                                       o->name, val, o->min, o->max);
+            break;
+        case CTL_OPT_FLAG:
+            break;
+        }
+    }
+    if (n_pos != NULL)
+        *n_pos = npos;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Configuration and Redis
+ * ------------------------------------------------------------------------ */
+
+int ctl_config(struct ctl *ctl)
+{
+    char err[2048];
+
+    if (ctl->cfg != NULL)
+        return 0;
+    if (cfg_load(ctl->config_path, &ctl->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", CTL_PROG, err);
+        return CTL_EXIT_USAGE;
+    }
+    if (keys_init(&ctl->keys, ctl->cfg->redis.prefix) != 0) {
+        /* cfg_load bounds the prefix; this only guards a layout change */
+        ctl_err(ctl->config_path, "redis.prefix: too long");
+        return CTL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+const char *ctl_redis_addr(const struct ctl *ctl, char *buf, size_t len)
+{
+    const struct cfg_redis *r = &ctl->cfg->redis;
+    snprintf(buf, len, strchr(r->host, ':') != NULL ? "[%s]:%d" : "%s:%d", r->host, r->port);
+    return buf;
+}
+
+/* ctl__simple sends one command and accepts a status "OK"; else prints why. */
+static int ctl__simple(struct ctl *ctl, const char *what, int argc, const char **argv)
+{
+    char addr[300];
+    redisReply *r = redisCommandArgv(ctl->redis, argc, argv, NULL);
+    int rc = CTL_EXIT_OK;
+
+    if (r == NULL) {
+        ctl_err(what, "cannot reach Redis at %s: %s", ctl_redis_addr(ctl, addr, sizeof(addr)),
+                ctl->redis->errstr);
+        return CTL_EXIT_FAIL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        ctl_err(what, "Redis at %s refused: %s", ctl_redis_addr(ctl, addr, sizeof(addr)), r->str);
+        rc = CTL_EXIT_FAIL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ctl_redis(struct ctl *ctl)
+{
+    struct timeval tv = { CTL_REDIS_TIMEOUT_S, 0 };
+    char addr[300], db[16];
+    int rc;
+
+    if (ctl->redis != NULL)
+        return 0;
+    if ((rc = ctl_config(ctl)) != 0)
+        return rc;
+    const struct cfg_redis *r = &ctl->cfg->redis;
+    ctl_redis_addr(ctl, addr, sizeof(addr));
+
+    ctl->redis = redisConnectWithTimeout(r->host, r->port, tv);
+    if (ctl->redis == NULL || ctl->redis->err != 0) {
+        fprintf(stderr, "%s: cannot reach Redis at %s: %s\n", CTL_PROG, addr,
+                ctl->redis != NULL ? ctl->redis->errstr : "out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    redisSetTimeout(ctl->redis, tv);
+
+    if (r->password != NULL && r->password[0] != '\0') {
+        const char *argv[] = { "AUTH", r->password };
+        if ((rc = ctl__simple(ctl, "AUTH", 2, argv)) != 0)
+            return rc;
+    }
+    if (r->db != 0) {
+        snprintf(db, sizeof(db), "%d", r->db);
+        const char *argv[] = { "SELECT", db };
+        if ((rc = ctl__simple(ctl, "SELECT", 2, argv)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void ctl_close(struct ctl *ctl)
+{
+    if (ctl->redis != NULL)
+        redisFree(ctl->redis);
+    ctl->redis = NULL;
+    cfg_free(ctl->cfg);
+    ctl->cfg = NULL;
+}

@@ -1,0 +1,423 @@
+/*
+ * tenant.c - the per-domain push record (layout drawn in tenant.h), read
+ * and written synchronously for pushrelayctl's enable-push, disable-push
+ * and show-push. It does not decide anything at ingest: the listener's
+ * ingest script reads the same hash with one HMGET.
+ *
+ * Writes are one MULTI/EXEC pipeline so a record is never seen half made;
+ * disable first WATCHes the record so that it never creates one.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pushrelay/error.h"
+#include "pushrelay/notif.h"
+#include "tenant.h"
+
+/* ------------------------------------------------------------------------
+ * Command building: argv arrays with their own string storage
+ * ------------------------------------------------------------------------ */
+
+#define TENANT__ARGV_MAX (8 + 2 * (TENANT_EDGES_MAX + PR_PROVIDER_COUNT + 4))
+
+struct tenant__argv {
+    int argc;
+    const char *argv[TENANT__ARGV_MAX];
+    char buf[TENANT__ARGV_MAX * 32 + TENANT_EDGES_MAX * (DNSNAME_MAX + 8)];
+    size_t used;
+};
+
+/* tenant__addf appends one formatted argument; PR_ETOOBIG when full. */
+static int tenant__addf(struct tenant__argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int tenant__addf(struct tenant__argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    size_t room = sizeof(a->buf) - a->used;
+
+    if (a->argc >= TENANT__ARGV_MAX)
+        return PR_ETOOBIG;
+    va_start(ap, fmt);
+    int n = vsnprintf(a->buf + a->used, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room)
+        return PR_ETOOBIG;
+    a->argv[a->argc++] = a->buf + a->used;
+    a->used += (size_t)n + 1;
+    return 0;
+}
+
+static void tenant__seterr(struct tenant_store *ts, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void tenant__seterr(struct tenant_store *ts, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ts->err, sizeof(ts->err), fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * tenant__reply reads the next reply of the pipeline. Returns 0 with
+ * '*out' set (free it), or PR_EREDIS when the connection failed (then the
+ * connection is unusable) or Redis answered an error.
+ */
+static int tenant__reply(struct tenant_store *ts, redisReply **out)
+{
+    void *r = NULL;
+    *out = NULL;
+    if (redisGetReply(ts->redis, &r) != REDIS_OK || r == NULL) {
+        tenant__seterr(ts, "%s", ts->redis->errstr[0] != '\0' ? ts->redis->errstr
+                                                               : "connection lost");
+        return PR_EREDIS;
+    }
+    *out = r;
+    if ((*out)->type == REDIS_REPLY_ERROR) {
+        tenant__seterr(ts, "%s", (*out)->str);
+        return PR_EREDIS;
+    }
+    return 0;
+}
+
+/* tenant__send queues one command on the connection's output buffer. */
+static int tenant__send(struct tenant_store *ts, const struct tenant__argv *a)
+{
+    /* hiredis only reads argv; its prototype just lacks the inner const */
+    return redisAppendCommandArgv(ts->redis, a->argc, (const char **)a->argv, NULL);
+}
+
+/* tenant__cmd runs one command and hands back its reply (free it). */
+static int tenant__cmd(struct tenant_store *ts, const struct tenant__argv *a, redisReply **out)
+{
+    if (tenant__send(ts, a) != REDIS_OK) {
+        tenant__seterr(ts, "%s", ts->redis->errstr);
+        return PR_EREDIS;
+    }
+    int rc = tenant__reply(ts, out);
+    if (rc != 0) {
+        freeReplyObject(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/*
+ * tenant__transact sends MULTI, 'cmds', EXEC as one pipeline and reads every
+ * reply (so the connection stays in step even after an error). Returns 0,
+ * PR_EAGAIN when a WATCHed key changed and EXEC did nothing, or PR_EREDIS.
+ */
+static int tenant__transact(struct tenant_store *ts, const struct tenant__argv *cmds, size_t n)
+{
+    static const char *const multi[] = { "MULTI" }, *const exec[] = { "EXEC" };
+    int rc = 0;
+
+    if (redisAppendCommandArgv(ts->redis, 1, (const char **)multi, NULL) != REDIS_OK)
+        goto io;
+    for (size_t i = 0; i < n; i++)
+        if (tenant__send(ts, &cmds[i]) != REDIS_OK)
+            goto io;
+    if (redisAppendCommandArgv(ts->redis, 1, (const char **)exec, NULL) != REDIS_OK)
+        goto io;
+
+    for (size_t i = 0; i < n + 2; i++) {
+        redisReply *r = NULL;
+        int one = tenant__reply(ts, &r);
+        if (one == 0 && i == n + 1) {
+            if (r->type == REDIS_REPLY_NIL) {
+                one = PR_EAGAIN;
+            } else {
+                for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++)
+                    if (r->element[j]->type == REDIS_REPLY_ERROR) {
+                        tenant__seterr(ts, "%s", r->element[j]->str);
+                        one = PR_EREDIS;
+                        break;
+                    }
+            }
+        }
+        freeReplyObject(r);
+        if (one != 0 && rc == 0)
+            rc = one;
+        if (one == PR_EREDIS && ts->redis->err != 0)
+            return rc; /* the connection is gone: nothing more to read */
+    }
+    return rc;
+io:
+    tenant__seterr(ts, "%s", ts->redis->errstr);
+    return PR_EREDIS;
+}
+
+static int tenant__key(struct tenant_store *ts, const char *domain, struct tenant__argv *a)
+{
+    char key[KEYS_MAX];
+    if (keys_tenant(ts->keys, domain, key, sizeof(key)) < 0)
+        return PR_ETOOBIG;
+    return tenant__addf(a, "%s", key);
+}
+
+static int tenant__tenants_key(struct tenant_store *ts, struct tenant__argv *a)
+{
+    char key[KEYS_MAX];
+    if (keys_tenants(ts->keys, key, sizeof(key)) < 0)
+        return PR_ETOOBIG;
+    return tenant__addf(a, "%s", key);
+}
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------ */
+
+int tenant_enable(struct tenant_store *ts, const char *domain, const char *const *edges,
+                  size_t n_edges, unsigned providers, long long rate_limit)
+{
+    /* Commands inside the transaction:
+     *   HSET   key enabled 1 <provider> 1 ... edge:<fqdn> 1 ... updated_ms <now> [rate_limit N]
+     *   HSETNX key created_ms <now>
+     *   HSETNX key rate_limit 0            (when no rate limit was given)
+     *   HSETNX key <other provider> 0      (each provider not being enabled)
+     *   SADD   tenants <domain>
+     */
+    struct tenant__argv *cmds = NULL;
+    char dom[DNSNAME_MAX + 1], edge[DNSNAME_MAX + 1];
+    long long now = (long long)pr_now_ms();
+    size_t n = 0;
+    int rc = 0;
+
+    if (dnsname_lower(domain, dom, sizeof(dom)) != 0 || n_edges == 0 ||
+        n_edges > TENANT_EDGES_MAX || (providers & TENANT_ALL_PROVIDERS) == 0)
+        return PR_EINVAL;
+    if ((cmds = calloc(4 + PR_PROVIDER_COUNT, sizeof(*cmds))) == NULL)
+        return PR_ENOMEM;
+
+    struct tenant__argv *h = &cmds[n++];
+    rc |= tenant__addf(h, "HSET");
+    rc |= tenant__key(ts, dom, h);
+    rc |= tenant__addf(h, TENANT_F_ENABLED) | tenant__addf(h, "1");
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        if (providers & TENANT_PROVIDER(p))
+            rc |= tenant__addf(h, "%s", pr_provider_name(p)) | tenant__addf(h, "1");
+    for (size_t i = 0; i < n_edges; i++) {
+        if (dnsname_lower(edges[i], edge, sizeof(edge)) != 0) {
+            rc = PR_EINVAL;
+            goto out;
+        }
+        rc |= tenant__addf(h, TENANT_F_EDGE_PREFIX "%s", edge) | tenant__addf(h, "1");
+    }
+    rc |= tenant__addf(h, TENANT_F_UPDATED) | tenant__addf(h, "%lld", now);
+    if (rate_limit >= 0)
+        rc |= tenant__addf(h, TENANT_F_RATE_LIMIT) | tenant__addf(h, "%lld", rate_limit);
+
+    struct tenant__argv *c = &cmds[n++];
+    rc |= tenant__addf(c, "HSETNX") | tenant__key(ts, dom, c);
+    rc |= tenant__addf(c, TENANT_F_CREATED) | tenant__addf(c, "%lld", now);
+    if (rate_limit < 0) {
+        struct tenant__argv *r = &cmds[n++];
+        rc |= tenant__addf(r, "HSETNX") | tenant__key(ts, dom, r);
+        rc |= tenant__addf(r, TENANT_F_RATE_LIMIT) | tenant__addf(r, "0");
+    }
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        if (providers & TENANT_PROVIDER(p))
+            continue;
+        struct tenant__argv *o = &cmds[n++];
+        rc |= tenant__addf(o, "HSETNX") | tenant__key(ts, dom, o);
+        rc |= tenant__addf(o, "%s", pr_provider_name(p)) | tenant__addf(o, "0");
+    }
+    struct tenant__argv *s = &cmds[n++];
+    rc |= tenant__addf(s, "SADD") | tenant__tenants_key(ts, s) | tenant__addf(s, "%s", dom);
+    /* The builders only fail for oversized input: one error code covers them all. */
+    if (rc != 0) {
+        rc = PR_ETOOBIG;
+        goto out;
+    }
+    rc = tenant__transact(ts, cmds, n);
+out:
+    free(cmds);
+    return rc;
+}
+
+int tenant_disable(struct tenant_store *ts, const char *domain, unsigned providers)
+{
+    char dom[DNSNAME_MAX + 1];
+    struct tenant__argv *a = NULL, *h = NULL;
+    redisReply *r = NULL;
+    int rc = 0;
+
+    if (dnsname_lower(domain, dom, sizeof(dom)) != 0)
+        return PR_EINVAL;
+    if ((a = calloc(2, sizeof(*a))) == NULL)
+        return PR_ENOMEM;
+    h = &a[1];
+    if (tenant__addf(h, "HSET") | tenant__key(ts, dom, h)) {
+        rc = PR_ETOOBIG;
+        goto out;
+    }
+    if (providers == 0) {
+        rc = tenant__addf(h, TENANT_F_ENABLED) | tenant__addf(h, "0");
+    } else {
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            if (providers & TENANT_PROVIDER(p))
+                rc |= tenant__addf(h, "%s", pr_provider_name(p)) | tenant__addf(h, "0");
+    }
+    rc |= tenant__addf(h, TENANT_F_UPDATED) | tenant__addf(h, "%lld", (long long)pr_now_ms());
+    if (rc != 0) {
+        rc = PR_ETOOBIG;
+        goto out;
+    }
+
+    /* WATCH + EXISTS + MULTI/EXEC: never create a record, and retry if the
+     * record changed between the check and the write. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        a[0].argc = 0;
+        a[0].used = 0;
+        tenant__addf(&a[0], "WATCH");
+        tenant__key(ts, dom, &a[0]);
+        if ((rc = tenant__cmd(ts, &a[0], &r)) != 0)
+            goto out;
+        freeReplyObject(r);
+        a[0].argv[0] = "EXISTS";
+        if ((rc = tenant__cmd(ts, &a[0], &r)) != 0)
+            goto out;
+        int exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+        r = NULL;
+        if (!exists) {
+            a[0].argc = 1;
+            a[0].argv[0] = "UNWATCH";
+            if ((rc = tenant__cmd(ts, &a[0], &r)) == 0)
+                rc = PR_ENOTFOUND;
+            goto out;
+        }
+        rc = tenant__transact(ts, h, 1);
+        if (rc != PR_EAGAIN)
+            goto out;
+    }
+    tenant__seterr(ts, "the record kept changing; try again");
+    rc = PR_EREDIS;
+out:
+    freeReplyObject(r);
+    free(a);
+    return rc;
+}
+
+static int tenant__strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tenant_read(struct tenant_store *ts, const char *domain, struct tenant *out)
+{
+    struct tenant__argv a = { 0 };
+    redisReply *r = NULL;
+    size_t plen = strlen(TENANT_F_EDGE_PREFIX);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (dnsname_lower(domain, out->domain, sizeof(out->domain)) != 0)
+        return PR_EINVAL;
+    if (tenant__addf(&a, "HGETALL") | tenant__key(ts, out->domain, &a))
+        return PR_ETOOBIG;
+    if ((rc = tenant__cmd(ts, &a, &r)) != 0)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        rc = r->type == REDIS_REPLY_ARRAY ? PR_ENOTFOUND : PR_EREDIS;
+        if (rc == PR_EREDIS)
+            tenant__seterr(ts, "HGETALL answered type %d", r->type);
+        goto out;
+    }
+    if ((out->edges = calloc(r->elements / 2 + 1, sizeof(*out->edges))) == NULL) {
+        rc = PR_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        enum pr_provider p;
+        if (f == NULL || v == NULL)
+            continue;
+        if (strcmp(f, TENANT_F_ENABLED) == 0)
+            out->enabled = strcmp(v, "1") == 0;
+        else if (pr_provider_parse(f, &p) == 0)
+            out->providers[p] = strcmp(v, "1") == 0;
+        else if (strcmp(f, TENANT_F_RATE_LIMIT) == 0)
+            out->rate_limit = strtoll(v, NULL, 10);
+        else if (strcmp(f, TENANT_F_CREATED) == 0)
+            out->created_ms = strtoll(v, NULL, 10);
+        else if (strcmp(f, TENANT_F_UPDATED) == 0)
+            out->updated_ms = strtoll(v, NULL, 10);
+        else if (strncmp(f, TENANT_F_EDGE_PREFIX, plen) == 0 && strcmp(v, "1") == 0) {
+            if ((out->edges[out->n_edges] = strdup(f + plen)) == NULL) {
+                rc = PR_ENOMEM;
+                goto out;
+            }
+            out->n_edges++;
+        }
+    }
+    qsort(out->edges, out->n_edges, sizeof(*out->edges), tenant__strcmp);
+out:
+    freeReplyObject(r);
+    if (rc != 0)
+        tenant_clear(out);
+    return rc;
+}
+
+void tenant_clear(struct tenant *t)
+{
+    for (size_t i = 0; i < t->n_edges; i++)
+        free(t->edges[i]);
+    free(t->edges);
+    t->edges = NULL;
+    t->n_edges = 0;
+}
+
+int tenant_list(struct tenant_store *ts, char ***domains, size_t *n)
+{
+    struct tenant__argv a = { 0 };
+    redisReply *r = NULL;
+    char **list = NULL;
+    size_t count = 0;
+    int rc;
+
+    *domains = NULL;
+    *n = 0;
+    if (tenant__addf(&a, "SMEMBERS") | tenant__tenants_key(ts, &a))
+        return PR_ETOOBIG;
+    if ((rc = tenant__cmd(ts, &a, &r)) != 0)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        tenant__seterr(ts, "SMEMBERS answered type %d", r->type);
+        rc = PR_EREDIS;
+        goto out;
+    }
+    if ((list = calloc(r->elements + 1, sizeof(*list))) == NULL) {
+        rc = PR_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->str == NULL)
+            continue;
+        if ((list[count] = strdup(r->element[i]->str)) == NULL) {
+            rc = PR_ENOMEM;
+            goto out;
+        }
+        count++;
+    }
+    qsort(list, count, sizeof(*list), tenant__strcmp);
+out:
+    freeReplyObject(r);
+    if (rc != 0) {
+        tenant_list_free(list, count);
+        return rc;
+    }
+    *domains = list;
+    *n = count;
+    return 0;
+}
+
+void tenant_list_free(char **domains, size_t n)
+{
+    for (size_t i = 0; domains != NULL && i < n; i++)
+        free(domains[i]);
+    free(domains);
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test_pclient_fcm.sh - the FCM client (relay/fcm.c, relay/oauth.c over
+# relay/h2c.c) against pushrelay-sandbox: the OAuth2 token exchange, exact
+# messages:send requests, Google's error answers, an expired access token,
+# a failing token endpoint.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pclient_common.sh"
+
+PROJECT=demo-project
+pr_gen_certs
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
+PORT=$(pr_free_port)
+python3 -c 'import json,sys; json.dump({"type":"service_account","project_id":sys.argv[2],
+    "private_key_id":"k1","private_key":open(sys.argv[1]).read(),
+    "client_email":"relay@demo-project.iam.gserviceaccount.com",
+    "token_uri":"https://127.0.0.1:%s/token" % sys.argv[3]}, open(sys.argv[4],"w"))' \
+    "$T/sa.key" "$PROJECT" "$PORT" "$T/sa.json"
+start_sandbox sb --fcm-service-account "$T/sa.json"
+FCM=(--provider fcm --endpoint "https://127.0.0.1:$PORT" --ca-file "$T/pki/ca.pem"
+     --project-id "$PROJECT" --service-account "$T/sa.json")
+
+echo "== one access token serves every request, sent exactly as built"
+send exact "${FCM[@]}" --token tokA --token tokB --token tokC --collapse-id conv-7 \
+    --title 'Zoë "Z"' --body 'Hi ✓' --payloads "$T/exact.payloads"
+assert_eq 3 "$(field exact delivered)" "delivered"
+assert_eq 1 "$(sandbox_stat 'd["tokens_issued"]')" "access tokens fetched"
+sleep 0.1
+compare_payloads "$T/exact.payloads" "$T/sb.jsonl"
+assert_eq 3 "$(grep -c "\"path\":\"/v1/projects/$PROJECT/messages:send\"" "$T/sb.jsonl")" "requests to messages:send"
+NAME=$(field exact id '^result i=0')
+[[ "$NAME" == projects/$PROJECT/messages/* ]] || fail "message name not captured: '$NAME'"
+pass "message name captured"
+
+echo "== 1000 concurrent notifications"
+send many "${FCM[@]}" --token tokM --count 1000 --quiet
+assert_eq 1000 "$(field many delivered)" "delivered"
+
+echo "== Google's error JSON gives the reason"
+send unreg "${FCM[@]}" --token e4040tok
+assert_eq "404 UNREGISTERED token_dead" \
+    "$(field unreg status '^result') $(field unreg reason '^result') $(field unreg outcome '^result')" "404"
+send unavail "${FCM[@]}" --token e5030tok
+assert_eq "503 UNAVAILABLE retry 1" \
+    "$(field unavail status '^result') $(field unavail reason '^result') $(field unavail outcome '^result') $(field unavail retry_after '^result')" "503"
+
+echo "== an expired access token: 401, the token is dropped, a new one works"
+issued=$(sandbox_stat 'd["tokens_issued"]')
+EXPIRE="curl -s --http2 --cacert $T/pki/ca.pem -X POST https://127.0.0.1:$PORT/_sandbox/expire-tokens >/dev/null"
+send expired "${FCM[@]}" --token tokE1 --token tokE2 --token tokE3 --reauth-retry --after-first "$EXPIRE"
+assert_eq "after-first rc=0" "$(grep '^after-first' "$T/expired.out")" "tokens expired after the first answer"
+grep -q "^reauth i=1 status=401 reason=UNAUTHENTICATED" "$T/expired.out" || fail "no 401 seen"
+assert_eq 3 "$(field expired delivered)" "delivered after reauth"
+assert_eq $((issued + 2)) "$(sandbox_stat 'd["tokens_issued"]')" "access tokens fetched (one before, one after)"
+
+echo "== a failing token endpoint is retried with backoff"
+curl -s --http2 --cacert "$T/pki/ca.pem" -X POST \
+    "https://127.0.0.1:$PORT/_sandbox/oauth-down?seconds=2" >/dev/null
+send down "${FCM[@]}" --token tokD --timeout-ms 10000
+assert_eq delivered "$(field down outcome '^result')" "outcome once the endpoint is back"
+grep -q "token fetch from .* failed: HTTP 503" "$T/down.log" || fail "failure not logged"
+pass "failure logged"
+
+echo "== no token endpoint at all: requests time out, nothing is sent"
+stop_sandbox
+before=$(records "$T/sb.jsonl")
+send none "${FCM[@]}" --token tokN --timeout-ms 500
+assert_eq "0 timeout" "$(field none status '^result') $(field none reason '^result')" "status"
+assert_eq "$before" "$(records "$T/sb.jsonl")" "records"
