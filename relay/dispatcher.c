@@ -559,9 +559,8 @@ static void disp_on_write_state(struct rconn *rc, int connected, void *arg)
     struct disp *d = arg;
     if (d->closing)
         return;
-    if (connected) {
-        pr_log_info(DISP_MOD, "Redis back: %s", d->outbox.head ? "resending pending outcomes"
-                                                              : "nothing pending");
+    if (connected && d->outbox.head != NULL) {
+        pr_log_info(DISP_MOD, "Redis reachable again: writing the outcomes kept meanwhile");
         disp_outbox_flush(d);
     }
 }

@@ -11,7 +11,7 @@ DISP_CMD=${DISP_CMD:-$PR_BIN/pr_disp_run}
 N=20000
 disp_setup
 disp_config "$T/pushrelay.conf" 300
-queue $N --id-prefix h-
+queue $N --id-prefix h- --token "$(apns_token d0100 0)"     # each answered after 100 ms
 disp_start "$T/pushrelay.conf"
 
 echo "== SIGHUP five times while delivering"
