@@ -40,6 +40,7 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "disp_internal.h"
+#include "outcome_log.h"
 #include "token.h"
 
 static const char *disp_counter_name(enum pr_outcome o)
@@ -183,7 +184,10 @@ static void disp_job_write(struct disp_job *j)
      * can land inside the transaction. If sending fails half way the
      * connection is gone, and Redis discards the open MULTI with it.
      */
-    if (rconn_cmd(d->rc, NULL, NULL, 1, multi, NULL) != 0 || disp_send_side_effect(j) != 0 ||
+    if (rconn_cmd(d->rc, NULL, NULL, 1, multi, NULL) != 0 ||
+        outcome_log_send(d->rc, &d->keys, j->decoded ? &j->n : NULL, j->outcome, j->reason,
+                         j->last_status) == PR_EREDIS ||
+        disp_send_side_effect(j) != 0 ||
         rconn_cmd(d->rc, NULL, NULL, 4, xack, NULL) != 0 ||
         rconn_cmd(d->rc, NULL, NULL, 3, xdel, NULL) != 0 ||
         rconn_cmd(d->rc, disp_on_exec, j, 1, exec, NULL) != 0) {

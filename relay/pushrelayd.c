@@ -115,6 +115,12 @@ static void disp_stopped(void *arg)
     r->disp_done = 1;
 }
 
+static void stats_synced(void *arg)
+{
+    struct relay *r = arg;
+    event_base_loopexit(r->base, NULL);
+}
+
 /* Exit once the dispatcher handed back its work and no ingest is pending. */
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -123,9 +129,11 @@ static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
     struct relay *r = arg;
     int ingest_pending = r->rc != NULL && rconn_connected(r->rc) && rconn_pending(r->rc) > 0;
     if ((r->disp == NULL || r->disp_done) && !ingest_pending) {
+        /* Last, the listener's counters: exit once Redis has them. */
         if (r->stats != NULL)
-            stats_flush(r->stats);
-        event_base_loopexit(r->base, NULL);
+            stats_sync(r->stats, stats_synced, r);
+        else
+            event_base_loopexit(r->base, NULL);
         return;
     }
     if (pr_now_ms() >= r->stop_deadline_ms) {
