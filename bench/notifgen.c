@@ -77,7 +77,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < body_bytes; i++)
         body[i] = (char)('a' + i % 26);
     body[body_bytes] = '\0';
-    char run_id[17], id[64], token[TOKEN_LEN + 1];
+    /* token has room gcc can prove; the prefix length is checked above */
+    char run_id[17], id[64], token[TOKEN_LEN + 24];
     snprintf(run_id, sizeof(run_id), "%08x%08x", (unsigned)time(NULL), (unsigned)getpid());
 
     struct pr_notif n;

@@ -33,7 +33,8 @@ static const char *data_dir(void)
 
 static void data_path(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", data_dir(), name);
+    int n = snprintf(buf, len, "%s/%s", data_dir(), name);
+    assert_true(n > 0 && (size_t)n < len);
 }
 
 static struct cfg *load_ok(const char *path)
