@@ -37,6 +37,7 @@ disp_setup() {
     disp_start_sandbox
 }
 
+# disp_start_sandbox: (re)starts the sandbox; SB_ARGS adds flags (--goaway-after N ...).
 disp_start_sandbox() {
     rm -f "$T/sandbox.ports"
     # The sandbox checks assertions against the account's key; token_uri is
@@ -46,7 +47,7 @@ disp_start_sandbox() {
         --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
         --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
         --fcm-service-account "$T/sa.json" \
-        --record "$T/record.jsonl" --port-file "$T/sandbox.ports" 2>>"$T/sandbox.log" &
+        --record "$T/record.jsonl" --port-file "$T/sandbox.ports" ${SB_ARGS:-} 2>>"$T/sandbox.log" &
     SB_PID=$!
     pr_track "$SB_PID"
     for _ in $(seq 100); do [ -s "$T/sandbox.ports" ] && break; sleep 0.05; done

@@ -71,6 +71,7 @@ struct h2_conn {
     unsigned begun;                      /* request streams started (--goaway-after) */
     int32_t goaway_last;                 /* last stream served once GOAWAY is queued; 0: none */
     int reset_pending;                   /* a behaviour asked to drop the connection */
+    struct event *linger;                /* set once done: reading out before closing */
 };
 
 struct sb_h2 {
@@ -163,6 +164,8 @@ static void conn_free(struct h2_conn *c)
     struct sb_h2 *srv = c->srv;
     /* nghttp2_session_del runs no stream-close callbacks: release ours here */
     nghttp2_session_del(c->ng);
+    if (c->linger != NULL)
+        event_free(c->linger);
     while (c->streams != NULL)
         stream_put(c->streams);
     if (c->bev != NULL)
@@ -194,6 +197,35 @@ static void conn_reset(struct h2_conn *c)
     conn_free(c);
 }
 
+static void conn_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_free(arg);
+}
+
+/*
+ * conn_linger ends a finished connection (after GOAWAY) the way a real
+ * server does: FIN first, then what the client still sends is read and
+ * dropped until it closes (or 2 s pass). Closing with unread input would
+ * make the kernel send an RST, and the client would lose answers it had
+ * not read yet, then deliver them again.
+ */
+static void conn_linger(struct h2_conn *c)
+{
+    struct timeval tv = { 2, 0 };
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (c->linger != NULL)
+        return;
+    c->linger = evtimer_new(bufferevent_get_base(c->bev), conn_linger_cb, c);
+    if (c->linger == NULL || fd < 0) {
+        conn_free(c);
+        return;
+    }
+    shutdown(fd, SHUT_WR);
+    evtimer_add(c->linger, &tv);
+}
+
 /*
  * conn_flush lets nghttp2 write what it has queued; returns -1 when the
  * connection was freed (done, broken or reset), 0 otherwise.
@@ -218,7 +250,7 @@ static int conn_flush(struct h2_conn *c)
         return -1;
     }
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) && drained) {
-        conn_free(c);
+        conn_linger(c);
         return -1;
     }
     return 0;
@@ -453,6 +485,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_iovec vec[16];
     int n;
+    if (c->linger != NULL) {    /* done: read out and drop until the client closes */
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
     /* feed the input chunk by chunk: no pullup copy of a large backlog */
     while ((n = evbuffer_peek(in, -1, NULL, vec, 16)) > 0) {
         size_t used = 0;
@@ -478,7 +514,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
-    conn_flush(arg);
+    struct h2_conn *c = arg;
+    if (c->linger == NULL)
+        conn_flush(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
