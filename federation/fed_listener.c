@@ -11,6 +11,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
@@ -107,6 +108,9 @@ static void fed_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
         evutil_closesocket(fd);
         return;
     }
+    /* Responses are small and must not wait for the peer's ACK (Nagle). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     SSL *ssl = SSL_new(f->ssl_ctx);
     if (ssl == NULL) {
         evutil_closesocket(fd);
