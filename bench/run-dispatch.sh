@@ -130,7 +130,9 @@ BODY_BYTES=$(wc -c <"$T/h2load.body")
 echo "h2load: $H2_RATE/s"
 
 # ---- 3. end-to-end latency at a steady rate -------------------------------
-bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener
+# The dispatcher already serves monitoring.listen: this listener goes without.
+sed '/^monitoring = /d' "$CONF" >"$T/listener.conf"
+bench_start listener "$PR_BIN/pushrelayd" -c "$T/listener.conf" --role listener
 pr_wait_port "$SIP_PORT"
 E2E=$(bench_sipload --port "$SIP_PORT" --connections 4 --window 100 --rate "$E2E_RATE" \
     --duration "$E2E_SECONDS" --token-prefix 0e2e 2>>"$T/sipload.log") ||
