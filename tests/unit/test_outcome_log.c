@@ -15,30 +15,7 @@
 #include "pushrelay/error.h"
 #include "outcome_log.h"
 
-struct rconn {
-    int connected;
-    char cmds[8][1024];
-    int n;
-};
-
-int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
-              const size_t *argvlen)
-{
-    (void)cb;
-    (void)arg;
-    (void)argvlen;
-    if (!rc->connected)
-        return PR_EREDIS;
-    assert_true(rc->n < 8);
-    char *out = rc->cmds[rc->n++];
-    out[0] = '\0';
-    for (int i = 0; i < argc; i++) {
-        strncat(out, argv[i], 1000 - strlen(out));
-        if (i + 1 < argc)
-            strcat(out, " ");
-    }
-    return 0;
-}
+#include "rconn_recorder.h"
 
 /* The at_ms field is the wall clock: cut the record at it for comparison. */
 static void assert_hset_prefix(const char *cmd, const char *want)

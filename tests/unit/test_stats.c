@@ -18,37 +18,7 @@
 #include "pushrelay/notif.h"
 #include "stats.h"
 
-/* ---- recording stand-in for rconn ---------------------------------------- */
-
-struct rconn {
-    int connected;
-    char cmds[256][512];        /* each command: its arguments joined by ' ' */
-    int n;
-};
-
-int rconn_connected(const struct rconn *rc)
-{
-    return rc->connected;
-}
-
-int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
-              const size_t *argvlen)
-{
-    (void)cb;
-    (void)arg;
-    (void)argvlen;
-    if (!rc->connected)
-        return PR_EREDIS;
-    assert_true(rc->n < 256);
-    char *out = rc->cmds[rc->n++];
-    out[0] = '\0';
-    for (int i = 0; i < argc; i++) {
-        strncat(out, argv[i], 500 - strlen(out));
-        if (i + 1 < argc)
-            strcat(out, " ");
-    }
-    return 0;
-}
+#include "rconn_recorder.h"
 
 /* sent: 1 if exactly 'cmd' was sent. */
 static int sent(const struct rconn *rc, const char *cmd)

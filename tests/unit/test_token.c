@@ -15,30 +15,7 @@
 #include "pushrelay/error.h"
 #include "token.h"
 
-struct rconn {
-    int connected;
-    char cmds[16][1024];
-    int n;
-};
-
-int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
-              const size_t *argvlen)
-{
-    (void)cb;
-    (void)arg;
-    (void)argvlen;
-    if (!rc->connected)
-        return PR_EREDIS;
-    assert_true(rc->n < 16);
-    char *out = rc->cmds[rc->n++];
-    out[0] = '\0';
-    for (int i = 0; i < argc; i++) {
-        strncat(out, argv[i], 1000 - strlen(out));
-        if (i + 1 < argc)
-            strcat(out, " ");
-    }
-    return 0;
-}
+#include "rconn_recorder.h"
 
 #define TOKEN "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 #define KEY "pr:token:apns:" TOKEN
