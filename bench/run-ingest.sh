@@ -74,6 +74,7 @@ run_case() {
         "$ok/$sent ($status)" "$inredis")")
 }
 
+run_case "ceiling: sipecho, 1 conn x win 1" "$ECHO_PORT" 1 1 0c1 no
 run_case "ceiling: sipecho, 50 conn x win 10" "$ECHO_PORT" 50 10 0c0 no
 run_case "listener, 1 conn x win 1 (lock-step)" "$SIP_PORT" 1 1 0a1 yes
 run_case "listener, 1 conn x win 100" "$SIP_PORT" 1 100 0a2 yes
