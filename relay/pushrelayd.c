@@ -74,7 +74,7 @@ static int relay_start(struct relay *r)
     if (r->role & ROLE_LISTENER) {
         if ((rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-listener", NULL, NULL, &r->rc)) != 0 ||
             (rc = stats_new(r->base, r->rc, &r->keys, r->cfg->monitoring.stats_window_h, &r->stats)) != 0 ||
-            (rc = queue_new(r->rc, &r->keys, r->cfg->federation.queue_high_water,
+            (rc = queue_new(r->base, r->rc, &r->keys, r->cfg->federation.queue_high_water,
                             r->cfg->federation.dedup_window_s, &r->queue)) != 0 ||
             (rc = fed_new(r->base, r->cfg, r->queue, r->stats, &r->fed)) != 0)
             return rc;

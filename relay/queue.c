@@ -1,19 +1,31 @@
 /*
- * queue.c - atomic ingest of one notification into Redis (see queue.h).
+ * queue.c - atomic ingest of notifications into Redis (see queue.h).
  *
  * The checks and the append are one Lua script so that no interleaving of
  * listeners can queue a duplicate, exceed a rate limit or pass a check that
- * a concurrent `disable-push` just revoked. The script is sent by SHA
- * (EVALSHA); when Redis does not know it yet (first use, restart, SCRIPT
- * FLUSH) the same call is repeated once as EVAL, which also caches it.
+ * a concurrent `disable-push` just revoked. Requests made during one turn
+ * of the event loop are sent together, as one script call per batch of up
+ * to QUEUE_BATCH_MAX: a burst of MESSAGEs costs Redis one command, not one
+ * each, while a lone MESSAGE leaves in the same loop turn it arrived in.
+ * The script is sent by SHA (EVALSHA); when Redis does not know it yet
+ * (first use, restart, SCRIPT FLUSH) the same call is repeated once as
+ * EVAL, which also caches it.
  *
- *   KEYS  1 tenant hash   2 dead-token hash   3 provider stream
- *         4 dedup key     5 rate counter (this second)
- *   ARGV  1 provider  2 high water  3 dedup window s  4 push id
- *         5 domain    6 notification JSON  7.. edge FQDNs from the peer cert
+ *   KEYS  5 per notification i (0-based), at 5i+1 .. 5i+5:
+ *         tenant hash, dead-token hash, provider stream, dedup key,
+ *         rate counter (this second)
+ *   ARGV  1 high water  2 dedup window s  3 count N, then per notification:
+ *         +----------+---------+--------+------+-------+------ ... -----+
+ *         | provider | push id | domain | JSON | nsans | edge FQDN x nsans|
+ *         +----------+---------+--------+------+-------+------ ... -----+
  *
- *   reply {status, text[, retry_after]}
+ *   reply 3N elements, per notification {status, text, retry_after}
  *         status 202: text = stream entry id, or "dup" for a repeat
+ *
+ * Writes go through pcall: a write Redis refuses (OOM, read-only replica)
+ * fails only its own notification with 503, and a dedup mark is removed
+ * again when its XADD failed, so a retry of that MESSAGE is queued, not
+ * taken for a duplicate.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,74 +39,108 @@
 #include "tenant.h"
 
 static const char ingest_lua[] =
-    "local t = redis.call('HMGET', KEYS[1], 'enabled', ARGV[1], 'rate_limit')\n"
-    "if t[1] ~= '1' then return {403, 'domain ' .. ARGV[5] .. ' is not enabled for push'} end\n"
-    "if t[2] ~= '1' then return {403, 'provider ' .. ARGV[1] .. ' is disabled for ' .. ARGV[5]} end\n"
-    "local edge = false\n"
-    "for i = 7, #ARGV do\n"
-    "  if redis.call('HEXISTS', KEYS[1], 'edge:' .. ARGV[i]) == 1 then edge = true break end\n"
+    "local memo = {}\n"
+    "local function failed(r) return type(r) == 'table' and r.err ~= nil end\n"
+    /* tenant: 0 and the rate limit, or the refusal. One HMGET per tenant,
+       provider and edge certificate per batch. */
+    "local function tenant(key, prov, dom, a, ns)\n"
+    "  local f = {'HMGET', key, 'enabled', prov, 'rate_limit'}\n"
+    "  for i = a, a + ns - 1 do f[#f + 1] = 'edge:' .. ARGV[i] end\n"
+    "  local id = table.concat(f, '\\0', 2)\n"
+    "  local m = memo[id]\n"
+    "  if m then return m[1], m[2] end\n"
+    "  local t = redis.call(unpack(f))\n"
+    "  if t[1] ~= '1' then m = {403, 'domain ' .. dom .. ' is not enabled for push'}\n"
+    "  elseif t[2] ~= '1' then m = {403, 'provider ' .. prov .. ' is disabled for ' .. dom}\n"
+    "  else\n"
+    "    m = {403, 'TLS peer is not a registered edge of ' .. dom}\n"
+    "    for i = 4, #f - 2 do\n"
+    "      if t[i] then m = {0, tonumber(t[3] or '0') or 0} break end\n"
+    "    end\n"
+    "  end\n"
+    "  memo[id] = m\n"
+    "  return m[1], m[2]\n"
     "end\n"
-    "if not edge then return {403, 'TLS peer is not a registered edge of ' .. ARGV[5]} end\n"
-    "if redis.call('EXISTS', KEYS[2]) == 1 then return {410, 'device token is known dead'} end\n"
-    "local limit = tonumber(t[3] or '0') or 0\n"
-    "if limit > 0 then\n"
-    "  local c = redis.call('INCR', KEYS[5])\n"
-    "  if c == 1 then redis.call('EXPIRE', KEYS[5], 2) end\n"
-    "  if c > limit then return {503, 'rate limit of ' .. limit .. '/s exceeded for ' .. ARGV[5], 1} end\n"
+    "local function ingest(k, prov, id, dom, json, a, ns)\n"
+    "  local st, limit = tenant(KEYS[k + 1], prov, dom, a, ns)\n"
+    "  if st ~= 0 then return st, limit end\n"
+    "  if redis.call('EXISTS', KEYS[k + 2]) == 1 then return 410, 'device token is known dead' end\n"
+    "  if limit > 0 then\n"
+    "    local c = redis.pcall('INCR', KEYS[k + 5])\n"
+    "    if failed(c) then return 503, 'queue unavailable: ' .. c.err, 5 end\n"
+    "    if c == 1 then redis.pcall('EXPIRE', KEYS[k + 5], 2) end\n"
+    "    if c > limit then return 503, 'rate limit of ' .. limit .. '/s exceeded for ' .. dom, 1 end\n"
+    "  end\n"
+    "  if redis.call('XLEN', KEYS[k + 3]) >= tonumber(ARGV[1]) then\n"
+    "    return 503, 'queue for ' .. prov .. ' is over its high water mark', 5\n"
+    "  end\n"
+    "  local s = redis.pcall('SET', KEYS[k + 4], '1', 'NX', 'EX', ARGV[2])\n"
+    "  if failed(s) then return 503, 'queue unavailable: ' .. s.err, 5 end\n"
+    "  if not s then return 202, 'dup' end\n"
+    "  local e = redis.pcall('XADD', KEYS[k + 3], '*', 'id', id, 'domain', dom, 'n', json)\n"
+    "  if failed(e) then\n"
+    "    redis.pcall('DEL', KEYS[k + 4])\n"
+    "    return 503, 'queue unavailable: ' .. e.err, 5\n"
+    "  end\n"
+    "  return 202, e\n"
     "end\n"
-    "if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[2]) then\n"
-    "  return {503, 'queue for ' .. ARGV[1] .. ' is over its high water mark', 5}\n"
+    "local out, a = {}, 4\n"
+    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local ns = tonumber(ARGV[a + 4])\n"
+    "  local st, text, ra = ingest(5 * i, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], a + 5, ns)\n"
+    "  out[#out + 1] = st\n"
+    "  out[#out + 1] = text\n"
+    "  out[#out + 1] = ra or 0\n"
+    "  a = a + 5 + ns\n"
     "end\n"
-    "if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return {202, 'dup'} end\n"
-    "return {202, redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'domain', ARGV[5], 'n', ARGV[6])}\n";
+    "return out\n";
 
+#define QUEUE_BATCH_MAX 128
 #define QUEUE_MAX_SANS 16
 #define QUEUE_NKEYS 5
-#define QUEUE_FIXED_ARGV 6
+#define QUEUE_ARGS 5            /* per notification, before its SANs */
 
 struct queue {
     struct rconn *rc;
     const struct keys *keys;
+    struct event *flush_ev;
+    struct queue_req *head, *tail;      /* waiting for this loop turn's flush */
     char high_water[24];
     char dedup_window[16];
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
 };
 
 /*
- * One ingest in flight. It keeps the whole argv so that a NOSCRIPT reply can
- * be answered by sending the same command again as EVAL.
+ * One notification waiting for its verdict. 'strs' holds copies of its
+ * keys, id, domain and SANs, so argv outlives the caller's strings.
  */
 struct queue_req {
-    struct queue *q;
+    struct queue_req *next;
     queue_done_cb cb;
     void *arg;
-    int argc;
-    const char *argv[3 + QUEUE_NKEYS + QUEUE_FIXED_ARGV + QUEUE_MAX_SANS];
-    size_t argvlen[3 + QUEUE_NKEYS + QUEUE_FIXED_ARGV + QUEUE_MAX_SANS];
+    const char *key[QUEUE_NKEYS];
+    const char *provider, *id, *domain;
+    const char *sans[QUEUE_MAX_SANS];
+    size_t n_sans;
+    char nsans[4];
     char *json;
-    char *strs;             /* keys, id, domain and SANs: argv outlives the caller's strings */
-    int retried;
+    size_t jsonlen;
+    char *strs;
 };
 
-int queue_new(struct rconn *rc, const struct keys *keys, long long high_water,
-              int dedup_window_s, struct queue **out)
-{
-    struct queue *q = calloc(1, sizeof(*q));
-    if (q == NULL)
-        return PR_ENOMEM;
-    q->rc = rc;
-    q->keys = keys;
-    snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
-    snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)ingest_lua, strlen(ingest_lua), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(q->sha + 2 * i, 3, "%02x", md[i]);
-    *out = q;
-    return 0;
-}
-
-void queue_free(struct queue *q) { free(q); }
+/*
+ * One script call. It keeps the whole argv so that a NOSCRIPT reply can be
+ * answered by sending the same command again as EVAL.
+ */
+struct queue_batch {
+    struct queue_req *req[QUEUE_BATCH_MAX];
+    int n;
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    char nkeys[16], count[8];
+    int retried;
+};
 
 static void queue_req_free(struct queue_req *r)
 {
@@ -103,44 +149,204 @@ static void queue_req_free(struct queue_req *r)
     free(r);
 }
 
-static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
+/* queue_req_done gives 'r' its verdict and frees it. */
+static void queue_req_done(struct queue_req *r, const struct queue_verdict *v)
 {
-    struct queue_req *r = arg;
-    struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
-
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0 && !r->retried) {
-        r->retried = 1;
-        r->argv[0] = "EVAL";
-        r->argv[1] = ingest_lua;
-        r->argvlen[0] = 4;
-        r->argvlen[1] = strlen(ingest_lua);
-        if (rconn_cmd(rc, queue_reply_cb, r, r->argc, r->argv, r->argvlen) == 0)
-            return;
-    }
-    if (reply == NULL) {
-        snprintf(v.why, sizeof(v.why), "queue unavailable: Redis connection lost");
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-               reply->element[0]->type == REDIS_REPLY_INTEGER &&
-               reply->element[1]->type == REDIS_REPLY_STRING) {
-        v.status = (int)reply->element[0]->integer;
-        if (v.status == 202)
-            v.duplicate = strcmp(reply->element[1]->str, "dup") == 0;
-        else
-            snprintf(v.why, sizeof(v.why), "%s", reply->element[1]->str);
-        v.retry_after_s = reply->elements >= 3 && reply->element[2]->type == REDIS_REPLY_INTEGER
-                              ? (int)reply->element[2]->integer : 0;
-    } else {
-        pr_log_error("queue", "ingest script failed: %s",
-                     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        snprintf(v.why, sizeof(v.why), "queue unavailable: Redis refused the write");
-    }
-    r->cb(r->arg, &v);
+    r->cb(r->arg, v);
     queue_req_free(r);
 }
 
-/* arena_put copies 's' to '*p', advances '*p' past its NUL and returns the copy. */
-static const char *arena_put(char **p, const char *s)
+static void queue_batch_free(struct queue_batch *b)
+{
+    free(b->argv);
+    free(b->argvlen);
+    free(b);
+}
+
+/* queue_batch_fail answers every request of 'b' with 503 'why' and frees it. */
+static void queue_batch_fail(struct queue_batch *b, const char *why)
+{
+    struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
+    snprintf(v.why, sizeof(v.why), "%s", why);
+    for (int i = 0; i < b->n; i++)
+        queue_req_done(b->req[i], &v);
+    queue_batch_free(b);
+}
+
+/* queue_verdict_of reads notification 'i''s three reply elements into 'v'; -1 if malformed. */
+static int queue_verdict_of(const redisReply *reply, int i, struct queue_verdict *v)
+{
+    const redisReply *st = reply->element[3 * i], *text = reply->element[3 * i + 1],
+                     *ra = reply->element[3 * i + 2];
+    if (st->type != REDIS_REPLY_INTEGER || text->type != REDIS_REPLY_STRING ||
+        ra->type != REDIS_REPLY_INTEGER)
+        return -1;
+    memset(v, 0, sizeof(*v));
+    v->status = (int)st->integer;
+    if (v->status == 202)
+        v->duplicate = strcmp(text->str, "dup") == 0;
+    else
+        snprintf(v->why, sizeof(v->why), "%s", text->str);
+    v->retry_after_s = (int)ra->integer;
+    return 0;
+}
+
+static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    struct queue_batch *b = arg;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0 && !b->retried) {
+        b->retried = 1;
+        b->argv[0] = "EVAL";
+        b->argv[1] = ingest_lua;
+        b->argvlen[0] = 4;
+        b->argvlen[1] = sizeof(ingest_lua) - 1;
+        if (rconn_cmd(rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) == 0)
+            return;
+    }
+    if (reply == NULL) {
+        queue_batch_fail(b, "queue unavailable: Redis connection lost");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 * (size_t)b->n) {
+        pr_log_error("queue", "ingest script failed: %s",
+                     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        queue_batch_fail(b, "queue unavailable: Redis refused the write");
+        return;
+    }
+    for (int i = 0; i < b->n; i++) {
+        struct queue_verdict v;
+        if (queue_verdict_of(reply, i, &v) != 0) {
+            pr_log_error("queue", "ingest script gave an unexpected verdict");
+            v = (struct queue_verdict){ .status = 503, .retry_after_s = 5 };
+            snprintf(v.why, sizeof(v.why), "queue unavailable: Redis refused the write");
+        }
+        queue_req_done(b->req[i], &v);
+    }
+    queue_batch_free(b);
+}
+
+static void queue__arg(struct queue_batch *b, const char *s, size_t len)
+{
+    b->argv[b->argc] = s;
+    b->argvlen[b->argc++] = len;
+}
+
+/*
+ * queue_batch_send builds one script call for the 'n' requests at 'reqs'
+ * and sends it. On failure every request is answered 503.
+ */
+static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
+{
+    struct queue_batch *b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
+        snprintf(v.why, sizeof(v.why), "queue unavailable: out of memory");
+        for (int i = 0; i < n; i++)
+            queue_req_done(reqs[i], &v);
+        return;
+    }
+    size_t argc = 6;
+    for (int i = 0; i < n; i++) {
+        b->req[b->n++] = reqs[i];
+        argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
+    }
+    b->argv = malloc(argc * sizeof(*b->argv));
+    b->argvlen = malloc(argc * sizeof(*b->argvlen));
+    if (b->argv == NULL || b->argvlen == NULL) {
+        queue_batch_fail(b, "queue unavailable: out of memory");
+        return;
+    }
+    snprintf(b->nkeys, sizeof(b->nkeys), "%d", QUEUE_NKEYS * n);
+    snprintf(b->count, sizeof(b->count), "%d", n);
+    b->argc = 0;
+    queue__arg(b, "EVALSHA", 7);
+    queue__arg(b, q->sha, sizeof(q->sha) - 1);
+    queue__arg(b, b->nkeys, strlen(b->nkeys));
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < QUEUE_NKEYS; k++)
+            queue__arg(b, b->req[i]->key[k], strlen(b->req[i]->key[k]));
+    queue__arg(b, q->high_water, strlen(q->high_water));
+    queue__arg(b, q->dedup_window, strlen(q->dedup_window));
+    queue__arg(b, b->count, strlen(b->count));
+    for (int i = 0; i < n; i++) {
+        struct queue_req *r = b->req[i];
+        queue__arg(b, r->provider, strlen(r->provider));
+        queue__arg(b, r->id, strlen(r->id));
+        queue__arg(b, r->domain, strlen(r->domain));
+        queue__arg(b, r->json, r->jsonlen);
+        queue__arg(b, r->nsans, strlen(r->nsans));
+        for (size_t s = 0; s < r->n_sans; s++)
+            queue__arg(b, r->sans[s], strlen(r->sans[s]));
+    }
+    if (rconn_cmd(q->rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) != 0)
+        queue_batch_fail(b, "queue unavailable: Redis connection lost");
+}
+
+/* queue_flush_cb sends what this loop turn queued, QUEUE_BATCH_MAX per script call. */
+static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct queue *q = arg;
+    while (q->head != NULL) {
+        struct queue_req *reqs[QUEUE_BATCH_MAX];
+        int n = 0;
+        while (q->head != NULL && n < QUEUE_BATCH_MAX) {
+            reqs[n++] = q->head;
+            q->head = q->head->next;
+        }
+        if (q->head == NULL)
+            q->tail = NULL;
+        if (rconn_connected(q->rc)) {
+            queue_batch_send(q, reqs, n);
+        } else {
+            struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
+            snprintf(v.why, sizeof(v.why), "queue unavailable: Redis connection lost");
+            for (int i = 0; i < n; i++)
+                queue_req_done(reqs[i], &v);
+        }
+    }
+}
+
+int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,
+              long long high_water, int dedup_window_s, struct queue **out)
+{
+    struct queue *q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->flush_ev = event_new(base, -1, 0, queue_flush_cb, q)) == NULL) {
+        free(q);
+        return PR_ENOMEM;
+    }
+    q->rc = rc;
+    q->keys = keys;
+    snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
+    snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)ingest_lua, sizeof(ingest_lua) - 1, md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(q->sha + 2 * i, 3, "%02x", md[i]);
+    *out = q;
+    return 0;
+}
+
+void queue_free(struct queue *q)
+{
+    if (q == NULL)
+        return;
+    struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
+    snprintf(v.why, sizeof(v.why), "queue unavailable: listener stopping");
+    while (q->head != NULL) {
+        struct queue_req *r = q->head;
+        q->head = r->next;
+        queue_req_done(r, &v);
+    }
+    event_free(q->flush_ev);
+    free(q);
+}
+
+/* queue__put copies 's' to '*p', advances '*p' past its NUL and returns the copy. */
+static const char *queue__put(char **p, const char *s)
 {
     char *start = *p;
     *p = stpcpy(start, s) + 1;
@@ -168,40 +374,31 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
     for (size_t j = 0; j < n_sans; j++)
         total += strlen(sans[j]) + 1;
 
-    struct queue_req *r = malloc(sizeof(*r));
+    struct queue_req *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return PR_ENOMEM;
-    r->retried = 0;
-    r->json = NULL;
     char *p = r->strs = malloc(total);
-    size_t jsonlen;
-    int rc = p == NULL ? PR_ENOMEM : notif_encode(n, &r->json, &jsonlen);
-    if (rc != 0)
-        goto fail;
-    int i = 0;
-    r->argv[i++] = "EVALSHA";
-    r->argv[i++] = q->sha;
-    r->argv[i++] = "5";
+    int rc = p == NULL ? PR_ENOMEM : notif_encode(n, &r->json, &r->jsonlen);
+    if (rc != 0) {
+        queue_req_free(r);
+        return rc;
+    }
     for (int j = 0; j < QUEUE_NKEYS; j++)
-        r->argv[i++] = arena_put(&p, k[j]);
-    r->argv[i++] = pr_provider_name(n->provider);
-    r->argv[i++] = q->high_water;
-    r->argv[i++] = q->dedup_window;
-    r->argv[i++] = arena_put(&p, n->id);
-    r->argv[i++] = arena_put(&p, n->domain);
-    r->argv[i++] = r->json;
+        r->key[j] = queue__put(&p, k[j]);
+    r->provider = pr_provider_name(n->provider);
+    r->id = queue__put(&p, n->id);
+    r->domain = queue__put(&p, n->domain);
     for (size_t j = 0; j < n_sans; j++)
-        r->argv[i++] = arena_put(&p, sans[j]);
-    r->argc = i;
-    for (int j = 0; j < i; j++)
-        r->argvlen[j] = r->argv[j] == r->json ? jsonlen : strlen(r->argv[j]);
-    r->q = q;
+        r->sans[j] = queue__put(&p, sans[j]);
+    r->n_sans = n_sans;
+    snprintf(r->nsans, sizeof(r->nsans), "%zu", n_sans);
     r->cb = cb;
     r->arg = arg;
-    rc = rconn_cmd(q->rc, queue_reply_cb, r, r->argc, r->argv, r->argvlen);
-    if (rc == 0)
-        return 0;
-fail:
-    queue_req_free(r);
-    return rc;
+    if (q->tail != NULL)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    event_active(q->flush_ev, EV_TIMEOUT, 0);
+    return 0;
 }

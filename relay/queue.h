@@ -1,8 +1,8 @@
 /*
- * queue.h - the listener's side of the durable queue: one atomic Redis
- * script per MESSAGE that checks the tenant, the edge, the token, the rate
- * limit, the queue depth and the idempotency window, and appends the
- * notification to its provider stream. The caller answers the SIP request
+ * queue.h - the listener's side of the durable queue: an atomic Redis
+ * script that, for each MESSAGE, checks the tenant, the edge, the token,
+ * the rate limit, the queue depth and the idempotency window, and appends
+ * the notification to its provider stream. The caller answers the SIP request
  * from the verdict only after Redis replied, so a 202 always means "stored".
  */
 #ifndef PUSHRELAY_QUEUE_H
@@ -26,20 +26,24 @@ struct queue_verdict {
 typedef void (*queue_done_cb)(void *arg, const struct queue_verdict *v);
 
 /*
- * queue_new binds the queue to 'rc' (not owned) with the listener's limits.
+ * queue_new binds the queue to 'rc' and 'keys' (not owned) with the
+ * listener's limits. Requests made during one turn of 'base' are sent to
+ * Redis together at the end of that turn.
  */
-int queue_new(struct rconn *rc, const struct keys *keys, long long high_water,
-              int dedup_window_s, struct queue **out);
+int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,
+              long long high_water, int dedup_window_s, struct queue **out);
 
 /*
  * queue_ingest runs the ingest script for 'n' (encoded now; the caller may
  * free 'n' on return), presented by a TLS peer whose certificate carries
  * the DNS names 'sans[0..n_sans)'. Returns 0 and later calls 'cb' exactly
- * once, or PR_EREDIS when Redis is not connected (no callback).
+ * once, never before returning; or PR_EREDIS when Redis is not connected,
+ * PR_ETOOBIG or PR_ENOMEM (no callback).
  */
 int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *sans,
                  size_t n_sans, queue_done_cb cb, void *arg);
 
+/* queue_free answers requests not yet sent with 503 and frees 'q' (NULL is fine). */
 void queue_free(struct queue *q);
 
 #endif
