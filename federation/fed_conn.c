@@ -108,12 +108,17 @@ static void slot_free(struct fed_slot *s)
     free(s);
 }
 
+static void conn_sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
 /* conn_close drops the socket now; slots still waiting on Redis keep 'c' alive. */
 static void conn_close(struct fed_conn *c, const char *why)
 {
     if (c->bev == NULL)
         return;
     pr_log_debug("fed", "%s: closing: %s", c->peer, why);
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    if (sock != NULL)
+        evbuffer_remove_cb(bufferevent_get_output(sock), conn_sock_drained, c);
     bufferevent_free(c->bev);
     c->bev = NULL;
     event_free(c->timer);
@@ -201,6 +206,16 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------------ */
 /* Responses                                                                 */
 /* ------------------------------------------------------------------------ */
+
+/* conn_answered_all: 1 when a closing 'c' has sent every response it owes. */
+static int conn_answered_all(struct fed_conn *c)
+{
+    if (c->bev == NULL || !c->closing || c->head != NULL ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return 0;
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    return sock == NULL || evbuffer_get_length(bufferevent_get_output(sock)) == 0;
+}
 
 static void conn_flush(struct fed_conn *c)
 {
@@ -381,10 +396,30 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
         slot_respond(s, 503, "queue unavailable: Redis is unreachable", FED_RETRY_AFTER_S, NULL);
 }
 
+static void conn_read_sans(struct fed_conn *c, SSL *ssl);
+
+/*
+ * conn_established takes the edge's identity once the handshake is done.
+ * Requests that came in the same read as the handshake's last flight reach
+ * conn_read_cb before the CONNECTED event does, so both call it.
+ */
+static void conn_established(struct fed_conn *c)
+{
+    if (c->handshaken)
+        return;
+    c->handshaken = 1;
+    c->last_request_ms = mono_ms();
+    conn_read_sans(c, bufferevent_openssl_get_ssl(c->bev));
+    pr_log_debug("fed", "%s: TLS established, %zu DNS name(s)%s%s", c->peer, c->n_sans,
+                 c->n_sans > 0 ? ", first " : "", c->n_sans > 0 ? c->sans[0] : "");
+    conn_arm_timer(c);
+}
+
 /* Frame and handle every complete request in the input buffer. */
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct fed_conn *c = arg;
+    conn_established(c);
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = (size_t)c->ctx->cfg->federation.max_message_bytes;
 
@@ -433,7 +468,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         c->partial_since_ms = 0;
     else if (c->partial_since_ms == 0)
         c->partial_since_ms = mono_ms();
-    if (c->closing && c->head == NULL && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (conn_answered_all(c))
         conn_close(c, "request error");
     else
         conn_arm_timer(c);
@@ -441,8 +476,22 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
+    (void)bev;
     struct fed_conn *c = arg;
-    if (c->closing && c->head == NULL && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (conn_answered_all(c))
+        conn_close(c, "request error");
+}
+
+/*
+ * conn_sock_drained watches the socket's output: the TLS layer's write
+ * callback fires once records are made, not once they are sent, and a
+ * closing connection must not drop its last response on the floor.
+ */
+static void conn_sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct fed_conn *c = arg;
+    if (info->n_deleted > 0 && conn_answered_all(c))
         conn_close(c, "request error");
 }
 
@@ -485,12 +534,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct fed_conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
-        c->handshaken = 1;
-        c->last_request_ms = mono_ms();
-        conn_read_sans(c, bufferevent_openssl_get_ssl(bev));
-        pr_log_debug("fed", "%s: TLS established, %zu DNS name(s)%s%s", c->peer, c->n_sans,
-                     c->n_sans > 0 ? ", first " : "", c->n_sans > 0 ? c->sans[0] : "");
-        conn_arm_timer(c);
+        conn_established(c);
         return;
     }
     if (what & BEV_EVENT_ERROR) {
@@ -517,22 +561,38 @@ int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *
     c->ctx = ctx;
     c->refs = 1;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    c->bev = bufferevent_openssl_socket_new(ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
+    /*
+     * TLS runs as a filter over a plain socket bufferevent rather than on
+     * the socket itself: one read() then brings in every record the edge
+     * has pipelined (OpenSSL on a socket reads each record's header and
+     * body with a read() each), and the responses of one loop turn leave
+     * in one write().
+     */
+    struct bufferevent *sock = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (sock == NULL) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+    } else if ((c->bev = bufferevent_openssl_filter_new(ctx->base, sock, ssl,
+                                                        BUFFEREVENT_SSL_ACCEPTING,
+                                                        BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        bufferevent_free(sock);     /* the filter freed 'ssl' */
+    }
     c->timer = evtimer_new(ctx->base, conn_timer_cb, c);
     if (c->bev == NULL || c->timer == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
-        else {
-            SSL_free(ssl);
-            evutil_closesocket(fd);
-        }
         if (c->timer != NULL)
             event_free(c->timer);
         free(c);
         return PR_ENOMEM;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    if (evbuffer_add_cb(bufferevent_get_output(sock), conn_sock_drained, c) == NULL) {
+        bufferevent_free(c->bev);
+        event_free(c->timer);
+        free(c);
+        return PR_ENOMEM;
+    }
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     struct timeval tv = { ctx->cfg->federation.handshake_timeout_s, 0 };

@@ -259,7 +259,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
-    r.base = event_base_new();
+    /*
+     * With the changelist, an event added and removed again within one
+     * loop turn (a write interest that a write satisfied at once) costs no
+     * epoll_ctl. pushrelayd never dup()s a watched descriptor, the one
+     * case the changelist gets wrong.
+     */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        goto out;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    r.base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (r.base == NULL)
         goto out;
     r.sig_term = evsignal_new(r.base, SIGTERM, on_stop, &r);
