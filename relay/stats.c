@@ -64,6 +64,21 @@ struct stats_ctr {
     struct stats_ctr *next;
 };
 
+/*
+ * One buffered call of stats_incr, before it is spread over the Redis
+ * hashes it feeds: (provider, counter, domain, minute) -> increment. The
+ * hot path thus costs one lookup; the six HINCRBY targets are worked out
+ * once per distinct event per flush.
+ */
+struct stats_ev {
+    enum pr_provider provider;
+    long long minute;
+    long long n;
+    const char *domain;         /* points into counter[]: after its NUL */
+    struct stats_ev *next;
+    char counter[];
+};
+
 /* One buffered histogram: le buckets (+1 for "inf"), count, sum. */
 struct stats_hist {
     enum pr_provider provider;
@@ -83,6 +98,7 @@ struct stats {
     struct event *timer;
     struct stats_ctr *table[STATS_BUCKETS];
     size_t n_ctrs;
+    struct stats_ev *evs[STATS_BUCKETS];
     struct stats_hist *hists;
 };
 
@@ -163,31 +179,72 @@ int stats_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     return 0;
 }
 
+/* stats_spread adds event 'e' to the counters of every hash it feeds. */
+static void stats_spread(struct stats *s, const struct stats_ev *e)
+{
+    char key[KEYS_MAX], scope[KEYS_MAX], pfield[128], afield[128];
+    snprintf(pfield, sizeof(pfield), "%s:%s", pr_provider_name(e->provider), e->counter);
+    snprintf(afield, sizeof(afield), "all:%s", e->counter);
+
+    if (keys_stats(&s->keys, "total", key, sizeof(key)) >= 0) {
+        stats_add(s, key, pfield, e->n);
+        stats_add(s, key, afield, e->n);
+    }
+    snprintf(scope, sizeof(scope), "min:%lld", e->minute);
+    if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
+        stats_add(s, key, pfield, e->n);
+        stats_add(s, key, afield, e->n);
+    }
+    if (e->domain[0] != '\0') {
+        snprintf(scope, sizeof(scope), "domain:%s", e->domain);
+        if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
+            stats_add(s, key, e->counter, e->n);
+            stats_add(s, key, pfield, e->n);
+        }
+    }
+}
+
+/* stats_spread_all turns every buffered event into counters. */
+static void stats_spread_all(struct stats *s)
+{
+    for (size_t b = 0; b < STATS_BUCKETS; b++) {
+        while (s->evs[b] != NULL) {
+            struct stats_ev *e = s->evs[b];
+            s->evs[b] = e->next;
+            stats_spread(s, e);
+            free(e);
+        }
+    }
+}
+
 void stats_incr(struct stats *s, enum pr_provider p, const char *domain, const char *counter, long n)
 {
     if (s == NULL || counter == NULL || n == 0)
         return;
-    char key[KEYS_MAX], scope[KEYS_MAX], pfield[128], afield[128];
-    const char *prov = pr_provider_name(p);
-    snprintf(pfield, sizeof(pfield), "%s:%s", prov, counter);
-    snprintf(afield, sizeof(afield), "all:%s", counter);
-
-    if (keys_stats(&s->keys, "total", key, sizeof(key)) >= 0) {
-        stats_add(s, key, pfield, n);
-        stats_add(s, key, afield, n);
-    }
-    snprintf(scope, sizeof(scope), "min:%lld", (long long)(pr_now_ms() / 60000));
-    if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
-        stats_add(s, key, pfield, n);
-        stats_add(s, key, afield, n);
-    }
-    if (domain != NULL && domain[0] != '\0') {
-        snprintf(scope, sizeof(scope), "domain:%s", domain);
-        if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
-            stats_add(s, key, counter, n);
-            stats_add(s, key, pfield, n);
+    if (domain == NULL)
+        domain = "";
+    long long minute = pr_now_ms() / 60000;
+    unsigned h = (stats_hash(counter, domain) + (unsigned)p + (unsigned)minute) % STATS_BUCKETS;
+    for (struct stats_ev *e = s->evs[h]; e != NULL; e = e->next) {
+        if (e->provider == p && e->minute == minute && strcmp(e->counter, counter) == 0 &&
+            strcmp(e->domain, domain) == 0) {
+            e->n += n;
+            return;
         }
     }
+    size_t cl = strlen(counter) + 1, dl = strlen(domain) + 1;
+    struct stats_ev *e = malloc(sizeof(*e) + cl + dl);
+    if (e == NULL) {
+        pr_log_warn(STATS_MOD, "out of memory: increment of %s dropped", counter);
+        return;
+    }
+    e->provider = p;
+    e->minute = minute;
+    e->n = n;
+    memcpy(e->counter, counter, cl);
+    e->domain = memcpy(e->counter + cl, domain, dl);
+    e->next = s->evs[h];
+    s->evs[h] = e;
 }
 
 void stats_observe(struct stats *s, enum pr_provider p, const char *hist, int64_t ms)
@@ -292,6 +349,7 @@ void stats_flush(struct stats *s)
 {
     if (s == NULL || !rconn_connected(s->rc))
         return;
+    stats_spread_all(s);
     stats_flush_ctrs(s);
     stats_flush_hists(s);
 }
@@ -343,6 +401,7 @@ void stats_free(struct stats *s)
     if (s == NULL)
         return;
     stats_flush(s);
+    stats_spread_all(s);
     if (s->n_ctrs > 0)
         pr_log_warn(STATS_MOD, "%zu counters not flushed (Redis unreachable)", s->n_ctrs);
     event_free(s->timer);
