@@ -2,8 +2,8 @@
  * jbuf.c - the JSON writer of jbuf.h: compact JSON appended to a growing
  * buffer, strings escaped exactly as jansson's json_dumps escapes them.
  * Called by the record encoder (relay/notif.c) and the APNs and FCM payload
- * builders; it parses nothing and holds no state beyond the caller's
- * struct jbuf.
+ * builders; the record reader uses its UTF-8 check. It parses nothing and
+ * holds no state beyond the caller's struct jbuf.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +84,8 @@ static const char jbuf_esc[256] = {
     ['"'] = '"', ['\\'] = '\\',
 };
 
-/*
- * jbuf_utf8_len returns the length of the valid UTF-8 sequence that starts
- * at 's' and fits in 'avail' bytes, or 0: the rules jansson's utf8_check_*
- * apply (no overlong forms, no surrogates, nothing above U+10FFFF).
- */
-static size_t jbuf_utf8_len(const unsigned char *s, size_t avail)
+/* jbuf_utf8_len: the rules of jansson's utf8_check_first and utf8_check_full. */
+size_t jbuf_utf8_len(const unsigned char *s, size_t avail)
 {
     unsigned c = s[0];
     size_t n;

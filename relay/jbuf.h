@@ -3,8 +3,9 @@
  * buffer, without building a jansson tree first. Used where a tree would
  * cost more than the rest of the path: the notification record
  * (relay/notif.c) and the provider payloads (relay/apns_payload.c,
- * relay/fcm_payload.c). It writes; it does not parse, and it does not check
- * that opens and closes pair up.
+ * relay/fcm_payload.c). It writes; it does not parse (the record reader
+ * in notif.c borrows only its UTF-8 check), and it does not check that
+ * opens and closes pair up.
  *
  * The text is byte-for-byte what jansson's json_dumps(..., JSON_COMPACT)
  * gives for the same object built in the same order: no spaces; in strings
@@ -77,6 +78,14 @@ void jbuf_int(struct jbuf *b, const char *key, long long v);
  * it (a string that is not UTF-8).
  */
 void jbuf_json(struct jbuf *b, const char *key, const json_t *v);
+
+/*
+ * jbuf_utf8_len returns the length of the valid UTF-8 sequence that starts
+ * at 's' and fits in 'avail' (>= 1) bytes, or 0: jansson's rules (no
+ * overlong forms, no surrogates, nothing above U+10FFFF). For readers of
+ * the same text.
+ */
+size_t jbuf_utf8_len(const unsigned char *s, size_t avail);
 
 /* jbuf_fail records 'err' (a PR_E* code) unless an earlier error is kept already. */
 void jbuf_fail(struct jbuf *b, int err);
