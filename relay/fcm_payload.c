@@ -22,20 +22,13 @@
 #include <string.h>
 
 #include "pushrelay/error.h"
+#include "jbuf.h"
 #include "payload.h"
 
 struct fcm_ctx {
     const struct pr_notif *n;
     int64_t now_ms;
 };
-
-static int fcm_set_str(json_t *o, const char *key, const char *s)
-{
-    json_t *v = json_string(s);
-    if (v == NULL)
-        return PR_EINVAL;   /* not UTF-8 */
-    return json_object_set_new(o, key, v) == 0 ? 0 : PR_ENOMEM;
-}
 
 static int fcm_reserved_key(const char *key)
 {
@@ -44,117 +37,130 @@ static int fcm_reserved_key(const char *key)
            strncmp(key, "gcm", 3) == 0;
 }
 
-/* fcm_data_value sets data[key] to the string form of 'v'. */
-static int fcm_data_value(json_t *data, const char *key, json_t *v)
+/*
+ * The body is written with jbuf (jbuf.h), not built as a jansson tree; the
+ * bytes are what json_dumps(JSON_COMPACT) gave for the tree built in this
+ * order. That includes its quirk for data keys named "pr_id", "pr_event"
+ * or "pr_from": our value replaced theirs where their key stood.
+ */
+
+/* fcm_data_value writes "key": and the string form of 'v'. */
+static void fcm_data_value(struct jbuf *b, const char *key, const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return fcm_set_str(data, key, json_string_value(v));
+        jbuf_str(b, key, json_string_value(v));
+        return;
     case JSON_TRUE:
-        return fcm_set_str(data, key, "true");
+        jbuf_str(b, key, "true");
+        return;
     case JSON_FALSE:
-        return fcm_set_str(data, key, "false");
+        jbuf_str(b, key, "false");
+        return;
     case JSON_NULL:
-        return fcm_set_str(data, key, "");
-    default: {
-        /* Integers, reals, objects and arrays: jansson's own compact text. */
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text == NULL)
-            return PR_ENOMEM;
-        int rc = fcm_set_str(data, key, text);
-        free(text);
-        return rc;
+        jbuf_str(b, key, "");
+        return;
+    default:
+        break;
     }
+    /* Integers, reals, objects and arrays: jansson's own compact text, as a string. */
+    struct jbuf t = JBUF_INIT;
+    char *text;
+    size_t len;
+    jbuf_json(&t, NULL, v);
+    int rc = jbuf_finish(&t, &text, &len);
+    if (rc != 0) {
+        jbuf_fail(b, rc);
+        return;
     }
+    jbuf_strn(b, key, text, len);
+    free(text);
 }
 
-static int fcm_data(const struct pr_notif *n, json_t *data)
+static void fcm_data(struct jbuf *b, const struct pr_notif *n)
 {
-    int rc;
+    int have_id = 0, have_event = 0, have_from = 0;
     if (n->data != NULL) {
         const char *key;
         json_t *value;
         json_object_foreach(n->data, key, value) {
-            if (!fcm_reserved_key(key) && (rc = fcm_data_value(data, key, value)) != 0)
-                return rc;
+            if (fcm_reserved_key(key))
+                continue;
+            if (strcmp(key, "pr_id") == 0) {
+                jbuf_str(b, key, n->id);
+                have_id = 1;
+            } else if (strcmp(key, "pr_event") == 0) {
+                jbuf_str(b, key, pr_event_name(n->event));
+                have_event = 1;
+            } else if (strcmp(key, "pr_from") == 0 && n->from != NULL) {
+                jbuf_str(b, key, n->from);
+                have_from = 1;
+            } else {
+                fcm_data_value(b, key, value);
+            }
         }
     }
-    if ((rc = fcm_set_str(data, "pr_id", n->id)) != 0 ||
-        (rc = fcm_set_str(data, "pr_event", pr_event_name(n->event))) != 0)
-        return rc;
-    if (n->from != NULL && (rc = fcm_set_str(data, "pr_from", n->from)) != 0)
-        return rc;
-    return 0;
+    if (!have_id)
+        jbuf_str(b, "pr_id", n->id);
+    if (!have_event)
+        jbuf_str(b, "pr_event", pr_event_name(n->event));
+    if (n->from != NULL && !have_from)
+        jbuf_str(b, "pr_from", n->from);
 }
 
-static int fcm_android(const struct fcm_ctx *c, json_t *android)
+static void fcm_android(struct jbuf *b, const struct fcm_ctx *c)
 {
     const struct pr_notif *n = c->n;
     char buf[64];
-    int rc;
-    json_t *an = json_object();
-    if (an == NULL || json_object_set_new(android, "priority",
-                                          json_string(n->priority == PR_PRIORITY_HIGH ? "HIGH"
-                                                                                      : "NORMAL")) != 0) {
-        json_decref(an);
-        return PR_ENOMEM;
-    }
+    jbuf_str(b, "priority", n->priority == PR_PRIORITY_HIGH ? "HIGH" : "NORMAL");
     if (n->expires_ms > 0) {
         /* What is left of the TTL, rounded up; FCM takes a duration in seconds. */
         int64_t left_ms = n->expires_ms - c->now_ms;
         long long left_s = left_ms > 0 ? (long long)((left_ms + 999) / 1000) : 0;
         snprintf(buf, sizeof(buf), "%llds", left_s);
-        if ((rc = fcm_set_str(android, "ttl", buf)) != 0)
-            goto fail;
+        jbuf_str(b, "ttl", buf);
     }
-    if (n->collapse_id != NULL && (rc = fcm_set_str(android, "collapse_key", n->collapse_id)) != 0)
-        goto fail;
-    if (n->sound != NULL && (rc = fcm_set_str(an, "sound", n->sound)) != 0)
-        goto fail;
-    if (n->collapse_id != NULL && (rc = fcm_set_str(an, "tag", n->collapse_id)) != 0)
-        goto fail;
+    if (n->collapse_id != NULL)
+        jbuf_str(b, "collapse_key", n->collapse_id);
+    jbuf_open(b, "notification");
+    if (n->sound != NULL)
+        jbuf_str(b, "sound", n->sound);
+    if (n->collapse_id != NULL)
+        jbuf_str(b, "tag", n->collapse_id);
     /* Android channel ids: "pushrelay_missed_call", one per event. */
     snprintf(buf, sizeof(buf), "pushrelay_%s", pr_event_name(n->event));
     for (char *p = buf; *p != '\0'; p++)
         if (*p == '-')
             *p = '_';
-    if ((rc = fcm_set_str(an, "channel_id", buf)) != 0)
-        goto fail;
-    return json_object_set_new(android, "notification", an) == 0 ? 0 : PR_ENOMEM;
-fail:
-    json_decref(an);
-    return rc;
+    jbuf_str(b, "channel_id", buf);
+    jbuf_close(b);
 }
 
-/* fcm_render is the toast_render_fn: the whole body for this text. */
+/*
+ * fcm_render is the toast_render_fn: the whole body for this text.
+ * PR_EINVAL when a string is not UTF-8, PR_ENOMEM.
+ */
 static int fcm_render(void *arg, const char *title, const char *body, char **out, size_t *outlen)
 {
     const struct fcm_ctx *c = arg;
-    json_t *root = json_object(), *msg = json_object(), *notif = json_object();
-    json_t *android = json_object(), *data = json_object();
-    int rc = PR_ENOMEM;
-    if (root == NULL || msg == NULL || notif == NULL || android == NULL || data == NULL)
-        goto out;
-    if ((rc = fcm_set_str(msg, "token", c->n->token)) != 0 ||
-        (rc = fcm_set_str(notif, "title", title)) != 0 ||
-        (rc = fcm_set_str(notif, "body", body)) != 0 ||
-        (rc = fcm_android(c, android)) != 0 || (rc = fcm_data(c->n, data)) != 0)
-        goto out;
-    rc = PR_ENOMEM;
-    if (json_object_set(msg, "notification", notif) != 0 ||
-        json_object_set(msg, "android", android) != 0 || json_object_set(msg, "data", data) != 0 ||
-        json_object_set(root, "message", msg) != 0 ||
-        (*out = json_dumps(root, JSON_COMPACT)) == NULL)
-        goto out;
-    *outlen = strlen(*out);
-    rc = 0;
-out:
-    json_decref(data);
-    json_decref(android);
-    json_decref(notif);
-    json_decref(msg);
-    json_decref(root);
-    return rc;
+    struct jbuf b = JBUF_INIT;
+    jbuf_reserve(&b, strlen(c->n->token) + strlen(title) + strlen(body) + 512);
+    jbuf_open(&b, NULL);
+    jbuf_open(&b, "message");
+    jbuf_str(&b, "token", c->n->token);
+    jbuf_open(&b, "notification");
+    jbuf_str(&b, "title", title);
+    jbuf_str(&b, "body", body);
+    jbuf_close(&b);
+    jbuf_open(&b, "android");
+    fcm_android(&b, c);
+    jbuf_close(&b);
+    jbuf_open(&b, "data");
+    fcm_data(&b, c->n);
+    jbuf_close(&b);
+    jbuf_close(&b);
+    jbuf_close(&b);
+    return jbuf_finish(&b, out, outlen);
 }
 
 int fcm_payload_build_at(const struct pr_notif *n, int64_t now_ms, char **out, size_t *outlen)

@@ -3,12 +3,14 @@
  * the layout). Used by the listener (encode), the dispatcher (decode and
  * re-encode for retries and dead letters) and pushrelayctl (dlq).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
+#include "jbuf.h"
 
 int64_t pr_now_ms(void)
 {
@@ -55,160 +57,369 @@ int notif_set_str(char **field, const char *s)
 /* ------------------------------------------------------------------------ */
 
 /*
- * The record is written directly rather than through a jansson tree: it is
- * encoded once per accepted MESSAGE, and building and dumping a tree cost
- * more than the rest of the ingest path together. Decoding still uses
- * jansson. Only 'data' (already a tree) goes through json_dumpb.
+ * The record is written directly (jbuf.h) rather than through a jansson
+ * tree: it is encoded once per accepted MESSAGE, and building and dumping a
+ * tree cost more than the rest of the ingest path together. Only 'data'
+ * (already a tree) goes through json_dumpb.
  */
-struct jbuf {
-    char *p;
-    size_t len, cap;
-    int err;
-};
-
-static void jb_reserve(struct jbuf *b, size_t more)
-{
-    if (b->err || b->len + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 512;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->err = PR_ENOMEM;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void jb_raw(struct jbuf *b, const char *s, size_t len)
-{
-    jb_reserve(b, len);
-    if (!b->err) {
-        memcpy(b->p + b->len, s, len);
-        b->len += len;
-    }
-}
-
-/* utf8_seq_len returns the length of the valid UTF-8 sequence at 's', or 0. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    unsigned cp = c & (0x3f >> (n - 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* jb_str appends "key":"escaped value" (with a leading comma); PR_EINVAL for non-UTF-8. */
-static void jb_str(struct jbuf *b, const char *key, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    jb_raw(b, ",\"", 2);
-    jb_raw(b, key, strlen(key));
-    jb_raw(b, "\":\"", 3);
-    const unsigned char *u = (const unsigned char *)s, *run = u;
-    while (*u != '\0' && !b->err) {
-        if (*u >= 0x20 && *u < 0x80 && *u != '"' && *u != '\\') {
-            u++;    /* plain ASCII: copied in runs */
-            continue;
-        }
-        jb_raw(b, (const char *)run, (size_t)(u - run));
-        size_t n = utf8_seq_len(u);
-        if (n == 0) {
-            b->err = PR_EINVAL;
-            return;
-        }
-        if (*u == '"' || *u == '\\') {
-            char esc[2] = { '\\', (char)*u };
-            jb_raw(b, esc, 2);
-        } else if (*u < 0x20) {
-            char esc[6] = { '\\', 'u', '0', '0', hex[*u >> 4], hex[*u & 15] };
-            jb_raw(b, esc, 6);
-        } else {
-            jb_raw(b, (const char *)u, n);
-        }
-        u += n;
-        run = u;
-    }
-    jb_raw(b, (const char *)run, (size_t)(u - run));
-    jb_raw(b, "\"", 1);
-}
-
-static void jb_int(struct jbuf *b, const char *key, long long v)
-{
-    char num[24], *p = num + sizeof(num);
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        *--p = '-';
-    jb_raw(b, ",\"", 2);
-    jb_raw(b, key, strlen(key));
-    jb_raw(b, "\":", 2);
-    jb_raw(b, p, (size_t)(num + sizeof(num) - p));
-}
-
 int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
 {
     if (n->id == NULL || n->domain == NULL || n->app == NULL || n->token == NULL ||
         (n->data != NULL && !json_is_object(n->data)))
         return PR_EINVAL;   /* data that is not an object would not decode again */
-    struct jbuf b = { 0 };
-    char head[16];
-    jb_raw(&b, head, (size_t)snprintf(head, sizeof(head), "{\"v\":%d", PR_NOTIF_VERSION));
-    jb_str(&b, "id", n->id);
-    jb_str(&b, "dom", n->domain);
-    jb_str(&b, "prov", pr_provider_name(n->provider));
-    jb_str(&b, "app", n->app);
-    jb_str(&b, "tok", n->token);
-    jb_int(&b, "voip", n->voip);
-    jb_str(&b, "ev", pr_event_name(n->event));
-    jb_str(&b, "prio", pr_priority_name(n->priority));
-    jb_int(&b, "ttl", n->ttl_s);
-    jb_int(&b, "acc", n->accepted_ms);
-    jb_int(&b, "exp", n->expires_ms);
-    jb_int(&b, "att", n->attempts);
-#define X(key, field) if ((field) != NULL) jb_str(&b, key, field);
+    struct jbuf b = JBUF_INIT;
+    jbuf_open(&b, NULL);
+    jbuf_int(&b, "v", PR_NOTIF_VERSION);
+    jbuf_str(&b, "id", n->id);
+    jbuf_str(&b, "dom", n->domain);
+    jbuf_str(&b, "prov", pr_provider_name(n->provider));
+    jbuf_str(&b, "app", n->app);
+    jbuf_str(&b, "tok", n->token);
+    jbuf_int(&b, "voip", n->voip);
+    jbuf_str(&b, "ev", pr_event_name(n->event));
+    jbuf_str(&b, "prio", pr_priority_name(n->priority));
+    jbuf_int(&b, "ttl", n->ttl_s);
+    jbuf_int(&b, "acc", n->accepted_ms);
+    jbuf_int(&b, "exp", n->expires_ms);
+    jbuf_int(&b, "att", n->attempts);
+#define X(key, field) if ((field) != NULL) jbuf_str(&b, key, field);
     NOTIF_STR_FIELDS(X, n)
 #undef X
     if (n->badge >= 0)
-        jb_int(&b, "badge", n->badge);
-    if (n->data != NULL) {
-        size_t need = json_dumpb(n->data, NULL, 0, JSON_COMPACT);
-        jb_raw(&b, ",\"data\":", 8);
-        jb_reserve(&b, need + 2);
-        if (!b.err && (need == 0 || json_dumpb(n->data, b.p + b.len, need, JSON_COMPACT) != need))
-            b.err = PR_EINVAL;   /* jansson refuses strings that are not UTF-8 */
-        else if (!b.err)
-            b.len += need;
+        jbuf_int(&b, "badge", n->badge);
+    if (n->data != NULL)
+        jbuf_json(&b, "data", n->data);
+    jbuf_close(&b);
+    return jbuf_finish(&b, out, outlen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoding                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A record is decoded once per delivery attempt, so the dispatcher reads it
+ * without a jansson tree when it can. notif_scan reads what notif_encode
+ * writes (members in any order, whitespace, escapes in strings) and gives
+ * up on anything else: an unknown or repeated key, a number that is not a
+ * plain integer in range, \u0000, a lone surrogate, anything malformed. A
+ * record it gives up on is decoded again by jansson (notif_decode_tree),
+ * which stays the definition of what a record is; the scanner only accepts
+ * what jansson reads the same way, so the two never disagree. 'data' is
+ * still a jansson tree: the scanner finds its text, json_loadb parses it.
+ */
+
+#define NOTIF_SCAN_GIVE_UP 1    /* positive: never a PR_E* code */
+#define NOTIF_NAME_MAX 16       /* "missed-call" and the like */
+#define NOTIF_DATA_DEPTH 64     /* deeper data goes to jansson, whose limit is 2048 */
+
+struct notif_rd {
+    const unsigned char *p, *end;
+};
+
+static void rd_ws(struct notif_rd *r)
+{
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+        r->p++;
+}
+
+/* rd_byte consumes 'c' after any whitespace; 0, or NOTIF_SCAN_GIVE_UP if it is not next. */
+static int rd_byte(struct notif_rd *r, unsigned char c)
+{
+    rd_ws(r);
+    if (r->p == r->end || *r->p != c)
+        return NOTIF_SCAN_GIVE_UP;
+    r->p++;
+    return 0;
+}
+
+/*
+ * rd_plain reads a string without escapes or non-ASCII (keys, provider and
+ * event names): '*s' points at its text in the record, '*len' is its length.
+ */
+static int rd_plain(struct notif_rd *r, const char **s, size_t *len)
+{
+    if (rd_byte(r, '"') != 0)
+        return NOTIF_SCAN_GIVE_UP;
+    const unsigned char *start = r->p;
+    while (r->p < r->end && *r->p >= 0x20 && *r->p < 0x80 && *r->p != '"' && *r->p != '\\')
+        r->p++;
+    if (r->p == r->end || *r->p != '"')
+        return NOTIF_SCAN_GIVE_UP;
+    *s = (const char *)start;
+    *len = (size_t)(r->p++ - start);
+    return 0;
+}
+
+static int rd_hex4(const unsigned char *p, unsigned *cp)
+{
+    *cp = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return NOTIF_SCAN_GIVE_UP;
+        *cp = *cp << 4 | d;
     }
-    jb_raw(&b, "}", 2);   /* with the NUL */
-    if (b.err) {
-        free(b.p);
-        return b.err;
+    return 0;
+}
+
+/*
+ * rd_escape decodes the escape after a backslash at 'r->p' into 'w' and
+ * returns the bytes written (1 to 4), or 0 to give up.
+ */
+static int rd_escape(struct notif_rd *r, char *w)
+{
+    static const char simple[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+    if (r->p == r->end)
+        return 0;
+    unsigned char c = *r->p++;
+    for (const char *e = simple; *e != '\0'; e += 2)
+        if (c == (unsigned char)e[0]) {
+            *w = e[1];
+            return 1;
+        }
+    unsigned cp, lo;
+    if (c != 'u' || r->end - r->p < 4 || rd_hex4(r->p, &cp) != 0)
+        return 0;
+    r->p += 4;
+    if (cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+        return 0;      /* NUL, or a low surrogate alone */
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
+            rd_hex4(r->p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
+            return 0;
+        r->p += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
     }
-    *out = b.p;
-    *outlen = b.len - 1;
+    if (cp < 0x80) {
+        w[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        w[0] = (char)(0xc0 | cp >> 6);
+        w[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        w[0] = (char)(0xe0 | cp >> 12);
+        w[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        w[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    w[0] = (char)(0xf0 | cp >> 18);
+    w[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    w[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    w[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* rd_str_end: the closing quote of the string whose text starts at 'p', or NULL. */
+static const unsigned char *rd_str_end(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && *p != '"') {
+        if (*p == '\\' && ++p == end)
+            return NULL;
+        p++;
+    }
+    return p < end ? p : NULL;
+}
+
+/*
+ * rd_str reads a string value into a malloc'd '*field', which must still be
+ * empty (a repeated key gives up). Text is copied as is up to the first
+ * escape; escapes never decode to more bytes than they take, so the
+ * record's length bounds the copy.
+ */
+static int rd_str(struct notif_rd *r, char **field)
+{
+    if (*field != NULL || rd_byte(r, '"') != 0)
+        return NOTIF_SCAN_GIVE_UP;
+    const unsigned char *start = r->p, *q = rd_str_end(r->p, r->end);
+    if (q == NULL)
+        return NOTIF_SCAN_GIVE_UP;
+    char *out = malloc((size_t)(q - start) + 1), *w = out;
+    if (out == NULL)
+        return NOTIF_SCAN_GIVE_UP;      /* jansson's path reports it, as it always has */
+    *field = out;   /* freed by notif_clear whatever happens next */
+    while (*r->p != '"') {
+        const unsigned char *run = r->p;
+        while (*r->p >= 0x20 && *r->p < 0x80 && *r->p != '"' && *r->p != '\\')
+            r->p++;
+        memcpy(w, run, (size_t)(r->p - run));
+        w += r->p - run;
+        if (*r->p == '"')
+            break;
+        int n;
+        if (*r->p == '\\') {
+            r->p++;
+            n = rd_escape(r, w);
+        } else if (*r->p >= 0x80 && (n = (int)jbuf_utf8_len(r->p, (size_t)(r->end - r->p))) > 0) {
+            memcpy(w, r->p, (size_t)n);
+            r->p += n;
+        } else {
+            n = 0;      /* a raw control character, or not UTF-8 */
+        }
+        if (n == 0)
+            return NOTIF_SCAN_GIVE_UP;
+        w += n;
+    }
+    *w = '\0';
+    r->p++;
+    return 0;
+}
+
+/* rd_int reads an integer as jansson would, giving up on reals and on more than 18 digits. */
+static int rd_int(struct notif_rd *r, long long *v)
+{
+    rd_ws(r);
+    int neg = r->p < r->end && *r->p == '-';
+    const unsigned char *digits = r->p + neg, *q = digits;
+    while (q < r->end && *q >= '0' && *q <= '9')
+        q++;
+    size_t n = (size_t)(q - digits);
+    if (n == 0 || n > 18 || (n > 1 && digits[0] == '0') ||
+        (q < r->end && (*q == '.' || *q == 'e' || *q == 'E')))
+        return NOTIF_SCAN_GIVE_UP;
+    long long x = 0;
+    for (const unsigned char *d = digits; d < q; d++)
+        x = x * 10 + (*d - '0');
+    r->p = q;
+    *v = neg ? -x : x;
+    return 0;
+}
+
+/* rd_data finds the object that starts at 'r->p' and has jansson parse it into '*data'. */
+static int rd_data(struct notif_rd *r, json_t **data)
+{
+    rd_ws(r);
+    if (*data != NULL || r->p == r->end || *r->p != '{')
+        return NOTIF_SCAN_GIVE_UP;
+    const unsigned char *start = r->p;
+    int depth = 0;
+    do {
+        if (r->p == r->end)
+            return NOTIF_SCAN_GIVE_UP;
+        unsigned char c = *r->p++;
+        if (c == '"') {
+            if ((r->p = rd_str_end(r->p, r->end)) == NULL)
+                return NOTIF_SCAN_GIVE_UP;
+            r->p++;
+        } else if (c == '{' || c == '[') {
+            if (++depth > NOTIF_DATA_DEPTH)
+                return NOTIF_SCAN_GIVE_UP;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    } while (depth > 0);
+    *data = json_loadb((const char *)start, (size_t)(r->p - start), 0, NULL);
+    return *data != NULL && json_is_object(*data) ? 0 : NOTIF_SCAN_GIVE_UP;
+}
+
+/* rd_name reads a short plain string into 'buf' (NUL-terminated). */
+static int rd_name(struct notif_rd *r, char buf[NOTIF_NAME_MAX])
+{
+    const char *s;
+    size_t len;
+    if (buf[0] != '\0' || rd_plain(r, &s, &len) != 0 || len == 0 || len >= NOTIF_NAME_MAX)
+        return NOTIF_SCAN_GIVE_UP;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* The integer members, in the order of notif_scan's 'nums'. */
+enum { NOTIF_V, NOTIF_VOIP, NOTIF_TTL, NOTIF_ACC, NOTIF_EXP, NOTIF_ATT, NOTIF_BADGE, NOTIF_NUMS };
+static const char *const notif_num_keys[NOTIF_NUMS] = {
+    "v", "voip", "ttl", "acc", "exp", "att", "badge"
+};
+
+static int key_is(const char *k, size_t klen, const char *want)
+{
+    return strlen(want) == klen && memcmp(k, want, klen) == 0;
+}
+
+/*
+ * notif_scan decodes 'len' bytes of 'json' into 'out' (initialised by the
+ * caller). Returns 0, or NOTIF_SCAN_GIVE_UP when jansson must decide;
+ * 'out' may then hold part of the record.
+ */
+static int notif_scan(const char *json, size_t len, struct pr_notif *out)
+{
+    struct notif_rd r = { (const unsigned char *)json, (const unsigned char *)json + len };
+    long long nums[NOTIF_NUMS] = { 0 };
+    unsigned seen = 0;  /* bit per nums[] entry */
+    char names[3][NOTIF_NAME_MAX] = { "", "", "" };     /* prov, ev, prio */
+    int rc;
+
+    if (rd_byte(&r, '{') != 0)
+        return NOTIF_SCAN_GIVE_UP;
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (rd_plain(&r, &k, &klen) != 0 || rd_byte(&r, ':') != 0)
+            return NOTIF_SCAN_GIVE_UP;
+        rc = NOTIF_SCAN_GIVE_UP;    /* an unknown key */
+        for (int i = 0; i < NOTIF_NUMS; i++)
+            if (key_is(k, klen, notif_num_keys[i])) {
+                rc = (seen & 1u << i) ? NOTIF_SCAN_GIVE_UP : rd_int(&r, &nums[i]);
+                seen |= 1u << i;
+            }
+        if (key_is(k, klen, "prov"))
+            rc = rd_name(&r, names[0]);
+        else if (key_is(k, klen, "ev"))
+            rc = rd_name(&r, names[1]);
+        else if (key_is(k, klen, "prio"))
+            rc = rd_name(&r, names[2]);
+        else if (key_is(k, klen, "data"))
+            rc = rd_data(&r, &out->data);
+        else if (key_is(k, klen, "id"))
+            rc = rd_str(&r, &out->id);
+        else if (key_is(k, klen, "dom"))
+            rc = rd_str(&r, &out->domain);
+        else if (key_is(k, klen, "app"))
+            rc = rd_str(&r, &out->app);
+        else if (key_is(k, klen, "tok"))
+            rc = rd_str(&r, &out->token);
+#define X(key, field) else if (key_is(k, klen, key)) rc = rd_str(&r, &(field));
+        NOTIF_STR_FIELDS(X, out)
+#undef X
+        if (rc != 0)
+            return rc;
+        rd_ws(&r);
+        if (r.p == r.end)
+            return NOTIF_SCAN_GIVE_UP;
+        unsigned char c = *r.p++;
+        if (c == '}')
+            break;
+        if (c != ',')
+            return NOTIF_SCAN_GIVE_UP;
+    }
+    rd_ws(&r);
+    /* What jansson's path requires; anything short of it is its to refuse. */
+    const unsigned required = 1u << NOTIF_V | 1u << NOTIF_TTL | 1u << NOTIF_ACC |
+                              1u << NOTIF_EXP | 1u << NOTIF_ATT;
+    if (r.p != r.end || (seen & required) != required || nums[NOTIF_V] != PR_NOTIF_VERSION ||
+        out->id == NULL || out->domain == NULL || out->app == NULL || out->token == NULL ||
+        pr_provider_parse(names[0], &out->provider) != 0 ||
+        pr_event_parse(names[1], &out->event) != 0 ||
+        pr_priority_parse(names[2], &out->priority) != 0)
+        return NOTIF_SCAN_GIVE_UP;
+    /* Fields jansson unpacks as int: out of range is its business. */
+    const int as_int[] = { NOTIF_TTL, NOTIF_ATT, NOTIF_BADGE };
+    for (size_t i = 0; i < sizeof(as_int) / sizeof(as_int[0]); i++)
+        if ((seen & 1u << as_int[i]) && (nums[as_int[i]] < INT_MIN || nums[as_int[i]] > INT_MAX))
+            return NOTIF_SCAN_GIVE_UP;
+    out->ttl_s = (int)nums[NOTIF_TTL];
+    out->attempts = (int)nums[NOTIF_ATT];
+    out->accepted_ms = nums[NOTIF_ACC];
+    out->expires_ms = nums[NOTIF_EXP];
+    out->voip = (seen & 1u << NOTIF_VOIP) && nums[NOTIF_VOIP] != 0;
+    if (seen & 1u << NOTIF_BADGE)
+        out->badge = (int)nums[NOTIF_BADGE];
     return 0;
 }
 
@@ -222,7 +433,8 @@ static int take_str(json_t *o, const char *key, char **field, int required)
     return notif_set_str(field, json_string_value(v));
 }
 
-int notif_decode(const char *json, size_t len, struct pr_notif *out)
+/* notif_decode_tree decodes through a jansson tree: what notif_scan gives up on. */
+static int notif_decode_tree(const char *json, size_t len, struct pr_notif *out)
 {
     notif_init(out);
     json_t *o = json_loadb(json, len, 0, NULL);
@@ -267,4 +479,13 @@ int notif_decode(const char *json, size_t len, struct pr_notif *out)
 out:
     json_decref(o);
     return rc;
+}
+
+int notif_decode(const char *json, size_t len, struct pr_notif *out)
+{
+    notif_init(out);
+    if (notif_scan(json, len, out) == 0)
+        return 0;
+    notif_clear(out);   /* whatever the scanner had read so far */
+    return notif_decode_tree(json, len, out);
 }

@@ -149,6 +149,58 @@ static void custom_data_sits_beside_aps_but_cannot_replace_it(void **state)
     json_decref(n.data);
 }
 
+static void payload_bytes_are_compact_with_jansson_escaping_and_data_keys_in_order(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    base_notif(&n);
+    n.title = "Q\"uote\\ a/b " KOREAN EMOJI;
+    n.body = "line\nnext\ttab\r\b\f\x01\x1f\x7f";
+    n.badge = 0;
+    n.sound = "ring/1";
+    n.collapse_id = "conv\"42";
+    n.data = json_loads("{\"k\\\"ey\":\"v/\\\\\",\"n\":{\"a\":[1,2.5,null]},\"aps\":\"x\","
+                        "\"" KOREAN "\":false,\"pr\":1,\"ctl\\u0001\":\"\\n\"}", 0, NULL);
+    assert_non_null(n.data);
+    struct apns_request r;
+    assert_int_equal(apns_payload_build(&n, &app, &r), 0);
+    assert_string_equal(r.payload,
+                        "{\"aps\":{\"alert\":{\"title\":\"Q\\\"uote\\\\ a/b " KOREAN EMOJI "\","
+                        "\"body\":\"line\\nnext\\ttab\\r\\b\\f\\u0001\\u001F\x7f\"},"
+                        "\"badge\":0,\"sound\":\"ring/1\",\"category\":\"IM\","
+                        "\"thread-id\":\"conv\\\"42\",\"mutable-content\":1},"
+                        "\"k\\\"ey\":\"v/\\\\\",\"n\":{\"a\":[1,2.5,null]},\"" KOREAN "\":false,"
+                        "\"ctl\\u0001\":\"\\n\","
+                        "\"pr\":{\"id\":\"msg-1\",\"event\":\"im\",\"from\":\"sip:alice@contoso.com\"}}");
+    assert_int_equal(strlen(r.payload), r.payload_len);
+    apns_request_clear(&r);
+
+    /* VoIP: aps stays an empty object and the text moves to pr. */
+    n.voip = 1;
+    json_decref(n.data);
+    n.data = NULL;
+    assert_int_equal(apns_payload_build(&n, &app, &r), 0);
+    assert_string_equal(r.payload,
+                        "{\"aps\":{},\"pr\":{\"id\":\"msg-1\",\"event\":\"im\","
+                        "\"from\":\"sip:alice@contoso.com\",\"title\":\"Q\\\"uote\\\\ a/b " KOREAN
+                        EMOJI "\",\"body\":\"line\\nnext\\ttab\\r\\b\\f\\u0001\\u001F\x7f\"}}");
+    apns_request_clear(&r);
+}
+
+static void text_that_is_not_utf8_is_invalid_wherever_it_is(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    struct apns_request r;
+    char **fields[] = { &n.title, &n.body, &n.sound, &n.collapse_id, &n.from, &n.id };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        base_notif(&n);
+        *fields[i] = "ok \xed\xa0\x80";   /* a UTF-16 surrogate */
+        assert_int_equal(apns_payload_build(&n, &app, &r), PR_EINVAL);
+        assert_null(r.payload);
+    }
+}
+
 static void voip_push_has_no_alert_and_uses_the_voip_topic(void **state)
 {
     (void)state;
@@ -352,6 +404,8 @@ int main(void)
         cmocka_unit_test(absent_texts_default_to_sender_and_event_phrase),
         cmocka_unit_test(category_follows_the_event),
         cmocka_unit_test(custom_data_sits_beside_aps_but_cannot_replace_it),
+        cmocka_unit_test(payload_bytes_are_compact_with_jansson_escaping_and_data_keys_in_order),
+        cmocka_unit_test(text_that_is_not_utf8_is_invalid_wherever_it_is),
         cmocka_unit_test(voip_push_has_no_alert_and_uses_the_voip_topic),
         cmocka_unit_test(apns_id_is_the_id_when_it_is_a_uuid),
         cmocka_unit_test(apns_id_is_derived_from_sha1_of_the_id_and_stable),

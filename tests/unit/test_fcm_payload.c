@@ -161,6 +161,50 @@ static void reserved_data_keys_are_dropped_and_pr_keys_are_ours(void **state)
     json_decref(n.data);
 }
 
+static void body_bytes_are_compact_with_jansson_escaping_and_data_in_order(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    base_notif(&n);
+    n.title = "Q\"uote\\ a/b " KOREAN;
+    n.body = "line\nnext\x01" EMOJI;
+    n.collapse_id = "c/1";
+    /* pr_* keys of theirs keep their place but carry our values, as with a jansson tree. */
+    n.data = json_loads("{\"first\":1,\"pr_event\":\"x\",\"k\\\"ey\":{\"a\":\"\\\"/\"},"
+                        "\"gcm.x\":1,\"pr_id\":\"spoofed\",\"last\":null}", 0, NULL);
+    assert_non_null(n.data);
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(fcm_payload_build_at(&n, NOW, &out, &len), 0);
+    assert_string_equal(out,
+                        "{\"message\":{\"token\":\"fcm-token:APA91b\","
+                        "\"notification\":{\"title\":\"Q\\\"uote\\\\ a/b " KOREAN "\","
+                        "\"body\":\"line\\nnext\\u0001" EMOJI "\"},"
+                        "\"android\":{\"priority\":\"HIGH\",\"ttl\":\"60s\",\"collapse_key\":\"c/1\","
+                        "\"notification\":{\"tag\":\"c/1\",\"channel_id\":\"pushrelay_im\"}},"
+                        "\"data\":{\"first\":\"1\",\"pr_event\":\"im\","
+                        "\"k\\\"ey\":\"{\\\"a\\\":\\\"\\\\\\\"/\\\"}\",\"pr_id\":\"msg-1\","
+                        "\"last\":\"\",\"pr_from\":\"sip:alice@contoso.com\"}}}");
+    assert_int_equal(strlen(out), len);
+    free(out);
+
+    /* Without a sender their pr_from stays theirs. */
+    json_decref(n.data);
+    n.data = json_pack("{s:s}", "pr_from", "theirs");
+    n.from = NULL;
+    assert_int_equal(fcm_payload_build_at(&n, NOW, &out, &len), 0);
+    assert_non_null(strstr(out, "\"data\":{\"pr_from\":\"theirs\",\"pr_id\":\"msg-1\","
+                                "\"pr_event\":\"im\"}}}"));
+    free(out);
+    json_decref(n.data);
+
+    n.data = NULL;
+    n.body = "\xc0\xaf";   /* overlong '/' */
+    out = (char *)"untouched";
+    assert_int_equal(fcm_payload_build_at(&n, NOW, &out, &len), PR_EINVAL);
+    assert_null(out);
+}
+
 static void korean_and_emoji_text_is_kept_intact(void **state)
 {
     (void)state;
@@ -234,6 +278,7 @@ int main(void)
         cmocka_unit_test(ttl_is_the_time_left_rounded_up),
         cmocka_unit_test(data_values_become_strings),
         cmocka_unit_test(reserved_data_keys_are_dropped_and_pr_keys_are_ours),
+        cmocka_unit_test(body_bytes_are_compact_with_jansson_escaping_and_data_in_order),
         cmocka_unit_test(korean_and_emoji_text_is_kept_intact),
         cmocka_unit_test(long_body_is_cut_to_fit_on_a_character_boundary),
         cmocka_unit_test(missing_token_is_invalid),

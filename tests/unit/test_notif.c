@@ -103,7 +103,8 @@ static void quotes_backslashes_and_control_characters_survive_a_round_trip(void 
     n.accepted_ms = -5;  /* the integer writer handles signs */
     assert_int_equal(notif_encode(&n, &text, &len), 0);
     assert_int_equal(strlen(text), len);
-    assert_non_null(strstr(text, "\\u0001"));
+    /* Escaped as jansson escapes: short forms where JSON has them, else \u00XX. */
+    assert_non_null(strstr(text, "\"line1\\nline2\\ttab \\u0001 \\\"quoted\\\" back\\\\slash "));
     assert_int_equal(notif_decode(text, len, &d), 0);
     assert_string_equal(d.id, n.id);
     assert_string_equal(d.body, n.body);
@@ -184,6 +185,74 @@ static void decode_tolerates_missing_voip_and_unknown_keys(void **state)
     assert_int_equal(d.voip, 0);
     assert_int_equal(d.expires_ms, 5001);
     notif_clear(&d);
+}
+
+static void decode_reads_any_member_order_whitespace_and_escapes(void **state)
+{
+    (void)state;
+    const char *rec =
+        " {\r\n \"att\" : 1 ,\t\"acc\":-5,\"exp\":0,\"ttl\":0,\"prio\":\"high\",\"ev\":\"call\","
+        "\"prov\":\"mpns\",\"tok\":\"t\",\"app\":\"a\",\"dom\":\"d\",\"id\":\"\\u00e9\\u00E9\","
+        "\"title\":\"\\ud83d\\ude00 \\/ \\\"\\\\\\b\\f\\n\\r\\t\\u001f\x7f" KOREAN "\","
+        "\"data\":{ \"s\":\"}{\\\"]\", \"o\":{\"a\":[1,{\"b\":null}]} },"
+        "\"voip\":-0,\"badge\":0,\"v\":1 } \n";
+    struct pr_notif d;
+    assert_int_equal(notif_decode(rec, strlen(rec), &d), 0);
+    assert_int_equal(d.attempts, 1);
+    assert_true(d.accepted_ms == -5);
+    assert_int_equal(d.priority, PR_PRIORITY_HIGH);
+    assert_int_equal(d.event, PR_EVENT_CALL);
+    assert_int_equal(d.provider, PR_PROVIDER_MPNS);
+    assert_string_equal(d.id, "\xc3\xa9\xc3\xa9");
+    assert_string_equal(d.title, EMOJI " / \"\\\b\f\n\r\t\x1f\x7f" KOREAN);
+    json_t *want = json_loads("{\"s\":\"}{\\\"]\",\"o\":{\"a\":[1,{\"b\":null}]}}", 0, NULL);
+    assert_true(json_equal(d.data, want));
+    json_decref(want);
+    assert_int_equal(d.voip, 0);
+    assert_int_equal(d.badge, 0);
+    assert_null(d.body);
+    notif_clear(&d);
+}
+
+static void decode_gives_what_jansson_gives_for_records_it_did_not_write(void **state)
+{
+    (void)state;
+    const char *base = "\"v\":1,\"id\":\"i\",\"dom\":\"d\",\"prov\":\"apns\",\"app\":\"a\",\"tok\":\"t\","
+                       "\"ev\":\"im\",\"prio\":\"normal\",\"ttl\":1,\"acc\":1,\"exp\":2,\"att\":0";
+    char buf[512];
+    struct pr_notif d;
+    /* A repeated key: the last one wins. */
+    snprintf(buf, sizeof(buf), "{%s,\"title\":\"first\",\"title\":\"second\",\"ev\":\"call\"}", base);
+    assert_int_equal(notif_decode(buf, strlen(buf), &d), 0);
+    assert_string_equal(d.title, "second");
+    assert_int_equal(d.event, PR_EVENT_CALL);
+    notif_clear(&d);
+    /* voip that is not an integer reads as 0; escapes in names and keys are fine. */
+    snprintf(buf, sizeof(buf), "{%s,\"voip\":true,\"\\u0062ody\":\"b\",\"sound\":\"\\u0073\"}", base);
+    assert_int_equal(notif_decode(buf, strlen(buf), &d), 0);
+    assert_int_equal(d.voip, 0);
+    assert_string_equal(d.body, "b");
+    assert_string_equal(d.sound, "s");
+    notif_clear(&d);
+    /* Integers past 18 digits, and ints out of int range, are jansson's to read. */
+    snprintf(buf, sizeof(buf), "{%s,\"badge\":4294967297,\"data\":{\"n\":1234567890123456789}}", base);
+    assert_int_equal(notif_decode(buf, strlen(buf), &d), 0);
+    assert_int_equal(d.badge, (int)4294967297LL);
+    assert_true(json_integer_value(json_object_get(d.data, "n")) == 1234567890123456789LL);
+    notif_clear(&d);
+    /* Reals, lone surrogates and a record cut before its last brace are refused either way. */
+    const char *bad[] = { "\"v\":1.0", "\"title\":\"\\ud800\"", "\"title\":\"\\udc00x\"",
+                          "\"data\":{\"a\":1}" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(buf, sizeof(buf), "{%s,%s}", bad[i], base + strlen("\"v\":1,"));
+        if (i == 3)
+            snprintf(buf, sizeof(buf), "{%s,%s", base, bad[i]);   /* ends with data's '}' */
+        int rc = notif_decode(buf, strlen(buf), &d);
+        if (rc != PR_EINVAL)
+            print_error("accepted: %s\n", buf);
+        assert_int_equal(rc, PR_EINVAL);
+        notif_clear(&d);
+    }
 }
 
 static void encode_refuses_a_record_without_required_fields(void **state)
@@ -409,6 +478,8 @@ int main(void)
         cmocka_unit_test(encoding_uses_the_documented_short_keys),
         cmocka_unit_test(absent_optional_fields_are_omitted_and_decode_as_absent),
         cmocka_unit_test(decode_tolerates_missing_voip_and_unknown_keys),
+        cmocka_unit_test(decode_reads_any_member_order_whitespace_and_escapes),
+        cmocka_unit_test(decode_gives_what_jansson_gives_for_records_it_did_not_write),
         cmocka_unit_test(encode_refuses_a_record_without_required_fields),
         cmocka_unit_test(encode_refuses_text_that_is_not_utf8),
         cmocka_unit_test(encode_refuses_data_that_is_not_an_object),
