@@ -67,6 +67,8 @@ struct fed_conn {
     struct fed_conn *prev, *next;   /* ctx->conns */
     struct bufferevent *bev;        /* NULL once closed */
     struct event *timer;
+    struct evbuffer *staged;        /* responses of this loop turn, in order */
+    struct event *send_ev;          /* sends 'staged' at the end of the turn */
     char peer[64];
     int handshaken;
     int refs;                       /* 1 while open + 1 per slot */
@@ -123,6 +125,10 @@ static void conn_close(struct fed_conn *c, const char *why)
     c->bev = NULL;
     event_free(c->timer);
     c->timer = NULL;
+    event_free(c->send_ev);
+    c->send_ev = NULL;
+    evbuffer_free(c->staged);
+    c->staged = NULL;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -210,28 +216,49 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* conn_answered_all: 1 when a closing 'c' has sent every response it owes. */
 static int conn_answered_all(struct fed_conn *c)
 {
-    if (c->bev == NULL || !c->closing || c->head != NULL ||
+    if (c->bev == NULL || !c->closing || c->head != NULL || evbuffer_get_length(c->staged) > 0 ||
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
         return 0;
     struct bufferevent *sock = bufferevent_get_underlying(c->bev);
     return sock == NULL || evbuffer_get_length(bufferevent_get_output(sock)) == 0;
 }
 
+/*
+ * conn_send_cb hands the responses staged during this loop turn to TLS in
+ * one piece: one record and one write for a whole window of pipelined
+ * answers, instead of one record each.
+ */
+static void conn_send_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fed_conn *c = arg;
+    if (c->bev == NULL || evbuffer_get_length(c->staged) == 0)
+        return;
+    if (evbuffer_pullup(c->staged, -1) == NULL ||
+        evbuffer_add_buffer(bufferevent_get_output(c->bev), c->staged) != 0) {
+        pr_log_error("fed", "%s: cannot send responses: out of memory", c->peer);
+        conn_close(c, "out of memory");
+    }
+}
+
+/* conn_flush stages the responses that are ready, in request order. */
 static void conn_flush(struct fed_conn *c)
 {
     if (c->bev == NULL)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     while (c->head != NULL && c->head->ready) {
         struct fed_slot *s = c->head;
         c->head = s->next;
         if (c->head == NULL)
             c->tail = NULL;
-        evbuffer_add_buffer(out, s->resp);
+        evbuffer_add_buffer(c->staged, s->resp);
         c->n_pending--;
         slot_free(s);
         c->refs--;
     }
+    if (evbuffer_get_length(c->staged) > 0)
+        event_active(c->send_ev, EV_TIMEOUT, 0);
     if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing)
         bufferevent_enable(c->bev, EV_READ);
 }
@@ -578,21 +605,22 @@ int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *
         bufferevent_free(sock);     /* the filter freed 'ssl' */
     }
     c->timer = evtimer_new(ctx->base, conn_timer_cb, c);
-    if (c->bev == NULL || c->timer == NULL) {
+    c->send_ev = event_new(ctx->base, -1, 0, conn_send_cb, c);
+    c->staged = evbuffer_new();
+    if (c->bev == NULL || c->timer == NULL || c->send_ev == NULL || c->staged == NULL ||
+        evbuffer_add_cb(bufferevent_get_output(sock), conn_sock_drained, c) == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
         if (c->timer != NULL)
             event_free(c->timer);
+        if (c->send_ev != NULL)
+            event_free(c->send_ev);
+        if (c->staged != NULL)
+            evbuffer_free(c->staged);
         free(c);
         return PR_ENOMEM;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    if (evbuffer_add_cb(bufferevent_get_output(sock), conn_sock_drained, c) == NULL) {
-        bufferevent_free(c->bev);
-        event_free(c->timer);
-        free(c);
-        return PR_ENOMEM;
-    }
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     struct timeval tv = { ctx->cfg->federation.handshake_timeout_s, 0 };
