@@ -20,7 +20,12 @@
  *                        |   REAUTH (first) -> pclient_reauth, resend   |
  *                        |   RETRY -> retry_next_due -> zset | DL | EXP |
  *                        v                                             v
- *                 OUTBOX <-- Redis down --> WRITING (MULTI..XACK XDEL EXEC) --> freed
+ *                                            FINISHED (this loop turn's batch)
+ *                                                 |
+ *                 OUTBOX <-- Redis down --> WRITING (one MULTI..XACKs XDEL EXEC
+ *                                                 |  for the whole batch)
+ *                                                 v
+ *                                               freed
  *
  * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
  * would stall everything pipelined behind it), one for writes, the mover
@@ -387,6 +392,13 @@ void disp_kick(struct disp *d)
     event_active(d->kick, EV_TIMEOUT, 0);
 }
 
+static void disp_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    disp_finished_flush(arg);
+}
+
 static enum pr_provider disp_stream_of(const struct disp *d, const redisReply *name, int *ok)
 {
     *ok = 0;
@@ -632,6 +644,7 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     }
     rc = PR_ENOMEM;
     if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
+        (d->flush_ev = event_new(base, -1, 0, disp_on_flush, d)) == NULL ||
         (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
@@ -712,6 +725,7 @@ static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
         disp_job_free(j);
     while ((j = disp_fifo_pop(&d->wait)) != NULL)
         disp_job_free(j);
+    disp_finished_drop(d);
     while ((j = disp_fifo_pop(&d->outbox)) != NULL)
         disp_job_free(j);
     disp_check_done(d);
@@ -785,9 +799,11 @@ void disp_free(struct disp *d)
     d->backlog.head = d->backlog.tail = NULL;
     d->wait.head = d->wait.tail = NULL;
     d->outbox.head = d->outbox.tail = NULL;
+    d->finished.head = d->finished.tail = NULL;
+    d->n_finished = 0;
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
-    struct event *evs[] = { d->kick, d->wait_timer, d->read_retry, d->reclaim_timer,
+    struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
                             d->done_ev };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
