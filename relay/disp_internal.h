@@ -99,6 +99,7 @@ struct disp {
     long n_active;                      /* started jobs: at most max_in_flight */
     struct disp_job *ids[DISP_ID_BUCKETS];
     struct disp_fifo backlog, wait, outbox;
+    long n_backlog;                     /* jobs in the backlog */
     struct disp_fifo finished;          /* writes for the next batch */
     int n_finished;
 

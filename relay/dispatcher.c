@@ -32,7 +32,9 @@
  * and XAUTOCLAIM, one for stats.
  *
  * In flight = every job started and not yet written back; it never exceeds
- * dispatcher.max_in_flight. Entries read beyond that wait in the backlog.
+ * dispatcher.max_in_flight. Entries read beyond that wait in the backlog,
+ * which the reader keeps filled up to max_in_flight more so that the next
+ * read is already on its way when slots free up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +170,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
     d->ids[h] = j;
     j->state = DISP_JOB_BACKLOG;
     disp_fifo_push(&d->backlog, j);
+    d->n_backlog++;
 }
 
 /* disp_job_free unlinks 'j' (which must be in no FIFO) and frees it. */
@@ -373,6 +376,7 @@ static void disp_pump(struct disp *d)
     }
     while (d->n_active < d->cfg->dispatcher.max_in_flight &&
            (j = disp_fifo_pop(&d->backlog)) != NULL) {
+        d->n_backlog--;
         j->active = 1;
         d->n_active++;
         disp_job_start(j);
@@ -455,23 +459,25 @@ out:
 }
 
 /*
- * disp_read_maybe sends one XREADGROUP over the provider streams when the
- * backlog is empty and in-flight slots are free. COUNT applies per stream,
- * so one read can bring up to three times the free slots: the surplus waits
- * in the backlog (pending under this consumer, not yet in flight) and
- * starts as slots free up. Asking every stream each time keeps the BLOCK
- * from waiting on an empty stream while another has work.
+ * disp_read_maybe sends one XREADGROUP over the provider streams while
+ * started plus backlog jobs stay under twice max_in_flight, asking for the
+ * room left: the next entries are read while the current ones are sent, so
+ * the backlog does not run dry between reads. COUNT applies per stream, so
+ * one read can bring up to three times the room: the surplus waits in the
+ * backlog (pending under this consumer, not yet in flight) and starts as
+ * slots free up. Asking every stream each time keeps the BLOCK from waiting
+ * on an empty stream while another has work. One read at a time.
  */
 static void disp_read_maybe(struct disp *d)
 {
-    if (d->reading || d->stopping || d->closing || !d->groups_ready || d->backlog.head != NULL ||
+    if (d->reading || d->stopping || d->closing || !d->groups_ready ||
         !rconn_connected(d->rc_read))
         return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
-    if (free_slots <= 0)
+    long room = 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+    if (room <= 0)
         return;
     char count[24];
-    snprintf(count, sizeof(count), "%ld", free_slots);
+    snprintf(count, sizeof(count), "%ld", room);
     const char *argv[9 + 2 * PR_PROVIDER_COUNT] = {
         "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "BLOCK", DISP_READ_BLOCK_MS,
         "STREAMS",
@@ -721,6 +727,7 @@ static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
     d->abandoned = 1;
     /* Jobs not yet with a client are simply dropped: their entries stay pending. */
     struct disp_job *j;
+    d->n_backlog = 0;
     while ((j = disp_fifo_pop(&d->backlog)) != NULL)
         disp_job_free(j);
     while ((j = disp_fifo_pop(&d->wait)) != NULL)
@@ -800,6 +807,7 @@ void disp_free(struct disp *d)
     d->wait.head = d->wait.tail = NULL;
     d->outbox.head = d->outbox.tail = NULL;
     d->finished.head = d->finished.tail = NULL;
+    d->n_backlog = 0;
     d->n_finished = 0;
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
