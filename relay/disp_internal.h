@@ -44,8 +44,8 @@ struct disp_job {
     struct disp *d;
     enum pr_provider stream;            /* the stream the entry came from */
     char entry_id[DISP_ENTRY_ID_MAX];
-    char *f_id;                         /* stream fields as read (kept for dead letters) */
-    char *f_domain;
+    char *f_id;                         /* stream fields as read (kept for dead letters), */
+    char *f_domain;                     /* stored after the struct: not freed on their own */
     char *raw;                          /* field "n" as read */
     size_t rawlen;
     struct pr_notif n;

@@ -109,25 +109,23 @@ struct disp_job *disp_fifo_pop(struct disp_fifo *f)
     return j;
 }
 
-static char *disp_dup_reply(const redisReply *r, size_t *len)
+/* disp_field_copy copies string reply 'v' to 'p' (NUL-terminated); returns the byte after it. */
+static char *disp_field_copy(char *p, const redisReply *v, char **out, size_t *len)
 {
-    if (r == NULL || r->type != REDIS_REPLY_STRING)
-        return NULL;
-    char *s = malloc(r->len + 1);
-    if (s != NULL) {
-        memcpy(s, r->str, r->len);
-        s[r->len] = '\0';
-        if (len != NULL)
-            *len = r->len;
-    }
-    return s;
+    memcpy(p, v->str, v->len);
+    p[v->len] = '\0';
+    *out = p;
+    if (len != NULL)
+        *len = v->len;
+    return p + v->len + 1;
 }
 
 /*
  * disp_job_add makes a job for stream entry 'e' ([id, [field, value, ...]])
  * of stream 'p' and queues it in the backlog. Entries already in flight here
  * (XAUTOCLAIM hands back our own slow ones too) and deleted entries (nil
- * fields) are skipped.
+ * fields) are skipped. The fields kept ("n", "id", "domain") live in the
+ * job's own allocation, after the struct.
  */
 void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
 {
@@ -139,7 +137,21 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
         return;
     if (disp_job_find(d, p, e->element[0]->str) != NULL)
         return;
-    struct disp_job *j = calloc(1, sizeof(*j));
+    const redisReply *raw = NULL, *id = NULL, *domain = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (raw == NULL && strcmp(f->str, "n") == 0)
+            raw = v;
+        else if (id == NULL && strcmp(f->str, "id") == 0)
+            id = v;
+        else if (domain == NULL && strcmp(f->str, "domain") == 0)
+            domain = v;
+    }
+    size_t size = sizeof(struct disp_job) + (raw ? raw->len + 1 : 0) + (id ? id->len + 1 : 0) +
+                  (domain ? domain->len + 1 : 0);
+    struct disp_job *j = calloc(1, size);
     if (j == NULL) {
         pr_log_error(DISP_MOD, "out of memory: entry %s left pending for reclaim", e->element[0]->str);
         return;
@@ -149,17 +161,13 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
     memcpy(j->entry_id, e->element[0]->str, e->element[0]->len + 1);
     notif_init(&j->n);
     j->rtt_ms = -1;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING)
-            continue;
-        if (strcmp(f->str, "n") == 0 && j->raw == NULL)
-            j->raw = disp_dup_reply(v, &j->rawlen);
-        else if (strcmp(f->str, "id") == 0 && j->f_id == NULL)
-            j->f_id = disp_dup_reply(v, NULL);
-        else if (strcmp(f->str, "domain") == 0 && j->f_domain == NULL)
-            j->f_domain = disp_dup_reply(v, NULL);
-    }
+    char *store = (char *)(j + 1);
+    if (raw != NULL)
+        store = disp_field_copy(store, raw, &j->raw, &j->rawlen);
+    if (id != NULL)
+        store = disp_field_copy(store, id, &j->f_id, NULL);
+    if (domain != NULL)
+        disp_field_copy(store, domain, &j->f_domain, NULL);
     j->next = d->jobs;
     if (d->jobs != NULL)
         d->jobs->prev = j;
@@ -194,9 +202,6 @@ void disp_job_free(struct disp_job *j)
     if (j->active)
         d->n_active--;
     notif_clear(&j->n);
-    free(j->f_id);
-    free(j->f_domain);
-    free(j->raw);
     free(j->enc);
     free(j);
     if (!d->closing) {
