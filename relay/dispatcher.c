@@ -19,13 +19,16 @@
  *                        | answer -> pr_classify                       |
  *                        |   REAUTH (first) -> pclient_reauth, resend   |
  *                        |   RETRY -> retry_next_due -> zset | DL | EXP |
- *                        v                                             v
- *                                            FINISHED (this loop turn's batch)
- *                                                 |
- *                 OUTBOX <-- Redis down --> WRITING (one MULTI..XACKs XDEL EXEC
- *                                                 |  for the whole batch)
- *                                                 v
- *                                               freed
+ *                        v                                             |
+ *                  FINISHED (waits for this loop turn's batch) <---------'
+ *                        |
+ *                        v
+ *                  WRITING (one MULTI..XACKs XDELs..EXEC per batch) --> freed
+ *                        ^   |
+ *           Redis back,  |   | EXEC lost or refused,
+ *           outbox timer |   | Redis down
+ *                        |   v
+ *                       OUTBOX
  *
  * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
  * would stall everything pipelined behind it), one for writes, the mover
