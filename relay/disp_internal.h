@@ -24,6 +24,7 @@
 #define DISP_ENTRY_ID_MAX 48
 #define DISP_ID_BUCKETS 4096
 #define DISP_DEAD_MAXLEN "100000"
+#define DISP_BATCH_MAX 256              /* jobs per MULTI/EXEC */
 
 /*
  * Where a job is. A job lives from the moment its stream entry is read (or
@@ -34,16 +35,17 @@ enum disp_job_state {
     DISP_JOB_BACKLOG,   /* read, not started yet */
     DISP_JOB_WAIT,      /* the provider client's queue was full: start again soon */
     DISP_JOB_SENDING,   /* with the provider client */
+    DISP_JOB_FINISHED,  /* outcome known, its write waits for this loop turn's batch */
     DISP_JOB_OUTBOX,    /* outcome known, its write waits for Redis */
-    DISP_JOB_WRITING,   /* MULTI ... EXEC sent, waiting for EXEC's reply */
+    DISP_JOB_WRITING,   /* in a MULTI ... EXEC sent, waiting for EXEC's reply */
 };
 
 struct disp_job {
     struct disp *d;
     enum pr_provider stream;            /* the stream the entry came from */
     char entry_id[DISP_ENTRY_ID_MAX];
-    char *f_id;                         /* stream fields as read (kept for dead letters) */
-    char *f_domain;
+    char *f_id;                         /* stream fields as read (kept for dead letters), */
+    char *f_domain;                     /* stored after the struct: not freed on their own */
     char *raw;                          /* field "n" as read */
     size_t rawlen;
     struct pr_notif n;
@@ -64,7 +66,7 @@ struct disp_job {
     size_t enclen;
 
     struct disp_job *prev, *next;       /* d->jobs: every live job */
-    struct disp_job *qnext;             /* backlog, wait or outbox FIFO */
+    struct disp_job *qnext;             /* backlog, wait, finished or outbox FIFO; batch */
     struct disp_job *hnext;             /* d->ids: (stream, entry id) lookup */
 };
 
@@ -97,6 +99,9 @@ struct disp {
     long n_active;                      /* started jobs: at most max_in_flight */
     struct disp_job *ids[DISP_ID_BUCKETS];
     struct disp_fifo backlog, wait, outbox;
+    long n_backlog;                     /* jobs in the backlog */
+    struct disp_fifo finished;          /* writes for the next batch */
+    int n_finished;
 
     int groups_pending;                 /* XGROUP CREATE replies outstanding */
     int groups_failed;                  /* of the last round of XGROUP CREATE */
@@ -113,6 +118,7 @@ struct disp {
     uint64_t rnd;                       /* xorshift state for retry jitter */
 
     struct event *kick;                 /* deferred pump: start jobs, read more */
+    struct event *flush_ev;             /* deferred batch write of d->finished */
     struct event *wait_timer;           /* restart DISP_JOB_WAIT jobs */
     struct event *read_retry;           /* read again after an error reply */
     struct event *reclaim_timer;
@@ -143,13 +149,21 @@ uint32_t disp_random(struct disp *d);
 /*
  * disp_job_finish records 'o' (DELIVERED, EXPIRED, TOKEN_DEAD, DEAD_LETTER;
  * RETRY with j->due_ms set) with 'reason' (dead letters, tokens) and
- * writes it: side effects + XACK + XDEL in one MULTI/EXEC. Owns 'j' from
- * here on: it is freed once the write landed (or the dispatcher closes).
+ * queues its write: side effects + XACK + XDEL, in the one MULTI/EXEC this
+ * loop turn's finished jobs share (sent at once when DISP_BATCH_MAX jobs
+ * wait). Owns 'j' from here on: it is freed once the write landed (or the
+ * dispatcher closes).
  */
 void disp_job_finish(struct disp_job *j, enum pr_outcome o, const char *reason);
 
 /* disp_outbox_flush resends every write that waits for Redis. */
 void disp_outbox_flush(struct disp *d);
+
+/* disp_finished_flush writes every job in d->finished (the flush_ev callback). */
+void disp_finished_flush(struct disp *d);
+
+/* disp_finished_drop frees the unwritten jobs of d->finished (the stop deadline). */
+void disp_finished_drop(struct disp *d);
 
 void disp_fifo_push(struct disp_fifo *f, struct disp_job *j);
 struct disp_job *disp_fifo_pop(struct disp_fifo *f);

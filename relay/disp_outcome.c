@@ -3,21 +3,35 @@
  * side effect and the stream ack land together in one MULTI/EXEC, so an
  * entry is never acked without its outcome recorded, nor recorded and left
  * unacked (short of a crash between, which reclaim turns into a duplicate,
- * never a loss). While Redis is away, finished jobs wait in an outbox and
- * are written when it returns. Counts every outcome in stats. Called by
+ * never a loss). The jobs finished in one event-loop turn share one
+ * transaction (at most DISP_BATCH_MAX of them: a full batch is sent at
+ * once). While Redis is away, finished jobs wait in an outbox and are
+ * written when it returns. Counts every outcome in stats. Called by
  * dispatcher.c only.
  *
- * One transaction, by outcome (<s> = <p>{q}:in:<provider>, <e> = entry id):
+ * One transaction, for the jobs j1 .. jn of a batch (<s> = <p>{q}:in:<provider>,
+ * <e> = entry id):
  *
  *   MULTI
- *     DELIVERED, EXPIRED   (nothing)
- *     TOKEN_DEAD           HSET <p>token:<provider>:<token> ... ; EXPIRE ; ZADD <p>tokens
- *     DEAD_LETTER          XADD <p>{q}:dead MAXLEN ~ 100000 * id domain provider app
- *                               reason last_status attempts n
- *     RETRY                ZADD <p>{q}:retry <due ms> <notification JSON>
- *     XACK <s> dispatch <e>
- *     XDEL <s> <e>
+ *     for each job, in batch order:
+ *       HSET <p>outcome:<domain>:<id> ... ; EXPIRE      (outcome_log.h)
+ *       DELIVERED, EXPIRED   (nothing)
+ *       TOKEN_DEAD           HSET <p>token:<provider>:<token> ... ; EXPIRE ; ZADD <p>tokens
+ *                            ; ZREMRANGEBYSCORE <p>tokens
+ *       DEAD_LETTER          XADD <p>{q}:dead MAXLEN ~ 100000 * id domain provider app
+ *                                 reason last_status attempts n
+ *       RETRY                ZADD <p>{q}:retry <due ms> <notification JSON>
+ *     XACK <s of j1> dispatch <e of j1>
+ *     ...
+ *     XACK <s of jn> dispatch <e of jn>
+ *     XDEL <s> <e> ...                                  one per stream in the batch
  *   EXEC
+ *
+ * EXEC answers one reply per queued command; the XACKs and XDELs come
+ * last, so job i's XACK reply is at elements - n_xdel - n + i, whatever
+ * the side effects queued before them. The XACK reply (1, or 0 when the
+ * entry was no longer pending) decides whether the outcome is counted. A
+ * lost or refused EXEC sends the whole batch to the outbox.
  *
  * Dead-letter entry fields:
  *   +-------------+---------------------------------------------------------+
@@ -76,26 +90,48 @@ static void disp_to_outbox(struct disp_job *j)
     disp_fifo_push(&j->d->outbox, j);
 }
 
-static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
+/* One MULTI/EXEC in flight: its jobs, in the order of their XACKs. */
+struct disp_batch {
+    struct disp *d;
+    struct disp_fifo jobs;
+    size_t n_jobs;
+    size_t n_xdel;                      /* XDELs queued after the XACKs */
+};
+
+/* disp_batch_fail parks the jobs of a write that did not land in the outbox. */
+static void disp_batch_fail(struct disp *d, struct disp_fifo *jobs, int unknown)
 {
-    (void)rc;
-    struct disp_job *j = arg;
-    struct disp *d = j->d;
-    if (d->closing) {
-        disp_job_free(j);
-        return;
-    }
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        /* Lost or refused (LOADING, OOM, read-only replica): write it again later. */
-        if (reply == NULL)
+    struct disp_job *j;
+    while ((j = disp_fifo_pop(jobs)) != NULL) {
+        if (unknown)
             j->write_unknown = 1;
-        else if (d->outbox.head == NULL)
-            pr_log_warn(DISP_MOD, "outcome write for %s refused: %s (writing again later)",
-                        j->entry_id, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected");
         if (d->abandoned)
             disp_job_free(j);
         else
             disp_to_outbox(j);
+    }
+}
+
+static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp_batch *b = arg;
+    struct disp *d = b->d;
+    struct disp_job *j;
+    if (d->closing) {
+        while ((j = disp_fifo_pop(&b->jobs)) != NULL)
+            disp_job_free(j);
+        free(b);
+        return;
+    }
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        /* Lost or refused (LOADING, OOM, read-only replica): write it again later. */
+        if (reply != NULL && d->outbox.head == NULL)
+            pr_log_warn(DISP_MOD, "outcome write for %s and %zu more refused: %s (writing again later)",
+                        b->jobs.head->entry_id, b->n_jobs - 1,
+                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected");
+        disp_batch_fail(d, &b->jobs, reply == NULL);
+        free(b);
         return;
     }
     /*
@@ -104,21 +140,28 @@ static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
      * outcome is a duplicate and must not be counted twice) or by our own
      * earlier write whose reply the connection lost (count it now).
      */
-    size_t xack = reply->elements >= 2 ? reply->elements - 2 : 0;
-    const redisReply *ack = reply->elements >= 2 ? reply->element[xack] : NULL;
-    if (ack != NULL && ack->type == REDIS_REPLY_INTEGER && ack->integer == 0 && !j->write_unknown)
-        pr_log_debug(DISP_MOD, "entry %s was already finished elsewhere (duplicate delivery)",
-                     j->entry_id);
-    else
-        disp_count_outcome(j);
-    disp_job_free(j);
+    size_t tail = b->n_jobs + b->n_xdel;
+    size_t i = reply->elements >= tail ? reply->elements - tail : 0;
+    while ((j = disp_fifo_pop(&b->jobs)) != NULL) {
+        const redisReply *ack = reply->elements >= tail ? reply->element[i++] : NULL;
+        if (ack != NULL && ack->type == REDIS_REPLY_INTEGER && ack->integer == 0 &&
+            !j->write_unknown)
+            pr_log_debug(DISP_MOD, "entry %s was already finished elsewhere (duplicate delivery)",
+                         j->entry_id);
+        else
+            disp_count_outcome(j);
+        disp_job_free(j);
+    }
+    free(b);
 }
 
-/* disp_send_side_effect queues the outcome's own command(s) inside MULTI. */
-static int disp_send_side_effect(struct disp_job *j)
+/*
+ * disp_send_side_effect queues the outcome's own command(s) inside MULTI;
+ * 'dead' and 'retry' are the dead-letter stream and retry zset keys.
+ */
+static int disp_send_side_effect(struct disp_job *j, const char *dead, const char *retry)
 {
     struct disp *d = j->d;
-    char key[KEYS_MAX];
     if (j->outcome == PR_OUTCOME_TOKEN_DEAD) {
         struct token_dead t = {
             .provider = j->n.provider, .token = j->n.token, .reason = j->reason,
@@ -134,12 +177,10 @@ static int disp_send_side_effect(struct disp_job *j)
     }
     if (j->outcome == PR_OUTCOME_DEAD_LETTER) {
         char status[16], attempts[16];
-        if (keys_dead(&d->keys, key, sizeof(key)) < 0)
-            return PR_ETOOBIG;
         snprintf(status, sizeof(status), "%d", j->last_status);
         snprintf(attempts, sizeof(attempts), "%d", j->decoded ? j->n.attempts : 0);
         const char *argv[] = {
-            "XADD", key, "MAXLEN", "~", DISP_DEAD_MAXLEN, "*",
+            "XADD", dead, "MAXLEN", "~", DISP_DEAD_MAXLEN, "*",
             "id", j->decoded ? j->n.id : (j->f_id ? j->f_id : ""),
             "domain", j->decoded ? j->n.domain : (j->f_domain ? j->f_domain : ""),
             "provider", pr_provider_name(j->decoded ? j->n.provider : j->stream),
@@ -157,50 +198,132 @@ static int disp_send_side_effect(struct disp_job *j)
     }
     if (j->outcome == PR_OUTCOME_RETRY) {
         char due[24];
-        if (keys_retry(&d->keys, key, sizeof(key)) < 0)
-            return PR_ETOOBIG;
-        snprintf(due, sizeof(due), "%lld", (long long)j->due_ms);
-        const char *argv[] = { "ZADD", key, due, j->enc };
-        size_t lens[] = { 4, strlen(key), strlen(due), j->enclen };
+        int duelen = snprintf(due, sizeof(due), "%lld", (long long)j->due_ms);
+        const char *argv[] = { "ZADD", retry, due, j->enc };
+        size_t lens[] = { 4, strlen(retry), (size_t)duelen, j->enclen };
         return rconn_cmd(d->rc, NULL, NULL, 4, argv, lens);
     }
     return 0;
 }
 
-/* disp_job_write sends the job's transaction, or parks it in the outbox. */
-static void disp_job_write(struct disp_job *j)
+/*
+ * disp_batch_write sends the transaction of the 'n' jobs in 'jobs' (at
+ * most DISP_BATCH_MAX), or parks them all in the outbox.
+ */
+static void disp_batch_write(struct disp *d, struct disp_fifo *jobs, size_t n)
 {
-    struct disp *d = j->d;
-    if (!rconn_connected(d->rc)) {
-        disp_to_outbox(j);
-        return;
-    }
-    const char *multi[] = { "MULTI" };
-    const char *exec[] = { "EXEC" };
-    const char *xack[] = { "XACK", d->stream_keys[j->stream], KEYS_GROUP, j->entry_id };
-    const char *xdel[] = { "XDEL", d->stream_keys[j->stream], j->entry_id };
+    char dead[KEYS_MAX], retry[KEYS_MAX];
+    struct disp_batch *b = NULL;
+    struct disp_job *j;
+    if (!rconn_connected(d->rc) || keys_dead(&d->keys, dead, sizeof(dead)) < 0 ||
+        keys_retry(&d->keys, retry, sizeof(retry)) < 0 || (b = malloc(sizeof(*b))) == NULL)
+        goto fail;
+    b->d = d;
+    b->jobs = *jobs;
+    b->n_jobs = n;
+    b->n_xdel = 0;
     /*
      * Commands on one connection are pipelined in order, so nothing else
      * can land inside the transaction. If sending fails half way the
      * connection is gone, and Redis discards the open MULTI with it.
      */
-    if (rconn_cmd(d->rc, NULL, NULL, 1, multi, NULL) != 0 ||
-        outcome_log_send(d->rc, &d->keys, j->decoded ? &j->n : NULL, j->outcome, j->reason,
-                         j->last_status) == PR_EREDIS ||
-        disp_send_side_effect(j) != 0 ||
-        rconn_cmd(d->rc, NULL, NULL, 4, xack, NULL) != 0 ||
-        rconn_cmd(d->rc, NULL, NULL, 3, xdel, NULL) != 0 ||
-        rconn_cmd(d->rc, disp_on_exec, j, 1, exec, NULL) != 0) {
-        disp_to_outbox(j);
+    const char *multi[] = { "MULTI" };
+    if (rconn_cmd(d->rc, NULL, NULL, 1, multi, NULL) != 0)
+        goto fail;
+    for (j = jobs->head; j != NULL; j = j->qnext)
+        if (outcome_log_send(d->rc, &d->keys, j->decoded ? &j->n : NULL, j->outcome, j->reason,
+                             j->last_status) == PR_EREDIS ||
+            disp_send_side_effect(j, dead, retry) != 0)
+            goto discard;
+    for (j = jobs->head; j != NULL; j = j->qnext) {
+        const char *xack[] = { "XACK", d->stream_keys[j->stream], KEYS_GROUP, j->entry_id };
+        if (rconn_cmd(d->rc, NULL, NULL, 4, xack, NULL) != 0)
+            goto discard;
+    }
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        const char *xdel[2 + DISP_BATCH_MAX] = { "XDEL", d->stream_keys[p] };
+        int argc = 2;
+        for (j = jobs->head; j != NULL && argc < 2 + DISP_BATCH_MAX; j = j->qnext)
+            if (j->stream == (enum pr_provider)p)
+                xdel[argc++] = j->entry_id;
+        if (argc == 2)
+            continue;
+        if (rconn_cmd(d->rc, NULL, NULL, argc, xdel, NULL) != 0)
+            goto discard;
+        b->n_xdel++;
+    }
+    const char *exec[] = { "EXEC" };
+    if (rconn_cmd(d->rc, disp_on_exec, b, 1, exec, NULL) != 0)
+        goto discard;
+    for (j = jobs->head; j != NULL; j = j->qnext)
+        j->state = DISP_JOB_WRITING;
+    jobs->head = jobs->tail = NULL;
+    return;
+discard:
+    /*
+     * Still connected (out of memory): none of this may commit with the
+     * next EXEC. Should DISCARD not go out either, the next batch's EXEC
+     * commits these commands too, and its XACK replies stay the last ones.
+     */
+    if (rconn_connected(d->rc)) {
+        const char *discard[] = { "DISCARD" };
+        rconn_cmd(d->rc, NULL, NULL, 1, discard, NULL);
+    }
+fail:
+    free(b);
+    disp_batch_fail(d, jobs, 0);
+}
+
+void disp_finished_flush(struct disp *d)
+{
+    if (d->closing)
+        return;
+    struct disp_fifo todo = d->finished;
+    d->finished.head = d->finished.tail = NULL;
+    d->n_finished = 0;
+    if (d->abandoned) {
+        disp_batch_fail(d, &todo, 0);
         return;
     }
-    j->state = DISP_JOB_WRITING;
+    while (todo.head != NULL) {
+        struct disp_fifo batch = { NULL, NULL };
+        size_t n = 0;
+        struct disp_job *j;
+        while (n < DISP_BATCH_MAX && (j = disp_fifo_pop(&todo)) != NULL) {
+            disp_fifo_push(&batch, j);
+            n++;
+        }
+        disp_batch_write(d, &batch, n);
+    }
+}
+
+void disp_finished_drop(struct disp *d)
+{
+    struct disp_job *j;
+    d->n_finished = 0;
+    while ((j = disp_fifo_pop(&d->finished)) != NULL)
+        disp_job_free(j);
+}
+
+/* disp_job_queue adds 'j' to the next batch; a full batch is sent now. */
+static void disp_job_queue(struct disp_job *j)
+{
+    struct disp *d = j->d;
+    j->state = DISP_JOB_FINISHED;
+    disp_fifo_push(&d->finished, j);
+    if (++d->n_finished >= DISP_BATCH_MAX)
+        disp_finished_flush(d);
+    else
+        event_active(d->flush_ev, EV_TIMEOUT, 0);
 }
 
 void disp_job_finish(struct disp_job *j, enum pr_outcome o, const char *reason)
 {
     j->outcome = o;
-    snprintf(j->reason, sizeof(j->reason), "%s", reason != NULL ? reason : "");
+    if (reason != NULL)
+        snprintf(j->reason, sizeof(j->reason), "%s", reason);
+    else
+        j->reason[0] = '\0';
     free(j->enc);
     j->enc = NULL;
     j->enclen = 0;
@@ -225,16 +348,18 @@ void disp_job_finish(struct disp_job *j, enum pr_outcome o, const char *reason)
                     j->decoded ? j->n.domain : "?",
                     pr_redact(j->decoded ? j->n.token : NULL, tok, sizeof(tok)), j->reason);
     }
-    disp_job_write(j);
+    disp_job_queue(j);
 }
 
 void disp_outbox_flush(struct disp *d)
 {
     if (d->closing || d->abandoned || d->outbox.head == NULL || !rconn_connected(d->rc))
         return;
-    struct disp_fifo todo = d->outbox;
-    d->outbox.head = d->outbox.tail = NULL;
     struct disp_job *j;
-    while ((j = disp_fifo_pop(&todo)) != NULL)
-        disp_job_write(j);
+    while ((j = disp_fifo_pop(&d->outbox)) != NULL) {
+        j->state = DISP_JOB_FINISHED;
+        disp_fifo_push(&d->finished, j);
+        d->n_finished++;
+    }
+    disp_finished_flush(d);
 }

@@ -11,7 +11,7 @@
  *
  *   stream <p>{q}:in:<provider>, group "dispatch"
  *     consumer relay-1-4242 (dead)   PEL: 17-0 18-0 ...  idle >= claim_idle_ms
- *            | XAUTOCLAIM <stream> dispatch <me> <claim_idle_ms> <cursor> COUNT <free>
+ *            | XAUTOCLAIM <stream> dispatch <me> <claim_idle_ms> <cursor> COUNT <room>
  *            v
  *     consumer relay-1-5151 (me)     PEL: 17-0 18-0 ...  -> backlog -> delivery
  */
@@ -81,13 +81,18 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
     struct disp *d = arg;
     if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
         return;
-    /* Claim only what can start now: claimed entries restart their idle clock. */
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
-    if (free_slots <= 0 || d->backlog.head != NULL)
+    /*
+     * Claim within the room the reader fills too (disp_read_maybe): claimed
+     * entries restart their idle clock and start after the backlog ahead of
+     * them, well within claim_idle_ms. Waiting for an empty backlog instead
+     * would starve reclaim for as long as the streams keep the reader busy.
+     */
+    long room = 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+    if (room <= 0)
         return;
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
-    snprintf(count, sizeof(count), "%ld", free_slots);
+    snprintf(count, sizeof(count), "%ld", room);
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         struct disp_claim *c = disp_claim_new(d, p);
         if (c == NULL)

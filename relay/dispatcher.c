@@ -19,15 +19,25 @@
  *                        | answer -> pr_classify                       |
  *                        |   REAUTH (first) -> pclient_reauth, resend   |
  *                        |   RETRY -> retry_next_due -> zset | DL | EXP |
- *                        v                                             v
- *                 OUTBOX <-- Redis down --> WRITING (MULTI..XACK XDEL EXEC) --> freed
+ *                        v                                             |
+ *                  FINISHED (waits for this loop turn's batch) <---------'
+ *                        |
+ *                        v
+ *                  WRITING (one MULTI..XACKs XDELs..EXEC per batch) --> freed
+ *                        ^   |
+ *           Redis back,  |   | EXEC lost or refused,
+ *           outbox timer |   | Redis down
+ *                        |   v
+ *                       OUTBOX
  *
  * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
  * would stall everything pipelined behind it), one for writes, the mover
  * and XAUTOCLAIM, one for stats.
  *
  * In flight = every job started and not yet written back; it never exceeds
- * dispatcher.max_in_flight. Entries read beyond that wait in the backlog.
+ * dispatcher.max_in_flight. Entries read beyond that wait in the backlog,
+ * which the reader keeps filled up to max_in_flight more so that the next
+ * read is already on its way when slots free up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,25 +112,23 @@ struct disp_job *disp_fifo_pop(struct disp_fifo *f)
     return j;
 }
 
-static char *disp_dup_reply(const redisReply *r, size_t *len)
+/* disp_field_copy copies string reply 'v' to 'p' (NUL-terminated); returns the byte after it. */
+static char *disp_field_copy(char *p, const redisReply *v, char **out, size_t *len)
 {
-    if (r == NULL || r->type != REDIS_REPLY_STRING)
-        return NULL;
-    char *s = malloc(r->len + 1);
-    if (s != NULL) {
-        memcpy(s, r->str, r->len);
-        s[r->len] = '\0';
-        if (len != NULL)
-            *len = r->len;
-    }
-    return s;
+    memcpy(p, v->str, v->len);
+    p[v->len] = '\0';
+    *out = p;
+    if (len != NULL)
+        *len = v->len;
+    return p + v->len + 1;
 }
 
 /*
  * disp_job_add makes a job for stream entry 'e' ([id, [field, value, ...]])
  * of stream 'p' and queues it in the backlog. Entries already in flight here
  * (XAUTOCLAIM hands back our own slow ones too) and deleted entries (nil
- * fields) are skipped.
+ * fields) are skipped. The fields kept ("n", "id", "domain") live in the
+ * job's own allocation, after the struct.
  */
 void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
 {
@@ -132,7 +140,21 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
         return;
     if (disp_job_find(d, p, e->element[0]->str) != NULL)
         return;
-    struct disp_job *j = calloc(1, sizeof(*j));
+    const redisReply *raw = NULL, *id = NULL, *domain = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (raw == NULL && strcmp(f->str, "n") == 0)
+            raw = v;
+        else if (id == NULL && strcmp(f->str, "id") == 0)
+            id = v;
+        else if (domain == NULL && strcmp(f->str, "domain") == 0)
+            domain = v;
+    }
+    size_t size = sizeof(struct disp_job) + (raw ? raw->len + 1 : 0) + (id ? id->len + 1 : 0) +
+                  (domain ? domain->len + 1 : 0);
+    struct disp_job *j = calloc(1, size);
     if (j == NULL) {
         pr_log_error(DISP_MOD, "out of memory: entry %s left pending for reclaim", e->element[0]->str);
         return;
@@ -142,17 +164,13 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
     memcpy(j->entry_id, e->element[0]->str, e->element[0]->len + 1);
     notif_init(&j->n);
     j->rtt_ms = -1;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING)
-            continue;
-        if (strcmp(f->str, "n") == 0 && j->raw == NULL)
-            j->raw = disp_dup_reply(v, &j->rawlen);
-        else if (strcmp(f->str, "id") == 0 && j->f_id == NULL)
-            j->f_id = disp_dup_reply(v, NULL);
-        else if (strcmp(f->str, "domain") == 0 && j->f_domain == NULL)
-            j->f_domain = disp_dup_reply(v, NULL);
-    }
+    char *store = (char *)(j + 1);
+    if (raw != NULL)
+        store = disp_field_copy(store, raw, &j->raw, &j->rawlen);
+    if (id != NULL)
+        store = disp_field_copy(store, id, &j->f_id, NULL);
+    if (domain != NULL)
+        disp_field_copy(store, domain, &j->f_domain, NULL);
     j->next = d->jobs;
     if (d->jobs != NULL)
         d->jobs->prev = j;
@@ -163,6 +181,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
     d->ids[h] = j;
     j->state = DISP_JOB_BACKLOG;
     disp_fifo_push(&d->backlog, j);
+    d->n_backlog++;
 }
 
 /* disp_job_free unlinks 'j' (which must be in no FIFO) and frees it. */
@@ -186,9 +205,6 @@ void disp_job_free(struct disp_job *j)
     if (j->active)
         d->n_active--;
     notif_clear(&j->n);
-    free(j->f_id);
-    free(j->f_domain);
-    free(j->raw);
     free(j->enc);
     free(j);
     if (!d->closing) {
@@ -368,6 +384,7 @@ static void disp_pump(struct disp *d)
     }
     while (d->n_active < d->cfg->dispatcher.max_in_flight &&
            (j = disp_fifo_pop(&d->backlog)) != NULL) {
+        d->n_backlog--;
         j->active = 1;
         d->n_active++;
         disp_job_start(j);
@@ -385,6 +402,13 @@ static void disp_on_kick(evutil_socket_t fd, short what, void *arg)
 void disp_kick(struct disp *d)
 {
     event_active(d->kick, EV_TIMEOUT, 0);
+}
+
+static void disp_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    disp_finished_flush(arg);
 }
 
 static enum pr_provider disp_stream_of(const struct disp *d, const redisReply *name, int *ok)
@@ -443,23 +467,25 @@ out:
 }
 
 /*
- * disp_read_maybe sends one XREADGROUP over the provider streams when the
- * backlog is empty and in-flight slots are free. COUNT applies per stream,
- * so one read can bring up to three times the free slots: the surplus waits
- * in the backlog (pending under this consumer, not yet in flight) and
- * starts as slots free up. Asking every stream each time keeps the BLOCK
- * from waiting on an empty stream while another has work.
+ * disp_read_maybe sends one XREADGROUP over the provider streams while
+ * started plus backlog jobs stay under twice max_in_flight, asking for the
+ * room left: the next entries are read while the current ones are sent, so
+ * the backlog does not run dry between reads. COUNT applies per stream, so
+ * one read can bring up to three times the room: the surplus waits in the
+ * backlog (pending under this consumer, not yet in flight) and starts as
+ * slots free up. Asking every stream each time keeps the BLOCK from waiting
+ * on an empty stream while another has work. One read at a time.
  */
 static void disp_read_maybe(struct disp *d)
 {
-    if (d->reading || d->stopping || d->closing || !d->groups_ready || d->backlog.head != NULL ||
+    if (d->reading || d->stopping || d->closing || !d->groups_ready ||
         !rconn_connected(d->rc_read))
         return;
-    long free_slots = d->cfg->dispatcher.max_in_flight - d->n_active;
-    if (free_slots <= 0)
+    long room = 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+    if (room <= 0)
         return;
     char count[24];
-    snprintf(count, sizeof(count), "%ld", free_slots);
+    snprintf(count, sizeof(count), "%ld", room);
     const char *argv[9 + 2 * PR_PROVIDER_COUNT] = {
         "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "BLOCK", DISP_READ_BLOCK_MS,
         "STREAMS",
@@ -632,6 +658,7 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     }
     rc = PR_ENOMEM;
     if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
+        (d->flush_ev = event_new(base, -1, 0, disp_on_flush, d)) == NULL ||
         (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
@@ -708,10 +735,12 @@ static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
     d->abandoned = 1;
     /* Jobs not yet with a client are simply dropped: their entries stay pending. */
     struct disp_job *j;
+    d->n_backlog = 0;
     while ((j = disp_fifo_pop(&d->backlog)) != NULL)
         disp_job_free(j);
     while ((j = disp_fifo_pop(&d->wait)) != NULL)
         disp_job_free(j);
+    disp_finished_drop(d);
     while ((j = disp_fifo_pop(&d->outbox)) != NULL)
         disp_job_free(j);
     disp_check_done(d);
@@ -785,9 +814,12 @@ void disp_free(struct disp *d)
     d->backlog.head = d->backlog.tail = NULL;
     d->wait.head = d->wait.tail = NULL;
     d->outbox.head = d->outbox.tail = NULL;
+    d->finished.head = d->finished.tail = NULL;
+    d->n_backlog = 0;
+    d->n_finished = 0;
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
-    struct event *evs[] = { d->kick, d->wait_timer, d->read_retry, d->reclaim_timer,
+    struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
                             d->done_ev };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test_dispatch_exec_refused.sh - Redis refuses the outcome transactions
+# (EXECABORT: a queued HSET is not allowed) while the provider accepts
+# every notification: each batch goes whole to the outbox, no entry is
+# acked or counted meanwhile, nothing is sent to the provider again, and
+# once Redis takes writes again every outcome lands, each counted once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/disp_lib.sh"
+
+N=600
+disp_setup
+disp_config "$T/pushrelay.conf" 2000     # every entry starts: none waits behind the outbox
+queue $N --id-prefix x-
+# Entries are read (XREADGROUP), and the stats' HINCRBY still land.
+rcli ACL SETUSER default -hset >/dev/null
+
+echo "== every transaction refused"
+disp_start "$T/pushrelay.conf"
+wait_for 60 '[ "$(sb_delivered)" -ge '"$N"' ]'
+wait_for 10 'grep -q "outcome write for .* refused" "$T/dispatcher.log"'
+sleep 1.5                       # the outbox is retried every 500 ms: refused again
+assert_eq $N "$(sb_delivered)" "notifications sent to the provider"
+assert_eq $N "$(pending_count)" "entries still pending in group dispatch"
+assert_eq $N "$(stream_len)" "entries still in the stream"
+assert_eq 0 "$(stat_total all:delivered)" "deliveries counted while refused"
+pass "refused batches kept in the outbox, nothing acked"
+
+echo "== Redis takes writes again"
+rcli ACL SETUSER default +hset >/dev/null
+wait_for 30 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
+wait_for 5 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
+assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:x-7 outcome)" "outcome record of x-7"
+disp_stop_clean
+assert_eq $N "$(stat_total all:delivered)" "pr:stats:total all:delivered"
+sb_stop
+assert_eq $N "$(delivered_count)" "deliveries recorded by the sandbox (no resend)"
+pass "every outcome written once Redis accepted it, counted once"
