@@ -873,8 +873,8 @@ int ctl_test_push(struct ctl *ctl, int argc, char **argv)
     tp_pick_addr(&t);
     /* A TTL well past --timeout: "expired" then means the relay is stuck, not slow. */
     t.ttl_s = (int)(t.a.timeout * 2 > 300 ? t.a.timeout * 2 : 300);
-    memcpy(t.id, "test-push-", 10);
-    tp_rand_hex(t.id + 10, 12);
+    memcpy(t.id, OUTCOME_LOG_TRACED, sizeof(OUTCOME_LOG_TRACED) - 1);
+    tp_rand_hex(t.id + sizeof(OUTCOME_LOG_TRACED) - 1, 12);
 
     const char *ca = t.a.ca != NULL ? t.a.ca : ctl->cfg->federation.tls.ca_file;
     if ((rc = tp_tls_setup(&t, ca)) == 0)

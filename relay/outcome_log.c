@@ -17,6 +17,9 @@ int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_not
     char key[KEYS_MAX], status[16], attempts[16], at[24], ttl[16];
     if (n == NULL || n->id == NULL || n->domain == NULL)
         return 0;
+    if (o == PR_OUTCOME_DELIVERED &&
+        strncmp(n->id, OUTCOME_LOG_TRACED, sizeof(OUTCOME_LOG_TRACED) - 1) != 0)
+        return 0;
     if (keys_outcome(k, n->domain, n->id, key, sizeof(key)) < 0)
         return PR_ETOOBIG;
     snprintf(status, sizeof(status), "%d", last_status);

@@ -1,9 +1,14 @@
 /*
- * outcome_log.h - a short-lived record of each notification's latest
+ * outcome_log.h - a short-lived record of a notification's latest
  * outcome, keyed by its push id, so that `pushrelayctl test-push` (and an
  * admin chasing one notification) can learn what became of it without
  * scanning streams. The dispatcher writes it inside the MULTI/EXEC that
  * records the outcome; pushrelayctl reads it over a blocking connection.
+ *
+ * Every outcome but a plain delivery is recorded. A delivery is recorded
+ * only for test-push's own notifications (id prefix OUTCOME_LOG_TRACED):
+ * one record per delivered notification for a day would hold about 86,400
+ * hashes per notification/s in Redis, and deliveries are what stats count.
  *
  *   <p>outcome:<domain>:<id>   hash, EXPIRE OUTCOME_LOG_TTL_S (rewritten per attempt)
  *     outcome      "delivered" | "retry" | "expired" | "token_dead" | "dead_letter"
@@ -25,10 +30,14 @@
 
 #define OUTCOME_LOG_TTL_S (24 * 3600)
 
+/* Push ids that pushrelayctl test-push makes: their deliveries are recorded too. */
+#define OUTCOME_LOG_TRACED "test-push-"
+
 /*
  * outcome_log_send sends, without reply callbacks, HSET + EXPIRE recording
  * 'o' for notification 'n' (which must have its id and domain; NULL or an
- * id-less record is skipped and returns 0). 'reason' may be NULL. Meant to
+ * id-less record is skipped and returns 0, as is the delivery of an id
+ * without the OUTCOME_LOG_TRACED prefix). 'reason' may be NULL. Meant to
  * run between MULTI and EXEC. Returns 0, PR_ETOOBIG (key too long: nothing
  * sent, the caller may go on) or PR_EREDIS (not connected).
  */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_dispatch_exec_refused.sh - Redis refuses the outcome transactions
-# (EXECABORT: a queued HSET is not allowed) while the provider accepts
+# (EXECABORT: a queued XACK is not allowed) while the provider accepts
 # every notification: each batch goes whole to the outbox, no entry is
 # acked or counted meanwhile, nothing is sent to the provider again, and
 # once Redis takes writes again every outcome lands, each counted once.
@@ -10,9 +10,9 @@
 N=600
 disp_setup
 disp_config "$T/pushrelay.conf" 2000     # every entry starts: none waits behind the outbox
-queue $N --id-prefix x-
+queue $N --id-prefix test-push-   # their deliveries leave an outcome record
 # Entries are read (XREADGROUP), and the stats' HINCRBY still land.
-rcli ACL SETUSER default -hset >/dev/null
+rcli ACL SETUSER default -xack >/dev/null
 
 echo "== every transaction refused"
 disp_start "$T/pushrelay.conf"
@@ -26,10 +26,10 @@ assert_eq 0 "$(stat_total all:delivered)" "deliveries counted while refused"
 pass "refused batches kept in the outbox, nothing acked"
 
 echo "== Redis takes writes again"
-rcli ACL SETUSER default +hset >/dev/null
+rcli ACL SETUSER default +xack >/dev/null
 wait_for 30 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
 wait_for 5 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
-assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:x-7 outcome)" "outcome record of x-7"
+assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:test-push-7 outcome)" "outcome record of test-push-7"
 disp_stop_clean
 assert_eq $N "$(stat_total all:delivered)" "pr:stats:total all:delivered"
 sb_stop

@@ -74,6 +74,26 @@ static void a_record_without_id_is_skipped(void **state)
     assert_int_equal(rc.n, 0);
 }
 
+static void a_delivery_is_recorded_only_for_test_push(void **state)
+{
+    (void)state;
+    struct rconn rc = { .connected = 1 };
+    struct keys keys;
+    keys_init(&keys, "pr:");
+    struct pr_notif n;
+    notif_init(&n);
+    n.domain = "contoso.com";
+    n.attempts = 1;
+    n.id = "im-4711";
+    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(rc.n, 0);
+    n.id = "test-push-0123456789ab";
+    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(rc.n, 2);
+    assert_hset_prefix(rc.cmds[0], "HSET pr:outcome:contoso.com:test-push-0123456789ab outcome "
+                                   "delivered reason  last_status 200 last  attempts 1");
+}
+
 static void not_connected_is_eredis(void **state)
 {
     (void)state;
@@ -84,7 +104,7 @@ static void not_connected_is_eredis(void **state)
     notif_init(&n);
     n.id = "p3";
     n.domain = "contoso.com";
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), PR_EREDIS);
+    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_EXPIRED, NULL, 0), PR_EREDIS);
 }
 
 static void an_id_too_long_for_a_key_is_etoobig_and_sends_nothing(void **state)
@@ -99,7 +119,8 @@ static void an_id_too_long_for_a_key_is_etoobig_and_sends_nothing(void **state)
     notif_init(&n);
     n.id = big;
     n.domain = "contoso.com";
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), PR_ETOOBIG);
+    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_TOKEN_DEAD, "Unregistered", 410),
+                     PR_ETOOBIG);
     assert_int_equal(rc.n, 0);
 }
 
@@ -109,6 +130,7 @@ int main(void)
         cmocka_unit_test(a_retry_is_recorded_with_the_providers_last_answer),
         cmocka_unit_test(a_dead_letter_keeps_its_reason),
         cmocka_unit_test(a_record_without_id_is_skipped),
+        cmocka_unit_test(a_delivery_is_recorded_only_for_test_push),
         cmocka_unit_test(not_connected_is_eredis),
         cmocka_unit_test(an_id_too_long_for_a_key_is_etoobig_and_sends_nothing),
     };
