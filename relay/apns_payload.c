@@ -134,7 +134,15 @@ static int apns_id_for(const char *id, char out[37])
         memcpy(out, id, 37);
         return 0;
     }
-    if (EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen < 16)
+    /*
+     * EVP_sha1() makes OpenSSL 3 look the implementation up in its provider
+     * store on every digest, which cost more than the rest of the payload.
+     * The fetched handle is immutable and lives for the process.
+     */
+    static EVP_MD *sha1;
+    if (sha1 == NULL && (sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL)
+        return PR_ECRYPTO;
+    if (EVP_Digest(id, strlen(id), md, &mdlen, sha1, NULL) != 1 || mdlen < 16)
         return PR_ECRYPTO;
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
