@@ -146,12 +146,15 @@ static int apns_id_for(const char *id, char out[37])
         return PR_ECRYPTO;
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
     char *w = out;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             *w++ = '-';
-        w += sprintf(w, "%02x", md[i]);
+        *w++ = hex[md[i] >> 4];
+        *w++ = hex[md[i] & 0x0f];
     }
+    *w = '\0';
     return 0;
 }
 
