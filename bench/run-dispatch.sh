@@ -143,22 +143,22 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 assert_eq "$E2E_OK" "$(records 0e2e)" "end-to-end deliveries recorded"
-# Delivery time is the sandbox's ts_ms; send time is the MESSAGE's intended
-# send time, start_ms + seq / rate, where seq is the token's counter.
+# Delivery time is the sandbox's ts_us; send time is the MESSAGE's intended
+# send time, start_us + seq / rate, where seq is the token's counter.
 E2E_LAT=$(python3 - "$RECORD" "$E2E" <<'EOF'
 import json, sys
 run = json.loads(sys.argv[2])
-start, rate, prefix = run["start_ms"], run["rate_target"], "0e2e"
+start, rate, prefix = run["start_us"] / 1000.0, run["rate_target"], "0e2e"
 lat = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     tok = r.get("token", "")
     if tok.startswith(prefix):
         seq = int(tok[len(prefix):], 16)
-        lat.append(r["ts_ms"] - (start + seq * 1000.0 / rate))
+        lat.append(r["ts_us"] / 1000.0 - (start + seq * 1000.0 / rate))
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, max(0, int(q * len(lat) + 0.999999) - 1))]
-print(f"{pct(0.5):.1f} {pct(0.99):.1f} {lat[-1]:.1f}")
+print(f"{pct(0.5):.2f} {pct(0.99):.2f} {lat[-1]:.2f}")
 EOF
 )
 read -r E2E_P50 E2E_P99 E2E_MAX <<<"$E2E_LAT"

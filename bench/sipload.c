@@ -189,7 +189,7 @@ struct sipload {
     size_t req_max;
 
     uint64_t t0_us;             /* monotonic load start */
-    int64_t t0_wall_ms;         /* the same instant, wall clock */
+    int64_t t0_wall_us;         /* the same instant, wall clock */
     uint64_t t_last_us;         /* last answer */
     uint64_t issued;            /* requests written (seq of the next one) */
     uint64_t answered;
@@ -212,11 +212,11 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int64_t wall_ms(void)
+static int64_t wall_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ------------------------------------------------------------------------
@@ -515,7 +515,7 @@ static void start_load(struct sipload *L)
      * a callback that did many handshakes */
     event_base_update_cache_time(L->base);
     L->t0_us = now_us();
-    L->t0_wall_ms = wall_ms();
+    L->t0_wall_us = wall_us();
     if (L->o.duration_s > 0) {
         struct timeval tv = { (time_t)L->o.duration_s,
                               (suseconds_t)((L->o.duration_s - (double)(time_t)L->o.duration_s) * 1e6) };
@@ -800,8 +800,8 @@ static void report(const struct sipload *L)
         }
         printf("},\"ok\":%" PRIu64 ",\"duration_s\":%.3f,\"rate\":%.1f,\"p50_ms\":%.3f,"
                "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"start_ms\":%" PRId64
-               ",\"run_id\":\"%s\"}\n",
-               ok, secs, rate, p50, p90, p99, mx, L->t0_wall_ms, L->run_id);
+               ",\"start_us\":%" PRId64 ",\"run_id\":\"%s\"}\n",
+               ok, secs, rate, p50, p90, p99, mx, L->t0_wall_us / 1000, L->t0_wall_us, L->run_id);
     } else {
         printf("sipload: %s to %s:%d over TLS, %d connection(s), window %d",
                what, L->o.host, L->o.port, L->o.connections, L->o.window);

@@ -164,5 +164,7 @@ struct sb_ctx {
 
 /* sb_now_ms is the wall clock in milliseconds (records, expiries). */
 int64_t sb_now_ms(void);
+/* sb_now_us: the wall clock in microseconds (delivery records' ts_us). */
+int64_t sb_now_us(void);
 
 #endif

@@ -90,6 +90,13 @@ void sb_resp_header(struct sb_resp *resp, const char *name, const char *fmt, ...
     va_end(ap);
 }
 
+int64_t sb_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t sb_now_ms(void)
 {
     struct timespec ts;

@@ -96,7 +96,9 @@ void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *tok
     rc = rc ? rc : sb_json_string(b, token, strlen(token));
     rc = rc ? rc : sb_buf_printf(b, ",\"path\":");
     rc = rc ? rc : sb_json_string(b, req->path, strlen(req->path));
-    rc = rc ? rc : sb_buf_printf(b, ",\"ts_ms\":%lld,\"headers\":{", (long long)sb_now_ms());
+    int64_t us = sb_now_us();
+    rc = rc ? rc : sb_buf_printf(b, ",\"ts_ms\":%lld,\"ts_us\":%lld,\"headers\":{",
+                                 (long long)(us / 1000), (long long)us);
     for (size_t i = 0; i < req->nhdrs && rc == 0; i++) {
         const struct sb_hdr *h = &req->hdrs[i];
         if (h->name[0] == ':')
