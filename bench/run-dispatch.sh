@@ -78,6 +78,13 @@ sleep 0.1                       # the sandbox flushes its record every 10 ms
 DELIVERED=$(records 0d)
 DEAD=$(rcli XLEN 'pr:{q}:dead')
 DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
+# The steady rate, from the sandbox's receipt times: first to last delivery,
+# without process start, connection set-up and the drain check's polling.
+read -r STEADY_RATE STEADY_MS <<<"$(python3 -c '
+import json, sys
+ts = [json.loads(l)["ts_us"] for l in open(sys.argv[1]) if "\"0d" in l]
+span = (max(ts) - min(ts)) / 1e6
+print(f"{(len(ts) - 1) / max(span, 1e-6):.0f} {span * 1000:.0f}")' "$RECORD")"
 assert_eq "$QUEUE" "$DELIVERED" "deliveries recorded by the sandbox"
 assert_eq 0 "$DEAD" "dead letters"
 echo "dispatcher: $QUEUE in $((t1 - t0)) ms = $DISP_RATE/s, peak RSS $DISP_HWM"
@@ -169,9 +176,10 @@ echo "pushrelay dispatch benchmark (Redis stream -> APNs HTTP/2 sandbox)"
 bench_machine
 echo
 printf '%-48s %s\n' \
-    "dispatcher: drain $QUEUE queued notifications" "$DISP_RATE notifications/s ($((t1 - t0)) ms, peak RSS $DISP_HWM)" \
+    "dispatcher: drain $QUEUE queued notifications" "$STEADY_RATE notifications/s first to last delivery ($STEADY_MS ms)" \
+    "  from process start to queue empty" "$DISP_RATE notifications/s ($((t1 - t0)) ms), peak RSS $DISP_HWM" \
     "h2load -c 2 -m 100, same request ($BODY_BYTES-byte body)" "$H2_RATE requests/s" \
-    "dispatcher / h2load" "$(python3 -c "print(f'{100 * $DISP_RATE / max(1, $H2_RATE):.0f}%')")" \
+    "dispatcher / h2load" "$(python3 -c "print(f'{100 * $STEADY_RATE / max(1, $H2_RATE):.0f}% (from start: {100 * $DISP_RATE / max(1, $H2_RATE):.0f}%)')")" \
     "end to end at $E2E_RATE/s for ${E2E_SECONDS}s ($E2E_OK MESSAGEs)" "p50 $E2E_P50 ms, p99 $E2E_P99 ms, max $E2E_MAX ms" \
     "  (MESSAGE intended send -> sandbox receipt)" "ingest alone: p50 $(json_get "$E2E" p50_ms) ms, p99 $(json_get "$E2E" p99_ms) ms"
 echo
