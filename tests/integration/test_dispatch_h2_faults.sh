@@ -10,7 +10,11 @@
 N=5000
 RESETS=20
 SB_ARGS="--goaway-after 300" disp_setup
-disp_config "$T/pushrelay.conf" 500 2000 8
+# A reset fails every stream in flight on its connection and each such loss
+# counts as an attempt. The 20 reset tokens come due again together with
+# their victims, so one bulk notification can be caught by many of the
+# resets within a second: give it more attempts than resets can take.
+disp_config "$T/pushrelay.conf" 500 2000 $((RESETS + 4))
 queue $N --id-prefix bulk-
 for i in $(seq $RESETS); do
     queue 1 --token "$(apns_token c1 "$i")" --id-prefix "reset-$i-"
