@@ -163,13 +163,19 @@ static void queue_batch_free(struct queue_batch *b)
     free(b);
 }
 
-/* queue_batch_fail answers every request of 'b' with 503 'why' and frees it. */
-static void queue_batch_fail(struct queue_batch *b, const char *why)
+/* queue_reqs_fail answers the 'n' requests at 'reqs' with 503 'why' and frees them. */
+static void queue_reqs_fail(struct queue_req *const *reqs, int n, const char *why)
 {
     struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
     snprintf(v.why, sizeof(v.why), "%s", why);
-    for (int i = 0; i < b->n; i++)
-        queue_req_done(b->req[i], &v);
+    for (int i = 0; i < n; i++)
+        queue_req_done(reqs[i], &v);
+}
+
+/* queue_batch_fail answers every request of 'b' with 503 'why' and frees it. */
+static void queue_batch_fail(struct queue_batch *b, const char *why)
+{
+    queue_reqs_fail(b->req, b->n, why);
     queue_batch_free(b);
 }
 
@@ -241,10 +247,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
 {
     struct queue_batch *b = calloc(1, sizeof(*b));
     if (b == NULL) {
-        struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
-        snprintf(v.why, sizeof(v.why), "queue unavailable: out of memory");
-        for (int i = 0; i < n; i++)
-            queue_req_done(reqs[i], &v);
+        queue_reqs_fail(reqs, n, "queue unavailable: out of memory");
         return;
     }
     size_t argc = 6;
@@ -299,14 +302,7 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (q->head == NULL)
             q->tail = NULL;
-        if (rconn_connected(q->rc)) {
-            queue_batch_send(q, reqs, n);
-        } else {
-            struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
-            snprintf(v.why, sizeof(v.why), "queue unavailable: Redis connection lost");
-            for (int i = 0; i < n; i++)
-                queue_req_done(reqs[i], &v);
-        }
+        queue_batch_send(q, reqs, n);    /* answers 503 itself when Redis is gone */
     }
 }
 
@@ -334,12 +330,10 @@ void queue_free(struct queue *q)
 {
     if (q == NULL)
         return;
-    struct queue_verdict v = { .status = 503, .retry_after_s = 5 };
-    snprintf(v.why, sizeof(v.why), "queue unavailable: listener stopping");
     while (q->head != NULL) {
         struct queue_req *r = q->head;
         q->head = r->next;
-        queue_req_done(r, &v);
+        queue_reqs_fail(&r, 1, "queue unavailable: listener stopping");
     }
     event_free(q->flush_ev);
     free(q);
