@@ -60,17 +60,16 @@ struct stats_counter_def {
     const char *name;
     int per_status;
     enum pr_outcome outcome;
-    const char *help;
 };
 
 static const struct stats_counter_def stats_counters[STATS_COUNTER_COUNT] = {
-#define STATS__DEF(id, name, per_status, outcome, help) [STATS_##id] = { name, per_status, outcome, help },
+#define STATS__DEF(id, name, per_status, outcome) [STATS_##id] = { name, per_status, outcome },
     STATS_COUNTER_MAP(STATS__DEF)
 #undef STATS__DEF
 };
 
 static const char *const stats_hists[STATS_HIST_COUNT] = {
-#define STATS__DEF(id, name, help) [STATS_HIST_##id] = name,
+#define STATS__DEF(id, name) [STATS_HIST_##id] = name,
     STATS_HIST_MAP(STATS__DEF)
 #undef STATS__DEF
 };
@@ -78,11 +77,6 @@ static const char *const stats_hists[STATS_HIST_COUNT] = {
 const char *stats_counter_name(enum stats_counter c)
 {
     return (unsigned)c < STATS_COUNTER_COUNT ? stats_counters[c].name : "?";
-}
-
-const char *stats_counter_help(enum stats_counter c)
-{
-    return (unsigned)c < STATS_COUNTER_COUNT ? stats_counters[c].help : "?";
 }
 
 int stats_counter_per_status(enum stats_counter c)

@@ -23,43 +23,40 @@
  * Every counter, in the order of a notification's life (the order
  * `pushrelayctl stats` shows them in):
  *
- *   XX(ID, name, per_status, outcome, help)
+ *   XX(ID, name, per_status, outcome)
  *
  * 'per_status' counters are one field per SIP status: "<name>_<status>"
  * (rejected_403). 'outcome' is the delivery outcome the dispatcher counts
  * under this counter (PR_OUTCOME_COUNT: none). Names are an interface
  * (Redis fields, stats output, the /metrics "stage" label): keep them.
+ * What each one counts is documented once, in README.md's counter table.
  */
-#define STATS_COUNTER_MAP(XX)                                                                     \
-    XX(RECEIVED, "received", 0, PR_OUTCOME_COUNT,                                                 \
-       "MESSAGE parsed into a notification (before the queue's verdict)")                         \
-    XX(QUEUED, "queued", 0, PR_OUTCOME_COUNT, "stored in its provider stream, answered 202")      \
-    XX(DUPLICATE, "duplicate", 0, PR_OUTCOME_COUNT,                                               \
-       "repeat within the dedup window, answered 202, not queued again")                          \
-    XX(REJECTED, "rejected", 1, PR_OUTCOME_COUNT,                                                 \
-       "notification answered with an error status, one counter per status")                      \
-    XX(DELIVERED, "delivered", 0, PR_OUTCOME_DELIVERED, "the provider accepted it")               \
-    XX(RETRIED, "retried", 0, PR_OUTCOME_RETRY, "attempt failed transiently, another scheduled") \
-    XX(EXPIRED, "expired", 0, PR_OUTCOME_EXPIRED, "TTL passed before delivery: dropped")          \
-    XX(TOKEN_DEAD, "token_dead", 0, PR_OUTCOME_TOKEN_DEAD, "the provider reported the token dead") \
-    XX(DEAD_LETTERED, "dead_lettered", 0, PR_OUTCOME_DEAD_LETTER,                                 \
-       "permanent error or attempts used up: kept in the dead letters")                           \
-    XX(REPLAYED, "replayed", 0, PR_OUTCOME_COUNT, "dead letter queued again by `dlq replay`")
+#define STATS_COUNTER_MAP(XX)                                   \
+    XX(RECEIVED, "received", 0, PR_OUTCOME_COUNT)               \
+    XX(QUEUED, "queued", 0, PR_OUTCOME_COUNT)                   \
+    XX(DUPLICATE, "duplicate", 0, PR_OUTCOME_COUNT)             \
+    XX(REJECTED, "rejected", 1, PR_OUTCOME_COUNT)               \
+    XX(DELIVERED, "delivered", 0, PR_OUTCOME_DELIVERED)         \
+    XX(RETRIED, "retried", 0, PR_OUTCOME_RETRY)                 \
+    XX(EXPIRED, "expired", 0, PR_OUTCOME_EXPIRED)               \
+    XX(TOKEN_DEAD, "token_dead", 0, PR_OUTCOME_TOKEN_DEAD)      \
+    XX(DEAD_LETTERED, "dead_lettered", 0, PR_OUTCOME_DEAD_LETTER) \
+    XX(REPLAYED, "replayed", 0, PR_OUTCOME_COUNT)
 
 enum stats_counter {
-#define STATS__ENUM(id, name, per_status, outcome, help) STATS_##id,
+#define STATS__ENUM(id, name, per_status, outcome) STATS_##id,
     STATS_COUNTER_MAP(STATS__ENUM)
 #undef STATS__ENUM
     STATS_COUNTER_COUNT
 };
 
-/* Latency histograms, in milliseconds: XX(ID, name, help). */
-#define STATS_HIST_MAP(XX)                                      \
-    XX(E2E, "e2e", "accepted (202) to final outcome")           \
-    XX(RTT, "rtt", "provider round trip")
+/* Latency histograms in milliseconds, XX(ID, name): e2e is 202 to final outcome, rtt the provider round trip. */
+#define STATS_HIST_MAP(XX) \
+    XX(E2E, "e2e")         \
+    XX(RTT, "rtt")
 
 enum stats_hist {
-#define STATS__ENUM(id, name, help) STATS_HIST_##id,
+#define STATS__ENUM(id, name) STATS_HIST_##id,
     STATS_HIST_MAP(STATS__ENUM)
 #undef STATS__ENUM
     STATS_HIST_COUNT
@@ -67,9 +64,6 @@ enum stats_hist {
 
 /* stats_counter_name: "received", ...; for a per-status counter its stem ("rejected"); "?" if out of range. */
 const char *stats_counter_name(enum stats_counter c);
-
-/* stats_counter_help: one line saying when 'c' is counted. */
-const char *stats_counter_help(enum stats_counter c);
 
 /* stats_counter_per_status: 1 when 'c' is written as "<name>_<status>" fields. */
 int stats_counter_per_status(enum stats_counter c);
