@@ -2,11 +2,10 @@
  * stats.c - Redis-backed counters and latency histograms. Increments land in
  * small in-memory tables and are flushed once a second as one pipelined
  * batch of HINCRBY commands, so counting costs no Redis round trip on the
- * hot path. Called by the listener (received, queued, duplicate,
- * rejected_<status>) and the dispatcher (delivered, retried, expired,
- * token_dead, dead_lettered, latencies); pushrelayctl adds "replayed"
- * through stats_append_incr. The counter list itself is STATS_COUNTER_MAP
- * in stats.h. Reading the stats back is relay/stats_view.c's job.
+ * hot path. Called by the listener and the dispatcher; pushrelayctl's
+ * dlq replay writes through stats_append_incr (same layout, no buffer).
+ * The counters themselves are STATS_COUNTER_MAP in stats.h. Reading the
+ * stats back is relay/stats_view.c's job.
  *
  * Redis layout written here (<p> is redis.prefix, <prov> apns|fcm|mpns):
  *
@@ -33,7 +32,8 @@
  * Histogram buckets are NOT cumulative: each sample increments exactly one
  * "le_" field, so concurrent writers can simply HINCRBY. A reader that wants
  * Prometheus' cumulative form sums the buckets in bound order. The bounds
- * (STATS_BOUNDS below) are fixed: changing them changes the field names.
+ * (stats_bounds below, read by stats_view.c through stats_hist_bounds) are
+ * fixed: changing them changes the field names.
  *
  * Counters are buffered until the connection is up: a Redis outage delays
  * increments, it does not drop them. Only a flush whose connection is lost
@@ -206,6 +206,12 @@ static const int64_t stats_bounds[] = {
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, 300000
 };
 #define STATS_NBOUNDS (sizeof(stats_bounds) / sizeof(stats_bounds[0]))
+
+const int64_t *stats_hist_bounds(size_t *n)
+{
+    *n = STATS_NBOUNDS;
+    return stats_bounds;
+}
 
 /* One buffered counter: HINCRBY 'key' 'field' 'n'. */
 struct stats_ctr {

@@ -87,6 +87,9 @@ enum stats_counter stats_counter_of_outcome(enum pr_outcome o);
 /* stats_hist_name: "e2e", "rtt"; "?" if out of range. */
 const char *stats_hist_name(enum stats_hist h);
 
+/* stats_hist_bounds: the upper bounds (ms, ascending, '*n' of them) of the "le_<ms>" buckets written. */
+const int64_t *stats_hist_bounds(size_t *n);
+
 /* ---------------------------------------------------------------------------
  * Where one increment lands (the layout drawn in stats.c). The daemon's
  * buffer and pushrelayctl's direct writes both go through this.

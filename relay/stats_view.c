@@ -10,16 +10,6 @@
 #include "stats.h"
 #include "stats_view.h"
 
-/*
- * The bounds relay/stats.c writes today. Listing them here lets a page
- * show every bucket (at 0) before its first sample, as Prometheus expects
- * a histogram's buckets to stay the same over time; a bound found in the
- * hash but not here is shown too, so a change in stats.c is never hidden.
- */
-static const int64_t stats_view_bounds[] = {
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, 300000
-};
-
 /* stats_view__slot returns the index of bound 'le' in 'h', inserting it (count 0) when new. */
 static int stats_view__slot(struct stats_view_hist *h, long long *raw, int64_t le)
 {
@@ -49,8 +39,15 @@ int stats_view_hist_parse(const redisReply *r, struct stats_view_hist *h)
     memset(h, 0, sizeof(*h));
     if (r == NULL || r->type != REDIS_REPLY_ARRAY)
         return PR_EINVAL;
-    for (size_t i = 0; i < sizeof(stats_view_bounds) / sizeof(stats_view_bounds[0]); i++)
-        stats_view__slot(h, raw, stats_view_bounds[i]);
+    /*
+     * Every bound relay/stats.c writes, each at 0 until its first sample:
+     * Prometheus expects a histogram's buckets to stay the same over time.
+     * A bound found in the hash but not written today is shown too.
+     */
+    size_t nb;
+    const int64_t *bounds = stats_hist_bounds(&nb);
+    for (size_t i = 0; i < nb; i++)
+        stats_view__slot(h, raw, bounds[i]);
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i];
         if (f->type != REDIS_REPLY_STRING)
