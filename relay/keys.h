@@ -15,7 +15,7 @@
  *   <p>stats:total                  hash: counters of every domain (fields drawn in relay/stats.c)
  *   <p>stats:min:<epoch minute>     hash, TTL monitoring.stats_window_h: the same, that minute
  *   <p>stats:domain:<domain>        hash: counters of one domain
- *   <p>stats:hist:<provider>:<name> hash: latency histogram (name "e2e" | "rtt", relay/stats.h)
+ *   <p>stats:hist:<provider>:<name> hash: latency histogram (names: STATS_HIST_MAP, relay/stats.h)
  *   <p>outcome:<domain>:<id>        hash, short TTL: a notification's latest outcome
  *                                   (see relay/outcome_log.h)
  *
