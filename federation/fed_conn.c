@@ -293,11 +293,8 @@ static void slot_respond(struct fed_slot *s, int status, const char *why, int re
     if (s->resp == NULL || sip_response_write(s->resp, &s->msg, status, NULL, extra, n) != 0)
         pr_log_error("fed", "%s: cannot build a %d response: out of memory", c->peer, status);
     s->ready = 1;
-    if (status >= 300 && c->ctx->stats != NULL && s->provider != PR_PROVIDER_COUNT) {
-        char counter[24];
-        snprintf(counter, sizeof(counter), "rejected_%d", status);
-        stats_incr(c->ctx->stats, s->provider, s->domain, counter, 1);
-    }
+    if (status >= 300 && c->ctx->stats != NULL && s->provider != PR_PROVIDER_COUNT)
+        stats_incr_status(c->ctx->stats, s->provider, s->domain, STATS_REJECTED, status, 1);
     if (status >= 400)
         pr_log_debug("fed", "%s: %d %s", c->peer, status, why != NULL ? why : "");
     conn_flush(c);
@@ -318,7 +315,7 @@ static void ingest_done(void *arg, const struct queue_verdict *v)
         return;
     }
     if (v->status == 202 && c->ctx->stats != NULL)
-        stats_incr(c->ctx->stats, s->provider, s->domain, v->duplicate ? "duplicate" : "queued", 1);
+        stats_incr(c->ctx->stats, s->provider, s->domain, v->duplicate ? STATS_DUPLICATE : STATS_QUEUED, 1);
     const char *push_id = s->domain + strlen(s->domain) + 1;
     slot_respond(s, v->status, v->why, v->status == 503 ? v->retry_after_s : 0, push_id);
 }
@@ -416,7 +413,7 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
     memcpy(s->domain, n.domain, dl + 1);
     memcpy(s->domain + dl + 1, n.id, il + 1);
     if (c->ctx->stats != NULL)
-        stats_incr(c->ctx->stats, n.provider, n.domain, "received", 1);
+        stats_incr(c->ctx->stats, n.provider, n.domain, STATS_RECEIVED, 1);
     int rc = queue_ingest(c->ctx->queue, &n, (const char *const *)c->sans, c->n_sans, ingest_done, s);
     notif_clear(&n);
     if (rc != 0)

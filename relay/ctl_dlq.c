@@ -22,6 +22,7 @@
 #include "pushrelay/notif.h"
 #include "ctl.h"
 #include "ctl_time.h"
+#include "stats.h"
 
 #define DLQ_PAGE 50
 #define DLQ_CHUNK "200"
@@ -99,43 +100,6 @@ static int dlq_list(struct ctl *ctl, long long page)
  * ------------------------------------------------------------------------- */
 
 /*
- * dlq_count_replayed appends the stats increments (relay/stats.c's layout:
- * total, this minute's bucket, the domain) and returns how many commands
- * it appended.
- */
-static int dlq_count_replayed(struct ctl *ctl, enum pr_provider p, const char *domain)
-{
-    char key[KEYS_MAX], scope[KEYS_MAX], pfield[64], ttl[16];
-    const char *prov = pr_provider_name(p);
-    snprintf(pfield, sizeof(pfield), "%s:replayed", prov);
-    snprintf(ttl, sizeof(ttl), "%d", (ctl->cfg->monitoring.stats_window_h > 0
-                                          ? ctl->cfg->monitoring.stats_window_h : 48) * 3600);
-    keys_stats(&ctl->keys, "total", key, sizeof(key));
-    const char *t1[] = { "HINCRBY", key, pfield, "1" }, *t2[] = { "HINCRBY", key, "all:replayed", "1" };
-    redisAppendCommandArgv(ctl->redis, 4, t1, NULL);
-    redisAppendCommandArgv(ctl->redis, 4, t2, NULL);
-    char mkey[KEYS_MAX];
-    snprintf(scope, sizeof(scope), "min:%lld", (long long)(pr_now_ms() / 60000));
-    keys_stats(&ctl->keys, scope, mkey, sizeof(mkey));
-    const char *m1[] = { "HINCRBY", mkey, pfield, "1" }, *m2[] = { "HINCRBY", mkey, "all:replayed", "1" };
-    const char *m3[] = { "EXPIRE", mkey, ttl };
-    redisAppendCommandArgv(ctl->redis, 4, m1, NULL);
-    redisAppendCommandArgv(ctl->redis, 4, m2, NULL);
-    redisAppendCommandArgv(ctl->redis, 3, m3, NULL);
-    if (domain[0] != '\0') {
-        char dkey[KEYS_MAX];
-        snprintf(scope, sizeof(scope), "domain:%s", domain);
-        if (keys_stats(&ctl->keys, scope, dkey, sizeof(dkey)) >= 0) {
-            const char *d1[] = { "HINCRBY", dkey, "replayed", "1" }, *d2[] = { "HINCRBY", dkey, pfield, "1" };
-            redisAppendCommandArgv(ctl->redis, 4, d1, NULL);
-            redisAppendCommandArgv(ctl->redis, 4, d2, NULL);
-            return 7;
-        }
-    }
-    return 5;
-}
-
-/*
  * dlq_replay_entry re-queues one dead letter ('eid', 'fields'). Returns 0
  * when replayed, 1 when it cannot be (reported), or PR_EREDIS.
  */
@@ -170,7 +134,9 @@ static int dlq_replay_entry(struct ctl *ctl, const char *eid, const redisReply *
     redisAppendCommandArgv(ctl->redis, 1, multi, NULL);
     redisAppendCommandArgv(ctl->redis, 9, xadd, xlens);
     redisAppendCommandArgv(ctl->redis, 3, xdel, NULL);
-    int queued = 3 + dlq_count_replayed(ctl, n.provider, n.domain);
+    int counted = stats_append_incr(ctl->redis, &ctl->keys, ctl->cfg->monitoring.stats_window_h, n.provider,
+                                    n.domain, STATS_REPLAYED, 1);
+    int queued = 3 + (counted > 0 ? counted : 0);
     redisAppendCommandArgv(ctl->redis, 1, exec, NULL);
     queued++;
     redisReply *r = NULL;

@@ -24,90 +24,19 @@
 #include "pushrelay/notif.h"
 #include "ctl.h"
 #include "dnsname.h"
+#include "stats.h"
 #include "stats_view.h"
 
-#define ST_MAX_COUNTERS 64
 #define ST_WINDOW_MIN 60
-#define ST_NHIST 2
-
-static const char *const st_hist_names[ST_NHIST] = { "e2e", "rtt" };
-
-struct st_counter {
-    char name[64];
-    long long total;
-    long long prov[PR_PROVIDER_COUNT];
-    long long hour;
-    double minute;
-};
+#define ST_NHIST STATS_HIST_COUNT
 
 /* One reading of every figure. */
 struct st_snap {
     const char *domain;                 /* NULL: cluster-wide */
     int64_t at_ms;
-    struct st_counter c[ST_MAX_COUNTERS];
-    size_t n;
+    struct stats_view_counters ctr;
     struct stats_view_hist hist[PR_PROVIDER_COUNT][ST_NHIST];
 };
-
-static struct st_counter *st_counter(struct st_snap *s, const char *name, size_t len)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strlen(s->c[i].name) == len && strncmp(s->c[i].name, name, len) == 0)
-            return &s->c[i];
-    if (s->n >= ST_MAX_COUNTERS || len >= sizeof(s->c[0].name))
-        return NULL;
-    struct st_counter *c = &s->c[s->n++];
-    memset(c, 0, sizeof(*c));
-    memcpy(c->name, name, len);
-    return c;
-}
-
-/*
- * st_add_fields adds the fields of one stats hash to 's'. 'which' says
- * where a value goes: 0 totals, 1 last hour, 2 last minute weighted 'w'.
- * Fields are "<prov>:<counter>", "all:<counter>" or (domain hashes) "<counter>".
- */
-static void st_add_fields(struct st_snap *s, const redisReply *r, int which, double w)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str;
-        if (f == NULL || r->element[i + 1]->str == NULL)
-            continue;
-        long long v = strtoll(r->element[i + 1]->str, NULL, 10);
-        const char *colon = strchr(f, ':');
-        enum pr_provider p = PR_PROVIDER_COUNT;
-        const char *name = f;
-        if (colon != NULL) {
-            char pn[16];
-            snprintf(pn, sizeof(pn), "%.*s", (int)(colon - f), f);
-            name = colon + 1;
-            if (strcmp(pn, "all") != 0 && pr_provider_parse(pn, &p) != 0)
-                continue;
-            if (strcmp(pn, "all") != 0 && which != 0)
-                continue;       /* windows are shown for all providers together */
-        }
-        struct st_counter *c = st_counter(s, name, strlen(name));
-        if (c == NULL)
-            continue;
-        if (which == 0 && p < PR_PROVIDER_COUNT)
-            c->prov[p] += v;
-        else if (which == 0)
-            c->total += v;
-        else if (which == 1)
-            c->hour += v;
-        else
-            c->minute += w * (double)v;
-    }
-}
-
-static int st_cmp(const void *a, const void *b)
-{
-    const struct st_counter *x = a, *y = b;
-    int rx = stats_view_counter_rank(x->name), ry = stats_view_counter_rank(y->name);
-    return rx != ry ? rx - ry : strcmp(x->name, y->name);
-}
 
 /* st_get sends the queued commands' replies into 'replies' (caller frees). */
 static int st_pipeline(struct ctl *ctl, size_t n, const char *const (*argvs)[2], redisReply **replies)
@@ -125,7 +54,7 @@ static int st_pipeline(struct ctl *ctl, size_t n, const char *const (*argvs)[2],
 static int st_read(struct ctl *ctl, const char *domain, struct st_snap *s)
 {
     enum { MAXQ = 1 + ST_WINDOW_MIN + 1 + PR_PROVIDER_COUNT * ST_NHIST };
-    char keys[MAXQ][KEYS_MAX], scope[KEYS_MAX];
+    char keys[MAXQ][KEYS_MAX];
     const char *argvs[MAXQ][2];
     redisReply *rep[MAXQ] = { 0 };
     size_t n = 0;
@@ -138,22 +67,19 @@ static int st_read(struct ctl *ctl, const char *domain, struct st_snap *s)
     double into = (double)(s->at_ms % 60000) / 60000.0;
 
     if (domain != NULL)
-        snprintf(scope, sizeof(scope), "domain:%s", domain);
+        keys_stats_domain(&ctl->keys, domain, keys[n], KEYS_MAX);
     else
-        snprintf(scope, sizeof(scope), "total");
-    keys_stats(&ctl->keys, scope, keys[n], KEYS_MAX);
+        keys_stats_total(&ctl->keys, keys[n], KEYS_MAX);
     n++;
     if (domain == NULL) {
         /* minute buckets now_min - 60 .. now_min: 60 for the hour, one more for the slide */
         for (int m = ST_WINDOW_MIN; m >= 0; m--) {
-            snprintf(scope, sizeof(scope), "min:%lld", now_min - m);
-            keys_stats(&ctl->keys, scope, keys[n++], KEYS_MAX);
+            keys_stats_minute(&ctl->keys, now_min - m, keys[n++], KEYS_MAX);
         }
         for (int p = 0; p < PR_PROVIDER_COUNT; p++)
             for (int h = 0; h < ST_NHIST; h++) {
-                snprintf(scope, sizeof(scope), "hist:%s:%s", pr_provider_name((enum pr_provider)p),
-                         st_hist_names[h]);
-                keys_stats(&ctl->keys, scope, keys[n++], KEYS_MAX);
+                keys_stats_hist(&ctl->keys, (enum pr_provider)p, stats_hist_name((enum stats_hist)h),
+                                keys[n++], KEYS_MAX);
             }
     }
     for (size_t i = 0; i < n; i++) {
@@ -166,23 +92,23 @@ static int st_read(struct ctl *ctl, const char *domain, struct st_snap *s)
     for (size_t i = 0; i < n; i++)
         if (rep[i] == NULL || rep[i]->type != REDIS_REPLY_ARRAY)
             goto out;
-    st_add_fields(s, rep[0], 0, 1);
+    stats_view_counters_add(&s->ctr, rep[0], STATS_VIEW_TOTALS, 1);
     if (domain == NULL) {
         for (int m = 0; m <= ST_WINDOW_MIN; m++) {
             const redisReply *r = rep[1 + m];           /* m = 0: oldest (now - 60) */
             if (m >= 1)
-                st_add_fields(s, r, 1, 1);
+                stats_view_counters_add(&s->ctr, r, STATS_VIEW_HOUR, 1);
             if (m == ST_WINDOW_MIN)
-                st_add_fields(s, r, 2, 1);
+                stats_view_counters_add(&s->ctr, r, STATS_VIEW_MINUTE, 1);
             else if (m == ST_WINDOW_MIN - 1)
-                st_add_fields(s, r, 2, 1.0 - into);
+                stats_view_counters_add(&s->ctr, r, STATS_VIEW_MINUTE, 1.0 - into);
         }
         size_t i = 2 + ST_WINDOW_MIN;
         for (int p = 0; p < PR_PROVIDER_COUNT; p++)
             for (int h = 0; h < ST_NHIST; h++)
                 stats_view_hist_parse(rep[i++], &s->hist[p][h]);
     }
-    qsort(s->c, s->n, sizeof(s->c[0]), st_cmp);
+    stats_view_counters_sort(&s->ctr);
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++)
@@ -197,9 +123,9 @@ out:
 
 static long long st_find_total(const struct st_snap *s, const char *name)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->c[i].name, name) == 0)
-            return s->c[i].total;
+    for (size_t i = 0; i < s->ctr.n; i++)
+        if (strcmp(s->ctr.c[i].name, name) == 0)
+            return s->ctr.c[i].total;
     return 0;
 }
 
@@ -222,10 +148,10 @@ static void st_print_table(const struct st_snap *s, const struct st_snap *prev, 
     else
         printf("%-16s %10s %10s %10s %10s %10s %10s %9s\n", "COUNTER", "TOTAL", "APNS", "FCM",
                "MPNS", "LAST HOUR", "LAST MIN", prev ? "NOW/S" : "RATE/S");
-    if (s->n == 0)
+    if (s->ctr.n == 0)
         printf("(no counts yet)\n");
-    for (size_t i = 0; i < s->n; i++) {
-        const struct st_counter *c = &s->c[i];
+    for (size_t i = 0; i < s->ctr.n; i++) {
+        const struct stats_view_counter *c = &s->ctr.c[i];
         printf("%-16s %10lld %10lld %10lld %10lld", c->name, c->total, c->prov[PR_PROVIDER_APNS],
                c->prov[PR_PROVIDER_FCM], c->prov[PR_PROVIDER_MPNS]);
         if (s->domain == NULL) {
@@ -249,7 +175,7 @@ static void st_print_table(const struct st_snap *s, const struct st_snap *prev, 
                 continue;
             char label[32];
             snprintf(label, sizeof(label), "%s %s", pr_provider_name((enum pr_provider)p),
-                     st_hist_names[h]);
+                     stats_hist_name((enum stats_hist)h));
             printf("%-16s %10lld %10.1f %10.1f %10.1f %10.1f\n", label, v->count,
                    (double)v->sum_ms / (double)v->count, stats_view_quantile(v, 0.50),
                    stats_view_quantile(v, 0.95), stats_view_quantile(v, 0.99));
@@ -266,8 +192,8 @@ static json_t *st_json(const struct st_snap *s)
     json_t *root = json_object(), *counters = json_object();
     json_object_set_new(root, "domain", s->domain ? json_string(s->domain) : json_null());
     json_object_set_new(root, "at_ms", json_integer(s->at_ms));
-    for (size_t i = 0; i < s->n; i++) {
-        const struct st_counter *c = &s->c[i];
+    for (size_t i = 0; i < s->ctr.n; i++) {
+        const struct stats_view_counter *c = &s->ctr.c[i];
         json_t *o = json_pack("{s:I}", "total", (json_int_t)c->total);
         json_t *byp = json_object();
         for (int p = 0; p < PR_PROVIDER_COUNT; p++)
@@ -301,7 +227,7 @@ static json_t *st_json(const struct st_snap *s)
                     double x = stats_view_quantile(v, qv[q]);
                     json_object_set_new(o, qn[q], x < 0 ? json_null() : json_real(x));
                 }
-                json_object_set_new(byh, st_hist_names[h], o);
+                json_object_set_new(byh, stats_hist_name((enum stats_hist)h), o);
             }
             json_object_set_new(lat, pr_provider_name((enum pr_provider)p), byh);
         }

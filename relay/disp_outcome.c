@@ -57,31 +57,19 @@
 #include "outcome_log.h"
 #include "token.h"
 
-static const char *disp_counter_name(enum pr_outcome o)
-{
-    switch (o) {
-    case PR_OUTCOME_DELIVERED: return "delivered";
-    case PR_OUTCOME_EXPIRED: return "expired";
-    case PR_OUTCOME_TOKEN_DEAD: return "token_dead";
-    case PR_OUTCOME_DEAD_LETTER: return "dead_lettered";
-    case PR_OUTCOME_RETRY: return "retried";
-    default: return NULL;
-    }
-}
-
 /* disp_count_outcome adds the landed outcome of 'j' to the stats. */
 static void disp_count_outcome(struct disp_job *j)
 {
     struct disp *d = j->d;
     enum pr_provider p = j->decoded ? j->n.provider : j->stream;
     const char *domain = j->decoded ? j->n.domain : j->f_domain;
-    stats_incr(d->stats, p, domain, disp_counter_name(j->outcome), 1);
+    stats_incr(d->stats, p, domain, stats_counter_of_outcome(j->outcome), 1);
     if (j->outcome == PR_OUTCOME_RETRY)
         return;
     if (j->decoded)
-        stats_observe(d->stats, p, "e2e", pr_now_ms() - j->n.accepted_ms);
+        stats_observe(d->stats, p, STATS_HIST_E2E, pr_now_ms() - j->n.accepted_ms);
     if (j->rtt_ms >= 0)
-        stats_observe(d->stats, p, "rtt", j->rtt_ms);
+        stats_observe(d->stats, p, STATS_HIST_RTT, j->rtt_ms);
 }
 
 static void disp_to_outbox(struct disp_job *j)

@@ -89,9 +89,28 @@ int keys_tokens(const struct keys *k, char *buf, size_t buflen)
     return key_join(buf, buflen, k, "tokens", NULL, NULL, NULL);
 }
 
-int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen)
+int keys_stats_total(const struct keys *k, char *buf, size_t buflen)
 {
-    return key_join(buf, buflen, k, "stats:", scope, NULL, NULL);
+    return key_join(buf, buflen, k, "stats:total", NULL, NULL, NULL);
+}
+
+int keys_stats_minute(const struct keys *k, long long epoch_min, char *buf, size_t buflen)
+{
+    char min[24];
+    snprintf(min, sizeof(min), "%lld", epoch_min);
+    return key_join(buf, buflen, k, "stats:min:", min, NULL, NULL);
+}
+
+int keys_stats_domain(const struct keys *k, const char *domain, char *buf, size_t buflen)
+{
+    return key_join(buf, buflen, k, "stats:domain:", domain, NULL, NULL);
+}
+
+int keys_stats_hist(const struct keys *k, enum pr_provider p, const char *hist, char *buf, size_t buflen)
+{
+    char tail[32];
+    snprintf(tail, sizeof(tail), ":%s", hist);
+    return key_join(buf, buflen, k, "stats:hist:", pr_provider_name(p), tail, NULL);
 }
 
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen)

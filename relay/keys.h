@@ -12,7 +12,10 @@
  *   <p>rate:<domain>:<epoch second> counter with a short TTL: per-domain rate limit
  *   <p>token:<provider>:<token>     hash, with TTL: dead tokens
  *   <p>tokens                       zset of dead-token keys by time (for listing)
- *   <p>stats:<scope>                hashes of counters (see relay/stats.c)
+ *   <p>stats:total                  hash: counters of every domain (fields drawn in relay/stats.c)
+ *   <p>stats:min:<epoch minute>     hash, TTL monitoring.stats_window_h: the same, that minute
+ *   <p>stats:domain:<domain>        hash: counters of one domain
+ *   <p>stats:hist:<provider>:<name> hash: latency histogram (names: STATS_HIST_MAP, relay/stats.h)
  *   <p>outcome:<domain>:<id>        hash, short TTL: a notification's latest outcome
  *                                   (see relay/outcome_log.h)
  *
@@ -46,7 +49,10 @@ int keys_tenants(const struct keys *k, char *buf, size_t buflen);
 int keys_rate(const struct keys *k, const char *domain, long long epoch_s, char *buf, size_t buflen);
 int keys_token(const struct keys *k, enum pr_provider p, const char *token, char *buf, size_t buflen);
 int keys_tokens(const struct keys *k, char *buf, size_t buflen);
-int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen);
+int keys_stats_total(const struct keys *k, char *buf, size_t buflen);
+int keys_stats_minute(const struct keys *k, long long epoch_min, char *buf, size_t buflen);
+int keys_stats_domain(const struct keys *k, const char *domain, char *buf, size_t buflen);
+int keys_stats_hist(const struct keys *k, enum pr_provider p, const char *hist, char *buf, size_t buflen);
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen);
 
 #endif

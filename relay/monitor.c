@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "monitor.h"
 #include "rconn.h"
+#include "stats.h"
 #include "stats_view.h"
 
 struct monitor {
@@ -37,8 +38,7 @@ struct monitor {
  *   MQ_TOTAL         HGETALL <p>stats:total
  *   MQ_HIST0 + i     HGETALL <p>stats:hist:<provider>:<kind>, i = p * MON_NKINDS + kind
  */
-#define MON_NKINDS 2
-static const char *const mon_kinds[MON_NKINDS] = { "e2e", "rtt" };
+#define MON_NKINDS STATS_HIST_COUNT
 enum { MQ_STREAM0 = 0, MQ_RETRY = PR_PROVIDER_COUNT, MQ_DEAD, MQ_TOTAL, MQ_HIST0,
        MQ_COUNT = MQ_HIST0 + PR_PROVIDER_COUNT * MON_NKINDS };
 
@@ -96,27 +96,6 @@ static void gauge(struct evbuffer *b, const char *name, const char *help, long l
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
-/* Counters from stats:total: fields "<provider>:<counter>" (see relay/stats.c). */
-static void render_counters(struct evbuffer *b, const redisReply *total)
-{
-    if (total == NULL || total->type != REDIS_REPLY_ARRAY)
-        return;
-    evbuffer_add_printf(b, "# HELP pushrelay_notifications_total Notifications by provider and stage "
-                           "(received, queued, rejected_<status>, delivered, retried, expired, token_dead, dead_lettered).\n"
-                           "# TYPE pushrelay_notifications_total counter\n");
-    for (size_t i = 0; i + 1 < total->elements; i += 2) {
-        const char *field = total->element[i]->str, *colon = strchr(field, ':');
-        if (colon == NULL || strncmp(field, "all:", 4) == 0)
-            continue;
-        /* Label values come from our own writes, but escape anyway: the format forbids raw quotes. */
-        evbuffer_add_printf(b, "pushrelay_notifications_total{provider=\"%.*s\",stage=\"",
-                            (int)(colon - field), field);
-        for (const char *p = colon + 1; *p; p++)
-            evbuffer_add_printf(b, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
-        evbuffer_add_printf(b, "\"} %s\n", total->element[i + 1]->str);
-    }
-}
-
 /*
  * Latency histograms from the stats:hist hashes. relay/stats.c keeps one
  * count per bucket; Prometheus wants cumulative buckets ending in +Inf,
@@ -132,15 +111,14 @@ static void render_histograms(struct evbuffer *b, const struct metrics_req *mr)
     for (int p = 0; p < PR_PROVIDER_COUNT; p++)
         for (int k = 0; k < MON_NKINDS; k++) {
             const struct stats_view_hist *h = &mr->hist[p * MON_NKINDS + k];
-            const char *prov = pr_provider_name((enum pr_provider)p);
+            const char *prov = pr_provider_name((enum pr_provider)p), *kind = stats_hist_name((enum stats_hist)k);
             for (size_t i = 0; i < h->n; i++)
                 evbuffer_add_printf(b, "pushrelay_latency_ms_bucket{provider=\"%s\",kind=\"%s\",le=\"%lld\"} %lld\n",
-                                    prov, mon_kinds[k], (long long)h->le[i], h->cum[i]);
+                                    prov, kind, (long long)h->le[i], h->cum[i]);
             evbuffer_add_printf(b, "pushrelay_latency_ms_bucket{provider=\"%s\",kind=\"%s\",le=\"+Inf\"} %lld\n"
                                    "pushrelay_latency_ms_sum{provider=\"%s\",kind=\"%s\"} %lld\n"
                                    "pushrelay_latency_ms_count{provider=\"%s\",kind=\"%s\"} %lld\n",
-                                prov, mon_kinds[k], h->count, prov, mon_kinds[k], h->sum_ms, prov,
-                                mon_kinds[k], h->count);
+                                prov, kind, h->count, prov, kind, h->sum_ms, prov, kind, h->count);
         }
 }
 
@@ -176,7 +154,7 @@ static void metrics_render(struct metrics_req *mr)
         gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt.", mr->len[MQ_RETRY]);
         gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter stream.", mr->len[MQ_DEAD]);
     }
-    render_counters(b, mr->total);
+    stats_view_metrics_counters(b, mr->total);
     render_histograms(b, mr);
     evhttp_add_header(evhttp_request_get_output_headers(mr->req), "Content-Type",
                       "text/plain; version=0.0.4");
@@ -252,7 +230,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int i = 0; i <= MQ_DEAD; i++)
         mr->len[i] = -1;
     if (rconn_connected(m->rc)) {
-        char key[KEYS_MAX], scope[64];
+        char key[KEYS_MAX];
         for (int i = 0; i < MQ_COUNT; i++) {
             const char *argv[2];
             if (i < PR_PROVIDER_COUNT) {
@@ -265,13 +243,12 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                 keys_dead(m->src.keys, key, sizeof(key));
                 argv[0] = "XLEN";
             } else if (i == MQ_TOTAL) {
-                keys_stats(m->src.keys, "total", key, sizeof(key));
+                keys_stats_total(m->src.keys, key, sizeof(key));
                 argv[0] = "HGETALL";
             } else {
                 int h = i - MQ_HIST0;
-                snprintf(scope, sizeof(scope), "hist:%s:%s",
-                         pr_provider_name((enum pr_provider)(h / MON_NKINDS)), mon_kinds[h % MON_NKINDS]);
-                keys_stats(m->src.keys, scope, key, sizeof(key));
+                keys_stats_hist(m->src.keys, (enum pr_provider)(h / MON_NKINDS),
+                                stats_hist_name((enum stats_hist)(h % MON_NKINDS)), key, sizeof(key));
                 argv[0] = "HGETALL";
             }
             argv[1] = key;

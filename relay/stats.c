@@ -2,9 +2,10 @@
  * stats.c - Redis-backed counters and latency histograms. Increments land in
  * small in-memory tables and are flushed once a second as one pipelined
  * batch of HINCRBY commands, so counting costs no Redis round trip on the
- * hot path. Called by the listener (received, queued, rejected_<status>) and
- * the dispatcher (delivered, retried, expired, token_dead, dead_lettered,
- * latencies). Reading the stats back is pushrelayctl's and /metrics' job.
+ * hot path. Called by the listener and the dispatcher; pushrelayctl's
+ * dlq replay writes through stats_append_incr (same layout, no buffer).
+ * The counters themselves are STATS_COUNTER_MAP in stats.h. Reading the
+ * stats back is relay/stats_view.c's job.
  *
  * Redis layout written here (<p> is redis.prefix, <prov> apns|fcm|mpns):
  *
@@ -20,7 +21,7 @@
  *     | "<counter>"               | count |   e.g. "delivered" 120
  *     | "<prov>:<counter>"        | count |   e.g. "fcm:delivered" 20
  *     +---------------------------+-------+
- *   <p>stats:hist:<prov>:<name>            hash, no TTL; name "e2e" | "rtt"
+ *   <p>stats:hist:<prov>:<name>            hash, no TTL; name from STATS_HIST_MAP
  *     +---------------------------+-------+
  *     | "le_<ms>"                 | count |   samples with previous bound < v <= ms
  *     | "le_inf"                  | count |   samples above the last bound
@@ -31,7 +32,8 @@
  * Histogram buckets are NOT cumulative: each sample increments exactly one
  * "le_" field, so concurrent writers can simply HINCRBY. A reader that wants
  * Prometheus' cumulative form sums the buckets in bound order. The bounds
- * (STATS_BOUNDS below) are fixed: changing them changes the field names.
+ * (stats_bounds below, read by stats_view.c through stats_hist_bounds) are
+ * fixed: changing them changes the field names.
  *
  * Counters are buffered until the connection is up: a Redis outage delays
  * increments, it does not drop them. Only a flush whose connection is lost
@@ -50,17 +52,173 @@
 #define STATS_BUCKETS 512               /* hash buckets of the counter table */
 #define STATS_FLUSH_MS 1000
 
+/* ---------------------------------------------------------------------------
+ * The counter and histogram lists (STATS_COUNTER_MAP, STATS_HIST_MAP)
+ * ------------------------------------------------------------------------- */
+
+struct stats_counter_def {
+    const char *name;
+    int per_status;
+    enum pr_outcome outcome;
+};
+
+static const struct stats_counter_def stats_counters[STATS_COUNTER_COUNT] = {
+#define STATS__DEF(id, name, per_status, outcome) [STATS_##id] = { name, per_status, outcome },
+    STATS_COUNTER_MAP(STATS__DEF)
+#undef STATS__DEF
+};
+
+static const char *const stats_hists[STATS_HIST_COUNT] = {
+#define STATS__DEF(id, name) [STATS_HIST_##id] = name,
+    STATS_HIST_MAP(STATS__DEF)
+#undef STATS__DEF
+};
+
+const char *stats_counter_name(enum stats_counter c)
+{
+    return (unsigned)c < STATS_COUNTER_COUNT ? stats_counters[c].name : "?";
+}
+
+int stats_counter_per_status(enum stats_counter c)
+{
+    return (unsigned)c < STATS_COUNTER_COUNT && stats_counters[c].per_status;
+}
+
+int stats_counter_field(enum stats_counter c, int status, char *buf, size_t buflen)
+{
+    if ((unsigned)c >= STATS_COUNTER_COUNT)
+        return PR_EINVAL;
+    int n = stats_counters[c].per_status ? snprintf(buf, buflen, "%s_%d", stats_counters[c].name, status)
+                                         : snprintf(buf, buflen, "%s", stats_counters[c].name);
+    return n < 0 || (size_t)n >= buflen ? PR_ETOOBIG : n;
+}
+
+int stats_counter_parse(const char *name, enum stats_counter *out)
+{
+    for (int c = 0; c < STATS_COUNTER_COUNT; c++) {
+        const char *stem = stats_counters[c].name;
+        size_t n = strlen(stem);
+        if (strncmp(name, stem, n) != 0)
+            continue;
+        /* per-status: "<stem>_" and digits; else the whole name */
+        if (stats_counters[c].per_status ? (name[n] == '_' && name[n + 1] >= '0' && name[n + 1] <= '9' &&
+                                            strspn(name + n + 1, "0123456789") == strlen(name + n + 1))
+                                         : name[n] == '\0') {
+            *out = (enum stats_counter)c;
+            return 0;
+        }
+    }
+    return PR_ENOTFOUND;
+}
+
+enum stats_counter stats_counter_of_outcome(enum pr_outcome o)
+{
+    for (int c = 0; c < STATS_COUNTER_COUNT; c++)
+        if (stats_counters[c].outcome == o && o != PR_OUTCOME_COUNT)
+            return (enum stats_counter)c;
+    return STATS_COUNTER_COUNT;
+}
+
+const char *stats_hist_name(enum stats_hist h)
+{
+    return (unsigned)h < STATS_HIST_COUNT ? stats_hists[h] : "?";
+}
+
+/* ---------------------------------------------------------------------------
+ * Where an increment lands
+ * ------------------------------------------------------------------------- */
+
+/* stats__target sets 'out' to (key, field); 0, or -1 when either does not fit. */
+static int stats__target(struct stats_target *out, int key_len, const char *field, int expire)
+{
+    if (key_len < 0 || strlen(field) >= sizeof(out->field))
+        return -1;
+    strcpy(out->field, field);
+    out->expire = expire;
+    return 0;
+}
+
+int stats_targets(const struct keys *k, enum pr_provider p, const char *domain, const char *counter,
+                  long long minute, struct stats_target out[STATS_TARGETS_MAX])
+{
+    char pfield[STATS_FIELD_MAX + 16], afield[STATS_FIELD_MAX + 16];
+    int n = 0;
+    snprintf(pfield, sizeof(pfield), "%s:%s", pr_provider_name(p), counter);
+    snprintf(afield, sizeof(afield), "all:%s", counter);
+
+    int kl = keys_stats_total(k, out[n].key, sizeof(out[n].key));
+    n += stats__target(&out[n], kl, pfield, 0) == 0;
+    kl = keys_stats_total(k, out[n].key, sizeof(out[n].key));
+    n += stats__target(&out[n], kl, afield, 0) == 0;
+    kl = keys_stats_minute(k, minute, out[n].key, sizeof(out[n].key));
+    n += stats__target(&out[n], kl, pfield, 0) == 0;
+    /* The TTL rides on the "all:" field: every increment writes it once. */
+    kl = keys_stats_minute(k, minute, out[n].key, sizeof(out[n].key));
+    n += stats__target(&out[n], kl, afield, 1) == 0;
+    if (domain != NULL && domain[0] != '\0') {
+        kl = keys_stats_domain(k, domain, out[n].key, sizeof(out[n].key));
+        n += stats__target(&out[n], kl, counter, 0) == 0;
+        kl = keys_stats_domain(k, domain, out[n].key, sizeof(out[n].key));
+        n += stats__target(&out[n], kl, pfield, 0) == 0;
+    }
+    return n;
+}
+
+int stats_window_s(int window_h)
+{
+    return (window_h > 0 ? window_h : 48) * 3600;
+}
+
+int stats_append_incr(redisContext *redis, const struct keys *k, int window_h, enum pr_provider p,
+                      const char *domain, enum stats_counter c, long n)
+{
+    char field[STATS_FIELD_MAX], num[24], ttl[16];
+    struct stats_target t[STATS_TARGETS_MAX];
+    if (stats_counter_per_status(c))
+        return PR_EINVAL;
+    int rc = stats_counter_field(c, 0, field, sizeof(field));
+    if (rc < 0)
+        return rc;
+    snprintf(num, sizeof(num), "%ld", n);
+    snprintf(ttl, sizeof(ttl), "%d", stats_window_s(window_h));
+    int nt = stats_targets(k, p, domain, field, pr_now_ms() / 60000, t), sent = 0;
+    for (int i = 0; i < nt; i++) {
+        const char *hincr[] = { "HINCRBY", t[i].key, t[i].field, num };
+        if (redisAppendCommandArgv(redis, 4, hincr, NULL) != REDIS_OK)
+            return PR_EREDIS;
+        sent++;
+        if (t[i].expire) {
+            const char *expire[] = { "EXPIRE", t[i].key, ttl };
+            if (redisAppendCommandArgv(redis, 3, expire, NULL) != REDIS_OK)
+                return PR_EREDIS;
+            sent++;
+        }
+    }
+    return sent;
+}
+
+/* ---------------------------------------------------------------------------
+ * The daemon's buffer
+ * ------------------------------------------------------------------------- */
+
 /* Upper bounds (ms) of the histogram buckets, roughly 1-2-5 log spaced. */
 static const int64_t stats_bounds[] = {
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, 300000
 };
 #define STATS_NBOUNDS (sizeof(stats_bounds) / sizeof(stats_bounds[0]))
 
+const int64_t *stats_hist_bounds(size_t *n)
+{
+    *n = STATS_NBOUNDS;
+    return stats_bounds;
+}
+
 /* One buffered counter: HINCRBY 'key' 'field' 'n'. */
 struct stats_ctr {
     char *key;
     char *field;
     long long n;
+    int expire;                 /* a per-minute bucket: EXPIRE after the HINCRBY */
     struct stats_ctr *next;
 };
 
@@ -80,14 +238,14 @@ struct stats_ev {
 };
 
 /* One buffered histogram: le buckets (+1 for "inf"), count, sum. */
-struct stats_hist {
+struct stats_hbuf {
     enum pr_provider provider;
-    char name[16];
+    enum stats_hist hist;
     long long buckets[STATS_NBOUNDS + 1];
     long long count;
     long long sum_ms;
     int dirty;
-    struct stats_hist *next;
+    struct stats_hbuf *next;
 };
 
 struct stats {
@@ -99,7 +257,7 @@ struct stats {
     struct stats_ctr *table[STATS_BUCKETS];
     size_t n_ctrs;
     struct stats_ev *evs[STATS_BUCKETS];
-    struct stats_hist *hists;
+    struct stats_hbuf *hists;
 };
 
 /* ---------------------------------------------------------------------------
@@ -117,7 +275,7 @@ static unsigned stats_hash(const char *key, const char *field)
     return h % STATS_BUCKETS;
 }
 
-static void stats_add(struct stats *s, const char *key, const char *field, long long n)
+static void stats_add(struct stats *s, const char *key, const char *field, int expire, long long n)
 {
     unsigned h = stats_hash(key, field);
     for (struct stats_ctr *c = s->table[h]; c != NULL; c = c->next) {
@@ -135,6 +293,7 @@ static void stats_add(struct stats *s, const char *key, const char *field, long 
         return;
     }
     c->n = n;
+    c->expire = expire;
     c->next = s->table[h];
     s->table[h] = c;
     s->n_ctrs++;
@@ -167,7 +326,7 @@ int stats_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     s->base = base;
     s->rc = rc;
     s->keys = *keys;
-    s->window_s = (window_h > 0 ? window_h : 48) * 3600;
+    s->window_s = stats_window_s(window_h);
     s->timer = event_new(base, -1, EV_PERSIST, stats_on_timer, s);
     if (s->timer == NULL) {
         free(s);
@@ -182,26 +341,10 @@ int stats_new(struct event_base *base, struct rconn *rc, const struct keys *keys
 /* stats_spread adds event 'e' to the counters of every hash it feeds. */
 static void stats_spread(struct stats *s, const struct stats_ev *e)
 {
-    char key[KEYS_MAX], scope[KEYS_MAX], pfield[128], afield[128];
-    snprintf(pfield, sizeof(pfield), "%s:%s", pr_provider_name(e->provider), e->counter);
-    snprintf(afield, sizeof(afield), "all:%s", e->counter);
-
-    if (keys_stats(&s->keys, "total", key, sizeof(key)) >= 0) {
-        stats_add(s, key, pfield, e->n);
-        stats_add(s, key, afield, e->n);
-    }
-    snprintf(scope, sizeof(scope), "min:%lld", e->minute);
-    if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
-        stats_add(s, key, pfield, e->n);
-        stats_add(s, key, afield, e->n);
-    }
-    if (e->domain[0] != '\0') {
-        snprintf(scope, sizeof(scope), "domain:%s", e->domain);
-        if (keys_stats(&s->keys, scope, key, sizeof(key)) >= 0) {
-            stats_add(s, key, e->counter, e->n);
-            stats_add(s, key, pfield, e->n);
-        }
-    }
+    struct stats_target t[STATS_TARGETS_MAX];
+    int n = stats_targets(&s->keys, e->provider, e->domain, e->counter, e->minute, t);
+    for (int i = 0; i < n; i++)
+        stats_add(s, t[i].key, t[i].field, t[i].expire, e->n);
 }
 
 /* stats_spread_all turns every buffered event into counters. */
@@ -217,10 +360,9 @@ static void stats_spread_all(struct stats *s)
     }
 }
 
-void stats_incr(struct stats *s, enum pr_provider p, const char *domain, const char *counter, long n)
+/* stats__incr buffers 'n' more of field 'counter' (a full name: "rejected_403"). */
+static void stats__incr(struct stats *s, enum pr_provider p, const char *domain, const char *counter, long n)
 {
-    if (s == NULL || counter == NULL || n == 0)
-        return;
     if (domain == NULL)
         domain = "";
     long long minute = pr_now_ms() / 60000;
@@ -247,19 +389,37 @@ void stats_incr(struct stats *s, enum pr_provider p, const char *domain, const c
     s->evs[h] = e;
 }
 
-void stats_observe(struct stats *s, enum pr_provider p, const char *hist, int64_t ms)
+void stats_incr(struct stats *s, enum pr_provider p, const char *domain, enum stats_counter c, long n)
 {
-    if (s == NULL || hist == NULL)
+    char field[STATS_FIELD_MAX];
+    if (s == NULL || n == 0 || stats_counter_per_status(c) || stats_counter_field(c, 0, field, sizeof(field)) < 0)
         return;
-    struct stats_hist *h;
+    stats__incr(s, p, domain, field, n);
+}
+
+void stats_incr_status(struct stats *s, enum pr_provider p, const char *domain, enum stats_counter c,
+                       int status, long n)
+{
+    char field[STATS_FIELD_MAX];
+    if (s == NULL || n == 0 || !stats_counter_per_status(c) ||
+        stats_counter_field(c, status, field, sizeof(field)) < 0)
+        return;
+    stats__incr(s, p, domain, field, n);
+}
+
+void stats_observe(struct stats *s, enum pr_provider p, enum stats_hist hist, int64_t ms)
+{
+    if (s == NULL || (unsigned)hist >= STATS_HIST_COUNT)
+        return;
+    struct stats_hbuf *h;
     for (h = s->hists; h != NULL; h = h->next)
-        if (h->provider == p && strcmp(h->name, hist) == 0)
+        if (h->provider == p && h->hist == hist)
             break;
     if (h == NULL) {
-        if (strlen(hist) >= sizeof(h->name) || (h = calloc(1, sizeof(*h))) == NULL)
+        if ((h = calloc(1, sizeof(*h))) == NULL)
             return;
         h->provider = p;
-        strcpy(h->name, hist);
+        h->hist = hist;
         h->next = s->hists;
         s->hists = h;
     }
@@ -283,15 +443,9 @@ static int stats_send_hincr(struct stats *s, const char *key, const char *field,
     return rconn_cmd(s->rc, NULL, NULL, 4, argv, NULL);
 }
 
-static int stats_is_minute_key(const struct stats *s, const char *key)
-{
-    size_t pl = strlen(s->keys.prefix);
-    return strncmp(key, s->keys.prefix, pl) == 0 && strncmp(key + pl, "stats:min:", 10) == 0;
-}
-
 /*
  * stats_flush_ctrs sends every buffered counter and forgets it once sent.
- * A per-minute key gets its EXPIRE right after its first HINCRBY of this
+ * A per-minute key gets its EXPIRE right after its "all:" HINCRBY of this
  * flush (EXPIRE re-sets the TTL: harmless and keeps the window sliding).
  */
 static void stats_flush_ctrs(struct stats *s)
@@ -302,7 +456,7 @@ static void stats_flush_ctrs(struct stats *s)
             struct stats_ctr *c = *pc;
             if (c->n != 0 && stats_send_hincr(s, c->key, c->field, c->n) != 0)
                 return;         /* connection went down: keep the rest */
-            if (stats_is_minute_key(s, c->key) && strstr(c->field, "all:") == c->field) {
+            if (c->expire) {
                 char ttl[16];
                 snprintf(ttl, sizeof(ttl), "%d", s->window_s);
                 const char *argv[] = { "EXPIRE", c->key, ttl };
@@ -317,12 +471,11 @@ static void stats_flush_ctrs(struct stats *s)
 
 static void stats_flush_hists(struct stats *s)
 {
-    char key[KEYS_MAX], scope[64], field[32];
-    for (struct stats_hist *h = s->hists; h != NULL; h = h->next) {
+    char key[STATS_KEY_MAX], field[32];
+    for (struct stats_hbuf *h = s->hists; h != NULL; h = h->next) {
         if (!h->dirty)
             continue;
-        snprintf(scope, sizeof(scope), "hist:%s:%s", pr_provider_name(h->provider), h->name);
-        if (keys_stats(&s->keys, scope, key, sizeof(key)) < 0)
+        if (keys_stats_hist(&s->keys, h->provider, stats_hist_name(h->hist), key, sizeof(key)) < 0)
             continue;
         for (size_t i = 0; i <= STATS_NBOUNDS; i++) {
             if (h->buckets[i] == 0)
@@ -413,7 +566,7 @@ void stats_free(struct stats *s)
         }
     }
     while (s->hists != NULL) {
-        struct stats_hist *h = s->hists;
+        struct stats_hbuf *h = s->hists;
         s->hists = h->next;
         free(h);
     }

@@ -36,7 +36,13 @@ struct pr_result {
     int64_t rtt_us;             /* request sent -> answer complete */
 };
 
-/* Wire/stat name: "delivered", "retry", "expired", "token_dead", "dead_letter", "reauth". */
+/*
+ * pr_outcome_name: "delivered", "retry", "expired", "token_dead",
+ * "dead_letter", "reauth", as the outcome log records it (outcome_log.h).
+ * Stats count an outcome under a counter named for the event instead
+ * ("retried", "dead_lettered"): that mapping is STATS_COUNTER_MAP's
+ * (relay/stats.h), not these names.
+ */
 const char *pr_outcome_name(enum pr_outcome o);
 
 /* pr_result_init zeroes 'r' and sets retry_after_s to -1. */

@@ -420,7 +420,10 @@ static void keys_follow_the_documented_layout(void **state)
     KEY(keys_rate(&k, "contoso.com", 1732480000LL, buf, sizeof(buf)), "pr:rate:contoso.com:1732480000");
     KEY(keys_token(&k, PR_PROVIDER_APNS, "ab12", buf, sizeof(buf)), "pr:token:apns:ab12");
     KEY(keys_tokens(&k, buf, sizeof(buf)), "pr:tokens");
-    KEY(keys_stats(&k, "domain:contoso.com", buf, sizeof(buf)), "pr:stats:domain:contoso.com");
+    KEY(keys_stats_total(&k, buf, sizeof(buf)), "pr:stats:total");
+    KEY(keys_stats_minute(&k, 28874666LL, buf, sizeof(buf)), "pr:stats:min:28874666");
+    KEY(keys_stats_domain(&k, "contoso.com", buf, sizeof(buf)), "pr:stats:domain:contoso.com");
+    KEY(keys_stats_hist(&k, PR_PROVIDER_FCM, "rtt", buf, sizeof(buf)), "pr:stats:hist:fcm:rtt");
 
     assert_int_equal(keys_init(&k, "staging:"), 0);
     KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "staging:{q}:in:fcm");

@@ -74,17 +74,17 @@ static int teardown(void **state)
 static void nothing_is_sent_before_a_flush(void **state)
 {
     struct fx *f = *state;
-    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", "delivered", 1);
-    stats_observe(f->s, PR_PROVIDER_APNS, "e2e", 12);
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_DELIVERED, 1);
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 12);
     assert_int_equal(f->rc.n, 0);
 }
 
 static void an_increment_lands_in_total_minute_and_domain_hashes(void **state)
 {
     struct fx *f = *state;
-    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", "delivered", 1);
-    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", "delivered", 2);
-    stats_incr(f->s, PR_PROVIDER_FCM, "contoso.com", "delivered", 1);
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_DELIVERED, 1);
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_DELIVERED, 2);
+    stats_incr(f->s, PR_PROVIDER_FCM, "contoso.com", STATS_DELIVERED, 1);
     snprintf(f->minute, sizeof(f->minute), "pr:stats:min:%lld", (long long)(pr_now_ms() / 60000));
     stats_flush(f->s);
 
@@ -108,7 +108,7 @@ static void an_increment_lands_in_total_minute_and_domain_hashes(void **state)
 static void a_flush_sends_each_increment_once(void **state)
 {
     struct fx *f = *state;
-    stats_incr(f->s, PR_PROVIDER_MPNS, NULL, "expired", 1);
+    stats_incr(f->s, PR_PROVIDER_MPNS, NULL, STATS_EXPIRED, 1);
     stats_flush(f->s);
     int first = f->rc.n;
     assert_true(first > 0);
@@ -123,9 +123,9 @@ static void increments_wait_while_redis_is_down(void **state)
 {
     struct fx *f = *state;
     f->rc.connected = 0;
-    stats_incr(f->s, PR_PROVIDER_APNS, "fabrikam.com", "token_dead", 1);
+    stats_incr(f->s, PR_PROVIDER_APNS, "fabrikam.com", STATS_TOKEN_DEAD, 1);
     stats_flush(f->s);
-    stats_incr(f->s, PR_PROVIDER_APNS, "fabrikam.com", "token_dead", 1);
+    stats_incr(f->s, PR_PROVIDER_APNS, "fabrikam.com", STATS_TOKEN_DEAD, 1);
     assert_int_equal(f->rc.n, 0);
     f->rc.connected = 1;
     stats_flush(f->s);
@@ -136,11 +136,11 @@ static void increments_wait_while_redis_is_down(void **state)
 static void latency_samples_fill_one_bucket_each(void **state)
 {
     struct fx *f = *state;
-    stats_observe(f->s, PR_PROVIDER_APNS, "e2e", 0);       /* le_1 */
-    stats_observe(f->s, PR_PROVIDER_APNS, "e2e", 1);       /* le_1: bounds are inclusive */
-    stats_observe(f->s, PR_PROVIDER_APNS, "e2e", 7);       /* le_10 */
-    stats_observe(f->s, PR_PROVIDER_APNS, "e2e", 999999);  /* le_inf */
-    stats_observe(f->s, PR_PROVIDER_FCM, "rtt", 150);      /* le_200 */
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 0);       /* le_1 */
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 1);       /* le_1: bounds are inclusive */
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 7);       /* le_10 */
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 999999);  /* le_inf */
+    stats_observe(f->s, PR_PROVIDER_FCM, STATS_HIST_RTT, 150);      /* le_200 */
     stats_flush(f->s);
 
     assert_true(sent(&f->rc, "HINCRBY pr:stats:hist:apns:e2e le_1 2"));
@@ -158,7 +158,7 @@ static void latency_samples_fill_one_bucket_each(void **state)
 static void stats_free_flushes_what_is_buffered(void **state)
 {
     struct fx *f = *state;
-    stats_incr(f->s, PR_PROVIDER_FCM, "contoso.com", "queued", 5);
+    stats_incr(f->s, PR_PROVIDER_FCM, "contoso.com", STATS_QUEUED, 5);
     stats_free(f->s);
     f->s = NULL;
     assert_true(sent(&f->rc, "HINCRBY pr:stats:total fcm:queued 5"));
