@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# test_pkg_man.sh - the man pages pushrelayd(8), pushrelayctl(8) and
-# pushrelay.conf(5):
+# test_pkg_man.sh - the man pages pushrelayd(8), pushrelayctl(8),
+# pushrelay.conf(5) and pushrelay-sandbox(1):
 #   - each renders with `MANWIDTH=80 man --warnings -l` and no warning;
 #   - pushrelay.conf(5), generated from README.md's configuration table,
 #     names every key of the loader's schema (config/cfg_load.c) and no key
 #     the schema lacks;
-#   - pushrelayd(8) names every option in pushrelayd's option table, and
-#     pushrelayctl(8) every command and every --option of relay/ctl_*.c.
+#   - pushrelayd(8) and pushrelay-sandbox(1) name every option in their
+#     programs' option tables, pushrelayctl(8) every command and every
+#     --option of relay/ctl_*.c.
 # Each check refuses to pass when it found nothing to compare.
 . "$(dirname "$0")/lib.sh"
 PR_WHAT=test_pkg_man
@@ -16,7 +17,8 @@ command -v man >/dev/null || fail "man not found (Debian package man-db)"
 python3 "$PR_SRC/man/gen-conf-man.py" "$PR_SRC/README.md" "$PR_SRC/man/pushrelay.conf.5.in" \
     "$T/pushrelay.conf.5" || fail "gen-conf-man.py failed"
 
-for page in "$PR_SRC/man/pushrelayd.8" "$PR_SRC/man/pushrelayctl.8" "$T/pushrelay.conf.5"; do
+for page in "$PR_SRC/man/pushrelayd.8" "$PR_SRC/man/pushrelayctl.8" "$T/pushrelay.conf.5" \
+    "$PR_SRC/man/pushrelay-sandbox.1"; do
     name=$(basename "$page")
     MANWIDTH=80 man --warnings -l "$page" >"$T/$name.txt" 2>"$T/$name.err" || fail "$name: man failed: $(cat "$T/$name.err")"
     [ ! -s "$T/$name.err" ] || fail "$name renders with warnings:
@@ -93,6 +95,12 @@ for opt in re.findall(r'\{\s*"([a-z-]+)",\s*(?:no|required|optional)_argument', 
     n += 1
     if "--" + opt not in d:
         print("pushrelayd(8) lacks --" + opt); bad = True
+sb = page("pushrelay-sandbox.1")
+for opt in re.findall(r'\{\s*"([a-z-]+)",\s*(?:no|required|optional)_argument',
+                      open(src + "/tests/sandbox/sandbox_main.c").read()):
+    n += 1
+    if "--" + opt not in sb:
+        print("pushrelay-sandbox(1) lacks --" + opt); bad = True
 c = page("pushrelayctl.8")
 ctl = open(src + "/relay/pushrelayctl.c").read()
 for cmd in re.findall(r'\{\s*"([a-z-]+)",\s*ctl_\w+,', ctl):
