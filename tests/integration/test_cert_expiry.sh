@@ -116,3 +116,20 @@ set -e
 grep -q "^warning: certificate $d/server.pem (app federation, CN=push.example.net) expires in 9 days" "$T/tp.err" ||
     fail "test-push did not warn: $(cat "$T/tp.err")"
 pass "test-push warns about the 10-day certificate"
+
+# --- renewal: a new certificate for the same key, SIGHUP; the gauge follows
+# and the reload logs no warning for it
+openssl x509 -req -in "$d/server-leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 400 -extfile "$d/server-leaf.ext" -out "$d/server-leaf.pem" 2>/dev/null
+cat "$d/server-leaf.pem" "$d/ca.pem" >"$d/server.pem"
+renewed=$(python3 -c 'import calendar,subprocess,sys,time
+s=subprocess.run(["openssl","x509","-noout","-enddate","-in",sys.argv[1]],capture_output=True,text=True,check=True).stdout
+print(calendar.timegm(time.strptime(s.strip().split("=",1)[1],"%b %d %H:%M:%S %Y GMT")))' "$d/server-leaf.pem")
+kill -HUP "$RELAY_PID"
+reloaded() {
+    metrics | grep -q "^pushrelay_certificate_expiry_timestamp_seconds{app=\"federation\",file=\"$d/server.pem\",subject=\"CN=push.example.net\"} $renewed\$"
+}
+pr_wait_for 60 reloaded || fail "after SIGHUP the gauge does not show the renewed notAfter $renewed: $(metrics | grep expiry)"
+grep -q 'configuration reloaded' "$T/relay.log" || fail "reload not logged"
+[ "$(grep -c 'certinfo.*expires in' "$T/relay.log")" = 1 ] || fail "the reload warned again: $(grep certinfo "$T/relay.log")"
+pass "after renewal and SIGHUP the gauge shows the new notAfter, and no warning"
