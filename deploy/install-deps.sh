@@ -23,6 +23,9 @@ PACKAGES=(
     sip-tester stunnel4 nghttp2-client curl
     # test and script tooling: certificates and keys, helpers
     openssl python3
+    # the Debian package (dpkg-buildpackage, lintian), man pages (man-db
+    # renders them in the tests), promtool for the alerting rules
+    debhelper dpkg-dev fakeroot lintian man-db prometheus
 )
 
 SUDO=
@@ -55,4 +58,6 @@ fi
 # quickstart run their own. Stop it so nothing is left running.
 if command -v service >/dev/null 2>&1; then
     $SUDO service redis-server stop >/dev/null 2>&1 || true
+    # prometheus comes for promtool only; its server is not wanted either.
+    $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as CI runs it:
 #   1. optimised build (RelWithDebInfo: -O2 -g, -Wall -Wextra -Werror), unit +
-#      integration tests
+#      integration tests; once, the Debian package is built, lintian-checked,
+#      installed and purged (tests/pkg/test_pkg_debian.sh; as root)
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests
 #   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
 #      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/
@@ -11,6 +12,7 @@
 #
 #   bash deploy/test.sh                 everything (about 10 minutes on 2 cores)
 #   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    optimised build + tests only
+#   PR_SKIP_PKG=1 ...                    without the Debian package step
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,6 +41,13 @@ cd "$SRC/build.d"
 
 step "optimised build (RelWithDebInfo)"
 build "$SRC/build.d/release"
+
+# Once per run, beside the optimised pass (never under sanitizers): build
+# the Debian package, lintian it, install, check and purge it on this machine.
+if [ -z "${PR_SKIP_PKG:-}" ]; then
+    step "Debian package: dpkg-buildpackage, lintian, install, purge"
+    PR_BIN="$SRC/build.d/release" PR_SRC="$SRC" bash "$SRC/tests/pkg/test_pkg_debian.sh" </dev/null
+fi
 
 if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
     step "ASan+UBSan build"

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "pushrelay/error.h"
+#include "certinfo.h"
 #include "ctl.h"
 #include "tenant.h"
 
@@ -301,6 +302,8 @@ int ctl_show_push(struct ctl *ctl, int argc, char **argv)
         return rc;
     if ((rc = push__store(ctl, &ts)) != 0)
         return rc;
+    /* On stderr, so that --json output stays one document. */
+    certinfo_print_warnings(ctl->cfg, time(NULL), stderr);
 
     if (domain != NULL) {
         if ((tenants = calloc(1, sizeof(*tenants))) == NULL)

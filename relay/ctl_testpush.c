@@ -44,6 +44,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
+#include "certinfo.h"
 #include "ctl.h"
 #include "outcome_log.h"
 #include "token.h"
@@ -870,6 +871,7 @@ int ctl_test_push(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_error(ctl, "%s is required", missing);
     if ((rc = ctl_config(ctl)) != 0 || (rc = tp_pick_app(&t)) != 0)
         return rc;
+    certinfo_print_warnings(ctl->cfg, time(NULL), stderr);
     tp_pick_addr(&t);
     /* A TTL well past --timeout: "expired" then means the relay is stuck, not slow. */
     t.ttl_s = (int)(t.a.timeout * 2 > 300 ? t.a.timeout * 2 : 300);

@@ -14,6 +14,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "certinfo.h"
 #include "dispatcher.h"
 #include "fed_listener.h"
 #include "keys.h"
@@ -27,6 +28,7 @@ struct monitor {
     const struct cfg *cfg;
     struct monitor_sources src;
     struct rconn *rc;
+    struct certinfo certs;      /* read at start and reload: what the process holds */
 };
 
 /*
@@ -72,20 +74,26 @@ static void on_healthz(struct evhttp_request *req, void *arg)
     send_text(req, 200, "OK", "ok");
 }
 
-static void on_readyz(struct evhttp_request *req, void *arg)
+/* monitor__ready: 1 when ready, else 0 with the reason in 'why'. /readyz and pushrelay_ready agree. */
+static int monitor__ready(const struct monitor *m, char *why, size_t len)
 {
-    struct monitor *m = arg;
-    char why[160] = "";
+    why[0] = '\0';
     if (!rconn_connected(m->rc))
-        snprintf(why, sizeof(why), "not ready: Redis %s:%d unreachable", m->cfg->redis.host,
-                 m->cfg->redis.port);
+        snprintf(why, len, "not ready: Redis %s:%d unreachable", m->cfg->redis.host, m->cfg->redis.port);
     if (why[0] == '\0' && m->src.disp != NULL) {
         struct disp_stats ds;
         disp_get_stats(m->src.disp, &ds);
         if (ds.providers_ready == 0)
-            snprintf(why, sizeof(why), "not ready: no provider connection usable");
+            snprintf(why, len, "not ready: no provider connection usable");
     }
-    if (why[0] != '\0')
+    return why[0] == '\0';
+}
+
+static void on_readyz(struct evhttp_request *req, void *arg)
+{
+    struct monitor *m = arg;
+    char why[160];
+    if (!monitor__ready(m, why, sizeof(why)))
         send_text(req, 503, "Service Unavailable", why);
     else
         send_text(req, 200, "OK", "ready");
@@ -94,6 +102,39 @@ static void on_readyz(struct evhttp_request *req, void *arg)
 static void gauge(struct evbuffer *b, const char *name, const char *help, long long v)
 {
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void label_value(struct evbuffer *b, const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (*p == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else if (*p == '"' || *p == '\\')
+            evbuffer_add_printf(b, "\\%c", *p);
+        else
+            evbuffer_add(b, p, 1);
+    }
+}
+
+/* One series per certificate held (relay/certinfo.h says which, and the labels). */
+static void render_certs(struct evbuffer *b, const struct certinfo *ci)
+{
+    if (ci->n == 0)
+        return;
+    evbuffer_add_printf(b, "# HELP pushrelay_certificate_expiry_timestamp_seconds notAfter of each certificate "
+                           "this process holds, Unix seconds.\n"
+                           "# TYPE pushrelay_certificate_expiry_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < ci->n; i++) {
+        const struct certinfo_cert *c = &ci->certs[i];
+        evbuffer_add_printf(b, "pushrelay_certificate_expiry_timestamp_seconds{app=\"");
+        label_value(b, c->app);
+        evbuffer_add_printf(b, "\",file=\"");
+        label_value(b, c->file);
+        evbuffer_add_printf(b, "\",subject=\"");
+        label_value(b, c->subject);
+        evbuffer_add_printf(b, "\"} %lld\n", (long long)c->not_after);
+    }
 }
 
 /*
@@ -128,6 +169,9 @@ static void metrics_render(struct metrics_req *mr)
     struct evbuffer *b = mr->out;
     gauge(b, "pushrelay_up", "1 while the process runs.", 1);
     gauge(b, "pushrelay_redis_up", "1 when this process reaches Redis.", rconn_connected(m->rc));
+    char why[160];
+    gauge(b, "pushrelay_ready", "1 when /readyz answers 200 (Redis reached; a dispatcher has a usable provider).",
+          monitor__ready(m, why, sizeof(why)));
     if (m->src.fed != NULL) {
         struct fed_stats fs;
         fed_get_stats(m->src.fed, &fs);
@@ -154,6 +198,7 @@ static void metrics_render(struct metrics_req *mr)
         gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt.", mr->len[MQ_RETRY]);
         gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter stream.", mr->len[MQ_DEAD]);
     }
+    render_certs(b, &m->certs);
     stats_view_metrics_counters(b, mr->total);
     render_histograms(b, mr);
     evhttp_add_header(evhttp_request_get_output_headers(mr->req), "Content-Type",
@@ -291,6 +336,9 @@ int monitor_new(struct event_base *base, const struct cfg *cfg, const struct mon
     }
     if ((rc = rconn_new(base, &cfg->redis, "pushrelay-monitor", NULL, NULL, &m->rc)) != 0)
         goto fail;
+    /* cfg_load opened these files a moment ago; failing now leaves the gauge out, not the monitor. */
+    if (certinfo_load(cfg, &m->certs) != 0)
+        pr_log_warn("monitor", "cannot read the certificates %s names: no expiry gauge", cfg->path);
     pr_log_info("monitor", "serving /metrics, /healthz, /readyz on %s:%u", cfg->monitoring.listen.host,
                 cfg->monitoring.listen.port);
     *out = m;
@@ -302,8 +350,14 @@ fail:
 
 void monitor_reload(struct monitor *m, const struct cfg *cfg)
 {
-    if (m != NULL)
-        m->cfg = cfg;
+    if (m == NULL)
+        return;
+    m->cfg = cfg;
+    struct certinfo next;
+    if (certinfo_load(cfg, &next) == 0) {
+        certinfo_clear(&m->certs);
+        m->certs = next;
+    }
 }
 
 void monitor_free(struct monitor *m)
@@ -313,5 +367,6 @@ void monitor_free(struct monitor *m)
     if (m->http != NULL)
         evhttp_free(m->http);
     rconn_free(m->rc);
+    certinfo_clear(&m->certs);
     free(m);
 }

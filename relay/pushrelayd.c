@@ -22,6 +22,7 @@
 #include "pushrelay/config.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "certinfo.h"
 #include "dispatcher.h"
 #include "fed_listener.h"
 #include "keys.h"
@@ -47,6 +48,7 @@ struct relay {
     struct fed *fed;
     struct disp *disp;
     struct monitor *monitor;
+    struct certinfo_watch *certwatch;   /* the daily expiry warning */
     struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
     int stopping;
     int disp_done;
@@ -88,12 +90,13 @@ static int relay_start(struct relay *r)
         if ((rc = monitor_new(r->base, r->cfg, &src, &r->monitor)) != 0)
             return rc;
     }
-    return 0;
+    return certinfo_watch_new(r->base, r->cfg, &r->certwatch);
 }
 
 static void relay_free(struct relay *r)
 {
     monitor_free(r->monitor);
+    certinfo_watch_free(r->certwatch);
     if (r->fed != NULL)
         fed_free(r->fed);
     if (r->disp != NULL)
@@ -202,6 +205,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
     r->cfg = next;
     pr_log_set_level(next->log_level);
     monitor_reload(r->monitor, next);
+    certinfo_watch_reload(r->certwatch, next);
     pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
 }
 

@@ -96,6 +96,8 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 pr_stop_redis() { pr_stop "$REDIS_PID"; }
 pr_restart_redis() { pr_start_redis; }
 
+# Test certificates last a year: within 30 days of expiry pushrelayd and
+# pushrelayctl warn about them (relay/certinfo.h), which tests do not expect.
 # pr_gen_certs: a CA, a server certificate for the relay, and client
 # certificates for edges, all under $T/pki:
 #   ca.pem ca.key            test CA
@@ -105,10 +107,10 @@ pr_restart_redis() { pr_start_redis; }
 pr_gen_certs() {
     local d="$T/pki"
     mkdir -p "$d"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
         -subj "/CN=pushrelay test CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
     pr_gen_leaf "$d/server" "push.example.net" "DNS:push.example.net,IP:127.0.0.1" "$d/ca"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
         -subj "/CN=rogue CA" -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" 2>/dev/null
     pr_gen_leaf "$d/edge-rogue" "edge.contoso.com" "DNS:edge.contoso.com" "$d/rogue-ca"
 }
@@ -125,7 +127,7 @@ pr_gen_leaf() {
         -subj "/CN=$cn" -keyout "$out.key" -out "$out.csr" 2>/dev/null
     printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$out.ext"
     openssl x509 -req -in "$out.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
-        -days 2 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
+        -days 365 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
 }
 
 # pr_stop PID: SIGTERM, wait up to 5 s, then SIGKILL. Safe on a dead pid.
