@@ -44,6 +44,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 
@@ -204,20 +205,6 @@ struct sipload {
     int interrupted;
     struct hist lat;
 };
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ------------------------------------------------------------------------
  * Request building. Every variable field is fixed width, so the body length
@@ -514,8 +501,8 @@ static void start_load(struct sipload *L)
     /* timers are relative to the loop's cached time, which is stale after
      * a callback that did many handshakes */
     event_base_update_cache_time(L->base);
-    L->t0_us = now_us();
-    L->t0_wall_us = wall_us();
+    L->t0_us = pr_mono_us();
+    L->t0_wall_us = pr_now_us();
     if (L->o.duration_s > 0) {
         struct timeval tv = { (time_t)L->o.duration_s,
                               (suseconds_t)((L->o.duration_s - (double)(time_t)L->o.duration_s) * 1e6) };
@@ -545,7 +532,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     struct sipload *L = c->L;
     struct evbuffer *input = bufferevent_get_input(bev);
-    uint64_t now = now_us();
+    uint64_t now = pr_mono_us();
 
     while (evbuffer_get_length(input) > 0) {
         int n = evbuffer_remove(input, c->in + c->in_len, IN_CAP - c->in_len);
@@ -641,7 +628,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct sipload *L = arg;
-    pace(L, now_us());
+    pace(L, pr_mono_us());
     if (all_issued(L)) {
         event_del(L->tick);
         begin_drain(L);
@@ -776,7 +763,7 @@ static void conns_free(struct sipload *L)
  * ------------------------------------------------------------------------ */
 static void report(const struct sipload *L)
 {
-    uint64_t end = L->t_last_us > L->t0_us ? L->t_last_us : now_us();
+    uint64_t end = L->t_last_us > L->t0_us ? L->t_last_us : (uint64_t)pr_mono_us();
     double secs = L->t0_us ? (double)(end - L->t0_us) / 1e6 : 0;
     uint64_t ok = L->status[L->ok_status];
     double rate = secs > 0 ? (double)ok / secs : 0;
@@ -930,7 +917,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     L->ok_status = L->o.options ? 200 : 202;
     snprintf(L->run_id, sizeof(L->run_id), "%08x%08x", (unsigned)time(NULL),
-             (unsigned)(now_us() ^ ((uint64_t)getpid() << 16)));
+             (unsigned)(pr_mono_us() ^ ((uint64_t)getpid() << 16)));
     req_init(L);
 
     /* open loop needs sub-millisecond timers (timerfd), not epoll's ms timeouts */

@@ -6,18 +6,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
 #include "jbuf.h"
-
-int64_t pr_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void notif_init(struct pr_notif *n)
 {

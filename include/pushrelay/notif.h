@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "pushrelay/clock.h"     /* accepted_ms, expires_ms: pr_now_ms() values */
 #include "pushrelay/provider.h"
 
 #define PR_NOTIF_VERSION 1
@@ -73,8 +74,5 @@ int notif_decode(const char *json, size_t len, struct pr_notif *out);
 
 /* notif_set_str replaces '*field' with a copy of 's' (NULL clears it). */
 int notif_set_str(char **field, const char *s);
-
-/* Wall clock in milliseconds since the epoch. */
-int64_t pr_now_ms(void);
 
 #endif
