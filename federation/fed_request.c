@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <event2/http.h>
+#include <jansson.h>
 
 #include "pushrelay/error.h"
 #include "fed_request.h"

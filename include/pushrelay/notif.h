@@ -20,9 +20,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include "pushrelay/clock.h"     /* accepted_ms, expires_ms: pr_now_ms() values */
 #include "pushrelay/provider.h"
+
+/*
+ * Only 'data' is a jansson value: named by its struct tag so that
+ * includers who never touch it do not compile <jansson.h>.
+ */
+struct json_t;
 
 #define PR_NOTIF_VERSION 1
 #define PR_NOTIF_ID_MAX 128      /* idempotency key length limit */
@@ -47,7 +52,7 @@ struct pr_notif {
     int64_t accepted_ms;        /* wall clock when the listener answered 202 */
     int64_t expires_ms;         /* accepted_ms + ttl_s * 1000 */
     int attempts;               /* delivery attempts already made */
-    json_t *data;               /* custom data object (owned reference) or NULL */
+    struct json_t *data;        /* custom data object (jansson json_t, owned reference) or NULL */
     char *last;                 /* last provider answer, e.g. "503 …", or NULL */
 };
 
