@@ -203,6 +203,15 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
         verdict(v, 400, "body field \"priority\" must be \"high\" or \"normal\"");
         goto out;
     }
+    /* Every MESSAGE here comes from an authenticated edge, so any edge may ask. */
+    json_t *trace = json_object_get(body, "trace");
+    if (trace != NULL && !json_is_null(trace)) {
+        if (!json_is_boolean(trace)) {
+            verdict(v, 400, "body field \"trace\" must be true or false");
+            goto out;
+        }
+        n->trace = json_is_true(trace);
+    }
     json_t *data = json_object_get(body, "data");
     if (data != NULL && !json_is_null(data)) {
         if (!json_is_object(data)) {

@@ -515,9 +515,10 @@ static char *tp_message_body(struct tp *t)
     char from[300], to[300];
     snprintf(from, sizeof(from), "sip:test-push@%s", t->a.domain);
     snprintf(to, sizeof(to), "sip:test-push@%s", t->a.domain);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", t->id, "event", "im",
+    /* "trace": the dispatcher records the delivery too, which is what the last step reads. */
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:b}", "id", t->id, "event", "im",
                           "from", from, "to", to, "title", TP_TITLE, "body", text, "ttl", t->ttl_s,
-                          "priority", "high");
+                          "priority", "high", "trace", 1);
     if (o == NULL)
         return NULL;
     char *s = json_dumps(o, JSON_COMPACT);
@@ -654,18 +655,18 @@ out:
 
 static void tp_from_record(const struct outcome_info *oi, struct tp_outcome *o)
 {
-    if (strcmp(oi->outcome, "delivered") == 0) {
+    if (oi->outcome == PR_OUTCOME_DELIVERED) {
         o->state = TP_DELIVERED;
         snprintf(o->detail, sizeof(o->detail), "the provider accepted it (attempt %d)", oi->attempts);
-    } else if (strcmp(oi->outcome, "retry") == 0) {
+    } else if (oi->outcome == PR_OUTCOME_RETRY || oi->outcome == PR_OUTCOME_REAUTH) {
         o->state = TP_RETRYING;
         snprintf(o->detail, sizeof(o->detail), "retrying after %d attempt(s); the provider's last "
                  "answer: %s", oi->attempts, oi->last[0] ? oi->last : oi->reason);
-    } else if (strcmp(oi->outcome, "expired") == 0) {
+    } else if (oi->outcome == PR_OUTCOME_EXPIRED) {
         o->state = TP_EXPIRED;
         snprintf(o->detail, sizeof(o->detail), "expired before delivery (last answer: %s)",
                  oi->last[0] ? oi->last : "none");
-    } else if (strcmp(oi->outcome, "token_dead") == 0) {
+    } else if (oi->outcome == PR_OUTCOME_TOKEN_DEAD) {
         o->state = TP_TOKEN_DEAD;
         snprintf(o->detail, sizeof(o->detail), "the provider reports the device token dead (%s); "
                  "later pushes to it are refused with 410", oi->reason);
@@ -873,8 +874,7 @@ int ctl_test_push(struct ctl *ctl, int argc, char **argv)
     tp_pick_addr(&t);
     /* A TTL well past --timeout: "expired" then means the relay is stuck, not slow. */
     t.ttl_s = (int)(t.a.timeout * 2 > 300 ? t.a.timeout * 2 : 300);
-    memcpy(t.id, OUTCOME_LOG_TRACED, sizeof(OUTCOME_LOG_TRACED) - 1);
-    tp_rand_hex(t.id + sizeof(OUTCOME_LOG_TRACED) - 1, 12);
+    tp_rand_hex(t.id, 12);
 
     const char *ca = t.a.ca != NULL ? t.a.ca : ctl->cfg->federation.tls.ca_file;
     if ((rc = tp_tls_setup(&t, ca)) == 0)

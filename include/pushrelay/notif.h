@@ -11,9 +11,10 @@
  *    "tok":"<device token>","voip":0,"ev":"im","from":"sip:…","to":"sip:…",
  *    "title":"…","body":"…","badge":3,"sound":"default","prio":"high",
  *    "coll":"conv-42","ttl":60,"acc":1732480000000,"exp":1732480060000,
- *    "att":0,"data":{…},"last":"503 ServiceUnavailable"}
+ *    "att":0,"data":{…},"last":"503 ServiceUnavailable","trace":1}
  *
  * Absent optional fields are omitted; decoding tolerates their absence.
+ * "trace" is written only when set (the MESSAGE body said "trace": true).
  */
 #ifndef PUSHRELAY_NOTIF_H
 #define PUSHRELAY_NOTIF_H
@@ -54,6 +55,8 @@ struct pr_notif {
     int attempts;               /* delivery attempts already made */
     struct json_t *data;        /* custom data object (jansson json_t, owned reference) or NULL */
     char *last;                 /* last provider answer, e.g. "503 …", or NULL */
+    int trace;                  /* the edge asked for every outcome to be recorded,
+                                   delivery included (relay/outcome_log.h) */
 };
 
 /* notif_init zeroes 'n' and sets badge to -1. */

@@ -43,6 +43,7 @@ static void full_notif(struct pr_notif *n)
     n->attempts = 2;
     n->data = json_pack("{s:s, s:i, s:{s:b}}", "conv", KOREAN, "n", 7, "o", "x", 1);
     notif_set_str(&n->last, "503 ServiceUnavailable");
+    n->trace = 1;
 }
 
 static void round_trip_keeps_every_field_including_korean_and_emoji(void **state)
@@ -77,6 +78,7 @@ static void round_trip_keeps_every_field_including_korean_and_emoji(void **state
     assert_int_equal(d.attempts, 2);
     assert_true(json_equal(d.data, n.data));
     assert_string_equal(d.last, "503 ServiceUnavailable");
+    assert_int_equal(d.trace, 1);
 
     /* Encoding the decoded record again gives the same text. */
     char *again = NULL;
@@ -125,7 +127,7 @@ static void encoding_uses_the_documented_short_keys(void **state)
     assert_int_equal(notif_encode(&n, &text, &len), 0);
     json_t *o = json_loads(text, 0, NULL);
     json_t *want = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s,"
-                             " s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:O, s:s}",
+                             " s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:O, s:s, s:i}",
                              "v", 1, "id", "5f0c1d2e-42", "dom", "contoso.com", "prov", "fcm",
                              "app", "lync-android", "tok", "fcm:APA91b-token", "voip", 1,
                              "ev", "missed-call", "from", "sip:alice@contoso.com",
@@ -134,7 +136,7 @@ static void encoding_uses_the_documented_short_keys(void **state)
                              "badge", 3, "sound", "default", "prio", "high", "coll", "conv-42",
                              "ttl", 60, "acc", (json_int_t)1732480000000,
                              "exp", (json_int_t)1732480060000, "att", 2, "data", n.data,
-                             "last", "503 ServiceUnavailable");
+                             "last", "503 ServiceUnavailable", "trace", 1);
     assert_true(json_equal(o, want));
     json_decref(o);
     json_decref(want);
@@ -168,6 +170,7 @@ static void absent_optional_fields_are_omitted_and_decode_as_absent(void **state
     assert_null(d.data);
     assert_int_equal(d.badge, -1);
     assert_int_equal(d.voip, 0);
+    assert_int_equal(d.trace, 0);
     free(text);
     notif_clear(&n);
     notif_clear(&d);
