@@ -16,36 +16,24 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Wall clock in milliseconds since the epoch. */
-static inline int64_t pr_now_ms(void)
+/* pr__clock reads clock 'id' in units of 'unit_ns' nanoseconds. */
+static inline int64_t pr__clock(clockid_t id, int64_t unit_ns)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * (1000000000 / unit_ns) + ts.tv_nsec / unit_ns;
 }
+
+/* Wall clock in milliseconds since the epoch. */
+static inline int64_t pr_now_ms(void) { return pr__clock(CLOCK_REALTIME, 1000000); }
 
 /* Wall clock in microseconds since the epoch (timestamps compared across processes). */
-static inline int64_t pr_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static inline int64_t pr_now_us(void) { return pr__clock(CLOCK_REALTIME, 1000); }
 
 /* Monotonic clock in milliseconds (arbitrary origin: compare, never store). */
-static inline int64_t pr_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static inline int64_t pr_mono_ms(void) { return pr__clock(CLOCK_MONOTONIC, 1000000); }
 
 /* Monotonic clock in microseconds (arbitrary origin: compare, never store). */
-static inline int64_t pr_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static inline int64_t pr_mono_us(void) { return pr__clock(CLOCK_MONOTONIC, 1000); }
 
 #endif
