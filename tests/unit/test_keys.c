@@ -40,11 +40,20 @@ static void keys_follow_the_documented_layout(void **state)
     KEY(keys_token(&k, PR_PROVIDER_APNS, "ab12", buf, sizeof(buf)), "pr:token:apns:ab12");
     KEY(keys_tokens(&k, buf, sizeof(buf)), "pr:tokens");
     KEY(keys_stats(&k, "domain:contoso.com", buf, sizeof(buf)), "pr:stats:domain:contoso.com");
-
-    assert_int_equal(keys_init(&k, "staging:"), 0);
-    KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "staging:{q}:in:fcm");
-    KEY(keys_dedup(&k, "d", KOREAN, buf, sizeof(buf)), "staging:dedup:d:" KOREAN);
 #undef KEY
+}
+
+static void keys_begin_with_the_configured_prefix(void **state)
+{
+    (void)state;
+    struct keys k;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_init(&k, "staging:"), 0);
+    assert_int_equal(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), strlen("staging:{q}:in:fcm"));
+    assert_string_equal(buf, "staging:{q}:in:fcm");
+    /* user data goes in byte for byte */
+    keys_dedup(&k, "d", KOREAN, buf, sizeof(buf));
+    assert_string_equal(buf, "staging:dedup:d:" KOREAN);
 }
 
 static void keys_refuse_a_prefix_that_does_not_fit(void **state)
@@ -93,6 +102,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keys_follow_the_documented_layout),
+        cmocka_unit_test(keys_begin_with_the_configured_prefix),
         cmocka_unit_test(keys_refuse_a_prefix_that_does_not_fit),
         cmocka_unit_test(keys_report_a_buffer_too_small),
         cmocka_unit_test(keys_fit_a_4k_mpns_channel_uri_in_keys_max),
