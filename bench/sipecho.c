@@ -9,7 +9,8 @@
  * while handling one read are written as one batch.
  *
  * What it does not do: validate anything, touch Redis, or check the edge's
- * certificate names. The time sipload measures against it is the cost of
+ * certificate names. Framing is the listener's own (sip_frame_scan),
+ * header lookup sip_wire's. The time sipload measures against it is the cost of
  * TLS, framing and the loopback, which is what pushrelay's listener pays
  * before it does any real work.
  *
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -36,6 +36,8 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sip_frame.h"
+#include "sip_wire.h"
 
 #define MOD "sipecho"
 #define MSG_MAX (64 * 1024)     /* one request, headers + body */
@@ -67,63 +69,31 @@ static void econn_free(struct econn *c)
 }
 
 /*
- * copy_hdr appends the header line of 'hdrs' whose name is 'name' (or the
- * compact 'c') to 'dst' as "Name: value", plus 'suffix'. Returns the bytes
- * written or 0 when absent or too long.
+ * copy_hdr appends header 'h' of the header lines [hdrs, end) to 'dst' as
+ * "Name: value", plus 'suffix'. Returns the bytes written or 0 when absent
+ * or too long.
  */
-static size_t copy_hdr(const char *hdrs, const char *end, const char *name, char c,
+static size_t copy_hdr(const char *hdrs, const char *end, enum sip_wire_hdr h,
                        const char *suffix, char *dst, size_t cap)
 {
-    size_t nlen = strlen(name);
-    for (const char *p = hdrs; p < end;) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL) {
-            const char *ne = colon;
-            while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
-                ne--;
-            size_t len = (size_t)(ne - p);
-            if ((len == nlen && strncasecmp(p, name, nlen) == 0) ||
-                (len == 1 && (*p | 0x20) == c)) {
-                const char *v = colon + 1;
-                while (v < eol && (*v == ' ' || *v == '\t'))
-                    v++;
-                int n = snprintf(dst, cap, "%s: %.*s%s\r\n", name, (int)(eol - v), v, suffix);
-                return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-            }
-        }
-        p = eol + 2;
-    }
-    return 0;
+    struct sip_str v = sip_wire_header(hdrs, end, h);
+    if (v.p == NULL)
+        return 0;
+    int n = snprintf(dst, cap, "%s: %.*s%s\r\n", sip_wire_hdr_name(h), (int)v.len, v.p, suffix);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
 /*
- * answer frames one request at 'p' ('len' bytes available) and appends its
- * answer to c->out. Returns the request's length, 0 if incomplete, or
- * PR_EPROTO when the bytes cannot be a SIP request.
+ * answer appends to c->out the answer to the request 'p' of 'f' (framed by
+ * sip_frame_scan: header block, then Content-Length body bytes).
  */
-static long answer(struct econn *c, const char *p, size_t len)
+static int answer(struct econn *c, const char *p, const struct sip_frame *f)
 {
-    const char *end = memmem(p, len, "\r\n\r\n", 4);
-    if (end == NULL)
-        return len > MSG_MAX ? PR_EPROTO : 0;
-    const char *hdrs = memchr(p, '\n', (size_t)(end - p));
+    const char *hend = p + f->hdr_len - 2;
+    const char *hdrs = memchr(p, '\n', (size_t)(hend - p));
     if (hdrs == NULL)
         return PR_EPROTO;
     hdrs++;
-    const char *hend = end + 2;
-    size_t clen = 0;
-    char cl[32];
-    if (copy_hdr(hdrs, hend, "Content-Length", 'l', "", cl, sizeof(cl)) > 0)
-        clen = strtoul(cl + strlen("Content-Length: "), NULL, 10);
-    size_t total = (size_t)(end + 4 - p) + clen;
-    if (total > MSG_MAX)
-        return PR_EPROTO;
-    if (total > len)
-        return 0;
-
     if (c->out_len + RESP_MAX > OUT_CAP) {
         evbuffer_add(bufferevent_get_output(c->bev), c->out, c->out_len);
         c->out_len = 0;
@@ -135,18 +105,18 @@ static long answer(struct econn *c, const char *p, size_t len)
         status = "200 OK";
     char *o = c->out + c->out_len;
     size_t cap = RESP_MAX, n = (size_t)snprintf(o, cap, "SIP/2.0 %s\r\n", status);
-    n += copy_hdr(hdrs, hend, "Via", 'v', "", o + n, cap - n);
-    n += copy_hdr(hdrs, hend, "From", 'f', "", o + n, cap - n);
-    n += copy_hdr(hdrs, hend, "To", 't', ";tag=sipecho", o + n, cap - n);
-    n += copy_hdr(hdrs, hend, "Call-ID", 'i', "", o + n, cap - n);
-    n += copy_hdr(hdrs, hend, "CSeq", '\0', "", o + n, cap - n);
+    n += copy_hdr(hdrs, hend, SIP_WIRE_HDR_VIA, "", o + n, cap - n);
+    n += copy_hdr(hdrs, hend, SIP_WIRE_HDR_FROM, "", o + n, cap - n);
+    n += copy_hdr(hdrs, hend, SIP_WIRE_HDR_TO, ";tag=sipecho", o + n, cap - n);
+    n += copy_hdr(hdrs, hend, SIP_WIRE_HDR_CALL_ID, "", o + n, cap - n);
+    n += copy_hdr(hdrs, hend, SIP_WIRE_HDR_CSEQ, "", o + n, cap - n);
     int m = snprintf(o + n, cap - n, "%sContent-Length: 0\r\n\r\n",
                      status[0] == '4' ? "Allow: MESSAGE, OPTIONS\r\n" : "");
     if (m < 0 || (size_t)m >= cap - n)
         return PR_EPROTO;
     c->out_len += n + (size_t)m;
     c->E->answered++;
-    return (long)total;
+    return 0;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -159,21 +129,21 @@ static void on_read(struct bufferevent *bev, void *arg)
             break;
         c->in_len += (size_t)n;
         size_t off = 0;
+        /* The listener's framer: the ceiling pays what pushrelay pays to frame. */
         for (;;) {
-            if (c->in_len - off >= 2 && c->in[off] == '\r' && c->in[off + 1] == '\n') {
-                off += 2;       /* RFC 5626 ping: answer with a pong */
+            struct sip_frame f;
+            sip_frame_scan(c->in + off, c->in_len - off, MSG_MAX, &f);
+            if (f.kind == SIP_FRAME_NEED_MORE)
+                break;
+            if (f.kind == SIP_FRAME_PING)       /* RFC 5626: answer with a pong */
                 evbuffer_add(bufferevent_get_output(bev), "\r\n", 2);
-                continue;
-            }
-            long used = answer(c, c->in + off, c->in_len - off);
-            if (used < 0) {
+            if (f.kind == SIP_FRAME_ERROR ||
+                (f.kind == SIP_FRAME_REQUEST && answer(c, c->in + off, &f) != 0)) {
                 pr_log_warn(MOD, "malformed request, closing");
                 econn_free(c);
                 return;
             }
-            if (used == 0)
-                break;
-            off += (size_t)used;
+            off += f.len;
         }
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;

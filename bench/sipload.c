@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,8 +43,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sip_wire.h"
 
 #define MOD "sipload"
 #define TOKEN_LEN 64            /* APNs device token: 32 bytes in hex */
@@ -205,20 +206,6 @@ struct sipload {
     struct hist lat;
 };
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ------------------------------------------------------------------------
  * Request building. Every variable field is fixed width, so the body length
  * is computed once and each request is one snprintf into the batch buffer.
@@ -289,40 +276,9 @@ static size_t req_format(const struct sipload *L, uint64_t seq, char *buf, size_
 }
 
 /* ------------------------------------------------------------------------
- * Response framing
- *
- *   [CRLF pongs]* "SIP/2.0 NNN reason" CRLF *(header CRLF) CRLF [body]
- *
- * Only Content-Length ("l:" compact) and Call-ID ("i:") are read.
+ * Responses: framed by sip_wire (Content-Length, compact "l" included);
+ * only the status and Call-ID ("i") are read.
  * ------------------------------------------------------------------------ */
-
-/* hdr_value returns the value of header 'name' (or its compact form 'c')
- * within [p, end) where lines end in CRLF, or NULL. */
-static const char *hdr_value(const char *p, const char *end, const char *name, char c)
-{
-    size_t nlen = strlen(name);
-    while (p < end) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL) {
-            const char *ne = colon;
-            while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
-                ne--;
-            size_t len = (size_t)(ne - p);
-            if ((len == nlen && strncasecmp(p, name, nlen) == 0) ||
-                (len == 1 && (*p | 0x20) == c)) {
-                const char *v = colon + 1;
-                while (v < eol && (*v == ' ' || *v == '\t'))
-                    v++;
-                return v;
-            }
-        }
-        p = eol + 2;
-    }
-    return NULL;
-}
 
 /*
  * resp_parse looks at 'len' bytes at 'p'. Returns the length of one complete
@@ -331,30 +287,21 @@ static const char *hdr_value(const char *p, const char *end, const char *name, c
  */
 static long resp_parse(const char *p, size_t len, int *status, uint64_t *callid_seq)
 {
-    const char *end = memmem(p, len, "\r\n\r\n", 4);
-    if (end == NULL)
-        return len > RESP_MAX ? PR_EPROTO : 0;
-    if (len < 12 || memcmp(p, "SIP/2.0 ", 8) != 0 || p[8] < '1' || p[8] > '6')
+    struct sip_wire_resp r;
+    if (sip_wire_resp_scan(p, len, RESP_MAX, &r) != 0)
         return PR_EPROTO;
-    *status = (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
-    const char *hdrs = memchr(p, '\n', (size_t)(end - p));
-    hdrs = hdrs ? hdrs + 1 : end;
-    size_t clen = 0;
-    const char *v = hdr_value(hdrs, end + 2, "content-length", 'l');
-    if (v != NULL)
-        clen = strtoul(v, NULL, 10);
-    if (clen > RESP_MAX)
-        return PR_EPROTO;
+    if (r.len == 0)
+        return 0;
+    *status = r.status;
     *callid_seq = UINT64_MAX;
-    v = hdr_value(hdrs, end + 2, "call-id", 'i');
-    if (v != NULL) {
+    struct sip_str v = sip_wire_header(r.hdrs, r.hdrs_end, SIP_WIRE_HDR_CALL_ID);
+    if (v.p != NULL) {
         char *e;
-        unsigned long long s = strtoull(v, &e, 10);
-        if (e != v && *e == '-')
+        unsigned long long s = strtoull(v.p, &e, 10);
+        if (e != v.p && *e == '-')
             *callid_seq = s;
     }
-    size_t total = (size_t)(end + 4 - p) + clen;
-    return total <= len ? (long)total : 0;
+    return (long)r.len;
 }
 
 /* ------------------------------------------------------------------------
@@ -514,8 +461,8 @@ static void start_load(struct sipload *L)
     /* timers are relative to the loop's cached time, which is stale after
      * a callback that did many handshakes */
     event_base_update_cache_time(L->base);
-    L->t0_us = now_us();
-    L->t0_wall_us = wall_us();
+    L->t0_us = pr_mono_us();
+    L->t0_wall_us = pr_now_us();
     if (L->o.duration_s > 0) {
         struct timeval tv = { (time_t)L->o.duration_s,
                               (suseconds_t)((L->o.duration_s - (double)(time_t)L->o.duration_s) * 1e6) };
@@ -545,7 +492,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     struct sipload *L = c->L;
     struct evbuffer *input = bufferevent_get_input(bev);
-    uint64_t now = now_us();
+    uint64_t now = pr_mono_us();
 
     while (evbuffer_get_length(input) > 0) {
         int n = evbuffer_remove(input, c->in + c->in_len, IN_CAP - c->in_len);
@@ -555,8 +502,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 
         size_t off = 0;
         for (;;) {
-            while (off < c->in_len && (c->in[off] == '\r' || c->in[off] == '\n'))
-                off++;          /* RFC 5626 keep-alive pongs */
+            off += sip_wire_skip_crlf(c->in + off, c->in_len - off);   /* RFC 5626 pongs */
             int status;
             uint64_t seq;
             long used = resp_parse(c->in + off, c->in_len - off, &status, &seq);
@@ -641,7 +587,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct sipload *L = arg;
-    pace(L, now_us());
+    pace(L, pr_mono_us());
     if (all_issued(L)) {
         event_del(L->tick);
         begin_drain(L);
@@ -776,7 +722,7 @@ static void conns_free(struct sipload *L)
  * ------------------------------------------------------------------------ */
 static void report(const struct sipload *L)
 {
-    uint64_t end = L->t_last_us > L->t0_us ? L->t_last_us : now_us();
+    uint64_t end = L->t_last_us > L->t0_us ? L->t_last_us : (uint64_t)pr_mono_us();
     double secs = L->t0_us ? (double)(end - L->t0_us) / 1e6 : 0;
     uint64_t ok = L->status[L->ok_status];
     double rate = secs > 0 ? (double)ok / secs : 0;
@@ -930,7 +876,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     L->ok_status = L->o.options ? 200 : 202;
     snprintf(L->run_id, sizeof(L->run_id), "%08x%08x", (unsigned)time(NULL),
-             (unsigned)(now_us() ^ ((uint64_t)getpid() << 16)));
+             (unsigned)(pr_mono_us() ^ ((uint64_t)getpid() << 16)));
     req_init(L);
 
     /* open loop needs sub-millisecond timers (timerfd), not epoll's ms timeouts */

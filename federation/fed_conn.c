@@ -36,6 +36,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "fed_conn.h"
@@ -80,13 +81,6 @@ struct fed_conn {
     int64_t last_request_ms;
     int64_t partial_since_ms;       /* 0: no partial request buffered */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Lifetime                                                                  */
@@ -164,7 +158,7 @@ void fed_conn_close_all(struct fed_ctx *ctx)
 static void conn_arm_timer(struct fed_conn *c)
 {
     const struct cfg_federation *f = &c->ctx->cfg->federation;
-    int64_t now = mono_ms(), due;
+    int64_t now = pr_mono_ms(), due;
     if (!c->handshaken)
         return; /* armed once at accept */
     due = c->last_request_ms + (int64_t)f->idle_timeout_s * 1000;
@@ -194,7 +188,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct fed_conn *c = arg;
     const struct cfg_federation *f = &c->ctx->cfg->federation;
-    int64_t now = mono_ms();
+    int64_t now = pr_mono_ms();
     if (!c->handshaken) {
         pr_log_info("fed", "%s: TLS handshake not completed in %d s", c->peer, f->handshake_timeout_s);
         conn_close(c, "handshake timeout");
@@ -432,7 +426,7 @@ static void conn_established(struct fed_conn *c)
     if (c->handshaken)
         return;
     c->handshaken = 1;
-    c->last_request_ms = mono_ms();
+    c->last_request_ms = pr_mono_ms();
     conn_read_sans(c, bufferevent_openssl_get_ssl(c->bev));
     pr_log_debug("fed", "%s: TLS established, %zu DNS name(s)%s%s", c->peer, c->n_sans,
                  c->n_sans > 0 ? ", first " : "", c->n_sans > 0 ? c->sans[0] : "");
@@ -462,7 +456,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         if (fr.kind == SIP_FRAME_PING) {
             evbuffer_drain(in, fr.len);
             bufferevent_write(bev, "\r\n", 2); /* RFC 5626 pong */
-            c->last_request_ms = mono_ms();
+            c->last_request_ms = pr_mono_ms();
             continue;
         }
         if (fr.kind == SIP_FRAME_SKIP) {
@@ -481,7 +475,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             conn_fatal(c);
             break;
         }
-        c->last_request_ms = mono_ms();
+        c->last_request_ms = pr_mono_ms();
         conn_request(c, buf, fr.len);
         if (c->bev != NULL && !c->closing)
             evbuffer_drain(in, fr.len);
@@ -491,7 +485,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     if (evbuffer_get_length(in) == 0)
         c->partial_since_ms = 0;
     else if (c->partial_since_ms == 0)
-        c->partial_since_ms = mono_ms();
+        c->partial_since_ms = pr_mono_ms();
     if (conn_answered_all(c))
         conn_close(c, "request error");
     else

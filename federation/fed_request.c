@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <event2/http.h>
+#include <jansson.h>
 
 #include "pushrelay/error.h"
 #include "fed_request.h"
@@ -141,6 +142,18 @@ static int body_int(json_t *body, const char *key, long long lo, long long hi, i
     return 0;
 }
 
+/* body_bool reads optional boolean 'key' into '*out': 1 for true, else 0. */
+static int body_bool(json_t *body, const char *key, int *out, struct fed_verdict *v)
+{
+    json_t *j = json_object_get(body, key);
+    if (j != NULL && !json_is_null(j) && !json_is_boolean(j)) {
+        verdict(v, 400, "body field \"%s\" must be true or false", key);
+        return -1;
+    }
+    *out = json_is_true(j);     /* false for NULL too */
+    return 0;
+}
+
 static int id_ok(const char *id)
 {
     if (*id == '\0')
@@ -190,7 +203,9 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
         body_str(body, "sound", FED_SOUND_MAX, &n->sound, v) ||
         body_str(body, "collapse_id", FED_COLLAPSE_MAX, &n->collapse_id, v) ||
         body_int(body, "badge", 0, 1000000, &n->badge, v) ||
-        body_int(body, "ttl", 1, FED_TTL_MAX_S, &n->ttl_s, v))
+        body_int(body, "ttl", 1, FED_TTL_MAX_S, &n->ttl_s, v) ||
+        /* every MESSAGE here comes from an authenticated edge, so any edge may ask */
+        body_bool(body, "trace", &n->trace, v))
         goto out;
     if (n->id != NULL && !id_ok(n->id)) {
         verdict(v, 400, "body field \"id\" must be printable ASCII without spaces");

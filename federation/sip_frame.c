@@ -15,10 +15,10 @@
  */
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 #include "pushrelay/error.h"
 #include "sip_frame.h"
+#include "sip_wire.h"
 
 /* ---------------------------------------------------------------------------
  * Framing states
@@ -125,8 +125,7 @@ static void frame_cl_header(const char *line, size_t n, struct frame_cl *cl)
     size_t nlen = (size_t)(colon - line);
     while (nlen > 0 && (line[nlen - 1] == ' ' || line[nlen - 1] == '\t'))
         nlen--;
-    if (!(nlen == 1 && (line[0] == 'l' || line[0] == 'L')) &&
-        !(nlen == 14 && strncasecmp(line, "Content-Length", 14) == 0))
+    if (sip_wire_hdr_id(line, nlen) != SIP_WIRE_HDR_CONTENT_LENGTH)
         return;
 
     const char *p = colon + 1, *end = line + n;

@@ -19,6 +19,7 @@
 
 #include "pushrelay/error.h"
 #include "sip_parse.h"
+#include "sip_wire.h"
 
 /* ---------------------------------------------------------------------------
  * Character classes and small helpers
@@ -288,49 +289,6 @@ static int parse_request_line(const char *p, const char *end, struct sip_msg *ms
     return sip_str_eq(msg->version, "SIP/2.0") ? 0 : -1;
 }
 
-/* The headers sip_parse reads; every other header is accepted and ignored. */
-enum parse_hdr {
-    HDR_OTHER,
-    HDR_VIA,
-    HDR_FROM,
-    HDR_TO,
-    HDR_CALL_ID,
-    HDR_CSEQ,
-    HDR_CONTENT_TYPE,
-    HDR_CONTENT_LENGTH,
-    HDR_MAX_FORWARDS,
-};
-
-/*
- * Full and compact names (§7.3.3). The compact forms of headers we do not
- * read (m Contact, k Supported, s Subject, e Content-Encoding, ...) are
- * unknown headers here like their full forms.
- */
-static const struct {
-    const char *name;
-    const char *compact;
-    enum parse_hdr id;
-} parse_hdrs[] = {
-    { "Via", "v", HDR_VIA },
-    { "From", "f", HDR_FROM },
-    { "To", "t", HDR_TO },
-    { "Call-ID", "i", HDR_CALL_ID },
-    { "CSeq", NULL, HDR_CSEQ },
-    { "Content-Type", "c", HDR_CONTENT_TYPE },
-    { "Content-Length", "l", HDR_CONTENT_LENGTH },
-    { "Max-Forwards", NULL, HDR_MAX_FORWARDS },
-};
-
-static enum parse_hdr parse_hdr_id(struct sip_str name)
-{
-    for (size_t i = 0; i < sizeof(parse_hdrs) / sizeof(parse_hdrs[0]); i++) {
-        if (sip_str_eq(name, parse_hdrs[i].name) ||
-            (parse_hdrs[i].compact != NULL && sip_str_eq(name, parse_hdrs[i].compact)))
-            return parse_hdrs[i].id;
-    }
-    return HDR_OTHER;
-}
-
 /* Stores a single-valued header; a second occurrence is a culprit. */
 static void parse_set_once(struct sip_str *field, struct sip_str value, const char *dup_why,
                            const char **culprit)
@@ -372,8 +330,9 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
     struct sip_str v = parse_trim(colon + 1, end);
     unsigned long long n;
 
-    switch (parse_hdr_id((struct sip_str){ p, (size_t)(name_end - p) })) {
-    case HDR_VIA:
+    /* Names, full and compact, are sip_wire's; headers not read here are ignored. */
+    switch (sip_wire_hdr_id(p, (size_t)(name_end - p))) {
+    case SIP_WIRE_HDR_VIA:
         if (v.len == 0)
             parse_fail(&st->culprit, "bad Via header");
         else if (msg->n_via == SIP_MAX_VIA)
@@ -381,25 +340,25 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
         else
             msg->via[msg->n_via++] = v;
         break;
-    case HDR_FROM:
+    case SIP_WIRE_HDR_FROM:
         parse_set_once(&msg->from, v, "duplicate From header", &st->culprit);
         break;
-    case HDR_TO:
+    case SIP_WIRE_HDR_TO:
         parse_set_once(&msg->to, v, "duplicate To header", &st->culprit);
         break;
-    case HDR_CALL_ID:
+    case SIP_WIRE_HDR_CALL_ID:
         parse_set_once(&msg->call_id, v, "duplicate Call-ID header", &st->culprit);
         break;
-    case HDR_CSEQ:
+    case SIP_WIRE_HDR_CSEQ:
         parse_set_once(&msg->cseq, v, "duplicate CSeq header", &st->culprit);
         break;
-    case HDR_CONTENT_TYPE: {
+    case SIP_WIRE_HDR_CONTENT_TYPE: {
         const char *semi = memchr(v.p, ';', v.len);
         parse_set_once(&msg->content_type, parse_trim(v.p, semi != NULL ? semi : v.p + v.len),
                        "duplicate Content-Type header", &st->culprit);
         break;
     }
-    case HDR_CONTENT_LENGTH:
+    case SIP_WIRE_HDR_CONTENT_LENGTH:
         if (parse_number(v.p, v.p + v.len, SIZE_MAX, &n) != 0)
             parse_fail(&st->culprit, "bad Content-Length");
         else if (st->have_cl && msg->content_length != n)
@@ -409,7 +368,7 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
             st->have_cl = 1;
         }
         break;
-    case HDR_MAX_FORWARDS:
+    case SIP_WIRE_HDR_MAX_FORWARDS:
         if (msg->max_forwards >= 0)
             parse_fail(&st->culprit, "duplicate Max-Forwards header");
         else if (parse_number(v.p, v.p + v.len, 255, &n) != 0)
@@ -417,7 +376,7 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
         else
             msg->max_forwards = (int)n;
         break;
-    case HDR_OTHER:
+    default:
         break;
     }
 }

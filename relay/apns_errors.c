@@ -1,7 +1,7 @@
 /*
- * apns_errors.c - the APNs error table (classify.h) and pr_classify, the
- * per-provider dispatch. Called by the dispatcher with what relay/apns.c
- * reported; it does no I/O and never touches the token store itself.
+ * apns_errors.c - the APNs error table (classify.h). Called through
+ * pr_classify with what relay/apns.c reported; it does no I/O and never
+ * touches the token store itself.
  */
 #include <string.h>
 
@@ -42,14 +42,4 @@ enum pr_outcome apns_classify(struct pr_result *res, int64_t accepted_ms)
     if (st >= 500 && st <= 599)
         return PR_OUTCOME_RETRY;
     return PR_OUTCOME_DEAD_LETTER;
-}
-
-enum pr_outcome pr_classify(enum pr_provider p, struct pr_result *res, int64_t accepted_ms)
-{
-    switch (p) {
-    case PR_PROVIDER_APNS: return apns_classify(res, accepted_ms);
-    case PR_PROVIDER_FCM: return fcm_classify(res);
-    case PR_PROVIDER_MPNS: return mpns_classify(res);
-    default: return PR_OUTCOME_DEAD_LETTER;
-    }
 }

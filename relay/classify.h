@@ -2,7 +2,8 @@
  * classify.h - what a provider's answer means for the notification: each
  * provider's error-mapping table turns a struct pr_result into an enum
  * pr_outcome. Implementations: relay/apns_errors.c, relay/fcm_errors.c,
- * relay/mpns_errors.c. Pure functions, called by the dispatcher when a
+ * relay/mpns_errors.c; pr_classify, which picks the table, is
+ * relay/classify.c. Pure functions, called by the dispatcher when a
  * provider client reports back.
  *
  * Shared rows: status PR_STATUS_NO_ANSWER (and any other status below 100

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "h2c.h"
@@ -55,13 +56,6 @@ struct fcm_call {
     struct event *timer;            /* only while waiting */
     unsigned token_gen;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void call_free(struct fcm_call *call)
 {
@@ -135,7 +129,7 @@ static void fcm_done(void *arg, const struct h2c_response *hr)
 /* Put 'call' on a stream with 'token'. On failure 'call' is untouched. */
 static int fcm_submit(struct fcm *f, struct fcm_call *call, const char *token)
 {
-    int64_t left = call->deadline_ms - mono_ms();
+    int64_t left = call->deadline_ms - pr_mono_ms();
     size_t alen = strlen(token) + 8;
     char *auth = malloc(alen);
     if (auth == NULL)
@@ -211,7 +205,7 @@ static int fcm_send(struct pclient *pc, const struct pr_notif *n, int timeout_ms
     call->body_len = len;
     if (timeout_ms <= 0)
         timeout_ms = FCM_DEFAULT_TIMEOUT_MS;
-    call->deadline_ms = mono_ms() + timeout_ms;
+    call->deadline_ms = pr_mono_ms() + timeout_ms;
 
     const char *token = oauth_token(f->oauth);
     if (token != NULL) {

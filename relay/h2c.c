@@ -24,6 +24,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "h2c.h"
@@ -122,13 +123,6 @@ static void kick_schedule(struct h2c *c);
 static void conn_close(struct h2c_conn *conn, const char *why, int graceful);
 static int conn_flush(struct h2c_conn *conn);
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void timer_arm(struct event *ev, int ms)
 {
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
@@ -187,7 +181,7 @@ static void req_complete(struct h2c_req *r, int status, const char *error)
         res.captured[i] = status == 0 ? NULL : r->captured[i];
     res.body = status != 0 && r->rbody != NULL ? r->rbody : "";
     res.body_len = status != 0 ? r->rlen : 0;
-    res.rtt_us = r->sent_us != 0 ? now_us() - r->sent_us : 0;
+    res.rtt_us = r->sent_us != 0 ? pr_mono_us() - r->sent_us : 0;
     r->cb(r->arg, &res);
 }
 
@@ -364,7 +358,7 @@ static int on_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame
     struct h2c_req *r = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (r != NULL && !r->headers_sent) {
         r->headers_sent = 1;
-        r->sent_us = now_us();
+        r->sent_us = pr_mono_us();
     }
     return 0;
 }
@@ -501,7 +495,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     if (conn->session == NULL)
         return;
-    conn->last_read_us = now_us();
+    conn->last_read_us = pr_mono_us();
     while (evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -576,7 +570,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_close(conn, "connection lost", 0);
             return;
         }
-        conn->last_read_us = now_us();
+        conn->last_read_us = pr_mono_us();
         conn_after_io(conn);
         return;
     }
@@ -734,7 +728,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             conn_close(conn, "connection lost", 0);
             break;
         }
-        int64_t idle_ms = (now_us() - conn->last_read_us) / 1000;
+        int64_t idle_ms = (pr_mono_us() - conn->last_read_us) / 1000;
         if (idle_ms < H2C_PING_IDLE_MS) {
             timer_arm(conn->timer, (int)(H2C_PING_IDLE_MS - idle_ms));
             break;

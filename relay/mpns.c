@@ -30,6 +30,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "pclient_impl.h"
@@ -92,13 +93,6 @@ struct mpns_call {
     const char *error;              /* evhttp's reason when no answer came */
 };
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void kick_schedule(struct mpns *m)
 {
     if (!m->closing)
@@ -121,7 +115,7 @@ static void call_finish_noanswer(struct mpns_call *call, const char *why)
     pr_result_init(&res);
     res.status = PR_STATUS_NO_ANSWER;
     snprintf(res.reason, sizeof(res.reason), "%s", why);
-    res.rtt_us = call->sent_us != 0 ? now_us() - call->sent_us : 0;
+    res.rtt_us = call->sent_us != 0 ? pr_mono_us() - call->sent_us : 0;
     call->cb(call->arg, &res);
     call_free(call);
 }
@@ -233,7 +227,7 @@ static void req_done_cb(struct evhttp_request *req, void *arg)
     struct pr_result res;
     pr_result_init(&res);
     res.status = status;
-    res.rtt_us = now_us() - call->sent_us;
+    res.rtt_us = pr_mono_us() - call->sent_us;
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     snprintf(res.reason, sizeof(res.reason), "%s/%s/%s",
              hdr_or_empty(h, "X-NotificationStatus"), hdr_or_empty(h, "X-SubscriptionStatus"),
@@ -309,7 +303,7 @@ static int call_start(struct mpns_conn *conn, struct mpns_call *call)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     call->conn = conn;
     call->req = req;
-    call->sent_us = now_us();
+    call->sent_us = pr_mono_us();
     conn->busy = call;
     return 0;
 }

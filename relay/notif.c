@@ -6,18 +6,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
 #include "jbuf.h"
-
-int64_t pr_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void notif_init(struct pr_notif *n)
 {
@@ -87,6 +79,8 @@ int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
 #undef X
     if (n->badge >= 0)
         jbuf_int(&b, "badge", n->badge);
+    if (n->trace)
+        jbuf_int(&b, "trace", 1);
     if (n->data != NULL)
         jbuf_json(&b, "data", n->data);
     jbuf_close(&b);
@@ -332,9 +326,10 @@ static int rd_name(struct notif_rd *r, char buf[NOTIF_NAME_MAX])
 }
 
 /* The integer members, in the order of notif_scan's 'nums'. */
-enum { NOTIF_V, NOTIF_VOIP, NOTIF_TTL, NOTIF_ACC, NOTIF_EXP, NOTIF_ATT, NOTIF_BADGE, NOTIF_NUMS };
+enum { NOTIF_V, NOTIF_VOIP, NOTIF_TTL, NOTIF_ACC, NOTIF_EXP, NOTIF_ATT, NOTIF_BADGE, NOTIF_TRACE,
+       NOTIF_NUMS };
 static const char *const notif_num_keys[NOTIF_NUMS] = {
-    "v", "voip", "ttl", "acc", "exp", "att", "badge"
+    "v", "voip", "ttl", "acc", "exp", "att", "badge", "trace"
 };
 
 static int key_is(const char *k, size_t klen, const char *want)
@@ -418,6 +413,7 @@ static int notif_scan(const char *json, size_t len, struct pr_notif *out)
     out->accepted_ms = nums[NOTIF_ACC];
     out->expires_ms = nums[NOTIF_EXP];
     out->voip = (seen & 1u << NOTIF_VOIP) && nums[NOTIF_VOIP] != 0;
+    out->trace = (seen & 1u << NOTIF_TRACE) && nums[NOTIF_TRACE] != 0;
     if (seen & 1u << NOTIF_BADGE)
         out->badge = (int)nums[NOTIF_BADGE];
     return 0;
@@ -457,6 +453,8 @@ static int notif_decode_tree(const char *json, size_t len, struct pr_notif *out)
     out->expires_ms = exp;
     json_t *voip = json_object_get(o, "voip");
     out->voip = json_is_integer(voip) && json_integer_value(voip) != 0;
+    json_t *trace = json_object_get(o, "trace");
+    out->trace = json_is_integer(trace) && json_integer_value(trace) != 0;
     json_t *badge = json_object_get(o, "badge");
     if (badge != NULL) {
         if (!json_is_integer(badge))

@@ -15,6 +15,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "h2c.h"
@@ -48,13 +49,6 @@ struct oauth {
     oauth_ready_cb cb;
     void *arg;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void oauth_fetch(struct oauth *o);
 
@@ -105,8 +99,8 @@ static void oauth_done(void *arg, const struct h2c_response *res)
     }
     free(o->token);
     o->token = copy;
-    o->refresh_at_ms = mono_ms() + (expires_in - margin) * 1000;
-    o->stale_at_ms = mono_ms() + (expires_in - margin / 5) * 1000;
+    o->refresh_at_ms = pr_mono_ms() + (expires_in - margin) * 1000;
+    o->stale_at_ms = pr_mono_ms() + (expires_in - margin / 5) * 1000;
     o->backoff_ms = 0;
     o->wanted = 0;
     pr_log_info("oauth", "app %s: access token valid for %lld s", o->app_id,
@@ -162,7 +156,7 @@ static void oauth_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 const char *oauth_token(struct oauth *o)
 {
-    int64_t now = mono_ms();
+    int64_t now = pr_mono_ms();
     if (o->token != NULL && now < o->refresh_at_ms)
         return o->token;
     /* Past the refresh point the old token still serves while a new one comes. */

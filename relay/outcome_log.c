@@ -17,8 +17,7 @@ int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_not
     char key[KEYS_MAX], status[16], attempts[16], at[24], ttl[16];
     if (n == NULL || n->id == NULL || n->domain == NULL)
         return 0;
-    if (o == PR_OUTCOME_DELIVERED &&
-        strncmp(n->id, OUTCOME_LOG_TRACED, sizeof(OUTCOME_LOG_TRACED) - 1) != 0)
+    if (o == PR_OUTCOME_DELIVERED && !n->trace)
         return 0;
     if (keys_outcome(k, n->domain, n->id, key, sizeof(key)) < 0)
         return PR_ETOOBIG;
@@ -47,6 +46,18 @@ static void outcome__copy(char *dst, size_t len, const redisReply *r)
         snprintf(dst, len, "%.*s", (int)r->len, r->str);
 }
 
+/* outcome__parse reads a name pr_outcome_name wrote back into its enum; -1 if none. */
+static int outcome__parse(const redisReply *r, enum pr_outcome *o)
+{
+    for (int i = 0; i < PR_OUTCOME_COUNT; i++)
+        if (strlen(pr_outcome_name((enum pr_outcome)i)) == r->len &&
+            memcmp(pr_outcome_name((enum pr_outcome)i), r->str, r->len) == 0) {
+            *o = (enum pr_outcome)i;
+            return 0;
+        }
+    return -1;
+}
+
 int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
                     struct outcome_info *out)
 {
@@ -65,7 +76,9 @@ int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, c
     if (r->element[0]->type != REDIS_REPLY_STRING)
         goto out;
     memset(out, 0, sizeof(*out));
-    outcome__copy(out->outcome, sizeof(out->outcome), r->element[0]);
+    rc = PR_EREDIS;
+    if (outcome__parse(r->element[0], &out->outcome) != 0)
+        goto out;
     outcome__copy(out->reason, sizeof(out->reason), r->element[1]);
     outcome__copy(num, sizeof(num), r->element[2]);
     out->last_status = atoi(num);

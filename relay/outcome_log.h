@@ -6,9 +6,10 @@
  * records the outcome; pushrelayctl reads it over a blocking connection.
  *
  * Every outcome but a plain delivery is recorded. A delivery is recorded
- * only for test-push's own notifications (id prefix OUTCOME_LOG_TRACED):
- * one record per delivered notification for a day would hold about 86,400
- * hashes per notification/s in Redis, and deliveries are what stats count.
+ * only for traced notifications (the MESSAGE body said "trace": true, as
+ * test-push's does; pr_notif.trace): one record per delivered notification
+ * for a day would hold about 86,400 hashes per notification/s in Redis,
+ * and deliveries are what stats count.
  *
  *   <p>outcome:<domain>:<id>   hash, EXPIRE OUTCOME_LOG_TTL_S (rewritten per attempt)
  *     outcome      "delivered" | "retry" | "expired" | "token_dead" | "dead_letter"
@@ -30,14 +31,11 @@
 
 #define OUTCOME_LOG_TTL_S (24 * 3600)
 
-/* Push ids that pushrelayctl test-push makes: their deliveries are recorded too. */
-#define OUTCOME_LOG_TRACED "test-push-"
-
 /*
  * outcome_log_send sends, without reply callbacks, HSET + EXPIRE recording
  * 'o' for notification 'n' (which must have its id and domain; NULL or an
- * id-less record is skipped and returns 0, as is the delivery of an id
- * without the OUTCOME_LOG_TRACED prefix). 'reason' may be NULL. Meant to
+ * id-less record is skipped and returns 0, as is the delivery of a
+ * notification that is not traced). 'reason' may be NULL. Meant to
  * run between MULTI and EXEC. Returns 0, PR_ETOOBIG (key too long: nothing
  * sent, the caller may go on) or PR_EREDIS (not connected).
  */
@@ -46,7 +44,7 @@ int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_not
 
 /* A record as read back. */
 struct outcome_info {
-    char outcome[24];
+    enum pr_outcome outcome;
     char reason[192];
     int last_status;
     char last[192];
@@ -56,9 +54,9 @@ struct outcome_info {
 
 /*
  * outcome_log_get reads the record of ('domain', 'id') over a blocking
- * connection. Returns 0, PR_ENOTFOUND (no record: not finished yet, expired
- * from the log, or a dispatcher that does not write it), PR_ETOOBIG or
- * PR_EREDIS.
+ * connection. Returns 0, PR_ENOTFOUND (no record: no attempt has ended
+ * yet, or it expired from the log), PR_ETOOBIG or PR_EREDIS (also for a
+ * record whose outcome names no enum pr_outcome).
  */
 int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
                     struct outcome_info *out);

@@ -11,17 +11,24 @@
  *    "tok":"<device token>","voip":0,"ev":"im","from":"sip:…","to":"sip:…",
  *    "title":"…","body":"…","badge":3,"sound":"default","prio":"high",
  *    "coll":"conv-42","ttl":60,"acc":1732480000000,"exp":1732480060000,
- *    "att":0,"data":{…},"last":"503 ServiceUnavailable"}
+ *    "att":0,"data":{…},"last":"503 ServiceUnavailable","trace":1}
  *
  * Absent optional fields are omitted; decoding tolerates their absence.
+ * "trace" is written only when set (the MESSAGE body said "trace": true).
  */
 #ifndef PUSHRELAY_NOTIF_H
 #define PUSHRELAY_NOTIF_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
+#include "pushrelay/clock.h"     /* accepted_ms, expires_ms: pr_now_ms() values */
 #include "pushrelay/provider.h"
+
+/*
+ * Only 'data' is a jansson value: named by its struct tag so that
+ * includers who never touch it do not compile <jansson.h>.
+ */
+struct json_t;
 
 #define PR_NOTIF_VERSION 1
 #define PR_NOTIF_ID_MAX 128      /* idempotency key length limit */
@@ -46,8 +53,10 @@ struct pr_notif {
     int64_t accepted_ms;        /* wall clock when the listener answered 202 */
     int64_t expires_ms;         /* accepted_ms + ttl_s * 1000 */
     int attempts;               /* delivery attempts already made */
-    json_t *data;               /* custom data object (owned reference) or NULL */
+    struct json_t *data;        /* custom data object (jansson json_t, owned reference) or NULL */
     char *last;                 /* last provider answer, e.g. "503 …", or NULL */
+    int trace;                  /* the edge asked for every outcome to be recorded,
+                                   delivery included (relay/outcome_log.h) */
 };
 
 /* notif_init zeroes 'n' and sets badge to -1. */
@@ -73,8 +82,5 @@ int notif_decode(const char *json, size_t len, struct pr_notif *out);
 
 /* notif_set_str replaces '*field' with a copy of 's' (NULL clears it). */
 int notif_set_str(char **field, const char *s);
-
-/* Wall clock in milliseconds since the epoch. */
-int64_t pr_now_ms(void);
 
 #endif

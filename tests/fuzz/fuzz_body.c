@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "fed_request.h"
 #include "sip_parse.h"
@@ -56,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (notif_decode(json, len, &out) != 0 || !same(in.id, out.id) || !same(in.title, out.title) ||
             !same(in.body, out.body) || !same(in.from, out.from) || in.badge != out.badge ||
             in.ttl_s != out.ttl_s || in.event != out.event || in.priority != out.priority ||
+            in.trace != out.trace ||
             (in.data == NULL) != (out.data == NULL) || (in.data != NULL && !json_equal(in.data, out.data)))
             abort(); /* ... and come back from the queue unchanged */
         free(json);

@@ -10,7 +10,7 @@
 N=600
 disp_setup
 disp_config "$T/pushrelay.conf" 2000     # every entry starts: none waits behind the outbox
-queue $N --id-prefix test-push-   # their deliveries leave an outcome record
+queue $N --id-prefix t- --trace   # their deliveries leave an outcome record
 # Entries are read (XREADGROUP), and the stats' HINCRBY still land.
 rcli ACL SETUSER default -xack >/dev/null
 
@@ -29,7 +29,7 @@ echo "== Redis takes writes again"
 rcli ACL SETUSER default +xack >/dev/null
 wait_for 30 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
 wait_for 5 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
-assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:test-push-7 outcome)" "outcome record of test-push-7"
+assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:t-7 outcome)" "outcome record of traced t-7"
 disp_stop_clean
 assert_eq $N "$(stat_total all:delivered)" "pr:stats:total all:delivered"
 sb_stop

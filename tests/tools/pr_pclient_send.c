@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "classify.h"
 #include "payload.h"

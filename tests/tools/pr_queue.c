@@ -5,7 +5,7 @@
  * without the SIP side. Not installed.
  *
  *   pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider apns|fcm|mpns] [--app ID]
- *            [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N]
+ *            [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]
  *
  * Notification i (from --start, default 0) gets id "<id-prefix><i>" and,
  * unless --token is given, token "tok<i>" (hex for APNs: 64 hex digits
@@ -24,17 +24,21 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider P] [--app ID]\n"
-                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N]\n");
+                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    int port = 6379, count = 1, ttl = 3600, start = 0;
+    int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0;
     const char *prefix = "pr:", *provider = "apns", *app = "test-ios", *domain = "contoso.com";
     const char *token = NULL, *id_prefix = "n";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--trace") == 0) {   /* the body's "trace": true */
+            trace = 1;
+            continue;
+        }
         if (v == NULL)
             return usage();
         if (strcmp(a, "-p") == 0) port = atoi(v);
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
         n.event = PR_EVENT_IM;
         n.priority = PR_PRIORITY_HIGH;
         n.ttl_s = ttl;
+        n.trace = trace;
         n.accepted_ms = pr_now_ms();
         n.expires_ms = n.accepted_ms + (int64_t)ttl * 1000;
         char *json = NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "fed_request.h"
 #include "sip_parse.h"
@@ -228,6 +229,25 @@ static void mpns_channel_must_be_https_on_an_allowed_host(void **state)
     notif_clear(&f.n);
 }
 
+static void trace_true_marks_the_notification_traced(void **state)
+{
+    (void)state;
+    struct fixture f;
+    run_message(&f, APNS_URI, "{\"event\":\"im\",\"trace\":true}");
+    assert_int_equal(f.v.action, FED_QUEUE);
+    assert_int_equal(f.n.trace, 1);
+    notif_clear(&f.n);
+    run_message(&f, APNS_URI, "{\"event\":\"im\",\"trace\":false}");
+    assert_int_equal(f.v.action, FED_QUEUE);
+    assert_int_equal(f.n.trace, 0);
+    notif_clear(&f.n);
+    /* the id is only an id: no prefix turns tracing on */
+    run_message(&f, APNS_URI, "{\"event\":\"im\",\"id\":\"test-push-0123\"}");
+    assert_int_equal(f.v.action, FED_QUEUE);
+    assert_int_equal(f.n.trace, 0);
+    notif_clear(&f.n);
+}
+
 static void body_errors_name_the_field(void **state)
 {
     (void)state;
@@ -248,6 +268,8 @@ static void body_errors_name_the_field(void **state)
     assert_refused(&f, 400, "\"title\" must be a string");
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"priority\":\"urgent\"}");
     assert_refused(&f, 400, "\"priority\"");
+    run_message(&f, APNS_URI, "{\"event\":\"im\",\"trace\":1}");
+    assert_refused(&f, 400, "\"trace\" must be true or false");
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"data\":[1]}");
     assert_refused(&f, 400, "\"data\"");
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"event\":\"call\"}");
@@ -297,6 +319,7 @@ int main(void)
         cmocka_unit_test(unknown_provider_is_400_and_unknown_app_is_404),
         cmocka_unit_test(malformed_tokens_are_refused_per_provider),
         cmocka_unit_test(mpns_channel_must_be_https_on_an_allowed_host),
+        cmocka_unit_test(trace_true_marks_the_notification_traced),
         cmocka_unit_test(body_errors_name_the_field),
         cmocka_unit_test(invalid_utf8_body_is_refused),
         cmocka_unit_test(zero_max_forwards_gets_483),

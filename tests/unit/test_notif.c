@@ -1,7 +1,7 @@
 /*
  * test_notif.c - the notification record (relay/notif.c): encode/decode
  * round trip with Korean and emoji text, tolerated absences, refused corrupt
- * records; and the Redis key builders (relay/keys.c).
+ * records. The Redis key builders are test_keys.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
-#include "keys.h"
 
 #define KOREAN "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"
 #define EMOJI "\xf0\x9f\x98\x80"
@@ -42,6 +42,7 @@ static void full_notif(struct pr_notif *n)
     n->attempts = 2;
     n->data = json_pack("{s:s, s:i, s:{s:b}}", "conv", KOREAN, "n", 7, "o", "x", 1);
     notif_set_str(&n->last, "503 ServiceUnavailable");
+    n->trace = 1;
 }
 
 static void round_trip_keeps_every_field_including_korean_and_emoji(void **state)
@@ -76,6 +77,7 @@ static void round_trip_keeps_every_field_including_korean_and_emoji(void **state
     assert_int_equal(d.attempts, 2);
     assert_true(json_equal(d.data, n.data));
     assert_string_equal(d.last, "503 ServiceUnavailable");
+    assert_int_equal(d.trace, 1);
 
     /* Encoding the decoded record again gives the same text. */
     char *again = NULL;
@@ -124,7 +126,7 @@ static void encoding_uses_the_documented_short_keys(void **state)
     assert_int_equal(notif_encode(&n, &text, &len), 0);
     json_t *o = json_loads(text, 0, NULL);
     json_t *want = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s,"
-                             " s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:O, s:s}",
+                             " s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:O, s:s, s:i}",
                              "v", 1, "id", "5f0c1d2e-42", "dom", "contoso.com", "prov", "fcm",
                              "app", "lync-android", "tok", "fcm:APA91b-token", "voip", 1,
                              "ev", "missed-call", "from", "sip:alice@contoso.com",
@@ -133,7 +135,7 @@ static void encoding_uses_the_documented_short_keys(void **state)
                              "badge", 3, "sound", "default", "prio", "high", "coll", "conv-42",
                              "ttl", 60, "acc", (json_int_t)1732480000000,
                              "exp", (json_int_t)1732480060000, "att", 2, "data", n.data,
-                             "last", "503 ServiceUnavailable");
+                             "last", "503 ServiceUnavailable", "trace", 1);
     assert_true(json_equal(o, want));
     json_decref(o);
     json_decref(want);
@@ -167,6 +169,7 @@ static void absent_optional_fields_are_omitted_and_decode_as_absent(void **state
     assert_null(d.data);
     assert_int_equal(d.badge, -1);
     assert_int_equal(d.voip, 0);
+    assert_int_equal(d.trace, 0);
     free(text);
     notif_clear(&n);
     notif_clear(&d);
@@ -395,84 +398,6 @@ static void clear_resets_to_init_state(void **state)
     assert_int_equal(n.attempts, 0);
 }
 
-/* ---- keys ----------------------------------------------------------------- */
-
-static void keys_follow_the_documented_layout(void **state)
-{
-    (void)state;
-    struct keys k;
-    char buf[KEYS_MAX];
-    assert_int_equal(keys_init(&k, NULL), 0);
-#define KEY(call, want)                          \
-    do {                                         \
-        int n = (call);                          \
-        assert_string_equal(buf, want);          \
-        assert_int_equal(n, strlen(want));       \
-    } while (0)
-    KEY(keys_stream(&k, PR_PROVIDER_APNS, buf, sizeof(buf)), "pr:{q}:in:apns");
-    KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "pr:{q}:in:fcm");
-    KEY(keys_stream(&k, PR_PROVIDER_MPNS, buf, sizeof(buf)), "pr:{q}:in:mpns");
-    KEY(keys_retry(&k, buf, sizeof(buf)), "pr:{q}:retry");
-    KEY(keys_dead(&k, buf, sizeof(buf)), "pr:{q}:dead");
-    KEY(keys_dedup(&k, "contoso.com", "5f0c-42", buf, sizeof(buf)), "pr:dedup:contoso.com:5f0c-42");
-    KEY(keys_tenant(&k, "contoso.com", buf, sizeof(buf)), "pr:tenant:contoso.com");
-    KEY(keys_tenants(&k, buf, sizeof(buf)), "pr:tenants");
-    KEY(keys_rate(&k, "contoso.com", 1732480000LL, buf, sizeof(buf)), "pr:rate:contoso.com:1732480000");
-    KEY(keys_token(&k, PR_PROVIDER_APNS, "ab12", buf, sizeof(buf)), "pr:token:apns:ab12");
-    KEY(keys_tokens(&k, buf, sizeof(buf)), "pr:tokens");
-    KEY(keys_stats_total(&k, buf, sizeof(buf)), "pr:stats:total");
-    KEY(keys_stats_minute(&k, 28874666LL, buf, sizeof(buf)), "pr:stats:min:28874666");
-    KEY(keys_stats_domain(&k, "contoso.com", buf, sizeof(buf)), "pr:stats:domain:contoso.com");
-    KEY(keys_stats_hist(&k, PR_PROVIDER_FCM, "rtt", buf, sizeof(buf)), "pr:stats:hist:fcm:rtt");
-
-    assert_int_equal(keys_init(&k, "staging:"), 0);
-    KEY(keys_stream(&k, PR_PROVIDER_FCM, buf, sizeof(buf)), "staging:{q}:in:fcm");
-    KEY(keys_dedup(&k, "d", KOREAN, buf, sizeof(buf)), "staging:dedup:d:" KOREAN);
-#undef KEY
-}
-
-static void keys_refuse_a_prefix_that_does_not_fit(void **state)
-{
-    (void)state;
-    struct keys k;
-    char prefix[KEYS_PREFIX_MAX + 1];
-    memset(prefix, 'p', sizeof(prefix) - 1);
-    prefix[KEYS_PREFIX_MAX] = '\0';
-    assert_int_equal(keys_init(&k, prefix), PR_EINVAL);
-    prefix[KEYS_PREFIX_MAX - 1] = '\0';
-    assert_int_equal(keys_init(&k, prefix), 0);
-}
-
-static void keys_report_a_buffer_too_small(void **state)
-{
-    (void)state;
-    struct keys k;
-    keys_init(&k, NULL);
-    char buf[16];
-    assert_int_equal(keys_tenants(&k, buf, 11), 10);   /* "pr:tenants" + NUL fits exactly */
-    assert_string_equal(buf, "pr:tenants");
-    assert_int_equal(keys_tenants(&k, buf, 10), PR_ETOOBIG);
-    assert_int_equal(keys_retry(&k, buf, 5), PR_ETOOBIG);
-}
-
-static void keys_fit_a_4k_mpns_channel_uri_in_keys_max(void **state)
-{
-    (void)state;
-    struct keys k;
-    char prefix[KEYS_PREFIX_MAX];
-    memset(prefix, 'p', sizeof(prefix) - 1);
-    prefix[KEYS_PREFIX_MAX - 1] = '\0';
-    keys_init(&k, prefix);
-    char *uri = malloc(4097);
-    memset(uri, 'u', 4096);
-    uri[4096] = '\0';
-    char *buf = malloc(KEYS_MAX);
-    int n = keys_token(&k, PR_PROVIDER_MPNS, uri, buf, KEYS_MAX);
-    assert_int_equal(n, 63 + strlen("token:mpns:") + 4096);
-    free(buf);
-    free(uri);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,10 +415,6 @@ int main(void)
         cmocka_unit_test(decode_refuses_corrupt_input),
         cmocka_unit_test(set_str_copies_and_clears),
         cmocka_unit_test(clear_resets_to_init_state),
-        cmocka_unit_test(keys_follow_the_documented_layout),
-        cmocka_unit_test(keys_refuse_a_prefix_that_does_not_fit),
-        cmocka_unit_test(keys_report_a_buffer_too_small),
-        cmocka_unit_test(keys_fit_a_4k_mpns_channel_uri_in_keys_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

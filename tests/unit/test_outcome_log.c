@@ -74,7 +74,7 @@ static void a_record_without_id_is_skipped(void **state)
     assert_int_equal(rc.n, 0);
 }
 
-static void a_delivery_is_recorded_only_for_test_push(void **state)
+static void a_delivery_is_recorded_only_when_traced(void **state)
 {
     (void)state;
     struct rconn rc = { .connected = 1 };
@@ -84,13 +84,14 @@ static void a_delivery_is_recorded_only_for_test_push(void **state)
     notif_init(&n);
     n.domain = "contoso.com";
     n.attempts = 1;
-    n.id = "im-4711";
+    n.id = "test-push-0123456789ab";    /* an id says nothing: only the field does */
     assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
     assert_int_equal(rc.n, 0);
-    n.id = "test-push-0123456789ab";
+    n.id = "im-4711";
+    n.trace = 1;
     assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
     assert_int_equal(rc.n, 2);
-    assert_hset_prefix(rc.cmds[0], "HSET pr:outcome:contoso.com:test-push-0123456789ab outcome "
+    assert_hset_prefix(rc.cmds[0], "HSET pr:outcome:contoso.com:im-4711 outcome "
                                    "delivered reason  last_status 200 last  attempts 1");
 }
 
@@ -130,7 +131,7 @@ int main(void)
         cmocka_unit_test(a_retry_is_recorded_with_the_providers_last_answer),
         cmocka_unit_test(a_dead_letter_keeps_its_reason),
         cmocka_unit_test(a_record_without_id_is_skipped),
-        cmocka_unit_test(a_delivery_is_recorded_only_for_test_push),
+        cmocka_unit_test(a_delivery_is_recorded_only_when_traced),
         cmocka_unit_test(not_connected_is_eredis),
         cmocka_unit_test(an_id_too_long_for_a_key_is_etoobig_and_sends_nothing),
     };
