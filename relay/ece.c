@@ -249,13 +249,13 @@ static int ece_derive(const struct ece_sub *sub, EVP_PKEY *as_key,
     memcpy(key_info + sizeof(ece_key_info), sub->p256dh, ECE_PUBLIC_LEN);
     memcpy(key_info + sizeof(ece_key_info) + ECE_PUBLIC_LEN, as_public, ECE_PUBLIC_LEN);
     if ((rc = ece_hkdf(sub->auth, ECE_AUTH_LEN, secret, sizeof(secret), key_info,
-                       sizeof(key_info), ikm, sizeof(ikm))) != 0 ||
-        (rc = ece_hkdf(salt, ECE_SALT_LEN, ikm, sizeof(ikm), (const unsigned char *)ece_cek_info,
-                       sizeof(ece_cek_info), cek, ECE_CEK_LEN)) != 0 ||
-        (rc = ece_hkdf(salt, ECE_SALT_LEN, ikm, sizeof(ikm),
-                       (const unsigned char *)ece_nonce_info, sizeof(ece_nonce_info), nonce,
-                       ECE_NONCE_LEN)) != 0)
+                       sizeof(key_info), ikm, sizeof(ikm))) != 0)
         goto out;
+    if ((rc = ece_hkdf(salt, ECE_SALT_LEN, ikm, sizeof(ikm), (const unsigned char *)ece_cek_info,
+                       sizeof(ece_cek_info), cek, ECE_CEK_LEN)) != 0)
+        goto out;
+    rc = ece_hkdf(salt, ECE_SALT_LEN, ikm, sizeof(ikm), (const unsigned char *)ece_nonce_info,
+                  sizeof(ece_nonce_info), nonce, ECE_NONCE_LEN);
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
     OPENSSL_cleanse(ikm, sizeof(ikm));

@@ -220,6 +220,7 @@ static void origin_is_scheme_host_and_non_default_port(void **state)
         { "HTTPS://wns2-by3p.notify.windows.com/w/?token=AwYAAAB", "https://wns2-by3p.notify.windows.com" },
         { "https://127.0.0.1:8443/push/sub-1", "https://127.0.0.1:8443" },
         { "https://push.example.net", "https://push.example.net" },
+        { "https://[2001:DB8::1]:8443/push", "https://[2001:db8::1]:8443" },
         { "http://push.example.net/sub", NULL },
         { "https:///sub", NULL },
         { "https://user@push.example.net/sub", NULL },
