@@ -75,6 +75,44 @@ char *jwt_b64url(const unsigned char *data, size_t len)
 }
 
 /*
+ * The decoder is EVP_DecodeBlock's, like the encoder: the text is turned
+ * back into the standard alphabet and padded first. EVP_DecodeBlock counts
+ * the bytes the padding stands for, so those are taken off again.
+ */
+int jwt_b64url_decode(const char *s, unsigned char *out, size_t outmax, size_t *outlen)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t len = strlen(s);
+    while (len > 0 && s[len - 1] == '=' && strlen(s) - len < 2)
+        len--;
+    if (len % 4 == 1 || strspn(s, alphabet) != len || len > (size_t)INT32_MAX / 2)
+        return PR_EINVAL;
+    size_t pad = (4 - len % 4) % 4;
+    if (len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > outmax)
+        return PR_ETOOBIG;
+    char *std = malloc(len + pad + 1);
+    unsigned char *raw = malloc((len + pad) / 4 * 3 + 1);
+    int rc = PR_ENOMEM;
+    if (std == NULL || raw == NULL)
+        goto out;
+    for (size_t i = 0; i < len; i++)
+        std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    memset(std + len, '=', pad);
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)std, (int)(len + pad));
+    rc = PR_EINVAL;
+    if (n < 0 || (size_t)n < pad)
+        goto out;
+    *outlen = (size_t)n - pad;
+    memcpy(out, raw, *outlen);
+    rc = 0;
+out:
+    free(std);
+    free(raw);
+    return rc;
+}
+
+/*
  * jwt_der_to_raw turns OpenSSL's DER ECDSA-Sig-Value into the JWS form
  * (RFC 7518 section 3.4): r and s as fixed 32-byte big-endian integers.
  */

@@ -26,6 +26,14 @@ int jwt_sign(EVP_PKEY *key, const char *alg, const char *kid, json_t *claims, ch
 char *jwt_b64url(const unsigned char *data, size_t len);
 
 /*
+ * jwt_b64url_decode decodes base64url text 's' (padding '=' allowed but not
+ * required) into 'out', which has room for 'outmax' bytes, and sets '*outlen'.
+ * PR_EINVAL when 's' holds a character outside the alphabet or is of an
+ * impossible length, PR_ETOOBIG when the result would not fit.
+ */
+int jwt_b64url_decode(const char *s, unsigned char *out, size_t outmax, size_t *outlen);
+
+/*
  * The APNs provider token: {"iss":team_id,"iat":now} signed ES256 with kid.
  * Apple refuses tokens refreshed more often than every 20 minutes and
  * rejects ones older than 60: the cache reuses a token until 'refresh_s'

@@ -15,6 +15,7 @@
 
 #include "pushrelay/error.h"
 #include "payload.h"
+#include "payload_ext.h"     /* toast_url_encode */
 
 #define MPNS_HEAD "<?xml version=\"1.0\" encoding=\"utf-8\"?>" \
                   "<wp:Notification xmlns:wp=\"WPNotification\"><wp:Toast><wp:Text1>"
@@ -23,30 +24,11 @@
 #define MPNS_PARAM_ID "&amp;id="
 #define MPNS_TAIL "</wp:Param></wp:Toast></wp:Notification>"
 
-/* mpns_url_encode percent-encodes all but RFC 3986 unreserved characters. */
-static char *mpns_url_encode(const char *s)
-{
-    static const char unreserved[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
-    char *out = malloc(3 * strlen(s) + 1);
-    if (out == NULL)
-        return NULL;
-    char *w = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (strchr(unreserved, *p) != NULL)
-            *w++ = (char)*p;
-        else
-            w += sprintf(w, "%%%02X", *p);
-    }
-    *w = '\0';
-    return out;
-}
-
 /* mpns_render is the toast_render_fn: the whole toast for this text. */
 static int mpns_render(void *arg, const char *title, const char *body, char **out, size_t *outlen)
 {
     const struct pr_notif *n = arg;
-    char *t = xml_escape(title), *b = xml_escape(body), *id = mpns_url_encode(n->id);
+    char *t = xml_escape(title), *b = xml_escape(body), *id = toast_url_encode(n->id);
     int rc = PR_ENOMEM;
     if (t == NULL || b == NULL || id == NULL)
         goto out;

@@ -1,16 +1,19 @@
 /*
- * toast.c - the text of a toast, shared by the three payload builders
- * (relay/apns_payload.c, relay/fcm_payload.c, relay/mpns_payload.c): the
- * default title and body per event, UTF-8-safe truncation, fitting text into
- * a provider's size limit, and XML escaping. It knows no provider's format:
+ * toast.c - the text of a toast, shared by the payload builders
+ * (relay/apns_payload.c, relay/fcm_payload.c, relay/mpns_payload.c and
+ * those of payload_ext.h): the default title and body per event, UTF-8-safe
+ * truncation, fitting text into a provider's size limit, XML escaping,
+ * percent-encoding and the TTL left. It knows no provider's format:
  * builders pass a renderer and say how they escape.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "pushrelay/error.h"
 #include "payload.h"
+#include "payload_ext.h"
 
 #define TOAST_ELLIPSIS "\xe2\x80\xa6"   /* U+2026, 3 bytes */
 #define TOAST_ELLIPSIS_LEN 3
@@ -151,6 +154,35 @@ char *xml_escape(const char *s)
     }
     *w = '\0';
     return out;
+}
+
+char *toast_url_encode(const char *s)
+{
+    static const char unreserved[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+    char *out = malloc(3 * strlen(s) + 1);
+    if (out == NULL)
+        return NULL;
+    char *w = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (strchr(unreserved, *p) != NULL)
+            *w++ = (char)*p;
+        else
+            w += sprintf(w, "%%%02X", *p);
+    }
+    *w = '\0';
+    return out;
+}
+
+int toast_ttl_left_s(const struct pr_notif *n, int64_t now_ms)
+{
+    if (n->expires_ms <= 0)
+        return n->ttl_s > 0 ? n->ttl_s : 0;
+    int64_t left_ms = n->expires_ms - now_ms;
+    if (left_ms <= 0)
+        return 0;
+    int64_t left_s = (left_ms + 999) / 1000;
+    return left_s > INT32_MAX ? INT32_MAX : (int)left_s;
 }
 
 /* ---- fitting a limit ------------------------------------------------------ */
