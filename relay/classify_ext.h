@@ -56,7 +56,8 @@ enum pr_outcome wns_classify(struct pr_result *res);
  *   code 80000000                                DELIVERED
  *   code 80100000, 80300007 (token invalid)      TOKEN_DEAD
  *   code 80200003 (access token expired)         REAUTH
- *   code 80300008, 81000001                      RETRY
+ *   code 80300008 (message body too large)     DEAD_LETTER
+ *   code 81000001 (HMS internal error)           RETRY
  *   other code or none, status 401               REAUTH
  *   other code or none, 429, 500, 503, other 5xx RETRY
  *   anything else (e.g. 200 with another code)   DEAD_LETTER, the code kept as reason

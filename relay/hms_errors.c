@@ -16,7 +16,7 @@ static const struct {
     { "80100000", PR_OUTCOME_TOKEN_DEAD },  /* some tokens invalid: ours, as we send one */
     { "80300007", PR_OUTCOME_TOKEN_DEAD },  /* all tokens invalid */
     { "80200003", PR_OUTCOME_REAUTH },      /* OAuth access token expired */
-    { "80300008", PR_OUTCOME_RETRY },
+    { "80300008", PR_OUTCOME_DEAD_LETTER }, /* body over 4 KB: sending it again fails again */
     { "81000001", PR_OUTCOME_RETRY },       /* HMS internal error */
 };
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "pushrelay/error.h"
 #include "jbuf.h"
 #include "payload_ext.h"

@@ -126,7 +126,7 @@ static void hms_rows(void **state)
         { 200, "80300007", PR_OUTCOME_TOKEN_DEAD },
         { 200, "80200003", PR_OUTCOME_REAUTH },
         { 401, "80200003", PR_OUTCOME_REAUTH },
-        { 200, "80300008", PR_OUTCOME_RETRY },
+        { 200, "80300008", PR_OUTCOME_DEAD_LETTER },
         { 500, "81000001", PR_OUTCOME_RETRY },
         { 200, "81000001", PR_OUTCOME_RETRY },
         { 200, "80100003", PR_OUTCOME_DEAD_LETTER },
