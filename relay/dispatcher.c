@@ -631,6 +631,14 @@ static int disp_clients_new(struct event_base *base, const struct cfg *cfg,
     return 0;
 }
 
+int disp_set_consumer(struct disp *d, const char *name)
+{
+    if (strlen(name) >= sizeof(d->consumer))
+        return PR_EINVAL;
+    strcpy(d->consumer, name);
+    return 0;
+}
+
 static void disp_on_deadline(evutil_socket_t fd, short what, void *arg);
 static void disp_on_done(evutil_socket_t fd, short what, void *arg);
 
