@@ -263,7 +263,10 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
     r->cfg = next;
     pr_log_set_level(next->log_level);
     monitor_reload(r->monitor, next);
-    pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
+    if (r->worker >= 0)
+        pr_log_info("pushrelayd", "configuration reloaded from %s (worker %d)", next->path, r->worker);
+    else
+        pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -36,9 +36,9 @@ echo "== $N MESSAGEs, one connection each"
 PR_CSV_TAG=w pr_gen_csv "$T/w.csv" "$N"
 PR_SIPP_RATE=200 PR_SIPP_LIMIT=50 PR_SIPP_TIMEOUT=120 pr_sipp message_expect_any "$N" -inf "$T/w.csv" -t tn -max_socket 1000 ||
     fail "sipp: not every call completed"
-pr_wait_for 60 wk_delivered_all message_expect_any "$T/w.csv" ||
+pr_wait_for 60 wk_delivered_all "$T/sipp-message_expect_any-status.log" "$T/w.csv" ||
     fail "not every accepted MESSAGE delivered after 60 s: accepted $ACCEPTED, missing $LOST"
-wk_audit message_expect_any "$T/w.csv"
+wk_audit "$T/sipp-message_expect_any-status.log" "$T/w.csv"
 assert_eq "$N" "$ACCEPTED" "MESSAGEs answered 202"
 assert_eq 0 "$LOST" "accepted MESSAGEs not delivered"
 assert_eq 0 "$DUPS" "duplicate deliveries"

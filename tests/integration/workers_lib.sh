@@ -11,7 +11,8 @@
 #   wk_metrics, wk_readyz       the monitoring port's pages
 #   wk_metric NAME              sum of the series NAME{...} on /metrics
 #   wk_worker_pid K             pid of worker K (from the supervisor's log)
-#   wk_audit SCENARIO CSV       accepted (202) vs delivered: sets ACCEPTED, LOST, DUPS
+#   wk_sipp_par K N TAG         K sipp edges at once, one connection each
+#   wk_audit STATUS CSV         accepted (202) vs delivered: sets ACCEPTED, LOST, DUPS
 
 # wk_start N [ROLE]: pushrelayd --workers N on $T/relay.conf, logging to
 # $T/relay.log; returns once /readyz says every worker is ready.
@@ -57,24 +58,63 @@ wk_boot() {
     pr_start_stunnel edge.contoso.com
 }
 
-# wk_audit SCENARIO CSV: compares the MESSAGEs sipp logged as answered 202
-# ($T/sipp-SCENARIO-status.log) with the deliveries the sandbox recorded
-# (tokens mapped to ids through CSV). Sets ACCEPTED (ids answered 202),
-# LOST (accepted, never delivered), DUPS (deliveries beyond one per id).
+# wk_sipp_par K N TAG: K sipp instances at once (scenario
+# message_expect_any), each over its own connection (-t t1) through the
+# stunnel with N/K MESSAGEs of $T/TAG-i.csv, logging to
+# $T/sipp-TAG-i-status.log. Unlike one sipp with a connection per call,
+# the instances whose connection a fault cuts stop alone and the others
+# carry on. Sets SIPP_PIDS; wait for them with wk_sipp_wait.
+wk_sipp_par() {
+    local k=$1 n=$2 tag=$3 i
+    SIPP_PIDS=()
+    for i in $(seq 0 $((k - 1))); do
+        PR_CSV_TAG="$tag-$i" pr_gen_csv "$T/$tag-$i.csv" $((n / k))
+        (cd "$T" && exec sipp 127.0.0.1:"$STUNNEL_PORT" \
+            -sf "$PR_SRC/tests/integration/sipp/message_expect_any.xml" -t t1 -i 127.0.0.1 \
+            -p "$(pr_free_port)" -s push -m $((n / k)) -r "${PR_SIPP_RATE:-50}" -l 20 \
+            -timeout 120s -timeout_error -recv_timeout 10000 -nostdin -inf "$T/$tag-$i.csv" \
+            -trace_err -error_file "$T/sipp-$tag-$i-errors.log" \
+            -trace_logs -log_file "$T/sipp-$tag-$i-status.log" >"$T/sipp-$tag-$i.out" 2>&1) &
+        SIPP_PIDS+=("$!")
+        pr_track "$!"
+    done
+}
+
+# wk_sipp_running: true while any of SIPP_PIDS runs.
+wk_sipp_running() {
+    local pid
+    for pid in "${SIPP_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+
+# wk_sipp_wait: wait for SIPP_PIDS (their exit codes do not matter: calls a
+# fault cut fail, and wk_audit counts only what was answered 202).
+wk_sipp_wait() {
+    local pid
+    for pid in "${SIPP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# wk_audit STATUS CSV: compares the MESSAGEs sipp logged as answered 202
+# (files matching the glob STATUS, e.g. $T/sipp-message_expect_any-status.log)
+# with the deliveries the sandbox recorded (tokens mapped to ids through the
+# files matching CSV). Sets ACCEPTED (ids answered 202), LOST (accepted,
+# never delivered), DUPS (deliveries beyond one per id).
 wk_audit() {
     local out
-    out=$(python3 - "$T/sipp-$1-status.log" "$2" "$T/sandbox.jsonl" <<'PY'
-import collections, json, sys
+    out=$(python3 - "$1" "$2" "$T/sandbox.jsonl" <<'PY'
+import collections, glob, json, sys
 accepted = set()
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) >= 3 and f[1] == "202":
-        accepted.add(f[2])
+for name in glob.glob(sys.argv[1]):
+    for line in open(name):
+        f = line.split()
+        if len(f) >= 3 and f[1] == "202":
+            accepted.add(f[2])
 tok2id = {}
-for line in open(sys.argv[2]):
-    f = line.rstrip("\n").split(";")
-    if len(f) >= 2:
-        tok2id[f[0]] = f[1]
+for name in glob.glob(sys.argv[2]):
+    for line in open(name):
+        f = line.rstrip("\n").split(";")
+        if len(f) >= 2:
+            tok2id[f[0]] = f[1]
 got = collections.Counter()
 try:
     for line in open(sys.argv[3]):
@@ -91,7 +131,7 @@ PY
     read -r ACCEPTED LOST DUPS <<<"$out"
 }
 
-# wk_delivered_all SCENARIO CSV: true once every accepted MESSAGE was delivered.
+# wk_delivered_all STATUS CSV: true once every accepted MESSAGE was delivered.
 wk_delivered_all() {
     wk_audit "$1" "$2"
     [ "$ACCEPTED" -gt 0 ] && [ "$LOST" -eq 0 ]
