@@ -15,6 +15,8 @@
  *   <p>stats:<scope>                hashes of counters (see relay/stats.c)
  *   <p>outcome:<domain>:<id>        hash, short TTL: a notification's latest outcome
  *                                   (see relay/outcome_log.h)
+ *   <p>ptoken:apns:<team>:<key id>  string "<iat> <jwt>", with TTL: the APNs provider
+ *                                   token every dispatcher uses (see relay/ptoken.h)
  *
  * <p> is redis.prefix ("pr:" by default). Every builder writes a NUL
  * terminated key into 'buf' and returns its length, or PR_ETOOBIG when
@@ -48,5 +50,6 @@ int keys_token(const struct keys *k, enum pr_provider p, const char *token, char
 int keys_tokens(const struct keys *k, char *buf, size_t buflen);
 int keys_stats(const struct keys *k, const char *scope, char *buf, size_t buflen);
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen);
+int keys_ptoken(const struct keys *k, const char *team_id, const char *key_id, char *buf, size_t buflen);
 
 #endif
