@@ -455,15 +455,15 @@ static void sup_on_stop(evutil_socket_t sig, short what, void *arg)
 
 static void sup_free(struct sup *s)
 {
-    monitor_free(s->monitor);
     for (int k = 0; s->w != NULL && k < s->n; k++) {
         sup_link_close(&s->w[k]);
         if (s->w[k].restart_timer != NULL)
             event_free(s->w[k].restart_timer);
     }
-    /* Waiters left (a scrape in flight at exit) are answered so they free their requests. */
+    /* A scrape in flight at exit is answered while its HTTP request still exists. */
     if (s->probes != NULL && s->waiters != NULL)
         sup_on_probe_timeout(-1, 0, s);
+    monitor_free(s->monitor);
     struct event *evs[] = { s->sig_term, s->sig_int, s->sig_hup, s->sig_chld, s->stop_timer, s->probe_timer };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
