@@ -100,11 +100,11 @@ static int relay_start(struct relay *r)
                 return rc;
         }
     }
-    if (r->worker >= 0) {
-        /* The supervisor serves the monitoring port; this worker answers its probes. */
-        return sup_link_new(r->base, SUP_LINK_FD, worker_probe, worker_orphaned, r, &r->link);
-    }
-    if (r->cfg->monitoring.listen.port != 0) {
+    /* Under a supervisor, it serves the monitoring port; this worker answers its probes. */
+    if (r->worker >= 0 &&
+        (rc = sup_link_new(r->base, SUP_LINK_FD, worker_probe, worker_orphaned, r, &r->link)) != 0)
+        return rc;
+    if (r->cfg->monitoring.listen.port != 0 && r->worker < 0) {
         struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys, NULL };
         if ((rc = monitor_new(r->base, r->cfg, &src, &r->monitor)) != 0)
             return rc;
