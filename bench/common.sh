@@ -13,6 +13,22 @@ PR_BIN=$(cd "$PR_BIN" && pwd)
 export PR_SRC PR_BIN
 . "$PR_SRC/tests/integration/lib.sh"
 
+# --workers N|auto (or BENCH_WORKERS): pushrelayd processes per role, run as
+# `pushrelayd --workers N` (one supervisor, N workers); default 1 (a lone
+# process). The scripts pass their arguments to bench_args.
+BENCH_WORKERS=${BENCH_WORKERS:-1}
+
+# bench_args ARGS...: the scripts' command line: --workers N|auto.
+bench_args() {
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --workers) [ $# -ge 2 ] || fail "--workers needs N or auto"; BENCH_WORKERS=$2; shift 2 ;;
+            --workers=*) BENCH_WORKERS=${1#--workers=}; shift ;;
+            *) fail "unknown argument '$1' (usage: $0 [--workers N|auto])" ;;
+        esac
+    done
+}
+
 BENCH_DOMAIN=contoso.com
 BENCH_EDGE=edge.contoso.com
 BENCH_TEAM=ABCDE12345
@@ -49,8 +65,10 @@ bench_pki() {
 # bench_conf FILE SIP_PORT APNS_ENDPOINT: the relay configuration (design
 # section 9). Limits are raised so that only capacity, not policy, bounds
 # the run: a queue high-water mark no run reaches, no per-domain rate limit.
+# Sets BENCH_MON_PORT (monitoring.listen).
 bench_conf() {
     local file=$1 sip_port=$2 endpoint=$3
+    BENCH_MON_PORT=$(pr_free_port)
     cat >"$file" <<EOF
 node_id = "bench-1";
 log_level = "warn";
@@ -75,7 +93,7 @@ apps = (
     key_id = "$BENCH_KEY_ID"; key_file = "$APNS_KEY"; endpoint = "$endpoint";
     ca_file = "$PKI/ca.pem"; }
 );
-monitoring = { listen = "127.0.0.1:$(pr_free_port)"; };
+monitoring = { listen = "127.0.0.1:$BENCH_MON_PORT"; };
 EOF
 }
 
@@ -87,6 +105,31 @@ bench_start() {
     "$@" >"$T/$name.log" 2>&1 &
     BENCH_PID=$!
     pr_track "$BENCH_PID"
+}
+
+# bench_relay NAME CONF ROLE: pushrelayd of ROLE with BENCH_WORKERS workers
+# (bench_start NAME); waits until /readyz on BENCH_MON_PORT says every
+# worker is ready, so no case measures a start-up. Sets BENCH_PID.
+bench_relay() {
+    local name=$1 conf=$2 role=$3
+    bench_start "$name" "$PR_BIN/pushrelayd" -c "$conf" --role "$role" --workers "$BENCH_WORKERS"
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$BENCH_MON_PORT/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$BENCH_PID" 2>/dev/null || fail "pushrelayd --role $role exited at start (see $T/$name.log)"
+        sleep 0.1
+    done
+    fail "pushrelayd --role $role not ready after 60 s (see $T/$name.log)"
+}
+
+# bench_rss PID: peak RSS of PID and its children (a supervisor and its
+# workers), e.g. "18432 kB".
+bench_rss() {
+    local pid total=0 kb
+    for pid in "$1" $(ps -o pid= --ppid "$1"); do
+        kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total kB"
 }
 
 # bench_sipload ARGS...: sipload as the edge of $BENCH_DOMAIN; JSON summary on stdout.
@@ -109,4 +152,5 @@ bench_machine() {
     echo "machine: $(nproc) CPU(s), ${model:-unknown CPU}, $(uname -sr)," \
          "$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "commit:  $(git -C "$PR_SRC" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "relay:   pushrelayd --workers $BENCH_WORKERS"
 }

@@ -4,14 +4,15 @@
 # same requests to the same sandbox (the ceiling), and the end-to-end
 # latency from SIP MESSAGE to provider delivery at a steady rate.
 #
-#   bench/run-dispatch.sh          (PR_BIN=build dir, default ./build)
-#   BENCH_QUEUE=100000 BENCH_E2E_RATE=2000 BENCH_E2E_SECONDS=10 bench/run-dispatch.sh
+#   bench/run-dispatch.sh [--workers N|auto]   (PR_BIN=build dir, default ./build)
+#   BENCH_QUEUE=100000 BENCH_E2E_RATE=2000 BENCH_E2E_SECONDS=10 bench/run-dispatch.sh --workers 2
 #
 # Builds nothing. Starts, on 127.0.0.1 only: a private redis-server,
 # pushrelay-sandbox (fake APNs with JWT checks, recording each delivery),
-# `pushrelayd --role dispatcher`, and for the last part
-# `pushrelayd --role listener`. See bench/README.md for what each figure means.
+# `pushrelayd --role dispatcher --workers N` (default 1), and for the last
+# part `pushrelayd --role listener --workers N`. See bench/README.md for what each figure means.
 . "$(dirname "$0")/common.sh"
+bench_args "$@"
 
 QUEUE=${BENCH_QUEUE:-100000}
 E2E_RATE=${BENCH_E2E_RATE:-2000}
@@ -69,11 +70,11 @@ rcli XGROUP CREATE "$STREAM" dispatch 0 MKSTREAM >/dev/null
 assert_eq "$QUEUE" "$(rcli XLEN "$STREAM")" "notifications pre-queued"
 
 t0=$(now_ms)
-bench_start dispatcher "$PR_BIN/pushrelayd" -c "$CONF" --role dispatcher
+bench_start dispatcher "$PR_BIN/pushrelayd" -c "$CONF" --role dispatcher --workers "$BENCH_WORKERS"
 DISP_PID=$BENCH_PID
 wait_drained "$DISP_PID"
 t1=$(now_ms)
-DISP_HWM=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$DISP_PID/status")
+DISP_HWM=$(bench_rss "$DISP_PID")
 sleep 0.1                       # the sandbox flushes its record every 10 ms
 DELIVERED=$(records 0d)
 DEAD=$(rcli XLEN 'pr:{q}:dead')
@@ -139,7 +140,7 @@ echo "h2load: $H2_RATE/s"
 # ---- 3. end-to-end latency at a steady rate -------------------------------
 # The dispatcher already serves monitoring.listen: this listener goes without.
 sed '/^monitoring = /d' "$CONF" >"$T/listener.conf"
-bench_start listener "$PR_BIN/pushrelayd" -c "$T/listener.conf" --role listener
+bench_start listener "$PR_BIN/pushrelayd" -c "$T/listener.conf" --role listener --workers "$BENCH_WORKERS"
 pr_wait_port "$SIP_PORT"
 E2E=$(bench_sipload --port "$SIP_PORT" --connections 4 --window 100 --rate "$E2E_RATE" \
     --duration "$E2E_SECONDS" --token-prefix 0e2e 2>>"$T/sipload.log") ||

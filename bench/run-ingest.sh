@@ -3,16 +3,17 @@
 # listener process accepts over mutual TLS and queues durably in Redis, and
 # at what latency, beside the machine's ceiling for the same traffic.
 #
-#   bench/run-ingest.sh            (PR_BIN=build dir, default ./build)
-#   BENCH_SECONDS=5 BENCH_COUNT=100000 bench/run-ingest.sh
+#   bench/run-ingest.sh [--workers N|auto]   (PR_BIN=build dir, default ./build)
+#   BENCH_SECONDS=5 BENCH_COUNT=100000 bench/run-ingest.sh --workers 2
 #
 # Builds nothing. Starts, on 127.0.0.1 only: a private redis-server, sipecho
 # (the ceiling: TLS + SIP framing + answering, no work), and
-# `pushrelayd --role listener`; enables contoso.com with pushrelayctl; then
+# `pushrelayd --role listener --workers N` (default 1); enables contoso.com with pushrelayctl; then
 # runs sipload cases and checks that every 202 is one entry in the APNs
 # stream. Each case is bounded by BENCH_SECONDS (default 10) and BENCH_COUNT
 # (default 200000) requests, whichever comes first. See bench/README.md.
 . "$(dirname "$0")/common.sh"
+bench_args "$@"
 
 SECONDS_PER_CASE=${BENCH_SECONDS:-10}
 COUNT_PER_CASE=${BENCH_COUNT:-200000}
@@ -35,9 +36,8 @@ pr_wait_port "$ECHO_PORT"
 "$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
     --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
     fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
-bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener
+bench_relay listener "$CONF" listener
 LISTENER_PID=$BENCH_PID
-pr_wait_port "$SIP_PORT"
 
 ROWS=()
 FAILED=0

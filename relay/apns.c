@@ -22,6 +22,7 @@
 #include "jwt.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "ptoken.h"
 
 #define APNS_DEFAULT_ENDPOINT "https://api.push.apple.com"
 #define APNS_HOST_MAX 256
@@ -111,8 +112,13 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
         hdrs[nh++] = (struct h2c_header){ "apns-id", ar.apns_id };
     if (a->key != NULL) {
         const char *token;
-        rv = jwt_apns_token(&a->jwt, a->key, pc->app->team_id, pc->app->key_id,
-                            (int64_t)time(NULL), &token);
+        /* The token every dispatcher process shares when the dispatcher gave us one. */
+        if (pc->ptoken != NULL)
+            rv = ptoken_apns(pc->ptoken, a->key, pc->app->team_id, pc->app->key_id,
+                             (int64_t)time(NULL), &token);
+        else
+            rv = jwt_apns_token(&a->jwt, a->key, pc->app->team_id, pc->app->key_id,
+                                (int64_t)time(NULL), &token);
         if (rv < 0) {
             pr_log_error("apns", "app %s: cannot sign the provider token: %s", pc->app->id,
                          pr_strerror(rv));
@@ -147,6 +153,15 @@ static void apns_reauth(struct pclient *pc)
 {
     struct apns *a = pc->impl;
     jwt_cache_clear(&a->jwt);
+    if (pc->ptoken != NULL && a->key != NULL)
+        ptoken_reject(pc->ptoken, pc->app->team_id, pc->app->key_id);
+}
+
+static void apns_share(struct pclient *pc)
+{
+    struct apns *a = pc->impl;
+    if (pc->ptoken != NULL && a->key != NULL)
+        ptoken_watch(pc->ptoken, a->key, pc->app->team_id, pc->app->key_id);
 }
 
 static int apns_ready(const struct pclient *pc)
@@ -183,6 +198,7 @@ static const struct pclient_ops apns_ops = {
     .ready = apns_ready,
     .stats = apns_stats,
     .free = apns_free,
+    .share = apns_share,
 };
 
 /*

@@ -91,6 +91,7 @@ struct disp {
     struct rconn *rc_stats;
     struct stats *stats;
 
+    struct ptoken *ptoken;              /* APNs provider tokens shared through Redis */
     struct disp_client *clients;
     size_t n_clients;
 

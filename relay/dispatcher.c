@@ -48,6 +48,7 @@
 #include "pushrelay/log.h"
 #include "classify.h"
 #include "disp_internal.h"
+#include "ptoken.h"
 #include "retry.h"
 
 #define DISP_READ_BLOCK_MS "1000"
@@ -609,7 +610,7 @@ static void disp_clients_free(struct disp_client *clients, size_t n)
     free(clients);
 }
 
-static int disp_clients_new(struct event_base *base, const struct cfg *cfg,
+static int disp_clients_new(struct event_base *base, const struct cfg *cfg, struct ptoken *pt,
                             struct disp_client **out, size_t *n_out)
 {
     struct disp_client *clients = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(*clients));
@@ -625,9 +626,18 @@ static int disp_clients_new(struct event_base *base, const struct cfg *cfg,
             disp_clients_free(clients, n);
             return PR_ECONFIG;
         }
+        pclient_share_tokens(clients[n].pc, pt);
     }
     *out = clients;
     *n_out = n;
+    return 0;
+}
+
+int disp_set_consumer(struct disp *d, const char *name)
+{
+    if (strlen(name) >= sizeof(d->consumer))
+        return PR_EINVAL;
+    strcpy(d->consumer, name);
     return 0;
 }
 
@@ -665,7 +675,8 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
         (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
         (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL)
         goto fail;
-    if ((rc = disp_clients_new(base, cfg, &d->clients, &d->n_clients)) != 0)
+    if ((rc = ptoken_new(base, &cfg->redis, &d->ptoken)) != 0 ||
+        (rc = disp_clients_new(base, cfg, d->ptoken, &d->clients, &d->n_clients)) != 0)
         goto fail;
     if ((rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-read", disp_on_read_state, d,
                         &d->rc_read)) != 0 ||
@@ -765,7 +776,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
 {
     struct disp_client *clients = NULL;
     size_t n = 0;
-    int rc = disp_clients_new(d->base, cfg, &clients, &n);
+    int rc = disp_clients_new(d->base, cfg, d->ptoken, &clients, &n);
     if (rc != 0)
         return rc;
     if (strcmp(cfg->redis.prefix ? cfg->redis.prefix : "pr:", d->keys.prefix) != 0 ||
@@ -806,6 +817,7 @@ void disp_free(struct disp *d)
     disp_clients_free(d->clients, d->n_clients);
     d->clients = NULL;
     d->n_clients = 0;
+    ptoken_free(d->ptoken);
     stats_free(d->stats);
     struct rconn *conns[] = { d->rc_stats, d->rc, d->rc_read };
     for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)

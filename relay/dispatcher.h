@@ -26,6 +26,15 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out);
  */
 void disp_stop(struct disp *d, void (*done)(void *arg), void *arg);
 
+/*
+ * disp_set_consumer names this dispatcher's consumer 'name' instead of the
+ * default "<node_id>-<pid>". Call it right after disp_new, before the loop
+ * runs: a worker of a supervisor passes "<node_id>-<k>" so that a restarted
+ * worker is the same consumer and its pending entries are its own again.
+ * PR_EINVAL when 'name' does not fit.
+ */
+int disp_set_consumer(struct disp *d, const char *name);
+
 /* disp_reload switches to 'cfg' (apps, credentials, limits) without losing in-flight work. */
 int disp_reload(struct disp *d, const struct cfg *cfg);
 

@@ -117,3 +117,8 @@ int keys_outcome(const struct keys *k, const char *domain, const char *id, char 
 {
     return key_join(buf, buflen, k, "outcome:", domain, ":", id);
 }
+
+int keys_ptoken(const struct keys *k, const char *team_id, const char *key_id, char *buf, size_t buflen)
+{
+    return key_join(buf, buflen, k, "ptoken:apns:", team_id, ":", key_id);
+}

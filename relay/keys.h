@@ -18,6 +18,8 @@
  *   <p>stats:hist:<provider>:<name> hash: latency histogram (names: STATS_HIST_MAP, relay/stats.h)
  *   <p>outcome:<domain>:<id>        hash, short TTL: a notification's latest outcome
  *                                   (see relay/outcome_log.h)
+ *   <p>ptoken:apns:<team>:<key id>  string "<iat> <jwt>", with TTL: the APNs provider
+ *                                   token every dispatcher uses (see relay/ptoken.h)
  *
  * <p> is redis.prefix ("pr:" by default). Every builder writes a NUL
  * terminated key into 'buf' and returns its length, or PR_ETOOBIG when
@@ -54,5 +56,6 @@ int keys_stats_minute(const struct keys *k, long long epoch_min, char *buf, size
 int keys_stats_domain(const struct keys *k, const char *domain, char *buf, size_t buflen);
 int keys_stats_hist(const struct keys *k, enum pr_provider p, const char *hist, char *buf, size_t buflen);
 int keys_outcome(const struct keys *k, const char *domain, const char *id, char *buf, size_t buflen);
+int keys_ptoken(const struct keys *k, const char *team_id, const char *key_id, char *buf, size_t buflen);
 
 #endif

@@ -5,6 +5,10 @@
  * cluster-wide counters and queue depths from one pipelined batch of Redis
  * reads on the monitor's own connection. When Redis is down the page still
  * renders, with pushrelay_redis_up 0 and no Redis-backed series.
+ *
+ * The live per-process figures go through a struct monitor_probe, so that
+ * a lone process and a supervisor summing its workers render them with the
+ * same code (section "Process figures").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +59,8 @@ struct metrics_req {
     redisReply *total;              /* HGETALL stats:total, kept until rendering */
     struct stats_view_hist hist[PR_PROVIDER_COUNT * MON_NKINDS];
     int have_hist;
+    struct monitor_probe *probes;   /* this process's, or one per worker */
+    int n_probes;
 };
 
 static void send_text(struct evhttp_request *req, int code, const char *reason, const char *text)
@@ -74,26 +80,35 @@ static void on_healthz(struct evhttp_request *req, void *arg)
     send_text(req, 200, "OK", "ok");
 }
 
-/* monitor__ready: 1 when ready, else 0 with the reason in 'why'. /readyz and pushrelay_ready agree. */
-static int monitor__ready(const struct monitor *m, char *why, size_t len)
+/* ready_why leaves 'why' empty when ready, else says what is missing. */
+static void ready_why(int redis_up, const struct cfg *cfg, struct disp *disp, char *why, size_t len)
 {
     why[0] = '\0';
-    if (!rconn_connected(m->rc))
-        snprintf(why, len, "not ready: Redis %s:%d unreachable", m->cfg->redis.host, m->cfg->redis.port);
-    if (why[0] == '\0' && m->src.disp != NULL) {
+    if (!redis_up)
+        snprintf(why, len, "not ready: Redis %s:%d unreachable", cfg->redis.host,
+                 cfg->redis.port);
+    if (why[0] == '\0' && disp != NULL) {
         struct disp_stats ds;
-        disp_get_stats(m->src.disp, &ds);
+        disp_get_stats(disp, &ds);
         if (ds.providers_ready == 0)
             snprintf(why, len, "not ready: no provider connection usable");
     }
-    return why[0] == '\0';
 }
+
+static void on_readyz_workers(struct evhttp_request *req, struct monitor *m);
+static int probes_why(const struct monitor_probe *p, int n, int labelled, char *why, size_t len);
 
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
     struct monitor *m = arg;
-    char why[160];
-    if (!monitor__ready(m, why, sizeof(why)))
+    if (m->src.workers != NULL) {
+        on_readyz_workers(req, m);
+        return;
+    }
+    struct monitor_probe self;
+    char why[256];
+    monitor_probe_take(&m->src, m->cfg, &self);
+    if (!probes_why(&self, 1, 0, why, sizeof(why)))
         send_text(req, 503, "Service Unavailable", why);
     else
         send_text(req, 200, "OK", "ready");
@@ -163,32 +178,164 @@ static void render_histograms(struct evbuffer *b, const struct metrics_req *mr)
         }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Process figures: one process, or a supervisor's workers                   */
+/* ------------------------------------------------------------------------ */
+
+void monitor_probe_take(const struct monitor_sources *src, const struct cfg *cfg,
+                        struct monitor_probe *out)
+{
+    memset(out, 0, sizeof(*out));
+    int redis_up = 1;
+    if (src->fed != NULL) {
+        struct fed_stats fs;
+        fed_get_stats(src->fed, &fs);
+        out->has_fed = 1;
+        out->connections = fs.connections;
+        out->requests = fs.requests;
+        redis_up = src->rc == NULL || rconn_connected(src->rc);
+    }
+    if (src->disp != NULL) {
+        struct disp_stats ds;
+        disp_get_stats(src->disp, &ds);
+        out->has_disp = 1;
+        out->in_flight = ds.in_flight;
+        out->providers_ready = ds.providers_ready;
+        redis_up = redis_up && ds.redis_connected;
+    }
+    ready_why(redis_up, cfg, src->disp, out->why, sizeof(out->why));
+    out->ready = out->why[0] == '\0';
+    out->up = 1;
+}
+
+/*
+ * A gauge or counter of the process figures. Alone ('n' 1, unlabelled) the
+ * process's value. Of workers: the sum over the workers that answered, or
+ * with 'per_worker' one series {worker="k"} each, for values whose spread
+ * matters (one worker stuck at max_in_flight hides in a sum) and for
+ * counters (each worker's restarts from 0; rate() handles that per series).
+ */
+static void render_probe_series(struct evbuffer *b, const char *name, const char *type, const char *help,
+                                const struct monitor_probe *p, int n, int labelled, int per_worker,
+                                long (*value)(const struct monitor_probe *))
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    long sum = 0;
+    for (int k = 0; k < n; k++) {
+        if (!p[k].up)
+            continue;
+        if (labelled && per_worker)
+            evbuffer_add_printf(b, "%s{worker=\"%d\"} %ld\n", name, k, value(&p[k]));
+        sum += value(&p[k]);
+    }
+    if (!(labelled && per_worker))
+        evbuffer_add_printf(b, "%s %ld\n", name, sum);
+}
+
+static long pv_connections(const struct monitor_probe *p) { return p->connections; }
+static long pv_requests(const struct monitor_probe *p) { return p->requests; }
+static long pv_in_flight(const struct monitor_probe *p) { return p->in_flight; }
+static long pv_providers_ready(const struct monitor_probe *p) { return p->providers_ready; }
+static long pv_up(const struct monitor_probe *p) { return p->up; }
+static long pv_restarts(const struct monitor_probe *p) { return p->restarts; }
+
+static void render_process(struct evbuffer *b, const struct monitor_probe *p, int n, int labelled)
+{
+    int has_fed = 0, has_disp = 0;
+    for (int k = 0; k < n; k++) {
+        has_fed |= p[k].has_fed;
+        has_disp |= p[k].has_disp;
+    }
+    if (labelled) {
+        gauge(b, "pushrelay_workers", "Worker processes this supervisor runs (--workers).", n);
+        /* Every worker has a series here, answering or not: render them unfiltered. */
+        evbuffer_add_printf(b, "# HELP pushrelay_worker_up 1 when worker k answered this scrape.\n"
+                               "# TYPE pushrelay_worker_up gauge\n");
+        for (int k = 0; k < n; k++)
+            evbuffer_add_printf(b, "pushrelay_worker_up{worker=\"%d\"} %ld\n", k, pv_up(&p[k]));
+        evbuffer_add_printf(b, "# HELP pushrelay_worker_restarts_total Times the supervisor restarted worker k.\n"
+                               "# TYPE pushrelay_worker_restarts_total counter\n");
+        for (int k = 0; k < n; k++)
+            evbuffer_add_printf(b, "pushrelay_worker_restarts_total{worker=\"%d\"} %ld\n", k,
+                                pv_restarts(&p[k]));
+    }
+    if (has_fed) {
+        render_probe_series(b, "pushrelay_federation_connections", "gauge",
+                            "Open federation (SIP/TLS) connections.", p, n, labelled, 0, pv_connections);
+        /* Per worker: a restarted worker's counter starts from 0, which a sum would hide as a drop. */
+        render_probe_series(b, "pushrelay_federation_requests_total", "counter",
+                            labelled ? "SIP requests framed by worker k since it started."
+                                     : "SIP requests framed by this process.",
+                            p, n, labelled, 1, pv_requests);
+    }
+    if (has_disp) {
+        render_probe_series(b, "pushrelay_dispatch_in_flight", "gauge",
+                            "Notifications handed to providers and not answered yet.", p, n, labelled, 1,
+                            pv_in_flight);
+        render_probe_series(b, "pushrelay_provider_clients_ready", "gauge",
+                            "Provider clients usable or connectable.", p, n, labelled, 1, pv_providers_ready);
+    }
+}
+
+/*
+ * probes_why: 1 when each of the 'n' probes is up and ready; else 0 with
+ * 'why' naming the first that is not (prefixed "worker k" when 'labelled').
+ * /readyz and pushrelay_ready both ask this, so they always agree.
+ */
+static int probes_why(const struct monitor_probe *p, int n, int labelled, char *why, size_t len)
+{
+    why[0] = '\0';
+    if (n == 0)
+        snprintf(why, len, "not ready: no worker answered");
+    for (int k = 0; k < n && why[0] == '\0'; k++) {
+        if (!p[k].up)
+            snprintf(why, len, "not ready: worker %d not running or not answering", k);
+        else if (!p[k].ready && labelled)
+            snprintf(why, len, "worker %d %s", k, p[k].why);
+        else if (!p[k].ready)
+            snprintf(why, len, "%s", p[k].why);
+    }
+    return why[0] == '\0';
+}
+
+/* /readyz of a supervisor: ready when every worker answered and is ready. */
+static void readyz_collected(const struct monitor_probe *p, int n, void *arg)
+{
+    struct evhttp_request *req = arg;
+    char why[256];
+    if (!probes_why(p, n, 1, why, sizeof(why)))
+        send_text(req, 503, "Service Unavailable", why);
+    else
+        send_text(req, 200, "OK", "ready");
+}
+
+static void on_readyz_workers(struct evhttp_request *req, struct monitor *m)
+{
+    m->src.workers->collect(m->src.workers->ctx, readyz_collected, req);
+}
+
+/* ------------------------------------------------------------------------ */
+/* /metrics                                                                  */
+/* ------------------------------------------------------------------------ */
+
 static void metrics_render(struct metrics_req *mr)
 {
     struct monitor *m = mr->m;
     struct evbuffer *b = mr->out;
     gauge(b, "pushrelay_up", "1 while the process runs.", 1);
     gauge(b, "pushrelay_redis_up", "1 when this process reaches Redis.", rconn_connected(m->rc));
-    char why[160];
-    gauge(b, "pushrelay_ready", "1 when /readyz answers 200 (Redis reached; a dispatcher has a usable provider).",
-          monitor__ready(m, why, sizeof(why)));
-    if (m->src.fed != NULL) {
-        struct fed_stats fs;
-        fed_get_stats(m->src.fed, &fs);
-        gauge(b, "pushrelay_federation_connections", "Open federation (SIP/TLS) connections.",
-              fs.connections);
-        evbuffer_add_printf(b, "# HELP pushrelay_federation_requests_total SIP requests framed by this process.\n"
-                               "# TYPE pushrelay_federation_requests_total counter\n"
-                               "pushrelay_federation_requests_total %ld\n", fs.requests);
+    struct monitor_probe self;
+    const struct monitor_probe *probes = mr->probes;
+    int n = mr->n_probes, labelled = m->src.workers != NULL;
+    if (!labelled) {
+        monitor_probe_take(&m->src, m->cfg, &self);
+        probes = &self;
+        n = 1;
     }
-    if (m->src.disp != NULL) {
-        struct disp_stats ds;
-        disp_get_stats(m->src.disp, &ds);
-        gauge(b, "pushrelay_dispatch_in_flight", "Notifications handed to providers and not answered yet.",
-              ds.in_flight);
-        gauge(b, "pushrelay_provider_clients_ready", "Provider clients usable or connectable.",
-              ds.providers_ready);
-    }
+    char why[256];
+    gauge(b, "pushrelay_ready", "1 when /readyz answers 200 (Redis reached; a dispatcher has a usable provider; "
+                                "under a supervisor, every worker).", probes_why(probes, n, labelled, why, sizeof(why)));
+    render_process(b, probes, n, labelled);
     if (mr->len[MQ_STREAM0] >= 0) {
         evbuffer_add_printf(b, "# HELP pushrelay_queue_length Entries in a provider stream (queued or in delivery).\n"
                                "# TYPE pushrelay_queue_length gauge\n");
@@ -207,7 +354,31 @@ static void metrics_render(struct metrics_req *mr)
     evbuffer_free(b);
     if (mr->total != NULL)
         freeReplyObject(mr->total);
+    free(mr->probes);
     free(mr);
+}
+
+/* metrics_done renders once the last Redis reply and the workers' probes are in. */
+static void metrics_done(struct metrics_req *mr)
+{
+    if (mr->waiting > 0)
+        return;
+    /* Queue depths are shown only when every one of them was read. */
+    for (int i = 0; i <= MQ_DEAD; i++)
+        if (mr->len[i] < 0)
+            mr->len[MQ_STREAM0] = -1;
+    metrics_render(mr);
+}
+
+static void metrics_collected(const struct monitor_probe *p, int n, void *arg)
+{
+    struct metrics_req *mr = arg;
+    if (n > 0 && (mr->probes = malloc((size_t)n * sizeof(*p))) != NULL) {
+        memcpy(mr->probes, p, (size_t)n * sizeof(*p));
+        mr->n_probes = n;
+    }
+    mr->waiting--;
+    metrics_done(mr);
 }
 
 static redisReply *reply_copy_hash(const redisReply *r)
@@ -252,13 +423,7 @@ static void metrics_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         if (reply != NULL && stats_view_hist_parse(reply, &mr->hist[q - MQ_HIST0]) == 0)
             mr->have_hist = 1;
     }
-    if (mr->waiting == 0) {
-        /* Queue depths are shown only when every one of them was read. */
-        for (int i = 0; i <= MQ_DEAD; i++)
-            if (mr->len[i] < 0)
-                mr->len[MQ_STREAM0] = -1;
-        metrics_render(mr);
-    }
+    metrics_done(mr);
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)
@@ -274,6 +439,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     mr->req = req;
     for (int i = 0; i <= MQ_DEAD; i++)
         mr->len[i] = -1;
+    /* Held until the workers answered; the Redis replies may all be in before. */
+    mr->waiting++;
     if (rconn_connected(m->rc)) {
         char key[KEYS_MAX];
         for (int i = 0; i < MQ_COUNT; i++) {
@@ -306,11 +473,10 @@ static void on_metrics(struct evhttp_request *req, void *arg)
             }
         }
     }
-    if (mr->waiting == 0) {
-        for (int i = 0; i <= MQ_DEAD; i++)
-            mr->len[i] = -1;
-        metrics_render(mr);
-    }
+    if (m->src.workers != NULL)
+        m->src.workers->collect(m->src.workers->ctx, metrics_collected, mr);
+    else
+        metrics_collected(NULL, 0, mr);
 }
 
 int monitor_new(struct event_base *base, const struct cfg *cfg, const struct monitor_sources *src,

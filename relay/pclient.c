@@ -171,6 +171,13 @@ void pclient_get_stats(const struct pclient *c, struct pclient_stats *out)
     out->queued += c->n_deferred;
 }
 
+void pclient_share_tokens(struct pclient *c, struct ptoken *pt)
+{
+    c->ptoken = pt;
+    if (c->ops->share != NULL)
+        c->ops->share(c);
+}
+
 void pclient_free(struct pclient *c)
 {
     if (c == NULL)

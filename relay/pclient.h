@@ -43,6 +43,14 @@ void pclient_reauth(struct pclient *c);
 /* pclient_ready: 1 if a connection is up or can be attempted now, else 0. */
 int pclient_ready(const struct pclient *c);
 
+/*
+ * pclient_share_tokens lets the client take its provider token from 'pt'
+ * (relay/ptoken.h: one APNs token for every process) instead of signing its
+ * own; 'pt' must outlive 'c'. Clients without such tokens ignore it.
+ */
+struct ptoken;
+void pclient_share_tokens(struct pclient *c, struct ptoken *pt);
+
 /* Counters for /metrics. */
 struct pclient_stats {
     int connections_open;

@@ -19,6 +19,8 @@ struct pclient_ops {
     void (*stats)(const struct pclient *pc, struct pclient_stats *out);
     /* free completes every pending request ("shutdown") and releases 'impl'. */
     void (*free)(struct pclient *pc);
+    /* share (optional): pc->ptoken was just set; start sharing the token. */
+    void (*share)(struct pclient *pc);
 };
 
 struct pclient_deferred;
@@ -28,6 +30,7 @@ struct pclient {
     const struct cfg_app *app;
     const struct pclient_ops *ops;
     void *impl;                                 /* the provider's state */
+    struct ptoken *ptoken;                      /* shared provider tokens; NULL: sign our own */
     TAILQ_HEAD(, pclient_deferred) deferred;    /* results waiting for the loop */
     int n_deferred;
     struct event *defer_ev;

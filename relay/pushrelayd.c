@@ -3,9 +3,11 @@
  * role (SIP/TLS ingest into Redis), the dispatcher role (Redis to the push
  * providers), or both. Processes share nothing but Redis, so capacity grows
  * by running one process per core (SO_REUSEPORT on the SIP port, one
- * consumer group for dispatchers).
+ * consumer group for dispatchers): --workers N makes this process a
+ * supervisor of N such workers (relay/supervisor.c), each started again as
+ * "pushrelayd ... --worker K" with its link to the supervisor on a socket.
  *
- *   pushrelayd -c FILE [--role listener|dispatcher|all] [--check-config]
+ *   pushrelayd -c FILE [--role listener|dispatcher|all] [--workers N|auto] [--check-config]
  *
  * Signals: SIGTERM/SIGINT stop gracefully (stop accepting, finish what is
  * in flight, hand the rest back to Redis), SIGHUP reloads the configuration
@@ -30,6 +32,7 @@
 #include "queue.h"
 #include "rconn.h"
 #include "stats.h"
+#include "supervisor.h"
 
 #define PR_STOP_GRACE_S 10
 
@@ -49,6 +52,8 @@ struct relay {
     struct disp *disp;
     struct monitor *monitor;
     struct certinfo_watch *certwatch;   /* the daily expiry warning */
+    int worker;                 /* k under a supervisor (--worker K), -1 alone */
+    struct sup_link *link;      /* the worker's link to its supervisor */
     struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
     int stopping;
     int disp_done;
@@ -58,15 +63,20 @@ struct relay {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: pushrelayd -c FILE [--role listener|dispatcher|all] [--check-config]\n"
+            "usage: pushrelayd -c FILE [--role listener|dispatcher|all] [--workers N|auto] [--check-config]\n"
             "  -c, --config FILE   configuration file (libconfig syntax)\n"
             "  --role ROLE         listener (SIP/TLS ingest), dispatcher (delivery) or all (default)\n"
+            "  --workers N|auto    N worker processes under one supervisor (auto: one per online core;\n"
+            "                      default 1: this process does the work itself)\n"
             "  --check-config      validate FILE and exit: 0 valid, 2 refused\n");
 }
 
 /* ------------------------------------------------------------------------ */
 /* Roles                                                                     */
 /* ------------------------------------------------------------------------ */
+
+static void worker_probe(void *arg, struct monitor_probe *out);
+static void worker_orphaned(void *arg);
 
 static int relay_start(struct relay *r)
 {
@@ -84,17 +94,31 @@ static int relay_start(struct relay *r)
     if (r->role & ROLE_DISPATCHER) {
         if ((rc = disp_new(r->base, r->cfg, &r->disp)) != 0)
             return rc;
+        if (r->worker >= 0) {
+            char consumer[160];
+            snprintf(consumer, sizeof(consumer), "%s-%d", r->cfg->node_id ? r->cfg->node_id : "relay",
+                     r->worker);
+            if ((rc = disp_set_consumer(r->disp, consumer)) != 0)
+                return rc;
+        }
     }
-    if (r->cfg->monitoring.listen.port != 0) {
-        struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys };
+    /* Under a supervisor, it serves the monitoring port; this worker answers its probes. */
+    if (r->worker >= 0 &&
+        (rc = sup_link_new(r->base, SUP_LINK_FD, worker_probe, worker_orphaned, r, &r->link)) != 0)
+        return rc;
+    if (r->cfg->monitoring.listen.port != 0 && r->worker < 0) {
+        struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys, NULL };
         if ((rc = monitor_new(r->base, r->cfg, &src, &r->monitor)) != 0)
             return rc;
     }
+    if (r->worker > 0)
+        return 0;       /* worker 0 alone logs the daily expiry warning for the host */
     return certinfo_watch_new(r->base, r->cfg, &r->certwatch);
 }
 
 static void relay_free(struct relay *r)
 {
+    sup_link_free(r->link);
     monitor_free(r->monitor);
     certinfo_watch_free(r->certwatch);
     if (r->fed != NULL)
@@ -149,6 +173,18 @@ static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(r->stop_timer, &tv);
 }
 
+/* relay_stop starts the graceful stop: no new work, finish what is in flight. */
+static void relay_stop(struct relay *r)
+{
+    r->stopping = 1;
+    r->stop_deadline_ms = pr_now_ms() + PR_STOP_GRACE_S * 1000;
+    if (r->fed != NULL)
+        fed_stop(r->fed);
+    if (r->disp != NULL)
+        disp_stop(r->disp, disp_stopped, r);
+    stop_check_cb(-1, 0, r);
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -158,14 +194,41 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(r->base, NULL);
         return;
     }
-    r->stopping = 1;
-    r->stop_deadline_ms = pr_now_ms() + PR_STOP_GRACE_S * 1000;
     pr_log_info("pushrelayd", "signal %d: stopping (finishing in-flight work)", (int)sig);
-    if (r->fed != NULL)
-        fed_stop(r->fed);
-    if (r->disp != NULL)
-        disp_stop(r->disp, disp_stopped, r);
-    stop_check_cb(-1, 0, r);
+    relay_stop(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Under a supervisor                                                        */
+/* ------------------------------------------------------------------------ */
+
+static void worker_probe(void *arg, struct monitor_probe *out)
+{
+    struct relay *r = arg;
+    struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys, NULL };
+    monitor_probe_take(&src, r->cfg, out);
+}
+
+/* The supervisor died (its end of the link closed): nobody would restart or stop us, so drain and exit. */
+static void worker_orphaned(void *arg)
+{
+    struct relay *r = arg;
+    if (r->stopping)
+        return;
+    pr_log_warn("pushrelayd", "worker %d: supervisor gone; stopping (finishing in-flight work)", r->worker);
+    relay_stop(r);
+}
+
+/* parse_workers reads --workers: a count, or "auto" for the online cores. 0 when invalid. */
+static int parse_workers(const char *arg)
+{
+    if (strcmp(arg, "auto") == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : n > SUP_MAX_WORKERS ? SUP_MAX_WORKERS : (int)n;
+    }
+    char *end;
+    long n = strtol(arg, &end, 10);
+    return *arg == '\0' || *end != '\0' || n < 1 || n > SUP_MAX_WORKERS ? 0 : (int)n;
 }
 
 /*
@@ -206,7 +269,10 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
     pr_log_set_level(next->log_level);
     monitor_reload(r->monitor, next);
     certinfo_watch_reload(r->certwatch, next);
-    pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
+    if (r->worker >= 0)
+        pr_log_info("pushrelayd", "configuration reloaded from %s (worker %d)", next->path, r->worker);
+    else
+        pr_log_info("pushrelayd", "configuration reloaded from %s", next->path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -219,19 +285,40 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "role", required_argument, NULL, 'r' },
         { "check-config", no_argument, NULL, 'k' },
+        { "workers", required_argument, NULL, 'w' },
+        { "worker", required_argument, NULL, 'W' },    /* internal: how the supervisor starts worker K */
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *path = NULL;
-    int check_only = 0, opt;
-    struct relay r = { .role = ROLE_ALL };
+    int check_only = 0, opt, workers = 1;
+    const char *role_name = "all";
+    struct relay r = { .role = ROLE_ALL, .worker = -1 };
 
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'k': check_only = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'w':
+            if ((workers = parse_workers(optarg)) == 0) {
+                fprintf(stderr, "pushrelayd: --workers: \"%s\" is not a count from 1 to %d or auto\n", optarg,
+                        SUP_MAX_WORKERS);
+                return 2;
+            }
+            break;
+        case 'W': {
+            char *end;
+            long k = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || k < 0 || k >= SUP_MAX_WORKERS) {
+                fprintf(stderr, "pushrelayd: --worker: bad index \"%s\"\n", optarg);
+                return 2;
+            }
+            r.worker = (int)k;
+            break;
+        }
         case 'r':
+            role_name = optarg;
             if (strcmp(optarg, "listener") == 0) r.role = ROLE_LISTENER;
             else if (strcmp(optarg, "dispatcher") == 0) r.role = ROLE_DISPATCHER;
             else if (strcmp(optarg, "all") == 0) r.role = ROLE_ALL;
@@ -261,6 +348,12 @@ int main(int argc, char **argv)
     }
     pr_log_set_level(r.cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
+    if (workers > 1 && r.worker < 0) {
+        int sup_rc = sup_run(r.cfg, role_name, workers);
+        if (sup_rc != 0 && sup_rc != PR_ETIMEDOUT)
+            pr_log_error("pushrelayd", "supervisor: %s", pr_strerror(sup_rc));
+        return sup_rc == 0 ? 0 : sup_rc == PR_ECONFIG ? 2 : 1;
+    }
 
     int rc = 1;
     /*
@@ -293,9 +386,11 @@ int main(int argc, char **argv)
         rc = err_rc == PR_ECONFIG ? 2 : 1;
         goto out;
     }
-    pr_log_info("pushrelayd", "%s started (role %s, pid %d)", r.cfg->node_id,
-                r.role == ROLE_ALL ? "all" : r.role == ROLE_LISTENER ? "listener" : "dispatcher",
-                (int)getpid());
+    if (r.worker >= 0)
+        pr_log_info("pushrelayd", "%s worker %d started (role %s, pid %d)", r.cfg->node_id, r.worker,
+                    role_name, (int)getpid());
+    else
+        pr_log_info("pushrelayd", "%s started (role %s, pid %d)", r.cfg->node_id, role_name, (int)getpid());
     event_base_dispatch(r.base);
     pr_log_info("pushrelayd", "stopped");
     rc = 0;

@@ -124,6 +124,7 @@ struct sb_stats {
     uint64_t by_status[600];
     uint64_t resets;
     uint64_t tokens_issued;
+    uint64_t apns_provider_tokens;  /* distinct valid APNs provider tokens seen (sb_apns.c) */
 };
 
 /* ---- the program context ---------------------------------------------- */

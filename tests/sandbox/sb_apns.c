@@ -49,6 +49,7 @@ struct sb_apns {
     const char *team;
     const char *key_id;
     struct sb_map *jwts;
+    uint64_t provider_tokens;   /* distinct good tokens verified (the cache is cleared when full) */
     uint64_t rng;           /* xorshift state for generated apns-ids */
 };
 
@@ -222,6 +223,8 @@ static const char *apns_auth(struct sb_apns *a, const char *authorization, int64
         if (v == NULL)
             return "InternalServerError";
         *v = verdict;
+        if ((verdict & 3) == APNS_JWT_GOOD)
+            a->provider_tokens++;
     }
     if ((*v & 3) != APNS_JWT_GOOD)
         return "InvalidProviderToken";
@@ -319,6 +322,7 @@ void sb_apns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
     apns_set_id(a, req, resp);
     int status;
     const char *reason = apns_check(a, req, token, &status);
+    ctx->stats.apns_provider_tokens = a->provider_tokens;
     if (reason != NULL) {
         apns_error(resp, status, reason);
         return;

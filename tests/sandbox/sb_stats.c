@@ -2,7 +2,11 @@
  * sb_stats.c - the sandbox's counters as the /_sandbox/stats JSON document:
  *
  *   {"delivered":{"apns":N,"fcm":N,"mpns":N},"requests":N,
- *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N}
+ *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N,
+ *    "apns_provider_tokens":N}
+ *
+ * apns_provider_tokens: distinct valid APNs provider tokens (JWTs) seen, so
+ * a test can tell how many tokens the relay's processes used between them.
  *
  * The counters themselves live in struct sb_ctx and are bumped by the router
  * (requests, by_status, resets), sb_delivered() and the token endpoint.
@@ -27,7 +31,8 @@ int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
         sep = ",";
     }
     if (rc == 0)
-        rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64 "}",
-                           st->resets, st->tokens_issued);
+        rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64
+                           ",\"apns_provider_tokens\":%" PRIu64 "}",
+                           st->resets, st->tokens_issued, st->apns_provider_tokens);
     return rc;
 }
