@@ -832,6 +832,8 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
         pr_log_warn(DISP_MOD, "reload: redis settings changed; they apply at the next start");
     struct disp_clientset *old = d->clients;
     long draining = old->pending;
+    for (struct disp_clientset *r = d->retired; r != NULL; r = r->next)
+        draining += r->pending;
     d->clients = set;
     d->cfg = cfg;
     for (size_t i = 0; i < old->n; i++)
@@ -839,8 +841,8 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
     old->next = d->retired;
     d->retired = old;
     event_active(d->retire_ev, EV_TIMEOUT, 0);
-    pr_log_info(DISP_MOD, "reloaded: %zu apps; %ld requests finish on the previous clients",
-                set->n, draining);
+    pr_log_info(DISP_MOD, "reloaded: %zu apps; %ld requests in flight finish on the clients "
+                "that sent them", set->n, draining);
     disp_kick(d);
     return 0;
 }
