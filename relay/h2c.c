@@ -707,6 +707,7 @@ fail:
  * attempt for it. So requests lost with the connection go back to the
  * queue, and the culprit is found by isolation:
  *
+ *   one request lost, alone:         it is the only candidate: charged
  *   death with no suspect on board:  every lost request becomes a suspect
  *                                     (deaths = 1), requeued
  *   death with a suspect on board:   the suspect is blamed (deaths + 1);
@@ -724,7 +725,9 @@ static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
     struct h2c *c = conn->c;
     struct h2c_req *r;
     int was_connecting = conn->state == CONN_CONNECTING;
-    int blame_suspects = conn->suspects > 0;
+    int blame_suspects = conn->suspects > 0, lost = 0;
+    TAILQ_FOREACH(r, &conn->streams, link)
+        lost += r->headers_sent && !r->done;
     /* Newest first: each requeue goes to the head, so the FIFO keeps its order. */
     while ((r = TAILQ_LAST(&conn->streams, req_list)) != NULL) {
         conn_unlink(conn, r);
@@ -734,7 +737,9 @@ static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
             continue;
         }
         if (r->headers_sent) {
-            if (r->deaths > 0 || !blame_suspects)
+            if (lost == 1)
+                r->deaths = H2C_DEATHS_CHARGE;
+            else if (r->deaths > 0 || !blame_suspects)
                 r->deaths++;
             if (r->deaths >= H2C_DEATHS_CHARGE) {
                 pr_log_debug(c->log_name, "connection %d: a request was in %d connection "
