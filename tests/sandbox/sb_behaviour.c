@@ -106,7 +106,7 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
         if (behaviour_attempt(b, p, token, n))
             d.kind = SB_BEHAVE_RESET;
         break;
-    case 'n':
+    case 'b':
         if (len < 2 || (n = hexdigit(token[1])) < 0)
             break;
         /* A delay the handlers already know how to hold, long enough to be never. */
