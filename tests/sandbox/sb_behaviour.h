@@ -8,7 +8,8 @@
  *               attempts for this token (N one hex digit, 0 = always), then succeed
  *   d<MMMM>     answer success after MMMM milliseconds (4 decimal digits)
  *   c<N>        reset the connection on the first N attempts (0 = always)
- *   b<N>        never answer ("black hole") the first N attempts (0 = always), then succeed:
+ *   b<N>        never answer ("black hole") the first N attempts (N one decimal
+ *               digit, 0 = always), then succeed:
  *               the request is held (a success due after SB_NEVER_MS) until
  *               the client cancels it or its connection ends
  *   q<N>        MPNS only: 200 with X-NotificationStatus: QueueFull, first N attempts
