@@ -238,7 +238,7 @@ static void disp_job_send(struct disp_job *j, struct disp_client *dc)
     struct disp *d = j->d;
     /* A request never outlives its notification's TTL: the answer would come too late. */
     int64_t left = j->n.expires_ms - pr_now_ms();
-    int limit = dc->app->request_timeout_ms > 0 ? dc->app->request_timeout_ms : 10000;
+    int limit = dc->app->request_timeout_ms;     /* the config loader's default applies */
     int timeout_ms = left < limit ? (left > 1 ? (int)left : 1) : limit;
     int rc = pclient_send(dc->pc, &j->n, timeout_ms, disp_on_answer, j);
     if (rc == 0) {
