@@ -168,6 +168,8 @@ static const struct cfg__key app_keys[] = {
     { "certificate", T_FILE, K_APNS | K_MPNS, .off = APP(certificate) },
     { "private_key", T_FILE, K_APNS | K_MPNS, .off = APP(private_key) },
     { "connections", T_INT, 0, .off = APP(connections), .min = 1, .max = 64, .idef = 2 },
+    { "request_timeout_ms", T_INT, 0, .off = APP(request_timeout_ms), .min = 100,
+      .max = 300000, .idef = 10000 },
     { "topic", T_STR, K_REQ | K_APNS, .off = APP(topic), .check = chk_token },
     { "team_id", T_STR, K_APNS, .off = APP(team_id), .check = chk_alnum },
     { "key_id", T_STR, K_APNS, .off = APP(key_id), .check = chk_alnum },

@@ -52,6 +52,7 @@ struct disp_job {
     int decoded;
     enum disp_job_state state;
     int reauthed;                       /* a REAUTH was already answered once */
+    struct disp_clientset *set;         /* SENDING: the client set the request went to */
     int active;                         /* started: counts in d->n_active */
     int write_unknown;                  /* an earlier EXEC's fate is unknown (connection lost) */
 
@@ -75,8 +76,24 @@ struct disp_fifo {
 };
 
 struct disp_client {
-    const struct cfg_app *app;
+    const struct cfg_app *app;          /* dangling once its set is retired: not read then */
     struct pclient *pc;
+};
+
+/*
+ * The provider clients of one configuration. A reload retires the current
+ * set: its requests still in flight finish on it (a request is never sent
+ * twice because of a reload) while new ones go to the new set; a retired
+ * set is freed once its last request answered.
+ *
+ *   d->clients ──▶ set (current)        d->retired ──▶ set ──▶ set ──▶ NULL
+ *                  pending: 12                          pending: 3   pending: 0 (freed soon)
+ */
+struct disp_clientset {
+    struct disp_client *clients;
+    size_t n;
+    long pending;                       /* pclient_send calls not yet answered */
+    struct disp_clientset *next;        /* d->retired */
 };
 
 struct disp {
@@ -92,8 +109,9 @@ struct disp {
     struct stats *stats;
 
     struct ptoken *ptoken;              /* APNs provider tokens shared through Redis */
-    struct disp_client *clients;
-    size_t n_clients;
+    struct disp_clientset *clients;     /* the current configuration's clients */
+    struct disp_clientset *retired;     /* earlier ones, draining their requests */
+    struct event *retire_ev;            /* frees drained retired sets, from the loop */
 
     struct disp_job *jobs;              /* every live job */
     long n_jobs;                        /* live jobs, backlog included */
@@ -111,7 +129,6 @@ struct disp {
     int reclaiming;                     /* XAUTOCLAIM replies outstanding */
     char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
     int moving;                         /* a mover EVAL is outstanding */
-    int reloading;                      /* old clients are being freed by disp_reload */
     int stopping;
     int abandoned;                      /* stop deadline passed or closing: no more writes */
     int closing;                        /* disp_free in progress */

@@ -52,7 +52,6 @@
 #include "retry.h"
 
 #define DISP_READ_BLOCK_MS "1000"
-#define DISP_SEND_TIMEOUT_MS 10000
 #define DISP_WAIT_RETRY_MS 20
 #define DISP_READ_RETRY_MS 1000
 #define DISP_OUTBOX_MS 500
@@ -218,26 +217,35 @@ void disp_job_free(struct disp_job *j)
  * Sending and answers
  * ------------------------------------------------------------------------- */
 
-static struct pclient *disp_client_for(struct disp *d, const char *app_id, enum pr_provider p)
+/* disp_client_for finds the current client of app 'app_id' serving provider 'p', or NULL. */
+static struct disp_client *disp_client_for(struct disp *d, const char *app_id, enum pr_provider p)
 {
-    for (size_t i = 0; i < d->n_clients; i++)
-        if (strcmp(d->clients[i].app->id, app_id) == 0)
-            return d->clients[i].app->provider == p ? d->clients[i].pc : NULL;
+    struct disp_clientset *set = d->clients;
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->clients[i].app->id, app_id) == 0)
+            return set->clients[i].app->provider == p ? &set->clients[i] : NULL;
     return NULL;
 }
 
 static void disp_on_answer(void *arg, const struct pr_result *res);
 
-/* disp_job_send hands 'j' to its client; on a full client queue it waits. */
-static void disp_job_send(struct disp_job *j, struct pclient *pc)
+/*
+ * disp_job_send hands 'j' to client 'dc' of the current set; on a full
+ * client queue it waits. The app's request_timeout_ms bounds how long an
+ * unanswered request holds its delivery slot.
+ */
+static void disp_job_send(struct disp_job *j, struct disp_client *dc)
 {
     struct disp *d = j->d;
     /* A request never outlives its notification's TTL: the answer would come too late. */
     int64_t left = j->n.expires_ms - pr_now_ms();
-    int timeout_ms = left < DISP_SEND_TIMEOUT_MS ? (left > 1 ? (int)left : 1) : DISP_SEND_TIMEOUT_MS;
-    int rc = pclient_send(pc, &j->n, timeout_ms, disp_on_answer, j);
+    int limit = dc->app->request_timeout_ms;     /* the config loader's default applies */
+    int timeout_ms = left < limit ? (left > 1 ? (int)left : 1) : limit;
+    int rc = pclient_send(dc->pc, &j->n, timeout_ms, disp_on_answer, j);
     if (rc == 0) {
         j->state = DISP_JOB_SENDING;
+        j->set = d->clients;
+        j->set->pending++;
         return;
     }
     if (rc == PR_EAGAIN) {
@@ -284,15 +292,15 @@ static void disp_job_start(struct disp_job *j)
         disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
         return;
     }
-    struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
-    if (pc == NULL) {
+    struct disp_client *dc = disp_client_for(d, j->n.app, j->n.provider);
+    if (dc == NULL) {
         /* The config changed since the listener accepted it. */
         snprintf(reason, sizeof(reason), "app unknown: %.100s (%s)", j->n.app,
                  pr_provider_name(j->n.provider));
         disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
         return;
     }
-    disp_job_send(j, pc);
+    disp_job_send(j, dc);
 }
 
 static void disp_set_last(struct disp_job *j, const struct pr_result *r)
@@ -304,20 +312,33 @@ static void disp_set_last(struct disp_job *j, const struct pr_result *r)
 }
 
 /*
+ * disp_set_answered counts the answer off the set its request went to; a
+ * retired set that drained is freed from the loop (never from inside its
+ * own client's callback).
+ */
+static void disp_set_answered(struct disp_job *j)
+{
+    struct disp_clientset *set = j->set;
+    j->set = NULL;
+    if (set == NULL)
+        return;
+    set->pending--;
+    if (set != j->d->clients && set->pending == 0 && !j->d->closing)
+        event_active(j->d->retire_ev, EV_TIMEOUT, 0);
+}
+
+/*
  * disp_on_answer turns one provider answer into the job's next step. It
  * runs from the loop (pclient's promise), or from pclient_free while the
- * dispatcher closes or reloads.
+ * dispatcher closes.
  */
 static void disp_on_answer(void *arg, const struct pr_result *res)
 {
     struct disp_job *j = arg;
     struct disp *d = j->d;
+    disp_set_answered(j);
     if (d->closing || d->abandoned) {
         disp_job_free(j);          /* left pending: a later reclaim delivers it */
-        return;
-    }
-    if (d->reloading && res->status == PR_STATUS_NO_ANSWER) {
-        disp_job_start(j);         /* the old client closed under it: not an attempt */
         return;
     }
     struct pr_result r = *res;
@@ -328,11 +349,11 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
     j->rtt_ms = r.rtt_us > 0 ? r.rtt_us / 1000 : (r.status > 0 ? 0 : -1);
 
     if (o == PR_OUTCOME_REAUTH) {
-        struct pclient *pc = disp_client_for(d, j->n.app, j->n.provider);
-        if (!j->reauthed && pc != NULL) {
+        struct disp_client *dc = disp_client_for(d, j->n.app, j->n.provider);
+        if (!j->reauthed && dc != NULL) {
             j->reauthed = 1;
-            pclient_reauth(pc);
-            disp_job_send(j, pc);
+            pclient_reauth(dc->pc);
+            disp_job_send(j, dc);
             return;
         }
         char reason[192];
@@ -603,33 +624,45 @@ static void disp_on_outbox_timer(evutil_socket_t fd, short what, void *arg)
  * Lifecycle
  * ------------------------------------------------------------------------- */
 
-static void disp_clients_free(struct disp_client *clients, size_t n)
+/*
+ * disp_clients_free frees 'set' and its clients; requests still pending on
+ * them complete first ("shutdown"), so it is only used when the set drained
+ * or the dispatcher closes.
+ */
+static void disp_clients_free(struct disp_clientset *set)
 {
-    for (size_t i = 0; i < n; i++)
-        pclient_free(clients[i].pc);
-    free(clients);
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        pclient_free(set->clients[i].pc);
+    free(set->clients);
+    free(set);
 }
 
 static int disp_clients_new(struct event_base *base, const struct cfg *cfg, struct ptoken *pt,
-                            struct disp_client **out, size_t *n_out)
+                            struct disp_clientset **out)
 {
-    struct disp_client *clients = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(*clients));
-    if (clients == NULL)
+    struct disp_clientset *set = calloc(1, sizeof(*set));
+    if (set == NULL)
         return PR_ENOMEM;
-    size_t n = 0;
-    for (; n < cfg->n_apps; n++) {
-        clients[n].app = &cfg->apps[n];
-        int rc = pclient_new(base, &cfg->apps[n], &clients[n].pc);
+    set->clients = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(*set->clients));
+    if (set->clients == NULL) {
+        free(set);
+        return PR_ENOMEM;
+    }
+    for (; set->n < cfg->n_apps; set->n++) {
+        struct disp_client *dc = &set->clients[set->n];
+        dc->app = &cfg->apps[set->n];
+        int rc = pclient_new(base, dc->app, &dc->pc);
         if (rc != 0) {
-            pr_log_error(DISP_MOD, "app %s: provider client refused (%s)", cfg->apps[n].id,
+            pr_log_error(DISP_MOD, "app %s: provider client refused (%s)", dc->app->id,
                          pr_strerror(rc));
-            disp_clients_free(clients, n);
+            disp_clients_free(set);
             return PR_ECONFIG;
         }
-        pclient_share_tokens(clients[n].pc, pt);
+        pclient_share_tokens(dc->pc, pt);
     }
-    *out = clients;
-    *n_out = n;
+    *out = set;
     return 0;
 }
 
@@ -639,6 +672,25 @@ int disp_set_consumer(struct disp *d, const char *name)
         return PR_EINVAL;
     strcpy(d->consumer, name);
     return 0;
+}
+
+/* The retire_ev callback: free every retired set whose requests all answered. */
+static void disp_on_retire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct disp *d = arg;
+    struct disp_clientset **pp = &d->retired;
+    while (*pp != NULL) {
+        struct disp_clientset *set = *pp;
+        if (set->pending > 0) {
+            pp = &set->next;
+            continue;
+        }
+        *pp = set->next;
+        disp_clients_free(set);
+        pr_log_info(DISP_MOD, "reload: the previous provider clients drained and closed");
+    }
 }
 
 static void disp_on_deadline(evutil_socket_t fd, short what, void *arg);
@@ -673,10 +725,11 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
         (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
-        (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL)
+        (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL ||
+        (d->retire_ev = event_new(base, -1, 0, disp_on_retire, d)) == NULL)
         goto fail;
     if ((rc = ptoken_new(base, &cfg->redis, &d->ptoken)) != 0 ||
-        (rc = disp_clients_new(base, cfg, d->ptoken, &d->clients, &d->n_clients)) != 0)
+        (rc = disp_clients_new(base, cfg, d->ptoken, &d->clients)) != 0)
         goto fail;
     if ((rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-read", disp_on_read_state, d,
                         &d->rc_read)) != 0 ||
@@ -772,26 +825,35 @@ void disp_stop(struct disp *d, void (*done)(void *arg), void *arg)
     disp_check_done(d);
 }
 
+/*
+ * disp_reload swaps in the clients of 'cfg'. Requests in flight stay on the
+ * clients that sent them until answered (restarting them on new clients
+ * would deliver those the provider already had twice); the retired set is
+ * freed once drained. A retired client never reads its app again, so the
+ * previous configuration may be freed as soon as this returns.
+ */
 int disp_reload(struct disp *d, const struct cfg *cfg)
 {
-    struct disp_client *clients = NULL;
-    size_t n = 0;
-    int rc = disp_clients_new(d->base, cfg, d->ptoken, &clients, &n);
+    struct disp_clientset *set = NULL;
+    int rc = disp_clients_new(d->base, cfg, d->ptoken, &set);
     if (rc != 0)
         return rc;
     if (strcmp(cfg->redis.prefix ? cfg->redis.prefix : "pr:", d->keys.prefix) != 0 ||
         cfg->redis.port != d->cfg->redis.port)
         pr_log_warn(DISP_MOD, "reload: redis settings changed; they apply at the next start");
-    struct disp_client *old = d->clients;
-    size_t n_old = d->n_clients;
-    d->clients = clients;
-    d->n_clients = n;
+    struct disp_clientset *old = d->clients;
+    long draining = old->pending;
+    for (struct disp_clientset *r = d->retired; r != NULL; r = r->next)
+        draining += r->pending;
+    d->clients = set;
     d->cfg = cfg;
-    /* Requests still with the old clients come back "shutdown" and start over. */
-    d->reloading = 1;
-    disp_clients_free(old, n_old);
-    d->reloading = 0;
-    pr_log_info(DISP_MOD, "reloaded: %zu apps", n);
+    for (size_t i = 0; i < old->n; i++)
+        old->clients[i].app = NULL;
+    old->next = d->retired;
+    d->retired = old;
+    event_active(d->retire_ev, EV_TIMEOUT, 0);
+    pr_log_info(DISP_MOD, "reloaded: %zu apps; %ld requests in flight finish on the clients "
+                "that sent them", set->n, draining);
     disp_kick(d);
     return 0;
 }
@@ -801,8 +863,8 @@ void disp_get_stats(const struct disp *d, struct disp_stats *out)
     out->in_flight = d->n_active;
     out->redis_connected = rconn_connected(d->rc) && rconn_connected(d->rc_read);
     out->providers_ready = 1;
-    for (size_t i = 0; i < d->n_clients; i++)
-        if (!pclient_ready(d->clients[i].pc))
+    for (size_t i = 0; i < d->clients->n; i++)
+        if (!pclient_ready(d->clients->clients[i].pc))
             out->providers_ready = 0;
 }
 
@@ -814,9 +876,13 @@ void disp_free(struct disp *d)
     disp_mover_stop(d);
     disp_reclaim_stop(d);
     /* Clients first: their pending callbacks free their jobs. */
-    disp_clients_free(d->clients, d->n_clients);
+    disp_clients_free(d->clients);
     d->clients = NULL;
-    d->n_clients = 0;
+    while (d->retired != NULL) {
+        struct disp_clientset *set = d->retired;
+        d->retired = set->next;
+        disp_clients_free(set);
+    }
     ptoken_free(d->ptoken);
     stats_free(d->stats);
     struct rconn *conns[] = { d->rc_stats, d->rc, d->rc_read };
@@ -833,7 +899,7 @@ void disp_free(struct disp *d)
         disp_job_free(d->jobs);
     struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
-                            d->done_ev };
+                            d->done_ev, d->retire_ev };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

@@ -35,7 +35,14 @@ void disp_stop(struct disp *d, void (*done)(void *arg), void *arg);
  */
 int disp_set_consumer(struct disp *d, const char *name);
 
-/* disp_reload switches to 'cfg' (apps, credentials, limits) without losing in-flight work. */
+/*
+ * disp_reload switches to 'cfg' (apps, credentials, limits): new requests go
+ * to new provider clients, requests already sent finish on the clients that
+ * sent them (nothing is sent twice because of a reload), and those clients
+ * are freed once drained. They never read the previous configuration again,
+ * so the caller may free it when this returns 0. PR_ECONFIG (the running
+ * configuration stays) when an app's credentials cannot be loaded.
+ */
 int disp_reload(struct disp *d, const struct cfg *cfg);
 
 /* Gauges for /metrics and /readyz. */

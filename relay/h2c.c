@@ -40,6 +40,12 @@
 #ifndef H2C_PING_TIMEOUT_MS
 #define H2C_PING_TIMEOUT_MS 10000    /* and drop the connection if no ACK by then */
 #endif
+/*
+ * Connection deaths (reset, TLS error, no PING answer) a request may be in
+ * flight for before it is taken for their cause and completes "connection
+ * lost" (which the dispatcher counts as an attempt). See conn_close.
+ */
+#define H2C_DEATHS_CHARGE 2
 #define H2C_BACKOFF_MIN_MS 100
 #define H2C_BACKOFF_MAX_MS 30000
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
@@ -68,6 +74,7 @@ struct h2c_conn {
     nghttp2_session *session;
     struct req_list streams;        /* requests submitted on this connection */
     int in_flight;
+    int suspects;                   /* of them, requests already in a connection death */
     struct event *timer;            /* connect timeout, PING, reconnect */
     int backoff_ms;
     int ping_outstanding;
@@ -91,6 +98,7 @@ struct h2c_req {
     int status;
     int headers_sent;               /* HEADERS left us: the server may have acted */
     int done;                       /* callback already called */
+    int deaths;                     /* consecutive connection deaths it was in flight for */
     char *captured[H2C_CAPTURE_MAX];
     char *rbody;
     size_t rlen;
@@ -201,6 +209,15 @@ static void nv_set(nghttp2_nv *nv, char **cursor, const char *name, const char *
 
 static void req_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
+/* conn_unlink takes 'r' off the streams of its connection. */
+static void conn_unlink(struct h2c_conn *conn, struct h2c_req *r)
+{
+    TAILQ_REMOVE(&conn->streams, r, link);
+    conn->in_flight--;
+    if (r->deaths > 0)
+        conn->suspects--;
+}
+
 static struct h2c_req *req_new(struct h2c *c, const struct h2c_request *in,
                                h2c_done_cb cb, void *arg)
 {
@@ -241,9 +258,27 @@ static struct h2c_req *req_new(struct h2c *c, const struct h2c_request *in,
 }
 
 /*
+ * conn_probe asks a connection that left a request unanswered whether it is
+ * alive: a PING now, and the connection is replaced when no ACK comes
+ * within H2C_PING_TIMEOUT_MS (conn_timer_cb), instead of waiting for the
+ * idle PING that a connection still carrying other traffic never gets.
+ */
+static void conn_probe(struct h2c_conn *conn)
+{
+    if ((conn->state != CONN_READY && conn->state != CONN_DRAINING) || conn->ping_outstanding)
+        return;
+    if (nghttp2_submit_ping(conn->session, NGHTTP2_FLAG_NONE, NULL) != 0)
+        return;
+    conn->ping_outstanding = 1;
+    pr_log_debug(conn->c->log_name, "connection %d: a request timed out, PING", conn->index);
+    timer_arm(conn->timer, H2C_PING_TIMEOUT_MS);
+}
+
+/*
  * A request's deadline passed. Queued: it leaves the queue now. On a stream:
- * the stream is cancelled and the request is freed when nghttp2 closes it
- * (nghttp2 may still read its body until then).
+ * the stream is cancelled at once (RST_STREAM goes out in this flush, and
+ * nghttp2 closes the stream as it does, freeing its slot) and the request is
+ * freed when nghttp2 closes it; the connection is asked for a PING.
  */
 static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -258,10 +293,12 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
         req_free(r);
         return;
     }
+    struct h2c_conn *conn = r->conn;
     req_complete(r, 0, "timeout");
-    nghttp2_submit_rst_stream(r->conn->session, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
-    if (conn_flush(r->conn) < 0)
-        conn_close(r->conn, "connection lost", 0);
+    nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
+    conn_probe(conn);
+    if (conn_flush(conn) < 0)
+        conn_close(conn, "connection lost", 0);
 }
 
 /* Put a request that never reached the server back at the head of the queue. */
@@ -417,8 +454,7 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id, uint3
     if (r == NULL)
         return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-    TAILQ_REMOVE(&conn->streams, r, link);
-    conn->in_flight--;
+    conn_unlink(conn, r);
     if (error_code == NGHTTP2_REFUSED_STREAM && !r->done) {
         pr_log_debug(conn->c->log_name, "connection %d: stream %d refused, sending it again",
                      conn->index, stream_id);
@@ -657,26 +693,57 @@ fail:
 }
 
 /*
- * conn_close tears the connection down. Requests whose HEADERS never left go
- * back to the queue; the others complete with status 0 and 'why' (the
- * server may or may not have acted on them). 'graceful' closes (a drained
+ * conn_close tears the connection down. 'graceful' closes (a drained
  * GOAWAY) may reconnect at once; failures back off exponentially.
+ *
+ * A dying connection takes every unanswered stream with it, but usually
+ * only one request (if any) caused the death: the others must not pay an
+ * attempt for it. So requests lost with the connection go back to the
+ * queue, and the culprit is found by isolation:
+ *
+ *   one request lost, alone:         it is the only candidate: charged
+ *   death with no suspect on board:  every lost request becomes a suspect
+ *                                     (deaths = 1), requeued
+ *   death with a suspect on board:   the suspect is blamed (deaths + 1);
+ *                                     the others are requeued, unchanged
+ *   deaths reach H2C_DEATHS_CHARGE:  completes "connection lost": charged
+ *
+ * kick_cb sends at most one suspect per connection, so a suspect that dies
+ * again died alone among suspects. Requests whose HEADERS never left, and
+ * everything while the client is freed, are not deaths. A request's own
+ * timer still bounds the whole story. Requests the server may have seen
+ * are sent again: the provider can get such a one twice.
  */
 static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
 {
     struct h2c *c = conn->c;
     struct h2c_req *r;
     int was_connecting = conn->state == CONN_CONNECTING;
+    int blame_suspects = conn->suspects > 0, lost = 0;
+    TAILQ_FOREACH(r, &conn->streams, link)
+        lost += r->headers_sent && !r->done;
     /* Newest first: each requeue goes to the head, so the FIFO keeps its order. */
     while ((r = TAILQ_LAST(&conn->streams, req_list)) != NULL) {
-        TAILQ_REMOVE(&conn->streams, r, link);
-        conn->in_flight--;
-        if (!r->headers_sent && !r->done && !c->closing) {
-            req_requeue(r);
-        } else {
+        conn_unlink(conn, r);
+        if (r->done || c->closing) {
             req_complete(r, 0, why);
             req_free(r);
+            continue;
         }
+        if (r->headers_sent) {
+            if (lost == 1)
+                r->deaths = H2C_DEATHS_CHARGE;
+            else if (r->deaths > 0 || !blame_suspects)
+                r->deaths++;
+            if (r->deaths >= H2C_DEATHS_CHARGE) {
+                pr_log_debug(c->log_name, "connection %d: a request was in %d connection "
+                             "deaths in a row: counted as failed", conn->index, r->deaths);
+                req_complete(r, 0, why);
+                req_free(r);
+                continue;
+            }
+        }
+        req_requeue(r);
     }
     if (conn->session != NULL) {
         nghttp2_session_del(conn->session);
@@ -772,12 +839,36 @@ static int conn_submit(struct h2c_conn *conn, struct h2c_req *r)
     r->stream_id = id;
     TAILQ_INSERT_TAIL(&conn->streams, r, link);
     conn->in_flight++;
+    if (r->deaths > 0)
+        conn->suspects++;
     return 0;
 }
 
 /* ------------------------------------------------------------------------
  * The dispatcher: waiting requests onto free stream slots, once per loop turn
  * ------------------------------------------------------------------------ */
+
+/*
+ * kick_best picks the least loaded connection with a free slot for 'r' (that
+ * spreads the pool evenly); a suspect (see conn_close) only goes where no
+ * other suspect is in flight. Returns its index or -1.
+ */
+static int kick_best(struct h2c *c, const struct h2c_req *r, int *any_free)
+{
+    int best = -1, best_free = 0;
+    for (int i = 0; i < c->n_conns; i++) {
+        int f = conn_free_slots(&c->conns[i]);
+        if (f > 0)
+            *any_free = 1;
+        if (r->deaths > 0 && c->conns[i].suspects > 0)
+            continue;
+        if (f > best_free) {
+            best = i;
+            best_free = f;
+        }
+    }
+    return best;
+}
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -786,19 +877,16 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     int touched[c->n_conns];
     memset(touched, 0, sizeof(touched));
-    struct h2c_req *r;
-    while ((r = TAILQ_FIRST(&c->queue)) != NULL) {
-        /* Least loaded connection with a free slot: spreads the pool evenly. */
-        int best = -1, best_free = 0;
-        for (int i = 0; i < c->n_conns; i++) {
-            int f = conn_free_slots(&c->conns[i]);
-            if (f > best_free) {
-                best = i;
-                best_free = f;
-            }
-        }
-        if (best < 0)
+    struct h2c_req *r, *next;
+    /* FIFO order, except that suspects waiting for a connection do not hold up the rest. */
+    for (r = TAILQ_FIRST(&c->queue); r != NULL; r = next) {
+        next = TAILQ_NEXT(r, link);
+        int any_free = 0;
+        int best = kick_best(c, r, &any_free);
+        if (!any_free)
             break;
+        if (best < 0)
+            continue;
         struct h2c_conn *conn = &c->conns[best];
         TAILQ_REMOVE(&c->queue, r, link);
         c->queued--;
@@ -806,9 +894,13 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         if (rv < 0) {
             /* Stream ids exhausted or the session refuses: retire this connection. */
             pr_log_info(c->log_name, "connection %d: %s; draining", best, nghttp2_strerror(rv));
-            TAILQ_INSERT_HEAD(&c->queue, r, link);
+            if (next != NULL)
+                TAILQ_INSERT_BEFORE(next, r, link);
+            else
+                TAILQ_INSERT_TAIL(&c->queue, r, link);
             c->queued++;
             conn->state = CONN_DRAINING;
+            next = r;           /* try it again on another connection */
         }
         touched[best] = 1;
     }

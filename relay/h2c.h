@@ -10,11 +10,18 @@
  *
  *   h2c_request ──▶ FIFO ──▶ conn[0..N-1] (streams ≤ server limit)
  *        ▲                     │  GOAWAY: streams above last-stream-id and
- *        └── requeue ◀─────────┘  REFUSED_STREAM go back to the FIFO head
+ *        └── requeue ◀─────────┘  REFUSED_STREAM go back to the FIFO head;
+ *                                 so do requests lost with a dying connection
  *
  * Every accepted request completes exactly once, from the event loop, never
  * from inside h2c_request: with the server's answer, or with status 0 and
  * a local cause ("timeout", "connection lost", "stream reset", "shutdown").
+ * "connection lost" means this request is taken for the cause of connection
+ * deaths: it was alone on its connection, or in two deaths in a row (see
+ * conn_close in h2c.c); other requests lost with a connection are sent again
+ * (so the server may see one twice). "timeout": the request's timeout_ms
+ * passed; its stream is cancelled at once and its connection must answer a
+ * PING or is replaced.
  */
 #ifndef PUSHRELAY_H2C_H
 #define PUSHRELAY_H2C_H

@@ -23,8 +23,10 @@ typedef void (*pclient_done_cb)(void *arg, const struct pr_result *res);
 
 /*
  * pclient_new creates the client for 'app' on 'base' (the app must outlive
- * the client). Credentials are loaded here: PR_ECONFIG/PR_ECRYPTO with a
- * logged reason when a key file is unusable. Connections open lazily.
+ * every pclient_send and pclient_reauth: requests already sent, and
+ * pclient_free, do not read it again). Credentials are loaded here:
+ * PR_ECONFIG/PR_ECRYPTO with a logged reason when a key file is unusable.
+ * Connections open lazily.
  */
 int pclient_new(struct event_base *base, const struct cfg_app *app, struct pclient **out);
 

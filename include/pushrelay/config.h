@@ -67,6 +67,7 @@ struct cfg_app {
     char *certificate;          /* client certificate (APNs cert auth, MPNS) */
     char *private_key;
     int connections;            /* HTTP/2 connections in the pool; default 2 */
+    int request_timeout_ms;     /* one request unanswered this long is cancelled; default 10000 */
     /* apns */
     char *topic;                /* bundle id */
     char *team_id;

@@ -106,6 +106,16 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
         if (behaviour_attempt(b, p, token, n))
             d.kind = SB_BEHAVE_RESET;
         break;
+    case 'b':
+        /* N is decimal here: "bb…" tokens in older tests must keep succeeding. */
+        if (len < 2 || (n = digits(token + 1, 1)) < 0)
+            break;
+        /* A delay the handlers already know how to hold, long enough to be never. */
+        if (behaviour_attempt(b, p, token, n)) {
+            d.kind = SB_BEHAVE_DELAY;
+            d.delay_ms = SB_NEVER_MS;
+        }
+        break;
     case 'q':
         if (p != PR_PROVIDER_MPNS || len < 2 || (n = hexdigit(token[1])) < 0)
             break;

@@ -8,6 +8,10 @@
  *               attempts for this token (N one hex digit, 0 = always), then succeed
  *   d<MMMM>     answer success after MMMM milliseconds (4 decimal digits)
  *   c<N>        reset the connection on the first N attempts (0 = always)
+ *   b<N>        never answer ("black hole") the first N attempts (N one decimal
+ *               digit, 0 = always), then succeed:
+ *               the request is held (a success due after SB_NEVER_MS) until
+ *               the client cancels it or its connection ends
  *   q<N>        MPNS only: 200 with X-NotificationStatus: QueueFull, first N attempts
  *   otherwise   succeed
  *
@@ -20,6 +24,8 @@
 #include "pushrelay/provider.h"
 
 struct sb_behaviour;
+
+#define SB_NEVER_MS (24u * 3600u * 1000u)  /* "never": longer than any test runs */
 
 enum sb_bkind {
     SB_BEHAVE_OK = 0,     /* plain success */

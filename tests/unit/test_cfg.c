@@ -170,6 +170,7 @@ static void minimal_file_takes_the_defaults(void **state)
     assert_int_equal(cfg->dispatcher.retry.base_delay_ms, 500);
     assert_int_equal(cfg->dispatcher.retry.max_delay_ms, 300000);
     assert_int_equal(cfg->apps[0].connections, 2);
+    assert_int_equal(cfg->apps[0].request_timeout_ms, 10000);
     /* monitoring absent: disabled */
     assert_int_equal(cfg->monitoring.listen.port, 0);
     assert_int_equal(cfg->monitoring.stats_window_h, 48);
@@ -247,6 +248,8 @@ static const struct {
     { "apps_empty", ":7: apps: must hold at least one app" },
     { "range_connections", ":5: federation.max_connections: must be between 1 and 1000000" },
     { "range_port", ":4: redis.port: must be between 1 and 65535" },
+    { "range_request_timeout",
+      ":9: apps[0].request_timeout_ms: must be between 100 and 300000" },
     { "range_retry", ":5: dispatcher.retry.max_delay_ms: must not be below base_delay_ms (1000)" },
     { "file_missing",
       ":5: federation.tls.certificate: cannot read @/bad/../tls/nope.pem: No such file or directory" },
