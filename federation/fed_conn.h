@@ -7,6 +7,7 @@
 #ifndef PUSHRELAY_FED_CONN_H
 #define PUSHRELAY_FED_CONN_H
 
+#include <stdint.h>
 #include <openssl/ssl.h>
 #include <event2/event.h>
 #include "pushrelay/config.h"
@@ -24,6 +25,9 @@ struct fed_ctx {
     int connections;        /* open connections */
     long requests;          /* requests framed since start */
     struct fed_conn *conns; /* every open connection (for shutdown) */
+    int64_t refusal_log_sec;    /* refused handshakes: the second being counted, */
+    int refusals_logged;        /* lines logged in it, */
+    long refusals_unlogged;     /* and those left out */
 };
 
 /*

@@ -310,25 +310,27 @@ static const struct {
     const char *name;
     const char *compact;
     enum parse_hdr id;
+    const char *bad_byte;   /* Warning for a control byte (NUL, CR, LF, ...) in the value */
 } parse_hdrs[] = {
-    { "Via", "v", HDR_VIA },
-    { "From", "f", HDR_FROM },
-    { "To", "t", HDR_TO },
-    { "Call-ID", "i", HDR_CALL_ID },
-    { "CSeq", NULL, HDR_CSEQ },
-    { "Content-Type", "c", HDR_CONTENT_TYPE },
-    { "Content-Length", "l", HDR_CONTENT_LENGTH },
-    { "Max-Forwards", NULL, HDR_MAX_FORWARDS },
+    { "Via", "v", HDR_VIA, "bad byte in Via header" },
+    { "From", "f", HDR_FROM, "bad byte in From header" },
+    { "To", "t", HDR_TO, "bad byte in To header" },
+    { "Call-ID", "i", HDR_CALL_ID, "bad byte in Call-ID header" },
+    { "CSeq", NULL, HDR_CSEQ, "bad byte in CSeq header" },
+    { "Content-Type", "c", HDR_CONTENT_TYPE, "bad byte in Content-Type header" },
+    { "Content-Length", "l", HDR_CONTENT_LENGTH, "bad byte in Content-Length header" },
+    { "Max-Forwards", NULL, HDR_MAX_FORWARDS, "bad byte in Max-Forwards header" },
 };
 
-static enum parse_hdr parse_hdr_id(struct sip_str name)
+/* The table index of header 'name', or -1 for a header sip_parse does not read. */
+static int parse_hdr_find(struct sip_str name)
 {
     for (size_t i = 0; i < sizeof(parse_hdrs) / sizeof(parse_hdrs[0]); i++) {
         if (sip_str_eq(name, parse_hdrs[i].name) ||
             (parse_hdrs[i].compact != NULL && sip_str_eq(name, parse_hdrs[i].compact)))
-            return parse_hdrs[i].id;
+            return (int)i;
     }
-    return HDR_OTHER;
+    return -1;
 }
 
 /* Stores a single-valued header; a second occurrence is a culprit. */
@@ -363,16 +365,27 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
         parse_fail(&st->culprit, "bad header line");
         return;
     }
+    int k = parse_hdr_find((struct sip_str){ p, (size_t)(name_end - p) });
+    enum parse_hdr id = k < 0 ? HDR_OTHER : parse_hdrs[k].id;
     for (const char *c = colon + 1; c < end; c++) {
         if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) {
-            parse_fail(&st->culprit, "bad header line");
-            return;
+            parse_fail(&st->culprit, k < 0 ? "bad header line" : parse_hdrs[k].bad_byte);
+            /*
+             * The headers a response copies keep what precedes the bad byte,
+             * so the refusal can still be addressed (a NUL never reaches the
+             * response); the others are dropped.
+             */
+            if (id != HDR_VIA && id != HDR_FROM && id != HDR_TO && id != HDR_CALL_ID &&
+                id != HDR_CSEQ)
+                return;
+            end = c;
+            break;
         }
     }
     struct sip_str v = parse_trim(colon + 1, end);
     unsigned long long n;
 
-    switch (parse_hdr_id((struct sip_str){ p, (size_t)(name_end - p) })) {
+    switch (id) {
     case HDR_VIA:
         if (v.len == 0)
             parse_fail(&st->culprit, "bad Via header");
