@@ -150,6 +150,11 @@ static void conn_close(struct fed_conn *c, const char *why)
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->ctx->connections--;
+    if (++c->ctx->closes_since_trim >= FED_TRIM_AFTER_CLOSES && c->ctx->trim_ev != NULL &&
+        !evtimer_pending(c->ctx->trim_ev, NULL)) {
+        struct timeval tv = { 0, FED_TRIM_DELAY_MS * 1000 };
+        evtimer_add(c->ctx->trim_ev, &tv);
+    }
     /* Ready slots are dropped; waiting ones are freed by their callback. */
     struct fed_slot **pp = &c->head;
     while (*pp != NULL) {
