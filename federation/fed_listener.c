@@ -82,7 +82,8 @@ fail:
  * to the system. Their buffers and TLS states are many small blocks below
  * glibc's mmap threshold, so free() keeps the pages; measured under 650
  * hostile connections, the listener stayed at 4.5x its idle size after
- * they closed, and it did not come down by itself. malloc_trim releases
+ * they closed, and it did not come down by itself (valgrind under the same
+ * attack finds nothing lost: it is heap glibc keeps). malloc_trim releases
  * the free pages inside the heap as well as its top. It runs at most once
  * per FED_TRIM_DELAY_MS, off the close path, so a flood of closes costs one
  * walk of the heap, not one per close.
