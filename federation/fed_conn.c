@@ -603,9 +603,9 @@ static void conn_read_sans(struct fed_conn *c, SSL *ssl)
 }
 
 /*
- * conn_refusal_reason names why the handshake of 'c' failed, for the log:
- * the certificate verdict when the chain was refused, else OpenSSL's reason
- * ('e' from the error queue, 0 when the peer simply hung up).
+ * conn_refusal_reason names why OpenSSL refused the handshake of 'c' with
+ * error 'e', for the log: the certificate verdict when the chain was
+ * refused, else the error's reason.
  */
 static const char *conn_refusal_reason(struct fed_conn *c, unsigned long e, char *buf, size_t len)
 {
@@ -613,11 +613,9 @@ static const char *conn_refusal_reason(struct fed_conn *c, unsigned long e, char
     long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (e != 0 && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
         snprintf(buf, len, "client certificate refused: %s", X509_verify_cert_error_string(vr));
-    } else if (e != 0) {
+    } else {
         const char *r = ERR_reason_error_string(e);
         snprintf(buf, len, "%s", r != NULL ? r : "TLS error");
-    } else {
-        snprintf(buf, len, "peer closed during the handshake");
     }
     return buf;
 }
@@ -656,7 +654,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_ERROR) {
         unsigned long e = bufferevent_get_openssl_error(bev);
         char buf[256];
-        if (!c->handshaken) {
+        if (!c->handshaken && e != 0) {
             /* A refused handshake is worth an admin's eye; an edge that hangs up is not. */
             conn_log_refusal(c, conn_refusal_reason(c, e, buf, sizeof(buf)));
         } else if (e != 0) {
