@@ -6,8 +6,8 @@
 # where the last one stopped). deploy/test.sh runs it for CI.
 #
 #   deploy/fuzz.sh [SECONDS]                 one campaign per target
-#   PR_FUZZ_MERGE=1 deploy/fuzz.sh 600       then minimise seeds + findings
-#                                            into tests/fuzz/corpus/<name>/ (commit them)
+#   PR_FUZZ_MERGE=1 deploy/fuzz.sh 600       then add to tests/fuzz/corpus/<name>/ the
+#                                            findings that reach new coverage (commit them)
 #   PR_FUZZ_TARGETS="sip" deploy/fuzz.sh 60  only these targets
 #
 # Inputs may be as long as the largest request the listener accepts by
@@ -53,14 +53,11 @@ for name in $targets; do
     grep -E "^stat::number_of_executed_units|^Done " "$OUT/fuzz_$name.log" | tr '\n' ' ' || true
     echo
     if [ -n "${PR_FUZZ_MERGE:-}" ]; then
-        # Keep the smallest set of inputs that covers what seeds and findings cover.
-        merged="$OUT/merged-$name"
-        rm -rf "$merged"
-        mkdir -p "$merged"
-        "$bin" -merge=1 -max_len="$MAX_LEN" "$merged" "$seeds" "$work" </dev/null \
+        # Add to the seeds (hand-written ones keep their names) only the
+        # findings that reach coverage the seeds do not: a minimal addition.
+        before=$(find "$seeds" -type f | wc -l)
+        "$bin" -merge=1 -max_len="$MAX_LEN" "$seeds" "$work" </dev/null \
             >"$OUT/merge_$name.log" 2>&1 || { tail -n 30 "$OUT/merge_$name.log"; fail "merge of $name failed"; }
-        rm -rf "$seeds"
-        mv "$merged" "$seeds"
-        echo "tests/fuzz/corpus/$name: $(find "$seeds" -type f | wc -l) inputs after merging"
+        echo "tests/fuzz/corpus/$name: $before seeds, $(find "$seeds" -type f | wc -l) after merging"
     fi
 done
