@@ -34,7 +34,7 @@ targets=${PR_FUZZ_TARGETS:-$(for f in "$SRC"/tests/fuzz/fuzz_*.c; do t=$(basenam
 mkdir -p "$OUT/artifacts"
 CC=clang cmake -S "$SRC" -B "$OUT" -DPR_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$OUT.cmake.log" 2>&1 ||
     { cat "$OUT.cmake.log"; fail "cmake failed"; }
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046,SC2086
 cmake --build "$OUT" -j "$JOBS" --target $(printf 'fuzz_%s ' $targets) >"$OUT.build.log" 2>&1 ||
     { tail -n 60 "$OUT.build.log"; fail "build failed"; }
 

@@ -134,7 +134,7 @@ expect ctl_content_type 400 "bad byte in Content-Type header" answer
 # nothing to address an answer with; the listener closes without one.
 build "$T/first" long_line_first
 out=$(rawsend "$T/first") || fail "long_line_first: no close within 60 s: $out"
-assert_eq "NORESPONSE EOF" "$(echo $out)" "long_line_first: closed without an answer"
+assert_eq "NORESPONSE"$'\n'"EOF" "$out" "long_line_first: closed without an answer"
 
 # Nothing refused reached a stream, and the listener still serves.
 assert_eq 0 "$(pr_xlen apns)" "APNs entries after the refused requests"
