@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # Deadlines far beyond the attack: the client closes every connection itself.
-export PR_MAX_CONNECTIONS=1000 PR_HANDSHAKE_TIMEOUT_S=120 PR_IDLE_TIMEOUT_S=300
+export PR_MAX_CONNECTIONS=1000 PR_HANDSHAKE_TIMEOUT_S=300 PR_IDLE_TIMEOUT_S=3600
 export PR_MAX_MESSAGE_BYTES=16384 PR_LOG_LEVEL=info
 pr_boot listener
 
