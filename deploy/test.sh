@@ -5,7 +5,8 @@
 #      installed and purged (tests/pkg/test_pkg_debian.sh; as root)
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests
 #   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
-#      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/
+#      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/,
+#      inputs up to max_message_bytes' default (deploy/fuzz.sh does this part)
 # The optimised build's ctest runs last, so its summary ("100% tests passed, 0 tests
 # failed out of N") is what the script prints last. Exits non-zero at the
 # first failure. Needs the packages of deploy/install-deps.sh.
@@ -55,29 +56,8 @@ if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
 fi
 
 if [ -z "${PR_SKIP_FUZZ:-}" ] && compgen -G "$SRC/tests/fuzz/fuzz_*.c" >/dev/null; then
-    step "libFuzzer build (clang)"
-    targets=$(for f in "$SRC"/tests/fuzz/fuzz_*.c; do basename "$f" .c; done | tr '\n' ' ')
-    CC=clang BUILD_TARGETS=$targets build "$SRC/build.d/fuzz" -DPR_FUZZ=ON
-    for src in "$SRC"/tests/fuzz/fuzz_*.c; do
-        target=$(basename "$src" .c)
-        name=${target#fuzz_}
-        seeds="$SRC/tests/fuzz/corpus/$name"
-        work="$SRC/build.d/fuzz/corpus-$name"     # new inputs go here, not into the repo
-        mkdir -p "$work" "$SRC/build.d/fuzz/artifacts"
-        args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048
-              -print_final_stats=1 -artifact_prefix="$SRC/build.d/fuzz/artifacts/$name-")
-        [ -f "$SRC/tests/fuzz/$name.dict" ] && args+=(-dict="$SRC/tests/fuzz/$name.dict")
-        step "fuzz $target for ${FUZZ_SECONDS}s"
-        dirs=("$work")
-        [ -d "$seeds" ] && dirs+=("$seeds")
-        if ! "$SRC/build.d/fuzz/$target" "${args[@]}" "${dirs[@]}" </dev/null >"$SRC/build.d/fuzz/$target.log" 2>&1; then
-            tail -n 60 "$SRC/build.d/fuzz/$target.log"
-            echo "FAIL: $target found a crash; reproducer in build.d/fuzz/artifacts/" >&2
-            exit 1
-        fi
-        grep -E "^stat::number_of_executed_units|^Done " "$SRC/build.d/fuzz/$target.log" | tr '\n' ' ' || true
-        echo
-    done
+    step "libFuzzer build (clang) and ${FUZZ_SECONDS}s per target"
+    bash "$SRC/deploy/fuzz.sh" "$FUZZ_SECONDS"
 fi
 
 if [ -z "${PR_SKIP_SANITIZE:-}" ]; then

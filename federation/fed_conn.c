@@ -50,6 +50,7 @@
 #define FED_MAX_SANS 16
 #define FED_MAX_PENDING 512     /* requests awaiting their response, per connection */
 #define FED_RETRY_AFTER_S 5     /* Retry-After when Redis is unreachable */
+#define FED_REFUSAL_LOG_PER_S 10    /* refused handshakes logged per second */
 
 /* One request awaiting its response. */
 struct fed_slot {
@@ -113,8 +114,21 @@ static void conn_close(struct fed_conn *c, const char *why)
         return;
     pr_log_debug("fed", "%s: closing: %s", c->peer, why);
     struct bufferevent *sock = bufferevent_get_underlying(c->bev);
-    if (sock != NULL)
-        evbuffer_remove_cb(bufferevent_get_output(sock), conn_sock_drained, c);
+    if (sock != NULL) {
+        struct evbuffer *out = bufferevent_get_output(sock);
+        evbuffer_remove_cb(out, conn_sock_drained, c);
+        /*
+         * What TLS still has queued is most often the alert that explains a
+         * refused handshake (protocol_version, unknown_ca, ...), written by
+         * OpenSSL just before the error event: one non-blocking write puts
+         * those few bytes on the wire, where freeing would drop them and the
+         * peer would see a bare EOF.
+         */
+        if (evbuffer_get_length(out) > 0) {
+            evbuffer_unfreeze(out, 1);  /* the socket bufferevent keeps its start frozen */
+            evbuffer_write(out, bufferevent_getfd(sock));
+        }
+    }
     bufferevent_free(c->bev);
     c->bev = NULL;
     event_free(c->timer);
@@ -130,6 +144,11 @@ static void conn_close(struct fed_conn *c, const char *why)
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->ctx->connections--;
+    if (++c->ctx->closes_since_trim >= FED_TRIM_AFTER_CLOSES && c->ctx->trim_ev != NULL &&
+        !evtimer_pending(c->ctx->trim_ev, NULL)) {
+        struct timeval tv = { 0, FED_TRIM_DELAY_MS * 1000 };
+        evtimer_add(c->ctx->trim_ev, &tv);
+    }
     /* Ready slots are dropped; waiting ones are freed by their callback. */
     struct fed_slot **pp = &c->head;
     while (*pp != NULL) {
@@ -154,6 +173,8 @@ void fed_conn_close_all(struct fed_ctx *ctx)
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                    */
 /* ------------------------------------------------------------------------ */
+
+static void conn_log_refusal(struct fed_conn *c, const char *reason);
 
 static void conn_arm_timer(struct fed_conn *c)
 {
@@ -190,7 +211,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     const struct cfg_federation *f = &c->ctx->cfg->federation;
     int64_t now = pr_mono_ms();
     if (!c->handshaken) {
-        pr_log_info("fed", "%s: TLS handshake not completed in %d s", c->peer, f->handshake_timeout_s);
+        char why[64];
+        snprintf(why, sizeof(why), "not completed in %d s", f->handshake_timeout_s);
+        conn_log_refusal(c, why);
         conn_close(c, "handshake timeout");
     } else if (c->partial_since_ms != 0 &&
                now - c->partial_since_ms >= (int64_t)f->handshake_timeout_s * 1000) {
@@ -433,6 +456,29 @@ static void conn_established(struct fed_conn *c)
     conn_arm_timer(c);
 }
 
+/*
+ * conn_error_slot makes the slot that answers a framing error 'fr' of the
+ * 'len' buffered bytes at 'buf': from the complete header block when there
+ * is one, else from the headers sip_frame_salvage still finds within the
+ * buffer (which never exceeds max_message_bytes + 8). NULL when nobody can
+ * be addressed: the connection is then closed without an answer.
+ */
+static struct fed_slot *conn_error_slot(const char *buf, size_t len, const struct sip_frame *fr)
+{
+    const char *why = NULL;
+    if (fr->can_respond)
+        return slot_new(buf, fr->hdr_len, &why);
+    if (fr->status != 413)
+        return NULL;
+    char *hdrs = malloc(len + 2);
+    if (hdrs == NULL)
+        return NULL;
+    size_t n = sip_frame_salvage(buf, len, hdrs, len + 2);
+    struct fed_slot *s = n > 0 ? slot_new(hdrs, n, &why) : NULL;
+    free(hdrs);
+    return s;
+}
+
 /* Frame and handle every complete request in the input buffer. */
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -466,8 +512,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         if (fr.kind == SIP_FRAME_ERROR) {
             /* Framing is lost: answer if the headers allow it, then close. */
             pr_log_info("fed", "%s: %d %s", c->peer, fr.status, fr.why != NULL ? fr.why : "");
-            const char *why = NULL;
-            struct fed_slot *s = fr.can_respond ? slot_new(buf, fr.hdr_len, &why) : NULL;
+            struct fed_slot *s = conn_error_slot(buf, want, &fr);
             if (s != NULL) {
                 conn_enqueue(c, s);
                 slot_respond(s, fr.status, fr.why, 0, NULL);
@@ -548,6 +593,48 @@ static void conn_read_sans(struct fed_conn *c, SSL *ssl)
     X509_free(cert);
 }
 
+/*
+ * conn_refusal_reason names why OpenSSL refused the handshake of 'c' with
+ * error 'e', for the log: the certificate verdict when the chain was
+ * refused, else the error's reason.
+ */
+static const char *conn_refusal_reason(struct fed_conn *c, unsigned long e, char *buf, size_t len)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (e != 0 && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
+        snprintf(buf, len, "client certificate refused: %s", X509_verify_cert_error_string(vr));
+    } else {
+        const char *r = ERR_reason_error_string(e);
+        snprintf(buf, len, "%s", r != NULL ? r : "TLS error");
+    }
+    return buf;
+}
+
+/*
+ * conn_log_refusal logs one line per refused peer, at most
+ * FED_REFUSAL_LOG_PER_S a second: a flood of bad handshakes must not flood
+ * the log. The first line of the next second tells how many went unlogged.
+ */
+static void conn_log_refusal(struct fed_conn *c, const char *reason)
+{
+    struct fed_ctx *ctx = c->ctx;
+    int64_t sec = pr_mono_ms() / 1000;
+    if (sec != ctx->refusal_log_sec) {
+        if (ctx->refusals_unlogged > 0)
+            pr_log_info("fed", "%ld more TLS handshake(s) refused and not logged", ctx->refusals_unlogged);
+        ctx->refusal_log_sec = sec;
+        ctx->refusals_logged = 0;
+        ctx->refusals_unlogged = 0;
+    }
+    if (ctx->refusals_logged >= FED_REFUSAL_LOG_PER_S) {
+        ctx->refusals_unlogged++;
+        return;
+    }
+    ctx->refusals_logged++;
+    pr_log_info("fed", "%s: TLS handshake refused: %s", c->peer, reason);
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct fed_conn *c = arg;
@@ -557,13 +644,16 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_ERROR) {
         unsigned long e = bufferevent_get_openssl_error(bev);
-        if (e != 0) {
+        char buf[256];
+        if (!c->handshaken && e != 0) {
             /* A refused handshake is worth an admin's eye; an edge that hangs up is not. */
-            char buf[256];
+            conn_log_refusal(c, conn_refusal_reason(c, e, buf, sizeof(buf)));
+        } else if (e != 0) {
             ERR_error_string_n(e, buf, sizeof(buf));
-            pr_log(c->handshaken ? PR_LOG_DEBUG : PR_LOG_INFO, "fed", "%s: TLS %s: %s", c->peer,
-                   c->handshaken ? "closed" : "handshake refused", buf);
+            pr_log_debug("fed", "%s: TLS closed: %s", c->peer, buf);
         }
+        while (bufferevent_get_openssl_error(bev) != 0)
+            ;   /* the rest of this connection's queue says nothing more */
     }
     conn_close(c, (what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
 }

@@ -7,6 +7,7 @@
 #ifndef PUSHRELAY_FED_CONN_H
 #define PUSHRELAY_FED_CONN_H
 
+#include <stdint.h>
 #include <openssl/ssl.h>
 #include <event2/event.h>
 #include "pushrelay/config.h"
@@ -24,6 +25,11 @@ struct fed_ctx {
     int connections;        /* open connections */
     long requests;          /* requests framed since start */
     struct fed_conn *conns; /* every open connection (for shutdown) */
+    int64_t refusal_log_sec;    /* refused handshakes: the second being counted, */
+    int refusals_logged;        /* lines logged in it, */
+    long refusals_unlogged;     /* and those left out */
+    struct event *trim_ev;      /* returns freed heap to the system after a burst of closes */
+    int closes_since_trim;
 };
 
 /*
@@ -32,6 +38,13 @@ struct fed_ctx {
  * closed/freed).
  */
 int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *peer);
+
+/*
+ * FED_TRIM_AFTER_CLOSES closes arm 'trim_ev' (owned by the listener) to fire
+ * FED_TRIM_DELAY_MS later: see fed_listener.c.
+ */
+#define FED_TRIM_AFTER_CLOSES 64
+#define FED_TRIM_DELAY_MS 500
 
 /* fed_conn_close_all closes every connection of 'ctx' now (shutdown). */
 void fed_conn_close_all(struct fed_ctx *ctx);

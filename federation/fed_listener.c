@@ -8,6 +8,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -71,6 +74,29 @@ static SSL_CTX *fed_tls_ctx(const struct cfg_tls *tls)
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+/*
+ * fed_trim_cb runs a moment after a burst of closed connections (see
+ * FED_TRIM_AFTER_CLOSES): it hands the heap those connections freed back
+ * to the system. Their buffers and TLS states are many small blocks below
+ * glibc's mmap threshold, so free() keeps the pages; measured under 650
+ * hostile connections, the listener stayed at 4.5x its idle size after
+ * they closed, and it did not come down by itself (valgrind under the same
+ * attack finds nothing lost: it is heap glibc keeps). malloc_trim releases
+ * the free pages inside the heap as well as its top. It runs at most once
+ * per FED_TRIM_DELAY_MS, off the close path, so a flood of closes costs one
+ * walk of the heap, not one per close.
+ */
+static void fed_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fed_ctx *ctx = arg;
+    ctx->closes_since_trim = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
@@ -163,7 +189,10 @@ int fed_new(struct event_base *base, const struct cfg *cfg, struct queue *q,
     f->ctx.cfg = cfg;
     f->ctx.queue = q;
     f->ctx.stats = stats;
-    int rc = PR_ETLS;
+    int rc = PR_ENOMEM;
+    if ((f->ctx.trim_ev = evtimer_new(base, fed_trim_cb, &f->ctx)) == NULL)
+        goto fail;
+    rc = PR_ETLS;
     if ((f->ssl_ctx = fed_tls_ctx(&cfg->federation.tls)) == NULL)
         goto fail;
     for (size_t i = 0; i < cfg->federation.n_listen; i++)
@@ -207,6 +236,8 @@ void fed_free(struct fed *f)
         return;
     fed_stop(f);
     fed_conn_close_all(&f->ctx);
+    if (f->ctx.trim_ev != NULL)
+        event_free(f->ctx.trim_ev);
     SSL_CTX_free(f->ssl_ctx);
     free(f);
 }

@@ -34,9 +34,11 @@
  *   request line ─CRLF─▶ header line ─CRLF─▶ header line ─CRLF─▶ ... ─▶ CRLF (blank line)
  *                         (a line starting with SP/HT continues the          │
  *                          previous header: a folded line)                   │
- *      line > SIP_FRAME_MAX_LINE ──────────────────▶ ERROR 400 (can_respond 0)
- *      > SIP_FRAME_MAX_HEADERS header lines ───────▶ ERROR 400 (can_respond 0)
+ *      line > SIP_FRAME_MAX_LINE ──────────────────▶ ERROR 413 (can_respond 0)
+ *      > SIP_FRAME_MAX_HEADERS header lines ───────▶ ERROR 413 (can_respond 0)
  *      no blank line within max_bytes ─────────────▶ ERROR 413 (can_respond 0)
+ *        (for these three, sip_frame_salvage keeps what can still address
+ *         the answer)
  *                                                                            ▼
  *                                              header block complete (hdr_len)
  *      Content-Length missing, bad, conflicting ───▶ ERROR 400 (can_respond 1)
@@ -175,9 +177,9 @@ int sip_frame_scan(const char *buf, size_t len, size_t max_bytes, struct sip_fra
         size_t eol;
         if (!frame_find_eol(buf, pos, lim, &eol)) {
             if (lim - pos >= SIP_FRAME_MAX_LINE + 2)
-                frame_error(out, 400, "header line too long", 0);
+                frame_error(out, 413, SIP_FRAME_WHY_LINE, 0);
             else if (len >= max_bytes)
-                frame_error(out, 413, "header block too large", 0);
+                frame_error(out, 413, SIP_FRAME_WHY_BLOCK, 0);
             return 0;               /* else NEED_MORE */
         }
         if (pos > 0) {
@@ -194,7 +196,7 @@ int sip_frame_scan(const char *buf, size_t len, size_t max_bytes, struct sip_fra
             if (!folded)
                 hdr_start = pos;
             if (++nlines > SIP_FRAME_MAX_HEADERS) {
-                frame_error(out, 400, "too many header lines", 0);
+                frame_error(out, 413, SIP_FRAME_WHY_COUNT, 0);
                 return 0;
             }
         }
@@ -210,10 +212,64 @@ int sip_frame_scan(const char *buf, size_t len, size_t max_bytes, struct sip_fra
     } else {
         out->body_len = cl.value;
         if (cl.value > max_bytes - out->hdr_len)
-            frame_error(out, 413, "message too large", 1);
+            frame_error(out, 413, SIP_FRAME_WHY_TOTAL, 1);
         else if (len - out->hdr_len >= cl.value)
             frame_verdict(out, SIP_FRAME_REQUEST, out->hdr_len + cl.value);
         /* else NEED_MORE, with hdr_len and body_len already known */
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Salvage: a header block rebuilt from the lines that are within limits
+ *
+ *   request line          CRLF   kept (must be complete and within the cap)
+ *   Via: ...              CRLF   kept
+ *   X-Big: aaaa…(>cap)    CRLF   dropped, with any folded lines that follow it
+ *   From: ...             CRLF   kept
+ *   To: <sip:…            ...    dropped: no CRLF within the buffer
+ *                         CRLF   appended
+ * ------------------------------------------------------------------------- */
+
+/* Finds the CRLF ending the line at 'pos' anywhere before 'len'; 1 or 0. */
+static int frame_find_eol_any(const char *buf, size_t pos, size_t len, size_t *eol)
+{
+    for (size_t i = pos; i + 1 < len; i++) {
+        if (buf[i] == '\r' && buf[i + 1] == '\n') {
+            *eol = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t sip_frame_salvage(const char *buf, size_t len, char *out, size_t cap)
+{
+    size_t eol, o, pos;
+    if (buf == NULL || out == NULL || len == 0 || buf[0] == '\r' ||
+        !frame_find_eol(buf, 0, len, &eol) || eol + 4 > cap)
+        return 0;
+    memcpy(out, buf, eol + 2);
+    o = pos = eol + 2;
+    while (frame_find_eol_any(buf, pos, len, &eol) && eol > pos) {
+        /* One logical header: its first line and the folded lines after it;
+         * kept only when every one of its lines is complete and within the cap. */
+        size_t start = pos;
+        int keep = eol - pos <= SIP_FRAME_MAX_LINE;
+        pos = eol + 2;
+        while (pos < len && (buf[pos] == ' ' || buf[pos] == '\t')) {
+            if (!frame_find_eol_any(buf, pos, len, &eol))
+                goto done;              /* the buffer ends inside this header */
+            keep = keep && eol - pos <= SIP_FRAME_MAX_LINE;
+            pos = eol + 2;
+        }
+        if (keep && o + (pos - start) + 2 <= cap) {
+            memcpy(out + o, buf + start, pos - start);
+            o += pos - start;
+        }
+    }
+done:
+    out[o++] = '\r';
+    out[o++] = '\n';
+    return o;
 }

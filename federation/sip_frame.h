@@ -13,8 +13,15 @@
 
 #include <stddef.h>
 
+/* The limits, and the Warning texts that name them (README "Limits"). */
 #define SIP_FRAME_MAX_LINE 8192     /* bytes in one physical line, CRLF excluded */
 #define SIP_FRAME_MAX_HEADERS 100   /* physical header lines after the request line */
+#define SIP_FRAME_STR_(x) #x
+#define SIP_FRAME_STR(x) SIP_FRAME_STR_(x)
+#define SIP_FRAME_WHY_LINE "header line longer than " SIP_FRAME_STR(SIP_FRAME_MAX_LINE) " bytes"
+#define SIP_FRAME_WHY_COUNT "more than " SIP_FRAME_STR(SIP_FRAME_MAX_HEADERS) " header lines"
+#define SIP_FRAME_WHY_BLOCK "header block larger than max_message_bytes"
+#define SIP_FRAME_WHY_TOTAL "message larger than max_message_bytes"
 
 enum sip_frame_kind {
     SIP_FRAME_NEED_MORE = 0,    /* nothing decided yet: read more and call again
@@ -33,11 +40,13 @@ struct sip_frame {
     size_t hdr_len;     /* REQUEST / ERROR with headers complete: bytes up to and
                            including the blank line; 0 otherwise */
     size_t body_len;    /* Content-Length (REQUEST, and ERROR 413 when known) */
-    int status;         /* ERROR: 400 (bad/missing/conflicting Content-Length, line
-                           too long, too many header lines) or 413 (over max_bytes) */
+    int status;         /* ERROR: 400 (bad/missing/conflicting Content-Length, stray
+                           CR) or 413 (a line, the header count or the size over
+                           its limit) */
     const char *why;    /* ERROR: short static text for a Warning header */
     int can_respond;    /* ERROR: 1 when the header block is complete: the caller may
-                           sip_parse the first hdr_len bytes to build a response */
+                           sip_parse the first hdr_len bytes to build a response;
+                           0: try sip_frame_salvage (413s) */
 };
 
 /*
@@ -52,11 +61,27 @@ struct sip_frame {
  * Content-Length would take the message past it gives ERROR 413 with
  * can_respond 1 at once, before any body is read. Lines longer than
  * SIP_FRAME_MAX_LINE or more than SIP_FRAME_MAX_HEADERS header lines give
- * ERROR 400 with can_respond 0.
+ * ERROR 413 with can_respond 0. 'why' is one of the SIP_FRAME_WHY_* texts
+ * for every 413.
  *
  * Returns 0 (the verdict is in '*out'), or PR_EINVAL when 'out' is NULL,
  * 'buf' is NULL with 'len' > 0, or 'max_bytes' is 0.
  */
 int sip_frame_scan(const char *buf, size_t len, size_t max_bytes, struct sip_frame *out);
+
+/*
+ * sip_frame_salvage rebuilds, for an ERROR with can_respond 0, a header
+ * block that sip_parse can read to address the answer: it copies to 'out'
+ * the request line and every logical header of the 'len' bytes at 'buf'
+ * whose lines are all complete (CRLF within 'len') and within
+ * SIP_FRAME_MAX_LINE, in order, up to the blank line or the end of 'buf',
+ * then a blank line. Headers past an over-long line are still found when
+ * they are in 'buf'; ones beyond it are not (the listener reads no further
+ * than max_message_bytes). 'cap' >= len + 2 always suffices.
+ *
+ * Returns the bytes written to 'out', or 0 when there is no complete request
+ * line within SIP_FRAME_MAX_LINE (or 'cap' is too small for it).
+ */
+size_t sip_frame_salvage(const char *buf, size_t len, char *out, size_t cap);
 
 #endif

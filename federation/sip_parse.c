@@ -289,6 +289,21 @@ static int parse_request_line(const char *p, const char *end, struct sip_msg *ms
     return sip_str_eq(msg->version, "SIP/2.0") ? 0 : -1;
 }
 
+/* The Warning for a control byte (NUL, CR, LF, ...) in a header's value. */
+static const char *const parse_bad_byte[SIP_WIRE_HDR_COUNT] = {
+    [SIP_WIRE_HDR_OTHER] = "bad header line",
+    [SIP_WIRE_HDR_VIA] = "bad byte in Via header",
+    [SIP_WIRE_HDR_FROM] = "bad byte in From header",
+    [SIP_WIRE_HDR_TO] = "bad byte in To header",
+    [SIP_WIRE_HDR_CALL_ID] = "bad byte in Call-ID header",
+    [SIP_WIRE_HDR_CSEQ] = "bad byte in CSeq header",
+    [SIP_WIRE_HDR_CONTENT_TYPE] = "bad byte in Content-Type header",
+    [SIP_WIRE_HDR_CONTENT_LENGTH] = "bad byte in Content-Length header",
+    [SIP_WIRE_HDR_MAX_FORWARDS] = "bad byte in Max-Forwards header",
+    [SIP_WIRE_HDR_WARNING] = "bad byte in Warning header",
+    [SIP_WIRE_HDR_PUSH_ID] = "bad byte in Push-Id header",
+};
+
 /* Stores a single-valued header; a second occurrence is a culprit. */
 static void parse_set_once(struct sip_str *field, struct sip_str value, const char *dup_why,
                            const char **culprit)
@@ -321,17 +336,27 @@ static void parse_header(const char *p, const char *end, struct sip_msg *msg,
         parse_fail(&st->culprit, "bad header line");
         return;
     }
+    /* Names, full and compact, are sip_wire's; headers not read here are ignored. */
+    enum sip_wire_hdr id = sip_wire_hdr_id(p, (size_t)(name_end - p));
     for (const char *c = colon + 1; c < end; c++) {
         if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) {
-            parse_fail(&st->culprit, "bad header line");
-            return;
+            parse_fail(&st->culprit, parse_bad_byte[id]);
+            /*
+             * The headers a response copies keep what precedes the bad byte,
+             * so the refusal can still be addressed (a NUL never reaches the
+             * response); the others are dropped.
+             */
+            if (id != SIP_WIRE_HDR_VIA && id != SIP_WIRE_HDR_FROM && id != SIP_WIRE_HDR_TO &&
+                id != SIP_WIRE_HDR_CALL_ID && id != SIP_WIRE_HDR_CSEQ)
+                return;
+            end = c;
+            break;
         }
     }
     struct sip_str v = parse_trim(colon + 1, end);
     unsigned long long n;
 
-    /* Names, full and compact, are sip_wire's; headers not read here are ignored. */
-    switch (sip_wire_hdr_id(p, (size_t)(name_end - p))) {
+    switch (id) {
     case SIP_WIRE_HDR_VIA:
         if (v.len == 0)
             parse_fail(&st->culprit, "bad Via header");

@@ -57,7 +57,11 @@ struct sip_msg {
  * URI", "missing Call-ID header", "bad CSeq", "CSeq method does not match",
  * "Content-Length does not match body", ... Either way '*msg' holds every
  * header that was found, so a response can be built from it when
- * sip_msg_can_respond() says so. PR_EINVAL when 'buf' or 'msg' is NULL.
+ * sip_msg_can_respond() says so. A control byte (NUL, CR, LF, ... but not
+ * HT) in a header value is "bad byte in <Name> header" for the headers read
+ * here ("bad header line" for others); Via, From, To, Call-ID and CSeq then
+ * keep the part of their value before that byte, so the 400 can still be
+ * addressed without echoing the byte. PR_EINVAL when 'buf' or 'msg' is NULL.
  */
 int sip_parse(char *buf, size_t len, struct sip_msg *msg, const char **why);
 

@@ -36,9 +36,14 @@ between 2.5 7 "$t" "idle connection after OPTIONS (idle_timeout_s=3) dropped"
 # max_connections = 4: the fifth concurrent connection is not served.
 mapfile -t got < <(pr_sipclient hold 5 1)
 assert_eq "ok ok ok ok refused" "${got[*]}" "five concurrent connections with max_connections=4"
-# Once they are closed (give the relay a moment to see it), new connections
-# are served again.
-sleep 0.5
+# Once the relay has seen them closed (its /metrics gauge says so), new
+# connections are served again.
+open_conns() {
+    curl -sf "http://127.0.0.1:$MON_PORT/metrics" |
+        awk '$1 == "pushrelay_federation_connections" { print $2; exit }'
+}
+none_open() { [ "$(open_conns)" = 0 ]; }
+pr_wait_for 60 none_open || fail "connections still open after the clients closed: $(open_conns)"
 pr_expect_status 200 "$T/opt" "OPTIONS after the connections closed"
 mapfile -t got < <(pr_sipclient hold 4 0)
 assert_eq "ok ok ok ok" "${got[*]}" "four concurrent connections again"

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
     int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0;
     const char *prefix = "pr:", *provider = "apns", *app = "test-ios", *domain = "contoso.com";
     const char *token = NULL, *id_prefix = "n";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {    /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--trace") == 0) {   /* the body's "trace": true */
             trace = 1;
@@ -52,7 +52,6 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--id-prefix") == 0) id_prefix = v;
         else if (strcmp(a, "--start") == 0) start = atoi(v);
         else return usage();
-        i++;
     }
     struct keys keys;
     enum pr_provider p;

@@ -263,7 +263,7 @@ static void test_content_length_over_max_is_413_before_the_body_arrives(void **s
     (void)state;
     const char s[] = "MESSAGE sip:p SIP/2.0\r\nContent-Length: 100000\r\n\r\n";
     struct sip_frame f = scan(s, sizeof(s) - 1, MAX);
-    assert_error(f, 413, "message too large", 1);
+    assert_error(f, 413, SIP_FRAME_WHY_TOTAL, 1);
     assert_int_equal(f.hdr_len, sizeof(s) - 1);
     assert_int_equal(f.body_len, 100000);
 }
@@ -273,7 +273,7 @@ static void test_message_of_exactly_max_bytes_is_accepted(void **state)
     (void)state;
     const char s[] = "MESSAGE sip:p SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
     assert_int_equal(scan(s, sizeof(s) - 1, sizeof(s) - 1).kind, SIP_FRAME_REQUEST);
-    assert_error(scan(s, sizeof(s) - 1, sizeof(s) - 2), 413, "message too large", 1);
+    assert_error(scan(s, sizeof(s) - 1, sizeof(s) - 2), 413, SIP_FRAME_WHY_TOTAL, 1);
 }
 
 static void test_no_blank_line_within_max_is_413_without_response(void **state)
@@ -287,13 +287,13 @@ static void test_no_blank_line_within_max_is_413_without_response(void **state)
     for (size_t i = 100; i + 2 < len; i += 100)
         memcpy(s + i, "\r\n", 2);
     assert_int_equal(scan(s, 999, 1000).kind, SIP_FRAME_NEED_MORE);
-    assert_error(scan(s, 1000, 1000), 413, "header block too large", 0);
-    assert_error(scan(s, len, 1000), 413, "header block too large", 0);
+    assert_error(scan(s, 1000, 1000), 413, SIP_FRAME_WHY_BLOCK, 0);
+    assert_error(scan(s, len, 1000), 413, SIP_FRAME_WHY_BLOCK, 0);
     assert_same_verdicts(s, len, 1000);
     free(s);
 }
 
-static void test_header_line_over_8192_bytes_is_400(void **state)
+static void test_header_line_over_8192_bytes_is_413(void **state)
 {
     (void)state;
     size_t n = 23 + 9000;
@@ -302,8 +302,8 @@ static void test_header_line_over_8192_bytes_is_400(void **state)
     memcpy(s, "MESSAGE sip:p SIP/2.0\r\n", 23);
     memset(s + 23, 'x', n - 23);
     assert_int_equal(scan(s, 23 + SIP_FRAME_MAX_LINE + 1, 65536).kind, SIP_FRAME_NEED_MORE);
-    assert_error(scan(s, 23 + SIP_FRAME_MAX_LINE + 2, 65536), 400, "header line too long", 0);
-    assert_error(scan(s, n, 65536), 400, "header line too long", 0);
+    assert_error(scan(s, 23 + SIP_FRAME_MAX_LINE + 2, 65536), 413, SIP_FRAME_WHY_LINE, 0);
+    assert_error(scan(s, n, 65536), 413, SIP_FRAME_WHY_LINE, 0);
     free(s);
 }
 
@@ -336,7 +336,7 @@ static char *many_headers(size_t count, size_t *len)
     return s;
 }
 
-static void test_100_header_lines_are_accepted_101_are_400(void **state)
+static void test_100_header_lines_are_accepted_101_are_413(void **state)
 {
     (void)state;
     size_t len;
@@ -344,8 +344,99 @@ static void test_100_header_lines_are_accepted_101_are_400(void **state)
     assert_int_equal(scan(s, len, MAX).kind, SIP_FRAME_REQUEST);
     free(s);
     s = many_headers(101, &len);
-    assert_error(scan(s, len, MAX), 400, "too many header lines", 0);
+    assert_error(scan(s, len, MAX), 413, SIP_FRAME_WHY_COUNT, 0);
     assert_same_verdicts(s, len, MAX);
+    free(s);
+}
+
+static void test_limit_warnings_name_the_limit(void **state)
+{
+    (void)state;
+    assert_string_equal(SIP_FRAME_WHY_LINE, "header line longer than 8192 bytes");
+    assert_string_equal(SIP_FRAME_WHY_COUNT, "more than 100 header lines");
+}
+
+/* ---- salvage: addressing the answer to a request too large to frame ----- */
+
+#define ADDR_HDRS                                                   \
+    "Via: SIP/2.0/TLS edge.contoso.com:5061;branch=z9hG4bK776\r\n"  \
+    "From: <sip:mcx@contoso.com>;tag=49583\r\n"                     \
+    "To: <sip:push@push.example.net>\r\n"                           \
+    "Call-ID: a84b4c76e66710@edge.contoso.com\r\n"                  \
+    "CSeq: 1 MESSAGE\r\n"
+
+/* Builds HEAD, then 'fill' bytes of an X-Big header line, then TAIL. */
+static char *with_big_line(const char *head, size_t fill, const char *tail, size_t *len)
+{
+    size_t hl = strlen(head), tl = strlen(tail);
+    char *s = malloc(hl + 7 + fill + 2 + tl);
+    assert_non_null(s);
+    memcpy(s, head, hl);
+    memcpy(s + hl, "X-Big: ", 7);
+    memset(s + hl + 7, 'a', fill);
+    memcpy(s + hl + 7 + fill, "\r\n", 2);
+    memcpy(s + hl + 7 + fill + 2, tail, tl);
+    *len = hl + 7 + fill + 2 + tl;
+    return s;
+}
+
+static void test_salvage_keeps_the_headers_around_an_over_long_line(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = with_big_line("MESSAGE sip:p SIP/2.0\r\nVia: SIP/2.0/TLS e;branch=z9hG4bK1\r\n",
+                            9000, "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d\r\n", &len);
+    char out[16384];
+    size_t n = sip_frame_salvage(s, len, out, sizeof(out));
+    const char want[] = "MESSAGE sip:p SIP/2.0\r\nVia: SIP/2.0/TLS e;branch=z9hG4bK1\r\n"
+                        "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d\r\n\r\n";
+    assert_int_equal(n, sizeof(want) - 1);
+    assert_memory_equal(out, want, n);
+    /* Cut inside the To line: it is left out, the rest stays. */
+    n = sip_frame_salvage(s, len - 3, out, sizeof(out));
+    assert_int_equal(n, sizeof(want) - 1 - strlen("To: <sip:c@d\r\n"));
+    assert_memory_equal(out + n - 5, "1\r\n\r\n", 5);
+    free(s);
+}
+
+static void test_salvage_drops_a_folded_header_with_an_over_long_line(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = with_big_line("MESSAGE sip:p SIP/2.0\r\nX-A: 1\r\n\t", 9000,
+                            "CSeq: 1 MESSAGE\r\n\r\nbody", &len);
+    char out[16384];
+    size_t n = sip_frame_salvage(s, len, out, sizeof(out));
+    const char want[] = "MESSAGE sip:p SIP/2.0\r\nCSeq: 1 MESSAGE\r\n\r\n";
+    assert_int_equal(n, sizeof(want) - 1);
+    assert_memory_equal(out, want, n);
+    free(s);
+}
+
+static void test_salvage_needs_a_complete_request_line(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(sip_frame_salvage("MESSAGE sip:p SIP/2.0", 21, out, sizeof(out)), 0);
+    assert_int_equal(sip_frame_salvage("\r\n\r\n", 4, out, sizeof(out)), 0);
+    assert_int_equal(sip_frame_salvage(NULL, 0, out, sizeof(out)), 0);
+    assert_int_equal(sip_frame_salvage("A\r\n", 3, out, 4), 0);     /* no room for the blank line */
+    assert_int_equal(sip_frame_salvage("A\r\n", 3, out, 5), 5);
+    assert_memory_equal(out, "A\r\n\r\n", 5);
+}
+
+static void test_salvage_of_too_many_headers_keeps_them_all(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = many_headers(150, &len);
+    struct sip_frame f = scan(s, len, MAX);
+    assert_error(f, 413, SIP_FRAME_WHY_COUNT, 0);
+    char *out = malloc(len + 2);
+    assert_non_null(out);
+    assert_int_equal(sip_frame_salvage(s, len, out, len + 2), len);
+    assert_memory_equal(out, s, len);
+    free(out);
     free(s);
 }
 
@@ -459,9 +550,14 @@ int main(void)
         cmocka_unit_test(test_content_length_over_max_is_413_before_the_body_arrives),
         cmocka_unit_test(test_message_of_exactly_max_bytes_is_accepted),
         cmocka_unit_test(test_no_blank_line_within_max_is_413_without_response),
-        cmocka_unit_test(test_header_line_over_8192_bytes_is_400),
+        cmocka_unit_test(test_header_line_over_8192_bytes_is_413),
         cmocka_unit_test(test_header_line_of_exactly_8192_bytes_is_accepted),
-        cmocka_unit_test(test_100_header_lines_are_accepted_101_are_400),
+        cmocka_unit_test(test_100_header_lines_are_accepted_101_are_413),
+        cmocka_unit_test(test_limit_warnings_name_the_limit),
+        cmocka_unit_test(test_salvage_keeps_the_headers_around_an_over_long_line),
+        cmocka_unit_test(test_salvage_drops_a_folded_header_with_an_over_long_line),
+        cmocka_unit_test(test_salvage_needs_a_complete_request_line),
+        cmocka_unit_test(test_salvage_of_too_many_headers_keeps_them_all),
         cmocka_unit_test(test_double_crlf_is_a_ping_of_4_bytes),
         cmocka_unit_test(test_partial_ping_needs_more),
         cmocka_unit_test(test_lone_crlf_before_a_request_is_skipped),

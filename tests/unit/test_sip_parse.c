@@ -446,6 +446,39 @@ static void test_bad_header_lines_are_refused(void **state)
     parsed_free(p);
 }
 
+static void test_nul_in_from_is_refused_and_still_answerable(void **state)
+{
+    (void)state;
+    const char s[] = RLINE VIA "From: <sip:mcx@contoso.com>;tag=49\0" "583\r\n" TO CID CSEQ CL
+                     "\r\n" BODY;
+    struct parsed *p = parse_n(s, sizeof(s) - 1);
+    assert_int_equal(p->rc, PR_EPROTO);
+    assert_string_equal(p->why, "bad byte in From header");
+    assert_true(sip_msg_can_respond(&p->msg));
+    assert_str(p->msg.from, "<sip:mcx@contoso.com>;tag=49");   /* what precedes the NUL */
+    parsed_free(p);
+}
+
+static void test_bad_bytes_in_read_headers_name_the_header(void **state)
+{
+    (void)state;
+    struct parsed *p = parse(RLINE VIA FROM TO "Call-ID: abc\x01@x\r\n" CSEQ CL "\r\n" BODY);
+    assert_string_equal(p->why, "bad byte in Call-ID header");
+    assert_true(sip_msg_can_respond(&p->msg));
+    assert_str(p->msg.call_id, "abc");
+    parsed_free(p);
+    p = parse(RLINE VIA FROM TO CID CSEQ "Content-Type: application/json\x7f\r\n" CL "\r\n" BODY);
+    assert_string_equal(p->why, "bad byte in Content-Type header");
+    assert_true(sip_msg_can_respond(&p->msg));
+    assert_null(p->msg.content_type.p);                        /* dropped */
+    parsed_free(p);
+    const char v[] = RLINE "v: SIP/2.0/TLS e\0;branch=z9hG4bK1\r\n" FROM TO CID CSEQ CL "\r\n" BODY;
+    p = parse_n(v, sizeof(v) - 1);
+    assert_string_equal(p->why, "bad byte in Via header");
+    assert_true(sip_msg_can_respond(&p->msg));
+    parsed_free(p);
+}
+
 static void test_bad_call_id_and_max_forwards_are_refused(void **state)
 {
     (void)state;
@@ -626,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_content_length_must_match_the_body),
         cmocka_unit_test(test_content_length_up_to_size_max_is_read_for_a_413),
         cmocka_unit_test(test_bad_header_lines_are_refused),
+        cmocka_unit_test(test_nul_in_from_is_refused_and_still_answerable),
+        cmocka_unit_test(test_bad_bytes_in_read_headers_name_the_header),
         cmocka_unit_test(test_bad_call_id_and_max_forwards_are_refused),
         cmocka_unit_test(test_incomplete_header_block_is_refused),
         cmocka_unit_test(test_first_culprit_is_reported),
