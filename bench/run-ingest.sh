@@ -134,14 +134,14 @@ fi
 # share is only meaningful while one server at a time is loaded: the cases
 # run one after another, never together.
 CPU_ROWS=()
-# cpu_case LABEL PORT PID TOKEN_PREFIX: one long 50 x 10 case on PORT,
+# cpu_case LABEL PORT PID TOKEN_PREFIX: one long 50 conn x win 10 case on PORT,
 # CPU of PID's process tree and of Redis per 202.
 cpu_case() {
     local label=$1 port=$2 pid=$3 prefix=$4 s0 r0 s1 r1 ok
     local COUNT_PER_CASE=$CPU_COUNT SECONDS_PER_CASE=$CPU_SECONDS
     s0=$(bench_cpu_ticks "$pid")
     r0=$(bench_cpu_ticks "$REDIS_PID")
-    run_case "cpu: $label, 50 conn x win 10" "$port" 50 10 "$prefix" yes
+    run_case "cpu: $label" "$port" 50 10 "$prefix" yes
     s1=$(bench_cpu_ticks "$pid")
     r1=$(bench_cpu_ticks "$REDIS_PID")
     ok=$(json_get "$(tail -n1 "$T/results.jsonl")" ok)
@@ -149,8 +149,8 @@ cpu_case() {
         "$(bench_us_per $((s1 - s0)) "$ok")" "$(bench_us_per $((r1 - r0)) "$ok")")")
 }
 if [ "$WITH_CPU" = yes ]; then
-    cpu_case "listener" "$SIP_PORT" "$LISTENER_PID" 0a6
-    [ "$WITH_KAMAILIO" = no ] || cpu_case "kamailio (all procs)" "$KAM_PORT" "$KAM_PID" 0b3
+    cpu_case "listener, 50 x 10" "$SIP_PORT" "$LISTENER_PID" 0a6
+    [ "$WITH_KAMAILIO" = no ] || cpu_case "kamailio, 50 x 10" "$KAM_PORT" "$KAM_PID" 0b3
 fi
 kill -0 "$LISTENER_PID" 2>/dev/null || fail "pushrelayd exited during the run (see $T/listener.log)"
 
