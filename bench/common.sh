@@ -159,6 +159,11 @@ bench_ratio() {
 print(f"{a / b:.2f}x ({a:.0f}/s vs {b:.0f}/s)" if b > 0 else "n/a (nothing measured)")' "$1" "$2"
 }
 
+# bench_median N...: the median of the numbers given.
+bench_median() {
+    python3 -c 'import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"
+}
+
 # ---- Kamailio, the ingest comparison peer (run-ingest.sh --kamailio) ------
 
 # bench_install_kamailio: installs $KAM_PACKAGES with apt-get unless they
