@@ -166,6 +166,10 @@ bench_median() {
 
 # ---- Kamailio, the ingest comparison peer (run-ingest.sh --kamailio) ------
 
+# The Debian packages the comparison needs: Kamailio, its TLS and its Redis
+# (ndb_redis) modules.
+KAM_PACKAGES="kamailio kamailio-tls-modules kamailio-redis-modules"
+
 # bench_install_kamailio: installs $KAM_PACKAGES with apt-get unless they
 # are installed already. Only ever called when --kamailio was given: CI and
 # the default run never install anything.
@@ -184,17 +188,17 @@ bench_install_kamailio() {
         fail "apt-get install ${missing[*]} failed (see $T/apt-get.log)"
 }
 
-# bench_start_kamailio PORT: Kamailio with bench/kamailio/kamailio.cfg on
-# tls:127.0.0.1:PORT, the bench PKI and the private Redis; waits until it
-# accepts. -DD keeps it in the foreground (its children forked as usual),
+# bench_start_kamailio PORT CHILDREN: Kamailio with bench/kamailio/kamailio.cfg
+# on tls:127.0.0.1:PORT with CHILDREN TCP workers, the bench PKI and the
+# private Redis; waits until it accepts. -DD keeps it in the foreground (its children forked as usual),
 # so pr_track stops it; sets BENCH_PID.
 bench_start_kamailio() {
-    local port=$1
+    local port=$1 children=$2
     mkdir -p "$T/kamailio"
     bench_start kamailio kamailio -f "$BENCH_DIR/kamailio/kamailio.cfg" -DD -E \
         -l "tls:127.0.0.1:$port" -Y "$T/kamailio" -w "$T/kamailio" \
         -A "TLS_CERT=\"$PKI/server.pem\"" -A "TLS_KEY=\"$PKI/server.key\"" \
-        -A "TLS_CA=\"$PKI/ca.pem\"" -A "TCP_CHILDREN=${KAM_CHILDREN:-1}" \
+        -A "TLS_CA=\"$PKI/ca.pem\"" -A "TCP_CHILDREN=$children" \
         -A "REDIS_SRV=\"name=bench;addr=127.0.0.1;port=$REDIS_PORT\""
     pr_wait_port "$port" 60
     kill -0 "$BENCH_PID" 2>/dev/null || fail "kamailio did not start (see $T/kamailio.log)"

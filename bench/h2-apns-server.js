@@ -5,7 +5,10 @@
 //
 // What it does: TLS + HTTP/2 on 127.0.0.1; answers POST /3/device/<hex> with
 // 200 and an apns-id header (the request's, or a fresh UUID) like APNs;
-// counts those requests and keeps the first and last receive time.
+// counts those requests and the distinct device tokens among them (a
+// client that resends after a lost connection shows as the difference),
+// keeps the first and last receive time, and counts HTTP/2 sessions and
+// stream and session errors, so a run that lost connections says so.
 // Anything else is 404 (or 405 for another method on a device path).
 // What it does not do: check the provider token, topic or payload (the
 // project's sandbox does that), keep the requests, or ever answer an error
@@ -15,7 +18,8 @@
 //
 // Control, on the same port over HTTP/1.1 or HTTP/2 (allowHTTP1), for the
 // bench script only:
-//   GET  /stats  -> {"requests":N,"first_us":T0,"last_us":T1,"span_us":..}
+//   GET  /stats  -> {"requests":N,"distinct":D,"first_us":T0,"last_us":T1,
+//                    "span_us":..,"sessions":S,"session_errors":E,"stream_errors":F}
 //                   (wall-clock microseconds: hrtime offsets from one
 //                   Date.now() taken at start, so spans are monotonic)
 //   POST /reset  -> zeroes the counters
@@ -51,14 +55,22 @@ const nowUs = () => originUs + (process.hrtime.bigint() - originHr) / 1000n;
 let requests = 0;
 let firstUs = 0n;
 let lastUs = 0n;
+let tokens = new Set();
+let sessions = 0;
+let sessionErrors = 0;
+let streamErrors = 0;
 const devicePath = /^\/3\/device\/[0-9a-fA-F]+$/;
 
 function stats() {
   return JSON.stringify({
     requests,
+    distinct: tokens.size,
     first_us: Number(firstUs),
     last_us: Number(lastUs),
     span_us: Number(lastUs - firstUs),
+    sessions,
+    session_errors: sessionErrors,
+    stream_errors: streamErrors,
   }) + '\n';
 }
 
@@ -71,6 +83,10 @@ const server = http2.createSecureServer({
   // APNs allows many streams per connection; 1000 keeps h2load -m 100 and
   // the dispatcher's in-flight window from being throttled by the server.
   settings: { maxConcurrentStreams: 1000 },
+  // Node's default (10 MB of buffered frames per session) is hit by 1000
+  // streams in flight on a busy machine, and Node then refuses streams
+  // with ENHANCE_YOUR_CALM: a limit of this server, not of the client.
+  maxSessionMemory: 256,
 }, (req, res) => {
   const path = req.url.split('?')[0];
   if (devicePath.test(path)) {
@@ -83,6 +99,7 @@ const server = http2.createSecureServer({
     if (requests === 0) firstUs = t;
     lastUs = t;
     requests++;
+    tokens.add(path);
     // The body is read and dropped: a server that never reads it would
     // stall the client's flow-control window.
     req.resume();
@@ -101,6 +118,10 @@ const server = http2.createSecureServer({
     requests = 0;
     firstUs = 0n;
     lastUs = 0n;
+    tokens = new Set();
+    sessions = 0;
+    sessionErrors = 0;
+    streamErrors = 0;
     res.writeHead(204);
     res.end();
     return;
@@ -109,6 +130,13 @@ const server = http2.createSecureServer({
   res.end();
 });
 
+server.on('session', (session) => {
+  sessions++;
+});
+server.on('stream', (stream) => {
+  stream.on('error', () => { streamErrors++; });
+});
+server.on('sessionError', () => { sessionErrors++; });
 server.on('error', (e) => {
   process.stderr.write(`h2-apns-server: ${e.message}\n`);
   process.exit(1);

@@ -56,8 +56,7 @@ hold() {
     bench_start "$name" python3 "$BENCH_DIR/idleconn.py" --port "$port" \
         --cert "$EDGE_CERT" --key "$EDGE_KEY" --ca "$PKI/ca.pem" --count "$count"
     HOLD_PID=$BENCH_PID
-    local i
-    for i in $(seq $((secs * 10))); do
+    for _ in $(seq $((secs * 10))); do
         grep -q "^ready $count\$" "$T/$name.log" && return 0
         kill -0 "$HOLD_PID" 2>/dev/null || fail "idleconn.py failed (see $T/$name.log)"
         sleep 0.1

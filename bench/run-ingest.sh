@@ -43,7 +43,6 @@ CPU_SECONDS=${BENCH_CPU_SECONDS:-600}
 KAM_CHILDREN=${BENCH_KAM_CHILDREN:-1}
 KAM_ROUNDS=${BENCH_KAM_ROUNDS:-1}
 [ "$KAM_ROUNDS" -ge 1 ] 2>/dev/null || fail "BENCH_KAM_ROUNDS must be a number >= 1"
-KAM_PACKAGES="kamailio kamailio-tls-modules kamailio-redis-modules"
 [ "$WITH_KAMAILIO" = no ] || bench_install_kamailio
 
 bench_need sipload sipecho pushrelayd pushrelayctl
@@ -117,7 +116,7 @@ last_rate() { json_get "$(tail -n1 "$T/results.jsonl")" rate; }
 KAM_RATIOS=()
 if [ "$WITH_KAMAILIO" = yes ]; then
     KAM_PORT=$(pr_free_port)
-    bench_start_kamailio "$KAM_PORT"
+    bench_start_kamailio "$KAM_PORT" "$KAM_CHILDREN"
     KAM_PID=$BENCH_PID
     # BENCH_KAM_ROUNDS pairs per shape, alternating; the ratio is of the
     # medians, so one disturbed run does not decide it.
