@@ -19,7 +19,9 @@
 // Control, on the same port over HTTP/1.1 or HTTP/2 (allowHTTP1), for the
 // bench script only:
 //   GET  /stats  -> {"requests":N,"distinct":D,"first_us":T0,"last_us":T1,
-//                    "span_us":..,"sessions":S,"session_errors":E,"stream_errors":F}
+//                    "span_us":..,"sessions":S,"session_errors":E,"stream_errors":F,
+//                    "streams_reset":R}   (R: streams that ended with RST_STREAM,
+//                    e.g. a client cancelling a request it gave up waiting for)
 //                   (wall-clock microseconds: hrtime offsets from one
 //                   Date.now() taken at start, so spans are monotonic)
 //   POST /reset  -> zeroes the counters
@@ -59,6 +61,7 @@ let tokens = new Set();
 let sessions = 0;
 let sessionErrors = 0;
 let streamErrors = 0;
+let streamsReset = 0;
 const devicePath = /^\/3\/device\/[0-9a-fA-F]+$/;
 
 function stats() {
@@ -71,6 +74,7 @@ function stats() {
     sessions,
     session_errors: sessionErrors,
     stream_errors: streamErrors,
+    streams_reset: streamsReset,
   }) + '\n';
 }
 
@@ -122,6 +126,7 @@ const server = http2.createSecureServer({
     sessions = 0;
     sessionErrors = 0;
     streamErrors = 0;
+    streamsReset = 0;
     res.writeHead(204);
     res.end();
     return;
@@ -135,6 +140,7 @@ server.on('session', (session) => {
 });
 server.on('stream', (stream) => {
   stream.on('error', () => { streamErrors++; });
+  stream.on('close', () => { if (stream.rstCode) streamsReset++; });
 });
 server.on('sessionError', () => { sessionErrors++; });
 server.on('error', (e) => {

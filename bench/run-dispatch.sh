@@ -306,6 +306,7 @@ if [ "$WITH_NODE" = yes ]; then
     assert_eq "$QUEUE" "$(json_get "$NODE_DISP_STATS" distinct)" "distinct deliveries counted by the node server"
     NODE_RESENT=$(($(json_get "$NODE_DISP_STATS" requests) - QUEUE))
     NODE_CONN="$(json_get "$NODE_DISP_STATS" sessions) HTTP/2 connection(s), $NODE_RESENT resent"
+    NODE_CONN+=", $(json_get "$NODE_DISP_STATS" streams_reset) streams reset"
     NODE_CONN+=", $(json_get "$NODE_DISP_STATS" session_errors) session / $(json_get "$NODE_DISP_STATS" stream_errors) stream errors"
     assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
     read -r NODE_DISP_RATE NODE_DISP_MS <<<"$(node_rate "$NODE_DISP_STATS")"
