@@ -13,12 +13,45 @@ PR_BIN=$(cd "$PR_BIN" && pwd)
 export PR_SRC PR_BIN
 . "$PR_SRC/tests/integration/lib.sh"
 
+# bench_args ARGS...: what is left of the scripts' command line once the
+# comparison flags below are taken out: nothing.
+bench_args() {
+    [ $# -eq 0 ] || fail "unknown argument '$1'"
+}
+
 BENCH_DOMAIN=contoso.com
 BENCH_EDGE=edge.contoso.com
 BENCH_TEAM=ABCDE12345
 BENCH_TOPIC=com.example.lync
 BENCH_KEY_ID=KEY1234567
 BENCH_PARAM="$BENCH_TEAM.$BENCH_TOPIC"
+
+# ---- comparison flags (issue 14) -------------------------------------------
+# --kamailio and --cpu (run-ingest.sh), --server sandbox|node and --cpu
+# (run-dispatch.sh) are taken out of the script's arguments here, while it
+# sources this file (a file sourced without arguments shares the script's
+# positional parameters), so bench_args sees only what is left. Each
+# script refuses the flags that are not its own.
+OPT_KAMAILIO=no
+OPT_CPU=no
+OPT_SERVER=sandbox
+bench_rest=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --kamailio) OPT_KAMAILIO=yes ;;
+    --cpu) OPT_CPU=yes ;;
+    --server) [ $# -ge 2 ] || fail "--server needs sandbox or node"; OPT_SERVER=$2; shift ;;
+    --server=*) OPT_SERVER=${1#--server=} ;;
+    *) bench_rest+=("$1") ;;
+    esac
+    shift
+done
+set -- ${bench_rest[@]+"${bench_rest[@]}"}
+unset bench_rest
+case $OPT_SERVER in
+sandbox | node) ;;
+*) fail "--server takes sandbox or node, not '$OPT_SERVER'" ;;
+esac
 
 # bench_need BIN...: fail with a clear message unless $PR_BIN/BIN exists.
 bench_need() {

@@ -20,24 +20,13 @@
 #                  the provider server, from /proc/PID/stat; the queue is then
 #                  BENCH_CPU_COUNT (default 200000) unless BENCH_QUEUE is set.
 . "$(dirname "$0")/common.sh"
+bench_args "$@"
 
-# ---- options: every flag of this script is parsed here ------------------
+# ---- comparisons (flags taken in common.sh) --------------------------------
 WITH_NODE=no
-WITH_CPU=no
-while [ $# -gt 0 ]; do
-    case $1 in
-    --server)
-        case ${2:-} in
-        sandbox) ;;
-        node) WITH_NODE=yes ;;
-        *) fail "--server takes sandbox or node, not '${2:-}'" ;;
-        esac
-        shift ;;
-    --cpu) WITH_CPU=yes ;;
-    *) fail "usage: run-dispatch.sh [--server sandbox|node] [--cpu] (unknown option '$1')" ;;
-    esac
-    shift
-done
+[ "$OPT_SERVER" = sandbox ] || WITH_NODE=yes
+WITH_CPU=$OPT_CPU
+[ "$OPT_KAMAILIO" = no ] || fail "--kamailio is run-ingest.sh's flag"
 [ "$WITH_CPU" = no ] || [ -n "${BENCH_QUEUE:-}" ] || BENCH_QUEUE=${BENCH_CPU_COUNT:-200000}
 [ "$WITH_NODE" = no ] || command -v node >/dev/null || fail "node not found (--server node needs Node.js)"
 

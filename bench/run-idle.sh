@@ -16,6 +16,9 @@
 # a few connections first keeps one-time allocations (OpenSSL tables,
 # first buffers) out of it. See bench/README.md.
 . "$(dirname "$0")/common.sh"
+bench_args "$@"
+[ "$OPT_KAMAILIO" = no ] && [ "$OPT_CPU" = no ] && [ "$OPT_SERVER" = sandbox ] ||
+    fail "run-idle.sh takes no --kamailio, --cpu or --server"
 
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
 WARMUP=10

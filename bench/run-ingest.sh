@@ -23,21 +23,15 @@
 #                (and Kamailio with --kamailio) over BENCH_CPU_COUNT
 #                (default 200000) MESSAGEs, from /proc/PID/stat.
 . "$(dirname "$0")/common.sh"
+bench_args "$@"
 
 SECONDS_PER_CASE=${BENCH_SECONDS:-10}
 COUNT_PER_CASE=${BENCH_COUNT:-200000}
 
-# ---- options: every flag of this script is parsed here ------------------
-WITH_KAMAILIO=no
-WITH_CPU=no
-while [ $# -gt 0 ]; do
-    case $1 in
-    --kamailio) WITH_KAMAILIO=yes ;;
-    --cpu) WITH_CPU=yes ;;
-    *) fail "usage: run-ingest.sh [--kamailio] [--cpu] (unknown option '$1')" ;;
-    esac
-    shift
-done
+# ---- comparisons (flags taken in common.sh) --------------------------------
+WITH_KAMAILIO=$OPT_KAMAILIO
+WITH_CPU=$OPT_CPU
+[ "$OPT_SERVER" = sandbox ] || fail "--server is run-dispatch.sh's flag"
 CPU_COUNT=${BENCH_CPU_COUNT:-200000}
 CPU_SECONDS=${BENCH_CPU_SECONDS:-600}
 KAM_CHILDREN=${BENCH_KAM_CHILDREN:-1}
