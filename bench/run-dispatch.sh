@@ -11,29 +11,27 @@
 # pushrelay-sandbox (fake APNs with JWT checks, recording each delivery),
 # `pushrelayd --role dispatcher`, and for the last part
 # `pushrelayd --role listener`. See bench/README.md for what each figure means.
-#
-# Optional comparisons (issue 14), additive to the default run:
+. "$(dirname "$0")/common.sh"
+bench_args "$@"
+
+QUEUE=${BENCH_QUEUE:-100000}
+E2E_RATE=${BENCH_E2E_RATE:-2000}
+E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
+DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
+
+# ---- comparisons (issue 14; flags taken out in common.sh) ----------------
 #   --server node  after the sandbox rows, the same drain and the same h2load
 #                  against bench/h2-apns-server.js (Node's built-in http2: a
 #                  second HTTP/2 server sharing no code with the project).
 #   --cpu          CPU microseconds per delivery of the dispatcher, Redis and
 #                  the provider server, from /proc/PID/stat; the queue is then
 #                  BENCH_CPU_COUNT (default 200000) unless BENCH_QUEUE is set.
-. "$(dirname "$0")/common.sh"
-bench_args "$@"
-
-# ---- comparisons (flags taken in common.sh) --------------------------------
 WITH_NODE=no
 [ "$OPT_SERVER" = sandbox ] || WITH_NODE=yes
 WITH_CPU=$OPT_CPU
 [ "$OPT_KAMAILIO" = no ] || fail "--kamailio is run-ingest.sh's flag"
-[ "$WITH_CPU" = no ] || [ -n "${BENCH_QUEUE:-}" ] || BENCH_QUEUE=${BENCH_CPU_COUNT:-200000}
+[ "$WITH_CPU" = no ] || [ -n "${BENCH_QUEUE:-}" ] || QUEUE=${BENCH_CPU_COUNT:-200000}
 [ "$WITH_NODE" = no ] || command -v node >/dev/null || fail "node not found (--server node needs Node.js)"
-
-QUEUE=${BENCH_QUEUE:-100000}
-E2E_RATE=${BENCH_E2E_RATE:-2000}
-E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
-DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
 
 bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
 bench_need_roles
@@ -110,11 +108,11 @@ bench_start dispatcher "$PR_BIN/pushrelayd" -c "$CONF" --role dispatcher
 DISP_PID=$BENCH_PID
 wait_drained "$DISP_PID"
 t1=$(now_ms)
-[ "$WITH_CPU" = no ] || cpu_end "sandbox" "$DISP_PID" "$SANDBOX_PID" "$QUEUE"
 DISP_HWM=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$DISP_PID/status")
 sleep 0.1                       # the sandbox flushes its record every 10 ms
 DELIVERED=$(records 0d)
 DEAD=$(rcli XLEN 'pr:{q}:dead')
+[ "$WITH_CPU" = no ] || cpu_end "sandbox" "$DISP_PID" "$SANDBOX_PID" "$QUEUE"
 DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
 # The steady rate, from the sandbox's receipt times: first to last delivery,
 # without process start, connection set-up and the drain check's polling.
