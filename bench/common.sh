@@ -181,9 +181,15 @@ us = int(sys.argv[1]) * 1e6 / os.sysconf(os.sysconf_names["SC_CLK_TCK"])
 print(f"{us / max(int(sys.argv[2]), 1):.1f}")' "$1" "$2"
 }
 
-# bench_rss_kb PID: resident set size of PID (VmRSS) in KiB.
+# bench_rss_kb PID: resident set size (VmRSS) of PID and its live
+# descendants, in KiB.
 bench_rss_kb() {
-    awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+    local p kb total=0
+    for p in $(bench_tree "$1"); do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
 }
 
 # bench_ratio A B: A / B as "1.23x (A/s vs B/s)".

@@ -282,7 +282,9 @@ if [ "$WITH_NODE" = yes ]; then
     assert_eq "$QUEUE" "$(rcli XLEN "$STREAM")" "notifications pre-queued for the node server"
     [ "$WITH_CPU" = no ] || cpu_begin "$NODE_PID"
     n0=$(now_ms)
-    bench_start dispatcher-node "$PR_BIN/pushrelayd" -c "$T/node.conf" --role dispatcher
+    # --workers only where the --workers knob exists (BENCH_WORKERS set).
+    bench_start dispatcher-node "$PR_BIN/pushrelayd" -c "$T/node.conf" --role dispatcher \
+        ${BENCH_WORKERS:+--workers "$BENCH_WORKERS"}
     NODE_DISP_PID=$BENCH_PID
     wait_drained "$NODE_DISP_PID"
     n1=$(now_ms)

@@ -41,7 +41,10 @@ bench_conf "$CONF" "$SIP_PORT" "https://127.0.0.1:1"
 "$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
     --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
     fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
-bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener
+# --workers only where the --workers knob exists (BENCH_WORKERS set); RSS
+# is then summed over the supervisor and its workers.
+bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener \
+    ${BENCH_WORKERS:+--workers "$BENCH_WORKERS"}
 LISTENER_PID=$BENCH_PID
 bench_start sipecho "$PR_BIN/sipecho" --listen "127.0.0.1:$ECHO_PORT" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --ca "$PKI/ca.pem"
