@@ -222,8 +222,13 @@ bench_install_kamailio() {
     echo "installing ${missing[*]} (apt-get) for --kamailio"
     local sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
+    # A stale package index is the usual reason an install fails: refresh
+    # it once and try again.
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
         "${missing[@]}" >"$T/apt-get.log" 2>&1 ||
+        { $sudo apt-get update >>"$T/apt-get.log" 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
+              "${missing[@]}" >>"$T/apt-get.log" 2>&1; } ||
         fail "apt-get install ${missing[*]} failed (see $T/apt-get.log)"
 }
 
