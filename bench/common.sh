@@ -36,6 +36,33 @@ BENCH_TOPIC=com.example.lync
 BENCH_KEY_ID=KEY1234567
 BENCH_PARAM="$BENCH_TEAM.$BENCH_TOPIC"
 
+# ---- comparison flags (issue 14) -------------------------------------------
+# --kamailio and --cpu (run-ingest.sh), --server sandbox|node and --cpu
+# (run-dispatch.sh) are taken out of the script's arguments here, while it
+# sources this file (a file sourced without arguments shares the script's
+# positional parameters), so bench_args sees only what is left. Each
+# script refuses the flags that are not its own.
+OPT_KAMAILIO=no
+OPT_CPU=no
+OPT_SERVER=sandbox
+bench_rest=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --kamailio) OPT_KAMAILIO=yes ;;
+    --cpu) OPT_CPU=yes ;;
+    --server) [ $# -ge 2 ] || fail "--server needs sandbox or node"; OPT_SERVER=$2; shift ;;
+    --server=*) OPT_SERVER=${1#--server=} ;;
+    *) bench_rest+=("$1") ;;
+    esac
+    shift
+done
+set -- ${bench_rest[@]+"${bench_rest[@]}"}
+unset bench_rest
+case $OPT_SERVER in
+sandbox | node) ;;
+*) fail "--server takes sandbox or node, not '$OPT_SERVER'" ;;
+esac
+
 # bench_need BIN...: fail with a clear message unless $PR_BIN/BIN exists.
 bench_need() {
     local b
@@ -153,4 +180,108 @@ bench_machine() {
          "$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "commit:  $(git -C "$PR_SRC" describe --always --dirty 2>/dev/null || echo unknown)"
     echo "relay:   pushrelayd --workers $BENCH_WORKERS"
+}
+
+# ---- CPU time per notification (issue 14) --------------------------------
+# Figures come from /proc/PID/stat, fields 14 and 15 (utime, stime: CPU the
+# process spent in user and kernel mode, in clock ticks). Ticks are
+# 1/CLK_TCK s (10 ms at the usual 100 Hz), so a run needs ~200,000
+# notifications before a few microseconds each add up to a figure with
+# under 1% rounding error.
+
+# bench_tree PID: PID and every live descendant, one a line (a supervisor
+# and its workers, or Kamailio's main process and its children).
+bench_tree() {
+    local p
+    echo "$1"
+    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do bench_tree "$p"; done
+}
+
+# bench_cpu_ticks PID: utime + stime of PID and its live descendants, in
+# clock ticks. The command name in field 2 may hold spaces: fields are
+# counted after its closing parenthesis.
+bench_cpu_ticks() {
+    local p total=0 stat rest
+    for p in $(bench_tree "$1"); do
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        rest=${stat##*) }
+        # after "comm": state is field 3, so utime (14) is the 12th word, stime the 13th
+        set -- $rest
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+# bench_us_per TICKS COUNT: microseconds of CPU per item, one decimal.
+bench_us_per() {
+    python3 -c 'import os,sys
+us = int(sys.argv[1]) * 1e6 / os.sysconf(os.sysconf_names["SC_CLK_TCK"])
+print(f"{us / max(int(sys.argv[2]), 1):.1f}")' "$1" "$2"
+}
+
+# bench_rss_kb PID: resident set size (VmRSS) of PID and its live
+# descendants, in KiB.
+bench_rss_kb() {
+    local p kb total=0
+    for p in $(bench_tree "$1"); do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# bench_ratio A B: A / B as "1.23x (A/s vs B/s)".
+bench_ratio() {
+    python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+print(f"{a / b:.2f}x ({a:.0f}/s vs {b:.0f}/s)" if b > 0 else "n/a (nothing measured)")' "$1" "$2"
+}
+
+# bench_median N...: the median of the numbers given.
+bench_median() {
+    python3 -c 'import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"
+}
+
+# ---- Kamailio, the ingest comparison peer (run-ingest.sh --kamailio) ------
+
+# The Debian packages the comparison needs: Kamailio, its TLS and its Redis
+# (ndb_redis) modules.
+KAM_PACKAGES="kamailio kamailio-tls-modules kamailio-redis-modules"
+
+# bench_install_kamailio: installs $KAM_PACKAGES with apt-get unless they
+# are installed already. Only ever called when --kamailio was given: CI and
+# the default run never install anything.
+bench_install_kamailio() {
+    local p missing=()
+    for p in $KAM_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "installing ${missing[*]} (apt-get) for --kamailio"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    # A stale package index is the usual reason an install fails: refresh
+    # it once and try again.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
+        "${missing[@]}" >"$T/apt-get.log" 2>&1 ||
+        { $sudo apt-get update >>"$T/apt-get.log" 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
+              "${missing[@]}" >>"$T/apt-get.log" 2>&1; } ||
+        fail "apt-get install ${missing[*]} failed (see $T/apt-get.log)"
+}
+
+# bench_start_kamailio PORT CHILDREN: Kamailio with bench/kamailio/kamailio.cfg
+# on tls:127.0.0.1:PORT with CHILDREN TCP workers, the bench PKI and the
+# private Redis; waits until it accepts. -DD keeps it in the foreground (its children forked as usual),
+# so pr_track stops it; sets BENCH_PID.
+bench_start_kamailio() {
+    local port=$1 children=$2
+    mkdir -p "$T/kamailio"
+    bench_start kamailio kamailio -f "$BENCH_DIR/kamailio/kamailio.cfg" -DD -E \
+        -l "tls:127.0.0.1:$port" -Y "$T/kamailio" -w "$T/kamailio" \
+        -A "TLS_CERT=\"$PKI/server.pem\"" -A "TLS_KEY=\"$PKI/server.key\"" \
+        -A "TLS_CA=\"$PKI/ca.pem\"" -A "TCP_CHILDREN=$children" \
+        -A "REDIS_SRV=\"name=bench;addr=127.0.0.1;port=$REDIS_PORT\""
+    pr_wait_port "$port" 60
+    kill -0 "$BENCH_PID" 2>/dev/null || fail "kamailio did not start (see $T/kamailio.log)"
 }

@@ -19,6 +19,20 @@ E2E_RATE=${BENCH_E2E_RATE:-2000}
 E2E_SECONDS=${BENCH_E2E_SECONDS:-10}
 DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-600}
 
+# ---- comparisons (issue 14; flags taken out in common.sh) ----------------
+#   --server node  after the sandbox rows, the same drain and the same h2load
+#                  against bench/h2-apns-server.js (Node's built-in http2: a
+#                  second HTTP/2 server sharing no code with the project).
+#   --cpu          CPU microseconds per delivery of the dispatcher, Redis and
+#                  the provider server, from /proc/PID/stat; the queue is then
+#                  BENCH_CPU_COUNT (default 200000) unless BENCH_QUEUE is set.
+WITH_NODE=no
+[ "$OPT_SERVER" = sandbox ] || WITH_NODE=yes
+WITH_CPU=$OPT_CPU
+[ "$OPT_KAMAILIO" = no ] || fail "--kamailio is run-ingest.sh's flag"
+[ "$WITH_CPU" = no ] || [ -n "${BENCH_QUEUE:-}" ] || QUEUE=${BENCH_CPU_COUNT:-200000}
+[ "$WITH_NODE" = no ] || command -v node >/dev/null || fail "node not found (--server node needs Node.js)"
+
 bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
 bench_need_roles
 command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-client)"
@@ -43,6 +57,25 @@ pr_wait_port "$SB_PORT"
     fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# CPU per delivery (--cpu): the dispatcher starts with the timed drain, so
+# its whole CPU time counts (start-up included: key loading, TLS, a few ms);
+# Redis and the provider server are counted from just before it starts.
+CPU_ROWS=()
+# cpu_begin SERVER_PID: remember Redis's and the provider server's ticks.
+cpu_begin() {
+    CPU_R0=$(bench_cpu_ticks "$REDIS_PID")
+    CPU_P0=$(bench_cpu_ticks "$1")
+}
+# cpu_end LABEL DISPATCHER_PID SERVER_PID DELIVERIES: one row of CPU_ROWS.
+cpu_end() {
+    local d r p
+    d=$(bench_cpu_ticks "$2")
+    r=$(($(bench_cpu_ticks "$REDIS_PID") - CPU_R0))
+    p=$(($(bench_cpu_ticks "$3") - CPU_P0))
+    CPU_ROWS+=("$(printf '%-34s %10s %14s %10s %12s' "$1" "$4" \
+        "$(bench_us_per "$d" "$4")" "$(bench_us_per "$r" "$4")" "$(bench_us_per "$p" "$4")")")
+}
 
 # records PREFIX: deliveries the sandbox recorded for tokens starting with PREFIX.
 records() { grep -cE "\"token\": ?\"$1" "$RECORD" || true; }
@@ -69,6 +102,7 @@ rcli XGROUP CREATE "$STREAM" dispatch 0 MKSTREAM >/dev/null
     --token-prefix 0d | rcli --pipe >"$T/pipe.log" 2>&1 || fail "redis-cli --pipe failed"
 assert_eq "$QUEUE" "$(rcli XLEN "$STREAM")" "notifications pre-queued"
 
+[ "$WITH_CPU" = no ] || cpu_begin "$SANDBOX_PID"
 t0=$(now_ms)
 bench_start dispatcher "$PR_BIN/pushrelayd" -c "$CONF" --role dispatcher --workers "$BENCH_WORKERS"
 DISP_PID=$BENCH_PID
@@ -78,6 +112,7 @@ DISP_HWM=$(bench_rss "$DISP_PID")
 sleep 0.1                       # the sandbox flushes its record every 10 ms
 DELIVERED=$(records 0d)
 DEAD=$(rcli XLEN 'pr:{q}:dead')
+[ "$WITH_CPU" = no ] || cpu_end "sandbox" "$DISP_PID" "$SANDBOX_PID" "$QUEUE"
 DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
 # The steady rate, from the sandbox's receipt times: first to last delivery,
 # without process start, connection set-up and the drain check's polling.
@@ -184,3 +219,118 @@ printf '%-48s %s\n' \
     "end to end at $E2E_RATE/s for ${E2E_SECONDS}s ($E2E_OK MESSAGEs)" "p50 $E2E_P50 ms, p99 $E2E_P99 ms, max $E2E_MAX ms" \
     "  (MESSAGE intended send -> sandbox receipt)" "ingest alone: p50 $(json_get "$E2E" p50_ms) ms, p99 $(json_get "$E2E" p99_ms) ms"
 echo
+
+# ---- 3b. h2load first to last by the sandbox's clock -----------------------
+# h2load's own figure runs from its start (connections included) while the
+# dispatcher's steady rate is first to last receipt; the sandbox recorded
+# h2load's requests too (token prefix 0f), so both get the same measure.
+# rate_between PREFIX: deliveries/s first to last receipt of tokens PREFIX*.
+rate_between() {
+    python3 - "$RECORD" "$1" <<'PY'
+import json, sys
+recs = (json.loads(l) for l in open(sys.argv[1]))
+ts = [r["ts_us"] for r in recs if r.get("token", "").startswith(sys.argv[2])]
+span = (max(ts) - min(ts)) / 1e6 if ts else 0
+print(f"{(len(ts) - 1) / max(span, 1e-6):.0f} {span * 1000:.0f}")
+PY
+}
+h2_recorded() { [ "$(records 0f)" -ge "$QUEUE" ]; }
+pr_wait_for 60 h2_recorded ||
+    fail "the sandbox recorded $(records 0f) of h2load's $QUEUE requests"
+read -r H2_STEADY H2_STEADY_MS <<<"$(rate_between 0f)"
+echo "dispatcher vs h2load against the sandbox, both first to last receipt by its clock (issue 14: >= 0.9x)"
+printf '%-48s %s\n' \
+    "h2load, first to last receipt" "$H2_STEADY/s ($H2_STEADY_MS ms)" \
+    "dispatcher / h2load, first to last" "$(bench_ratio "$STEADY_RATE" "$H2_STEADY")"
+echo
+
+# ---- 4. the same against an independent HTTP/2 server (--server node) ------
+# bench/h2-apns-server.js answers like APNs and records first and last
+# receive time, so both the dispatcher and h2load get a first-to-last rate
+# taken by the same clock in the same server. The sandbox's dispatcher is
+# stopped first (after the queue is empty) so only one drains the stream.
+# node_stats: the Node server's counters (JSON) over its control endpoint.
+node_stats() {
+    python3 - "$NODE_PORT" "$PKI/ca.pem" "${1:-GET}" <<'PY'
+import http.client, ssl, sys
+port, ca, method = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=ca), timeout=60)
+c.request(method, "/stats" if method == "GET" else "/reset")
+r = c.getresponse()
+print(r.read().decode().strip())
+PY
+}
+# node_rate STATS: requests/s first to last receive, and the span in ms.
+node_rate() {
+    python3 -c 'import json, sys
+s = json.loads(sys.argv[1])
+n, span = s["requests"], s["span_us"] / 1e6
+print(f"{(n - 1) / max(span, 1e-6):.0f} {span * 1000:.0f}")' "$1"
+}
+if [ "$WITH_NODE" = yes ]; then
+    wait_drained "$DISP_PID"
+    pr_stop "$DISP_PID"
+    NODE_PORT=$(pr_free_port)
+    bench_start node node "$BENCH_DIR/h2-apns-server.js" --listen "127.0.0.1:$NODE_PORT" \
+        --cert "$PKI/server.pem" --key "$PKI/server.key"
+    NODE_PID=$BENCH_PID
+    pr_wait_for 60 grep -q '^listening' "$T/node.log" ||
+        fail "h2-apns-server did not start (see $T/node.log)"
+    bench_conf "$T/node.conf" "$SIP_PORT" "https://127.0.0.1:$NODE_PORT"
+    "$PR_BIN/notifgen" --count "$QUEUE" --domain "$BENCH_DOMAIN" --app lync-ios \
+        --token-prefix 0d2 | rcli --pipe >"$T/pipe-node.log" 2>&1 || fail "redis-cli --pipe failed"
+    assert_eq "$QUEUE" "$(rcli XLEN "$STREAM")" "notifications pre-queued for the node server"
+    [ "$WITH_CPU" = no ] || cpu_begin "$NODE_PID"
+    n0=$(now_ms)
+    # --workers only where the --workers knob exists (BENCH_WORKERS set).
+    bench_start dispatcher-node "$PR_BIN/pushrelayd" -c "$T/node.conf" --role dispatcher \
+        ${BENCH_WORKERS:+--workers "$BENCH_WORKERS"}
+    NODE_DISP_PID=$BENCH_PID
+    wait_drained "$NODE_DISP_PID"
+    n1=$(now_ms)
+    [ "$WITH_CPU" = no ] || cpu_end "node" "$NODE_DISP_PID" "$NODE_PID" "$QUEUE"
+    NODE_DISP_STATS=$(node_stats)
+    # Every notification must arrive (distinct tokens); at-least-once allows
+    # resends after a lost connection, which are counted and shown, not failed.
+    assert_eq "$QUEUE" "$(json_get "$NODE_DISP_STATS" distinct)" "distinct deliveries counted by the node server"
+    NODE_RESENT=$(($(json_get "$NODE_DISP_STATS" requests) - QUEUE))
+    NODE_CONN="$(json_get "$NODE_DISP_STATS" sessions) HTTP/2 connection(s), $NODE_RESENT resent"
+    NODE_CONN+=", $(json_get "$NODE_DISP_STATS" streams_reset) streams reset"
+    NODE_CONN+=", $(json_get "$NODE_DISP_STATS" session_errors) session / $(json_get "$NODE_DISP_STATS" stream_errors) stream errors"
+    assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+    read -r NODE_DISP_RATE NODE_DISP_MS <<<"$(node_rate "$NODE_DISP_STATS")"
+    NODE_DISP_START=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $n1 - $n0):.0f}')")
+    pr_stop "$NODE_DISP_PID"
+
+    node_stats POST >/dev/null
+    h2load -n "$QUEUE" -c 2 -m 100 -d "$T/h2load.body" "${H2_ARGS[@]}" \
+        -H "authorization: bearer $JWT" \
+        "https://127.0.0.1:$NODE_PORT/3/device/$H2_TOKEN" >"$T/h2load-node.log" 2>&1 ||
+        fail "h2load against the node server failed (see $T/h2load-node.log)"
+    assert_eq "$QUEUE" "$(awk '/^status codes:/ {print $3}' "$T/h2load-node.log")" \
+        "h2load requests answered 2xx by the node server"
+    NODE_H2_START=$(awk '/^finished in/ {gsub(",", "", $4); printf "%.0f", $4}' "$T/h2load-node.log")
+    NODE_H2_STATS=$(node_stats)
+    assert_eq "$QUEUE" "$(json_get "$NODE_H2_STATS" requests)" "h2load requests counted by the node server"
+    read -r NODE_H2_RATE NODE_H2_MS <<<"$(node_rate "$NODE_H2_STATS")"
+    kill -0 "$NODE_PID" 2>/dev/null || fail "h2-apns-server exited during the run (see $T/node.log)"
+
+    echo "dispatch vs h2load against an independent HTTP/2 server (Node $(node --version) http2, bench/h2-apns-server.js)"
+    echo "(issue 14: dispatcher >= 0.9x h2load)"
+    printf '%-48s %s\n' \
+        "dispatcher: drain $QUEUE queued notifications" "$NODE_DISP_RATE/s first to last receipt ($NODE_DISP_MS ms)" \
+        "  from process start to queue empty" "$NODE_DISP_START/s ($((n1 - n0)) ms)" \
+        "  as the server saw it" "$NODE_CONN" \
+        "h2load -c 2 -m 100, same request" "$NODE_H2_RATE/s first to last receipt ($NODE_H2_MS ms)" \
+        "  h2load's own figure (from its start)" "$NODE_H2_START/s" \
+        "dispatcher / h2load, first to last" "$(bench_ratio "$NODE_DISP_RATE" "$NODE_H2_RATE")" \
+        "dispatcher / h2load, from start" "$(bench_ratio "$NODE_DISP_START" "$NODE_H2_START")"
+    echo
+fi
+
+if [ ${#CPU_ROWS[@]} -gt 0 ]; then
+    echo "CPU per delivery, utime+stime from /proc/PID/stat (issue 14: dispatcher <= 6 us)"
+    printf '%-34s %10s %14s %10s %12s\n' "provider server" deliveries "dispatcher us" "redis us" "server us"
+    for r in "${CPU_ROWS[@]}"; do echo "$r"; done
+    echo
+fi
