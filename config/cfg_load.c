@@ -64,7 +64,7 @@ enum cfg__type {
 #define K_APNS (0x10u << PR_PROVIDER_APNS)
 #define K_FCM (0x10u << PR_PROVIDER_FCM)
 #define K_MPNS (0x10u << PR_PROVIDER_MPNS)
-#define K_PROVIDERS (K_APNS | K_FCM | K_MPNS)
+#define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
 
