@@ -66,6 +66,12 @@ static int apns_desc_match_param(const struct cfg_app *a, const char *param, siz
     return memchr(param, '.', team_len) == NULL;
 }
 
+/* A certificate-auth app names no team: ".<topic>", which the edge completes. */
+static void apns_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.%s", a->team_id ? a->team_id : "", a->topic ? a->topic : "");
+}
+
 /* Only token-auth apps name their team; certificate apps cannot be told apart. */
 static int apns_desc_same_param(const struct cfg_app *a, const struct cfg_app *b)
 {
@@ -95,6 +101,7 @@ const struct provider_desc apns_desc = {
     .check_app = apns_desc_check_app,
     .voip_suffix = ".voip",
     .match_param = apns_desc_match_param,
+    .app_param = apns_desc_app_param,
     .same_param = apns_desc_same_param,
     .token_fold_case = 1,
     .check_token = apns_desc_check_token,

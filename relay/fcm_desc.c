@@ -19,6 +19,11 @@ static int fcm_desc_match_param(const struct cfg_app *a, const char *param, size
     return strlen(a->project_id) == len && strncmp(a->project_id, param, len) == 0;
 }
 
+static void fcm_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", a->project_id ? a->project_id : "");
+}
+
 static int fcm_desc_same_param(const struct cfg_app *a, const struct cfg_app *b)
 {
     return strcmp(a->project_id, b->project_id) == 0;
@@ -51,6 +56,8 @@ const struct provider_desc fcm_desc = {
     .client_new = fcm_client_new,
     .classify = fcm_desc_classify,
     .match_param = fcm_desc_match_param,
+    .app_param = fcm_desc_app_param,
     .same_param = fcm_desc_same_param,
+    .token_fold_case = 0, /* base64: case matters */
     .check_token = fcm_desc_check_token,
 };

@@ -23,6 +23,11 @@ static int mpns_desc_match_param(const struct cfg_app *a, const char *param, siz
     return strlen(a->id) == len && strncmp(a->id, param, len) == 0;
 }
 
+static void mpns_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", a->id);
+}
+
 /* MPNS channel URIs: https only, host in the app's allow-list. */
 static int mpns_desc_check_token(const struct cfg_app *app, const char *uri, char *why,
                                  size_t whylen)
@@ -59,5 +64,6 @@ const struct provider_desc mpns_desc = {
     .client_new = mpns_client_new,
     .classify = mpns_desc_classify,
     .match_param = mpns_desc_match_param,
+    .app_param = mpns_desc_app_param,
     .check_token = mpns_desc_check_token,
 };

@@ -54,6 +54,9 @@ struct provider_desc {
     /* match_param: 1 if 'app' serves the first 'len' bytes of the RFC 8599
      * pn-param 'param', else 0. */
     int (*match_param)(const struct cfg_app *app, const char *param, size_t len);
+    /* app_param: writes the pn-param that routes to 'app' (without the VoIP
+     * suffix) into 'buf', truncated to 'len'; what an edge would send. */
+    void (*app_param)(const struct cfg_app *app, char *buf, size_t len);
     /* same_param (optional): 1 if apps 'a' and 'b' would serve one pn-param. */
     int (*same_param)(const struct cfg_app *a, const struct cfg_app *b);
 

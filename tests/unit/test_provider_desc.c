@@ -9,10 +9,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "pushrelay/config.h"
 #include "pushrelay/provider.h"
 #include "provider_desc.h"
 
@@ -25,6 +27,7 @@ static void every_provider_has_a_complete_descriptor(void **state)
         enum pr_provider back;
         assert_non_null(d);
         assert_non_null(d->match_param);
+        assert_non_null(d->app_param);
         assert_non_null(d->check_token);
         assert_non_null(d->client_new);
         assert_non_null(d->classify);
@@ -54,6 +57,33 @@ static void default_endpoints_are_the_providers_own(void **state)
     assert_string_equal(provider_desc(PR_PROVIDER_FCM)->default_endpoint,
                         "https://fcm.googleapis.com");
     assert_null(provider_desc(PR_PROVIDER_MPNS)->default_endpoint); /* the token names it */
+}
+
+/* What test-push sends as pn-param is what the listener routes to the app. */
+static void app_param_routes_back_to_its_app(void **state)
+{
+    (void)state;
+    char param[300];
+    struct cfg_app apps[] = {
+        { .id = "ios", .provider = PR_PROVIDER_APNS, .topic = "com.example.lync",
+          .team_id = "ABCDE12345" },
+        { .id = "ios-legacy", .provider = PR_PROVIDER_APNS, .topic = "com.example.old" },
+        { .id = "android", .provider = PR_PROVIDER_FCM, .project_id = "example-lync" },
+        { .id = "wp", .provider = PR_PROVIDER_MPNS },
+    };
+    struct cfg cfg = { .apps = apps, .n_apps = sizeof(apps) / sizeof(apps[0]) };
+    static const char *const want[] = { "ABCDE12345.com.example.lync", ".com.example.old",
+                                        "example-lync", "wp" };
+
+    for (size_t i = 0; i < cfg.n_apps; i++) {
+        int voip = -1;
+        provider_desc(apps[i].provider)->app_param(&apps[i], param, sizeof(param));
+        assert_string_equal(param, want[i]);
+        if (i == 1) /* certificate auth: the edge puts its team in front */
+            snprintf(param, sizeof(param), "TEAM999999.com.example.old");
+        assert_ptr_equal(cfg_find_app(&cfg, apps[i].provider, param, &voip), &apps[i]);
+        assert_int_equal(voip, 0);
+    }
 }
 
 /* check_token: 0, or the status with a reason; never the token in full. */
@@ -127,6 +157,7 @@ int main(void)
         cmocka_unit_test(every_provider_has_a_complete_descriptor),
         cmocka_unit_test(names_and_their_list_come_from_one_list),
         cmocka_unit_test(default_endpoints_are_the_providers_own),
+        cmocka_unit_test(app_param_routes_back_to_its_app),
         cmocka_unit_test(tokens_are_checked_per_provider),
         cmocka_unit_test(host_allowed_matches_patterns),
     };
