@@ -6,15 +6,17 @@
  * with its type, range and default. The reader walks the file against them,
  * so an unknown key, a wrong type, a missing key or a value out of range is
  * refused with "file:line: key.path: message" before anything starts. Rules
- * that span keys (APNs auth modes, duplicate apps, retry delays) follow.
- * Files the config names are opened here, and the FCM service account is
- * parsed, so a missing or broken file is a start-up error rather than a
- * first-delivery error; loading keys for use is left to the TLS, JWT and
- * OAuth modules.
+ * that span keys (duplicate apps, retry delays) follow; the rules of one
+ * provider's apps (APNs auth modes), its default endpoint and which apps
+ * collide are asked of its descriptor (relay/provider_desc.h).
+ * Files the config names are opened here, and the APNs key and FCM service
+ * account are parsed, so a missing or broken file is a start-up error rather
+ * than a first-delivery error; loading keys for use is left to the TLS, JWT
+ * and OAuth modules.
  *
  * Called by pushrelayd (start, --check-config) and pushrelayctl. The app
  * lookups the listener and dispatcher use live here too (cfg_find_app,
- * cfg_app_by_id, cfg_host_allowed).
+ * cfg_app_by_id).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include "pushrelay/config.h"
 #include "pushrelay/error.h"
 #include "dnsname.h"
+#include "provider_desc.h"
 
 /* ------------------------------------------------------------------------
  * Schema: what each group may hold
@@ -61,7 +64,7 @@ enum cfg__type {
 #define K_APNS (0x10u << PR_PROVIDER_APNS)
 #define K_FCM (0x10u << PR_PROVIDER_FCM)
 #define K_MPNS (0x10u << PR_PROVIDER_MPNS)
-#define K_PROVIDERS (K_APNS | K_FCM | K_MPNS)
+#define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
 
@@ -192,13 +195,6 @@ static const struct cfg__key root_keys[] = {
     { "monitoring", T_GROUP, 0, .off = CFG(monitoring), .sub = &mon_group },
 };
 static const struct cfg__group root_group = GROUP(root_keys);
-
-/* Endpoints used when an app does not name one. */
-static const char *const default_endpoint[PR_PROVIDER_COUNT] = {
-    [PR_PROVIDER_APNS] = "https://api.push.apple.com",
-    [PR_PROVIDER_FCM] = "https://fcm.googleapis.com",
-    [PR_PROVIDER_MPNS] = NULL, /* the channel URI names the host */
-};
 
 /* ------------------------------------------------------------------------
  * Errors: "file:line: key.path: message"
@@ -588,7 +584,7 @@ static int cfg__read_key(struct cfg__ctx *x, const config_setting_t *s, const st
         return 0;
     case T_PROVIDER:
         if (pr_provider_parse(str, field) != 0)
-            return cfg__fail(x, s, NULL, "\"%s\" must be one of apns, fcm, mpns", str);
+            return cfg__fail(x, s, NULL, "\"%s\" must be one of %s", str, pr_provider_list());
         return 0;
     case T_INT:
     case T_LLONG: {
@@ -708,41 +704,22 @@ static int cfg__check_app(struct cfg__ctx *x, const config_setting_t *g, struct 
         return cfg__fail(x, g, app->certificate != NULL ? "private_key" : "certificate",
                          "required key is missing (certificate and private_key go together)");
 
-    switch (app->provider) {
-    case PR_PROVIDER_APNS: {
-        int token = app->key_id != NULL || app->key_file != NULL;
-        if (token && app->certificate != NULL)
-            return cfg__fail(x, g, NULL, "use token auth (key_id, key_file, team_id) or "
-                                         "certificate auth (certificate, private_key), not both");
-        if (!token && app->certificate == NULL)
-            return cfg__fail(x, g, NULL, "apns needs token auth (key_id, key_file, team_id) or "
-                                         "certificate auth (certificate, private_key)");
-        if (token) {
-            const char *missing = app->key_id == NULL     ? "key_id"
-                                  : app->key_file == NULL ? "key_file"
-                                  : app->team_id == NULL  ? "team_id"
-                                                          : NULL;
-            if (missing != NULL)
-                return cfg__fail(x, g, missing, "required key is missing (apns token auth "
-                                                "needs key_id, key_file and team_id)");
-            rc = cfg__check_p8(x, config_setting_get_member(g, "key_file"), app->key_file);
-            if (rc != 0)
-                return rc;
-        }
-        break;
-    }
-    case PR_PROVIDER_FCM:
-        rc = cfg__check_service_account(x, config_setting_get_member(g, "service_account"),
-                                        app->service_account);
-        if (rc != 0)
-            return rc;
-        break;
-    default:
-        break;
-    }
+    const struct provider_desc *d = provider_desc(app->provider);
+    struct provider_app_err e;
+    if (d->check_app != NULL && d->check_app(app, &e) != 0)
+        return cfg__fail(x, g, e.key, "%s", e.msg);
 
-    if (app->endpoint == NULL && default_endpoint[app->provider] != NULL &&
-        (app->endpoint = strdup(default_endpoint[app->provider])) == NULL)
+    /* File contents, once the provider's rules said which files apply. */
+    if (app->key_file != NULL &&
+        (rc = cfg__check_p8(x, config_setting_get_member(g, "key_file"), app->key_file)) != 0)
+        return rc;
+    if (app->service_account != NULL &&
+        (rc = cfg__check_service_account(x, config_setting_get_member(g, "service_account"),
+                                         app->service_account)) != 0)
+        return rc;
+
+    if (app->endpoint == NULL && d->default_endpoint != NULL &&
+        (app->endpoint = strdup(d->default_endpoint)) == NULL)
         return PR_ENOMEM;
     return 0;
 }
@@ -762,9 +739,8 @@ static int cfg__check_unique(struct cfg__ctx *x, const config_setting_t *list,
                              "duplicate app id \"%s\" (first at line %d)", a->id, line);
         if (a->provider != b->provider)
             continue;
-        if ((a->provider == PR_PROVIDER_APNS && a->team_id != NULL && b->team_id != NULL &&
-             strcmp(a->team_id, b->team_id) == 0 && strcmp(a->topic, b->topic) == 0) ||
-            (a->provider == PR_PROVIDER_FCM && strcmp(a->project_id, b->project_id) == 0))
+        const struct provider_desc *d = provider_desc(a->provider);
+        if (d->same_param != NULL && d->same_param(a, b))
             return cfg__fail(x, g, NULL, "serves the same pn-param as app \"%s\" (line %d)",
                              b->id, line);
     }
@@ -797,7 +773,7 @@ static int cfg__read_apps(struct cfg__ctx *x, const config_setting_t *s, struct 
         }
         if (pr_provider_parse(prov, &app->provider) != 0)
             return cfg__fail(x, config_setting_get_member(g, "provider"), NULL,
-                             "\"%s\" must be one of apns, fcm, mpns", prov);
+                             "\"%s\" must be one of %s", prov, pr_provider_list());
         x->provider = (int)app->provider;
         rc = cfg__read_group(x, g, NULL, NULL, &app_group, app);
         if (rc == 0)
@@ -923,51 +899,26 @@ void cfg_free(struct cfg *cfg)
     free(cfg);
 }
 
-/*
- * APNs pn-param: "<team_id>.<topic>" or "<team_id>.<topic>.voip". An app
- * without team_id (certificate auth) matches any single-label team prefix.
- */
-static int cfg__apns_match(const struct cfg_app *a, const char *param, size_t len)
-{
-    size_t tlen = strlen(a->topic);
-    if (len < tlen + 2 || param[len - tlen - 1] != '.' ||
-        strncmp(param + len - tlen, a->topic, tlen) != 0)
-        return 0;
-    size_t team_len = len - tlen - 1;
-    if (a->team_id != NULL)
-        return team_len == strlen(a->team_id) && strncmp(param, a->team_id, team_len) == 0;
-    return memchr(param, '.', team_len) == NULL;
-}
-
 const struct cfg_app *cfg_find_app(const struct cfg *cfg, enum pr_provider provider,
                                    const char *param, int *voip)
 {
-    static const char suffix[] = ".voip";
-    const size_t slen = sizeof(suffix) - 1;
+    const struct provider_desc *d = provider_desc(provider);
 
     if (voip != NULL)
         *voip = 0;
-    if (cfg == NULL || param == NULL)
+    if (cfg == NULL || param == NULL || d == NULL)
         return NULL;
     size_t len = strlen(param);
-    /* An exact match first: a topic may itself end in ".voip". */
+    const char *suffix = d->voip_suffix;
+    size_t slen = suffix != NULL ? strlen(suffix) : 0;
+    /* An exact match first: a topic may itself end in the suffix. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && (provider != PR_PROVIDER_APNS || len <= slen ||
-                          strcmp(param + len - slen, suffix) != 0))
+        if (pass == 1 && (suffix == NULL || len <= slen || strcmp(param + len - slen, suffix) != 0))
             break;
         size_t plen = pass == 0 ? len : len - slen;
         for (size_t i = 0; i < cfg->n_apps; i++) {
             const struct cfg_app *a = &cfg->apps[i];
-            int hit = 0;
-            if (a->provider != provider)
-                continue;
-            switch (provider) {
-            case PR_PROVIDER_APNS: hit = cfg__apns_match(a, param, plen); break;
-            case PR_PROVIDER_FCM: hit = pass == 0 && strcmp(a->project_id, param) == 0; break;
-            case PR_PROVIDER_MPNS: hit = pass == 0 && strcmp(a->id, param) == 0; break;
-            default: break;
-            }
-            if (hit) {
+            if (a->provider == provider && d->match_param(a, param, plen)) {
                 if (voip != NULL)
                     *voip = pass;
                 return a;
@@ -983,25 +934,4 @@ const struct cfg_app *cfg_app_by_id(const struct cfg *cfg, const char *id)
         if (strcmp(cfg->apps[i].id, id) == 0)
             return &cfg->apps[i];
     return NULL;
-}
-
-int cfg_host_allowed(const struct cfg_app *app, const char *host)
-{
-    if (app == NULL || host == NULL || host[0] == '\0')
-        return 0;
-    size_t hlen = strlen(host);
-    for (size_t i = 0; i < app->n_allowed_hosts; i++) {
-        const char *p = app->allowed_hosts[i];
-        if (strncmp(p, "*.", 2) == 0) {
-            /* "*.notify.live.net": one or more labels before ".notify.live.net" */
-            const char *suffix = p + 1;
-            size_t slen = strlen(suffix);
-            if (hlen > slen && strcasecmp(host + hlen - slen, suffix) == 0 &&
-                host[0] != '.' && host[hlen - slen - 1] != '.')
-                return 1;
-        } else if (strcasecmp(host, p) == 0) {
-            return 1;
-        }
-    }
-    return 0;
 }

@@ -9,12 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "pushrelay/error.h"
 #include "fed_request.h"
+#include "provider_desc.h"
 
 #define FED_ID_MAX PR_NOTIF_ID_MAX
 #define FED_URI_MAX 512
@@ -22,8 +21,9 @@
 #define FED_BODY_MAX 8192
 #define FED_SOUND_MAX 128
 #define FED_COLLAPSE_MAX 64     /* APNs refuses longer apns-collapse-id */
-#define FED_FCM_TOKEN_MAX 4096
-#define FED_MPNS_URI_MAX 2048
+/* The Request-URI's push parameters, decoded: room for a 2048-byte channel
+ * URI and the rest; longer is refused with 413. */
+#define FED_PN_MAX 2560
 
 static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -39,66 +39,6 @@ static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
         vsnprintf(v->why, sizeof(v->why), fmt, ap);
         va_end(ap);
     }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Device token shapes, per provider                                         */
-/* ------------------------------------------------------------------------ */
-
-/* APNs tokens are hex (64 today, Apple allows up to 100 bytes = 200 digits). */
-static int token_apns_ok(const char *t)
-{
-    size_t len = strlen(t);
-    if (len < 64 || len > 200 || len % 2 != 0)
-        return 0;
-    for (const char *p = t; *p; p++)
-        if (!isxdigit((unsigned char)*p))
-            return 0;
-    return 1;
-}
-
-/* FCM registration tokens: URL-safe base64 plus ':' and '-'. */
-static int token_fcm_ok(const char *t)
-{
-    size_t len = strlen(t);
-    if (len == 0 || len > FED_FCM_TOKEN_MAX)
-        return 0;
-    for (const char *p = t; *p; p++)
-        if (!isalnum((unsigned char)*p) && strchr("_-:.", *p) == NULL)
-            return 0;
-    return 1;
-}
-
-/*
- * MPNS channel URIs: https only, host in the app's allow-list, so the relay
- * can never be used to POST to an arbitrary address.
- */
-static int token_mpns_check(const struct cfg_app *app, const char *uri, struct fed_verdict *v)
-{
-    if (strlen(uri) > FED_MPNS_URI_MAX) {
-        verdict(v, 400, "pn-prid channel URI longer than %d bytes", FED_MPNS_URI_MAX);
-        return -1;
-    }
-    struct evhttp_uri *u = evhttp_uri_parse(uri);
-    if (u == NULL || evhttp_uri_get_scheme(u) == NULL || evhttp_uri_get_host(u) == NULL) {
-        verdict(v, 400, "pn-prid is not a channel URI");
-        goto fail;
-    }
-    if (strcasecmp(evhttp_uri_get_scheme(u), "https") != 0) {
-        verdict(v, 403, "pn-prid channel URI must be https");
-        goto fail;
-    }
-    if (!cfg_host_allowed(app, evhttp_uri_get_host(u))) {
-        verdict(v, 403, "channel host %.64s is not in allowed_hosts of app %s",
-                evhttp_uri_get_host(u), app->id);
-        goto fail;
-    }
-    evhttp_uri_free(u);
-    return 0;
-fail:
-    if (u != NULL)
-        evhttp_uri_free(u);
-    return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -260,7 +200,7 @@ static int from_domain(const struct sip_msg *msg, char *out, size_t outlen)
 static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct pr_notif *n,
                        struct fed_verdict *v)
 {
-    char scratch[FED_MPNS_URI_MAX + 512];
+    char scratch[FED_PN_MAX];
     struct sip_pn pn;
     const char *why = NULL;
     int rc = sip_uri_pn(msg->ruri, scratch, sizeof(scratch), &pn, &why);
@@ -279,39 +219,27 @@ static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct 
         return -1;
     }
     if (pr_provider_parse(pn.provider, &n->provider) != 0) {
-        verdict(v, 400, "pn-provider \"%.16s\" is not supported (apns, fcm, mpns)", pn.provider);
+        verdict(v, 400, "pn-provider \"%.16s\" is not supported (%s)", pn.provider,
+                pr_provider_list());
         return -1;
     }
+    const struct provider_desc *d = provider_desc(n->provider);
     const struct cfg_app *app = cfg_find_app(cfg, n->provider, pn.param, &n->voip);
     if (app == NULL) {
         verdict(v, 404, "no %s app is configured for pn-param \"%.64s\"", pn.provider, pn.param);
         return -1;
     }
-    switch (n->provider) {
-    case PR_PROVIDER_APNS:
-        if (!token_apns_ok(pn.prid)) {
-            verdict(v, 400, "pn-prid is not an APNs device token (64 to 200 hex digits)");
-            return -1;
-        }
-        break;
-    case PR_PROVIDER_FCM:
-        if (!token_fcm_ok(pn.prid)) {
-            verdict(v, 400, "pn-prid is not an FCM registration token");
-            return -1;
-        }
-        break;
-    case PR_PROVIDER_MPNS:
-        if (token_mpns_check(app, pn.prid, v) != 0)
-            return -1;
-        break;
-    default:
-        break;
+    int status = d->check_token(app, pn.prid, v->why, sizeof(v->why));
+    if (status != 0) {
+        v->action = FED_RESPOND;
+        v->status = status;
+        return -1;
     }
     if (notif_set_str(&n->app, app->id) != 0 || notif_set_str(&n->token, pn.prid) != 0) {
         verdict(v, 500, NULL);
         return -1;
     }
-    if (n->provider == PR_PROVIDER_APNS) /* one spelling per token for dedup and dead lists */
+    if (d->token_fold_case) /* one spelling per token for dedup and dead lists */
         for (char *p = n->token; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     return 0;

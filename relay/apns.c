@@ -22,9 +22,9 @@
 #include "jwt.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "provider_desc.h"
 #include "ptoken.h"
 
-#define APNS_DEFAULT_ENDPOINT "https://api.push.apple.com"
 #define APNS_HOST_MAX 256
 
 /* Response headers h2c keeps for us, by index. */
@@ -202,8 +202,9 @@ static const struct pclient_ops apns_ops = {
 };
 
 /*
- * Token auth needs key_file, team_id and key_id; with a client certificate
- * and no key_file the TLS certificate authenticates every request instead.
+ * Token auth (key_file, team_id, key_id) or certificate auth, as the APNs
+ * descriptor (relay/apns_desc.c) has it; with certificate auth the TLS client
+ * certificate authenticates every request.
  */
 int apns_client_new(struct pclient *pc)
 {
@@ -217,23 +218,20 @@ int apns_client_new(struct pclient *pc)
     a->pc = pc;
     pc->impl = a;
     pc->ops = &apns_ops;
-    if ((rv = pclient_endpoint(app->id, app->endpoint, APNS_DEFAULT_ENDPOINT, host,
+    if ((rv = pclient_endpoint(app->id, app->endpoint, apns_desc.default_endpoint, host,
                                sizeof(host), &port)) < 0)
         goto fail;
-    if (app->key_file != NULL) {
-        if (app->team_id == NULL || app->key_id == NULL) {
-            pr_log_error("apns", "app %s: token auth needs team_id and key_id", app->id);
-            rv = PR_ECONFIG;
-            goto fail;
-        }
-        if ((a->key = jwt_load_key(app->key_file, err, sizeof(err))) == NULL) {
-            pr_log_error("apns", "app %s: %s", app->id, err);
-            rv = PR_ECRYPTO;
-            goto fail;
-        }
-    } else if (app->certificate == NULL) {
-        pr_log_error("apns", "app %s: needs key_file (token auth) or certificate", app->id);
+    /* The loader checked a configured app; an app built by hand is checked alike. */
+    struct provider_app_err e;
+    if (apns_desc.check_app(app, &e) != 0) {
+        pr_log_error("apns", "app %s: %s%s%s", app->id, e.key != NULL ? e.key : "",
+                     e.key != NULL ? ": " : "", e.msg);
         rv = PR_ECONFIG;
+        goto fail;
+    }
+    if (app->key_file != NULL && (a->key = jwt_load_key(app->key_file, err, sizeof(err))) == NULL) {
+        pr_log_error("apns", "app %s: %s", app->id, err);
+        rv = PR_ECRYPTO;
         goto fail;
     }
     struct h2c_options opt = {

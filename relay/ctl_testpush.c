@@ -33,6 +33,7 @@
 #include "ctl.h"
 #include "ctl_edge.h"
 #include "ctl_follow.h"
+#include "provider_desc.h"
 
 #define TP_TITLE "pushrelay test"
 
@@ -113,18 +114,7 @@ static int tp_pick_app(struct tp *t)
             return CTL_EXIT_USAGE;
         }
     }
-    switch (t->prov) {
-    case PR_PROVIDER_APNS:
-        snprintf(t->param, sizeof(t->param), "%s.%s", t->app->team_id ? t->app->team_id : "",
-                 t->app->topic ? t->app->topic : "");
-        break;
-    case PR_PROVIDER_FCM:
-        snprintf(t->param, sizeof(t->param), "%s", t->app->project_id ? t->app->project_id : "");
-        break;
-    default:
-        snprintf(t->param, sizeof(t->param), "%s", t->app->id);
-        break;
-    }
+    provider_desc(t->prov)->app_param(t->app, t->param, sizeof(t->param));
     return 0;
 }
 

@@ -24,8 +24,8 @@
 #include "oauth.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "provider_desc.h"
 
-#define FCM_DEFAULT_ENDPOINT "https://fcm.googleapis.com"
 #define FCM_MAX_WAITING 16384
 #define FCM_DEFAULT_TIMEOUT_MS 30000
 
@@ -294,7 +294,7 @@ int fcm_client_new(struct pclient *pc)
         rv = PR_ECONFIG;
         goto fail;
     }
-    if ((rv = pclient_endpoint(app->id, app->endpoint, FCM_DEFAULT_ENDPOINT, host, sizeof(host),
+    if ((rv = pclient_endpoint(app->id, app->endpoint, fcm_desc.default_endpoint, host, sizeof(host),
                                &port)) < 0)
         goto fail;
     size_t plen = strlen(app->project_id) + 40;

@@ -35,6 +35,7 @@
 #include "pushrelay/log.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "provider_desc.h"
 #include "tlsc.h"
 
 #define MPNS_DEFAULT_CONNECTIONS 2
@@ -414,7 +415,7 @@ static const char *mpns_target(const struct cfg_app *app, const char *channel,
     }
     memcpy(call->host, host, hl);
     call->host[hl] = '\0';
-    if (!cfg_host_allowed(app, call->host)) {
+    if (!provider_host_allowed(app, call->host)) {
         why = "host not allowed";
         goto out;
     }

@@ -1,8 +1,8 @@
 /*
  * pclient.c - the provider client handle the dispatcher drives (see
- * pclient.h): picks the implementation for the app's provider (relay/apns.c,
- * relay/fcm.c, relay/mpns.c) and gives them the helpers they share
- * (pclient_impl.h). It does no I/O itself.
+ * pclient.h): creates the implementation the app's provider descriptor
+ * names (relay/apns.c, relay/fcm.c, relay/mpns.c) and gives them the helpers
+ * they share (pclient_impl.h). It does no I/O itself.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "pclient_impl.h"
+#include "provider_desc.h"
 
 #define PCLIENT_MAX_DEFERRED 65536
 
@@ -123,20 +124,8 @@ int pclient_new(struct event_base *base, const struct cfg_app *app, struct pclie
     int rv = PR_ENOMEM;
     if ((pc->defer_ev = event_new(base, -1, 0, deferred_cb, pc)) == NULL)
         goto fail;
-    switch (app->provider) {
-    case PR_PROVIDER_APNS:
-        rv = apns_client_new(pc);
-        break;
-    case PR_PROVIDER_FCM:
-        rv = fcm_client_new(pc);
-        break;
-    case PR_PROVIDER_MPNS:
-        rv = mpns_client_new(pc);
-        break;
-    default:
-        rv = PR_EINVAL;
-        break;
-    }
+    const struct provider_desc *d = provider_desc(app->provider);
+    rv = d != NULL ? d->client_new(pc) : PR_EINVAL;
     if (rv < 0)
         goto fail;
     *out = pc;

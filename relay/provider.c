@@ -6,7 +6,13 @@
 #include "pushrelay/error.h"
 #include "pushrelay/provider.h"
 
-static const char *const provider_names[PR_PROVIDER_COUNT] = { "apns", "fcm", "mpns" };
+#define PROVIDER_NAME(e, name) #name,
+static const char *const provider_names[PR_PROVIDER_COUNT] = { PR_PROVIDERS(PROVIDER_NAME) };
+#undef PROVIDER_NAME
+/* ", apns, fcm, mpns": pr_provider_list skips the leading separator. */
+#define PROVIDER_LIST(e, name) ", " #name
+static const char provider_list[] = PR_PROVIDERS(PROVIDER_LIST);
+#undef PROVIDER_LIST
 static const char *const event_names[PR_EVENT_COUNT] = {
     "im", "call", "missed-call", "voicemail", "conference"
 };
@@ -32,6 +38,11 @@ int pr_provider_parse(const char *name, enum pr_provider *out)
         return i;
     *out = (enum pr_provider)i;
     return 0;
+}
+
+const char *pr_provider_list(void)
+{
+    return provider_list + 2;
 }
 
 const char *pr_event_name(enum pr_event e)

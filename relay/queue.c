@@ -44,8 +44,8 @@ static const char ingest_lua[] =
     /* tenant: 0 and the rate limit, or the refusal. One HMGET per tenant,
        provider and edge certificate per batch. */
     "local function tenant(key, prov, dom, a, ns)\n"
-    "  local f = {'HMGET', key, 'enabled', prov, 'rate_limit'}\n"
-    "  for i = a, a + ns - 1 do f[#f + 1] = 'edge:' .. ARGV[i] end\n"
+    "  local f = {'HMGET', key, '" TENANT_F_ENABLED "', prov, '" TENANT_F_RATE_LIMIT "'}\n"
+    "  for i = a, a + ns - 1 do f[#f + 1] = '" TENANT_F_EDGE_PREFIX "' .. ARGV[i] end\n"
     "  local id = table.concat(f, '\\0', 2)\n"
     "  local m = memo[id]\n"
     "  if m then return m[1], m[2] end\n"

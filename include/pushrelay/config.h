@@ -62,7 +62,7 @@ struct cfg_dispatcher {
 struct cfg_app {
     char *id;                   /* unique app id, e.g. "lync-ios" */
     enum pr_provider provider;
-    char *endpoint;             /* https://host[:port]; provider default if unset */
+    char *endpoint;             /* https://host[:port]; the loader sets the provider's default */
     char *ca_file;              /* verify the provider with this CA (sandbox, staging) */
     char *certificate;          /* client certificate (APNs cert auth, MPNS) */
     char *private_key;
@@ -111,7 +111,8 @@ void cfg_free(struct cfg *cfg);
 
 /*
  * cfg_find_app returns the app that serves 'provider' for the RFC 8599
- * pn-param 'param', or NULL. APNs: "<team_id>.<topic>" with an optional
+ * pn-param 'param', or NULL; the provider's descriptor says what matches
+ * (relay/provider_desc.h). APNs: "<team_id>.<topic>" with an optional
  * ".voip" suffix (then '*voip' is set to 1); FCM: "<project_id>"; MPNS: the
  * app id. 'voip' may be NULL.
  */
@@ -120,9 +121,5 @@ const struct cfg_app *cfg_find_app(const struct cfg *cfg, enum pr_provider provi
 
 /* cfg_app_by_id returns the app named 'id', or NULL. */
 const struct cfg_app *cfg_app_by_id(const struct cfg *cfg, const char *id);
-
-/* cfg_host_allowed: 1 if 'host' matches one of the app's allowed_hosts
- * patterns (exact, or "*.suffix" matching one or more labels), else 0. */
-int cfg_host_allowed(const struct cfg_app *app, const char *host);
 
 #endif

@@ -2,14 +2,27 @@
  * provider.h - the push providers and notification vocabulary shared by the
  * listener, the queue and the dispatcher. Names are the wire names of
  * RFC 8599 (pn-provider) and design section 5 (event, priority).
+ *
+ * What each provider needs (default endpoint, app rules, pn-param match,
+ * token shape, client, error table) is its descriptor, relay/provider_desc.h.
  */
 #ifndef PUSHRELAY_PROVIDER_H
 #define PUSHRELAY_PROVIDER_H
 
+/*
+ * The providers, in stream and stats order: X(ENUM_SUFFIX, wire name). The
+ * enum, the names and the list in messages are generated from it, so a
+ * provider is added here once (and given a descriptor).
+ */
+#define PR_PROVIDERS(X) \
+    X(APNS, apns)       \
+    X(FCM, fcm)         \
+    X(MPNS, mpns)
+
 enum pr_provider {
-    PR_PROVIDER_APNS = 0,
-    PR_PROVIDER_FCM = 1,
-    PR_PROVIDER_MPNS = 2,
+#define PR__PROVIDER_ENUM(e, name) PR_PROVIDER_##e,
+    PR_PROVIDERS(PR__PROVIDER_ENUM)
+#undef PR__PROVIDER_ENUM
     PR_PROVIDER_COUNT
 };
 
@@ -31,6 +44,8 @@ enum pr_priority {
 const char *pr_provider_name(enum pr_provider p);
 /* pr_provider_parse sets 'out' from a wire name; PR_EINVAL when unknown. */
 int pr_provider_parse(const char *name, enum pr_provider *out);
+/* The wire names for messages that list them: "apns, fcm, mpns". */
+const char *pr_provider_list(void);
 
 /* Wire name of an event ("im", "call", "missed-call", "voicemail", "conference"). */
 const char *pr_event_name(enum pr_event e);

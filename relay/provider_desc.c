@@ -1,0 +1,42 @@
+/*
+ * provider_desc.c - the table of provider descriptors (see provider_desc.h)
+ * and the allowed-host rule the descriptors of providers whose tokens name
+ * their host share. The descriptors themselves live with their providers.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "provider_desc.h"
+
+/* Generated from PR_PROVIDERS: a provider without a descriptor does not link. */
+#define PROVIDER_DESC(e, name) [PR_PROVIDER_##e] = &name##_desc,
+static const struct provider_desc *const descs[PR_PROVIDER_COUNT] = {
+    PR_PROVIDERS(PROVIDER_DESC)
+};
+#undef PROVIDER_DESC
+
+const struct provider_desc *provider_desc(enum pr_provider p)
+{
+    return (unsigned)p < PR_PROVIDER_COUNT ? descs[p] : NULL;
+}
+
+int provider_host_allowed(const struct cfg_app *app, const char *host)
+{
+    if (app == NULL || host == NULL || host[0] == '\0')
+        return 0;
+    size_t hlen = strlen(host);
+    for (size_t i = 0; i < app->n_allowed_hosts; i++) {
+        const char *p = app->allowed_hosts[i];
+        if (strncmp(p, "*.", 2) == 0) {
+            /* "*.notify.live.net": one or more labels before ".notify.live.net" */
+            const char *suffix = p + 1;
+            size_t slen = strlen(suffix);
+            if (hlen > slen && strcasecmp(host + hlen - slen, suffix) == 0 &&
+                host[0] != '.' && host[hlen - slen - 1] != '.')
+                return 1;
+        } else if (strcasecmp(host, p) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
