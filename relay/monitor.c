@@ -77,8 +77,8 @@ static void on_readyz(struct evhttp_request *req, void *arg)
     struct monitor *m = arg;
     char why[160] = "";
     if (!rconn_connected(m->rc))
-        snprintf(why, sizeof(why), "not ready: Redis %s:%d unreachable", m->cfg->redis.host,
-                 m->cfg->redis.port);
+        snprintf(why, sizeof(why), "not ready: Redis %s (%s:%d)",
+                 rconn_reason_text(rconn_reason(m->rc)), m->cfg->redis.host, m->cfg->redis.port);
     if (why[0] == '\0' && m->src.disp != NULL) {
         struct disp_stats ds;
         disp_get_stats(m->src.disp, &ds);

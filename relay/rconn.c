@@ -3,13 +3,30 @@
  *
  * Life of a connection:
  *
- *     DOWN --connect--> CONNECTING --AUTH/SELECT/SETNAME/PING ok--> READY
- *      ^                   |                                          |
- *      +---- backoff <-----+------------- error / disconnect ---------+
+ *     DOWN --connect--> CONNECTING --every handshake reply as expected--> READY
+ *      ^                   |                                                |
+ *      |                   | error reply, or no READY within the deadline   | LOADING, READONLY,
+ *      |                   v                                                | MASTERDOWN reply
+ *      +--- backoff <------+----------- disconnect <------------ CLOSING <--+
+ *                                            ^                              |
+ *                                            +---- connection lost ---------+
  *
+ * The handshake is pipelined, one round trip:
+ *
+ *     AUTH <password>      (when configured)   +OK       else RCONN_AUTH
+ *     SELECT <db>          (when db != 0)      +OK       else RCONN_SELECT
+ *     CLIENT SETNAME <n>                       +OK
+ *     PING                                     +PONG     (-LOADING, -BUSY, -MASTERDOWN...)
+ *     ROLE                                     "master"  else RCONN_READONLY
+ *
+ * Any other answer fails the attempt with a reason (logged once per change
+ * of reason, not per attempt) and the connection is dropped and retried.
  * Commands are refused outside READY so that callers (the listener above
  * all) answer "503 try later" at once instead of piling work onto a socket
- * that may never come back. Backoff grows from 100 ms to 5 s.
+ * that may never come back. Backoff grows from 100 ms to 5 s while Redis
+ * cannot be reached, but stays at most 1 s while it answers and is not
+ * ready yet: a restart with a large dataset is followed within about a
+ * second of its end.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +39,10 @@
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 5000
+#define RCONN_BACKOFF_ALIVE_MS 1000     /* cap while Redis answers but is not ready */
+#define RCONN_HANDSHAKE_MS 5000         /* connect + handshake, or the attempt is dropped */
 
-enum rconn_state { RCONN_DOWN, RCONN_CONNECTING, RCONN_READY };
+enum rconn_state { RCONN_S_DOWN, RCONN_S_CONNECTING, RCONN_S_READY, RCONN_S_CLOSING };
 
 struct rconn {
     struct event_base *base;
@@ -32,7 +51,10 @@ struct rconn {
     char name[64];
     redisAsyncContext *ac;
     enum rconn_state state;
+    enum rconn_reason reason;       /* RCONN_READY in READY, else why not */
+    int hs_failed;                  /* this attempt's handshake already failed */
     struct event *retry_ev;
+    struct event *deadline_ev;      /* bounds CONNECTING */
     int backoff_ms;
     int pending;
     int freeing;
@@ -51,17 +73,84 @@ static void rconn_connect(struct rconn *rc);
 
 static void rconn_set_state(struct rconn *rc, enum rconn_state st)
 {
-    int was_ready = rc->state == RCONN_READY;
+    int was_ready = rc->state == RCONN_S_READY;
     rc->state = st;
-    if (rc->state_cb != NULL && was_ready != (st == RCONN_READY) && !rc->freeing)
-        rc->state_cb(rc, st == RCONN_READY, rc->state_arg);
+    if (rc->state_cb != NULL && was_ready != (st == RCONN_S_READY) && !rc->freeing)
+        rc->state_cb(rc, st == RCONN_S_READY, rc->state_arg);
+}
+
+static const char *const rconn_reason_texts[] = {
+#define RCONN__TEXT(name, text) [RCONN_##name] = text,
+    RCONN_REASON_MAP(RCONN__TEXT)
+#undef RCONN__TEXT
+};
+
+const char *rconn_reason_text(enum rconn_reason r)
+{
+    if ((size_t)r >= sizeof(rconn_reason_texts) / sizeof(rconn_reason_texts[0]))
+        return "in an unknown state";
+    return rconn_reason_texts[r];
+}
+
+enum rconn_reason rconn_reason(const struct rconn *rc) { return rc->reason; }
+
+/*
+ * rconn_error_reason maps an error reply that says "this Redis cannot take
+ * our writes now" to its reason; RCONN_READY for any other error.
+ */
+static enum rconn_reason rconn_error_reason(const char *err)
+{
+    static const struct {
+        const char *prefix;
+        enum rconn_reason reason;
+    } map[] = {
+        { "LOADING", RCONN_LOADING },       { "BUSY", RCONN_BUSY },
+        { "MASTERDOWN", RCONN_MASTERDOWN }, { "READONLY", RCONN_READONLY },
+        { "NOAUTH", RCONN_AUTH },           { "WRONGPASS", RCONN_AUTH },
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        size_t n = strlen(map[i].prefix);
+        if (strncmp(err, map[i].prefix, n) == 0 && (err[n] == ' ' || err[n] == '\0'))
+            return map[i].reason;
+    }
+    return RCONN_READY;
+}
+
+/*
+ * rconn_note records why the connection is not usable and logs it, once per
+ * change of reason: a Redis loading for a minute is one line, not sixty.
+ * 'detail' is Redis's own words or the socket error; may be NULL.
+ */
+static void rconn_note(struct rconn *rc, enum rconn_reason reason, const char *detail)
+{
+    if (rc->freeing)
+        return;
+    if (reason != rc->reason)
+        pr_log_warn("rconn", "%s: Redis %s:%d %s%s%s; retrying", rc->name, rc->cfg->host,
+                    rc->cfg->port, rconn_reason_text(reason), detail != NULL ? ": " : "",
+                    detail != NULL ? detail : "");
+    else
+        pr_log_debug("rconn", "%s: Redis %s:%d still %s", rc->name, rc->cfg->host, rc->cfg->port,
+                     rconn_reason_text(reason));
+    rc->reason = reason;
+}
+
+/* A Redis that answers but is not ready yet is asked again soon, whatever the backoff. */
+static int rconn_alive_reason(enum rconn_reason r)
+{
+    return r == RCONN_LOADING || r == RCONN_BUSY || r == RCONN_MASTERDOWN ||
+           r == RCONN_READONLY || r == RCONN_TIMEOUT;
 }
 
 static void rconn_schedule_retry(struct rconn *rc)
 {
     if (rc->freeing)
         return;
-    struct timeval tv = { rc->backoff_ms / 1000, (rc->backoff_ms % 1000) * 1000 };
+    int ms = rc->backoff_ms;
+    if (rconn_alive_reason(rc->reason) && ms > RCONN_BACKOFF_ALIVE_MS)
+        ms = RCONN_BACKOFF_ALIVE_MS;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_del(rc->deadline_ev);
     evtimer_add(rc->retry_ev, &tv);
     rc->backoff_ms *= 2;
     if (rc->backoff_ms > RCONN_BACKOFF_MAX_MS)
@@ -75,11 +164,31 @@ static void rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
     rconn_connect(arg);
 }
 
+/*
+ * rconn_check_reply: an established connection whose Redis now answers
+ * LOADING, READONLY or MASTERDOWN is no longer talking to a usable primary
+ * (a restart with data, a failover). Stop sending, let the replies already
+ * on their way arrive, then hand-shake again.
+ */
+static void rconn_check_reply(struct rconn *rc, const redisReply *r)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ERROR || rc->state != RCONN_S_READY)
+        return;
+    enum rconn_reason why = rconn_error_reason(r->str);
+    if (why != RCONN_LOADING && why != RCONN_READONLY && why != RCONN_MASTERDOWN)
+        return;
+    rconn_note(rc, why, r->str);
+    rconn_set_state(rc, RCONN_S_CLOSING);
+    if (rc->ac != NULL)
+        redisAsyncDisconnect(rc->ac);   /* inside a hiredis callback: deferred, graceful */
+}
+
 static void rconn_call_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
     struct rconn_call *call = privdata;
     call->rc->pending--;
+    rconn_check_reply(call->rc, r);
     if (call->cb != NULL)
         call->cb(call->rc, r, call->arg);
     free(call);
@@ -89,8 +198,9 @@ static void rconn_call_cb(redisAsyncContext *ac, void *r, void *privdata)
 static void rconn_nocb_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
-    (void)r;
-    ((struct rconn *)privdata)->pending--;
+    struct rconn *rc = privdata;
+    rc->pending--;
+    rconn_check_reply(rc, r);
 }
 
 static size_t rconn_digits(size_t n)
@@ -173,74 +283,149 @@ out:
     return rv;
 }
 
-/* The handshake's last step: PONG means AUTH and SELECT before it succeeded. */
-static void rconn_ping_cb(struct rconn *rc, redisReply *reply, void *arg)
+/* The handshake steps, in send order; the reply callback's argument. */
+enum rconn_step { RCONN_STEP_AUTH, RCONN_STEP_SELECT, RCONN_STEP_SETNAME, RCONN_STEP_PING,
+                  RCONN_STEP_ROLE };
+static const char *const rconn_step_names[] = { "AUTH", "SELECT", "CLIENT SETNAME", "PING", "ROLE" };
+/* Stable addresses to pass a step through hiredis' void * argument. */
+static const enum rconn_step rconn_steps[] = { RCONN_STEP_AUTH, RCONN_STEP_SELECT,
+                                               RCONN_STEP_SETNAME, RCONN_STEP_PING,
+                                               RCONN_STEP_ROLE };
+
+/*
+ * rconn_hs_fail fails this attempt with 'reason': logged once, the
+ * connection dropped (once the replies already sent for arrive) and retried.
+ */
+static void rconn_hs_fail(struct rconn *rc, enum rconn_reason reason, const char *detail)
 {
-    (void)arg;
-    if (reply == NULL)
+    if (rc->hs_failed)
         return;
-    if (reply->type == REDIS_REPLY_STATUS && strcasecmp(reply->str, "PONG") == 0) {
-        rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
-        pr_log_info("rconn", "%s: connected to Redis %s:%d", rc->name, rc->cfg->host,
-                    rc->cfg->port);
-        rconn_set_state(rc, RCONN_READY);
-    }
+    rc->hs_failed = 1;
+    rconn_note(rc, reason, detail);
+    if (rc->ac != NULL)
+        redisAsyncDisconnect(rc->ac);
 }
 
-/* AUTH or SELECT refused: log the reason, drop the connection and retry later. */
-static void rconn_setup_cb(struct rconn *rc, redisReply *reply, void *arg)
+/* rconn_role_is_master: ROLE's first element is "master" on a primary. */
+static int rconn_role_is_master(const redisReply *r)
 {
-    const char *what = arg;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        pr_log_error("rconn", "%s: Redis refused %s: %s", rc->name, what, reply->str);
-        redisAsyncDisconnect(rc->ac);
+    return r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+           r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+}
+
+/*
+ * rconn_hs_cb checks one handshake reply. The connection is READY after
+ * ROLE, the last step, only if no step before it failed.
+ */
+static void rconn_hs_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    enum rconn_step step = *(const enum rconn_step *)arg;
+    char detail[160];
+
+    if (reply == NULL || rc->hs_failed)
+        return;     /* lost: the disconnect callback retries */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        enum rconn_reason why = rconn_error_reason(reply->str);
+        if (why == RCONN_READY)
+            why = step == RCONN_STEP_AUTH ? RCONN_AUTH
+                : step == RCONN_STEP_SELECT ? RCONN_SELECT : RCONN_PROTOCOL;
+        snprintf(detail, sizeof(detail), "%s: %s", rconn_step_names[step], reply->str);
+        rconn_hs_fail(rc, why, detail);
+        return;
     }
+    if (step == RCONN_STEP_PING &&
+        (reply->type != REDIS_REPLY_STATUS || strcasecmp(reply->str, "PONG") != 0)) {
+        rconn_hs_fail(rc, RCONN_PROTOCOL, "PING: no PONG");
+        return;
+    }
+    if (step != RCONN_STEP_ROLE)
+        return;
+    if (!rconn_role_is_master(reply)) {
+        rconn_hs_fail(rc, RCONN_READONLY, "ROLE: not master");
+        return;
+    }
+    evtimer_del(rc->deadline_ev);
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    if (rc->reason != RCONN_CONNECTING)
+        pr_log_info("rconn", "%s: connected to Redis %s:%d (was %s)", rc->name, rc->cfg->host,
+                    rc->cfg->port, rconn_reason_text(rc->reason));
+    else
+        pr_log_info("rconn", "%s: connected to Redis %s:%d", rc->name, rc->cfg->host,
+                    rc->cfg->port);
+    rc->reason = RCONN_READY;
+    rconn_set_state(rc, RCONN_S_READY);
 }
 
 static void rconn_connect_cb(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     if (status != REDIS_OK) {
-        pr_log_warn("rconn", "%s: cannot connect to Redis %s:%d: %s", rc->name, rc->cfg->host,
-                    rc->cfg->port, ac->errstr);
         rc->ac = NULL; /* hiredis frees the context after this callback */
-        rconn_set_state(rc, RCONN_DOWN);
+        rconn_note(rc, RCONN_UNREACHABLE, ac->errstr);
+        rconn_set_state(rc, RCONN_S_DOWN);
         rconn_schedule_retry(rc);
         return;
     }
     if (rc->cfg->password != NULL && rc->cfg->password[0] != '\0') {
         const char *argv[] = { "AUTH", rc->cfg->password };
-        rconn_send(rc, rconn_setup_cb, "AUTH", 2, argv, NULL);
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_AUTH], 2, argv, NULL);
     }
     if (rc->cfg->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", rc->cfg->db);
         const char *argv[] = { "SELECT", db };
-        rconn_send(rc, rconn_setup_cb, "SELECT", 2, argv, NULL);
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_SELECT], 2, argv, NULL);
     }
     const char *setname[] = { "CLIENT", "SETNAME", rc->name };
-    rconn_send(rc, NULL, NULL, 3, setname, NULL);
     const char *ping[] = { "PING" };
-    rconn_send(rc, rconn_ping_cb, NULL, 1, ping, NULL);
+    const char *role[] = { "ROLE" };
+    if (rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_SETNAME], 3, setname, NULL) != 0 ||
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_PING], 1, ping, NULL) != 0 ||
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_ROLE], 1, role, NULL) != 0)
+        rconn_hs_fail(rc, RCONN_PROTOCOL, "cannot send the handshake");
 }
 
 static void rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
-    if (status != REDIS_OK && !rc->freeing)
-        pr_log_warn("rconn", "%s: lost Redis %s:%d: %s", rc->name, rc->cfg->host, rc->cfg->port,
-                    ac->errstr);
+    /* status is REDIS_OK when we dropped it ourselves, the reason already noted */
+    if (status != REDIS_OK)
+        rconn_note(rc, RCONN_UNREACHABLE, ac->errstr);
     rc->ac = NULL;
-    rconn_set_state(rc, RCONN_DOWN);
+    rconn_set_state(rc, RCONN_S_DOWN);
     rconn_schedule_retry(rc);
+}
+
+/*
+ * rconn_deadline_cb: CONNECTING lasted RCONN_HANDSHAKE_MS (a Redis stopped
+ * mid-handshake, a blackholed address). Drop the attempt and start over.
+ */
+static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (rc->state != RCONN_S_CONNECTING || rc->ac == NULL)
+        return;
+    rconn_note(rc, RCONN_TIMEOUT, NULL);
+    rc->hs_failed = 1;
+    redisAsyncContext *ac = rc->ac;
+    int was_connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    /* Outside any hiredis callback, so free at once: pending callbacks get
+     * NULL and, once connected, the disconnect callback schedules the retry. */
+    redisAsyncFree(ac);
+    if (!was_connected) {
+        rc->ac = NULL;
+        rconn_set_state(rc, RCONN_S_DOWN);
+        rconn_schedule_retry(rc);
+    }
 }
 
 static void rconn_connect(struct rconn *rc)
 {
     redisAsyncContext *ac = redisAsyncConnect(rc->cfg->host, rc->cfg->port);
     if (ac == NULL || ac->err) {
-        pr_log_warn("rconn", "%s: cannot connect to Redis %s:%d: %s", rc->name, rc->cfg->host,
-                    rc->cfg->port, ac != NULL ? ac->errstr : "out of memory");
+        rconn_note(rc, RCONN_UNREACHABLE, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         rconn_schedule_retry(rc);
@@ -248,10 +433,13 @@ static void rconn_connect(struct rconn *rc)
     }
     ac->data = rc;
     rc->ac = ac;
-    rc->state = RCONN_CONNECTING;
+    rc->hs_failed = 0;
+    rc->state = RCONN_S_CONNECTING;
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, rconn_connect_cb);
     redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
+    struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };
+    evtimer_add(rc->deadline_ev, &tv);
 }
 
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
@@ -276,8 +464,10 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->state_cb = state_cb;
     rc->state_arg = state_arg;
+    rc->reason = RCONN_CONNECTING;
     rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
-    if (rc->retry_ev == NULL) {
+    rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
+    if (rc->retry_ev == NULL || rc->deadline_ev == NULL) {
         rconn_free(rc);
         return PR_ENOMEM;
     }
@@ -288,7 +478,7 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
 
 int rconn_connected(const struct rconn *rc)
 {
-    return rc->state == RCONN_READY && rc->ac != NULL;
+    return rc->state == RCONN_S_READY && rc->ac != NULL;
 }
 
 int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
@@ -310,6 +500,8 @@ void rconn_free(struct rconn *rc)
         redisAsyncFree(rc->ac); /* runs pending callbacks with NULL replies */
     if (rc->retry_ev != NULL)
         event_free(rc->retry_ev);
+    if (rc->deadline_ev != NULL)
+        event_free(rc->deadline_ev);
     free(rc->cfg_copy.host);
     free(rc->cfg_copy.password);
     free(rc);
