@@ -26,6 +26,17 @@
  * fails only its own notification with 503, and a dedup mark is removed
  * again when its XADD failed, so a retry of that MESSAGE is queued, not
  * taken for a duplicate.
+ *
+ * Replicated acknowledgement (redis.wait_replicas N > 0): a 202 must
+ * survive the loss of the primary, so once the script answered, the batch
+ * waits for `WAIT N wait_timeout_ms` on the same connection:
+ *
+ *     EVALSHA ingest ... --> verdicts --any 202?--> WAIT N timeout --> acked >= N: verdicts
+ *                                                                  \-> fewer:     202 -> 503,
+ *                                                                                 Retry-After: 1
+ *
+ * The edge's retry of such a 503 is answered 202 "dup" by the dedup key
+ * (and WAITed for again), so nothing is queued twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +119,9 @@ struct queue {
     char high_water[24];
     char dedup_window[16];
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
+    int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
+    char wait_n[16], wait_ms[16];
+    int wait_short;                 /* the last WAIT fell short: logged once */
 };
 
 /*
@@ -140,6 +154,8 @@ struct queue_batch {
     size_t *argvlen;
     char nkeys[16], count[8];
     int retried;
+    struct queue *q;
+    struct queue_verdict *verdict;  /* held while WAIT runs */
 };
 
 static void queue_req_free(struct queue_req *r)
@@ -158,6 +174,7 @@ static void queue_req_done(struct queue_req *r, const struct queue_verdict *v)
 
 static void queue_batch_free(struct queue_batch *b)
 {
+    free(b->verdict);
     free(b->argv);
     free(b->argvlen);
     free(b);
@@ -197,6 +214,51 @@ static int queue_verdict_of(const redisReply *reply, int i, struct queue_verdict
     return 0;
 }
 
+/* queue_batch_answer gives each request of 'b' its verdict from 'b->verdict' and frees 'b'. */
+static void queue_batch_answer(struct queue_batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        queue_req_done(b->req[i], &b->verdict[i]);
+    queue_batch_free(b);
+}
+
+/*
+ * queue_wait_cb: WAIT's reply is how many replicas have the batch. Short of
+ * redis.wait_replicas, a 202 could be lost with the primary: answer 503.
+ */
+static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct queue_batch *b = arg;
+    struct queue *q = b->q;
+    long long acked = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+
+    if (acked >= q->wait_replicas) {
+        if (q->wait_short)
+            pr_log_info("queue", "writes reach %lld replicas again (redis.wait_replicas %d)",
+                        acked, q->wait_replicas);
+        q->wait_short = 0;
+        queue_batch_answer(b);
+        return;
+    }
+    if (!q->wait_short)
+        pr_log_warn("queue", "WAIT %d: %s; answering 503 until writes are replicated",
+                    q->wait_replicas,
+                    acked >= 0 ? "too few replicas acknowledged in time"
+                               : reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                                   : "connection lost");
+    q->wait_short = 1;
+    for (int i = 0; i < b->n; i++) {
+        struct queue_verdict *v = &b->verdict[i];
+        if (v->status != 202)
+            continue;
+        *v = (struct queue_verdict){ .status = 503, .retry_after_s = 1 };
+        snprintf(v->why, sizeof(v->why), "queue unavailable: %lld of %d replicas acknowledged",
+                 acked < 0 ? 0 : acked, q->wait_replicas);
+    }
+    queue_batch_answer(b);
+}
+
 static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     struct queue_batch *b = arg;
@@ -221,16 +283,28 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         queue_batch_fail(b, "queue unavailable: Redis refused the write");
         return;
     }
-    for (int i = 0; i < b->n; i++) {
-        struct queue_verdict v;
-        if (queue_verdict_of(reply, i, &v) != 0) {
-            pr_log_error("queue", "ingest script gave an unexpected verdict");
-            v = (struct queue_verdict){ .status = 503, .retry_after_s = 5 };
-            snprintf(v.why, sizeof(v.why), "queue unavailable: Redis refused the write");
-        }
-        queue_req_done(b->req[i], &v);
+    if ((b->verdict = calloc((size_t)b->n, sizeof(*b->verdict))) == NULL) {
+        queue_batch_fail(b, "queue unavailable: out of memory");
+        return;
     }
-    queue_batch_free(b);
+    int accepted = 0;
+    for (int i = 0; i < b->n; i++) {
+        struct queue_verdict *v = &b->verdict[i];
+        if (queue_verdict_of(reply, i, v) != 0) {
+            pr_log_error("queue", "ingest script gave an unexpected verdict");
+            *v = (struct queue_verdict){ .status = 503, .retry_after_s = 5 };
+            snprintf(v->why, sizeof(v->why), "queue unavailable: Redis refused the write");
+        }
+        accepted += v->status == 202;
+    }
+    if (accepted > 0 && b->q->wait_replicas > 0) {
+        const char *argv[] = { "WAIT", b->q->wait_n, b->q->wait_ms };
+        if (rconn_cmd(rc, queue_wait_cb, b, 3, argv, NULL) == 0)
+            return;
+        queue_wait_cb(rc, NULL, b);     /* connection gone: not known to be replicated */
+        return;
+    }
+    queue_batch_answer(b);
 }
 
 static void queue__arg(struct queue_batch *b, const char *s, size_t len)
@@ -250,6 +324,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         queue_reqs_fail(reqs, n, "queue unavailable: out of memory");
         return;
     }
+    b->q = q;
     size_t argc = 6;
     for (int i = 0; i < n; i++) {
         b->req[b->n++] = reqs[i];
@@ -318,6 +393,9 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     q->keys = keys;
     snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
     snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    q->wait_replicas = rconn_cfg(rc)->wait_replicas;
+    snprintf(q->wait_n, sizeof(q->wait_n), "%d", q->wait_replicas);
+    snprintf(q->wait_ms, sizeof(q->wait_ms), "%d", rconn_cfg(rc)->wait_timeout_ms);
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)ingest_lua, sizeof(ingest_lua) - 1, md);
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++)

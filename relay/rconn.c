@@ -442,6 +442,15 @@ static void rconn_connect(struct rconn *rc)
     evtimer_add(rc->deadline_ev, &tv);
 }
 
+/* rconn_free_cfg frees the strings rconn_new copied. */
+static void rconn_free_cfg(struct cfg_redis *c)
+{
+    free(c->host);
+    free(c->password);
+    free(c->master_name);
+    free(c->sentinel_password);
+}
+
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
               rconn_state_cb state_cb, void *state_arg, struct rconn **out)
 {
@@ -452,11 +461,15 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->cfg_copy = *redis;
     rc->cfg_copy.host = strdup(redis->host != NULL ? redis->host : "127.0.0.1");
     rc->cfg_copy.password = redis->password != NULL ? strdup(redis->password) : NULL;
+    rc->cfg_copy.master_name = redis->master_name != NULL ? strdup(redis->master_name) : NULL;
+    rc->cfg_copy.sentinel_password =
+        redis->sentinel_password != NULL ? strdup(redis->sentinel_password) : NULL;
     rc->cfg_copy.prefix = NULL; /* keys are built by keys.c, not here */
     rc->cfg = &rc->cfg_copy;
-    if (rc->cfg_copy.host == NULL || (redis->password != NULL && rc->cfg_copy.password == NULL)) {
-        free(rc->cfg_copy.host);
-        free(rc->cfg_copy.password);
+    if (rc->cfg_copy.host == NULL || (redis->password != NULL && rc->cfg_copy.password == NULL) ||
+        (redis->master_name != NULL && rc->cfg_copy.master_name == NULL) ||
+        (redis->sentinel_password != NULL && rc->cfg_copy.sentinel_password == NULL)) {
+        rconn_free_cfg(&rc->cfg_copy);
         free(rc);
         return PR_ENOMEM;
     }
@@ -491,6 +504,8 @@ int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const ch
 
 int rconn_pending(const struct rconn *rc) { return rc->pending; }
 
+const struct cfg_redis *rconn_cfg(const struct rconn *rc) { return rc->cfg; }
+
 void rconn_free(struct rconn *rc)
 {
     if (rc == NULL)
@@ -502,7 +517,6 @@ void rconn_free(struct rconn *rc)
         event_free(rc->retry_ev);
     if (rc->deadline_ev != NULL)
         event_free(rc->deadline_ev);
-    free(rc->cfg_copy.host);
-    free(rc->cfg_copy.password);
+    rconn_free_cfg(&rc->cfg_copy);
     free(rc);
 }

@@ -87,6 +87,12 @@ enum rconn_reason rconn_reason(const struct rconn *rc);
 /* rconn_reason_text: the phrase for 'r' ("loading its dataset"); static storage. */
 const char *rconn_reason_text(enum rconn_reason r);
 
+/*
+ * rconn_cfg: the Redis configuration 'rc' was made with (its own copy,
+ * unchanged by reloads), e.g. for redis.wait_replicas. Valid while 'rc' is.
+ */
+const struct cfg_redis *rconn_cfg(const struct rconn *rc);
+
 /* rconn_pending: commands sent and not yet answered (for backpressure). */
 int rconn_pending(const struct rconn *rc);
 
