@@ -75,10 +75,11 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
     struct monitor *m = arg;
-    char why[160] = "";
+    char why[400] = "";
+    char addr[300];
     if (!rconn_connected(m->rc))
-        snprintf(why, sizeof(why), "not ready: Redis %s (%s:%d)",
-                 rconn_reason_text(rconn_reason(m->rc)), m->cfg->redis.host, m->cfg->redis.port);
+        snprintf(why, sizeof(why), "not ready: Redis %s (%s)",
+                 rconn_reason_text(rconn_reason(m->rc)), rconn_addr(m->rc, addr, sizeof(addr)));
     if (why[0] == '\0' && m->src.disp != NULL) {
         struct disp_stats ds;
         disp_get_stats(m->src.disp, &ds);

@@ -37,6 +37,12 @@
  *
  * The edge's retry of such a 503 is answered 202 "dup" by the dedup key
  * (and WAITed for again), so nothing is queued twice.
+ *
+ * WAIT blocks the connection, and the script calls sent after it queue up
+ * behind it: one WAIT per batch would serve one batch per wait_timeout_ms
+ * while a replica is missing. So at most one WAIT is in flight; batches
+ * whose script answered meanwhile wait for the next one, which covers them
+ * all (WAIT counts every write the connection made before it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +128,14 @@ struct queue {
     int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
     char wait_n[16], wait_ms[16];
     int wait_short;                 /* the last WAIT fell short: logged once */
+    struct queue_wait *wait;        /* the WAIT in flight, or NULL */
+    struct queue_batch *await_head, *await_tail;    /* answered by the script, WAIT not sent */
+};
+
+/* One WAIT in flight and the batches it covers. 'q' is NULL once the queue is freed. */
+struct queue_wait {
+    struct queue *q;
+    struct queue_batch *covered;
 };
 
 /*
@@ -156,6 +170,7 @@ struct queue_batch {
     int retried;
     struct queue *q;
     struct queue_verdict *verdict;  /* held while WAIT runs */
+    struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
 };
 
 static void queue_req_free(struct queue_req *r)
@@ -223,40 +238,79 @@ static void queue_batch_answer(struct queue_batch *b)
 }
 
 /*
- * queue_wait_cb: WAIT's reply is how many replicas have the batch. Short of
- * redis.wait_replicas, a 202 could be lost with the primary: answer 503.
+ * queue_batches_waited answers the batches at 'b' (a list) after a WAIT
+ * that 'acked' replicas acknowledged (-1: no answer). Short of
+ * redis.wait_replicas a 202 could be lost with the primary: answer 503.
  */
+static void queue_batches_waited(struct queue *q, struct queue_batch *b, long long acked,
+                                 const char *err)
+{
+    int want = q != NULL ? q->wait_replicas : 1;
+    int short_now = acked < want;
+    if (q != NULL && short_now && !q->wait_short)
+        pr_log_warn("queue", "WAIT %d: %s; answering 503 until writes are replicated", want,
+                    acked >= 0 ? "too few replicas acknowledged in time" : err);
+    else if (q != NULL && !short_now && q->wait_short)
+        pr_log_info("queue", "writes reach %lld replicas again (redis.wait_replicas %d)", acked,
+                    want);
+    if (q != NULL)
+        q->wait_short = short_now;
+    while (b != NULL) {
+        struct queue_batch *next = b->next;
+        for (int i = 0; short_now && i < b->n; i++) {
+            struct queue_verdict *v = &b->verdict[i];
+            if (v->status != 202)
+                continue;
+            *v = (struct queue_verdict){ .status = 503, .retry_after_s = 1 };
+            snprintf(v->why, sizeof(v->why), "queue unavailable: %lld of %d replicas acknowledged",
+                     acked < 0 ? 0 : acked, want);
+        }
+        queue_batch_answer(b);
+        b = next;
+    }
+}
+
+static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg);
+
+/* queue_wait_send sends one WAIT covering every batch in q->await_head, unless one is in flight. */
+static void queue_wait_send(struct queue *q)
+{
+    if (q->wait != NULL || q->await_head == NULL)
+        return;
+    struct queue_wait *w = calloc(1, sizeof(*w));
+    struct queue_batch *covered = q->await_head;
+    q->await_head = q->await_tail = NULL;
+    if (w == NULL) {
+        queue_batches_waited(q, covered, -1, "out of memory");
+        return;
+    }
+    w->q = q;
+    w->covered = covered;
+    q->wait = w;
+    const char *argv[] = { "WAIT", q->wait_n, q->wait_ms };
+    if (rconn_cmd(q->rc, queue_wait_cb, w, 3, argv, NULL) != 0) {
+        q->wait = NULL;
+        free(w);
+        queue_batches_waited(q, covered, -1, "connection lost");  /* not known to be replicated */
+    }
+}
+
+/* queue_wait_cb: WAIT's reply is how many replicas have every write sent before it. */
 static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)rc;
-    struct queue_batch *b = arg;
-    struct queue *q = b->q;
+    struct queue_wait *w = arg;
+    struct queue *q = w->q;
     long long acked = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    const char *err = reply == NULL ? "connection lost"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
 
-    if (acked >= q->wait_replicas) {
-        if (q->wait_short)
-            pr_log_info("queue", "writes reach %lld replicas again (redis.wait_replicas %d)",
-                        acked, q->wait_replicas);
-        q->wait_short = 0;
-        queue_batch_answer(b);
-        return;
-    }
-    if (!q->wait_short)
-        pr_log_warn("queue", "WAIT %d: %s; answering 503 until writes are replicated",
-                    q->wait_replicas,
-                    acked >= 0 ? "too few replicas acknowledged in time"
-                               : reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                                                   : "connection lost");
-    q->wait_short = 1;
-    for (int i = 0; i < b->n; i++) {
-        struct queue_verdict *v = &b->verdict[i];
-        if (v->status != 202)
-            continue;
-        *v = (struct queue_verdict){ .status = 503, .retry_after_s = 1 };
-        snprintf(v->why, sizeof(v->why), "queue unavailable: %lld of %d replicas acknowledged",
-                 acked < 0 ? 0 : acked, q->wait_replicas);
-    }
-    queue_batch_answer(b);
+    if (q != NULL)
+        q->wait = NULL;
+    queue_batches_waited(q, w->covered, acked, err);
+    free(w);
+    if (q != NULL)
+        queue_wait_send(q);     /* the batches that arrived meanwhile */
 }
 
 static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
@@ -298,10 +352,13 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         accepted += v->status == 202;
     }
     if (accepted > 0 && b->q->wait_replicas > 0) {
-        const char *argv[] = { "WAIT", b->q->wait_n, b->q->wait_ms };
-        if (rconn_cmd(rc, queue_wait_cb, b, 3, argv, NULL) == 0)
-            return;
-        queue_wait_cb(rc, NULL, b);     /* connection gone: not known to be replicated */
+        struct queue *q = b->q;
+        if (q->await_tail != NULL)
+            q->await_tail->next = b;
+        else
+            q->await_head = b;
+        q->await_tail = b;
+        queue_wait_send(q);
         return;
     }
     queue_batch_answer(b);
@@ -412,6 +469,13 @@ void queue_free(struct queue *q)
         struct queue_req *r = q->head;
         q->head = r->next;
         queue_reqs_fail(&r, 1, "queue unavailable: listener stopping");
+    }
+    /* Batches waiting for replicas are not known to be replicated: 503. */
+    queue_batches_waited(NULL, q->await_head, -1, "listener stopping");
+    if (q->wait != NULL) {
+        queue_batches_waited(NULL, q->wait->covered, -1, "listener stopping");
+        q->wait->covered = NULL;
+        q->wait->q = NULL;      /* its callback, still to come, frees it */
     }
     event_free(q->flush_ev);
     free(q);

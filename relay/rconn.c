@@ -53,6 +53,15 @@ struct rconn {
     enum rconn_state state;
     enum rconn_reason reason;       /* RCONN_READY in READY, else why not */
     int hs_failed;                  /* this attempt's handshake already failed */
+    char host[256];                 /* the Redis used: redis.host, or the primary a sentinel named */
+    int port;
+    /* Sentinel mode (cfg->n_sentinels > 0), see "Finding the primary" below. */
+    redisAsyncContext *sac;         /* the sentinel being asked, then watched */
+    int sac_watching;               /* sac answered and is subscribed to +switch-master */
+    size_t sentinel_next;           /* index of the sentinel to ask next */
+    size_t sentinel_failed;         /* sentinels that failed in a row */
+    int primary_fresh;              /* host/port just came from a sentinel: connect, do not ask */
+    struct event *sentinel_ev;      /* asks the next sentinel outside hiredis callbacks */
     struct event *retry_ev;
     struct event *deadline_ev;      /* bounds CONNECTING */
     int backoff_ms;
@@ -70,6 +79,8 @@ struct rconn_call {
 };
 
 static void rconn_connect(struct rconn *rc);
+static void rconn_connect_primary(struct rconn *rc);
+static void rconn_drop_now(struct rconn *rc);
 
 static void rconn_set_state(struct rconn *rc, enum rconn_state st)
 {
@@ -93,6 +104,15 @@ const char *rconn_reason_text(enum rconn_reason r)
 }
 
 enum rconn_reason rconn_reason(const struct rconn *rc) { return rc->reason; }
+
+const char *rconn_addr(const struct rconn *rc, char *buf, size_t len)
+{
+    if (rc->host[0] == '\0')
+        snprintf(buf, len, "(sentinel master \"%s\")", rc->cfg->master_name);
+    else
+        snprintf(buf, len, strchr(rc->host, ':') != NULL ? "[%s]:%d" : "%s:%d", rc->host, rc->port);
+    return buf;
+}
 
 /*
  * rconn_error_reason maps an error reply that says "this Redis cannot take
@@ -125,13 +145,14 @@ static void rconn_note(struct rconn *rc, enum rconn_reason reason, const char *d
 {
     if (rc->freeing)
         return;
+    char addr[300];
+    rconn_addr(rc, addr, sizeof(addr));
     if (reason != rc->reason)
-        pr_log_warn("rconn", "%s: Redis %s:%d %s%s%s; retrying", rc->name, rc->cfg->host,
-                    rc->cfg->port, rconn_reason_text(reason), detail != NULL ? ": " : "",
+        pr_log_warn("rconn", "%s: Redis %s %s%s%s; retrying", rc->name, addr,
+                    rconn_reason_text(reason), detail != NULL ? ": " : "",
                     detail != NULL ? detail : "");
     else
-        pr_log_debug("rconn", "%s: Redis %s:%d still %s", rc->name, rc->cfg->host, rc->cfg->port,
-                     rconn_reason_text(reason));
+        pr_log_debug("rconn", "%s: Redis %s still %s", rc->name, addr, rconn_reason_text(reason));
     rc->reason = reason;
 }
 
@@ -139,7 +160,7 @@ static void rconn_note(struct rconn *rc, enum rconn_reason reason, const char *d
 static int rconn_alive_reason(enum rconn_reason r)
 {
     return r == RCONN_LOADING || r == RCONN_BUSY || r == RCONN_MASTERDOWN ||
-           r == RCONN_READONLY || r == RCONN_TIMEOUT;
+           r == RCONN_READONLY || r == RCONN_TIMEOUT || r == RCONN_NOPRIMARY;
 }
 
 static void rconn_schedule_retry(struct rconn *rc)
@@ -346,12 +367,13 @@ static void rconn_hs_cb(struct rconn *rc, redisReply *reply, void *arg)
     }
     evtimer_del(rc->deadline_ev);
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    char addr[300];
+    rconn_addr(rc, addr, sizeof(addr));
     if (rc->reason != RCONN_CONNECTING)
-        pr_log_info("rconn", "%s: connected to Redis %s:%d (was %s)", rc->name, rc->cfg->host,
-                    rc->cfg->port, rconn_reason_text(rc->reason));
+        pr_log_info("rconn", "%s: connected to Redis %s (was %s)", rc->name, addr,
+                    rconn_reason_text(rc->reason));
     else
-        pr_log_info("rconn", "%s: connected to Redis %s:%d", rc->name, rc->cfg->host,
-                    rc->cfg->port);
+        pr_log_info("rconn", "%s: connected to Redis %s", rc->name, addr);
     rc->reason = RCONN_READY;
     rconn_set_state(rc, RCONN_S_READY);
 }
@@ -400,19 +422,18 @@ static void rconn_disconnect_cb(const redisAsyncContext *ac, int status)
  * rconn_deadline_cb: CONNECTING lasted RCONN_HANDSHAKE_MS (a Redis stopped
  * mid-handshake, a blackholed address). Drop the attempt and start over.
  */
-static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * rconn_drop_now frees the data connection at once; never call it from one
+ * of its own callbacks. Pending callbacks get NULL and the retry is
+ * scheduled (by the disconnect callback once connected, else here).
+ */
+static void rconn_drop_now(struct rconn *rc)
 {
-    (void)fd;
-    (void)what;
-    struct rconn *rc = arg;
-    if (rc->state != RCONN_S_CONNECTING || rc->ac == NULL)
-        return;
-    rconn_note(rc, RCONN_TIMEOUT, NULL);
-    rc->hs_failed = 1;
     redisAsyncContext *ac = rc->ac;
+    if (ac == NULL)
+        return;
+    rc->hs_failed = 1;
     int was_connected = (ac->c.flags & REDIS_CONNECTED) != 0;
-    /* Outside any hiredis callback, so free at once: pending callbacks get
-     * NULL and, once connected, the disconnect callback schedules the retry. */
     redisAsyncFree(ac);
     if (!was_connected) {
         rc->ac = NULL;
@@ -421,9 +442,274 @@ static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void rconn_sentinel_failed(struct rconn *rc, redisAsyncContext *ac, int in_cb,
+                                  const char *why);
+
+/*
+ * rconn_deadline_cb: CONNECTING lasted RCONN_HANDSHAKE_MS (a Redis stopped
+ * mid-handshake, a blackholed address, a sentinel that does not answer).
+ * Drop the attempt and start over.
+ */
+static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (rc->sac != NULL && !rc->sac_watching) {
+        rconn_sentinel_failed(rc, rc->sac, 0, "no answer in time");
+        return;
+    }
+    if (rc->state != RCONN_S_CONNECTING || rc->ac == NULL)
+        return;
+    rconn_note(rc, RCONN_TIMEOUT, NULL);
+    rconn_drop_now(rc);     /* outside any hiredis callback: free at once */
+}
+
+/* ------------------------------------------------------------------------
+ * Finding the primary through Sentinel
+ *
+ * With redis.sentinels every attempt to connect starts by asking a
+ * sentinel, in turn, on a connection of its own (sac):
+ *
+ *     AUTH <sentinel_password>                        (when configured)
+ *     SENTINEL get-master-addr-by-name <master_name>  -> [ip, port] or nil
+ *     SUBSCRIBE +switch-master                        (once it named one)
+ *
+ * The answer is connected to and must pass the handshake (ROLE master: a
+ * sentinel may still name a demoted primary during a failover). The sentinel
+ * that answered stays subscribed, so a failover is followed the moment it is
+ * announced rather than when the old primary's connection times out. A
+ * sentinel that fails (unreachable, error, nil, no answer in time) passes
+ * the turn to the next; when all failed the reason is RCONN_NOPRIMARY and
+ * the round is retried after the usual backoff (at most 1 s). A watching
+ * sentinel that is lost is replaced by the next one, without touching a
+ * working primary connection.
+ * ------------------------------------------------------------------------ */
+
+static int rconn_sentinel_mode(const struct rconn *rc) { return rc->cfg->n_sentinels > 0; }
+
+/* rconn_sentinel_drop forgets 'ac' (the sac): closed at once, or after this callback. */
+static void rconn_sentinel_drop(struct rconn *rc, redisAsyncContext *ac, int in_cb)
+{
+    if (ac == rc->sac) {
+        rc->sac = NULL;
+        rc->sac_watching = 0;
+    }
+    if (ac == NULL)
+        return;
+    if (in_cb)
+        redisAsyncDisconnect(ac);
+    else
+        redisAsyncFree(ac);
+}
+
+/*
+ * rconn_sentinel_failed: sentinel 'ac' could not name the primary. Ask the
+ * next one, or after a whole round without an answer, retry later.
+ */
+static void rconn_sentinel_failed(struct rconn *rc, redisAsyncContext *ac, int in_cb,
+                                  const char *why)
+{
+    const struct cfg_endpoint *s = &rc->cfg->sentinels[rc->sentinel_next];
+    pr_log_debug("rconn", "%s: sentinel %s:%u: %s", rc->name, s->host, s->port, why);
+    rconn_sentinel_drop(rc, ac, in_cb);
+    evtimer_del(rc->deadline_ev);
+    rc->sentinel_next = (rc->sentinel_next + 1) % rc->cfg->n_sentinels;
+    if (++rc->sentinel_failed < rc->cfg->n_sentinels) {
+        event_active(rc->sentinel_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    rc->sentinel_failed = 0;
+    if (rc->state == RCONN_S_READY || rc->ac != NULL) {
+        /* Only the watch is lost (the primary connection lives, or is being
+         * made and retries on its own): look for a sentinel again later. */
+        struct timeval tv = { RCONN_BACKOFF_ALIVE_MS / 1000, 0 };
+        evtimer_add(rc->sentinel_ev, &tv);
+        return;
+    }
+    char detail[200];
+    snprintf(detail, sizeof(detail), "none of %zu sentinels named a primary for \"%s\" (last: %s)",
+             rc->cfg->n_sentinels, rc->cfg->master_name, why);
+    rconn_note(rc, RCONN_NOPRIMARY, detail);
+    rconn_set_state(rc, RCONN_S_DOWN);
+    rconn_schedule_retry(rc);
+}
+
+/*
+ * rconn_primary_named: a sentinel says the primary is 'host':'port'. Use
+ * it now unless the connection already uses exactly it.
+ */
+static void rconn_primary_named(struct rconn *rc, const char *host, int port, const char *how)
+{
+    int same = strcmp(host, rc->host) == 0 && port == rc->port;
+    if (same && rc->state != RCONN_S_DOWN)
+        return;     /* READY on it, or already connecting to it */
+    if (!same)
+        pr_log_info("rconn", "%s: %s: primary of \"%s\" is %s:%d", rc->name, how,
+                    rc->cfg->master_name, host, port);
+    snprintf(rc->host, sizeof(rc->host), "%s", host);
+    rc->port = port;
+    rc->primary_fresh = 1;
+    if (rc->ac != NULL) {
+        rconn_drop_now(rc); /* the old primary; the retry connects to the new one */
+        return;
+    }
+    evtimer_del(rc->retry_ev);
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rconn_connect_primary(rc);
+}
+
+/* The subscription: "+switch-master <name> <old ip> <old port> <new ip> <new port>". */
+static void rconn_sentinel_msg_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    char name[128], oldip[64], newip[64];
+    int oldport, newport;
+
+    if (ac != rc->sac || rc->freeing || reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rconn_sentinel_failed(rc, ac, 1, reply->str);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "message") != 0 ||
+        reply->element[2]->type != REDIS_REPLY_STRING)
+        return;     /* the subscribe confirmation */
+    if (sscanf(reply->element[2]->str, "%127s %63s %d %63s %d", name, oldip, &oldport, newip,
+               &newport) != 5 ||
+        strcmp(name, rc->cfg->master_name) != 0)
+        return;
+    rconn_primary_named(rc, newip, newport, "sentinel announced a failover");
+}
+
+/* SENTINEL get-master-addr-by-name: [ip, port], or nil when it knows no such master. */
+static void rconn_sentinel_addr_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+
+    if (ac != rc->sac || rc->freeing)
+        return;
+    if (reply == NULL)
+        return;     /* lost: the disconnect callback passes the turn on */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        rconn_sentinel_failed(rc, ac, 1, reply->type == REDIS_REPLY_ERROR ? reply->str
+                                         : "it knows no primary by that name");
+        return;
+    }
+    int port = atoi(reply->element[1]->str);
+    if (port <= 0 || port > 65535 || reply->element[0]->len >= sizeof(rc->host)) {
+        rconn_sentinel_failed(rc, ac, 1, "it named a bad address");
+        return;
+    }
+    const char *sub[] = { "SUBSCRIBE", "+switch-master" };
+    if (redisAsyncCommandArgv(ac, rconn_sentinel_msg_cb, rc, 2, sub, NULL) != REDIS_OK) {
+        rconn_sentinel_failed(rc, ac, 1, "cannot subscribe to +switch-master");
+        return;
+    }
+    rc->sac_watching = 1;
+    rc->sentinel_failed = 0;
+    evtimer_del(rc->deadline_ev);
+    rconn_primary_named(rc, reply->element[0]->str, port, "sentinel");
+}
+
+/* AUTH to the sentinel: only a refusal matters. */
+static void rconn_sentinel_auth_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    if (ac == rc->sac && !rc->freeing && reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        char why[160];
+        snprintf(why, sizeof(why), "AUTH: %s", reply->str);
+        rconn_sentinel_failed(rc, ac, 1, why);
+    }
+}
+
+static void rconn_sentinel_connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (status != REDIS_OK && (redisAsyncContext *)ac == rc->sac && !rc->freeing) {
+        rc->sac = NULL;     /* hiredis frees it after this callback */
+        rconn_sentinel_failed(rc, NULL, 1, ac->errstr);
+    }
+}
+
+static void rconn_sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    struct rconn *rc = ac->data;
+    if ((redisAsyncContext *)ac != rc->sac || rc->freeing)
+        return;     /* one we dropped ourselves */
+    rc->sac = NULL;
+    rconn_sentinel_failed(rc, NULL, 1, "connection lost");
+}
+
+/* rconn_sentinel_ask opens sac to the next sentinel and asks it for the primary. */
+static void rconn_sentinel_ask(struct rconn *rc)
+{
+    const struct cfg_endpoint *s = &rc->cfg->sentinels[rc->sentinel_next];
+    rconn_sentinel_drop(rc, rc->sac, 0);
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (ac == NULL || ac->err) {
+        char why[160];
+        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        rconn_sentinel_failed(rc, NULL, 0, why);
+        return;
+    }
+    ac->data = rc;
+    rc->sac = ac;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, rconn_sentinel_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, rconn_sentinel_disconnect_cb);
+    int ok = 1;
+    if (rc->cfg->sentinel_password != NULL && rc->cfg->sentinel_password[0] != '\0') {
+        const char *auth[] = { "AUTH", rc->cfg->sentinel_password };
+        ok = redisAsyncCommandArgv(ac, rconn_sentinel_auth_cb, rc, 2, auth, NULL) == REDIS_OK;
+    }
+    const char *get[] = { "SENTINEL", "get-master-addr-by-name", rc->cfg->master_name };
+    if (!ok || redisAsyncCommandArgv(ac, rconn_sentinel_addr_cb, rc, 3, get, NULL) != REDIS_OK) {
+        rconn_sentinel_failed(rc, ac, 0, "cannot send the question");
+        return;
+    }
+    struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };
+    evtimer_add(rc->deadline_ev, &tv);
+}
+
+static void rconn_sentinel_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (!rc->freeing)
+        rconn_sentinel_ask(rc);
+}
+
+/* ------------------------------------------------------------------------
+ * Connecting
+ * ------------------------------------------------------------------------ */
+
+/* rconn_connect starts one attempt: ask a sentinel first in sentinel mode. */
 static void rconn_connect(struct rconn *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(rc->cfg->host, rc->cfg->port);
+    if (rconn_sentinel_mode(rc) && !rc->primary_fresh) {
+        rconn_sentinel_ask(rc);
+        return;
+    }
+    rconn_connect_primary(rc);
+}
+
+/* rconn_connect_primary connects to host:port and starts the handshake. */
+static void rconn_connect_primary(struct rconn *rc)
+{
+    rc->primary_fresh = 0;
+    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
     if (ac == NULL || ac->err) {
         rconn_note(rc, RCONN_UNREACHABLE, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL)
@@ -478,9 +764,14 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->state_cb = state_cb;
     rc->state_arg = state_arg;
     rc->reason = RCONN_CONNECTING;
+    if (rc->cfg->n_sentinels == 0) {    /* with Sentinel: empty until a sentinel names one */
+        snprintf(rc->host, sizeof(rc->host), "%s", rc->cfg->host);
+        rc->port = rc->cfg->port;
+    }
     rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
     rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
-    if (rc->retry_ev == NULL || rc->deadline_ev == NULL) {
+    rc->sentinel_ev = evtimer_new(base, rconn_sentinel_cb, rc);
+    if (rc->retry_ev == NULL || rc->deadline_ev == NULL || rc->sentinel_ev == NULL) {
         rconn_free(rc);
         return PR_ENOMEM;
     }
@@ -517,6 +808,10 @@ void rconn_free(struct rconn *rc)
         event_free(rc->retry_ev);
     if (rc->deadline_ev != NULL)
         event_free(rc->deadline_ev);
+    if (rc->sac != NULL)
+        redisAsyncFree(rc->sac);
+    if (rc->sentinel_ev != NULL)
+        event_free(rc->sentinel_ev);
     rconn_free_cfg(&rc->cfg_copy);
     free(rc);
 }

@@ -41,7 +41,8 @@ struct rconn;
     XX(AUTH, "refusing our password")                                          \
     XX(SELECT, "refusing the configured db")                                   \
     XX(TIMEOUT, "not answering the handshake in time")                         \
-    XX(PROTOCOL, "answering the handshake unexpectedly")
+    XX(PROTOCOL, "answering the handshake unexpectedly")                       \
+    XX(NOPRIMARY, "without a primary: no sentinel names one")
 
 enum rconn_reason {
 #define RCONN__ENUM(name, text) RCONN_##name,
@@ -83,6 +84,12 @@ int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const ch
  * failure; RCONN_CONNECTING before the first attempt finished).
  */
 enum rconn_reason rconn_reason(const struct rconn *rc);
+
+/*
+ * rconn_addr writes "host:port" of the Redis in use (with Sentinel: the
+ * primary last named, or "sentinel master <name>" before any) to 'buf'.
+ */
+const char *rconn_addr(const struct rconn *rc, char *buf, size_t len);
 
 /* rconn_reason_text: the phrase for 'r' ("loading its dataset"); static storage. */
 const char *rconn_reason_text(enum rconn_reason r);
