@@ -434,6 +434,10 @@ static void rconn_drop_now(struct rconn *rc)
         return;
     rc->hs_failed = 1;
     int was_connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    /* Callers learn first, so that what their callbacks (run with NULL
+     * replies by the free) try to send is refused rather than lost. */
+    if (rc->state == RCONN_S_READY)
+        rconn_set_state(rc, RCONN_S_CLOSING);
     redisAsyncFree(ac);
     if (!was_connected) {
         rc->ac = NULL;
