@@ -555,6 +555,7 @@ static void rconn_primary_named(struct rconn *rc, const char *host, int port, co
     rc->port = port;
     rc->primary_fresh = 1;
     if (rc->ac != NULL) {
+        rc->reason = RCONN_CONNECTING;  /* a move, not a failure: logged above */
         rconn_drop_now(rc); /* the old primary; the retry connects to the new one */
         return;
     }

@@ -11,6 +11,8 @@
 #   * every MESSAGE answered 202 is delivered (duplicates are counted and
 #     printed, not refused: delivery is at least once);
 #   * how long the listener answered 503 is printed.
+# Then a planned failover (SENTINEL FAILOVER) under load: the relay follows
+# the +switch-master announcement; again every 202 is delivered.
 . "$(dirname "$0")/lib.sh"
 
 N=${PR_SENTINEL_N:-4000}
@@ -112,6 +114,7 @@ for _ in $(seq 1200); do
         # The old primary comes back (its AOF) and the sentinels make it a replica:
         # the new primary can then acknowledge WAIT 1 again.
         REDIS_PORT=$OLD_PRIMARY pr_start_redis
+        redis-cli -p "$OLD_PRIMARY" CONFIG SET repl-diskless-sync-delay 0 >/dev/null || true
         restarted=1
     fi
     kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd exited during the failover"
@@ -129,14 +132,50 @@ grep -q "sentinel announced a failover: primary of \"pushrelay\" is 127.0.0.1:$R
 pass "relay follows the new primary: $(grep -m1 "is 127.0.0.1:$REPLICA_PORT" "$T/relay.log" | cut -c1-140)"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
 
-echo "== the load finishes; every 202 is delivered"
+echo "== the load finishes"
 wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
-{ grep ' 202 ' "$STATUS_LOG" | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
-ACCEPTED=$(wc -l <"$T/accepted")
-REFUSED=$(grep -c ' 503 ' "$STATUS_LOG" || true)
-echo "load: $ACCEPTED accepted, $REFUSED answered 503 (about $((REFUSED / 100)) s at 100/s)"
+mv "$STATUS_LOG" "$T/status-kill.log"
+REFUSED=$(grep -c ' 503 ' "$T/status-kill.log" || true)
+echo "load: $(grep -c ' 202 ' "$T/status-kill.log") accepted, $REFUSED answered 503 (about $((REFUSED / 100)) s at 100/s)"
 [ "$REFUSED" -gt 0 ] || fail "no MESSAGE of the load was refused: the failover did not happen under load"
-for _ in $(seq 1200); do [ "$(sb_delivered)" -ge "$ACCEPTED" ] && break; sleep 0.1; done
+
+echo "== a planned failover (SENTINEL FAILOVER) under load: followed through +switch-master"
+pr_wait_for 60 sh -c "[ \$(redis-cli -p $OLD_PRIMARY INFO replication | grep -c master_link_status:up) = 1 ]" ||
+    fail "the old primary did not become a replica of the new one"
+PR_CSV_TAG=sw pr_gen_csv "$T/switch.csv" 1500
+PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=600 pr_sipp message_expect_any 1500 -inf "$T/switch.csv" &
+SIPP_JOB=$!
+pr_track "$SIPP_JOB"
+for _ in $(seq 600); do [ "$(answered)" -ge 200 ] && break; sleep 0.1; done
+[ "$(answered)" -ge 200 ] || fail "fewer than 200 MESSAGEs accepted before the planned failover"
+scli SENTINEL FAILOVER pushrelay | grep -q OK || fail "SENTINEL FAILOVER refused"
+pr_wait_for 60 sh -c "redis-cli -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name pushrelay | grep -qx $OLD_PRIMARY" ||
+    fail "the planned failover did not promote the old primary back"
+wait_log() { grep -q "sentinel announced a failover: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log"; }
+pr_wait_for 60 wait_log || fail "the relay did not follow the +switch-master announcement"
+pass "relay followed the announcement: $(grep -m1 "announced a failover: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log" | cut -c1-150)"
+REDIS_PORT=$OLD_PRIMARY
+wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+echo "planned failover load: $(grep -c ' 202 ' "$STATUS_LOG") accepted, $(grep -c ' 503 ' "$STATUS_LOG" || true) answered 503"
+assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
+
+echo "== every 202 of both failovers is delivered"
+{ cat "$T/status-kill.log" "$STATUS_LOG" | grep ' 202 ' | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
+ACCEPTED=$(wc -l <"$T/accepted")
+delivered_all() {
+    python3 - "$T/sandbox.jsonl" "$T/accepted" <<'PY'
+import json, sys
+got = set()
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        got.add(json.loads(json.loads(line)["body"])["pr"]["id"])
+    except (ValueError, KeyError):
+        pass
+want = set(open(sys.argv[2]).read().split())
+sys.exit(0 if want <= got else 1)
+PY
+}
+pr_wait_for 120 delivered_all || true
 kill -TERM "$SANDBOX_PID"
 wait "$SANDBOX_PID" 2>/dev/null || true
 python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
@@ -149,10 +188,10 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
 PY
 LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
 DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
-echo "delivered $(wc -l <"$T/delivered"), duplicates $DUPS"
+echo "accepted $ACCEPTED, delivered $(wc -l <"$T/delivered"), duplicates $DUPS"
 [ "$LOST" = 0 ] || comm -23 "$T/accepted" <(sort -u "$T/delivered") | head -5 >&2
 assert_eq 0 "$LOST" "MESSAGEs answered 202 but never delivered"
 
-echo "== pushrelayctl finds the new primary through the sentinels"
+echo "== pushrelayctl finds the current primary through the sentinels"
 pr_ctl show-push --domain contoso.com >/dev/null || fail "pushrelayctl show-push through the sentinels failed"
-pass "pushrelayctl show-push after the failover"
+pass "pushrelayctl show-push after both failovers"
