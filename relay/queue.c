@@ -113,6 +113,7 @@ static const char ingest_lua[] =
     "return out\n";
 
 #define QUEUE_BATCH_MAX 128
+#define QUEUE_UNAVAILABLE "queue unavailable: "    /* the script's prefix for Redis errors */
 #define QUEUE_MAX_SANS 16
 #define QUEUE_NKEYS 5
 #define QUEUE_ARGS 5            /* per notification, before its SANs */
@@ -350,6 +351,10 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
             snprintf(v->why, sizeof(v->why), "queue unavailable: Redis refused the write");
         }
         accepted += v->status == 202;
+        /* A write the script's pcall saw refused because this Redis is not
+         * a writable primary (any more): the connection must find out too. */
+        if (v->status == 503 && strncmp(v->why, QUEUE_UNAVAILABLE, strlen(QUEUE_UNAVAILABLE)) == 0)
+            rconn_saw_error(rc, v->why + strlen(QUEUE_UNAVAILABLE));
     }
     if (accepted > 0 && b->q->wait_replicas > 0) {
         struct queue *q = b->q;

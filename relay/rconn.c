@@ -41,6 +41,7 @@
 #define RCONN_BACKOFF_MAX_MS 5000
 #define RCONN_BACKOFF_ALIVE_MS 1000     /* cap while Redis answers but is not ready */
 #define RCONN_HANDSHAKE_MS 5000         /* connect + handshake, or the attempt is dropped */
+#define RCONN_ROLE_CHECK_MS 2000        /* a READY connection asks ROLE this often */
 
 enum rconn_state { RCONN_S_DOWN, RCONN_S_CONNECTING, RCONN_S_READY, RCONN_S_CLOSING };
 
@@ -64,6 +65,7 @@ struct rconn {
     struct event *sentinel_ev;      /* asks the next sentinel outside hiredis callbacks */
     struct event *retry_ev;
     struct event *deadline_ev;      /* bounds CONNECTING */
+    struct event *role_ev;          /* persistent: re-checks ROLE while READY */
     int backoff_ms;
     int pending;
     int freeing;
@@ -191,17 +193,23 @@ static void rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
  * (a restart with data, a failover). Stop sending, let the replies already
  * on their way arrive, then hand-shake again.
  */
-static void rconn_check_reply(struct rconn *rc, const redisReply *r)
+void rconn_saw_error(struct rconn *rc, const char *err)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ERROR || rc->state != RCONN_S_READY)
+    if (err == NULL || rc->state != RCONN_S_READY)
         return;
-    enum rconn_reason why = rconn_error_reason(r->str);
+    enum rconn_reason why = rconn_error_reason(err);
     if (why != RCONN_LOADING && why != RCONN_READONLY && why != RCONN_MASTERDOWN)
         return;
-    rconn_note(rc, why, r->str);
+    rconn_note(rc, why, err);
     rconn_set_state(rc, RCONN_S_CLOSING);
     if (rc->ac != NULL)
-        redisAsyncDisconnect(rc->ac);   /* inside a hiredis callback: deferred, graceful */
+        redisAsyncDisconnect(rc->ac);   /* in a hiredis callback: deferred until replies are in */
+}
+
+static void rconn_check_reply(struct rconn *rc, const redisReply *r)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        rconn_saw_error(rc, r->str);
 }
 
 static void rconn_call_cb(redisAsyncContext *ac, void *r, void *privdata)
@@ -332,6 +340,33 @@ static int rconn_role_is_master(const redisReply *r)
 {
     return r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
            r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+}
+
+/*
+ * A primary can be demoted under an established connection (REPLICAOF, a
+ * failover whose announcement was missed). A connection that only reads
+ * would never be told, so every READY connection asks ROLE now and then and
+ * treats "not master" like a -READONLY reply.
+ */
+static void rconn_role_check_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)arg;
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR)
+        rconn_saw_error(rc, reply->str);
+    else if (!rconn_role_is_master(reply))
+        rconn_saw_error(rc, "READONLY ROLE: this Redis is no longer the primary");
+}
+
+static void rconn_role_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    const char *role[] = { "ROLE" };
+    if (rc->state == RCONN_S_READY && rc->ac != NULL)
+        rconn_send(rc, rconn_role_check_cb, NULL, 1, role, NULL);
 }
 
 /*
@@ -776,7 +811,10 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
     rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
     rc->sentinel_ev = evtimer_new(base, rconn_sentinel_cb, rc);
-    if (rc->retry_ev == NULL || rc->deadline_ev == NULL || rc->sentinel_ev == NULL) {
+    rc->role_ev = event_new(base, -1, EV_PERSIST, rconn_role_timer_cb, rc);
+    struct timeval role_tv = { RCONN_ROLE_CHECK_MS / 1000, (RCONN_ROLE_CHECK_MS % 1000) * 1000 };
+    if (rc->retry_ev == NULL || rc->deadline_ev == NULL || rc->sentinel_ev == NULL ||
+        rc->role_ev == NULL || evtimer_add(rc->role_ev, &role_tv) != 0) {
         rconn_free(rc);
         return PR_ENOMEM;
     }
@@ -817,6 +855,8 @@ void rconn_free(struct rconn *rc)
         redisAsyncFree(rc->sac);
     if (rc->sentinel_ev != NULL)
         event_free(rc->sentinel_ev);
+    if (rc->role_ev != NULL)
+        event_free(rc->role_ev);
     rconn_free_cfg(&rc->cfg_copy);
     free(rc);
 }

@@ -95,6 +95,14 @@ const char *rconn_addr(const struct rconn *rc, char *buf, size_t len);
 const char *rconn_reason_text(enum rconn_reason r);
 
 /*
+ * rconn_saw_error: 'err' is an error Redis gave inside a reply (a script's
+ * redis.pcall). It counts like an error reply on the connection: LOADING,
+ * READONLY or MASTERDOWN make it stop taking commands and hand-shake again.
+ * Call it only from a reply callback of 'rc'.
+ */
+void rconn_saw_error(struct rconn *rc, const char *err);
+
+/*
  * rconn_cfg: the Redis configuration 'rc' was made with (its own copy,
  * unchanged by reloads), e.g. for redis.wait_replicas. Valid while 'rc' is.
  */

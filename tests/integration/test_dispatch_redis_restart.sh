@@ -17,7 +17,10 @@ in_flight() {
     curl -s "http://127.0.0.1:$MON_PORT/metrics" |
         awk '$1 == "pushrelay_dispatch_in_flight" { print $2 }'
 }
-queue $N --id-prefix r-
+# Each delivery takes the sandbox 100 ms (token marker d0100), so with 200
+# in flight the run lasts about 15 s however fast the machine is: Redis
+# stops mid-run by construction, not by luck.
+queue $N --id-prefix r- --token "$(apns_token d0100 0)"
 disp_start "$T/pushrelay.conf"
 
 echo "== Redis goes away mid-run"
