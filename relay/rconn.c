@@ -62,6 +62,7 @@ struct rconn {
     size_t sentinel_next;           /* index of the sentinel to ask next */
     size_t sentinel_failed;         /* sentinels that failed in a row */
     int primary_fresh;              /* host/port just came from a sentinel: connect, do not ask */
+    int role_denied;                /* ACL refuses ROLE: logged once, primary assumed */
     struct event *sentinel_ev;      /* asks the next sentinel outside hiredis callbacks */
     struct event *retry_ev;
     struct event *deadline_ev;      /* bounds CONNECTING */
@@ -188,10 +189,10 @@ static void rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * rconn_check_reply: an established connection whose Redis now answers
- * LOADING, READONLY or MASTERDOWN is no longer talking to a usable primary
- * (a restart with data, a failover). Stop sending, let the replies already
- * on their way arrive, then hand-shake again.
+ * rconn_saw_error (see rconn.h): an established connection whose Redis now
+ * answers LOADING, READONLY or MASTERDOWN is no longer talking to a usable
+ * primary (a restart with data, a failover). Stop sending, let the replies
+ * already on their way arrive, then hand-shake again.
  */
 void rconn_saw_error(struct rconn *rc, const char *err)
 {
@@ -365,7 +366,7 @@ static void rconn_role_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct rconn *rc = arg;
     const char *role[] = { "ROLE" };
-    if (rc->state == RCONN_S_READY && rc->ac != NULL)
+    if (rc->state == RCONN_S_READY && rc->ac != NULL && !rc->role_denied)
         rconn_send(rc, rconn_role_check_cb, NULL, 1, role, NULL);
 }
 
@@ -380,7 +381,20 @@ static void rconn_hs_cb(struct rconn *rc, redisReply *reply, void *arg)
 
     if (reply == NULL || rc->hs_failed)
         return;     /* lost: the disconnect callback retries */
-    if (reply->type == REDIS_REPLY_ERROR) {
+    /* ROLE is an @admin command: a least-privilege ACL user may not run it.
+     * Then the primary cannot be confirmed, only assumed (said once). */
+    int role_denied = step == RCONN_STEP_ROLE && reply->type == REDIS_REPLY_ERROR &&
+                      strncmp(reply->str, "NOPERM", 6) == 0;
+    if (role_denied && !rc->role_denied) {
+        rc->role_denied = 1;
+        pr_log_warn("rconn", "%s: ROLE refused (%s): cannot confirm that Redis is the primary",
+                    rc->name, reply->str);
+    }
+    /* The name only labels CLIENT LIST: an ACL that forbids it is no reason to stop. */
+    if (step == RCONN_STEP_SETNAME && reply->type == REDIS_REPLY_ERROR &&
+        rconn_error_reason(reply->str) == RCONN_READY)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !role_denied) {
         enum rconn_reason why = rconn_error_reason(reply->str);
         if (why == RCONN_READY)
             why = step == RCONN_STEP_AUTH ? RCONN_AUTH
@@ -396,7 +410,7 @@ static void rconn_hs_cb(struct rconn *rc, redisReply *reply, void *arg)
     }
     if (step != RCONN_STEP_ROLE)
         return;
-    if (!rconn_role_is_master(reply)) {
+    if (!role_denied && !rconn_role_is_master(reply)) {
         rconn_hs_fail(rc, RCONN_READONLY, "ROLE: not master");
         return;
     }

@@ -8,7 +8,9 @@
 #   * the Redis in use turned into a replica (REPLICAOF) under an
 #     established connection: the -READONLY answers make the connections
 #     hand-shake again, ROLE says slave: "a read-only replica"; REPLICAOF NO
-#     ONE: ready again, 202.
+#     ONE: ready again, 202;
+#   * an ACL user that may not run ROLE (an @admin command): the primary is
+#     assumed, said once in the log, and the relay works.
 . "$(dirname "$0")/lib.sh"
 
 pr_gen_certs
@@ -68,4 +70,13 @@ pr_wait_for 60 readyz_has "^ready" || fail "/readyz not ready after REPLICAOF NO
 pr_enable contoso.com edge.contoso.com
 pr_msg "$T/m4" id=hs-4
 pr_expect_status 202 "$T/m4" "MESSAGE once Redis is a primary again"
+assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
+
+echo "== an ACL that refuses ROLE: the primary is assumed"
+rcli ACL SETUSER default -role >/dev/null
+rcli CLIENT KILL TYPE normal >/dev/null     # every relay connection hand-shakes again
+pr_wait_for 60 sh -c "grep -q 'ROLE refused (NOPERM' '$T/relay.log'" || fail "the refused ROLE was not logged"
+pr_wait_for 60 readyz_has "^ready" || fail "/readyz not ready with ROLE refused: $(readyz)"
+pr_msg "$T/m5" id=hs-5
+pr_expect_status 202 "$T/m5" "MESSAGE with ROLE refused by the ACL"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
