@@ -61,9 +61,10 @@ typedef void (*rconn_reply_cb)(struct rconn *rc, redisReply *reply, void *arg);
 typedef void (*rconn_state_cb)(struct rconn *rc, int connected, void *arg);
 
 /*
- * rconn_new starts connecting to 'redis' (copied: it survives reloads);
- * 'name' tags log lines and becomes CLIENT SETNAME. 'state_cb' may
- * be NULL.
+ * rconn_new starts connecting to 'redis' (copied: it survives reloads, and
+ * redis.* changes need a new rconn); with redis.sentinels it asks them for
+ * the primary first and follows their failover announcements. 'name' tags
+ * log lines and becomes CLIENT SETNAME. 'state_cb' may be NULL.
  */
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
               rconn_state_cb state_cb, void *state_arg, struct rconn **out);
