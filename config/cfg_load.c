@@ -113,6 +113,12 @@ static const struct cfg__key redis_keys[] = {
     { "password", T_STR, 0, .off = RDS(password) },
     { "db", T_INT, 0, .off = RDS(db), .min = 0, .max = 65535, .idef = 0 },
     { "prefix", T_STR, 0, .off = RDS(prefix), .sdef = "pr:", .check = chk_prefix },
+    { "sentinels", T_ADDRS, 0, .off = RDS(sentinels), .off_n = RDS(n_sentinels) },
+    { "master_name", T_STR, 0, .off = RDS(master_name), .check = chk_token },
+    { "sentinel_password", T_STR, 0, .off = RDS(sentinel_password) },
+    { "wait_replicas", T_INT, 0, .off = RDS(wait_replicas), .min = 0, .max = 64, .idef = 0 },
+    { "wait_timeout_ms", T_INT, 0, .off = RDS(wait_timeout_ms),
+      .min = 1, .max = 60000, .idef = 100 },
 };
 static const struct cfg__group redis_group = GROUP(redis_keys);
 
@@ -513,7 +519,9 @@ static int cfg__default(const struct cfg__key *k, void *field)
     case T_LLONG: *(long long *)field = k->idef; return 0;
     case T_LOGLEVEL: return pr_log_level_parse(k->sdef, field);
     case T_ADDRS:
-        /* the count field is set by the caller */
+        /* the count field is set by the caller; no default: an empty list */
+        if (k->sdef == NULL)
+            return 0;
         return cfg__parse_addr(k->sdef, &ep[0]) == NULL ? 0 : PR_EINVAL;
     case T_STR:
         if (k->sdef != NULL && (*(char **)field = strdup(k->sdef)) == NULL)
@@ -687,7 +695,7 @@ static int cfg__read_group(struct cfg__ctx *x, const config_setting_t *g,
         } else {
             rc = cfg__default(k, (char *)base + k->off);
             if (rc == 0 && k->type == T_ADDRS)
-                *(size_t *)((char *)base + k->off_n) = 1;
+                *(size_t *)((char *)base + k->off_n) = k->sdef != NULL ? 1 : 0;
         }
         if (rc != 0)
             return rc;
@@ -787,9 +795,38 @@ static int cfg__read_apps(struct cfg__ctx *x, const config_setting_t *s, struct 
     return 0;
 }
 
+/*
+ * Redis is found one way: host/port, or sentinels + master_name. Keys of
+ * the other way are refused rather than silently ignored.
+ */
+static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_redis *r)
+{
+    static const char *const direct[] = { "redis.host", "redis.port" };
+    static const char *const via_sentinel[] = { "redis.master_name", "redis.sentinel_password" };
+    const config_setting_t *s;
+
+    if (r->n_sentinels > 0) {
+        for (size_t i = 0; i < sizeof(direct) / sizeof(direct[0]); i++)
+            if ((s = config_lookup(cf, direct[i])) != NULL)
+                return cfg__fail(x, s, NULL, "cannot be used with redis.sentinels "
+                                             "(the sentinels name the primary)");
+        if (r->master_name == NULL)
+            return cfg__fail(x, config_lookup(cf, "redis"), "master_name",
+                             "required key is missing (redis.sentinels needs it)");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(via_sentinel) / sizeof(via_sentinel[0]); i++)
+        if ((s = config_lookup(cf, via_sentinel[i])) != NULL)
+            return cfg__fail(x, s, NULL, "needs redis.sentinels");
+    return 0;
+}
+
 /* Rules across groups, after everything was read. */
 static int cfg__check_all(struct cfg__ctx *x, config_t *cf, const struct cfg *cfg)
 {
+    int rc = cfg__check_redis(x, cf, &cfg->redis);
+    if (rc != 0)
+        return rc;
     const struct cfg_retry *r = &cfg->dispatcher.retry;
     if (r->max_delay_ms < r->base_delay_ms) {
         const config_setting_t *s = config_lookup(cf, "dispatcher.retry.max_delay_ms");
@@ -892,7 +929,8 @@ void cfg_free(struct cfg *cfg)
     }
     free(cfg->apps);
     char *strs[] = { cfg->path, cfg->node_id, cfg->redis.host, cfg->redis.password,
-                     cfg->redis.prefix, cfg->federation.domain, cfg->federation.tls.certificate,
+                     cfg->redis.prefix, cfg->redis.master_name, cfg->redis.sentinel_password,
+                     cfg->federation.domain, cfg->federation.tls.certificate,
                      cfg->federation.tls.private_key, cfg->federation.tls.ca_file };
     for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
         free(strs[j]);

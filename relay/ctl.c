@@ -195,6 +195,71 @@ static int ctl__simple(struct ctl *ctl, const char *what, int argc, const char *
     return rc;
 }
 
+/*
+ * ctl__sentinel_primary asks the configured sentinels in turn for the
+ * primary of redis.master_name, like the daemon does, and stores the first
+ * answer as the Redis to use (redis.host/port of this CLI's own copy of the
+ * configuration, so that every message names the primary). Returns 0, or
+ * CTL_EXIT_FAIL when no sentinel named one.
+ */
+static int ctl__sentinel_primary(struct ctl *ctl)
+{
+    struct cfg_redis *r = &ctl->cfg->redis;
+    struct timeval tv = { CTL_REDIS_TIMEOUT_S, 0 };
+    char why[300] = "";
+
+    for (size_t i = 0; i < r->n_sentinels; i++) {
+        const struct cfg_endpoint *s = &r->sentinels[i];
+        redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+        redisReply *rep = NULL;
+        if (c == NULL || c->err != 0) {
+            snprintf(why, sizeof(why), "%s", c != NULL ? c->errstr : "out of memory");
+            goto next;
+        }
+        redisSetTimeout(c, tv);
+        if (r->sentinel_password != NULL && r->sentinel_password[0] != '\0') {
+            const char *auth[] = { "AUTH", r->sentinel_password };
+            rep = redisCommandArgv(c, 2, auth, NULL);
+            if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+                snprintf(why, sizeof(why), "AUTH: %s", rep != NULL ? rep->str : c->errstr);
+                goto next;
+            }
+            freeReplyObject(rep);
+        }
+        const char *get[] = { "SENTINEL", "get-master-addr-by-name", r->master_name };
+        rep = redisCommandArgv(c, 3, get, NULL);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_STRING) {
+            snprintf(why, sizeof(why), "%s",
+                     rep == NULL ? c->errstr
+                     : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                      : "it knows no primary by that name");
+            goto next;
+        }
+        char *host = strdup(rep->element[0]->str);
+        if (host == NULL) {
+            snprintf(why, sizeof(why), "out of memory");
+            goto next;
+        }
+        free(r->host);
+        r->host = host;
+        r->port = atoi(rep->element[1]->str);
+        freeReplyObject(rep);
+        redisFree(c);
+        return 0;
+next:
+        fprintf(stderr, "%s: sentinel %s:%u: %s\n", CTL_PROG, s->host, s->port, why);
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (c != NULL)
+            redisFree(c);
+    }
+    fprintf(stderr, "%s: %s: redis.sentinels: no sentinel named a primary for \"%s\"\n", CTL_PROG,
+            ctl->config_path, r->master_name);
+    return CTL_EXIT_FAIL;
+}
+
 int ctl_redis(struct ctl *ctl)
 {
     struct timeval tv = { CTL_REDIS_TIMEOUT_S, 0 };
@@ -206,6 +271,8 @@ int ctl_redis(struct ctl *ctl)
     if ((rc = ctl_config(ctl)) != 0)
         return rc;
     const struct cfg_redis *r = &ctl->cfg->redis;
+    if (r->n_sentinels > 0 && (rc = ctl__sentinel_primary(ctl)) != 0)
+        return rc;
     ctl_redis_addr(ctl, addr, sizeof(addr));
 
     ctl->redis = redisConnectWithTimeout(r->host, r->port, tv);
@@ -226,6 +293,21 @@ int ctl_redis(struct ctl *ctl)
         const char *argv[] = { "SELECT", db };
         if ((rc = ctl__simple(ctl, "SELECT", 2, argv)) != 0)
             return rc;
+    }
+    if (r->n_sentinels > 0) {
+        /* A sentinel may name a demoted primary while a failover settles. */
+        const char *argv[] = { "ROLE" };
+        redisReply *role = redisCommandArgv(ctl->redis, 1, argv, NULL);
+        int master = role != NULL && role->type == REDIS_REPLY_ARRAY && role->elements > 0 &&
+                     role->element[0]->type == REDIS_REPLY_STRING &&
+                     strcmp(role->element[0]->str, "master") == 0;
+        if (role != NULL)
+            freeReplyObject(role);
+        if (!master) {
+            fprintf(stderr, "%s: Redis at %s, named by the sentinels, is not a primary "
+                            "(a failover in progress?); try again\n", CTL_PROG, addr);
+            return CTL_EXIT_FAIL;
+        }
     }
     return 0;
 }

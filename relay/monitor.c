@@ -80,13 +80,20 @@ static void on_healthz(struct evhttp_request *req, void *arg)
     send_text(req, 200, "OK", "ok");
 }
 
-/* ready_why leaves 'why' empty when ready, else says what is missing. */
-static void ready_why(int redis_up, const struct cfg *cfg, struct disp *disp, char *why, size_t len)
+/*
+ * ready_why leaves 'why' empty when ready, else says what is missing: with
+ * 'rc' (the listener's connection) why Redis is not usable and where.
+ */
+static void ready_why(int redis_up, const struct rconn *rc, struct disp *disp, char *why, size_t len)
 {
     why[0] = '\0';
-    if (!redis_up)
-        snprintf(why, len, "not ready: Redis %s:%d unreachable", cfg->redis.host,
-                 cfg->redis.port);
+    if (!redis_up && rc != NULL && !rconn_connected(rc)) {
+        char addr[300];
+        snprintf(why, len, "not ready: Redis %s (%s)", rconn_reason_text(rconn_reason(rc)),
+                 rconn_addr(rc, addr, sizeof(addr)));
+    } else if (!redis_up) {
+        snprintf(why, len, "not ready: Redis unreachable");
+    }
     if (why[0] == '\0' && disp != NULL) {
         struct disp_stats ds;
         disp_get_stats(disp, &ds);
@@ -107,7 +114,7 @@ static void on_readyz(struct evhttp_request *req, void *arg)
     }
     struct monitor_probe self;
     char why[256];
-    monitor_probe_take(&m->src, m->cfg, &self);
+    monitor_probe_take(&m->src, &self);
     if (!probes_why(&self, 1, 0, why, sizeof(why)))
         send_text(req, 503, "Service Unavailable", why);
     else
@@ -182,8 +189,7 @@ static void render_histograms(struct evbuffer *b, const struct metrics_req *mr)
 /* Process figures: one process, or a supervisor's workers                   */
 /* ------------------------------------------------------------------------ */
 
-void monitor_probe_take(const struct monitor_sources *src, const struct cfg *cfg,
-                        struct monitor_probe *out)
+void monitor_probe_take(const struct monitor_sources *src, struct monitor_probe *out)
 {
     memset(out, 0, sizeof(*out));
     int redis_up = 1;
@@ -203,7 +209,7 @@ void monitor_probe_take(const struct monitor_sources *src, const struct cfg *cfg
         out->providers_ready = ds.providers_ready;
         redis_up = redis_up && ds.redis_connected;
     }
-    ready_why(redis_up, cfg, src->disp, out->why, sizeof(out->why));
+    ready_why(redis_up, src->rc, src->disp, out->why, sizeof(out->why));
     out->ready = out->why[0] == '\0';
     out->up = 1;
 }
@@ -328,7 +334,7 @@ static void metrics_render(struct metrics_req *mr)
     const struct monitor_probe *probes = mr->probes;
     int n = mr->n_probes, labelled = m->src.workers != NULL;
     if (!labelled) {
-        monitor_probe_take(&m->src, m->cfg, &self);
+        monitor_probe_take(&m->src, &self);
         probes = &self;
         n = 1;
     }

@@ -33,7 +33,7 @@ struct monitor_probe {
     long in_flight;             /* notifications handed to providers, unanswered */
     int providers_ready;        /* provider clients usable or connectable */
     int ready;                  /* 1 ready; 0 and 'why' says what is missing */
-    char why[160];
+    char why[256];
     /* Filled by the supervisor, not the worker: */
     int up;                     /* 1: the worker answered this collection */
     long restarts;              /* times the supervisor restarted worker k */
@@ -61,10 +61,10 @@ struct monitor_sources {
 
 /*
  * monitor_probe_take fills 'out' with this process's figures from 'src'
- * (fed, disp, rc); 'cfg' names Redis in the readiness reason.
+ * (fed, disp, rc); the readiness reason says why Redis is not usable and
+ * where (rc's reason and address).
  */
-void monitor_probe_take(const struct monitor_sources *src, const struct cfg *cfg,
-                        struct monitor_probe *out);
+void monitor_probe_take(const struct monitor_sources *src, struct monitor_probe *out);
 
 int monitor_new(struct event_base *base, const struct cfg *cfg, const struct monitor_sources *src,
                 struct monitor **out);

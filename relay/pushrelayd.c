@@ -206,7 +206,7 @@ static void worker_probe(void *arg, struct monitor_probe *out)
 {
     struct relay *r = arg;
     struct monitor_sources src = { r->fed, r->disp, r->rc, &r->keys, NULL };
-    monitor_probe_take(&src, r->cfg, out);
+    monitor_probe_take(&src, out);
 }
 
 /* The supervisor died (its end of the link closed): nobody would restart or stop us, so drain and exit. */

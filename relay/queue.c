@@ -26,6 +26,23 @@
  * fails only its own notification with 503, and a dedup mark is removed
  * again when its XADD failed, so a retry of that MESSAGE is queued, not
  * taken for a duplicate.
+ *
+ * Replicated acknowledgement (redis.wait_replicas N > 0): a 202 must
+ * survive the loss of the primary, so once the script answered, the batch
+ * waits for `WAIT N wait_timeout_ms` on the same connection:
+ *
+ *     EVALSHA ingest ... --> verdicts --any 202?--> WAIT N timeout --> acked >= N: verdicts
+ *                                                                  \-> fewer:     202 -> 503,
+ *                                                                                 Retry-After: 1
+ *
+ * The edge's retry of such a 503 is answered 202 "dup" by the dedup key
+ * (and WAITed for again), so nothing is queued twice.
+ *
+ * WAIT blocks the connection, and the script calls sent after it queue up
+ * behind it: one WAIT per batch would serve one batch per wait_timeout_ms
+ * while a replica is missing. So at most one WAIT is in flight; batches
+ * whose script answered meanwhile wait for the next one, which covers them
+ * all (WAIT counts every write the connection made before it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +113,7 @@ static const char ingest_lua[] =
     "return out\n";
 
 #define QUEUE_BATCH_MAX 128
+#define QUEUE_UNAVAILABLE "queue unavailable: "    /* the script's prefix for Redis errors */
 #define QUEUE_MAX_SANS 16
 #define QUEUE_NKEYS 5
 #define QUEUE_ARGS 5            /* per notification, before its SANs */
@@ -108,6 +126,17 @@ struct queue {
     char high_water[24];
     char dedup_window[16];
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
+    int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
+    char wait_n[16], wait_ms[16];
+    int wait_short;                 /* the last WAIT fell short: logged once */
+    struct queue_wait *wait;        /* the WAIT in flight, or NULL */
+    struct queue_batch *await_head, *await_tail;    /* answered by the script, WAIT not sent */
+};
+
+/* One WAIT in flight and the batches it covers. 'q' is NULL once the queue is freed. */
+struct queue_wait {
+    struct queue *q;
+    struct queue_batch *covered;
 };
 
 /*
@@ -140,6 +169,9 @@ struct queue_batch {
     size_t *argvlen;
     char nkeys[16], count[8];
     int retried;
+    struct queue *q;
+    struct queue_verdict *verdict;  /* held while WAIT runs */
+    struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
 };
 
 static void queue_req_free(struct queue_req *r)
@@ -158,6 +190,7 @@ static void queue_req_done(struct queue_req *r, const struct queue_verdict *v)
 
 static void queue_batch_free(struct queue_batch *b)
 {
+    free(b->verdict);
     free(b->argv);
     free(b->argvlen);
     free(b);
@@ -197,6 +230,90 @@ static int queue_verdict_of(const redisReply *reply, int i, struct queue_verdict
     return 0;
 }
 
+/* queue_batch_answer gives each request of 'b' its verdict from 'b->verdict' and frees 'b'. */
+static void queue_batch_answer(struct queue_batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        queue_req_done(b->req[i], &b->verdict[i]);
+    queue_batch_free(b);
+}
+
+/*
+ * queue_batches_waited answers the batches at 'b' (a list) after a WAIT
+ * that 'acked' replicas acknowledged (-1: no answer). Short of
+ * redis.wait_replicas a 202 could be lost with the primary: answer 503.
+ */
+static void queue_batches_waited(struct queue *q, struct queue_batch *b, long long acked,
+                                 const char *err)
+{
+    int want = q != NULL ? q->wait_replicas : 1;
+    int short_now = acked < want;
+    if (q != NULL && short_now && !q->wait_short)
+        pr_log_warn("queue", "WAIT %d: %s; answering 503 until writes are replicated", want,
+                    acked >= 0 ? "too few replicas acknowledged in time" : err);
+    else if (q != NULL && !short_now && q->wait_short)
+        pr_log_info("queue", "writes reach %lld replicas again (redis.wait_replicas %d)", acked,
+                    want);
+    if (q != NULL)
+        q->wait_short = short_now;
+    while (b != NULL) {
+        struct queue_batch *next = b->next;
+        for (int i = 0; short_now && i < b->n; i++) {
+            struct queue_verdict *v = &b->verdict[i];
+            if (v->status != 202)
+                continue;
+            *v = (struct queue_verdict){ .status = 503, .retry_after_s = 1 };
+            snprintf(v->why, sizeof(v->why), "queue unavailable: %lld of %d replicas acknowledged",
+                     acked < 0 ? 0 : acked, want);
+        }
+        queue_batch_answer(b);
+        b = next;
+    }
+}
+
+static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg);
+
+/* queue_wait_send sends one WAIT covering every batch in q->await_head, unless one is in flight. */
+static void queue_wait_send(struct queue *q)
+{
+    if (q->wait != NULL || q->await_head == NULL)
+        return;
+    struct queue_wait *w = calloc(1, sizeof(*w));
+    struct queue_batch *covered = q->await_head;
+    q->await_head = q->await_tail = NULL;
+    if (w == NULL) {
+        queue_batches_waited(q, covered, -1, "out of memory");
+        return;
+    }
+    w->q = q;
+    w->covered = covered;
+    q->wait = w;
+    const char *argv[] = { "WAIT", q->wait_n, q->wait_ms };
+    if (rconn_cmd(q->rc, queue_wait_cb, w, 3, argv, NULL) != 0) {
+        q->wait = NULL;
+        free(w);
+        queue_batches_waited(q, covered, -1, "connection lost");  /* not known to be replicated */
+    }
+}
+
+/* queue_wait_cb: WAIT's reply is how many replicas have every write sent before it. */
+static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct queue_wait *w = arg;
+    struct queue *q = w->q;
+    long long acked = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    const char *err = reply == NULL ? "connection lost"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
+
+    if (q != NULL)
+        q->wait = NULL;
+    queue_batches_waited(q, w->covered, acked, err);
+    free(w);
+    if (q != NULL)
+        queue_wait_send(q);     /* the batches that arrived meanwhile */
+}
+
 static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     struct queue_batch *b = arg;
@@ -221,16 +338,35 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         queue_batch_fail(b, "queue unavailable: Redis refused the write");
         return;
     }
-    for (int i = 0; i < b->n; i++) {
-        struct queue_verdict v;
-        if (queue_verdict_of(reply, i, &v) != 0) {
-            pr_log_error("queue", "ingest script gave an unexpected verdict");
-            v = (struct queue_verdict){ .status = 503, .retry_after_s = 5 };
-            snprintf(v.why, sizeof(v.why), "queue unavailable: Redis refused the write");
-        }
-        queue_req_done(b->req[i], &v);
+    if ((b->verdict = calloc((size_t)b->n, sizeof(*b->verdict))) == NULL) {
+        queue_batch_fail(b, "queue unavailable: out of memory");
+        return;
     }
-    queue_batch_free(b);
+    int accepted = 0;
+    for (int i = 0; i < b->n; i++) {
+        struct queue_verdict *v = &b->verdict[i];
+        if (queue_verdict_of(reply, i, v) != 0) {
+            pr_log_error("queue", "ingest script gave an unexpected verdict");
+            *v = (struct queue_verdict){ .status = 503, .retry_after_s = 5 };
+            snprintf(v->why, sizeof(v->why), "queue unavailable: Redis refused the write");
+        }
+        accepted += v->status == 202;
+        /* A write the script's pcall saw refused because this Redis is not
+         * a writable primary (any more): the connection must find out too. */
+        if (v->status == 503 && strncmp(v->why, QUEUE_UNAVAILABLE, strlen(QUEUE_UNAVAILABLE)) == 0)
+            rconn_saw_error(rc, v->why + strlen(QUEUE_UNAVAILABLE));
+    }
+    if (accepted > 0 && b->q->wait_replicas > 0) {
+        struct queue *q = b->q;
+        if (q->await_tail != NULL)
+            q->await_tail->next = b;
+        else
+            q->await_head = b;
+        q->await_tail = b;
+        queue_wait_send(q);
+        return;
+    }
+    queue_batch_answer(b);
 }
 
 static void queue__arg(struct queue_batch *b, const char *s, size_t len)
@@ -250,6 +386,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         queue_reqs_fail(reqs, n, "queue unavailable: out of memory");
         return;
     }
+    b->q = q;
     size_t argc = 6;
     for (int i = 0; i < n; i++) {
         b->req[b->n++] = reqs[i];
@@ -318,6 +455,9 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     q->keys = keys;
     snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
     snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    q->wait_replicas = rconn_cfg(rc)->wait_replicas;
+    snprintf(q->wait_n, sizeof(q->wait_n), "%d", q->wait_replicas);
+    snprintf(q->wait_ms, sizeof(q->wait_ms), "%d", rconn_cfg(rc)->wait_timeout_ms);
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)ingest_lua, sizeof(ingest_lua) - 1, md);
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
@@ -334,6 +474,13 @@ void queue_free(struct queue *q)
         struct queue_req *r = q->head;
         q->head = r->next;
         queue_reqs_fail(&r, 1, "queue unavailable: listener stopping");
+    }
+    /* Batches waiting for replicas are not known to be replicated: 503. */
+    queue_batches_waited(NULL, q->await_head, -1, "listener stopping");
+    if (q->wait != NULL) {
+        queue_batches_waited(NULL, q->wait->covered, -1, "listener stopping");
+        q->wait->covered = NULL;
+        q->wait->q = NULL;      /* its callback, still to come, frees it */
     }
     event_free(q->flush_ev);
     free(q);

@@ -3,13 +3,30 @@
  *
  * Life of a connection:
  *
- *     DOWN --connect--> CONNECTING --AUTH/SELECT/SETNAME/PING ok--> READY
- *      ^                   |                                          |
- *      +---- backoff <-----+------------- error / disconnect ---------+
+ *     DOWN --connect--> CONNECTING --every handshake reply as expected--> READY
+ *      ^                   |                                                |
+ *      |                   | error reply, or no READY within the deadline   | LOADING, READONLY,
+ *      |                   v                                                | MASTERDOWN reply
+ *      +--- backoff <------+----------- disconnect <------------ CLOSING <--+
+ *                                            ^                              |
+ *                                            +---- connection lost ---------+
  *
+ * The handshake is pipelined, one round trip:
+ *
+ *     AUTH <password>      (when configured)   +OK       else RCONN_AUTH
+ *     SELECT <db>          (when db != 0)      +OK       else RCONN_SELECT
+ *     CLIENT SETNAME <n>                       +OK
+ *     PING                                     +PONG     (-LOADING, -BUSY, -MASTERDOWN...)
+ *     ROLE                                     "master"  else RCONN_READONLY
+ *
+ * Any other answer fails the attempt with a reason (logged once per change
+ * of reason, not per attempt) and the connection is dropped and retried.
  * Commands are refused outside READY so that callers (the listener above
  * all) answer "503 try later" at once instead of piling work onto a socket
- * that may never come back. Backoff grows from 100 ms to 5 s.
+ * that may never come back. Backoff grows from 100 ms to 5 s while Redis
+ * cannot be reached, but stays at most 1 s while it answers and is not
+ * ready yet: a restart with a large dataset is followed within about a
+ * second of its end.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +39,11 @@
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 5000
+#define RCONN_BACKOFF_ALIVE_MS 1000     /* cap while Redis answers but is not ready */
+#define RCONN_HANDSHAKE_MS 5000         /* connect + handshake, or the attempt is dropped */
+#define RCONN_ROLE_CHECK_MS 2000        /* a READY connection asks ROLE this often */
 
-enum rconn_state { RCONN_DOWN, RCONN_CONNECTING, RCONN_READY };
+enum rconn_state { RCONN_S_DOWN, RCONN_S_CONNECTING, RCONN_S_READY, RCONN_S_CLOSING };
 
 struct rconn {
     struct event_base *base;
@@ -32,7 +52,21 @@ struct rconn {
     char name[64];
     redisAsyncContext *ac;
     enum rconn_state state;
+    enum rconn_reason reason;       /* RCONN_READY in READY, else why not */
+    int hs_failed;                  /* this attempt's handshake already failed */
+    char host[256];                 /* the Redis used: redis.host, or the primary a sentinel named */
+    int port;
+    /* Sentinel mode (cfg->n_sentinels > 0), see "Finding the primary" below. */
+    redisAsyncContext *sac;         /* the sentinel being asked, then watched */
+    int sac_watching;               /* sac answered and is subscribed to +switch-master */
+    size_t sentinel_next;           /* index of the sentinel to ask next */
+    size_t sentinel_failed;         /* sentinels that failed in a row */
+    int primary_fresh;              /* host/port just came from a sentinel: connect, do not ask */
+    int role_denied;                /* ACL refuses ROLE: logged once, primary assumed */
+    struct event *sentinel_ev;      /* asks the next sentinel outside hiredis callbacks */
     struct event *retry_ev;
+    struct event *deadline_ev;      /* bounds CONNECTING */
+    struct event *role_ev;          /* persistent: re-checks ROLE while READY */
     int backoff_ms;
     int pending;
     int freeing;
@@ -48,20 +82,99 @@ struct rconn_call {
 };
 
 static void rconn_connect(struct rconn *rc);
+static void rconn_connect_primary(struct rconn *rc);
+static void rconn_drop_now(struct rconn *rc);
 
 static void rconn_set_state(struct rconn *rc, enum rconn_state st)
 {
-    int was_ready = rc->state == RCONN_READY;
+    int was_ready = rc->state == RCONN_S_READY;
     rc->state = st;
-    if (rc->state_cb != NULL && was_ready != (st == RCONN_READY) && !rc->freeing)
-        rc->state_cb(rc, st == RCONN_READY, rc->state_arg);
+    if (rc->state_cb != NULL && was_ready != (st == RCONN_S_READY) && !rc->freeing)
+        rc->state_cb(rc, st == RCONN_S_READY, rc->state_arg);
+}
+
+static const char *const rconn_reason_texts[] = {
+#define RCONN__TEXT(name, text) [RCONN_##name] = text,
+    RCONN_REASON_MAP(RCONN__TEXT)
+#undef RCONN__TEXT
+};
+
+const char *rconn_reason_text(enum rconn_reason r)
+{
+    if ((size_t)r >= sizeof(rconn_reason_texts) / sizeof(rconn_reason_texts[0]))
+        return "in an unknown state";
+    return rconn_reason_texts[r];
+}
+
+enum rconn_reason rconn_reason(const struct rconn *rc) { return rc->reason; }
+
+const char *rconn_addr(const struct rconn *rc, char *buf, size_t len)
+{
+    if (rc->host[0] == '\0')
+        snprintf(buf, len, "(sentinel master \"%s\")", rc->cfg->master_name);
+    else
+        snprintf(buf, len, strchr(rc->host, ':') != NULL ? "[%s]:%d" : "%s:%d", rc->host, rc->port);
+    return buf;
+}
+
+/*
+ * rconn_error_reason maps an error reply that says "this Redis cannot take
+ * our writes now" to its reason; RCONN_READY for any other error.
+ */
+static enum rconn_reason rconn_error_reason(const char *err)
+{
+    static const struct {
+        const char *prefix;
+        enum rconn_reason reason;
+    } map[] = {
+        { "LOADING", RCONN_LOADING },       { "BUSY", RCONN_BUSY },
+        { "MASTERDOWN", RCONN_MASTERDOWN }, { "READONLY", RCONN_READONLY },
+        { "NOAUTH", RCONN_AUTH },           { "WRONGPASS", RCONN_AUTH },
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        size_t n = strlen(map[i].prefix);
+        if (strncmp(err, map[i].prefix, n) == 0 && (err[n] == ' ' || err[n] == '\0'))
+            return map[i].reason;
+    }
+    return RCONN_READY;
+}
+
+/*
+ * rconn_note records why the connection is not usable and logs it, once per
+ * change of reason: a Redis loading for a minute is one line, not sixty.
+ * 'detail' is Redis's own words or the socket error; may be NULL.
+ */
+static void rconn_note(struct rconn *rc, enum rconn_reason reason, const char *detail)
+{
+    if (rc->freeing)
+        return;
+    char addr[300];
+    rconn_addr(rc, addr, sizeof(addr));
+    if (reason != rc->reason)
+        pr_log_warn("rconn", "%s: Redis %s %s%s%s; retrying", rc->name, addr,
+                    rconn_reason_text(reason), detail != NULL ? ": " : "",
+                    detail != NULL ? detail : "");
+    else
+        pr_log_debug("rconn", "%s: Redis %s still %s", rc->name, addr, rconn_reason_text(reason));
+    rc->reason = reason;
+}
+
+/* A Redis that answers but is not ready yet is asked again soon, whatever the backoff. */
+static int rconn_alive_reason(enum rconn_reason r)
+{
+    return r == RCONN_LOADING || r == RCONN_BUSY || r == RCONN_MASTERDOWN ||
+           r == RCONN_READONLY || r == RCONN_TIMEOUT || r == RCONN_NOPRIMARY;
 }
 
 static void rconn_schedule_retry(struct rconn *rc)
 {
     if (rc->freeing)
         return;
-    struct timeval tv = { rc->backoff_ms / 1000, (rc->backoff_ms % 1000) * 1000 };
+    int ms = rc->backoff_ms;
+    if (rconn_alive_reason(rc->reason) && ms > RCONN_BACKOFF_ALIVE_MS)
+        ms = RCONN_BACKOFF_ALIVE_MS;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_del(rc->deadline_ev);
     evtimer_add(rc->retry_ev, &tv);
     rc->backoff_ms *= 2;
     if (rc->backoff_ms > RCONN_BACKOFF_MAX_MS)
@@ -75,11 +188,37 @@ static void rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
     rconn_connect(arg);
 }
 
+/*
+ * rconn_saw_error (see rconn.h): an established connection whose Redis now
+ * answers LOADING, READONLY or MASTERDOWN is no longer talking to a usable
+ * primary (a restart with data, a failover). Stop sending, let the replies
+ * already on their way arrive, then hand-shake again.
+ */
+void rconn_saw_error(struct rconn *rc, const char *err)
+{
+    if (err == NULL || rc->state != RCONN_S_READY)
+        return;
+    enum rconn_reason why = rconn_error_reason(err);
+    if (why != RCONN_LOADING && why != RCONN_READONLY && why != RCONN_MASTERDOWN)
+        return;
+    rconn_note(rc, why, err);
+    rconn_set_state(rc, RCONN_S_CLOSING);
+    if (rc->ac != NULL)
+        redisAsyncDisconnect(rc->ac);   /* in a hiredis callback: deferred until replies are in */
+}
+
+static void rconn_check_reply(struct rconn *rc, const redisReply *r)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        rconn_saw_error(rc, r->str);
+}
+
 static void rconn_call_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
     struct rconn_call *call = privdata;
     call->rc->pending--;
+    rconn_check_reply(call->rc, r);
     if (call->cb != NULL)
         call->cb(call->rc, r, call->arg);
     free(call);
@@ -89,8 +228,9 @@ static void rconn_call_cb(redisAsyncContext *ac, void *r, void *privdata)
 static void rconn_nocb_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
-    (void)r;
-    ((struct rconn *)privdata)->pending--;
+    struct rconn *rc = privdata;
+    rc->pending--;
+    rconn_check_reply(rc, r);
 }
 
 static size_t rconn_digits(size_t n)
@@ -173,74 +313,459 @@ out:
     return rv;
 }
 
-/* The handshake's last step: PONG means AUTH and SELECT before it succeeded. */
-static void rconn_ping_cb(struct rconn *rc, redisReply *reply, void *arg)
+/* The handshake steps, in send order; the reply callback's argument. */
+enum rconn_step { RCONN_STEP_AUTH, RCONN_STEP_SELECT, RCONN_STEP_SETNAME, RCONN_STEP_PING,
+                  RCONN_STEP_ROLE };
+static const char *const rconn_step_names[] = { "AUTH", "SELECT", "CLIENT SETNAME", "PING", "ROLE" };
+/* Stable addresses to pass a step through hiredis' void * argument. */
+static const enum rconn_step rconn_steps[] = { RCONN_STEP_AUTH, RCONN_STEP_SELECT,
+                                               RCONN_STEP_SETNAME, RCONN_STEP_PING,
+                                               RCONN_STEP_ROLE };
+
+/*
+ * rconn_hs_fail fails this attempt with 'reason': logged once, the
+ * connection dropped (once the replies already sent for arrive) and retried.
+ */
+static void rconn_hs_fail(struct rconn *rc, enum rconn_reason reason, const char *detail)
+{
+    if (rc->hs_failed)
+        return;
+    rc->hs_failed = 1;
+    rconn_note(rc, reason, detail);
+    if (rc->ac != NULL)
+        redisAsyncDisconnect(rc->ac);
+}
+
+/* rconn_role_is_master: ROLE's first element is "master" on a primary. */
+static int rconn_role_is_master(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+           r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+}
+
+/*
+ * A primary can be demoted under an established connection (REPLICAOF, a
+ * failover whose announcement was missed). A connection that only reads
+ * would never be told, so every READY connection asks ROLE now and then and
+ * treats "not master" like a -READONLY reply.
+ */
+static void rconn_role_check_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)arg;
     if (reply == NULL)
         return;
-    if (reply->type == REDIS_REPLY_STATUS && strcasecmp(reply->str, "PONG") == 0) {
-        rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
-        pr_log_info("rconn", "%s: connected to Redis %s:%d", rc->name, rc->cfg->host,
-                    rc->cfg->port);
-        rconn_set_state(rc, RCONN_READY);
-    }
+    if (reply->type == REDIS_REPLY_ERROR)
+        rconn_saw_error(rc, reply->str);
+    else if (!rconn_role_is_master(reply))
+        rconn_saw_error(rc, "READONLY ROLE: this Redis is no longer the primary");
 }
 
-/* AUTH or SELECT refused: log the reason, drop the connection and retry later. */
-static void rconn_setup_cb(struct rconn *rc, redisReply *reply, void *arg)
+static void rconn_role_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    const char *what = arg;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        pr_log_error("rconn", "%s: Redis refused %s: %s", rc->name, what, reply->str);
-        redisAsyncDisconnect(rc->ac);
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    const char *role[] = { "ROLE" };
+    if (rc->state == RCONN_S_READY && rc->ac != NULL && !rc->role_denied)
+        rconn_send(rc, rconn_role_check_cb, NULL, 1, role, NULL);
+}
+
+/*
+ * rconn_hs_cb checks one handshake reply. The connection is READY after
+ * ROLE, the last step, only if no step before it failed.
+ */
+static void rconn_hs_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    enum rconn_step step = *(const enum rconn_step *)arg;
+    char detail[160];
+
+    if (reply == NULL || rc->hs_failed)
+        return;     /* lost: the disconnect callback retries */
+    /* ROLE is an @admin command: a least-privilege ACL user may not run it.
+     * Then the primary cannot be confirmed, only assumed (said once). */
+    int role_denied = step == RCONN_STEP_ROLE && reply->type == REDIS_REPLY_ERROR &&
+                      strncmp(reply->str, "NOPERM", 6) == 0;
+    if (role_denied && !rc->role_denied) {
+        rc->role_denied = 1;
+        pr_log_warn("rconn", "%s: ROLE refused (%s): cannot confirm that Redis is the primary",
+                    rc->name, reply->str);
     }
+    /* The name only labels CLIENT LIST: an ACL that forbids it is no reason to stop. */
+    if (step == RCONN_STEP_SETNAME && reply->type == REDIS_REPLY_ERROR &&
+        rconn_error_reason(reply->str) == RCONN_READY)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !role_denied) {
+        enum rconn_reason why = rconn_error_reason(reply->str);
+        if (why == RCONN_READY)
+            why = step == RCONN_STEP_AUTH ? RCONN_AUTH
+                : step == RCONN_STEP_SELECT ? RCONN_SELECT : RCONN_PROTOCOL;
+        snprintf(detail, sizeof(detail), "%s: %s", rconn_step_names[step], reply->str);
+        rconn_hs_fail(rc, why, detail);
+        return;
+    }
+    if (step == RCONN_STEP_PING &&
+        (reply->type != REDIS_REPLY_STATUS || strcasecmp(reply->str, "PONG") != 0)) {
+        rconn_hs_fail(rc, RCONN_PROTOCOL, "PING: no PONG");
+        return;
+    }
+    if (step != RCONN_STEP_ROLE)
+        return;
+    if (!role_denied && !rconn_role_is_master(reply)) {
+        rconn_hs_fail(rc, RCONN_READONLY, "ROLE: not master");
+        return;
+    }
+    evtimer_del(rc->deadline_ev);
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    char addr[300];
+    rconn_addr(rc, addr, sizeof(addr));
+    if (rc->reason != RCONN_CONNECTING)
+        pr_log_info("rconn", "%s: connected to Redis %s (was %s)", rc->name, addr,
+                    rconn_reason_text(rc->reason));
+    else
+        pr_log_info("rconn", "%s: connected to Redis %s", rc->name, addr);
+    rc->reason = RCONN_READY;
+    rconn_set_state(rc, RCONN_S_READY);
 }
 
 static void rconn_connect_cb(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     if (status != REDIS_OK) {
-        pr_log_warn("rconn", "%s: cannot connect to Redis %s:%d: %s", rc->name, rc->cfg->host,
-                    rc->cfg->port, ac->errstr);
         rc->ac = NULL; /* hiredis frees the context after this callback */
-        rconn_set_state(rc, RCONN_DOWN);
+        rconn_note(rc, RCONN_UNREACHABLE, ac->errstr);
+        rconn_set_state(rc, RCONN_S_DOWN);
         rconn_schedule_retry(rc);
         return;
     }
     if (rc->cfg->password != NULL && rc->cfg->password[0] != '\0') {
         const char *argv[] = { "AUTH", rc->cfg->password };
-        rconn_send(rc, rconn_setup_cb, "AUTH", 2, argv, NULL);
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_AUTH], 2, argv, NULL);
     }
     if (rc->cfg->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", rc->cfg->db);
         const char *argv[] = { "SELECT", db };
-        rconn_send(rc, rconn_setup_cb, "SELECT", 2, argv, NULL);
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_SELECT], 2, argv, NULL);
     }
     const char *setname[] = { "CLIENT", "SETNAME", rc->name };
-    rconn_send(rc, NULL, NULL, 3, setname, NULL);
     const char *ping[] = { "PING" };
-    rconn_send(rc, rconn_ping_cb, NULL, 1, ping, NULL);
+    const char *role[] = { "ROLE" };
+    if (rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_SETNAME], 3, setname, NULL) != 0 ||
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_PING], 1, ping, NULL) != 0 ||
+        rconn_send(rc, rconn_hs_cb, (void *)&rconn_steps[RCONN_STEP_ROLE], 1, role, NULL) != 0)
+        rconn_hs_fail(rc, RCONN_PROTOCOL, "cannot send the handshake");
 }
 
 static void rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
-    if (status != REDIS_OK && !rc->freeing)
-        pr_log_warn("rconn", "%s: lost Redis %s:%d: %s", rc->name, rc->cfg->host, rc->cfg->port,
-                    ac->errstr);
+    /* status is REDIS_OK when we dropped it ourselves, the reason already noted */
+    if (status != REDIS_OK)
+        rconn_note(rc, RCONN_UNREACHABLE, ac->errstr);
     rc->ac = NULL;
-    rconn_set_state(rc, RCONN_DOWN);
+    rconn_set_state(rc, RCONN_S_DOWN);
     rconn_schedule_retry(rc);
 }
 
+/*
+ * rconn_deadline_cb: CONNECTING lasted RCONN_HANDSHAKE_MS (a Redis stopped
+ * mid-handshake, a blackholed address). Drop the attempt and start over.
+ */
+/*
+ * rconn_drop_now frees the data connection at once; never call it from one
+ * of its own callbacks. Pending callbacks get NULL and the retry is
+ * scheduled (by the disconnect callback once connected, else here).
+ */
+static void rconn_drop_now(struct rconn *rc)
+{
+    redisAsyncContext *ac = rc->ac;
+    if (ac == NULL)
+        return;
+    rc->hs_failed = 1;
+    int was_connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    /* Callers learn first, so that what their callbacks (run with NULL
+     * replies by the free) try to send is refused rather than lost. */
+    if (rc->state == RCONN_S_READY)
+        rconn_set_state(rc, RCONN_S_CLOSING);
+    redisAsyncFree(ac);
+    if (!was_connected) {
+        rc->ac = NULL;
+        rconn_set_state(rc, RCONN_S_DOWN);
+        rconn_schedule_retry(rc);
+    }
+}
+
+static void rconn_sentinel_failed(struct rconn *rc, redisAsyncContext *ac, int in_cb,
+                                  const char *why);
+
+/*
+ * rconn_deadline_cb: CONNECTING lasted RCONN_HANDSHAKE_MS (a Redis stopped
+ * mid-handshake, a blackholed address, a sentinel that does not answer).
+ * Drop the attempt and start over.
+ */
+static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (rc->sac != NULL && !rc->sac_watching) {
+        rconn_sentinel_failed(rc, rc->sac, 0, "no answer in time");
+        return;
+    }
+    if (rc->state != RCONN_S_CONNECTING || rc->ac == NULL)
+        return;
+    rconn_note(rc, RCONN_TIMEOUT, NULL);
+    rconn_drop_now(rc);     /* outside any hiredis callback: free at once */
+}
+
+/* ------------------------------------------------------------------------
+ * Finding the primary through Sentinel
+ *
+ * With redis.sentinels every attempt to connect starts by asking a
+ * sentinel, in turn, on a connection of its own (sac):
+ *
+ *     AUTH <sentinel_password>                        (when configured)
+ *     SENTINEL get-master-addr-by-name <master_name>  -> [ip, port] or nil
+ *     SUBSCRIBE +switch-master                        (once it named one)
+ *
+ * The answer is connected to and must pass the handshake (ROLE master: a
+ * sentinel may still name a demoted primary during a failover). The sentinel
+ * that answered stays subscribed, so a failover is followed the moment it is
+ * announced rather than when the old primary's connection times out. A
+ * sentinel that fails (unreachable, error, nil, no answer in time) passes
+ * the turn to the next; when all failed the reason is RCONN_NOPRIMARY and
+ * the round is retried after the usual backoff (at most 1 s). A watching
+ * sentinel that is lost is replaced by the next one, without touching a
+ * working primary connection.
+ * ------------------------------------------------------------------------ */
+
+static int rconn_sentinel_mode(const struct rconn *rc) { return rc->cfg->n_sentinels > 0; }
+
+/* rconn_sentinel_drop forgets 'ac' (the sac): closed at once, or after this callback. */
+static void rconn_sentinel_drop(struct rconn *rc, redisAsyncContext *ac, int in_cb)
+{
+    if (ac == rc->sac) {
+        rc->sac = NULL;
+        rc->sac_watching = 0;
+    }
+    if (ac == NULL)
+        return;
+    if (in_cb)
+        redisAsyncDisconnect(ac);
+    else
+        redisAsyncFree(ac);
+}
+
+/*
+ * rconn_sentinel_failed: sentinel 'ac' could not name the primary. Ask the
+ * next one, or after a whole round without an answer, retry later.
+ */
+static void rconn_sentinel_failed(struct rconn *rc, redisAsyncContext *ac, int in_cb,
+                                  const char *why)
+{
+    const struct cfg_endpoint *s = &rc->cfg->sentinels[rc->sentinel_next];
+    pr_log_debug("rconn", "%s: sentinel %s:%u: %s", rc->name, s->host, s->port, why);
+    rconn_sentinel_drop(rc, ac, in_cb);
+    evtimer_del(rc->deadline_ev);
+    rc->sentinel_next = (rc->sentinel_next + 1) % rc->cfg->n_sentinels;
+    if (++rc->sentinel_failed < rc->cfg->n_sentinels) {
+        event_active(rc->sentinel_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    rc->sentinel_failed = 0;
+    if (rc->state == RCONN_S_READY || rc->ac != NULL) {
+        /* Only the watch is lost (the primary connection lives, or is being
+         * made and retries on its own): look for a sentinel again later. */
+        struct timeval tv = { RCONN_BACKOFF_ALIVE_MS / 1000, 0 };
+        evtimer_add(rc->sentinel_ev, &tv);
+        return;
+    }
+    char detail[200];
+    snprintf(detail, sizeof(detail), "none of %zu sentinels named a primary for \"%s\" (last: %s)",
+             rc->cfg->n_sentinels, rc->cfg->master_name, why);
+    rconn_note(rc, RCONN_NOPRIMARY, detail);
+    rconn_set_state(rc, RCONN_S_DOWN);
+    rconn_schedule_retry(rc);
+}
+
+/*
+ * rconn_primary_named: a sentinel says the primary is 'host':'port'. Use
+ * it now unless the connection already uses exactly it.
+ */
+static void rconn_primary_named(struct rconn *rc, const char *host, int port, const char *how)
+{
+    int same = strcmp(host, rc->host) == 0 && port == rc->port;
+    if (same && rc->state != RCONN_S_DOWN)
+        return;     /* READY on it, or already connecting to it */
+    if (!same)
+        pr_log_info("rconn", "%s: %s: primary of \"%s\" is %s:%d", rc->name, how,
+                    rc->cfg->master_name, host, port);
+    snprintf(rc->host, sizeof(rc->host), "%s", host);
+    rc->port = port;
+    rc->primary_fresh = 1;
+    if (rc->ac != NULL) {
+        rc->reason = RCONN_CONNECTING;  /* a move, not a failure: logged above */
+        rconn_drop_now(rc); /* the old primary; the retry connects to the new one */
+        return;
+    }
+    evtimer_del(rc->retry_ev);
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rconn_connect_primary(rc);
+}
+
+/* The subscription: "+switch-master <name> <old ip> <old port> <new ip> <new port>". */
+static void rconn_sentinel_msg_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    char name[128], oldip[64], newip[64];
+    int oldport, newport;
+
+    if (ac != rc->sac || rc->freeing || reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rconn_sentinel_failed(rc, ac, 1, reply->str);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "message") != 0 ||
+        reply->element[2]->type != REDIS_REPLY_STRING)
+        return;     /* the subscribe confirmation */
+    if (sscanf(reply->element[2]->str, "%127s %63s %d %63s %d", name, oldip, &oldport, newip,
+               &newport) != 5 ||
+        strcmp(name, rc->cfg->master_name) != 0)
+        return;
+    rconn_primary_named(rc, newip, newport, "sentinel announced a failover");
+}
+
+/* SENTINEL get-master-addr-by-name: [ip, port], or nil when it knows no such master. */
+static void rconn_sentinel_addr_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+
+    if (ac != rc->sac || rc->freeing)
+        return;
+    if (reply == NULL)
+        return;     /* lost: the disconnect callback passes the turn on */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        rconn_sentinel_failed(rc, ac, 1, reply->type == REDIS_REPLY_ERROR ? reply->str
+                                         : "it knows no primary by that name");
+        return;
+    }
+    int port = atoi(reply->element[1]->str);
+    if (port <= 0 || port > 65535 || reply->element[0]->len >= sizeof(rc->host)) {
+        rconn_sentinel_failed(rc, ac, 1, "it named a bad address");
+        return;
+    }
+    const char *sub[] = { "SUBSCRIBE", "+switch-master" };
+    if (redisAsyncCommandArgv(ac, rconn_sentinel_msg_cb, rc, 2, sub, NULL) != REDIS_OK) {
+        rconn_sentinel_failed(rc, ac, 1, "cannot subscribe to +switch-master");
+        return;
+    }
+    rc->sac_watching = 1;
+    rc->sentinel_failed = 0;
+    evtimer_del(rc->deadline_ev);
+    rconn_primary_named(rc, reply->element[0]->str, port, "sentinel");
+}
+
+/* AUTH to the sentinel: only a refusal matters. */
+static void rconn_sentinel_auth_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    if (ac == rc->sac && !rc->freeing && reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        char why[160];
+        snprintf(why, sizeof(why), "AUTH: %s", reply->str);
+        rconn_sentinel_failed(rc, ac, 1, why);
+    }
+}
+
+static void rconn_sentinel_connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (status != REDIS_OK && (redisAsyncContext *)ac == rc->sac && !rc->freeing) {
+        rc->sac = NULL;     /* hiredis frees it after this callback */
+        rconn_sentinel_failed(rc, NULL, 1, ac->errstr);
+    }
+}
+
+static void rconn_sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    struct rconn *rc = ac->data;
+    if ((redisAsyncContext *)ac != rc->sac || rc->freeing)
+        return;     /* one we dropped ourselves */
+    rc->sac = NULL;
+    rconn_sentinel_failed(rc, NULL, 1, "connection lost");
+}
+
+/* rconn_sentinel_ask opens sac to the next sentinel and asks it for the primary. */
+static void rconn_sentinel_ask(struct rconn *rc)
+{
+    const struct cfg_endpoint *s = &rc->cfg->sentinels[rc->sentinel_next];
+    rconn_sentinel_drop(rc, rc->sac, 0);
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (ac == NULL || ac->err) {
+        char why[160];
+        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        rconn_sentinel_failed(rc, NULL, 0, why);
+        return;
+    }
+    ac->data = rc;
+    rc->sac = ac;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, rconn_sentinel_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, rconn_sentinel_disconnect_cb);
+    int ok = 1;
+    if (rc->cfg->sentinel_password != NULL && rc->cfg->sentinel_password[0] != '\0') {
+        const char *auth[] = { "AUTH", rc->cfg->sentinel_password };
+        ok = redisAsyncCommandArgv(ac, rconn_sentinel_auth_cb, rc, 2, auth, NULL) == REDIS_OK;
+    }
+    const char *get[] = { "SENTINEL", "get-master-addr-by-name", rc->cfg->master_name };
+    if (!ok || redisAsyncCommandArgv(ac, rconn_sentinel_addr_cb, rc, 3, get, NULL) != REDIS_OK) {
+        rconn_sentinel_failed(rc, ac, 0, "cannot send the question");
+        return;
+    }
+    struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };
+    evtimer_add(rc->deadline_ev, &tv);
+}
+
+static void rconn_sentinel_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (!rc->freeing)
+        rconn_sentinel_ask(rc);
+}
+
+/* ------------------------------------------------------------------------
+ * Connecting
+ * ------------------------------------------------------------------------ */
+
+/* rconn_connect starts one attempt: ask a sentinel first in sentinel mode. */
 static void rconn_connect(struct rconn *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(rc->cfg->host, rc->cfg->port);
+    if (rconn_sentinel_mode(rc) && !rc->primary_fresh) {
+        rconn_sentinel_ask(rc);
+        return;
+    }
+    rconn_connect_primary(rc);
+}
+
+/* rconn_connect_primary connects to host:port and starts the handshake. */
+static void rconn_connect_primary(struct rconn *rc)
+{
+    rc->primary_fresh = 0;
+    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
     if (ac == NULL || ac->err) {
-        pr_log_warn("rconn", "%s: cannot connect to Redis %s:%d: %s", rc->name, rc->cfg->host,
-                    rc->cfg->port, ac != NULL ? ac->errstr : "out of memory");
+        rconn_note(rc, RCONN_UNREACHABLE, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         rconn_schedule_retry(rc);
@@ -248,10 +773,22 @@ static void rconn_connect(struct rconn *rc)
     }
     ac->data = rc;
     rc->ac = ac;
-    rc->state = RCONN_CONNECTING;
+    rc->hs_failed = 0;
+    rc->state = RCONN_S_CONNECTING;
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, rconn_connect_cb);
     redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
+    struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };
+    evtimer_add(rc->deadline_ev, &tv);
+}
+
+/* rconn_free_cfg frees the strings rconn_new copied. */
+static void rconn_free_cfg(struct cfg_redis *c)
+{
+    free(c->host);
+    free(c->password);
+    free(c->master_name);
+    free(c->sentinel_password);
 }
 
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
@@ -264,11 +801,15 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->cfg_copy = *redis;
     rc->cfg_copy.host = strdup(redis->host != NULL ? redis->host : "127.0.0.1");
     rc->cfg_copy.password = redis->password != NULL ? strdup(redis->password) : NULL;
+    rc->cfg_copy.master_name = redis->master_name != NULL ? strdup(redis->master_name) : NULL;
+    rc->cfg_copy.sentinel_password =
+        redis->sentinel_password != NULL ? strdup(redis->sentinel_password) : NULL;
     rc->cfg_copy.prefix = NULL; /* keys are built by keys.c, not here */
     rc->cfg = &rc->cfg_copy;
-    if (rc->cfg_copy.host == NULL || (redis->password != NULL && rc->cfg_copy.password == NULL)) {
-        free(rc->cfg_copy.host);
-        free(rc->cfg_copy.password);
+    if (rc->cfg_copy.host == NULL || (redis->password != NULL && rc->cfg_copy.password == NULL) ||
+        (redis->master_name != NULL && rc->cfg_copy.master_name == NULL) ||
+        (redis->sentinel_password != NULL && rc->cfg_copy.sentinel_password == NULL)) {
+        rconn_free_cfg(&rc->cfg_copy);
         free(rc);
         return PR_ENOMEM;
     }
@@ -276,8 +817,18 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->state_cb = state_cb;
     rc->state_arg = state_arg;
+    rc->reason = RCONN_CONNECTING;
+    if (rc->cfg->n_sentinels == 0) {    /* with Sentinel: empty until a sentinel names one */
+        snprintf(rc->host, sizeof(rc->host), "%s", rc->cfg->host);
+        rc->port = rc->cfg->port;
+    }
     rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
-    if (rc->retry_ev == NULL) {
+    rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
+    rc->sentinel_ev = evtimer_new(base, rconn_sentinel_cb, rc);
+    rc->role_ev = event_new(base, -1, EV_PERSIST, rconn_role_timer_cb, rc);
+    struct timeval role_tv = { RCONN_ROLE_CHECK_MS / 1000, (RCONN_ROLE_CHECK_MS % 1000) * 1000 };
+    if (rc->retry_ev == NULL || rc->deadline_ev == NULL || rc->sentinel_ev == NULL ||
+        rc->role_ev == NULL || evtimer_add(rc->role_ev, &role_tv) != 0) {
         rconn_free(rc);
         return PR_ENOMEM;
     }
@@ -288,7 +839,7 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
 
 int rconn_connected(const struct rconn *rc)
 {
-    return rc->state == RCONN_READY && rc->ac != NULL;
+    return rc->state == RCONN_S_READY && rc->ac != NULL;
 }
 
 int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
@@ -301,6 +852,8 @@ int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const ch
 
 int rconn_pending(const struct rconn *rc) { return rc->pending; }
 
+const struct cfg_redis *rconn_cfg(const struct rconn *rc) { return rc->cfg; }
+
 void rconn_free(struct rconn *rc)
 {
     if (rc == NULL)
@@ -310,7 +863,14 @@ void rconn_free(struct rconn *rc)
         redisAsyncFree(rc->ac); /* runs pending callbacks with NULL replies */
     if (rc->retry_ev != NULL)
         event_free(rc->retry_ev);
-    free(rc->cfg_copy.host);
-    free(rc->cfg_copy.password);
+    if (rc->deadline_ev != NULL)
+        event_free(rc->deadline_ev);
+    if (rc->sac != NULL)
+        redisAsyncFree(rc->sac);
+    if (rc->sentinel_ev != NULL)
+        event_free(rc->sentinel_ev);
+    if (rc->role_ev != NULL)
+        event_free(rc->role_ev);
+    rconn_free_cfg(&rc->cfg_copy);
     free(rc);
 }

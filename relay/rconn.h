@@ -4,6 +4,16 @@
  * backoff after any loss, and refuses commands while down so callers can
  * answer "try later" at once instead of queueing blind. Each role (listener,
  * dispatcher, stats) owns its own rconn. Commands are argv arrays only.
+ *
+ * A connection is usable only once Redis proved it can take writes: every
+ * step of the handshake answered as expected and ROLE said "master". Every
+ * connection of the relay writes (even XREADGROUP does), so a replica is
+ * refused like a loading primary. A Redis that answers but is not ready
+ * (LOADING, BUSY, MASTERDOWN, READONLY) is retried at least once a second,
+ * so the relay follows it within about a second of it becoming ready. The
+ * same errors on an established connection (a restart with data, a
+ * failover) make it hand-shake again. Why it is not usable is kept as an
+ * rconn_reason, for /readyz and the logs.
  */
 #ifndef PUSHRELAY_RCONN_H
 #define PUSHRELAY_RCONN_H
@@ -17,6 +27,30 @@
 struct rconn;
 
 /*
+ * Why a connection is not usable, one entry each: the enum, and the phrase
+ * that completes "Redis ..." in logs and /readyz.
+ */
+#define RCONN_REASON_MAP(XX)                                                   \
+    XX(READY, "ready")                                                         \
+    XX(CONNECTING, "connecting")                                               \
+    XX(UNREACHABLE, "unreachable")                                             \
+    XX(LOADING, "loading its dataset")                                         \
+    XX(BUSY, "busy running a script")                                          \
+    XX(MASTERDOWN, "a replica that lost its primary (MASTERDOWN)")             \
+    XX(READONLY, "a read-only replica, not the primary")                       \
+    XX(AUTH, "refusing our password")                                          \
+    XX(SELECT, "refusing the configured db")                                   \
+    XX(TIMEOUT, "not answering the handshake in time")                         \
+    XX(PROTOCOL, "answering the handshake unexpectedly")                       \
+    XX(NOPRIMARY, "without a primary: no sentinel names one")
+
+enum rconn_reason {
+#define RCONN__ENUM(name, text) RCONN_##name,
+    RCONN_REASON_MAP(RCONN__ENUM)
+#undef RCONN__ENUM
+};
+
+/*
  * Reply callback: 'reply' is NULL when the connection was lost before the
  * reply arrived (the command may or may not have run). It is owned by
  * hiredis and valid only during the call.
@@ -27,9 +61,10 @@ typedef void (*rconn_reply_cb)(struct rconn *rc, redisReply *reply, void *arg);
 typedef void (*rconn_state_cb)(struct rconn *rc, int connected, void *arg);
 
 /*
- * rconn_new starts connecting to 'redis' (copied: it survives reloads);
- * 'name' tags log lines and becomes CLIENT SETNAME. 'state_cb' may
- * be NULL.
+ * rconn_new starts connecting to 'redis' (copied: it survives reloads, and
+ * redis.* changes need a new rconn); with redis.sentinels it asks them for
+ * the primary first and follows their failover announcements. 'name' tags
+ * log lines and becomes CLIENT SETNAME. 'state_cb' may be NULL.
  */
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
               rconn_state_cb state_cb, void *state_arg, struct rconn **out);
@@ -44,6 +79,35 @@ int rconn_connected(const struct rconn *rc);
  */
 int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
               const size_t *argvlen);
+
+/*
+ * rconn_reason: RCONN_READY when connected, else why not (the last
+ * failure; RCONN_CONNECTING before the first attempt finished).
+ */
+enum rconn_reason rconn_reason(const struct rconn *rc);
+
+/*
+ * rconn_addr writes "host:port" of the Redis in use (with Sentinel: the
+ * primary last named, or "sentinel master <name>" before any) to 'buf'.
+ */
+const char *rconn_addr(const struct rconn *rc, char *buf, size_t len);
+
+/* rconn_reason_text: the phrase for 'r' ("loading its dataset"); static storage. */
+const char *rconn_reason_text(enum rconn_reason r);
+
+/*
+ * rconn_saw_error: 'err' is an error Redis gave inside a reply (a script's
+ * redis.pcall). It counts like an error reply on the connection: LOADING,
+ * READONLY or MASTERDOWN make it stop taking commands and hand-shake again.
+ * Call it only from a reply callback of 'rc'.
+ */
+void rconn_saw_error(struct rconn *rc, const char *err);
+
+/*
+ * rconn_cfg: the Redis configuration 'rc' was made with (its own copy,
+ * unchanged by reloads), e.g. for redis.wait_replicas. Valid while 'rc' is.
+ */
+const struct cfg_redis *rconn_cfg(const struct rconn *rc);
 
 /* rconn_pending: commands sent and not yet answered (for backpressure). */
 int rconn_pending(const struct rconn *rc);

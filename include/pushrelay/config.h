@@ -26,12 +26,22 @@ struct cfg_tls {
     char *ca_file;      /* PEM CA bundle that client certificates chain to */
 };
 
+#define CFG_MAX_SENTINELS CFG_MAX_LISTEN
+
 struct cfg_redis {
-    char *host;
+    char *host;         /* unused with sentinels */
     int port;
     char *password;     /* "" or NULL: no AUTH */
     int db;
     char *prefix;       /* key prefix, default "pr:" */
+    /* Sentinel (design section 11): n_sentinels > 0 replaces host/port. */
+    struct cfg_endpoint sentinels[CFG_MAX_SENTINELS];
+    size_t n_sentinels;
+    char *master_name;          /* required with sentinels */
+    char *sentinel_password;    /* AUTH to the sentinels; "" or NULL: none */
+    /* Replicated acknowledgement: 0 = 202 once the primary wrote it. */
+    int wait_replicas;
+    int wait_timeout_ms;        /* default 100 */
 };
 
 struct cfg_federation {

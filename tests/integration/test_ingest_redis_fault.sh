@@ -26,15 +26,16 @@ assert_eq 20 "$(grep -c '^[0-9]* 503 ' "$T/sipp-message_expect_any-status.log")"
 kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd exited while Redis was down"
 
 pr_restart_redis
-# The listener reconnects on its own; within 15 s a MESSAGE is accepted again.
+# The listener reconnects on its own: a MESSAGE is accepted again (polled,
+# with a ceiling far above the reconnect backoff of at most 5 s).
 ok=0
-for i in $(seq 30); do
+for i in $(seq 300); do
     pr_msg "$T/after" id="after-outage-$i"
     RESP=$(pr_sip_request "$T/after") || true
     if [ "$(pr_status "$RESP")" = 202 ]; then ok=1; break; fi
-    sleep 0.5
+    sleep 0.1
 done
-[ "$ok" = 1 ] || fail "no 202 within 15 s of Redis coming back: $RESP"
+[ "$ok" = 1 ] || fail "no 202 within 60 s of Redis coming back: $RESP"
 pass "accepted again after Redis restart (attempt $i)"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
 kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd is not running"

@@ -142,6 +142,28 @@ static void good_file_yields_every_value(void **state)
     cfg_free(cfg);
 }
 
+static void sentinel_file_yields_sentinels_and_wait(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    data_path(path, sizeof(path), "sentinel.conf");
+    struct cfg *cfg = load_ok(path);
+    const struct cfg_redis *r = &cfg->redis;
+
+    assert_int_equal(r->n_sentinels, 3);
+    assert_string_equal(r->sentinels[0].host, "10.0.0.5");
+    assert_int_equal(r->sentinels[0].port, 26379);
+    assert_string_equal(r->sentinels[1].host, "::1");
+    assert_int_equal(r->sentinels[1].port, 26380);
+    assert_string_equal(r->sentinels[2].host, "sentinel.internal");
+    assert_string_equal(r->master_name, "pushrelay");
+    assert_string_equal(r->password, "s3cret");
+    assert_string_equal(r->sentinel_password, "s3ntinel");
+    assert_int_equal(r->wait_replicas, 1);
+    assert_int_equal(r->wait_timeout_ms, 250);
+    cfg_free(cfg);
+}
+
 static void minimal_file_takes_the_defaults(void **state)
 {
     (void)state;
@@ -155,6 +177,10 @@ static void minimal_file_takes_the_defaults(void **state)
     assert_null(cfg->redis.password);
     assert_int_equal(cfg->redis.db, 0);
     assert_string_equal(cfg->redis.prefix, "pr:");
+    assert_int_equal(cfg->redis.n_sentinels, 0);
+    assert_null(cfg->redis.master_name);
+    assert_int_equal(cfg->redis.wait_replicas, 0);
+    assert_int_equal(cfg->redis.wait_timeout_ms, 100);
     assert_int_equal(cfg->federation.n_listen, 1);
     assert_string_equal(cfg->federation.listen[0].host, "0.0.0.0");
     assert_int_equal(cfg->federation.listen[0].port, 5061);
@@ -297,6 +323,13 @@ static const struct {
     { "domain_bad", ":4: federation.domain: \"push_example..net\" is not a valid DNS name" },
     { "app_id_bad", ":8: apps[0].id: \"my app\" holds a character that is not allowed" },
     { "prefix_bad", ":3: redis.prefix: \"pr :\" must not hold spaces or control characters" },
+    { "redis_sentinels_and_host",
+      ":3: redis.host: cannot be used with redis.sentinels (the sentinels name the primary)" },
+    { "redis_sentinels_no_master",
+      ":3: redis.master_name: required key is missing (redis.sentinels needs it)" },
+    { "redis_master_no_sentinels", ":3: redis.master_name: needs redis.sentinels" },
+    { "redis_sentinel_bad", ":3: redis.sentinels[0]: \"127.0.0.1\" must be host:port" },
+    { "redis_wait_range", ":3: redis.wait_replicas: must be between 0 and 64" },
 };
 
 /* expand writes 'msg' with '@' replaced by the fixtures directory. */
@@ -466,6 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_file_yields_every_value),
         cmocka_unit_test(minimal_file_takes_the_defaults),
+        cmocka_unit_test(sentinel_file_yields_sentinels_and_wait),
         cmocka_unit_test(example_config_loads),
         cmocka_unit_test(bad_files_are_refused_with_file_line_and_key),
         cmocka_unit_test(every_bad_fixture_is_checked),

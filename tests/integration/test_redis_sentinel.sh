@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# test_redis_sentinel.sh - Redis through Sentinel: a primary, a replica and
+# three sentinels (redis-server --sentinel) on loopback; pushrelayd (listener
+# and dispatcher) and pushrelayctl find the primary through the sentinels
+# only. Under steady SIP load the primary is killed -9:
+#
+#   * the relay answers 503 + Retry-After while there is no primary, never
+#     exits, and answers 202 again once the sentinels promoted the replica
+#     and it has a replica of its own again (the old primary, restarted:
+#     with redis.wait_replicas = 1 a 202 needs one);
+#   * every MESSAGE answered 202 is delivered (duplicates are counted and
+#     printed, not refused: delivery is at least once);
+#   * how long the listener answered 503 is printed.
+# Then a planned failover (SENTINEL FAILOVER) under load: the relay follows
+# the +switch-master announcement; again every 202 is delivered.
+. "$(dirname "$0")/lib.sh"
+
+N=${PR_SENTINEL_N:-4000}
+
+pr_gen_certs
+pr_gen_edge edge.contoso.com
+pr_start_redis
+OLD_PRIMARY=$REDIS_PORT
+rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null   # a replica syncs at once, not after 5 s
+
+REPLICA_PORT=$(pr_free_port)
+mkdir -p "$T/replica"
+redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
+    --appendonly yes --appendfsync everysec --repl-diskless-sync-delay 0 \
+    --replicaof 127.0.0.1 "$OLD_PRIMARY" --daemonize no >"$T/replica.log" 2>&1 &
+REPLICA_PID=$!
+pr_track "$REPLICA_PID"
+pr_wait_for 60 sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
+    fail "replica did not sync"
+
+SENTINEL_PORTS=()
+for k in 1 2 3; do
+    p=$(pr_free_port)
+    cat >"$T/sentinel-$k.conf" <<CONF
+port $p
+bind 127.0.0.1
+dir $T
+sentinel monitor pushrelay 127.0.0.1 $OLD_PRIMARY 2
+sentinel down-after-milliseconds pushrelay 1000
+sentinel failover-timeout pushrelay 10000
+sentinel parallel-syncs pushrelay 1
+CONF
+    redis-server "$T/sentinel-$k.conf" --sentinel >"$T/sentinel-$k.log" 2>&1 &
+    pr_track $!
+    SENTINEL_PORTS+=("$p")
+done
+scli() { redis-cli -p "${SENTINEL_PORTS[0]}" "$@"; }
+# Every sentinel must know the replica and the other two before a failover can be agreed.
+for p in "${SENTINEL_PORTS[@]}"; do
+    pr_wait_for 60 sh -c "[ \$(redis-cli -p $p SENTINEL replicas pushrelay | grep -c '^name$') -ge 1 ] &&
+                          [ \$(redis-cli -p $p SENTINEL sentinels pushrelay | grep -c '^name$') -ge 2 ]" ||
+        fail "sentinel on $p does not see the replica and the other sentinels"
+done
+pass "primary $OLD_PRIMARY, replica $REPLICA_PORT, sentinels ${SENTINEL_PORTS[*]}"
+
+# The relay knows only the sentinels.
+pr_write_config "$T/relay.conf"
+S_LIST=$(printf '"127.0.0.1:%s", ' "${SENTINEL_PORTS[@]}")
+sed -i "s/^redis = { .* };\$/redis = { sentinels = [ ${S_LIST%, } ]; master_name = \"pushrelay\"; prefix = \"pr:\"; wait_replicas = 1; wait_timeout_ms = 500; };/" "$T/relay.conf"
+grep -q 'sentinels = \[ "127.0.0.1' "$T/relay.conf" || fail "could not write the sentinel config"
+grep -q '^redis = .*port = ' "$T/relay.conf" && fail "the test config still names a Redis port"
+PR_LOG_LEVEL=info pr_start_sandbox
+pr_start_relay all
+PID_BEFORE=$RELAY_PID
+pr_enable contoso.com edge.contoso.com
+assert_eq 1 "$(rcli SISMEMBER pr:tenants contoso.com)" "pushrelayctl wrote the tenant to the primary"
+pr_start_stunnel edge.contoso.com
+grep -q "sentinel: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log" ||
+    fail "the relay did not learn the primary from a sentinel"
+
+sb_delivered() {
+    curl -sf --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SANDBOX_PORT/_sandbox/stats" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"]["apns"])' 2>/dev/null || echo 0
+}
+now_ms() { date +%s%3N; }
+STATUS_LOG="$T/sipp-message_expect_any-status.log"
+answered() { if [ -f "$STATUS_LOG" ]; then grep -c ' 202 ' "$STATUS_LOG" || true; else echo 0; fi; }
+
+echo "== steady load: $N MESSAGEs at 100/s"
+PR_CSV_TAG=sn pr_gen_csv "$T/load.csv" "$N"
+PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=600 pr_sipp message_expect_any "$N" -inf "$T/load.csv" &
+SIPP_JOB=$!
+pr_track "$SIPP_JOB"
+for _ in $(seq 600); do [ "$(answered)" -ge 300 ] && break; sleep 0.1; done
+[ "$(answered)" -ge 300 ] || fail "fewer than 300 MESSAGEs accepted before the failover"
+pass "$(answered) accepted before the failover"
+
+echo "== kill -9 of the primary"
+T_KILL=$(now_ms)
+kill -9 "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null || true
+# Probe with single MESSAGEs while the sentinels fail over: when did 503s start and stop?
+first_503=0 first_202=0 promoted=0 k=0 restarted=0
+for _ in $(seq 1200); do
+    k=$((k + 1))
+    pr_msg "$T/probe" id="probe-$k"
+    RESP=$(pr_sip_request "$T/probe") || true
+    st=$(pr_status "$RESP")
+    if [ "$st" = 503 ] && [ "$first_503" = 0 ]; then
+        first_503=$(now_ms)
+        RA=$(pr_header "$RESP" Retry-After)
+        [[ $RA =~ ^[0-9]+$ ]] || fail "503 without a numeric Retry-After: $RESP"
+    fi
+    if [ "$st" = 202 ] && [ "$first_503" != 0 ]; then first_202=$(now_ms); echo "probe-$k" >>"$T/probes"; break; fi
+    [ "$st" = 202 ] && echo "probe-$k" >>"$T/probes"
+    if [ "$promoted" = 0 ] && scli SENTINEL get-master-addr-by-name pushrelay | grep -qx "$REPLICA_PORT"; then
+        promoted=$(now_ms)
+        echo "sentinels promoted the replica $((promoted - T_KILL)) ms after the kill"
+        # The old primary comes back (its AOF) and the sentinels make it a replica:
+        # the new primary can then acknowledge WAIT 1 again.
+        REDIS_PORT=$OLD_PRIMARY pr_start_redis
+        redis-cli -p "$OLD_PRIMARY" CONFIG SET repl-diskless-sync-delay 0 >/dev/null || true
+        restarted=1
+    fi
+    kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd exited during the failover"
+    sleep 0.1
+done
+[ "$promoted" != 0 ] || fail "the sentinels never promoted the replica"
+[ "$first_503" != 0 ] || fail "no 503 was seen after the kill: the failover was not observed"
+[ "$first_202" != 0 ] || fail "no 202 within the ceiling after the failover"
+REDIS_PORT=$REPLICA_PORT    # rcli now reads the new primary
+echo "FAILOVER: 503 from $((first_503 - T_KILL)) ms to $((first_202 - T_KILL)) ms after the kill" \
+     "($(( (first_202 - first_503) / 1000 )).$(( (first_202 - first_503) % 1000 / 100 )) s of 503;" \
+     "promotion at $((promoted - T_KILL)) ms, then the old primary restarted as a replica)"
+grep -q "sentinel announced a failover: primary of \"pushrelay\" is 127.0.0.1:$REPLICA_PORT\|sentinel: primary of \"pushrelay\" is 127.0.0.1:$REPLICA_PORT" "$T/relay.log" ||
+    fail "the relay never switched to the promoted replica"
+pass "relay follows the new primary: $(grep -m1 "is 127.0.0.1:$REPLICA_PORT" "$T/relay.log" | cut -c1-140)"
+assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
+
+echo "== the load finishes"
+wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+mv "$STATUS_LOG" "$T/status-kill.log"
+REFUSED=$(grep -c ' 503 ' "$T/status-kill.log" || true)
+echo "load: $(grep -c ' 202 ' "$T/status-kill.log") accepted, $REFUSED answered 503 (about $((REFUSED / 100)) s at 100/s)"
+[ "$REFUSED" -gt 0 ] || fail "no MESSAGE of the load was refused: the failover did not happen under load"
+
+echo "== a planned failover (SENTINEL FAILOVER) under load: followed through +switch-master"
+pr_wait_for 60 sh -c "[ \$(redis-cli -p $OLD_PRIMARY INFO replication | grep -c master_link_status:up) = 1 ]" ||
+    fail "the old primary did not become a replica of the new one"
+PR_CSV_TAG=sw pr_gen_csv "$T/switch.csv" 1500
+PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=600 pr_sipp message_expect_any 1500 -inf "$T/switch.csv" &
+SIPP_JOB=$!
+pr_track "$SIPP_JOB"
+for _ in $(seq 600); do [ "$(answered)" -ge 200 ] && break; sleep 0.1; done
+[ "$(answered)" -ge 200 ] || fail "fewer than 200 MESSAGEs accepted before the planned failover"
+scli SENTINEL FAILOVER pushrelay | grep -q OK || fail "SENTINEL FAILOVER refused"
+pr_wait_for 60 sh -c "redis-cli -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name pushrelay | grep -qx $OLD_PRIMARY" ||
+    fail "the planned failover did not promote the old primary back"
+wait_log() { grep -q "sentinel announced a failover: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log"; }
+pr_wait_for 60 wait_log || fail "the relay did not follow the +switch-master announcement"
+pass "relay followed the announcement: $(grep -m1 "announced a failover: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log" | cut -c1-150)"
+REDIS_PORT=$OLD_PRIMARY
+wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+echo "planned failover load: $(grep -c ' 202 ' "$STATUS_LOG") accepted, $(grep -c ' 503 ' "$STATUS_LOG" || true) answered 503"
+assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
+
+echo "== every 202 of both failovers is delivered"
+{ cat "$T/status-kill.log" "$STATUS_LOG" | grep ' 202 ' | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
+ACCEPTED=$(wc -l <"$T/accepted")
+delivered_all() {
+    python3 - "$T/sandbox.jsonl" "$T/accepted" <<'PY'
+import json, sys
+got = set()
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        got.add(json.loads(json.loads(line)["body"])["pr"]["id"])
+    except (ValueError, KeyError):
+        pass
+want = set(open(sys.argv[2]).read().split())
+sys.exit(0 if want <= got else 1)
+PY
+}
+pr_wait_for 120 delivered_all || true
+kill -TERM "$SANDBOX_PID"
+wait "$SANDBOX_PID" 2>/dev/null || true
+python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        print(json.loads(json.loads(line)["body"])["pr"]["id"])
+    except (ValueError, KeyError):
+        pass
+PY
+LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
+DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
+echo "accepted $ACCEPTED, delivered $(wc -l <"$T/delivered"), duplicates $DUPS"
+[ "$LOST" = 0 ] || comm -23 "$T/accepted" <(sort -u "$T/delivered") | head -5 >&2
+assert_eq 0 "$LOST" "MESSAGEs answered 202 but never delivered"
+
+echo "== pushrelayctl finds the current primary through the sentinels"
+pr_ctl show-push --domain contoso.com >/dev/null || fail "pushrelayctl show-push through the sentinels failed"
+pass "pushrelayctl show-push after both failovers"
