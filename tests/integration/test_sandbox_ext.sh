@@ -181,7 +181,7 @@ req "$H1/accesstoken.srf" POST --data "grant_type=client_credentials&client_id=x
 assert_eq "400 invalid_client" "$STATUS $(jget "$BODY" '["error"]')" "secret missing"
 
 echo "== WNS: a toast is 200, with X-WNS-Status only when asked for, and recorded"
-wns /wns/chan-1 -H 'x-wns-requestforstatus: true'
+wns /wns/chan-1 -H 'x-wns-requestforstatus: true' -H 'x-wns-ttl: 60' -H 'x-wns-tag: conv-42'
 assert_eq "200 received connected" "$STATUS $(hdr x-wns-status) $(hdr x-wns-deviceconnectionstatus)" \
     "toast with RequestForStatus"
 [ -n "$(hdr x-wns-msg-id)" ] || fail "no X-WNS-Msg-ID"
@@ -199,6 +199,10 @@ assert_eq 401 "$STATUS" "a token not issued here"
 WNS_TOKEN=$WNS_TOKEN_SAVED
 WNS_TYPE=wns/tile wns /wns/chan-1
 assert_eq 400 "$STATUS" "X-WNS-Type not wns/toast"
+wns /wns/chan-1 -H 'x-wns-ttl: 1h'
+assert_eq 400 "$STATUS" "X-WNS-TTL not seconds"
+wns /wns/chan-1 -H "x-wns-tag: $(printf '%065d' 0)"
+assert_eq 400 "$STATUS" "X-WNS-Tag over 64 characters"
 WNS_BODY=$(head -c 6000 /dev/zero | tr '\0' a) wns /wns/chan-1
 assert_eq 413 "$STATUS" "toast over 5 KB"
 
@@ -254,6 +258,8 @@ HMS_BODY=$(python3 -c 'import sys; print("{\"message\":{\"token\":[\"big\"],\"an
 assert_eq "413 80300008" "$STATUS $(jget "$BODY" '["code"]')" "body over 4 KB"
 HMS_BODY='{"message":{"token":[]}}' hms none
 assert_eq "400 80100001" "$STATUS $(jget "$BODY" '["code"]')" "no token in the message"
+HMS_BODY='{"message":{"token":["x"],"android":{"notification":{"title":"no body"}}}}' hms x
+assert_eq "400 80100001" "$STATUS $(jget "$BODY" '["code"]')" "a notification without a body"
 HMS_SAVED=$HMS_TOKEN; HMS_TOKEN=$WNS_TOKEN
 hms hmsdev1
 assert_eq "401 80200003" "$STATUS $(jget "$BODY" '["code"]')" "a WNS token at HMS"

@@ -7,8 +7,9 @@
  *   HTTP  code       msg                                 when
  *   401   80200003   OAuth token expired.                no live access token of ours
  *   413   80300008   The message body size exceeds...   body over 4096 bytes
- *   400   80100001   Some request parameters are...     not JSON with message.token[0]
- *                                                        and message.android.notification
+ *   400   80100001   Some request parameters are...     not JSON with message.token[0] and
+ *                                                        message.android.notification's
+ *                                                        title and body strings
  *   400   80300007   All the tokens are invalid          marker e400
  *   429/5xx 81000001 System inner error                  markers e429, e5xx (Retry-After: 1)
  *   4xx   80100001   Some request parameters are...     other e4xx markers
@@ -97,7 +98,10 @@ void sb_hms_token_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb
     sb_buf_printf(resp->body, "{\"error\":1102,\"error_description\":\"missing required param\"}");
 }
 
-/* hms_token copies message.token[0] of the body into 'out'; -1 unless the message is well formed. */
+/*
+ * hms_token copies message.token[0] of the body into 'out'; -1 unless the
+ * message is well formed: a notification message with a title and a body.
+ */
 static int hms_token(const struct sb_req *req, char out[HMS_TOKEN_MAX + 1])
 {
     json_t *root = json_loadb(req->body, req->bodylen, 0, NULL);
@@ -105,7 +109,8 @@ static int hms_token(const struct sb_req *req, char out[HMS_TOKEN_MAX + 1])
     const char *tok = json_string_value(json_array_get(json_object_get(msg, "token"), 0));
     json_t *notif = json_object_get(json_object_get(msg, "android"), "notification");
     int rc = -1;
-    if (tok != NULL && tok[0] != '\0' && strlen(tok) <= HMS_TOKEN_MAX && json_is_object(notif)) {
+    if (tok != NULL && tok[0] != '\0' && strlen(tok) <= HMS_TOKEN_MAX &&
+        json_is_string(json_object_get(notif, "title")) && json_is_string(json_object_get(notif, "body"))) {
         strcpy(out, tok);
         rc = 0;
     }

@@ -6,7 +6,8 @@
  *        (WWW-Authenticate names the error)
  *   405  not POST
  *   413  body over 5 KB (5120 bytes)
- *   400  X-WNS-Type not wns/toast, Content-Type not text/xml, or no <toast>
+ *   400  X-WNS-Type not wns/toast, Content-Type not text/xml, or no <toast>;
+ *        X-WNS-TTL not decimal seconds, X-WNS-Tag empty or over 64 characters
  *   then the channel's behaviour marker (sb_behaviour.h): 404 and 410 with
  *   X-WNS-Status: dropped, 406 with X-WNS-Status: channelthrottled, 429
  *   and 503 with Retry-After; else 200 with X-WNS-Status: received.
@@ -30,6 +31,7 @@
 #define WNS_BODY_MAX 5120
 #define WNS_CHANNEL_MAX 1024
 #define WNS_SCOPE "notify.windows.com"
+#define WNS_TAG_MAX 64             /* toast tags (Windows 10 and later) */
 
 void sb_wns_token_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)
 {
@@ -124,6 +126,13 @@ void sb_wns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
         strncmp(ctype, "text/xml", 8) != 0 || req->bodylen == 0 ||
         memmem(req->body, req->bodylen, "<toast", 6) == NULL) {
         wns_error(resp, 400, "X-WNS-Type: wns/toast, Content-Type: text/xml and a <toast> body required");
+        return;
+    }
+    const char *ttl = sb_req_header(req, "x-wns-ttl");
+    const char *tag = sb_req_header(req, "x-wns-tag");
+    if ((ttl != NULL && (ttl[0] == '\0' || strspn(ttl, "0123456789") != strlen(ttl))) ||
+        (tag != NULL && (tag[0] == '\0' || strlen(tag) > WNS_TAG_MAX))) {
+        wns_error(resp, 400, "X-WNS-TTL must be seconds, X-WNS-Tag 1 to 64 characters");
         return;
     }
     struct sb_decision d = sb_behaviour_decide(ctx->behaviour, SB_PROVIDER_WNS, channel);
