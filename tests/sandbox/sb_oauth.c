@@ -8,14 +8,14 @@
  * private_key: RS256 signature, iss == client_email, aud == token_uri (or
  * any URL ending in /token, so that a relay pointed at the sandbox passes),
  * scope naming firebase.messaging, exp in the future, iat not ahead of now
- * by more than 60 s. Called by sb_router.c (endpoint), sb_fcm.c (token
- * check) and sb_control.c (expire, down).
+ * by more than 60 s. The tokens it issues are kept in an sb_ccred store
+ * (sb_ccred.c), like WNS's and HMS's. Called by sb_router.c (endpoint),
+ * sb_fcm.c (token check) and sb_control.c (expire, down).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <strings.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
