@@ -36,6 +36,7 @@
 #include "pushrelay/config.h"
 #include "pushrelay/error.h"
 #include "dnsname.h"
+#include "egress.h"
 
 /* ------------------------------------------------------------------------
  * Schema: what each group may hold
@@ -887,9 +888,14 @@ static int cfg__read_apps(struct cfg__ctx *x, const config_setting_t *s, struct 
 
 /*
  * cfg__egress_finish splits the (already checked) proxy URL into the typed
- * fields and points every app at the egress settings.
+ * fields, points every app at the egress settings, and refuses MPNS apps
+ * the proxy would have to carry: evhttp, MPNS's HTTP/1.1 client, always
+ * opens its own socket and cannot run over a CONNECT tunnel, so rather than
+ * bypass the proxy unnoticed every allowed host must be in no_proxy. (A
+ * "*.suffix" pattern is checked as a host whose first label is "*", which
+ * only "*.x"/".x" entries for a suffix of it match.)
  */
-static int cfg__egress_finish(struct cfg *cfg)
+static int cfg__egress_finish(struct cfg__ctx *x, config_t *cf, struct cfg *cfg)
 {
     struct cfg_egress *eg = &cfg->egress;
     for (size_t i = 0; i < cfg->n_apps; i++)
@@ -905,7 +911,25 @@ static int cfg__egress_finish(struct cfg *cfg)
     int v6 = strchr(eg->proxy_addr.host, ':') != NULL;
     snprintf(eg->proxy_name, sizeof(eg->proxy_name), "%s%s%s:%u", v6 ? "[" : "",
              eg->proxy_addr.host, v6 ? "]" : "", (unsigned)eg->proxy_addr.port);
-    return 0;
+
+    struct egress *e = NULL;
+    int rc = egress_new(eg, &e);
+    for (size_t i = 0; rc == 0 && i < cfg->n_apps; i++) {
+        const struct cfg_app *a = &cfg->apps[i];
+        for (size_t j = 0; a->provider == PR_PROVIDER_MPNS && j < a->n_allowed_hosts; j++) {
+            if (!egress_via_proxy(e, a->allowed_hosts[j]))
+                continue;
+            const config_setting_t *s = config_lookup(cf, "apps");
+            s = s != NULL ? config_setting_get_elem(s, (unsigned)i) : NULL;
+            s = s != NULL ? config_setting_get_member(s, "allowed_hosts") : NULL;
+            s = s != NULL ? config_setting_get_elem(s, (unsigned)j) : NULL;
+            rc = cfg__fail(x, s, NULL, "\"%s\" must be in egress.no_proxy: MPNS cannot use "
+                           "egress.proxy", a->allowed_hosts[j]);
+            break;
+        }
+    }
+    egress_free(e);
+    return rc;
 }
 
 /* Rules across groups, after everything was read. */
@@ -982,7 +1006,7 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
     if (rc == 0)
         rc = cfg__check_all(&x, &cf, cfg);
     if (rc == 0)
-        rc = cfg__egress_finish(cfg);
+        rc = cfg__egress_finish(&x, &cf, cfg);
 
 out:
     config_destroy(&cf);

@@ -33,7 +33,6 @@
 #include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
-#include "egress.h"
 #include "pclient_impl.h"
 #include "payload.h"
 #include "tlsc.h"
@@ -556,27 +555,6 @@ int mpns_client_new(struct pclient *pc)
     pc->ops = &mpns_ops;
     if (app->n_allowed_hosts == 0)
         pr_log_warn("mpns", "app %s: no allowed_hosts: every channel will be refused", app->id);
-    /*
-     * Not covered by the egress proxy: evhttp always opens its own socket, so
-     * it cannot run over a CONNECT tunnel. Rather than bypass the proxy
-     * unnoticed, refuse to start unless egress.no_proxy sends every allowed
-     * channel host direct ("*" stands for any label of a "*.suffix" pattern).
-     */
-    struct egress *eg = NULL;
-    if ((rv = egress_new(app->egress, &eg)) < 0)
-        goto fail;
-    for (size_t i = 0; eg != NULL && i < app->n_allowed_hosts; i++) {
-        if (egress_via_proxy(eg, app->allowed_hosts[i])) {
-            pr_log_error("mpns", "app %s: MPNS cannot use egress.proxy yet: add \"%s\" to "
-                         "egress.no_proxy (channels are then reached directly)", app->id,
-                         app->allowed_hosts[i]);
-            rv = PR_ECONFIG;
-            break;
-        }
-    }
-    egress_free(eg);
-    if (rv < 0)
-        goto fail;
     struct tlsc_options tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
                                 .key_file = app->private_key };
     if ((rv = tlsc_ctx_new(&tls, &m->ssl_ctx, err, sizeof(err))) < 0) {

@@ -58,7 +58,7 @@ static void no_proxy_patterns_send_hosts_direct(void **state)
         { "10.0.0.1", 0 },
         { "10.0.0.10", 1 },
         { "::1", 0 },
-        { "*.corp.example", 0 },              /* how mpns checks a "*.suffix" pattern */
+        { "*.corp.example", 0 },              /* how cfg_load checks "*.suffix" */
         { "*.other.example", 1 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
