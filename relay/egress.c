@@ -218,6 +218,10 @@ static void egress__event_cb(struct bufferevent *bev, short what, void *arg)
     char err[1024];
     if (what & BEV_EVENT_CONNECTED)
         return;                     /* the CONNECT request is already queued */
+    /* A refusing proxy often closes right after its answer: read that first. */
+    if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_input(bev)) > 0 &&
+        egress__answer(t))
+        return;
     int dns_err = bufferevent_socket_get_dns_error(bev);
     int sock_err = EVUTIL_SOCKET_ERROR();
     if (dns_err != 0)
