@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 struct oauth;
+struct cfg_egress;
 
 /*
  * Called when a fetch ends: 'err' 0 means oauth_token now returns a token;
@@ -27,7 +28,6 @@ typedef void (*oauth_ready_cb)(void *arg, int err);
  * egress proxy 'egress' names (NULL: direct). Returns 0,
  * PR_ECONFIG (file unreadable or fields missing, logged) or PR_ECRYPTO.
  */
-struct cfg_egress;
 int oauth_new(struct event_base *base, const char *app_id, const char *service_account,
               const char *ca_file, const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
               struct oauth **out);
