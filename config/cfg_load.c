@@ -1042,8 +1042,9 @@ void cfg_free(struct cfg *cfg)
         free(cfg->egress.no_proxy[j]);
     free(cfg->egress.no_proxy);
     char *strs[] = { cfg->path, cfg->node_id, cfg->redis.host, cfg->redis.password,
-                     cfg->egress.proxy, cfg->egress.proxy_auth, cfg->redis.prefix, cfg->federation.domain, cfg->federation.tls.certificate,
-                     cfg->federation.tls.private_key, cfg->federation.tls.ca_file };
+                     cfg->redis.prefix, cfg->federation.domain, cfg->federation.tls.certificate,
+                     cfg->federation.tls.private_key, cfg->federation.tls.ca_file,
+                     cfg->egress.proxy, cfg->egress.proxy_auth };
     for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
         free(strs[j]);
     free(cfg);
