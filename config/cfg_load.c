@@ -39,6 +39,7 @@
 #include "pushrelay/error.h"
 #include "dnsname.h"
 #include "provider_desc.h"
+#include "egress.h"
 
 /* ------------------------------------------------------------------------
  * Schema: what each group may hold
@@ -52,7 +53,7 @@ enum cfg__type {
     T_URL,      /* char *: https://host[:port] */
     T_ADDR,     /* struct cfg_endpoint from "host:port" or "[v6]:port" */
     T_ADDRS,    /* struct cfg_endpoint[CFG_MAX_LISTEN], count at 'off_n' */
-    T_HOSTS,    /* char ** of host patterns, count at 'off_n' */
+    T_HOSTS,    /* char ** of host patterns, count at 'off_n'; 'check' overrides the pattern rule */
     T_LOGLEVEL, /* enum pr_log_level */
     T_PROVIDER, /* enum pr_provider */
     T_GROUP,    /* nested group described by 'sub' */
@@ -97,6 +98,8 @@ static const char *chk_dns(const char *v);
 static const char *chk_host(const char *v);
 static const char *chk_prefix(const char *v);
 static const char *chk_project(const char *v);
+static const char *chk_proxy(const char *v);
+static const char *chk_no_proxy(const char *v);
 
 #define TLS(f) offsetof(struct cfg_tls, f)
 static const struct cfg__key tls_keys[] = {
@@ -168,6 +171,14 @@ static const struct cfg__key mon_keys[] = {
 };
 static const struct cfg__group mon_group = GROUP(mon_keys);
 
+#define EGR(f) offsetof(struct cfg_egress, f)
+static const struct cfg__key egress_keys[] = {
+    { "proxy", T_STR, 0, .off = EGR(proxy), .check = chk_proxy },
+    { "no_proxy", T_HOSTS, 0, .off = EGR(no_proxy), .off_n = EGR(n_no_proxy),
+      .check = chk_no_proxy },
+};
+static const struct cfg__group egress_group = GROUP(egress_keys);
+
 #define APP(f) offsetof(struct cfg_app, f)
 static const struct cfg__key app_keys[] = {
     { "id", T_STR, K_REQ, .off = APP(id), .check = chk_token },
@@ -199,6 +210,7 @@ static const struct cfg__key root_keys[] = {
     { "dispatcher", T_GROUP, 0, .off = CFG(dispatcher), .sub = &disp_group },
     { "apps", T_APPS, K_REQ, .off = CFG(apps), .off_n = CFG(n_apps) },
     { "monitoring", T_GROUP, 0, .off = CFG(monitoring), .sub = &mon_group },
+    { "egress", T_GROUP, 0, .off = CFG(egress), .sub = &egress_group },
 };
 static const struct cfg__group root_group = GROUP(root_keys);
 
@@ -379,6 +391,67 @@ static const char *cfg__check_url(const char *s)
     if (strchr(auth, ':') == NULL)
         return dnsname_valid(auth) ? NULL : hint;
     return cfg__parse_addr(auth, &ep) == NULL ? NULL : hint;
+}
+
+/*
+ * cfg__parse_proxy splits an egress proxy URL, "http://[user:pass@]host:port"
+ * with at most a trailing "/", into 'ep' and the span of its credentials
+ * ('*auth', '*auth_len'; NULL when none). Credentials are taken literally
+ * (no percent-decoding). Returns NULL, or what is wrong.
+ */
+static const char *cfg__parse_proxy(const char *s, struct cfg_endpoint *ep, const char **auth,
+                                    size_t *auth_len)
+{
+    static const char scheme[] = "http://";
+    char hostport[300];
+
+    *auth = NULL;
+    *auth_len = 0;
+    if (strncasecmp(s, "https://", 8) == 0)
+        return "is an https:// proxy, which is not supported: use http://host:port "
+               "(provider TLS still runs end to end inside the tunnel)";
+    if (strncasecmp(s, scheme, sizeof(scheme) - 1) != 0)
+        return "must be http://host:port";
+    const char *a = s + sizeof(scheme) - 1;
+    size_t len = strcspn(a, "/?#");
+    if (a[len] != '\0' && strcmp(a + len, "/") != 0)
+        return "must be http://host:port (no path)";
+    const char *at = memchr(a, '@', len);
+    if (at != NULL) {
+        if (at == a)
+            return "has an empty user name before '@'";
+        *auth = a;
+        *auth_len = (size_t)(at - a);
+        len -= (size_t)(at - a) + 1;
+        a = at + 1;
+    }
+    if (len == 0 || len >= sizeof(hostport))
+        return "must be http://host:port with a host";
+    memcpy(hostport, a, len);
+    hostport[len] = '\0';
+    const char *close = strrchr(hostport, ']');
+    const char *colon = strrchr(close != NULL ? close : hostport, ':');
+    if (colon == NULL)
+        return "has no port: write http://host:port";
+    return cfg__parse_addr(hostport, ep);
+}
+
+static const char *chk_proxy(const char *v)
+{
+    struct cfg_endpoint ep;
+    const char *auth;
+    size_t auth_len;
+    return cfg__parse_proxy(v, &ep, &auth, &auth_len);
+}
+
+/* no_proxy: "name", "*.suffix" or ".suffix" (the domain's hosts), or an address. */
+static const char *chk_no_proxy(const char *v)
+{
+    struct in6_addr a6;
+    const char *name = strncmp(v, "*.", 2) == 0 ? v + 2 : v[0] == '.' ? v + 1 : v;
+    if (dnsname_valid(name) || (name == v && inet_pton(AF_INET6, v, &a6) == 1))
+        return NULL;
+    return "must be a host name, *.domain, .domain or an address";
 }
 
 /* A host pattern: a DNS name, or "*." and a DNS name. */
@@ -637,7 +710,9 @@ static int cfg__read_key(struct cfg__ctx *x, const config_setting_t *s, const st
         for (int i = 0; i < n; i++) {
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
             const char *h = config_setting_get_string(e);
-            if (!cfg__host_pattern_valid(h))
+            if (k->check != NULL && (why = k->check(h)) != NULL)
+                return cfg__fail(x, e, NULL, "\"%s\" %s", h, why);
+            if (k->check == NULL && !cfg__host_pattern_valid(h))
                 return cfg__fail(x, e, NULL, "\"%s\" must be a host name or *.domain", h);
             if ((hosts[i] = strdup(h)) == NULL)
                 return PR_ENOMEM;
@@ -821,6 +896,52 @@ static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_r
     return 0;
 }
 
+/*
+ * cfg__egress_finish splits the (already checked) proxy URL into the typed
+ * fields, points every app at the egress settings, and refuses MPNS apps
+ * the proxy would have to carry: evhttp, MPNS's HTTP/1.1 client, always
+ * opens its own socket and cannot run over a CONNECT tunnel, so rather than
+ * bypass the proxy unnoticed every allowed host must be in no_proxy. (A
+ * "*.suffix" pattern is checked as a host whose first label is "*", which
+ * only "*.x"/".x" entries for a suffix of it match.)
+ */
+static int cfg__egress_finish(struct cfg__ctx *x, config_t *cf, struct cfg *cfg)
+{
+    struct cfg_egress *eg = &cfg->egress;
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        cfg->apps[i].egress = eg;
+    if (eg->proxy == NULL)
+        return 0;
+    const char *auth;
+    size_t auth_len;
+    if (cfg__parse_proxy(eg->proxy, &eg->proxy_addr, &auth, &auth_len) != NULL)
+        return PR_EINVAL;
+    if (auth != NULL && (eg->proxy_auth = strndup(auth, auth_len)) == NULL)
+        return PR_ENOMEM;
+    int v6 = strchr(eg->proxy_addr.host, ':') != NULL;
+    snprintf(eg->proxy_name, sizeof(eg->proxy_name), "%s%s%s:%u", v6 ? "[" : "",
+             eg->proxy_addr.host, v6 ? "]" : "", (unsigned)eg->proxy_addr.port);
+
+    struct egress *e = NULL;
+    int rc = egress_new(eg, &e);
+    for (size_t i = 0; rc == 0 && i < cfg->n_apps; i++) {
+        const struct cfg_app *a = &cfg->apps[i];
+        for (size_t j = 0; a->provider == PR_PROVIDER_MPNS && j < a->n_allowed_hosts; j++) {
+            if (!egress_via_proxy(e, a->allowed_hosts[j]))
+                continue;
+            const config_setting_t *s = config_lookup(cf, "apps");
+            s = s != NULL ? config_setting_get_elem(s, (unsigned)i) : NULL;
+            s = s != NULL ? config_setting_get_member(s, "allowed_hosts") : NULL;
+            s = s != NULL ? config_setting_get_elem(s, (unsigned)j) : NULL;
+            rc = cfg__fail(x, s, NULL, "\"%s\" must be in egress.no_proxy: MPNS cannot use "
+                           "egress.proxy", a->allowed_hosts[j]);
+            break;
+        }
+    }
+    egress_free(e);
+    return rc;
+}
+
 /* Rules across groups, after everything was read. */
 static int cfg__check_all(struct cfg__ctx *x, config_t *cf, const struct cfg *cfg)
 {
@@ -897,6 +1018,8 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
     rc = cfg__read_group(&x, config_root_setting(&cf), NULL, NULL, &root_group, cfg);
     if (rc == 0)
         rc = cfg__check_all(&x, &cf, cfg);
+    if (rc == 0)
+        rc = cfg__egress_finish(&x, &cf, cfg);
 
 out:
     config_destroy(&cf);
@@ -928,10 +1051,14 @@ void cfg_free(struct cfg *cfg)
         free(a->allowed_hosts);
     }
     free(cfg->apps);
+    for (size_t j = 0; cfg->egress.no_proxy != NULL && j < cfg->egress.n_no_proxy; j++)
+        free(cfg->egress.no_proxy[j]);
+    free(cfg->egress.no_proxy);
     char *strs[] = { cfg->path, cfg->node_id, cfg->redis.host, cfg->redis.password,
                      cfg->redis.prefix, cfg->redis.master_name, cfg->redis.sentinel_password,
                      cfg->federation.domain, cfg->federation.tls.certificate,
-                     cfg->federation.tls.private_key, cfg->federation.tls.ca_file };
+                     cfg->federation.tls.private_key, cfg->federation.tls.ca_file,
+                     cfg->egress.proxy, cfg->egress.proxy_auth };
     for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
         free(strs[j]);
     free(cfg);

@@ -242,6 +242,7 @@ int apns_client_new(struct pclient *pc)
         .connections = app->connections,
         .capture = { "apns-id", "retry-after", NULL },
         .log_name = "apns",
+        .egress = app->egress,
     };
     if ((rv = h2c_new(pc->base, &opt, &a->h2)) < 0) {
         rv = rv == PR_ETLS ? PR_ECONFIG : rv;

@@ -303,8 +303,8 @@ int fcm_client_new(struct pclient *pc)
         goto fail;
     }
     snprintf(f->path, plen, "/v1/projects/%s/messages:send", app->project_id);
-    if ((rv = oauth_new(pc->base, app->id, app->service_account, app->ca_file, fcm_token_ready, f,
-                        &f->oauth)) < 0)
+    if ((rv = oauth_new(pc->base, app->id, app->service_account, app->ca_file, app->egress,
+                        fcm_token_ready, f, &f->oauth)) < 0)
         goto fail;
     struct h2c_options opt = {
         .host = host,
@@ -314,6 +314,7 @@ int fcm_client_new(struct pclient *pc)
         .connections = app->connections,
         .capture = { "retry-after", NULL },
         .log_name = "fcm",
+        .egress = app->egress,
     };
     if ((rv = h2c_new(pc->base, &opt, &f->h2)) < 0) {
         rv = rv == PR_ETLS ? PR_ECONFIG : rv;

@@ -27,6 +27,7 @@
 #include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "egress.h"
 #include "h2c.h"
 
 #define H2C_DEFAULT_CONNECTIONS 2
@@ -57,7 +58,7 @@
 
 enum conn_state {
     CONN_IDLE = 0,      /* no socket; opened when requests wait */
-    CONN_CONNECTING,    /* TCP + TLS handshake, then waiting for the server's SETTINGS */
+    CONN_CONNECTING,    /* [proxy tunnel,] TCP + TLS handshake, then the server's SETTINGS */
     CONN_READY,         /* streams may be opened */
     CONN_DRAINING,      /* GOAWAY received: finish open streams, then close */
     CONN_BACKOFF,       /* failed: reconnect when the timer fires */
@@ -71,6 +72,7 @@ struct h2c_conn {
     int index;
     enum conn_state state;
     struct bufferevent *bev;
+    struct egress_tunnel *tunnel;   /* CONNECT through the proxy, before 'bev' exists */
     nghttp2_session *session;
     struct req_list streams;        /* requests submitted on this connection */
     int in_flight;
@@ -107,6 +109,7 @@ struct h2c_req {
 struct h2c {
     struct event_base *base;
     struct evdns_base *dns;         /* created on first use for a host name */
+    struct egress *egress;          /* the proxy, or NULL: direct */
     SSL_CTX *ssl_ctx;
     char *host;
     char *authority;
@@ -652,23 +655,70 @@ static int conn_start_session(struct h2c_conn *conn)
     return 0;
 }
 
-static void conn_open(struct h2c_conn *conn)
+/*
+ * conn_tls_new makes the TLS bufferevent on 'fd' (-1: connect it later).
+ * The handshake names the provider (SNI, certificate check) even when 'fd'
+ * is a proxy tunnel. Returns 0 or PR_ENOMEM (then 'fd' is not taken).
+ */
+static int conn_tls_new(struct h2c_conn *conn, evutil_socket_t fd)
 {
     struct h2c *c = conn->c;
     SSL *ssl = tlsc_ssl_new(c->ssl_ctx, c->host);
     if (ssl == NULL)
-        goto fail;
-    conn->bev = bufferevent_openssl_socket_new(c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+        return PR_ENOMEM;
+    conn->bev = bufferevent_openssl_socket_new(c->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (conn->bev == NULL) {
         SSL_free(ssl);
-        goto fail;
+        return PR_ENOMEM;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
     bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
     bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
-    conn->state = CONN_CONNECTING;
+    return 0;
+}
+
+/*
+ * conn_tunnel_cb: the proxy answered (or failed). A refusal is a failed
+ * connect: the connection backs off like any other, which also bounds how
+ * often this line is logged; queued requests wait (no attempt is charged:
+ * none was sent).
+ */
+static void conn_tunnel_cb(void *arg, evutil_socket_t fd, const char *error)
+{
+    struct h2c_conn *conn = arg;
+    struct h2c *c = conn->c;
+    conn->tunnel = NULL;
+    if (error != NULL) {
+        pr_log_warn(c->log_name, "connect to %s failed: %s", c->authority, error);
+        conn_close(conn, "connection lost", 0);
+        return;
+    }
+    if (conn_tls_new(conn, fd) < 0) {
+        evutil_closesocket(fd);
+        pr_log_warn(c->log_name, "connection to %s: out of memory", c->authority);
+        conn_close(conn, "connection lost", 0);
+    }
+}
+
+static void conn_open(struct h2c_conn *conn)
+{
+    struct h2c *c = conn->c;
     conn->ping_outstanding = 0;
+    if (egress_via_proxy(c->egress, c->host)) {
+        if (c->dns == NULL)
+            c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (egress_open(c->base, c->dns, c->egress, c->host, c->port, H2C_CONNECT_TIMEOUT_MS,
+                        conn_tunnel_cb, conn, &conn->tunnel) < 0)
+            goto fail;
+        /* The connect deadline covers the tunnel and the TLS handshake after it. */
+        conn->state = CONN_CONNECTING;
+        timer_arm(conn->timer, H2C_CONNECT_TIMEOUT_MS);
+        return;
+    }
+    if (conn_tls_new(conn, -1) < 0)
+        goto fail;
+    conn->state = CONN_CONNECTING;
     timer_arm(conn->timer, H2C_CONNECT_TIMEOUT_MS);
     int rv;
     if (c->host_numeric) {
@@ -753,6 +803,8 @@ static void conn_close(struct h2c_conn *conn, const char *why, int graceful)
         bufferevent_free(conn->bev);
         conn->bev = NULL;
     }
+    egress_cancel(conn->tunnel);
+    conn->tunnel = NULL;
     evtimer_del(conn->timer);
     conn->ping_outstanding = 0;
     if (c->closing) {
@@ -954,6 +1006,8 @@ int h2c_new(struct event_base *base, const struct h2c_options *opt, struct h2c *
     snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", c->host, opt->port);
     c->host_numeric = evutil_parse_sockaddr_port(hostport, (struct sockaddr *)&c->addr,
                                                  &c->addrlen) == 0;
+    if (egress_new(opt->egress, &c->egress) < 0)
+        goto fail;
     for (int i = 0; i < H2C_CAPTURE_MAX && opt->capture[i] != NULL; i++) {
         if ((c->capture[i] = strdup(opt->capture[i])) == NULL)
             goto fail;
@@ -1042,6 +1096,7 @@ void h2c_free(struct h2c *c)
         event_free(c->kick);
     if (c->dns != NULL)
         evdns_base_free(c->dns, 0);
+    egress_free(c->egress);
     SSL_CTX_free(c->ssl_ctx);
     for (int i = 0; i < H2C_CAPTURE_MAX; i++)
         free(c->capture[i]);

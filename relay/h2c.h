@@ -21,7 +21,9 @@
  * conn_close in h2c.c); other requests lost with a connection are sent again
  * (so the server may see one twice). "timeout": the request's timeout_ms
  * passed; its stream is cancelled at once and its connection must answer a
- * PING or is replaced.
+ * PING or is replaced. With options.egress naming a proxy (relay/egress.h),
+ * connections open through an HTTP CONNECT tunnel; a proxy that refuses or
+ * cannot be reached is a failed connect like any other.
  */
 #ifndef PUSHRELAY_H2C_H
 #define PUSHRELAY_H2C_H
@@ -32,6 +34,7 @@
 #include "tlsc.h"
 
 struct h2c;
+struct cfg_egress;
 
 #define H2C_CAPTURE_MAX 4       /* response headers kept by name */
 
@@ -44,6 +47,7 @@ struct h2c_options {
     size_t max_body;            /* response bytes kept; 0: 16384 (the rest is dropped) */
     const char *capture[H2C_CAPTURE_MAX]; /* lower-case response header names, NULL-ended */
     const char *log_name;       /* module name for logs, e.g. "apns" */
+    const struct cfg_egress *egress; /* proxy settings (copied), or NULL: direct */
 };
 
 struct h2c_header {

@@ -198,7 +198,8 @@ static char *dup_field(json_t *root, const char *name)
 }
 
 int oauth_new(struct event_base *base, const char *app_id, const char *service_account,
-              const char *ca_file, oauth_ready_cb cb, void *arg, struct oauth **out)
+              const char *ca_file, const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+              struct oauth **out)
 {
     json_error_t jerr;
     json_t *root = NULL;
@@ -264,6 +265,7 @@ int oauth_new(struct event_base *base, const char *app_id, const char *service_a
         .connections = 1,
         .max_queued = 16,
         .log_name = "oauth",
+        .egress = egress,
     };
     if ((rv = h2c_new(base, &opt, &o->h2)) < 0) {
         rv = rv == PR_ETLS ? PR_ECONFIG : rv;

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 struct oauth;
+struct cfg_egress;
 
 /*
  * Called when a fetch ends: 'err' 0 means oauth_token now returns a token;
@@ -23,11 +24,13 @@ typedef void (*oauth_ready_cb)(void *arg, int err);
 /*
  * oauth_new reads 'service_account' (JSON: private_key, client_email,
  * token_uri, optional private_key_id) and prepares the token endpoint's
- * connection, verified with 'ca_file' (NULL: system store). Returns 0,
+ * connection, verified with 'ca_file' (NULL: system store), through the
+ * egress proxy 'egress' names (NULL: direct). Returns 0,
  * PR_ECONFIG (file unreadable or fields missing, logged) or PR_ECRYPTO.
  */
 int oauth_new(struct event_base *base, const char *app_id, const char *service_account,
-              const char *ca_file, oauth_ready_cb cb, void *arg, struct oauth **out);
+              const char *ca_file, const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+              struct oauth **out);
 
 /*
  * oauth_token returns the cached access token (owned by 'o', valid until

@@ -69,6 +69,21 @@ struct cfg_dispatcher {
     struct cfg_retry retry;
 };
 
+/*
+ * Provider egress through an HTTP CONNECT proxy (relay/egress.h). 'proxy' is
+ * NULL when traffic goes out directly. The URL is split at load: credentials
+ * live only in 'proxy_auth' (never logged); 'proxy_name' is the loggable
+ * "host:port".
+ */
+struct cfg_egress {
+    char *proxy;                /* "http://[user:pass@]host:port" as written, or NULL */
+    char **no_proxy;            /* hosts reached directly: "name", "*.suffix", ".suffix", address */
+    size_t n_no_proxy;
+    struct cfg_endpoint proxy_addr;
+    char *proxy_auth;           /* "user:pass" from the URL, or NULL */
+    char proxy_name[272];       /* "host:port" (IPv6 in brackets) for logs */
+};
+
 struct cfg_app {
     char *id;                   /* unique app id, e.g. "lync-ios" */
     enum pr_provider provider;
@@ -89,6 +104,7 @@ struct cfg_app {
     /* mpns */
     char **allowed_hosts;       /* host patterns, "*.notify.live.net" */
     size_t n_allowed_hosts;
+    const struct cfg_egress *egress; /* the config's egress, set at load; NULL: direct */
 };
 
 struct cfg_monitoring {
@@ -106,6 +122,7 @@ struct cfg {
     struct cfg_app *apps;
     size_t n_apps;
     struct cfg_monitoring monitoring;
+    struct cfg_egress egress;
 };
 
 /*

@@ -330,6 +330,19 @@ static const struct {
     { "redis_master_no_sentinels", ":3: redis.master_name: needs redis.sentinels" },
     { "redis_sentinel_bad", ":3: redis.sentinels[0]: \"127.0.0.1\" must be host:port" },
     { "redis_wait_range", ":3: redis.wait_replicas: must be between 0 and 64" },
+    { "egress_https", ":11: egress.proxy: \"https://proxy.example.net:3128\" is an https:// "
+                      "proxy, which is not supported: use http://host:port (provider TLS still "
+                      "runs end to end inside the tunnel)" },
+    { "egress_scheme",
+      ":11: egress.proxy: \"socks5://proxy.example.net:1080\" must be http://host:port" },
+    { "egress_no_port",
+      ":11: egress.proxy: \"http://proxy.example.net\" has no port: write http://host:port" },
+    { "egress_path", ":11: egress.proxy: \"http://proxy.example.net:3128/pac\" must be "
+                     "http://host:port (no path)" },
+    { "egress_mpns_proxied", ":9: apps[0].allowed_hosts[0]: \"*.notify.live.net\" must be in "
+                             "egress.no_proxy: MPNS cannot use egress.proxy" },
+    { "egress_no_proxy_bad", ":11: egress.no_proxy[1]: \"bad_host!\" must be a host name, "
+                             "*.domain, .domain or an address" },
 };
 
 /* expand writes 'msg' with '@' replaced by the fixtures directory. */
@@ -437,6 +450,75 @@ static void unreadable_key_file_is_refused(void **state)
     rmdir(tmp);
 }
 
+/*
+ * write_conf writes a config into a new temporary directory: the minimal
+ * federation and one APNs app, then 'extra'. Returns the file's path in 'conf'.
+ */
+static void write_conf(char *tmp, char *conf, size_t len, const char *extra)
+{
+    char tls[PATH_MAX], keys[PATH_MAX];
+    assert_non_null(mkdtemp(tmp));
+    data_path(tls, sizeof(tls), "tls");
+    data_path(keys, sizeof(keys), "keys");
+    snprintf(conf, len, "%s/p.conf", tmp);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "node_id = \"n\";\nfederation = { domain = \"a.example\";\n"
+               "  tls = { certificate = \"%s/relay.pem\"; private_key = \"%s/relay.key\";\n"
+               "          ca_file = \"%s/edges-ca.pem\"; }; };\n"
+               "apps = ( { id = \"i\"; provider = \"apns\"; topic = \"t\"; team_id = \"T\";\n"
+               "  key_id = \"K\"; key_file = \"%s/AuthKey_KEY1234567.p8\"; } );\n%s\n",
+            tls, tls, tls, keys, extra);
+    fclose(f);
+}
+
+static void egress_proxy_url_is_split_and_shared_by_apps(void **state)
+{
+    (void)state;
+    char tmp[] = "/tmp/prcfg.XXXXXX", conf[PATH_MAX];
+    write_conf(tmp, conf, sizeof(conf),
+               "egress = { proxy = \"http://relay:s3cret@proxy.corp.example:3128/\";\n"
+               "  no_proxy = [ \"localhost\", \"*.internal\", \".corp.example\", \"10.0.0.1\","
+               " \"::1\" ]; };");
+    struct cfg *cfg = load_ok(conf);
+    const struct cfg_egress *eg = &cfg->egress;
+    assert_string_equal(eg->proxy, "http://relay:s3cret@proxy.corp.example:3128/");
+    assert_string_equal(eg->proxy_addr.host, "proxy.corp.example");
+    assert_int_equal(eg->proxy_addr.port, 3128);
+    assert_string_equal(eg->proxy_auth, "relay:s3cret");
+    /* the loggable name carries no credentials */
+    assert_string_equal(eg->proxy_name, "proxy.corp.example:3128");
+    assert_int_equal(eg->n_no_proxy, 5);
+    assert_string_equal(eg->no_proxy[2], ".corp.example");
+    assert_ptr_equal(cfg->apps[0].egress, eg);
+    cfg_free(cfg);
+    unlink(conf);
+    rmdir(tmp);
+
+    char tmp2[] = "/tmp/prcfg.XXXXXX";
+    write_conf(tmp2, conf, sizeof(conf), "egress = { proxy = \"http://[::1]:8080\"; };");
+    cfg = load_ok(conf);
+    assert_string_equal(cfg->egress.proxy_addr.host, "::1");
+    assert_string_equal(cfg->egress.proxy_name, "[::1]:8080");
+    assert_null(cfg->egress.proxy_auth);
+    assert_int_equal(cfg->egress.n_no_proxy, 0);
+    cfg_free(cfg);
+    unlink(conf);
+    rmdir(tmp2);
+}
+
+static void no_egress_group_means_direct(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    data_path(path, sizeof(path), "minimal.conf");
+    struct cfg *cfg = load_ok(path);
+    assert_null(cfg->egress.proxy);
+    assert_null(cfg->egress.proxy_auth);
+    assert_int_equal(cfg->egress.n_no_proxy, 0);
+    cfg_free(cfg);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void find_app_routes_pn_params(void **state)
@@ -505,6 +587,8 @@ int main(void)
         cmocka_unit_test(every_bad_fixture_is_checked),
         cmocka_unit_test(missing_config_file_is_refused),
         cmocka_unit_test(unreadable_key_file_is_refused),
+        cmocka_unit_test(egress_proxy_url_is_split_and_shared_by_apps),
+        cmocka_unit_test(no_egress_group_means_direct),
         cmocka_unit_test(find_app_routes_pn_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
