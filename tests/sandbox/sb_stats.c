@@ -2,7 +2,11 @@
  * sb_stats.c - the sandbox's counters as the /_sandbox/stats JSON document:
  *
  *   {"delivered":{"apns":N,"fcm":N,"mpns":N},"requests":N,
- *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N}
+ *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N,"held":N}
+ *
+ * "held" is how many answers the hold gate keeps back right now (sb_hold.h),
+ * so that a test waits for "the fault point is reached" instead of sleeping.
+ * "by_status" counts answers as the router decides them, held ones included.
  *
  * The counters themselves live in struct sb_ctx and are bumped by the router
  * (requests, by_status, resets), sb_delivered() and the token endpoint.
@@ -27,7 +31,7 @@ int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
         sep = ",";
     }
     if (rc == 0)
-        rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64 "}",
-                           st->resets, st->tokens_issued);
+        rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64
+                           ",\"held\":%" PRIu64 "}", st->resets, st->tokens_issued, st->held);
     return rc;
 }
