@@ -128,6 +128,7 @@ struct sb_stats {
     uint64_t resets;
     uint64_t tokens_issued;
     uint64_t held;                   /* answers held by the gate now (sb_hold.c) */
+    uint64_t delayed;                /* answers waiting on a delay timer now */
 };
 
 /* ---- the program context ---------------------------------------------- */

@@ -133,8 +133,10 @@ static void stream_put(struct h2_stream *s)
 {
     struct h2_conn *c = s->conn;
     struct sb_h2 *srv = c->srv;
-    if (s->timer != NULL)
+    if (s->timer != NULL && evtimer_pending(s->timer, NULL)) {
         evtimer_del(s->timer);
+        srv->ctx->stats.delayed--;        /* dropped with its stream, never answered */
+    }
     sb_hold_remove(srv->ctx, &s->held);   /* a held answer dies with its stream */
     if (s->prev != NULL)
         s->prev->next = s->next;
@@ -324,6 +326,8 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct h2_stream *s = arg;
     struct h2_conn *c = s->conn;
+    if (what & EV_TIMEOUT)
+        c->srv->ctx->stats.delayed--;     /* a timer fired, not a release */
     if (s->resp.deliver) {
         struct sb_hdr hdrs[H2_MAX_HDRS];
         struct sb_req req;
@@ -373,6 +377,7 @@ static int stream_dispatch(struct h2_stream *s)
         if (s->timer != NULL) {
             struct timeval tv = { r->delay_ms / 1000, (r->delay_ms % 1000) * 1000 };
             evtimer_add(s->timer, &tv);
+            s->conn->srv->ctx->stats.delayed++;
             return 0;
         }
         if (r->deliver)   /* no timer: answer now, and the delivery with it */

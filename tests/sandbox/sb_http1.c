@@ -104,8 +104,11 @@ static void pending_free(struct h1_pending *p)
 
 static void pending_close_cb(struct evhttp_connection *evcon, void *arg)
 {
+    struct h1_pending *p = arg;
     evhttp_connection_set_closecb(evcon, NULL, NULL);
-    pending_free(arg);
+    if (evtimer_pending(p->timer, NULL))
+        p->srv->ctx->stats.delayed--;     /* dropped with its connection, never answered */
+    pending_free(p);
 }
 
 /*
@@ -128,6 +131,8 @@ static void pending_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct h1_pending *p = arg;
+    if (what & EV_TIMEOUT)
+        p->srv->ctx->stats.delayed--;     /* the timer fired, not a release */
     evhttp_connection_set_closecb(p->evcon, NULL, NULL);
     if (p->resp.deliver && !h1_peer_gone(p->evcon))
         sb_delivered(p->srv->ctx, p->resp.provider, p->token.p, &p->view);
@@ -188,6 +193,7 @@ static void h1_delay(struct sb_http1 *h, struct evhttp_request *req, const struc
     }
     struct timeval tv = { resp->delay_ms / 1000, (resp->delay_ms % 1000) * 1000 };
     evtimer_add(p->timer, &tv);
+    h->ctx->stats.delayed++;
 }
 
 static void h1_reset(struct sb_http1 *h, struct evhttp_request *req)

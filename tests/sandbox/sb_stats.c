@@ -2,10 +2,14 @@
  * sb_stats.c - the sandbox's counters as the /_sandbox/stats JSON document:
  *
  *   {"delivered":{"apns":N,"fcm":N,"mpns":N},"requests":N,
- *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N,"held":N}
+ *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N,"held":N,
+ *    "delayed":N}
  *
  * "held" is how many answers the hold gate keeps back right now (sb_hold.h),
  * so that a test waits for "the fault point is reached" instead of sleeping.
+ * "delayed" is how many answers wait on a d<MMMM> timer right now: once it is
+ * 0, a delayed answer was either sent (and recorded) or dropped with its
+ * stream, and a test can check which without sleeping past the delay.
  * "by_status" counts answers as the router decides them, held ones included.
  *
  * The counters themselves live in struct sb_ctx and are bumped by the router
@@ -32,6 +36,7 @@ int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
     }
     if (rc == 0)
         rc = sb_buf_printf(out, "},\"resets\":%" PRIu64 ",\"tokens_issued\":%" PRIu64
-                           ",\"held\":%" PRIu64 "}", st->resets, st->tokens_issued, st->held);
+                           ",\"held\":%" PRIu64 ",\"delayed\":%" PRIu64 "}", st->resets,
+                           st->tokens_issued, st->held, st->delayed);
     return rc;
 }
