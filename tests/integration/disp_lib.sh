@@ -50,8 +50,9 @@ disp_start_sandbox() {
         --record "$T/record.jsonl" --port-file "$T/sandbox.ports" ${SB_ARGS:-} 2>>"$T/sandbox.log" &
     SB_PID=$!
     pr_track "$SB_PID"
-    for _ in $(seq 100); do [ -s "$T/sandbox.ports" ] && break; sleep 0.05; done
-    [ -s "$T/sandbox.ports" ] || fail "sandbox did not write its port file"
+    # the port file is written once both listeners are bound: ready
+    pr_wait_for "$PR_WAIT_S" test -s "$T/sandbox.ports" ||
+        fail "sandbox did not write its port file in ${PR_WAIT_S}s"
     SB_PORT=$(sed -n 1p "$T/sandbox.ports")
     MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
     pr_wait_port "$SB_PORT"
@@ -103,13 +104,19 @@ apps = (
 EOF
 }
 
-# disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID.
+# disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID. Returns
+# once pushrelayd logged "started" (its signal handlers are in place, so a
+# test may SIGTERM it at once).
 disp_start() {
     local conf=$1 log=${2:-dispatcher} cmd
     cmd=$(disp_cmd "$conf")
     $cmd >>"$T/$log.log" 2>&1 &
     DISP_PID=$!
     pr_track "$DISP_PID"
+    case $cmd in
+        "$PR_BIN/pushrelayd "*)
+            pr_wait_log "$T/$log.log" "started \\(role dispatcher, pid $DISP_PID\\)" "$DISP_PID" ;;
+    esac
 }
 
 # disp_stop_clean: SIGTERM, and the dispatcher must exit 0. The ceiling is

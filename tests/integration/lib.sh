@@ -24,6 +24,10 @@
 #   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
 #   pr_xlen PROV, pr_entries PROV        what the provider stream holds
 #   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
+#
+# Waits are polls on a condition with a generous ceiling (PR_WAIT_S, 60 s by
+# default): a slow or busy machine only makes a test slower, never fails it.
+# Nothing here sleeps for a fixed time before a check.
 set -euo pipefail
 
 : "${PR_BIN:?PR_BIN must point at the build directory}"
@@ -69,9 +73,12 @@ pr_free_port() {
 # pr_track PID: stop PID when the test exits.
 pr_track() { PR_PIDS+=("$1"); }
 
+# PR_WAIT_S: the default ceiling of every wait below, in seconds.
+PR_WAIT_S=${PR_WAIT_S:-60}
+
 # pr_wait_port PORT [SECONDS]: wait until something accepts on 127.0.0.1:PORT.
 pr_wait_port() {
-    local port=$1 secs=${2:-10}
+    local port=$1 secs=${2:-$PR_WAIT_S}
     for _ in $(seq $((secs * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
@@ -128,11 +135,13 @@ pr_gen_leaf() {
         -days 2 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
 }
 
-# pr_stop PID: SIGTERM, wait up to 5 s, then SIGKILL. Safe on a dead pid.
+# pr_stop PID: SIGTERM, wait up to 30 s, then SIGKILL. Safe on a dead pid.
+# (Long enough for a sanitizer build's clean exit: a test that restarts a
+# peer must not get a SIGKILLed one by accident.)
 pr_stop() {
     local pid=$1
     kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
@@ -150,7 +159,7 @@ sys.exit(1)' "$1"
 # pr_wait_bound PORT PID [SECONDS]: wait until PORT is bound; fail early
 # (showing LOG if given as $4) when PID exits first.
 pr_wait_bound() {
-    local port=$1 pid=$2 secs=${3:-10} log=${4:-}
+    local port=$1 pid=$2 secs=${3:-$PR_WAIT_S} log=${4:-}
     for _ in $(seq $((secs * 10))); do
         pr_port_bound "$port" && return 0
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -261,21 +270,33 @@ monitoring = { listen = "127.0.0.1:$MON_PORT"; };
 CONF
 }
 
+# pr_wait_log FILE PATTERN PID [SECONDS]: wait until FILE has a line matching
+# the grep -E PATTERN; fail early (showing FILE) when PID exits first.
+pr_wait_log() {
+    local file=$1 pat=$2 pid=$3 secs=${4:-$PR_WAIT_S}
+    for _ in $(seq $((secs * 10))); do
+        grep -qE "$pat" "$file" 2>/dev/null && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            [ -f "$file" ] && tail -n 20 "$file" >&2
+            fail "process $pid exited before logging /$pat/"
+        fi
+        sleep 0.1
+    done
+    fail "no /$pat/ in $file after ${secs}s"
+}
+
 # pr_start_relay [ROLE]: starts pushrelayd (default role all) on $T/relay.conf
 # (written by pr_write_config when missing), logging to $T/relay.log; waits
-# for the SIP port unless ROLE is dispatcher. Sets RELAY_PID.
+# until it logged "started" (every listener bound, signals handled: ready for
+# requests and signals). Sets RELAY_PID.
 pr_start_relay() {
     local role=${1:-all}
     [ -f "$T/relay.conf" ] || pr_write_config "$T/relay.conf"
     "$PR_BIN/pushrelayd" -c "$T/relay.conf" --role "$role" >>"$T/relay.log" 2>&1 &
     RELAY_PID=$!
     pr_track "$RELAY_PID"
-    if [ "$role" = dispatcher ]; then
-        sleep 0.5
-        kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd --role dispatcher exited at start"
-    else
-        pr_wait_bound "$SIP_PORT" "$RELAY_PID" 10 "$T/relay.log"
-    fi
+    pr_wait_log "$T/relay.log" "started \\(role $role, pid $RELAY_PID\\)" "$RELAY_PID"
+    [ "$role" = dispatcher ] || pr_wait_bound "$SIP_PORT" "$RELAY_PID"
 }
 
 # pr_stop_relay: SIGTERM the last pushrelayd started and wait for it.
@@ -320,7 +341,7 @@ CONF
     stunnel4 "$conf" >/dev/null 2>&1 &
     STUNNEL_PID=$!
     pr_track "$STUNNEL_PID"
-    pr_wait_bound "$STUNNEL_PORT" "$STUNNEL_PID" 10 "$T/stunnel-$edge.log"
+    pr_wait_bound "$STUNNEL_PORT" "$STUNNEL_PID" "$PR_WAIT_S" "$T/stunnel-$edge.log"
 }
 
 # pr_gen_csv OUT N [DOMAIN] [PROVIDER] [PARAM] [EVENT] [BODY]: sipp injection
@@ -650,7 +671,7 @@ pr_start_sandbox() {
         --record "$T/sandbox.jsonl" "$@" >>"$T/sandbox.log" 2>&1 &
     SANDBOX_PID=$!
     pr_track "$SANDBOX_PID"
-    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" 10 "$T/sandbox.log"
+    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" "$PR_WAIT_S" "$T/sandbox.log"
 }
 
 # pr_boot [ROLE]: the common start of a listener test: test PKI with edge
