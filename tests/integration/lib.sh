@@ -421,7 +421,11 @@ cat >"$T/sipclient.py" <<'PY'
                       connection "ok" (200 seen) or "refused", keep them open
                       SECS seconds
 Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
-PR_TIMEOUT (seconds to wait for each response).
+PR_TIMEOUT (seconds to wait for each response; default 60, a ceiling a slow
+machine does not reach; "hold" keeps its historical 5 s per connection),
+PR_SEND_EARLY_IN_SECOND=1 (send: once connected, wait for the start of a
+wall-clock second, so that a burst lands in one rate-limit window however
+long start-up and the TLS handshake took).
 Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
 response, 5 timeout.
 """
@@ -429,7 +433,7 @@ import os, socket, ssl, sys, time
 
 HOST = os.environ.get("PR_HOST", "127.0.0.1")
 PORT = int(os.environ["PR_PORT"])
-TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5"))
+TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5" if sys.argv[1:2] == ["hold"] else "60"))
 
 def tls_connect():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -490,6 +494,10 @@ def main():
             data = open(sys.argv[2], "rb").read()
             n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
             s = tls_connect()
+            if os.environ.get("PR_SEND_EARLY_IN_SECOND"):
+                now = time.time()
+                if now % 1 > 0.05:
+                    time.sleep(1.02 - now % 1)
             s.sendall(data)
             buf = b""
             for _ in range(n):
