@@ -136,7 +136,9 @@ assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 enabled=1 fcm=0 mpns=0 
     "$(hdump fabrikam.com)" "fabrikam hash (apns only)"
 created=$(hget fabrikam.com created_ms)
 
-sleep 0.01
+# the clock must have moved past created_ms for "updated_ms moved" to mean anything
+clock_past() { [ "$(date +%s%3N)" -gt "$1" ]; }
+pr_wait_for 60 clock_past "$created" || fail "the clock did not pass $created"
 # enabling again adds edges and providers, keeps the rate limit and created_ms
 ctl enable-push --domain fabrikam.com --edge-fqdn e2.fabrikam.com --edge-fqdn E1.fabrikam.com --fcm
 assert_eq 0 "$RC" "enable-push again exit code"
