@@ -24,6 +24,7 @@
 #   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
 #   pr_xlen PROV, pr_entries PROV        what the provider stream holds
 #   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
+#   pr_wait_log FILE RE PID              readiness by a log line
 #
 # Waits are polls on a condition with a generous ceiling (PR_WAIT_S, 60 s by
 # default): a slow or busy machine only makes a test slower, never fails it.
