@@ -184,6 +184,14 @@ static void rconn_ping_cb(struct rconn *rc, redisReply *reply, void *arg)
         pr_log_info("rconn", "%s: connected to Redis %s:%d", rc->name, rc->cfg->host,
                     rc->cfg->port);
         rconn_set_state(rc, RCONN_READY);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /*
+         * A Redis still loading its data set answers -LOADING: without this
+         * the connection stayed up but never ready, and nothing retried.
+         */
+        pr_log_warn("rconn", "%s: Redis %s:%d not ready: %s", rc->name, rc->cfg->host,
+                    rc->cfg->port, reply->str);
+        redisAsyncDisconnect(rc->ac);
     }
 }
 
