@@ -14,6 +14,14 @@
 #   bash deploy/test.sh                 everything (about 10 minutes on 2 cores)
 #   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    optimised build + tests only
 #   PR_SKIP_PKG=1 ...                    without the Debian package step
+#   PR_STRESS=5 bash deploy/test.sh     stress mode (not run by CI): see below
+#
+# Stress mode: PR_STRESS=N builds as usual, then runs the integration tests
+# N times over (ctest --repeat until-fail:N) on the sanitizer build (the
+# optimised one with PR_SKIP_SANITIZE=1) while a busy loop keeps one core
+# taken, and stops at the first failure. A test whose verdict depends on
+# timing fails here long before it flakes in CI. PR_STRESS_TESTS (a ctest
+# -R regex, default '^integration\.') picks the tests.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -53,6 +61,25 @@ fi
 if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
     step "ASan+UBSan build"
     build "$SRC/build.d/asan" -DPR_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+fi
+
+if [ -n "${PR_STRESS:-}" ]; then
+    [[ "$PR_STRESS" =~ ^[1-9][0-9]*$ ]] || { echo "PR_STRESS must be a count, got '$PR_STRESS'" >&2; exit 2; }
+    dir="$SRC/build.d/asan"
+    [ -z "${PR_SKIP_SANITIZE:-}" ] || dir="$SRC/build.d/release"
+    step "stress: ${PR_STRESS_TESTS:-^integration\.} x $PR_STRESS in $(basename "$dir"), one core kept busy"
+    ( while :; do :; done ) &
+    busy=$!
+    trap 'kill "$busy" 2>/dev/null || true' EXIT
+    rc=0
+    (cd "$dir" &&
+        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        ctest --output-on-failure -R "${PR_STRESS_TESTS:-^integration\.}" \
+            --repeat "until-fail:$PR_STRESS" </dev/null) || rc=$?
+    kill "$busy" 2>/dev/null || true
+    wait "$busy" 2>/dev/null || true
+    exit "$rc"
 fi
 
 if [ -z "${PR_SKIP_FUZZ:-}" ] && compgen -G "$SRC/tests/fuzz/fuzz_*.c" >/dev/null; then

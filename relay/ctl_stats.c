@@ -245,15 +245,14 @@ static int st_failed(struct ctl *ctl, int rc)
     return CTL_EXIT_FAIL;
 }
 
-/* st_watch redraws every second until SIGINT or SIGTERM. */
-static int st_watch(struct ctl *ctl, const char *domain)
+/*
+ * st_watch redraws every second until SIGINT or SIGTERM, which 'set' holds
+ * and which the caller blocked (before connecting or printing anything, so
+ * that a signal sent once the first frame is on screen can only end the
+ * loop cleanly, never kill the program with the default action).
+ */
+static int st_watch(struct ctl *ctl, const char *domain, const sigset_t *set)
 {
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    /* Blocked signals are taken synchronously below: no handler, no global flag. */
-    sigprocmask(SIG_BLOCK, &set, &old);
     struct st_snap *cur = malloc(sizeof(*cur)), *prev = malloc(sizeof(*prev));
     int rc = CTL_EXIT_OK, have_prev = 0;
     if (cur == NULL || prev == NULL) {
@@ -276,13 +275,12 @@ static int st_watch(struct ctl *ctl, const char *domain)
         cur = t;
         have_prev = 1;
         struct timespec ts = { 1, 0 };
-        if (sigtimedwait(&set, NULL, &ts) > 0)
+        if (sigtimedwait(set, NULL, &ts) > 0)
             break;
     }
 out:
     free(cur);
     free(prev);
-    sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 
@@ -306,10 +304,31 @@ int ctl_stats(struct ctl *ctl, int argc, char **argv)
             return ctl_usage_error(ctl, "--domain '%s': not a valid DNS name", domain);
         domain = dom;
     }
+    if (watch) {
+        sigset_t set, old;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        /* Blocked signals are taken synchronously in st_watch: no handler, no global flag. */
+        sigprocmask(SIG_BLOCK, &set, &old);
+        /*
+         * An ignored signal is discarded, not left pending: a shell starts
+         * background commands with SIGINT ignored, and Ctrl-C or `kill -INT`
+         * must still stop the watch. Safe while blocked: nothing is delivered.
+         */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if ((rc = ctl_redis(ctl)) == 0)
+            rc = st_watch(ctl, domain, &set);
+        /* a second Ctrl-C still pending would kill us with 130 once unblocked */
+        struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&set, NULL, &zero) > 0)
+            ;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return rc;
+    }
     if ((rc = ctl_redis(ctl)) != 0)
         return rc;
-    if (watch)
-        return st_watch(ctl, domain);
 
     struct st_snap *s = malloc(sizeof(*s));
     if (s == NULL)

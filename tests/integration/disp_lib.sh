@@ -50,8 +50,9 @@ disp_start_sandbox() {
         --record "$T/record.jsonl" --port-file "$T/sandbox.ports" ${SB_ARGS:-} 2>>"$T/sandbox.log" &
     SB_PID=$!
     pr_track "$SB_PID"
-    for _ in $(seq 100); do [ -s "$T/sandbox.ports" ] && break; sleep 0.05; done
-    [ -s "$T/sandbox.ports" ] || fail "sandbox did not write its port file"
+    # the port file is written once both listeners are bound: ready
+    pr_wait_for "$PR_WAIT_S" test -s "$T/sandbox.ports" ||
+        fail "sandbox did not write its port file in ${PR_WAIT_S}s"
     SB_PORT=$(sed -n 1p "$T/sandbox.ports")
     MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
     pr_wait_port "$SB_PORT"
@@ -103,21 +104,29 @@ apps = (
 EOF
 }
 
-# disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID.
+# disp_start CONF [LOGNAME]: starts a dispatcher; sets DISP_PID. Returns
+# once pushrelayd logged "started" (its signal handlers are in place, so a
+# test may SIGTERM it at once).
 disp_start() {
     local conf=$1 log=${2:-dispatcher} cmd
     cmd=$(disp_cmd "$conf")
     $cmd >>"$T/$log.log" 2>&1 &
     DISP_PID=$!
     pr_track "$DISP_PID"
+    case $cmd in
+        "$PR_BIN/pushrelayd "*)
+            pr_wait_log "$T/$log.log" "started \\(role dispatcher, pid $DISP_PID\\)" "$DISP_PID" ;;
+    esac
 }
 
-# disp_stop_clean: SIGTERM, and the dispatcher must exit 0 within 8 s.
+# disp_stop_clean: SIGTERM, and the dispatcher must exit 0. The ceiling is
+# generous (60 s) because a sanitizer build on a busy machine is slow; a
+# dispatcher that hangs on SIGTERM still fails.
 disp_stop_clean() {
     kill -TERM "$DISP_PID"
     local rc=0
-    for _ in $(seq 80); do kill -0 "$DISP_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$DISP_PID" 2>/dev/null && fail "dispatcher still running 8 s after SIGTERM"
+    for _ in $(seq 600); do kill -0 "$DISP_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$DISP_PID" 2>/dev/null && fail "dispatcher still running 60 s after SIGTERM"
     wait "$DISP_PID" || rc=$?
     assert_eq 0 "$rc" "dispatcher exit status after SIGTERM"
 }
@@ -134,11 +143,32 @@ queue() {
 # behaviour MARKER (see tests/sandbox/sb_behaviour.h), unique per I.
 apns_token() { printf '%s%0*x' "$1" $((64 - ${#1})) "$2"; }
 
-# sb_delivered: deliveries the running sandbox counted (GET /_sandbox/stats).
-sb_delivered() {
-    curl -s --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["delivered"]["apns"])' 2>/dev/null ||
-        echo 0
+# sb_stat FIELD: a number from the running sandbox's GET /_sandbox/stats
+# ("delivered.apns", "held", "requests", ...); fails the test when the
+# sandbox does not answer, so that a poll never mistakes "no answer" for 0.
+sb_stat() {
+    local doc
+    doc=$(curl -sS --max-time 30 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats") ||
+        fail "sandbox stats: no answer from 127.0.0.1:$SB_PORT"
+    printf '%s' "$doc" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(v)' "$1" || fail "sandbox stats: no field $1 in $doc"
+}
+
+# sb_delivered: APNs deliveries the running sandbox counted.
+sb_delivered() { sb_stat delivered.apns; }
+
+# sb_held: answers the sandbox's hold gate keeps back now (tests/sandbox/sb_hold.h).
+sb_held() { sb_stat held; }
+
+# sb_control NAME[?QUERY]: POST /_sandbox/NAME (hold?after=N, release,
+# expire-tokens, ...); prints the JSON answer, fails the test on an error.
+sb_control() {
+    curl -sS -f --max-time 30 -X POST --cacert "$T/pki/ca.pem" \
+        "https://127.0.0.1:$SB_PORT/_sandbox/$1" || fail "sandbox control $1 failed"
 }
 
 # sb_stop: stops the sandbox, which flushes its delivery record.

@@ -24,6 +24,11 @@
 #   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
 #   pr_xlen PROV, pr_entries PROV        what the provider stream holds
 #   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
+#   pr_wait_log FILE RE PID              readiness by a log line
+#
+# Waits are polls on a condition with a generous ceiling (PR_WAIT_S, 60 s by
+# default): a slow or busy machine only makes a test slower, never fails it.
+# Nothing here sleeps for a fixed time before a check.
 set -euo pipefail
 
 : "${PR_BIN:?PR_BIN must point at the build directory}"
@@ -69,9 +74,12 @@ pr_free_port() {
 # pr_track PID: stop PID when the test exits.
 pr_track() { PR_PIDS+=("$1"); }
 
+# PR_WAIT_S: the default ceiling of every wait below, in seconds.
+PR_WAIT_S=${PR_WAIT_S:-60}
+
 # pr_wait_port PORT [SECONDS]: wait until something accepts on 127.0.0.1:PORT.
 pr_wait_port() {
-    local port=$1 secs=${2:-10}
+    local port=$1 secs=${2:-$PR_WAIT_S}
     for _ in $(seq $((secs * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
@@ -130,11 +138,13 @@ pr_gen_leaf() {
         -days 365 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
 }
 
-# pr_stop PID: SIGTERM, wait up to 5 s, then SIGKILL. Safe on a dead pid.
+# pr_stop PID: SIGTERM, wait up to 30 s, then SIGKILL. Safe on a dead pid.
+# (Long enough for a sanitizer build's clean exit: a test that restarts a
+# peer must not get a SIGKILLed one by accident.)
 pr_stop() {
     local pid=$1
     kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
@@ -152,7 +162,7 @@ sys.exit(1)' "$1"
 # pr_wait_bound PORT PID [SECONDS]: wait until PORT is bound; fail early
 # (showing LOG if given as $4) when PID exits first.
 pr_wait_bound() {
-    local port=$1 pid=$2 secs=${3:-10} log=${4:-}
+    local port=$1 pid=$2 secs=${3:-$PR_WAIT_S} log=${4:-}
     for _ in $(seq $((secs * 10))); do
         pr_port_bound "$port" && return 0
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -263,21 +273,33 @@ monitoring = { listen = "127.0.0.1:$MON_PORT"; };
 CONF
 }
 
+# pr_wait_log FILE PATTERN PID [SECONDS]: wait until FILE has a line matching
+# the grep -E PATTERN; fail early (showing FILE) when PID exits first.
+pr_wait_log() {
+    local file=$1 pat=$2 pid=$3 secs=${4:-$PR_WAIT_S}
+    for _ in $(seq $((secs * 10))); do
+        grep -qE "$pat" "$file" 2>/dev/null && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            [ -f "$file" ] && tail -n 20 "$file" >&2
+            fail "process $pid exited before logging /$pat/"
+        fi
+        sleep 0.1
+    done
+    fail "no /$pat/ in $file after ${secs}s"
+}
+
 # pr_start_relay [ROLE]: starts pushrelayd (default role all) on $T/relay.conf
 # (written by pr_write_config when missing), logging to $T/relay.log; waits
-# for the SIP port unless ROLE is dispatcher. Sets RELAY_PID.
+# until it logged "started" (every listener bound, signals handled: ready for
+# requests and signals). Sets RELAY_PID.
 pr_start_relay() {
     local role=${1:-all}
     [ -f "$T/relay.conf" ] || pr_write_config "$T/relay.conf"
     "$PR_BIN/pushrelayd" -c "$T/relay.conf" --role "$role" >>"$T/relay.log" 2>&1 &
     RELAY_PID=$!
     pr_track "$RELAY_PID"
-    if [ "$role" = dispatcher ]; then
-        sleep 0.5
-        kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd --role dispatcher exited at start"
-    else
-        pr_wait_bound "$SIP_PORT" "$RELAY_PID" 10 "$T/relay.log"
-    fi
+    pr_wait_log "$T/relay.log" "started \\(role $role, pid $RELAY_PID\\)" "$RELAY_PID"
+    [ "$role" = dispatcher ] || pr_wait_bound "$SIP_PORT" "$RELAY_PID"
 }
 
 # pr_stop_relay: SIGTERM the last pushrelayd started and wait for it.
@@ -322,7 +344,7 @@ CONF
     stunnel4 "$conf" >/dev/null 2>&1 &
     STUNNEL_PID=$!
     pr_track "$STUNNEL_PID"
-    pr_wait_bound "$STUNNEL_PORT" "$STUNNEL_PID" 10 "$T/stunnel-$edge.log"
+    pr_wait_bound "$STUNNEL_PORT" "$STUNNEL_PID" "$PR_WAIT_S" "$T/stunnel-$edge.log"
 }
 
 # pr_gen_csv OUT N [DOMAIN] [PROVIDER] [PARAM] [EVENT] [BODY]: sipp injection
@@ -402,7 +424,11 @@ cat >"$T/sipclient.py" <<'PY'
                       connection "ok" (200 seen) or "refused", keep them open
                       SECS seconds
 Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
-PR_TIMEOUT (seconds to wait for each response).
+PR_TIMEOUT (seconds to wait for each response; default 60, a ceiling a slow
+machine does not reach; "hold" keeps its historical 5 s per connection),
+PR_SEND_EARLY_IN_SECOND=1 (send: once connected, wait for the start of a
+wall-clock second, so that a burst lands in one rate-limit window however
+long start-up and the TLS handshake took).
 Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
 response, 5 timeout.
 """
@@ -410,7 +436,7 @@ import os, socket, ssl, sys, time
 
 HOST = os.environ.get("PR_HOST", "127.0.0.1")
 PORT = int(os.environ["PR_PORT"])
-TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5"))
+TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5" if sys.argv[1:2] == ["hold"] else "60"))
 
 def tls_connect():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -471,6 +497,10 @@ def main():
             data = open(sys.argv[2], "rb").read()
             n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
             s = tls_connect()
+            if os.environ.get("PR_SEND_EARLY_IN_SECOND"):
+                now = time.time()
+                if now % 1 > 0.05:
+                    time.sleep(1.02 - now % 1)
             s.sendall(data)
             buf = b""
             for _ in range(n):
@@ -652,7 +682,7 @@ pr_start_sandbox() {
         --record "$T/sandbox.jsonl" "$@" >>"$T/sandbox.log" 2>&1 &
     SANDBOX_PID=$!
     pr_track "$SANDBOX_PID"
-    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" 10 "$T/sandbox.log"
+    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" "$PR_WAIT_S" "$T/sandbox.log"
 }
 
 # pr_boot [ROLE]: the common start of a listener test: test PKI with edge

@@ -49,6 +49,15 @@ sandbox_stat() {
         python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
 }
 
+# sync_record FILE: waits until FILE, the record of the sandbox on $PORT,
+# holds every delivery that sandbox counted (it writes in batches), instead
+# of sleeping and hoping the batch was written.
+record_synced() { [ "$(records "$1")" = "$(sandbox_stat 'sum(d["delivered"].values())')" ]; }
+sync_record() {
+    pr_wait_for 60 record_synced "$1" ||
+        fail "$1 has $(records "$1") lines, the sandbox counted $(sandbox_stat 'sum(d["delivered"].values())')"
+}
+
 # compare_payloads EXPECTED.jsonl RECORD.jsonl: every notification the
 # builders made was recorded by the sandbox byte for byte (body, path, headers).
 compare_payloads() {

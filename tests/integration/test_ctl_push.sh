@@ -59,8 +59,8 @@ hget() { rcli -n "$DB" HGET "pr:tenant:$1" "$2"; }
 # --- help and usage errors (exit 2, the flag named) --------------------------
 run --help
 assert_eq 0 "$RC" "--help exit code"
-echo "$OUT" | grep -q '^  enable-push --domain D --edge-fqdn F' || fail "--help lists enable-push: $OUT"
-echo "$OUT" | grep -q '^  show-push \[--domain D\] \[--json\]' || fail "--help lists show-push: $OUT"
+grep -q '^  enable-push --domain D --edge-fqdn F' <<<"$OUT" || fail "--help lists enable-push: $OUT"
+grep -q '^  show-push \[--domain D\] \[--json\]' <<<"$OUT" || fail "--help lists show-push: $OUT"
 
 ctl enable-push --help
 assert_eq 0 "$RC" "enable-push --help exit code"
@@ -136,7 +136,9 @@ assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 enabled=1 fcm=0 mpns=0 
     "$(hdump fabrikam.com)" "fabrikam hash (apns only)"
 created=$(hget fabrikam.com created_ms)
 
-sleep 0.01
+# the clock must have moved past created_ms for "updated_ms moved" to mean anything
+clock_past() { [ "$(date +%s%3N)" -gt "$1" ]; }
+pr_wait_for 60 clock_past "$created" || fail "the clock did not pass $created"
 # enabling again adds edges and providers, keeps the rate limit and created_ms
 ctl enable-push --domain fabrikam.com --edge-fqdn e2.fabrikam.com --edge-fqdn E1.fabrikam.com --fcm
 assert_eq 0 "$RC" "enable-push again exit code"
@@ -189,7 +191,7 @@ pass "show-push table"
 ctl show-push --domain Fabrikam.com
 assert_eq 0 "$RC" "show-push --domain exit code"
 assert_eq 2 "$(echo "$OUT" | wc -l)" "show-push --domain lines"
-echo "$OUT" | grep -q '^fabrikam\.com ' || fail "show-push --domain row: $OUT"
+grep -q '^fabrikam\.com ' <<<"$OUT" || fail "show-push --domain row: $OUT"
 pass "show-push --domain"
 
 ctl show-push --json
@@ -216,7 +218,7 @@ assert_eq "pushrelayctl: show-push: domain nope.example has no push record" "$ER
 rcli CONFIG SET requirepass s3cret >/dev/null
 ctl show-push
 assert_eq 1 "$RC" "no password exit code"
-echo "$ERR" | grep -q "^pushrelayctl: SELECT: Redis at 127.0.0.1:$REDIS_PORT refused: NOAUTH" ||
+grep -q "^pushrelayctl: SELECT: Redis at 127.0.0.1:$REDIS_PORT refused: NOAUTH" <<<"$ERR" ||
     fail "no password: $ERR"
 write_conf "$T/auth.conf" 'password = "s3cret";'
 run -c "$T/auth.conf" show-push --domain contoso.com
@@ -224,7 +226,7 @@ assert_eq 0 "$RC" "AUTH with the configured password"
 write_conf "$T/wrong.conf" 'password = "wrong";'
 run -c "$T/wrong.conf" show-push
 assert_eq 1 "$RC" "wrong password exit code"
-echo "$ERR" | grep -q "^pushrelayctl: AUTH: Redis at 127.0.0.1:$REDIS_PORT refused: WRONGPASS" ||
+grep -q "^pushrelayctl: AUTH: Redis at 127.0.0.1:$REDIS_PORT refused: WRONGPASS" <<<"$ERR" ||
     fail "wrong password: $ERR"
 redis-cli -p "$REDIS_PORT" -a s3cret --no-auth-warning CONFIG SET requirepass "" >/dev/null
 

@@ -17,8 +17,12 @@ rcli ACL SETUSER default -xack >/dev/null
 echo "== every transaction refused"
 disp_start "$T/pushrelay.conf"
 wait_for 60 '[ "$(sb_delivered)" -ge '"$N"' ]'
-wait_for 10 'grep -q "outcome write for .* refused" "$T/dispatcher.log"'
-sleep 1.5                       # the outbox is retried every 500 ms: refused again
+wait_for 60 'grep -q "outcome write for .* refused" "$T/dispatcher.log"'
+# The outbox is written again every 500 ms: wait until Redis itself says it
+# refused two more transactions, rather than sleeping for "a few retries".
+execaborts() { local v; v=$(rcli INFO errorstats | tr -d '\r' | sed -n 's/^errorstat_EXECABORT:count=\([0-9]*\).*/\1/p'); echo "${v:-0}"; }
+EA=$(execaborts)
+wait_for 60 '[ "$(execaborts)" -ge $((EA + 2)) ]'
 assert_eq $N "$(sb_delivered)" "notifications sent to the provider"
 assert_eq $N "$(pending_count)" "entries still pending in group dispatch"
 assert_eq $N "$(stream_len)" "entries still in the stream"
@@ -27,8 +31,8 @@ pass "refused batches kept in the outbox, nothing acked"
 
 echo "== Redis takes writes again"
 rcli ACL SETUSER default +xack >/dev/null
-wait_for 30 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
-wait_for 5 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
+wait_for 60 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
 assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:t-7 outcome)" "outcome record of traced t-7"
 disp_stop_clean
 assert_eq $N "$(stat_total all:delivered)" "pr:stats:total all:delivered"

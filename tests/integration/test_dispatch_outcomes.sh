@@ -28,8 +28,8 @@ queue 1 --id-prefix exp- --app down-ios --ttl 2 --domain outage.example
 queue 1 --id-prefix noapp- --app no-such-app
 rcli XADD 'pr:{q}:in:apns' '*' id broken-0 domain contoso.com n '{"v":1,"id":' >/dev/null
 
-wait_for 30 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
-wait_for 5 '[ "$(stat_total all:dead_lettered)" = 4 ] && [ "$(stat_total all:expired)" = 1 ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 60 '[ "$(stat_total all:dead_lettered)" = 4 ] && [ "$(stat_total all:expired)" = 1 ]'
 
 echo "== 503 twice, then delivered: three attempts, two retries"
 SBSTATS=$(curl -s --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats")

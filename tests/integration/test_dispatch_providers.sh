@@ -27,8 +27,8 @@ all_done() {
     done
     [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
 }
-wait_for 60 all_done
-wait_for 5 '[ "$(stat_total all:delivered)" = $((3 * N + 2)) ]'
+wait_for 120 all_done
+wait_for 60 '[ "$(stat_total all:delivered)" = $((3 * N + 2)) ]'
 
 echo "== each provider got its own notifications"
 SBSTATS=$(curl -s --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats")

@@ -31,6 +31,12 @@ sb_delivered() {
     sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"][sys.argv[1]])' "$1"
 }
 sb_requests() { sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+# sb_field EXPR: a value of the sandbox stats document, e.g. '["held"]', '["by_status"].get("503", 0)'
+sb_field() { sandbox "$(sb_url stats)" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d" + sys.argv[1]))' "$1"; }
+sb_field_ge() { [ "$(sb_field "$1")" -ge "$2" ]; }
+# record_synced: the record file holds every delivery the sandbox counted
+# (it is written in batches): read it only then.
+record_synced() { [ "$(wc -l <"$T/sandbox.jsonl")" = "$(sb_field '["delivered"]["apns"] + d["delivered"]["fcm"] + d["delivered"]["mpns"]')" ]; }
 stat_total() { rcli HGET pr:stats:total "$1"; }
 # record_count PROVIDER: deliveries in the sandbox record, and distinct tokens among them.
 record_count() {
@@ -71,18 +77,26 @@ PR_CSV_TAG=droid pr_gen_csv "$T/fcm.csv" "$N" contoso.com fcm example-lync call 
 mpns_csv "$T/mpns.csv" "$N"
 export PR_SIPP_RATE=1500 PR_SIPP_LIMIT=200
 pr_sipp message "$NA" -inf "$T/apns.csv" || fail "sipp: not every APNs MESSAGE got 202"
-# Access tokens expire while the FCM batch is being delivered.
-( sleep 0.7; sandbox -X POST "$(sb_url expire-tokens)" >/dev/null ) &
-expirer=$!
+# Access tokens expire while the FCM batch is being delivered. "While" is an
+# event: once APNs is done, the sandbox holds every answer (hold gate); when
+# FCM requests are held, the tokens are expired and the answers released.
+# At most max_in_flight (500) of the $N FCM requests were sent before that:
+# the rest carry the expired token, get 401 and need a new one.
+pr_wait_for 120 sb_is apns "$NA" || fail "APNs batch not delivered: $(sb_delivered apns) of $NA"
+sandbox -X POST "$(sb_url 'hold?after=0')" >/dev/null || fail "sandbox hold"
 pr_sipp message "$N" -inf "$T/fcm.csv" || fail "sipp: not every FCM MESSAGE got 202"
-wait "$expirer"
-issued=$(sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_issued"])')
-[ "$issued" -ge 2 ] || fail "the access token was not renewed after expiring mid-run (issued $issued)"
+pr_wait_for 60 sb_field_ge '["held"]' 1 || fail "no FCM request reached the sandbox"
+sandbox -X POST "$(sb_url expire-tokens)" >/dev/null || fail "sandbox expire-tokens"
+sandbox -X POST "$(sb_url release)" >/dev/null || fail "sandbox release"
+pr_wait_for 60 sb_field_ge '["tokens_issued"]' 2 ||
+    fail "the access token was not renewed after expiring mid-run (issued $(sb_field '["tokens_issued"]'))"
+issued=$(sb_field '["tokens_issued"]')
 pass "access token renewed mid-run ($issued issued)"
 pr_sipp message "$N" -inf "$T/mpns.csv" || fail "sipp: not every MPNS MESSAGE got 202"
 pr_wait_for 120 drained || fail "queues not drained: apns $(pr_xlen apns) fcm $(pr_xlen fcm) mpns $(pr_xlen mpns)"
-pr_wait_for 10 stat_is all:delivered $((NA + 2 * N)) ||
+pr_wait_for 60 stat_is all:delivered $((NA + 2 * N)) ||
     fail "delivered $(stat_total all:delivered) of $((NA + 2 * N))"
+pr_wait_for 60 record_synced || fail "sandbox record behind its delivery count"
 for p in apns fcm mpns; do
     want=$N
     [ $p = apns ] && want=$NA
@@ -103,16 +117,21 @@ PY
 pass "Korean + emoji text byte-exact at APNs"
 
 echo "== OAuth token endpoint down: FCM notifications wait, then deliver"
-sandbox -X POST "$(sb_url 'oauth-down?seconds=3')" >/dev/null
+# The outage lasts until the test ends it (seconds=0), not for a guessed time.
+refused=$(sb_field '["by_status"].get("503", 0)')
+sandbox -X POST "$(sb_url 'oauth-down?seconds=600')" >/dev/null
 sandbox -X POST "$(sb_url expire-tokens)" >/dev/null
 PR_CSV_TAG=wait pr_gen_csv "$T/fcm-wait.csv" 50 contoso.com fcm example-lync im "after the outage"
 before=$(sb_delivered fcm)
 start=$(date +%s)
 pr_sipp message 50 -inf "$T/fcm-wait.csv" || fail "sipp: not every FCM MESSAGE got 202 during the OAuth outage"
-sleep 1
+# the relay tried to get a new token and was refused: it is waiting for one
+pr_wait_for 60 sb_field_ge '["by_status"].get("503", 0)' $((refused + 1)) ||
+    fail "the relay never asked the token endpoint during the outage"
 [ "$(sb_delivered fcm)" = "$before" ] || fail "FCM delivered while no access token could be had"
 pass "nothing delivered while the token endpoint is down"
-pr_wait_for 30 sb_is fcm $((before + 50)) || fail "FCM did not resume after the outage"
+sandbox -X POST "$(sb_url 'oauth-down?seconds=0')" >/dev/null
+pr_wait_for 60 sb_is fcm $((before + 50)) || fail "FCM did not resume after the outage"
 pass "all 50 delivered $(( $(date +%s) - start )) s after the outage began"
 assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the OAuth outage"
 
@@ -123,8 +142,8 @@ pr_msg "$T/fcm-dead.sip" provider=fcm prid="$FCM_DEAD" param=example-lync
 pr_msg "$T/mpns-dead.sip" provider=mpns prid="$MPNS_DEAD" param=lync-wp
 pr_expect_status 202 "$T/fcm-dead.sip" "first MESSAGE for an unregistered FCM token"
 pr_expect_status 202 "$T/mpns-dead.sip" "first MESSAGE for an expired MPNS channel"
-pr_wait_for 20 stat_is fcm:token_dead 1 || fail "FCM token not recorded dead"
-pr_wait_for 20 stat_is mpns:token_dead 1 || fail "MPNS channel not recorded dead"
+pr_wait_for 60 stat_is fcm:token_dead 1 || fail "FCM token not recorded dead"
+pr_wait_for 60 stat_is mpns:token_dead 1 || fail "MPNS channel not recorded dead"
 pr_msg "$T/fcm-dead2.sip" provider=fcm prid="$FCM_DEAD" param=example-lync
 pr_msg "$T/mpns-dead2.sip" provider=mpns prid="$MPNS_DEAD" param=lync-wp
 pr_expect_status 410 "$T/fcm-dead2.sip" "next MESSAGE for the dead FCM token"
@@ -138,6 +157,11 @@ pr_expect_status 403 "$T/mpns-evil.sip" "channel host outside allowed_hosts"
 pr_msg "$T/mpns-http.sip" provider=mpns prid="http%3A%2F%2F127.0.0.1%3A$MPNS_PORT%2Fchannel%2F1" param=lync-wp
 pr_expect_status 403 "$T/mpns-http.sip" "plain http channel URI"
 [[ "$(pr_header "$RESP" Warning)" == *https* ]] || fail "403 Warning does not say https: $RESP"
-sleep 1
-assert_eq "$requests" "$(sb_requests)" "requests reaching the sandbox after the refused channels"
+# A valid MPNS notification sent last: once it is delivered, anything the
+# refused ones could have caused would have reached the sandbox before it.
+mpns_before=$(sb_delivered mpns)
+pr_msg "$T/mpns-sentinel.sip" provider=mpns prid="https%3A%2F%2F127.0.0.1%3A$MPNS_PORT%2Fchannel%2Fsentinel1" param=lync-wp
+pr_expect_status 202 "$T/mpns-sentinel.sip" "a valid MPNS channel sent after the refused ones"
+pr_wait_for 60 sb_is mpns $((mpns_before + 1)) || fail "the sentinel MPNS notification was not delivered"
+assert_eq $((requests + 1)) "$(sb_requests)" "requests reaching the sandbox: only the sentinel"
 assert_eq 0 "$(pr_xlen mpns)" "MPNS stream after the refused channels"

@@ -21,11 +21,11 @@ hup_and_wait() {  # hup_and_wait PATTERN: SIGHUP, then wait for one more log lin
     local before
     before=$(logged "$1")
     kill -HUP "$RELAY_PID"
-    for _ in $(seq 50); do
+    for _ in $(seq $((PR_WAIT_S * 10))); do
         [ "$(logged "$1")" -gt "$before" ] && return 0
         sleep 0.1
     done
-    fail "no '$1' in relay.log after SIGHUP"
+    fail "no '$1' in relay.log ${PR_WAIT_S}s after SIGHUP"
 }
 
 # --- before: info level (no debug lines), and no app for pn-param new-project
@@ -51,7 +51,7 @@ grep -q 'new-android' "$T/relay.conf" || fail "test setup: new app not written"
 hup_and_wait "configuration reloaded"
 pass "SIGHUP reloaded the configuration"
 pr_expect_status 202 "$T/new.sip" "MESSAGE for the new app after reload"
-pr_wait_for 10 grep -q '/v1/projects/new-project/messages:send' "$T/sandbox.jsonl" ||
+pr_wait_for 60 grep -q '/v1/projects/new-project/messages:send' "$T/sandbox.jsonl" ||
     fail "the new app's notification was not delivered"
 pass "the new app's notification was delivered"
 [ "$(logged ' debug ')" -gt 0 ] || fail "no debug lines after reloading with log_level debug"

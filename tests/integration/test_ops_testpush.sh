@@ -25,7 +25,7 @@ hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 tp() {
     local out=$1 rc=0
     shift
-    "$PR_BIN/pushrelayctl" -c "$T/relay.conf" test-push --timeout 15 "$@" >"$T/$out" 2>&1 || rc=$?
+    "$PR_BIN/pushrelayctl" -c "$T/relay.conf" test-push --timeout 60 "$@" >"$T/$out" 2>&1 || rc=$?
     cat "$T/$out" >>"$T/ctl.log"
     echo "$rc"
 }
@@ -44,7 +44,7 @@ for p in apns fcm mpns; do
     lacks ok-$p.out "FAIL"
     id=$(sed -n 's/^PASS message: .*Push-Id \([^ ]*\).*/\1/p' "$T/ok-$p.out")
     [ -n "$id" ] || fail "no Push-Id in ok-$p.out"
-    pr_wait_for 5 grep -q "pushrelay test" "$T/sandbox.jsonl" || fail "sandbox recorded no test toast"
+    pr_wait_for 60 grep -q "pushrelay test" "$T/sandbox.jsonl" || fail "sandbox recorded no test toast"
     grep -F "\"provider\":\"$p\"" "$T/sandbox.jsonl" | grep -q "pushrelay test" ||
         fail "sandbox recorded no $p toast titled 'pushrelay test'"
     pass "sandbox received the $p test toast"

@@ -45,7 +45,7 @@ done
 pr_msg "$T/one.sip" provider=fcm param=example-lync prid="e4040-fcm-dead"
 cat "$T/one.sip" >>"$T/dead.sip"
 send "$T/dead.sip" 56
-pr_wait_for 20 tokens_are 56 || fail "dead tokens recorded: $(ntokens), want 56"
+pr_wait_for 60 tokens_are 56 || fail "dead tokens recorded: $(ntokens), want 56"
 
 # --- tokens list: newest first, 50 a page, filters
 assert_eq 0 "$(ctlx list1.out tokens list)" "tokens list exit code"
@@ -90,7 +90,7 @@ assert_eq 55 "$(ntokens)" "index entries after forget"
 pr_msg "$T/t1.sip" prid="$T1"
 pr_expect_status 202 "$T/t1.sip" "push to the forgotten token"
 # The sandbox still calls it unregistered: the dispatcher records it dead again.
-pr_wait_for 10 tokens_are 56 || fail "forgotten token not delivered to the provider again"
+pr_wait_for 60 tokens_are 56 || fail "forgotten token not delivered to the provider again"
 assert_eq 0 "$(ctlx forget1b.out tokens forget "$T1" --provider apns)" "tokens forget --provider apns exit code"
 assert_eq 1 "$(ctlx forget2.out tokens forget "$T1")" "tokens forget unknown exit code"
 has forget2.out "is not recorded dead"
@@ -100,7 +100,7 @@ R1=$(hex e41310001) R2=$(hex e41310002) R3=$(hex e41300003)
 : >"$T/dl.sip"
 for tok in "$R1" "$R2" "$R3"; do pr_msg "$T/one.sip" prid="$tok" id="dl-$tok"; cat "$T/one.sip" >>"$T/dl.sip"; done
 send "$T/dl.sip" 3
-pr_wait_for 20 dead_is 3 || fail "dead letters: $(xlen_dead), want 3"
+pr_wait_for 60 dead_is 3 || fail "dead letters: $(xlen_dead), want 3"
 
 assert_eq 0 "$(ctlx dl.out dlq list)" "dlq list exit code"
 assert_eq 3 "$(grep -c '413 PayloadTooLarge' "$T/dl.out")" "dead letters listed with their reason"
@@ -112,17 +112,18 @@ pass "dlq list shows domain, provider, status and attempts"
 E1=$(grep "dl-$R1" "$T/dl.out" | awk '{print $1}')
 assert_eq 0 "$(ctlx rp1.out dlq replay "$E1")" "dlq replay ENTRY exit code"
 has rp1.out "replayed 1 dead letter"
-pr_wait_for 10 grep -q "$R1" "$T/sandbox.jsonl" || fail "replayed notification not delivered"
+pr_wait_for 60 grep -q "$R1" "$T/sandbox.jsonl" || fail "replayed notification not delivered"
 pass "replay by entry id delivered"
 # replay by push id
 assert_eq 0 "$(ctlx rp2.out dlq replay "dl-$R2")" "dlq replay PUSH-ID exit code"
-pr_wait_for 10 grep -q "$R2" "$T/sandbox.jsonl" || fail "replayed notification (push id) not delivered"
+pr_wait_for 60 grep -q "$R2" "$T/sandbox.jsonl" || fail "replayed notification (push id) not delivered"
 pass "replay by push id delivered"
 assert_eq 1 "$(xlen_dead)" "dead letters left after two replays"
-# counted as replayed
-sleep 1.5
-rp=$("$PR_BIN/pushrelayctl" -c "$T/relay.conf" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["replayed"]["total"])')
-assert_eq 2 "$rp" "stats replayed"
+# counted as replayed (stats reach Redis with the next flush: poll, not sleep)
+replayed() { "$PR_BIN/pushrelayctl" -c "$T/relay.conf" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"].get("replayed", {}).get("total", 0))'; }
+replayed_is() { [ "$(replayed)" = "$1" ]; }
+pr_wait_for 60 replayed_is 2 || fail "stats replayed: $(replayed), want 2"
+assert_eq 2 "$(replayed)" "stats replayed"
 # unknown id, no id
 assert_eq 1 "$(ctlx rp404.out dlq replay nosuch-id)" "dlq replay unknown exit code"
 has rp404.out "no dead letter with entry or push id nosuch-id"
@@ -130,7 +131,7 @@ assert_eq 2 "$(ctlx rpnone.out dlq replay)" "dlq replay without ids exit code"
 # --all: the one that always fails comes back as a new dead letter, attempts reset
 assert_eq 0 "$(ctlx rpall.out dlq replay --all)" "dlq replay --all exit code"
 has rpall.out "replayed 1 dead letter"
-pr_wait_for 10 dead_is 1 || fail "dead letter not back"
+pr_wait_for 60 dead_is 1 || fail "dead letter not back"
 ctlx dl2.out dlq list >/dev/null
 new=$(grep "dl-$R3" "$T/dl2.out" | awk '{print $1}')
 [ -n "$new" ] && [ "$new" != "$(grep "dl-$R3" "$T/dl.out" | awk '{print $1}')" ] || fail "replayed dead letter not a new entry"
@@ -141,7 +142,14 @@ pass "replay --all re-queued with attempts reset"
 assert_eq 0 "$(ctlx pg1.out dlq purge --older-than 1h)" "dlq purge --older-than 1h exit code"
 has pg1.out "purged 0 dead letters older than 1h"
 assert_eq 1 "$(xlen_dead)" "dead letters after purging older than 1h"
-sleep 1.2
+# wait until the dead letter is over 1 s old by its own entry id (Redis' clock)
+dead_age_over_1s() {
+    local id now
+    id=$(rcli XRANGE 'pr:{q}:dead' - + COUNT 1 | head -1)
+    now=$(rcli TIME | tr -d '\r' | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); })
+    [ -n "$id" ] && [ $((now - ${id%-*})) -gt 1000 ]
+}
+pr_wait_for 60 dead_age_over_1s || fail "the dead letter never got 1 s old"
 assert_eq 0 "$(ctlx pg2.out dlq purge --older-than 1s)" "dlq purge --older-than 1s exit code"
 has pg2.out "purged 1 dead letter older than 1s"
 assert_eq 0 "$(xlen_dead)" "dead letters after purge"
@@ -149,7 +157,7 @@ assert_eq 0 "$(ctlx dl3.out dlq list)" "dlq list when empty"
 has dl3.out "no dead letters"
 pr_msg "$T/one.sip" prid="$(hex e41300004)"
 send "$T/one.sip" 1
-pr_wait_for 10 dead_is 1 || fail "fresh dead letter"
+pr_wait_for 60 dead_is 1 || fail "fresh dead letter"
 assert_eq 0 "$(ctlx pg3.out dlq purge)" "dlq purge (all) exit code"
 has pg3.out "purged 1 dead letter"
 assert_eq 0 "$(xlen_dead)" "dead letters after purge all"

@@ -24,7 +24,7 @@ send exact "${FCM[@]}" --token tokA --token tokB --token tokC --collapse-id conv
     --title 'Zoë "Z"' --body 'Hi ✓' --payloads "$T/exact.payloads"
 assert_eq 3 "$(field exact delivered)" "delivered"
 assert_eq 1 "$(sandbox_stat 'd["tokens_issued"]')" "access tokens fetched"
-sleep 0.1
+sync_record "$T/sb.jsonl"
 compare_payloads "$T/exact.payloads" "$T/sb.jsonl"
 assert_eq 3 "$(grep -c "\"path\":\"/v1/projects/$PROJECT/messages:send\"" "$T/sb.jsonl")" "requests to messages:send"
 NAME=$(field exact id '^result i=0')
@@ -53,9 +53,17 @@ assert_eq 3 "$(field expired delivered)" "delivered after reauth"
 assert_eq $((issued + 2)) "$(sandbox_stat 'd["tokens_issued"]')" "access tokens fetched (one before, one after)"
 
 echo "== a failing token endpoint is retried with backoff"
-curl -s --http2 --cacert "$T/pki/ca.pem" -X POST \
-    "https://127.0.0.1:$PORT/_sandbox/oauth-down?seconds=2" >/dev/null
-send down "${FCM[@]}" --token tokD --timeout-ms 10000
+# The outage ends when the test sees the client refused (a 503 from /token),
+# not after a guessed 2 s that a slow start could outlast or miss.
+sb_post() { curl -sf --http2 --cacert "$T/pki/ca.pem" -X POST "https://127.0.0.1:$PORT/_sandbox/$1" >/dev/null; }
+refused=$(sandbox_stat 'd["by_status"].get("503", 0)')
+sb_post 'oauth-down?seconds=600' || fail "sandbox oauth-down"
+send down "${FCM[@]}" --token tokD --timeout-ms 60000 &
+DOWN_PID=$!
+refused_more() { [ "$(sandbox_stat 'd["by_status"].get("503", 0)')" -gt "$refused" ]; }
+pr_wait_for 60 refused_more || fail "the client never asked the token endpoint"
+sb_post 'oauth-down?seconds=0' || fail "sandbox oauth-down?seconds=0"
+wait "$DOWN_PID" || fail "driver for the OAuth outage failed"
 assert_eq delivered "$(field down outcome '^result')" "outcome once the endpoint is back"
 grep -q "token fetch from .* failed: HTTP 503" "$T/down.log" || fail "failure not logged"
 pass "failure logged"

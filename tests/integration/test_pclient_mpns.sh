@@ -17,7 +17,7 @@ send exact "${MPNS[@]}" --token "$CH/tokA" --token "$CH/tokB?x=1" --title 'Zoë 
     --body 'Hi ✓' --id-prefix "$UUID" --payloads "$T/exact.payloads"
 assert_eq 2 "$(field exact delivered)" "delivered"
 assert_eq "Received/Active/Connected" "$(field exact reason '^result')" "status headers"
-sleep 0.1
+sync_record "$T/sb.jsonl"
 compare_payloads "$T/exact.payloads" "$T/sb.jsonl"
 python3 - "$T/sb.jsonl" "$UUID" <<'PY' || fail "headers"
 import json, sys
@@ -70,8 +70,8 @@ assert_eq "0 retry" "$(field reset status '^result i=0') $(field reset outcome '
 assert_eq delivered "$(field reset outcome '^result i=1')" "next toast"
 
 echo "== slow answers time out; shutdown completes what is pending"
-send slow "${MPNS[@]}" --token "$CH/d2000x" --timeout-ms 300
+send slow "${MPNS[@]}" --token "$CH/d9999x" --timeout-ms 300     # answer far past the deadline
 assert_eq "0 timeout" "$(field slow status '^result') $(field slow reason '^result')" "timeout"
-send shut "${MPNS[@]}" --token "$CH/d3000x" --token "$CH/d3000y" --token "$CH/d3000z" \
+send shut "${MPNS[@]}" --token "$CH/d9999x" --token "$CH/d9999y" --token "$CH/d9999z" \
     --connections 1 --shutdown-after-ms 300
 assert_eq 3 "$(grep -c 'status=0 reason=shutdown' "$T/shut.out")" "requests ended by shutdown (sent and waiting)"

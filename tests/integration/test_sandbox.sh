@@ -34,7 +34,7 @@ start_sandbox() {
         --key "$T/pki/server.key" --port-file "$T/$name.ports" "$@" 2>"$T/$name.log" &
     SB_PID=$!
     pr_track "$SB_PID"
-    for _ in $(seq 100); do [ -s "$T/$name.ports" ] && break; sleep 0.05; done
+    for _ in $(seq 600); do [ -s "$T/$name.ports" ] && break; sleep 0.1; done
     [ -s "$T/$name.ports" ] || fail "$name did not write its port file"
     PORT=$(sed -n 1p "$T/$name.ports")
     MPNS_PORT=$(sed -n 2p "$T/$name.ports")
@@ -74,6 +74,22 @@ apns() {
         --data-binary "${DATA:-$APNS_BODY}" "$@"
 }
 records() { wc -l <"$T/record.jsonl" 2>/dev/null || echo 0; }
+# main_stat FIELD: a number from the main sandbox's /_sandbox/stats ("held",
+# "delayed", "requests", "delivered.apns", or "delivered" for all providers).
+main_stat() {
+    curl -sS --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$MAIN_PORT/_sandbox/stats" |
+        python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(sum(v.values()) if isinstance(v, dict) else v)' "$1"
+}
+# sync_record: waits until the record file holds every delivery the main
+# sandbox counted (lines are written in batches), instead of sleeping.
+record_synced() { [ "$(records)" = "$(main_stat delivered)" ]; }
+sync_record() { pr_wait_for 60 record_synced || fail "record has $(records) lines, sandbox counted $(main_stat delivered)"; }
+main_is() { [ "$(main_stat "$1")" = "$2" ]; }
 UUID_RE='^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$'
 
 echo "== APNs: a valid push is delivered, answered with an apns-id and recorded"
@@ -82,7 +98,7 @@ apns "$DEV"
 assert_eq 200 "$STATUS" "valid push status"
 [[ "$(hdr apns-id)" =~ $UUID_RE ]] || fail "apns-id '$(hdr apns-id)' is not a UUID"
 pass "apns-id is a generated UUID"
-sleep 0.1
+sync_record
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq apns "$(jget "$LINE" '["provider"]')" "record provider"
 assert_eq "$DEV" "$(jget "$LINE" '["token"]')" "record token"
@@ -149,7 +165,7 @@ UNI='{ "aps" : {"alert":{"title":"Caf\u00e9 \"x\"","body":"Zoë ☎ 😀"},"badg
   "content-available":true,"mutable-content":false}, "pr":[1,-2.5e3,{"k":[]}] }'
 DATA=$UNI apns "$DEV"
 assert_eq 200 "$STATUS" "payload with escapes, UTF-8, numbers, literals, whitespace"
-sleep 0.1
+sync_record
 assert_eq "$UNI" "$(jget "$(tail -n 1 "$T/record.jsonl")" '["body"]')" "record keeps a UTF-8 body exactly"
 big() { python3 -c 'import sys; n=int(sys.argv[1]); s="{\"aps\":{\"alert\":\"\"}}"; print("{\"aps\":{\"alert\":\"" + "x"*(n-len(s)) + "\"}}", end="")' "$1"; }
 big 4096 >"$T/p4096"; big 4097 >"$T/p4097"; big 5120 >"$T/p5120"; big 5121 >"$T/p5121"
@@ -188,27 +204,62 @@ apns c1ff
 assert_eq 000 "$STATUS" "c1: first attempt gets no answer (connection reset)"
 apns c1ff
 assert_eq 200 "$STATUS" "c1: second attempt succeeds"
-sleep 0.1
+sync_record
 # successes only: e5032, e4291, d0200, c1 -> 4 lines
 assert_eq 4 $(( $(records) - BEFORE )) "only successful behaviour attempts are recorded"
 
 echo "== APNs: delays do not block other requests"
-START=$(date +%s%N)
-apns d1000aa >/dev/null & SLOW=$!
-sleep 0.1
+# The slow request is sent first and waits on its timer (stats "delayed");
+# the fast one must then be answered and recorded before the slow one is.
+# (h2 writes the answer into its own file: both run at once.)
+apns_bg() { curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}' \
+    -H "authorization: bearer $JWT" -H 'apns-topic: com.example.voip' -H 'apns-push-type: alert' \
+    --data-binary "$APNS_BODY" "https://127.0.0.1:$PORT/3/device/$1" >"$T/slow.status"; }
+apns_bg d5000aa & SLOW=$!
+pr_wait_for 60 main_is delayed 1 || fail "the d5000 request never reached its timer"
 apns "$DEV"
-FAST_MS=$(( ($(date +%s%N) - START) / 1000000 ))
+assert_eq 200 "$STATUS" "request beside a d5000"
 wait $SLOW
-[ "$FAST_MS" -lt 900 ] || fail "a request behind a d1000 took ${FAST_MS}ms"
-pass "request beside a d1000 answered after ${FAST_MS}ms"
+assert_eq 200 "$(cat "$T/slow.status")" "the d5000 request"
+sync_record
+assert_eq "d5000aa" "$(jget "$(tail -n 1 "$T/record.jsonl")" '["token"]')" "the delayed delivery is recorded last"
+pass "a delayed answer does not hold up the requests after it"
 
 echo "== APNs: a delayed answer the client gave up on is not a delivery"
-sleep 0.1   # earlier lines are flushed within 10 ms
 BEFORE=$(records)
-apns d0800ab --max-time 0.2
-assert_eq 000 "$STATUS" "client gives up before d0800 answers"
-sleep 1
+apns d9999ab --max-time 1
+assert_eq 000 "$STATUS" "client gives up before d9999 answers"
+# "delayed" back to 0: the answer was either dropped with its stream or sent
+pr_wait_for 60 main_is delayed 0 || fail "the abandoned d9999 answer is still waiting"
+sync_record
 assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
+
+echo "== hold gate: answers kept back until release, dropped when the client leaves"
+h2 POST '/_sandbox/hold?after=1'
+assert_eq "200 1" "$STATUS $(jget "$BODY" '["hold_after"]')" "hold?after=1"
+BEFORE=$(records)
+apns "$DEV"
+assert_eq 200 "$STATUS" "the delivery before the gate closes is answered"
+apns_bg "$DEV" & HELD=$!
+pr_wait_for 60 main_is held 1 || fail "the second delivery was not held"
+kill -0 "$HELD" 2>/dev/null || fail "a held delivery was answered"
+sync_record
+assert_eq $((BEFORE + 1)) "$(records)" "a held delivery is not recorded"
+REQS=$(main_stat requests)
+apns "$DEV" --max-time 1
+assert_eq 000 "$STATUS" "a client that gives up on a held answer"
+pr_wait_for 60 main_is requests $((REQS + 1)) || fail "the abandoned request never reached the sandbox"
+pr_wait_for 60 main_is held 1 || fail "the abandoned held answer was not dropped"
+h2 POST /_sandbox/release
+assert_eq "200 1" "$STATUS $(jget "$BODY" '["released"]')" "release answers what is still held"
+wait $HELD
+assert_eq 200 "$(cat "$T/slow.status")" "the held request, after release"
+sync_record
+assert_eq $((BEFORE + 2)) "$(records)" "released delivery recorded, abandoned one not"
+apns "$DEV"
+assert_eq 200 "$STATUS" "after release the gate is open"
+h2 POST /_sandbox/hold
+assert_eq 400 "$STATUS" "hold without after=N"
 
 echo "== OAuth token endpoint"
 assertion() {  # assertion KEY [claims overrides as python dict literal]
@@ -256,7 +307,7 @@ fcm fcm-device-1
 assert_eq 200 "$STATUS" "FCM send"
 [[ "$(jget "$BODY" '["name"]')" == projects/demo-project/messages/* ]] || fail "name '$BODY'"
 pass "FCM answers the message name"
-sleep 0.1
+sync_record
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "fcm fcm-device-1" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]')" "FCM record"
 h2 POST "$FCM_PATH" --data-binary '{"message":{"token":"x"}}'
@@ -272,7 +323,7 @@ assert_eq 400 "$STATUS" "FCM with a non-string token"
 h2 POST "$FCM_PATH" -H "authorization: Bearer $ACCESS" \
     --data-binary '{"validate_only":false,"message":{"data":{"token":"no"},"token":"fcm\u002ddevice\/9"}}'
 assert_eq 200 "$STATUS" "FCM token with JSON escapes"
-sleep 0.1
+sync_record
 assert_eq fcm-device/9 "$(jget "$(tail -n 1 "$T/record.jsonl")" '["token"]')" "the recorded token is unescaped"
 fcm e4040aa
 assert_eq "404 UNREGISTERED" "$STATUS $(jget "$BODY" '["error"]["details"][0]["errorCode"]')" "FCM e4040"
@@ -290,11 +341,12 @@ h2 POST /_sandbox/expire-tokens
 assert_eq 200 "$STATUS" "expire-tokens"
 fcm fcm-device-1
 assert_eq 401 "$STATUS" "FCM with an expired token"
-h2 POST '/_sandbox/oauth-down?seconds=1'
+h2 POST '/_sandbox/oauth-down?seconds=600'
 assert_eq 200 "$STATUS" "oauth-down"
 grant "$(assertion "$T/sa.json")"
 assert_eq "503 1" "$STATUS $(hdr retry-after)" "token endpoint while down"
-sleep 1.1
+h2 POST '/_sandbox/oauth-down?seconds=0'
+assert_eq 200 "$STATUS" "oauth-down?seconds=0 ends the outage"
 grant "$(assertion "$T/sa.json")"
 assert_eq 200 "$STATUS" "token endpoint back up"
 ACCESS=$(jget "$BODY" '["access_token"]')
@@ -316,7 +368,7 @@ mpns() {  # mpns CHANNEL-PATH [curl args]; sets STATUS, TIME, headers in $T/hdrs
 mpns_status() { echo "$STATUS $(hdr X-NotificationStatus) $(hdr X-SubscriptionStatus) $(hdr X-DeviceConnectionStatus)"; }
 mpns /channel/abc123
 assert_eq "200 Received Active Connected" "$(mpns_status)" "MPNS toast"
-sleep 0.1
+sync_record
 LINE=$(tail -n 1 "$T/record.jsonl")
 assert_eq "mpns abc123 /channel/abc123" "$(jget "$LINE" '["provider"]') $(jget "$LINE" '["token"]') $(jget "$LINE" '["path"]')" "MPNS record"
 assert_eq "$TOAST" "$(jget "$LINE" '["body"]')" "MPNS record body"
@@ -338,11 +390,12 @@ mpns /channel/c1; assert_eq 200 "$STATUS" "MPNS c1 then success"
 mpns /channel/d0200
 python3 -c "import sys; sys.exit(0 if float('$TIME') >= 0.2 else 1)" || fail "MPNS d0200 answered in ${TIME}s"
 assert_eq 200 "$STATUS" "MPNS d0200"
-sleep 0.1
+sync_record
 BEFORE=$(records)
-mpns /channel/d0800ab --max-time 0.2
-assert_eq 000 "$STATUS" "MPNS client gives up before d0800 answers"
-sleep 1
+mpns /channel/d2000ab --max-time 1
+assert_eq 000 "$STATUS" "MPNS client gives up before d2000 answers (curl counts from before the sandbox does)"
+pr_wait_for 60 main_is delayed 0 || fail "the abandoned MPNS d2000 answer is still waiting"
+sync_record
 assert_eq "$BEFORE" "$(records)" "nothing recorded for it"
 CONNS=$(curl -s --http1.1 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{num_connects}\n' \
     -H 'X-WindowsPhone-Target: toast' -H 'X-NotificationClass: 2' -H 'Content-Type: text/xml' \
@@ -352,8 +405,8 @@ assert_eq "1 0 " "$CONNS" "MPNS keeps the connection alive"
 echo "== stats"
 h2 GET /_sandbox/stats
 # apns: valid + echo + exp0 + unicode + 4096 + 5120 + e5032 + e4291 + d0200 + c1
-#       + beside-d1000 + d1000 = 12
-assert_eq 12 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
+#       + beside-d5000 + d5000 + hold: before gate, released, after release = 15
+assert_eq 15 "$(jget "$BODY" '["delivered"]["apns"]')" "APNs deliveries"
 # fcm: device-1 + escaped token + e4292 + c1 + after-new-token = 5
 assert_eq 5 "$(jget "$BODY" '["delivered"]["fcm"]')" "FCM deliveries"
 # mpns: abc123 + message-id + e5031 + q1 + c1 + d0200 + k1 + k2 = 8
@@ -364,7 +417,7 @@ assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
 echo "== GOAWAY after N streams, short-lived access tokens, APNs public key"
 openssl pkey -in "$T/apns.p8" -pubout -out "$T/apns-public.pem" 2>/dev/null
-start_sandbox goaway --goaway-after 3 --oauth-token-ttl 1 --fcm-service-account "$T/sa.json" \
+start_sandbox goaway --goaway-after 3 --oauth-token-ttl 5 --fcm-service-account "$T/sa.json" \
     --apns-key "$T/apns-public.pem" --apns-team "$TEAM" --apns-key-id "$KID"
 URLS=()
 for i in 1 2 3 4 5; do URLS+=("https://127.0.0.1:$PORT/3/device/abc$i"); done
@@ -374,10 +427,11 @@ CONNS=$(curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}:%
 assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection (tokens checked with the public key)"
 grant "$(assertion "$T/sa.json")"
 ACCESS=$(jget "$BODY" '["access_token"]')
-assert_eq 1 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
+assert_eq 5 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
 fcm fcm-device-2; assert_eq 200 "$STATUS" "FCM within the token's lifetime"
-sleep 1.2
-fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM after the token's lifetime"
+fcm_refused() { fcm fcm-device-2; [ "$STATUS" = 401 ]; }
+pr_wait_for 60 fcm_refused || fail "FCM still accepts the token 60 s after its 5 s lifetime"
+pass "FCM refuses the token once its lifetime is over"
 
 echo "== without --apns-key, APNs needs no provider token"
 start_sandbox noauth
@@ -403,7 +457,7 @@ assert_eq "7 3" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["reset
 
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
-sleep 0.1
+sync_record
 BEFORE=$(records)
 printf '%s' "$APNS_BODY" >"$T/h2load.body"
 h2load -n 20000 -c 4 -m 200 -d "$T/h2load.body" -H "authorization: bearer $JWT" \

@@ -171,7 +171,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     struct sb_opts opts = { 0 };
-    struct sb_ctx ctx = { .opts = &opts };
+    struct sb_ctx ctx = { .opts = &opts, .hold = { .left = -1 } };
     struct sb_h2 *h2 = NULL;
     struct sb_http1 *h1 = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
@@ -185,6 +185,18 @@ int main(int argc, char **argv)
     ctx.base = event_base_new();
     if (ctx.base == NULL)
         goto out;
+    /*
+     * Signals are handled before any port is bound or the port file is
+     * written: a test may stop the sandbox as soon as it sees either, and
+     * must get a clean stop (record flushed, status 0), not a default death.
+     */
+    sigterm = evsignal_new(ctx.base, SIGTERM, on_signal, ctx.base);
+    sigint = evsignal_new(ctx.base, SIGINT, on_signal, ctx.base);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
+        evsignal_add(sigint, NULL) != 0) {
+        rc = PR_ENOMEM;
+        goto fail;
+    }
     if ((rc = sb_behaviour_new(&ctx.behaviour)) != 0 || (rc = sb_apns_new(&opts, &ctx.apns)) != 0 ||
         (rc = sb_oauth_new(&opts, &ctx.oauth)) != 0 || (rc = sb_webpush_new(&ctx.webpush)) != 0 ||
         (rc = sb_ccred_new("EwB", opts.oauth_token_ttl, &ctx.wns_tokens)) != 0 ||
@@ -200,13 +212,6 @@ int main(int argc, char **argv)
         goto fail;
     if (opts.port_file != NULL && (rc = write_port_file(opts.port_file, port, mpns_port)) != 0) {
         pr_log_error("sandbox", "cannot write port file %s", opts.port_file);
-        goto fail;
-    }
-    sigterm = evsignal_new(ctx.base, SIGTERM, on_signal, ctx.base);
-    sigint = evsignal_new(ctx.base, SIGINT, on_signal, ctx.base);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sigint, NULL) != 0) {
-        rc = PR_ENOMEM;
         goto fail;
     }
     pr_log_info("sandbox", "listening: h2 %d%s%.0d (apns auth %s, fcm %s)", port,

@@ -9,13 +9,15 @@
  * sb_wns.c, sb_hms.c, sb_control.c) know
  * nothing of sockets: a transport turns bytes into a 'struct sb_req', asks
  * the router (sb_router.c) for a 'struct sb_resp', and carries out what the
- * response says (answer now, answer after a delay, or reset the connection).
+ * response says (answer now, answer after a delay, hold the answer until a
+ * test releases it, or reset the connection).
  *
  *   socket ─▶ sb_h2 / sb_http1 ─▶ sb_router ─▶ sb_apns | sb_fcm | sb_oauth |
  *                  ▲                 │          sb_mpns | sb_control
  *                  └── sb_resp ◀─────┘               │
  *                                        sb_behaviour (token markers)
  *                                        sb_record + sb_stats (deliveries)
+ *                                        sb_hold (answers held for a test)
  */
 #ifndef PUSHRELAY_SANDBOX_SB_H
 #define PUSHRELAY_SANDBOX_SB_H
@@ -81,6 +83,7 @@ const char *sb_req_header(const struct sb_req *req, const char *name);
 enum sb_act {
     SB_ACT_ANSWER = 0,   /* send status, headers and body (after delay_ms) */
     SB_ACT_RESET,        /* drop the TCP connection abruptly, answer nothing */
+    SB_ACT_HOLD,         /* keep the answer until /_sandbox/release (sb_hold.h) */
 };
 
 #define SB_RESP_HDRS 8
@@ -143,6 +146,8 @@ struct sb_stats {
     uint64_t resets;
     uint64_t tokens_issued;
     uint64_t apns_provider_tokens;  /* distinct valid APNs provider tokens seen (sb_apns.c) */
+    uint64_t held;                   /* answers held by the gate now (sb_hold.c) */
+    uint64_t delayed;                /* answers waiting on a delay timer now */
 };
 
 /* ---- the program context ---------------------------------------------- */
@@ -154,6 +159,13 @@ struct sb_apns;
 struct sb_oauth;
 struct sb_webpush;
 struct sb_ccred;
+struct sb_held;
+
+/* The hold gate (sb_hold.c): deliveries left before it closes, -1 when open. */
+struct sb_hold_gate {
+    long left;
+    struct sb_held *list;
+};
 
 /* Command line, parsed once in sandbox_main.c. */
 struct sb_opts {
@@ -184,6 +196,7 @@ struct sb_ctx {
     struct sb_webpush *webpush;      /* subscriptions handed out (sb_webpush.c) */
     struct sb_ccred *wns_tokens;     /* WNS access tokens (sb_wns.c) */
     struct sb_ccred *hms_tokens;     /* HMS access tokens (sb_hms.c) */
+    struct sb_hold_gate hold;
 };
 
 /* sb_now_ms is the wall clock in milliseconds (records, expiries). */

@@ -6,6 +6,8 @@
  *                                       (FCM's, WNS's and HMS's)
  *   POST /_sandbox/oauth-down?seconds=N the token endpoints (FCM, WNS, HMS)
  *                                       answer 503 for N seconds
+ *   POST /_sandbox/hold?after=N         hold every delivery after the next N (sb_hold.h)
+ *   POST /_sandbox/release              answer every held delivery, open the gate
  *   GET  /_sandbox/stats                counters as JSON (sb_stats.c)
  *
  * Called by sb_router.c.
@@ -16,6 +18,7 @@
 #include "sb.h"
 #include "sb_ccred.h"
 #include "sb_control.h"
+#include "sb_hold.h"
 #include "sb_oauth.h"
 #include "sb_stats.h"
 
@@ -24,6 +27,13 @@ static void control_json(struct sb_resp *resp, int status, const char *body)
     resp->status = status;
     sb_resp_header(resp, "content-type", "application/json");
     sb_buf_printf(resp->body, "%s", body);
+}
+
+/* control_is reports whether 'p' (the path after /_sandbox/) names endpoint 'name'. */
+static int control_is(const char *p, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(p, name, n) == 0 && (p[n] == '\0' || p[n] == '?');
 }
 
 /* control_query_long finds "name=<digits>" in the query of 'path'; -1 if absent or bad. */
@@ -56,7 +66,22 @@ void sb_control_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_r
         sb_ccred_expire_all(ctx->wns_tokens);
         sb_ccred_expire_all(ctx->hms_tokens);
         control_json(resp, 200, "{\"expired\":true}");
-    } else if (strncmp(p, "oauth-down", 10) == 0 && (p[10] == '\0' || p[10] == '?') && post) {
+    } else if (control_is(p, "hold") && post) {
+        long after = control_query_long(req->path, "after");
+        if (after < 0) {
+            control_json(resp, 400, "{\"error\":\"after=N required\"}");
+            return;
+        }
+        sb_hold_arm(ctx, (unsigned long)after);
+        resp->status = 200;
+        sb_resp_header(resp, "content-type", "application/json");
+        sb_buf_printf(resp->body, "{\"hold_after\":%ld}", after);
+    } else if (control_is(p, "release") && post) {
+        unsigned long n = sb_hold_release(ctx);
+        resp->status = 200;
+        sb_resp_header(resp, "content-type", "application/json");
+        sb_buf_printf(resp->body, "{\"released\":%lu}", n);
+    } else if (control_is(p, "oauth-down") && post) {
         long secs = control_query_long(req->path, "seconds");
         if (secs < 0) {
             control_json(resp, 400, "{\"error\":\"seconds=N required\"}");

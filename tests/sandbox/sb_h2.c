@@ -16,6 +16,7 @@
  *      └─ bufferevent_openssl (input → nghttp2_session_mem_recv,
  *                              nghttp2 send_callback → output)
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +32,7 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb_h2.h"
+#include "sb_hold.h"
 #include "sb_listen.h"
 #include "sb_record.h"
 #include "sb_router.h"
@@ -60,6 +62,7 @@ struct h2_stream {
     struct sb_buf token;                 /* device token of a delayed delivery */
     struct sb_resp resp;
     struct event *timer;                 /* delayed answers; created on first use */
+    struct sb_held held;                 /* answer held by the gate (sb_hold.h) */
 };
 
 struct h2_conn {
@@ -130,8 +133,11 @@ static void stream_put(struct h2_stream *s)
 {
     struct h2_conn *c = s->conn;
     struct sb_h2 *srv = c->srv;
-    if (s->timer != NULL)
+    if (s->timer != NULL && evtimer_pending(s->timer, NULL)) {
         evtimer_del(s->timer);
+        srv->ctx->stats.delayed--;        /* dropped with its stream, never answered */
+    }
+    sb_hold_remove(srv->ctx, &s->held);   /* a held answer dies with its stream */
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -320,6 +326,8 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct h2_stream *s = arg;
     struct h2_conn *c = s->conn;
+    if (what & EV_TIMEOUT)
+        c->srv->ctx->stats.delayed--;     /* a timer fired, not a release */
     if (s->resp.deliver) {
         struct sb_hdr hdrs[H2_MAX_HDRS];
         struct sb_req req;
@@ -328,6 +336,13 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     stream_answer(s);
     conn_flush(c);
+}
+
+/* stream_release answers a stream the hold gate kept back, as a timer would. */
+static void stream_release(struct sb_held *h)
+{
+    struct h2_stream *s = (struct h2_stream *)((char *)h - offsetof(struct h2_stream, held));
+    stream_timer_cb(-1, 0, s);
 }
 
 /*
@@ -351,12 +366,18 @@ static int stream_dispatch(struct h2_stream *s)
 
     if (r->act == SB_ACT_RESET)
         return -1;
+    if (r->act == SB_ACT_HOLD) {
+        s->held.release = stream_release;
+        sb_hold_add(s->conn->srv->ctx, &s->held);
+        return 0;
+    }
     if (r->delay_ms > 0) {
         if (s->timer == NULL)
             s->timer = evtimer_new(s->conn->srv->ctx->base, stream_timer_cb, s);
         if (s->timer != NULL) {
             struct timeval tv = { r->delay_ms / 1000, (r->delay_ms % 1000) * 1000 };
             evtimer_add(s->timer, &tv);
+            s->conn->srv->ctx->stats.delayed++;
             return 0;
         }
         if (r->deliver)   /* no timer: answer now, and the delivery with it */

@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -27,6 +28,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sb_hold.h"
 #include "sb_http1.h"
 #include "sb_listen.h"
 #include "sb_record.h"
@@ -57,6 +59,7 @@ struct h1_pending {
     struct sb_buf names;
     struct sb_hdr hdrs[H1_MAX_HDRS];
     struct sb_req view;
+    struct sb_held held;       /* answered at /_sandbox/release, not by the timer */
 };
 
 static const char *h1_reason(int status)
@@ -91,6 +94,7 @@ static void h1_send(struct evhttp_request *req, const struct sb_resp *resp, cons
 
 static void pending_free(struct h1_pending *p)
 {
+    sb_hold_remove(p->srv->ctx, &p->held);
     event_free(p->timer);
     sb_buf_free(&p->body);
     sb_buf_free(&p->token);
@@ -100,8 +104,11 @@ static void pending_free(struct h1_pending *p)
 
 static void pending_close_cb(struct evhttp_connection *evcon, void *arg)
 {
+    struct h1_pending *p = arg;
     evhttp_connection_set_closecb(evcon, NULL, NULL);
-    pending_free(arg);
+    if (evtimer_pending(p->timer, NULL))
+        p->srv->ctx->stats.delayed--;     /* dropped with its connection, never answered */
+    pending_free(p);
 }
 
 /*
@@ -124,11 +131,19 @@ static void pending_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct h1_pending *p = arg;
+    if (what & EV_TIMEOUT)
+        p->srv->ctx->stats.delayed--;     /* the timer fired, not a release */
     evhttp_connection_set_closecb(p->evcon, NULL, NULL);
     if (p->resp.deliver && !h1_peer_gone(p->evcon))
         sb_delivered(p->srv->ctx, p->resp.provider, p->token.p, &p->view);
     h1_send(p->req, &p->resp, &p->body);
     pending_free(p);
+}
+
+/* pending_release answers a request the hold gate kept back, as the timer would. */
+static void pending_release(struct sb_held *h)
+{
+    pending_timer_cb(-1, 0, (struct h1_pending *)((char *)h - offsetof(struct h1_pending, held)));
 }
 
 /* The buffers and views a request callback lends to the router. */
@@ -139,8 +154,9 @@ struct h1_call {
 };
 
 /*
- * h1_delay answers 'req' after resp->delay_ms, taking over the buffers of
- * 'call'; falls back to answering (and recording) now.
+ * h1_delay answers 'req' after resp->delay_ms, or at /_sandbox/release when
+ * the act is SB_ACT_HOLD, taking over the buffers of 'call'; falls back to
+ * answering (and recording) now.
  */
 static void h1_delay(struct sb_http1 *h, struct evhttp_request *req, const struct sb_resp *resp,
                      struct h1_call *call)
@@ -170,8 +186,14 @@ static void h1_delay(struct sb_http1 *h, struct evhttp_request *req, const struc
     p->resp.body = &p->body;
     p->resp.token = &p->token;
     evhttp_connection_set_closecb(p->evcon, pending_close_cb, p);
+    if (resp->act == SB_ACT_HOLD) {
+        p->held.release = pending_release;
+        sb_hold_add(h->ctx, &p->held);
+        return;
+    }
     struct timeval tv = { resp->delay_ms / 1000, (resp->delay_ms % 1000) * 1000 };
     evtimer_add(p->timer, &tv);
+    h->ctx->stats.delayed++;
 }
 
 static void h1_reset(struct sb_http1 *h, struct evhttp_request *req)
@@ -236,7 +258,7 @@ static void h1_request_cb(struct evhttp_request *req, void *arg)
 
     if (resp.act == SB_ACT_RESET)
         h1_reset(h, req);
-    else if (resp.delay_ms > 0)
+    else if (resp.delay_ms > 0 || resp.act == SB_ACT_HOLD)
         h1_delay(h, req, &resp, &call);
     else
         h1_send(req, &resp, &call.body);

@@ -17,6 +17,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "sb_hold.h"
 #include "sb_json.h"
 #include "sb_record.h"
 #include "sb_webpush.h"
@@ -154,13 +155,18 @@ void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
 void sb_deliver(struct sb_ctx *ctx, struct sb_resp *resp, enum pr_provider p, const char *token,
                 const struct sb_req *req)
 {
-    if (resp->delay_ms == 0 || resp->token == NULL) {
+    int hold = resp->token != NULL && sb_hold_take(ctx);
+    if (hold) {
+        resp->act = SB_ACT_HOLD;
+        resp->delay_ms = 0;     /* a held answer goes out at release, not later still */
+    } else if (resp->delay_ms == 0 || resp->token == NULL) {
         sb_delivered(ctx, p, token, req);
         return;
     }
     sb_buf_reset(resp->token);
     if (sb_buf_append(resp->token, token, strlen(token)) != 0) {
-        sb_delivered(ctx, p, token, req);   /* cannot defer: record now rather than never */
+        resp->act = SB_ACT_ANSWER;          /* cannot defer: record now rather than never */
+        sb_delivered(ctx, p, token, req);
         return;
     }
     resp->deliver = 1;

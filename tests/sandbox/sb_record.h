@@ -42,8 +42,9 @@ void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
 
 /*
  * sb_deliver is what handlers call on success: sb_delivered() now, or, when
- * 'resp' is delayed, marks it so that the transport calls sb_delivered()
- * as it sends the answer (a connection lost meanwhile records nothing).
+ * 'resp' is delayed or the hold gate is closed (sb_hold.h; the act becomes
+ * SB_ACT_HOLD), marks it so that the transport calls sb_delivered() as it
+ * sends the answer (a connection lost meanwhile records nothing).
  */
 void sb_deliver(struct sb_ctx *ctx, struct sb_resp *resp, enum pr_provider p, const char *token,
                 const struct sb_req *req);

@@ -63,7 +63,7 @@ static void router_count(struct sb_ctx *ctx, const struct sb_req *req, const str
     pr_log_debug("sandbox", "%s %s -> %d%s", req->method, pr_redact(req->path, redacted, sizeof(redacted)),
                  resp->status, resp->act == SB_ACT_RESET ? " (reset)" : "");
     ctx->stats.requests++;
-    if (resp->act == SB_ACT_ANSWER && resp->status >= 100 && resp->status < 600)
+    if (resp->act != SB_ACT_RESET && resp->status >= 100 && resp->status < 600)
         ctx->stats.by_status[resp->status]++;
 }
 
