@@ -137,8 +137,7 @@ struct disp {
 
     struct rconn *rc_read;              /* blocking XREADGROUP only */
     struct rconn *rc;                   /* writes, mover, reclaim */
-    struct rconn *rc_stats;
-    struct stats *stats;
+    struct stats *stats;                /* the process's, not owned */
 
     struct ptoken *ptoken;              /* APNs provider tokens shared through Redis */
     struct disp_clientset *clients;     /* the current configuration's clients */

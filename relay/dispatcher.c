@@ -30,9 +30,11 @@
  *                        |   v
  *                       OUTBOX
  *
- * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
- * would stall everything pipelined behind it), one for writes, the mover
- * and XAUTOCLAIM, one for stats.
+ * Two Redis connections of its own: one only for the blocking XREADGROUP
+ * (a BLOCK would stall everything pipelined behind it), one for writes,
+ * the mover and XAUTOCLAIM. Counters go to the process's stats buffer
+ * (pushrelayd's, shared with the listener under --role all) and its
+ * connection.
  *
  * In flight = every job started and not yet written back; it never exceeds
  * dispatcher.max_in_flight. Entries read beyond that wait in the backlog,
@@ -698,7 +700,8 @@ static void disp_on_retire(evutil_socket_t fd, short what, void *arg)
 static void disp_on_deadline(evutil_socket_t fd, short what, void *arg);
 static void disp_on_done(evutil_socket_t fd, short what, void *arg);
 
-int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
+int disp_new(struct event_base *base, const struct cfg *cfg, const struct keys *keys,
+             struct stats *stats, struct disp **out)
 {
     struct disp *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -711,8 +714,8 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
         d->rnd = 88172645463325252ull;
     snprintf(d->consumer, sizeof(d->consumer), "%s-%ld", cfg->node_id ? cfg->node_id : "relay",
              (long)getpid());
-    if ((rc = keys_init(&d->keys, cfg->redis.prefix)) != 0)
-        goto fail;
+    d->keys = *keys;
+    d->stats = stats;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         if (keys_stream(&d->keys, (enum pr_provider)p, d->stream_keys[p], KEYS_MAX) < 0) {
             rc = PR_ECONFIG;
@@ -736,11 +739,7 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     if ((rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-read", disp_on_read_state, d,
                         &d->rc_read)) != 0 ||
         (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch", disp_on_write_state, d,
-                        &d->rc)) != 0 ||
-        (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-stats", NULL, NULL,
-                        &d->rc_stats)) != 0 ||
-        (rc = stats_new(base, d->rc_stats, &d->keys, cfg->monitoring.stats_window_h,
-                        &d->stats)) != 0)
+                        &d->rc)) != 0)
         goto fail;
 
     struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
@@ -892,8 +891,7 @@ void disp_free(struct disp *d)
         disp_clients_free(set);
     }
     ptoken_free(d->ptoken);
-    stats_free(d->stats);
-    struct rconn *conns[] = { d->rc_stats, d->rc, d->rc_read };
+    struct rconn *conns[] = { d->rc, d->rc_read };
     for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)
         if (conns[i] != NULL)
             rconn_free(conns[i]);
