@@ -53,7 +53,6 @@ struct disp_job {
     enum disp_job_state state;
     int reauthed;                       /* a REAUTH was already answered once */
     struct disp_clientset *set;         /* SENDING: the client set the request went to */
-    int active;                         /* started: counts in d->n_active */
     int write_unknown;                  /* an earlier EXEC's fate is unknown (connection lost) */
 
     /* Outcome, filled by disp_job_finish / disp_job_retry. */
@@ -71,6 +70,13 @@ struct disp_job {
     struct disp_job *hnext;             /* d->ids: (stream, entry id) lookup */
 };
 
+/* A started job (any state but BACKLOG) holds one of max_in_flight slots: it counts in d->n_active. */
+static inline int disp_job_started(const struct disp_job *j)
+{
+    return j->state != DISP_JOB_BACKLOG;
+}
+
+/* A singly linked queue of jobs through 'qnext': a job is in at most one. */
 struct disp_fifo {
     struct disp_job *head, *tail;
 };
@@ -96,8 +102,34 @@ struct disp_clientset {
     struct disp_clientset *next;        /* d->retired */
 };
 
+/*
+ * Where the dispatcher is in its life. Phases only ever advance
+ * (disp_phase_enter); what each one forbids, the predicates below say.
+ *
+ *   RUNNING --disp_stop--> STOPPING --stop deadline--> ABANDONED
+ *                             |                            |  (what is left stays
+ *                             | nothing in flight          |   pending for reclaim)
+ *                             v                            |
+ *                          STOPPED <-----------------------'
+ *                (the last stats flush, then 'done' runs)
+ *
+ *   any phase --disp_free--> CLOSING
+ *
+ * STOPPING: no new reads, reclaims or retry moves; jobs in flight finish.
+ * ABANDONED and later: no more writes, answers free their jobs.
+ * CLOSING: callbacks coming from the teardown itself touch nothing.
+ */
+enum disp_phase {
+    DISP_RUNNING,
+    DISP_STOPPING,
+    DISP_ABANDONED,
+    DISP_STOPPED,
+    DISP_CLOSING,
+};
+
 struct disp {
     struct event_base *base;
+    enum disp_phase phase;
     const struct cfg *cfg;
     struct keys keys;
     char consumer[160];                 /* node_id-pid */
@@ -105,8 +137,7 @@ struct disp {
 
     struct rconn *rc_read;              /* blocking XREADGROUP only */
     struct rconn *rc;                   /* writes, mover, reclaim */
-    struct rconn *rc_stats;
-    struct stats *stats;
+    struct stats *stats;                /* the process's, not owned */
 
     struct ptoken *ptoken;              /* APNs provider tokens shared through Redis */
     struct disp_clientset *clients;     /* the current configuration's clients */
@@ -129,10 +160,6 @@ struct disp {
     int reclaiming;                     /* XAUTOCLAIM replies outstanding */
     char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
     int moving;                         /* a mover EVAL is outstanding */
-    int stopping;
-    int abandoned;                      /* stop deadline passed or closing: no more writes */
-    int closing;                        /* disp_free in progress */
-    int syncing;                        /* stopped: waiting for the last stats flush */
     uint64_t rnd;                       /* xorshift state for retry jitter */
 
     struct event *kick;                 /* deferred pump: start jobs, read more */
@@ -149,7 +176,40 @@ struct disp {
     void *done_arg;
 };
 
+/* disp_stopping: disp_stop was called; nothing new is read, reclaimed or moved. */
+static inline int disp_stopping(const struct disp *d)
+{
+    return d->phase >= DISP_STOPPING;
+}
+
+/*
+ * disp_abandoned: nothing more is written to Redis; what is in flight is
+ * dropped, its entries left pending for reclaim (a stop past its deadline,
+ * a stop complete, or disp_free).
+ */
+static inline int disp_abandoned(const struct disp *d)
+{
+    return d->phase >= DISP_ABANDONED;
+}
+
+/* disp_closing: disp_free is tearing down; callbacks it causes touch nothing. */
+static inline int disp_closing(const struct disp *d)
+{
+    return d->phase == DISP_CLOSING;
+}
+
 /* dispatcher.c */
+
+/* disp_phase_enter advances 'd' to 'phase'; a phase never goes back. */
+void disp_phase_enter(struct disp *d, enum disp_phase phase);
+
+/*
+ * disp_room is how many more entries the reader and reclaim may bring in:
+ * started plus backlog jobs stay under twice max_in_flight, so the next
+ * entries are on their way while the current ones are sent. <= 0: none.
+ */
+long disp_room(const struct disp *d);
+
 
 /*
  * disp_job_add queues stream entry 'e' ([id, [field, value, ...]]) of the
@@ -161,6 +221,9 @@ void disp_check_done(struct disp *d);
 void disp_kick(struct disp *d);
 void disp_job_free(struct disp_job *j);
 uint32_t disp_random(struct disp *d);
+
+void disp_fifo_push(struct disp_fifo *f, struct disp_job *j);
+struct disp_job *disp_fifo_pop(struct disp_fifo *f);
 
 /* disp_outcome.c */
 
@@ -182,9 +245,6 @@ void disp_finished_flush(struct disp *d);
 
 /* disp_finished_drop frees the unwritten jobs of d->finished (the stop deadline). */
 void disp_finished_drop(struct disp *d);
-
-void disp_fifo_push(struct disp_fifo *f, struct disp_job *j);
-struct disp_job *disp_fifo_pop(struct disp_fifo *f);
 
 /* disp_reclaim.c */
 

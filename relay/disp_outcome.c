@@ -93,7 +93,7 @@ static void disp_batch_fail(struct disp *d, struct disp_fifo *jobs, int unknown)
     while ((j = disp_fifo_pop(jobs)) != NULL) {
         if (unknown)
             j->write_unknown = 1;
-        if (d->abandoned)
+        if (disp_abandoned(d))
             disp_job_free(j);
         else
             disp_to_outbox(j);
@@ -106,7 +106,7 @@ static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
     struct disp_batch *b = arg;
     struct disp *d = b->d;
     struct disp_job *j;
-    if (d->closing) {
+    if (disp_closing(d)) {
         while ((j = disp_fifo_pop(&b->jobs)) != NULL)
             disp_job_free(j);
         free(b);
@@ -264,12 +264,12 @@ fail:
 
 void disp_finished_flush(struct disp *d)
 {
-    if (d->closing)
+    if (disp_closing(d))
         return;
     struct disp_fifo todo = d->finished;
     d->finished.head = d->finished.tail = NULL;
     d->n_finished = 0;
-    if (d->abandoned) {
+    if (disp_abandoned(d)) {
         disp_batch_fail(d, &todo, 0);
         return;
     }
@@ -341,7 +341,7 @@ void disp_job_finish(struct disp_job *j, enum pr_outcome o, const char *reason)
 
 void disp_outbox_flush(struct disp *d)
 {
-    if (d->closing || d->abandoned || d->outbox.head == NULL || !rconn_connected(d->rc))
+    if (disp_abandoned(d) || d->outbox.head == NULL || !rconn_connected(d->rc))
         return;
     struct disp_job *j;
     while ((j = disp_fifo_pop(&d->outbox)) != NULL) {

@@ -53,7 +53,7 @@ static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
     enum pr_provider p = c->p;
     free(c);
     d->reclaiming--;
-    if (d->closing)
+    if (disp_closing(d))
         return;
     /* Reply: [next cursor, [[id, [field, value, ...]], ...], (Redis 7) [deleted ids]] */
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
@@ -61,7 +61,7 @@ static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
         if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
             memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
         long before = d->n_jobs;
-        if (entries->type == REDIS_REPLY_ARRAY && !d->stopping)
+        if (entries->type == REDIS_REPLY_ARRAY && !disp_stopping(d))
             for (size_t i = 0; i < entries->elements; i++)
                 disp_job_add(d, p, entries->element[i]);
         if (d->n_jobs > before)
@@ -79,7 +79,7 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    if (d->stopping || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
+    if (disp_stopping(d) || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
         return;
     /*
      * Claim within the room the reader fills too (disp_read_maybe): claimed
@@ -87,7 +87,7 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
      * them, well within claim_idle_ms. Waiting for an empty backlog instead
      * would starve reclaim for as long as the streams keep the reader busy.
      */
-    long room = 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+    long room = disp_room(d);
     if (room <= 0)
         return;
     char idle[24], count[24];
@@ -129,7 +129,7 @@ static void disp_on_consumers(struct rconn *rc, redisReply *reply, void *arg)
     struct disp *d = c->d;
     enum pr_provider p = c->p;
     free(c);
-    if (d->closing || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+    if (disp_closing(d) || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *row = reply->element[i];
@@ -153,7 +153,7 @@ static void disp_on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    if (d->stopping || !d->groups_ready || !rconn_connected(d->rc))
+    if (disp_stopping(d) || !d->groups_ready || !rconn_connected(d->rc))
         return;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         struct disp_claim *c = disp_claim_new(d, p);

@@ -71,7 +71,7 @@ static void disp_on_moved(struct rconn *rc, redisReply *reply, void *arg)
     (void)rc;
     struct disp *d = arg;
     d->moving = 0;
-    if (d->closing || d->stopping)
+    if (disp_stopping(d))
         return;
     int again = DISP_MOVER_MS;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
@@ -87,7 +87,7 @@ static void disp_on_mover_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    if (d->moving || d->stopping || d->closing)
+    if (d->moving || disp_stopping(d))
         return;
     if (!rconn_connected(d->rc)) {
         disp_mover_arm(d, DISP_MOVER_MS);

@@ -30,9 +30,11 @@
  *                        |   v
  *                       OUTBOX
  *
- * Three Redis connections: one only for the blocking XREADGROUP (a BLOCK
- * would stall everything pipelined behind it), one for writes, the mover
- * and XAUTOCLAIM, one for stats.
+ * Two Redis connections of its own: one only for the blocking XREADGROUP
+ * (a BLOCK would stall everything pipelined behind it), one for writes,
+ * the mover and XAUTOCLAIM. Counters go to the process's stats buffer
+ * (pushrelayd's, shared with the listener under --role all) and its
+ * connection.
  *
  * In flight = every job started and not yet written back; it never exceeds
  * dispatcher.max_in_flight. Entries read beyond that wait in the backlog,
@@ -202,12 +204,12 @@ void disp_job_free(struct disp_job *j)
     if (j->next != NULL)
         j->next->prev = j->prev;
     d->n_jobs--;
-    if (j->active)
+    if (disp_job_started(j))
         d->n_active--;
     notif_clear(&j->n);
     free(j->enc);
     free(j);
-    if (!d->closing) {
+    if (!disp_closing(d)) {
         disp_kick(d);
         disp_check_done(d);
     }
@@ -323,7 +325,7 @@ static void disp_set_answered(struct disp_job *j)
     if (set == NULL)
         return;
     set->pending--;
-    if (set != j->d->clients && set->pending == 0 && !j->d->closing)
+    if (set != j->d->clients && set->pending == 0 && !disp_closing(j->d))
         event_active(j->d->retire_ev, EV_TIMEOUT, 0);
 }
 
@@ -337,7 +339,7 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
     struct disp_job *j = arg;
     struct disp *d = j->d;
     disp_set_answered(j);
-    if (d->closing || d->abandoned) {
+    if (disp_abandoned(d)) {
         disp_job_free(j);          /* left pending: a later reclaim delivers it */
         return;
     }
@@ -394,7 +396,7 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
 
 static void disp_pump(struct disp *d)
 {
-    if (d->closing || d->abandoned)
+    if (disp_abandoned(d))
         return;
     struct disp_job *j;
     /* Waiting jobs first: they were read earlier. A full client keeps them waiting. */
@@ -407,8 +409,7 @@ static void disp_pump(struct disp *d)
     while (d->n_active < d->cfg->dispatcher.max_in_flight &&
            (j = disp_fifo_pop(&d->backlog)) != NULL) {
         d->n_backlog--;
-        j->active = 1;
-        d->n_active++;
+        d->n_active++;          /* disp_job_start moves it out of BACKLOG: started */
         disp_job_start(j);
     }
     disp_read_maybe(d);
@@ -453,7 +454,7 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
     (void)rc;
     struct disp *d = arg;
     d->reading = 0;
-    if (d->closing)
+    if (disp_closing(d))
         return;
     if (reply == NULL)
         goto out;               /* connection lost: the state callback re-arms */
@@ -482,17 +483,21 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
         }
     }
     /* Entries read while stopping still run: the stop deadline bounds them. */
-    if (!d->abandoned)
+    if (!disp_abandoned(d))
         disp_kick(d);
 out:
     disp_check_done(d);
 }
 
+long disp_room(const struct disp *d)
+{
+    return 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+}
+
 /*
- * disp_read_maybe sends one XREADGROUP over the provider streams while
- * started plus backlog jobs stay under twice max_in_flight, asking for the
- * room left: the next entries are read while the current ones are sent, so
- * the backlog does not run dry between reads. COUNT applies per stream, so
+ * disp_read_maybe sends one XREADGROUP over the provider streams asking for
+ * the room left (disp_room): the next entries are read while the current
+ * ones are sent, so the backlog does not run dry between reads. COUNT applies per stream, so
  * one read can bring up to three times the room: the surplus waits in the
  * backlog (pending under this consumer, not yet in flight) and starts as
  * slots free up. Asking every stream each time keeps the BLOCK from waiting
@@ -500,10 +505,9 @@ out:
  */
 static void disp_read_maybe(struct disp *d)
 {
-    if (d->reading || d->stopping || d->closing || !d->groups_ready ||
-        !rconn_connected(d->rc_read))
+    if (d->reading || disp_stopping(d) || !d->groups_ready || !rconn_connected(d->rc_read))
         return;
-    long room = 2L * d->cfg->dispatcher.max_in_flight - d->n_active - d->n_backlog;
+    long room = disp_room(d);
     if (room <= 0)
         return;
     char count[24];
@@ -534,7 +538,7 @@ static void disp_on_read_retry(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct disp *d = arg;
     if (!d->groups_ready) {
-        if (rconn_connected(d->rc_read) && !d->stopping)
+        if (rconn_connected(d->rc_read) && !disp_stopping(d))
             disp_groups_create(d);
         return;
     }
@@ -550,7 +554,7 @@ static void disp_on_group(struct rconn *rc, redisReply *reply, void *arg)
     (void)rc;
     struct disp *d = arg;
     d->groups_pending--;
-    if (d->closing)
+    if (disp_closing(d))
         return;
     if (reply == NULL)
         d->groups_failed++;     /* lost: the next connection creates them again */
@@ -594,10 +598,10 @@ static void disp_on_read_state(struct rconn *rc, int connected, void *arg)
 {
     (void)rc;
     struct disp *d = arg;
-    if (d->closing)
+    if (disp_closing(d))
         return;
     d->groups_ready = 0;
-    if (connected && !d->stopping)
+    if (connected && !disp_stopping(d))
         disp_groups_create(d);
 }
 
@@ -605,7 +609,7 @@ static void disp_on_write_state(struct rconn *rc, int connected, void *arg)
 {
     (void)rc;
     struct disp *d = arg;
-    if (d->closing)
+    if (disp_closing(d))
         return;
     if (connected && d->outbox.head != NULL) {
         pr_log_info(DISP_MOD, "Redis reachable again: writing the outcomes kept meanwhile");
@@ -696,7 +700,8 @@ static void disp_on_retire(evutil_socket_t fd, short what, void *arg)
 static void disp_on_deadline(evutil_socket_t fd, short what, void *arg);
 static void disp_on_done(evutil_socket_t fd, short what, void *arg);
 
-int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
+int disp_new(struct event_base *base, const struct cfg *cfg, const struct keys *keys,
+             struct stats *stats, struct disp **out)
 {
     struct disp *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -709,8 +714,8 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
         d->rnd = 88172645463325252ull;
     snprintf(d->consumer, sizeof(d->consumer), "%s-%ld", cfg->node_id ? cfg->node_id : "relay",
              (long)getpid());
-    if ((rc = keys_init(&d->keys, cfg->redis.prefix)) != 0)
-        goto fail;
+    d->keys = *keys;
+    d->stats = stats;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         if (keys_stream(&d->keys, (enum pr_provider)p, d->stream_keys[p], KEYS_MAX) < 0) {
             rc = PR_ECONFIG;
@@ -734,11 +739,7 @@ int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out)
     if ((rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-read", disp_on_read_state, d,
                         &d->rc_read)) != 0 ||
         (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch", disp_on_write_state, d,
-                        &d->rc)) != 0 ||
-        (rc = rconn_new(base, &cfg->redis, "pushrelay-dispatch-stats", NULL, NULL,
-                        &d->rc_stats)) != 0 ||
-        (rc = stats_new(base, d->rc_stats, &d->keys, cfg->monitoring.stats_window_h,
-                        &d->stats)) != 0)
+                        &d->rc)) != 0)
         goto fail;
 
     struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
@@ -753,12 +754,18 @@ fail:
     return rc;
 }
 
+void disp_phase_enter(struct disp *d, enum disp_phase phase)
+{
+    if (phase > d->phase)
+        d->phase = phase;
+}
+
 /* disp_check_done finishes a stop once nothing is in flight any more. */
 void disp_check_done(struct disp *d)
 {
-    if (!d->stopping || d->done == NULL || d->closing)
+    if (!disp_stopping(d) || d->done == NULL || disp_closing(d))
         return;
-    if (d->abandoned || (d->n_jobs == 0 && !d->reading && d->reclaiming == 0))
+    if (disp_abandoned(d) || (d->n_jobs == 0 && !d->reading && d->reclaiming == 0))
         event_active(d->done_ev, EV_TIMEOUT, 0);
 }
 
@@ -767,7 +774,7 @@ static void disp_on_stats_synced(void *arg)
     struct disp *d = arg;
     void (*done)(void *) = d->done;
     void *done_arg = d->done_arg;
-    if (d->closing || done == NULL)
+    if (disp_closing(d) || done == NULL)
         return;                 /* disp_free came first: its caller knows */
     d->done = NULL;
     done(done_arg);             /* may free 'd' */
@@ -778,9 +785,9 @@ static void disp_on_done(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    if (d->done == NULL || d->syncing)
+    if (d->done == NULL || d->phase >= DISP_STOPPED)
         return;
-    d->syncing = 1;
+    disp_phase_enter(d, DISP_STOPPED);
     event_del(d->stop_deadline);
     if (d->n_jobs > 0)
         pr_log_warn(DISP_MOD, "stopped with %ld notifications unfinished: left pending for reclaim",
@@ -796,7 +803,7 @@ static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct disp *d = arg;
-    d->abandoned = 1;
+    disp_phase_enter(d, DISP_ABANDONED);
     /* Jobs not yet with a client are simply dropped: their entries stay pending. */
     struct disp_job *j;
     d->n_backlog = 0;
@@ -812,9 +819,9 @@ static void disp_on_deadline(evutil_socket_t fd, short what, void *arg)
 
 void disp_stop(struct disp *d, void (*done)(void *arg), void *arg)
 {
-    if (d->stopping)
+    if (disp_stopping(d))
         return;
-    d->stopping = 1;
+    disp_phase_enter(d, DISP_STOPPING);
     d->done = done;
     d->done_arg = arg;
     disp_reclaim_stop(d);
@@ -872,7 +879,7 @@ void disp_free(struct disp *d)
 {
     if (d == NULL)
         return;
-    d->closing = 1;
+    disp_phase_enter(d, DISP_CLOSING);
     disp_mover_stop(d);
     disp_reclaim_stop(d);
     /* Clients first: their pending callbacks free their jobs. */
@@ -884,8 +891,7 @@ void disp_free(struct disp *d)
         disp_clients_free(set);
     }
     ptoken_free(d->ptoken);
-    stats_free(d->stats);
-    struct rconn *conns[] = { d->rc_stats, d->rc, d->rc_read };
+    struct rconn *conns[] = { d->rc, d->rc_read };
     for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)
         if (conns[i] != NULL)
             rconn_free(conns[i]);

@@ -9,20 +9,26 @@
 
 #include <event2/event.h>
 #include "pushrelay/config.h"
+#include "keys.h"
+#include "stats.h"
 
 struct disp;
 
 /*
  * disp_new builds the dispatcher for 'cfg' (which must outlive it, until
  * disp_reload swaps it) and starts reading as soon as Redis is reachable.
- * Fails with PR_ECONFIG when an app's credentials cannot be loaded.
+ * 'keys' (copied) names the Redis keys; outcomes are counted in 'stats',
+ * the process's one stats buffer, which the caller owns and frees after
+ * disp_free. Fails with PR_ECONFIG when an app's credentials cannot be
+ * loaded.
  */
-int disp_new(struct event_base *base, const struct cfg *cfg, struct disp **out);
+int disp_new(struct event_base *base, const struct cfg *cfg, const struct keys *keys,
+             struct stats *stats, struct disp **out);
 
 /*
  * disp_stop stops reading new work; in-flight notifications finish (or are
  * handed back by leaving them pending for reclaim) and 'done' runs once
- * nothing is in flight.
+ * nothing is in flight and the stats counted so far have landed in Redis.
  */
 void disp_stop(struct disp *d, void (*done)(void *arg), void *arg);
 

@@ -44,10 +44,12 @@ struct relay {
     struct cfg *old_cfgs[8];    /* reloaded configs, kept until exit (see relay_reload) */
     size_t n_old;
     enum role role;
+    /* Built once whatever the role: under --role all both roles count into one buffer. */
     struct keys keys;
-    struct rconn *rc;           /* the listener's Redis connection (ingest and stats) */
-    struct queue *queue;
+    struct rconn *rc_stats;     /* the stats buffer's Redis connection */
     struct stats *stats;
+    struct rconn *rc;           /* the listener's Redis connection (ingest) */
+    struct queue *queue;
     struct fed *fed;
     struct disp *disp;
     struct monitor *monitor;
@@ -78,21 +80,29 @@ static void usage(FILE *out)
 static void worker_probe(void *arg, struct monitor_probe *out);
 static void worker_orphaned(void *arg);
 
+/*
+ * relay_start wires the roles: the keys, the stats buffer and its Redis
+ * connection are built here once and handed to each role, which adds the
+ * connections of its own (listener: one for ingest; dispatcher: one for
+ * XREADGROUP, one for writes).
+ */
 static int relay_start(struct relay *r)
 {
-    int rc = keys_init(&r->keys, r->cfg->redis.prefix);
-    if (rc != 0)
+    int rc;
+    if ((rc = keys_init(&r->keys, r->cfg->redis.prefix)) != 0 ||
+        (rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-stats", NULL, NULL, &r->rc_stats)) != 0 ||
+        (rc = stats_new(r->base, r->rc_stats, &r->keys, r->cfg->monitoring.stats_window_h,
+                        &r->stats)) != 0)
         return rc;
     if (r->role & ROLE_LISTENER) {
         if ((rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-listener", NULL, NULL, &r->rc)) != 0 ||
-            (rc = stats_new(r->base, r->rc, &r->keys, r->cfg->monitoring.stats_window_h, &r->stats)) != 0 ||
             (rc = queue_new(r->base, r->rc, &r->keys, r->cfg->federation.queue_high_water,
                             r->cfg->federation.dedup_window_s, &r->queue)) != 0 ||
             (rc = fed_new(r->base, r->cfg, r->queue, r->stats, &r->fed)) != 0)
             return rc;
     }
     if (r->role & ROLE_DISPATCHER) {
-        if ((rc = disp_new(r->base, r->cfg, &r->disp)) != 0)
+        if ((rc = disp_new(r->base, r->cfg, &r->keys, r->stats, &r->disp)) != 0)
             return rc;
         if (r->worker >= 0) {
             char consumer[160];
@@ -130,6 +140,7 @@ static void relay_free(struct relay *r)
     if (r->queue != NULL)
         queue_free(r->queue);
     rconn_free(r->rc);
+    rconn_free(r->rc_stats);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -156,7 +167,7 @@ static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
     struct relay *r = arg;
     int ingest_pending = r->rc != NULL && rconn_connected(r->rc) && rconn_pending(r->rc) > 0;
     if ((r->disp == NULL || r->disp_done) && !ingest_pending) {
-        /* Last, the listener's counters: exit once Redis has them. */
+        /* Last, the counters of both roles: exit once Redis has them. */
         if (r->stats != NULL)
             stats_sync(r->stats, stats_synced, r);
         else

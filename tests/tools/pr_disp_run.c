@@ -4,10 +4,8 @@
  * so dispatcher tests depend on nothing but the config, Redis and the
  * provider endpoints. Not installed.
  *
- * (Kept as pr_disp_run.c.pending until relay/rconn.c is on the branch: the
- * tools glob would otherwise link it without a Redis connection module.
- * `git mv tests/tools/pr_disp_run.c.pending tests/tools/pr_disp_run.c`
- * then; tests/integration/disp_lib.sh runs it when pushrelayd has no --role.)
+ * It wires the dispatcher as pushrelayd does (keys, the stats buffer and
+ * its connection built here, handed to disp_new).
  *
  *   pr_disp_run -c FILE
  *
@@ -23,12 +21,18 @@
 #include <event2/event.h>
 
 #include "dispatcher.h"
+#include "keys.h"
 #include "pushrelay/config.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "rconn.h"
+#include "stats.h"
 
 struct run {
     struct event_base *base;
+    struct keys keys;
+    struct rconn *rc_stats;     /* wired as pushrelayd wires its roles */
+    struct stats *stats;
     struct disp *disp;
     struct cfg *cfg;
     const char *path;
@@ -93,8 +97,12 @@ int main(int argc, char **argv)
     struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
     if ((r.base = event_base_new()) == NULL)
         goto out;
-    int err_code = disp_new(r.base, r.cfg, &r.disp);
-    if (err_code != 0) {
+    int err_code;
+    if ((err_code = keys_init(&r.keys, r.cfg->redis.prefix)) != 0 ||
+        (err_code = rconn_new(r.base, &r.cfg->redis, "pushrelay-stats", NULL, NULL, &r.rc_stats)) != 0 ||
+        (err_code = stats_new(r.base, r.rc_stats, &r.keys, r.cfg->monitoring.stats_window_h,
+                              &r.stats)) != 0 ||
+        (err_code = disp_new(r.base, r.cfg, &r.keys, r.stats, &r.disp)) != 0) {
         fprintf(stderr, "pr_disp_run: dispatcher: %s\n", pr_strerror(err_code));
         rc = err_code == PR_ECONFIG ? 2 : 1;
         goto out;
@@ -109,6 +117,8 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     disp_free(r.disp);
+    stats_free(r.stats);
+    rconn_free(r.rc_stats);
     if (sigterm != NULL)
         event_free(sigterm);
     if (sigint != NULL)
