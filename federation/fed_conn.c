@@ -569,8 +569,8 @@ static void conn_sock_drained(struct evbuffer *buf, const struct evbuffer_cb_inf
  * connection lives (a P-256 CA: 4.4 KB of the listener's RSS per idle
  * edge, bench/run-idle.sh), yet nothing needs them once the handshake
  * verified the chain: the verified chain holds the trust store's own
- * copies, and the edge's identity is its leaf's names. A resumed session
- * carries no chain; SSL_get_peer_cert_chain is then NULL.
+ * copies, and the edge's identity is its leaf's names. A session resumed
+ * from a ticket carries no chain (SSL_get_peer_cert_chain is NULL).
  */
 static void conn_drop_peer_chain(SSL *ssl)
 {
