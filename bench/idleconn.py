@@ -7,7 +7,7 @@ another, each presenting the edge's client certificate and checking the
 server's against --ca; on each it sends one OPTIONS and waits for the 200,
 so the listener has accepted the edge as a federation peer and holds the
 connection the way it holds a real, quiet edge. Then it prints
-"ready N" on stdout and sends nothing more until SIGTERM or SIGINT, when
+"tls VERSION" (what the last connection negotiated) and "ready N" on stdout and sends nothing more until SIGTERM or SIGINT, when
 it closes them all and exits 0. (Not stdin: a script's background job has
 /dev/null there.)
 
@@ -15,7 +15,12 @@ What it does not do: send MESSAGEs, CRLF keep-alives (a quiet edge within
 idle_timeout_s sends none), or reconnect. Any failure exits 1 at once,
 naming the connection, so a half-open run never reports a figure.
 
-  idleconn.py --port P --cert edge.pem --key edge.key --ca ca.pem --count 2000
+  idleconn.py --port P --cert edge.pem --key edge.key --ca ca.pem --count 2000 \
+              [--tls-max 1.2]
+
+--tls-max caps the protocol version (edges deployed today often speak TLS
+1.2, which leaves the server a different set of state than 1.3); without
+it, Python's default (TLS 1.3 against this listener).
 
 Loopback only; --count is bounded by MAX_COUNT.
 """
@@ -28,6 +33,7 @@ import sys
 
 MAX_COUNT = 20000
 HOST = "127.0.0.1"
+TLS_MAX = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 def options_request(i, run):
@@ -72,6 +78,8 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--ca", required=True)
     ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--tls-max", choices=sorted(TLS_MAX),
+                    help="highest TLS version to offer (default: Python's)")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds one connection may take to answer (default 60)")
     a = ap.parse_args()
@@ -80,6 +88,8 @@ def main():
 
     ctx = ssl.create_default_context(cafile=a.ca)
     ctx.load_cert_chain(a.cert, a.key)
+    if a.tls_max is not None:
+        ctx.maximum_version = TLS_MAX[a.tls_max]
     run = os.getpid()
     conns = []
 
@@ -100,6 +110,7 @@ def main():
             print(f"idleconn: connection {i + 1}: OPTIONS answered '{status}'", file=sys.stderr)
             return 1
         conns.append(s)
+    print(f"tls {conns[-1].version()}", flush=True)
     print(f"ready {len(conns)}", flush=True)
     # Idle until a signal ends the process; the kernel closes the sockets.
     while True:

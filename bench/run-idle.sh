@@ -6,6 +6,7 @@
 #
 #   bench/run-idle.sh              (PR_BIN=build dir, default ./build)
 #   BENCH_IDLE_CONNS=5000 bench/run-idle.sh
+#   BENCH_IDLE_TLS=1.2 bench/run-idle.sh   (edges offer at most TLS 1.2)
 #
 # Builds nothing. Starts, on 127.0.0.1 only: a private redis-server,
 # `pushrelayd --role listener` and sipecho; then for each of the two,
@@ -21,12 +22,14 @@ bench_args "$@"
     fail "run-idle.sh takes no --kamailio, --cpu or --server"
 
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+IDLE_TLS=${BENCH_IDLE_TLS:-}
 WARMUP=10
 
 bench_need sipecho pushrelayd pushrelayctl
 bench_need_roles
 [ "$IDLE_CONNS" -ge 1 ] && [ "$IDLE_CONNS" -le 20000 ] ||
     fail "BENCH_IDLE_CONNS must be 1..20000 (idleconn.py's bound)"
+case "$IDLE_TLS" in ""|1.2|1.3) ;; *) fail "BENCH_IDLE_TLS must be 1.2 or 1.3" ;; esac
 # Each connection is a descriptor on both sides, all in this process tree.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((IDLE_CONNS + 256)) ] ||
@@ -60,7 +63,8 @@ hold() {
     local name=$1 port=$2 count=$3 secs
     secs=$((60 + count / 10))
     bench_start "$name" python3 "$BENCH_DIR/idleconn.py" --port "$port" \
-        --cert "$EDGE_CERT" --key "$EDGE_KEY" --ca "$PKI/ca.pem" --count "$count"
+        --cert "$EDGE_CERT" --key "$EDGE_KEY" --ca "$PKI/ca.pem" --count "$count" \
+        ${IDLE_TLS:+--tls-max "$IDLE_TLS"}
     HOLD_PID=$BENCH_PID
     for _ in $(seq $((secs * 10))); do
         grep -q "^ready $count\$" "$T/$name.log" && return 0
@@ -73,16 +77,17 @@ hold() {
 ROWS=()
 # measure LABEL PORT PID: warm-up, then RSS before/after COUNT idle connections.
 measure() {
-    local label=$1 port=$2 pid=$3 before after
+    local label=$1 port=$2 pid=$3 before after tls
     hold "warmup-$port" "$port" "$WARMUP"
     pr_stop "$HOLD_PID"
     before=$(bench_rss_kb "$pid")
     hold "idle-$port" "$port" "$IDLE_CONNS"
     after=$(bench_rss_kb "$pid")
+    tls=$(sed -n 's/^tls //p' "$T/idle-$port.log")
     kill -0 "$pid" 2>/dev/null || fail "$label exited during the run"
     pr_stop "$HOLD_PID"
-    ROWS+=("$(printf '%-30s %12s %12s %12s %10s' "$label" "$IDLE_CONNS" "$before" "$after" \
-        "$(python3 -c "print(f'{($after - $before) / $IDLE_CONNS:.1f}')")")")
+    ROWS+=("$(printf '%-30s %12s %12s %12s %10s  %s' "$label" "$IDLE_CONNS" "$before" "$after" \
+        "$(python3 -c "print(f'{($after - $before) / $IDLE_CONNS:.1f}')")" "$tls")")
 }
 
 measure "listener (pushrelayd)" "$SIP_PORT" "$LISTENER_PID"
@@ -93,7 +98,7 @@ echo "pushrelay idle connection memory (mutual TLS + one OPTIONS each, then quie
 bench_machine
 echo "(issue 14: listener <= 16 KB per idle connection with 2000 edges)"
 echo
-printf '%-30s %12s %12s %12s %10s\n' server connections "RSS before" "RSS after" "KB/conn"
+printf '%-30s %12s %12s %12s %10s  %s\n' server connections "RSS before" "RSS after" "KB/conn" TLS
 printf '%-30s %12s %12s %12s %10s\n' "" "" "(KB)" "(KB)" ""
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
