@@ -61,9 +61,10 @@ enum cfg__type {
 
 /* Key flags. The provider bits limit an app key to those providers. */
 #define K_REQ 0x01u
-#define K_APNS (0x10u << PR_PROVIDER_APNS)
-#define K_FCM (0x10u << PR_PROVIDER_FCM)
-#define K_MPNS (0x10u << PR_PROVIDER_MPNS)
+#define K_PROVIDER(p) (0x10u << (p))
+#define K_APNS K_PROVIDER(PR_PROVIDER_APNS)
+#define K_FCM K_PROVIDER(PR_PROVIDER_FCM)
+#define K_MPNS K_PROVIDER(PR_PROVIDER_MPNS)
 #define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
@@ -661,7 +662,7 @@ static int cfg__read_group(struct cfg__ctx *x, const config_setting_t *g,
         if (k == NULL)
             return cfg__fail(x, s, NULL, "unknown key");
         if ((k->flags & K_PROVIDERS) != 0 && x->provider >= 0 &&
-            (k->flags & (K_APNS << x->provider)) == 0)
+            (k->flags & K_PROVIDER(x->provider)) == 0)
             return cfg__fail(x, s, NULL, "is not a key for provider %s",
                              pr_provider_name((enum pr_provider)x->provider));
     }
@@ -669,7 +670,7 @@ static int cfg__read_group(struct cfg__ctx *x, const config_setting_t *g,
     for (size_t j = 0; j < spec->n; j++) {
         const struct cfg__key *k = &spec->keys[j];
         int applies = (k->flags & K_PROVIDERS) == 0 || x->provider < 0 ||
-                      (k->flags & (K_APNS << x->provider)) != 0;
+                      (k->flags & K_PROVIDER(x->provider)) != 0;
         const config_setting_t *s = g != NULL ? config_setting_get_member(g, k->name) : NULL;
 
         if (!applies)
