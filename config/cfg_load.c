@@ -65,6 +65,7 @@ enum cfg__type {
 #define K_APNS K_PROVIDER(PR_PROVIDER_APNS)
 #define K_FCM K_PROVIDER(PR_PROVIDER_FCM)
 #define K_MPNS K_PROVIDER(PR_PROVIDER_MPNS)
+#define K_WNS K_PROVIDER(PR_PROVIDER_WNS)
 #define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
@@ -98,6 +99,8 @@ static const char *chk_dns(const char *v);
 static const char *chk_host(const char *v);
 static const char *chk_prefix(const char *v);
 static const char *chk_project(const char *v);
+static const char *chk_https_url(const char *v);
+static const char *chk_client_id(const char *v);
 
 #define TLS(f) offsetof(struct cfg_tls, f)
 static const struct cfg__key tls_keys[] = {
@@ -180,8 +183,12 @@ static const struct cfg__key app_keys[] = {
     { "key_file", T_FILE, K_APNS, .off = APP(key_file) },
     { "project_id", T_STR, K_REQ | K_FCM, .off = APP(project_id), .check = chk_project },
     { "service_account", T_FILE, K_REQ | K_FCM, .off = APP(service_account) },
-    { "allowed_hosts", T_HOSTS, K_REQ | K_MPNS, .off = APP(allowed_hosts),
+    /* Required for MPNS (its descriptor says so); WNS has a default. */
+    { "allowed_hosts", T_HOSTS, K_MPNS | K_WNS, .off = APP(allowed_hosts),
       .off_n = APP(n_allowed_hosts) },
+    { "package_sid", T_STR, K_REQ | K_WNS, .off = APP(package_sid), .check = chk_client_id },
+    { "client_secret_file", T_FILE, K_REQ | K_WNS, .off = APP(client_secret_file) },
+    { "token_endpoint", T_STR, K_WNS, .off = APP(token_endpoint), .check = chk_https_url },
 };
 static const struct cfg__group app_group = GROUP(app_keys);
 
@@ -283,6 +290,20 @@ static const char *chk_token(const char *v) { return chk_chars(v, "._-", 128); }
 static const char *chk_alnum(const char *v) { return chk_chars(v, "", 32); }
 /* Google project ids, including domain-scoped ones ("example.com:proj"). */
 static const char *chk_project(const char *v) { return chk_chars(v, ".:_-", 128); }
+
+/* An OAuth2 client id: a WNS package SID is "ms-app://s-1-15-2-...". */
+static const char *chk_client_id(const char *v) { return chk_chars(v, ".:/_-", 256); }
+
+/* An https URL with a host and any path (a token endpoint), no spaces. */
+static const char *chk_https_url(const char *v)
+{
+    static const char scheme[] = "https://";
+    const char *host = v + sizeof(scheme) - 1;
+    if (strncmp(v, scheme, sizeof(scheme) - 1) != 0 || strpbrk(v, " \t\r\n\"") != NULL ||
+        host[0] == '\0' || host[0] == '/' || strlen(v) > 1024)
+        return "must be an https:// URL";
+    return NULL;
+}
 
 static const char *chk_dns(const char *v)
 {
@@ -722,6 +743,15 @@ static int cfg__check_app(struct cfg__ctx *x, const config_setting_t *g, struct 
     if (app->endpoint == NULL && d->default_endpoint != NULL &&
         (app->endpoint = strdup(d->default_endpoint)) == NULL)
         return PR_ENOMEM;
+    if (app->token_endpoint == NULL && d->default_token_endpoint != NULL &&
+        (app->token_endpoint = strdup(d->default_token_endpoint)) == NULL)
+        return PR_ENOMEM;
+    if (app->n_allowed_hosts == 0 && d->default_allowed_host != NULL) {
+        if ((app->allowed_hosts = calloc(1, sizeof(char *))) == NULL ||
+            (app->allowed_hosts[0] = strdup(d->default_allowed_host)) == NULL)
+            return PR_ENOMEM;
+        app->n_allowed_hosts = 1;
+    }
     return 0;
 }
 
@@ -884,7 +914,8 @@ void cfg_free(struct cfg *cfg)
         struct cfg_app *a = &cfg->apps[i];
         char *strs[] = { a->id, a->endpoint, a->ca_file, a->certificate, a->private_key,
                          a->topic, a->team_id, a->key_id, a->key_file, a->project_id,
-                         a->service_account };
+                         a->service_account, a->package_sid, a->client_secret_file,
+                         a->token_endpoint };
         for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
             free(strs[j]);
         for (size_t j = 0; a->allowed_hosts != NULL && j < a->n_allowed_hosts; j++)

@@ -40,6 +40,7 @@ struct pclient {
 int apns_client_new(struct pclient *pc);
 int fcm_client_new(struct pclient *pc);
 int mpns_client_new(struct pclient *pc);
+int wns_client_new(struct pclient *pc);   /* relay/mpns.c, its WNS flavour */
 
 /*
  * pclient_defer reports 'res' to 'cb' from the event loop soon (a request

@@ -38,6 +38,8 @@ struct provider_desc {
     /* https://host, used when an app names no endpoint; NULL: every device
      * token names its own host (MPNS channel URIs). */
     const char *default_endpoint;
+    /* OAuth2 token endpoint used when an app names none; NULL: no such key. */
+    const char *default_token_endpoint;
     /* client_new: the provider's pclient constructor (see pclient_impl.h). */
     int (*client_new)(struct pclient *pc);
     /* classify: the provider's error table (see classify.h); 'accepted_ms'
@@ -60,6 +62,9 @@ struct provider_desc {
     /* same_param (optional): 1 if apps 'a' and 'b' would serve one pn-param. */
     int (*same_param)(const struct cfg_app *a, const struct cfg_app *b);
 
+    /* The allowed_hosts pattern of an app that names none; NULL: no default. */
+    const char *default_allowed_host;
+
     /* Device tokens (pn-prid). */
     /* Tokens are compared without case: stored lower-cased, so that dedup
      * and the dead-token list see one spelling per token. */
@@ -74,6 +79,15 @@ struct provider_desc {
 const struct provider_desc *provider_desc(enum pr_provider p);
 
 /*
+ * provider_check_channel: the check_token of providers whose token is a
+ * channel URI naming its host (MPNS, WNS): 400 when 'uri' is longer than
+ * 'max' or not a URI, 403 when not https or its host is not in 'app's
+ * allowed_hosts, else 0. 'why' as for check_token.
+ */
+int provider_check_channel(const struct cfg_app *app, const char *uri, size_t max, char *why,
+                           size_t whylen);
+
+/*
  * provider_host_allowed: 1 if 'host' matches one of 'app's allowed_hosts
  * patterns (exact, or "*.suffix" matching one or more labels; both without
  * case), else 0, also for a NULL or empty 'host'. The guard that keeps a
@@ -86,5 +100,6 @@ int provider_host_allowed(const struct cfg_app *app, const char *host);
 extern const struct provider_desc apns_desc;
 extern const struct provider_desc fcm_desc;
 extern const struct provider_desc mpns_desc;
+extern const struct provider_desc wns_desc;
 
 #endif

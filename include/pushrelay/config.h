@@ -76,9 +76,13 @@ struct cfg_app {
     /* fcm */
     char *project_id;
     char *service_account;      /* path to the service-account JSON */
-    /* mpns */
+    /* mpns, wns */
     char **allowed_hosts;       /* host patterns, "*.notify.live.net" */
     size_t n_allowed_hosts;
+    /* wns: OAuth2 client credentials */
+    char *package_sid;          /* the client id */
+    char *client_secret_file;   /* the client secret, first line */
+    char *token_endpoint;       /* https URL; the loader sets the provider's default */
 };
 
 struct cfg_monitoring {

@@ -174,6 +174,7 @@ pr_gen_provider_keys() {
     local d="$T/pki"
     mkdir -p "$d"
     : "${SANDBOX_PORT:=$(pr_free_port)}"
+    [ -f "$d/wns-secret.txt" ] || echo "test-only-wns-secret" >"$d/wns-secret.txt"
     [ -f "$d/apns-key.p8" ] || openssl genpkey -algorithm EC \
         -pkeyopt ec_paramgen_curve:P-256 -out "$d/apns-key.p8" 2>/dev/null
     if [ ! -f "$d/fcm-sa.json" ]; then
@@ -197,7 +198,8 @@ PY
 # pr__apps_conf PKI_DIR: the apps list for the apps named in PR_APPS
 # (default "apns fcm mpns"): lync-ios (APNs token auth), lync-android (FCM
 # service account), lync-wp (MPNS, channel hosts 127.0.0.1 and
-# *.notify.example.net); provider endpoints point at the sandbox.
+# *.notify.example.net), lync-win (WNS, same hosts, not in the default: its
+# token endpoint is the sandbox's); provider endpoints point at the sandbox.
 pr__apps_conf() {
     local d=$1 a blocks=()
     for a in ${PR_APPS:-apns fcm mpns}; do
@@ -210,7 +212,11 @@ pr__apps_conf() {
     endpoint = \"https://127.0.0.1:$SANDBOX_PORT\"; ca_file = \"$d/ca.pem\"; }") ;;
             mpns) blocks+=("  { id = \"lync-wp\"; provider = \"mpns\"; allowed_hosts = [ \"127.0.0.1\", \"*.notify.example.net\" ];
     ca_file = \"$d/ca.pem\"; }") ;;
-            *) fail "PR_APPS: unknown app kind '$a' (apns, fcm, mpns)" ;;
+            wns) blocks+=("  { id = \"lync-win\"; provider = \"wns\"; package_sid = \"ms-app://s-1-15-2-1234\";
+    client_secret_file = \"$d/wns-secret.txt\";
+    token_endpoint = \"https://127.0.0.1:$SANDBOX_PORT/accesstoken.srf\";
+    allowed_hosts = [ \"127.0.0.1\", \"*.notify.example.net\" ]; ca_file = \"$d/ca.pem\"; }") ;;
+            *) fail "PR_APPS: unknown app kind '$a' (apns, fcm, mpns, wns)" ;;
         esac
     done
     [ "${#blocks[@]}" -gt 0 ] || fail "PR_APPS names no app"
