@@ -121,6 +121,15 @@ out:
     return rc;
 }
 
+int ece_key_from_public(const unsigned char pub[ECE_PUBLIC_LEN], EVP_PKEY **out)
+{
+    if (pub[0] != POINT_CONVERSION_UNCOMPRESSED) {
+        *out = NULL;
+        return PR_EINVAL;
+    }
+    return ece_key_fromdata(pub, NULL, out);
+}
+
 int ece_public_raw(EVP_PKEY *key, unsigned char out[ECE_PUBLIC_LEN])
 {
     BIGNUM *x = NULL, *y = NULL;
@@ -232,16 +241,20 @@ out:
 
 /*
  * ece_derive computes the content encryption key and nonce (ece.h) for
- * sender public key 'as_public' and 'salt'.
+ * sender public key 'as_public' and 'salt'. The ECDH secret is the same
+ * from either side: 'own_key' is the private half of one party and
+ * 'peer_public' the other's point (the sender encrypting: as_key and
+ * sub->p256dh; the user agent decrypting: its key and 'as_public').
  */
-static int ece_derive(const struct ece_sub *sub, EVP_PKEY *as_key,
+static int ece_derive(const struct ece_sub *sub, EVP_PKEY *own_key,
+                      const unsigned char peer_public[ECE_PUBLIC_LEN],
                       const unsigned char as_public[ECE_PUBLIC_LEN],
                       const unsigned char salt[ECE_SALT_LEN], unsigned char cek[ECE_CEK_LEN],
                       unsigned char nonce[ECE_NONCE_LEN])
 {
     unsigned char secret[ECE_SECRET_LEN], ikm[ECE_SECRET_LEN];
     unsigned char key_info[sizeof(ece_key_info) + 2 * ECE_PUBLIC_LEN];
-    int rc = ece_ecdh(as_key, sub->p256dh, secret);
+    int rc = ece_ecdh(own_key, peer_public, secret);
     if (rc != 0)
         goto out;
     /* key_info = "WebPush: info" 0x00 ua_public as_public */
@@ -308,7 +321,7 @@ int ece_encrypt_with(const struct ece_sub *sub, EVP_PKEY *as_key,
     if (len > ECE_PLAINTEXT_MAX)
         return PR_ETOOBIG;
     if ((rc = ece_public_raw(as_key, as_public)) != 0 ||
-        (rc = ece_derive(sub, as_key, as_public, salt, cek, nonce)) != 0)
+        (rc = ece_derive(sub, as_key, sub->p256dh, as_public, salt, cek, nonce)) != 0)
         goto out;
     size_t total = ECE_HEADER_LEN + len + 1 + ECE_TAG_LEN;
     rc = PR_ENOMEM;
@@ -354,5 +367,73 @@ int ece_encrypt(const struct ece_sub *sub, const unsigned char *plain, size_t le
     }
     int rc = ece_encrypt_with(sub, as_key, salt, plain, len, out, outlen);
     EVP_PKEY_free(as_key);
+    return rc;
+}
+
+/* ---- the receiving side ---------------------------------------------------- */
+
+/*
+ * ece_open decrypts the record at 'in' ('len' bytes, tag last) into 'out'
+ * and returns the plaintext length without padding, or PR_EINVAL when the
+ * tag does not verify or the padding is not a last record's (RFC 8188
+ * section 2: zeros after one 0x02).
+ */
+static int ece_open(const unsigned char cek[ECE_CEK_LEN], const unsigned char nonce[ECE_NONCE_LEN],
+                    const unsigned char *in, size_t len, unsigned char *out, size_t *outlen)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    size_t clen = len - ECE_TAG_LEN;
+    int n = 0, total = 0, rc = PR_ECRYPTO;
+    if (ctx == NULL || EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, cek, nonce) != 1 ||
+        EVP_DecryptUpdate(ctx, out, &n, in, (int)clen) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, ECE_TAG_LEN, (void *)(in + clen)) != 1)
+        goto out;
+    total = n;
+    rc = PR_EINVAL;
+    if (EVP_DecryptFinal_ex(ctx, out + total, &n) != 1)
+        goto out;
+    total += n;
+    while (total > 0 && out[total - 1] == 0)
+        total--;
+    if (total == 0 || out[total - 1] != ECE_PAD_DELIMITER)
+        goto out;
+    *outlen = (size_t)total - 1;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+int ece_decrypt(const struct ece_sub *sub, EVP_PKEY *ua_key, const unsigned char *body, size_t len,
+                unsigned char **out, size_t *outlen)
+{
+    unsigned char cek[ECE_CEK_LEN], nonce[ECE_NONCE_LEN];
+    unsigned char *plain = NULL;
+    int rc = PR_EINVAL;
+
+    *out = NULL;
+    /* header as ece_encrypt_with writes it; the key id must be a P-256 point */
+    if (len < ECE_HEADER_LEN + 1 + ECE_TAG_LEN || body[ECE_SALT_LEN + 4] != ECE_PUBLIC_LEN)
+        return PR_EINVAL;
+    uint32_t rs = (uint32_t)body[ECE_SALT_LEN] << 24 | (uint32_t)body[ECE_SALT_LEN + 1] << 16 |
+                  (uint32_t)body[ECE_SALT_LEN + 2] << 8 | body[ECE_SALT_LEN + 3];
+    size_t clen = len - ECE_HEADER_LEN;
+    if (rs < 1 + ECE_TAG_LEN + 1 || clen > rs)     /* one record only */
+        return PR_EINVAL;
+    const unsigned char *as_public = body + ECE_SALT_LEN + 5;
+    if ((rc = ece_derive(sub, ua_key, as_public, as_public, body, cek, nonce)) != 0)
+        goto out;
+    rc = PR_ENOMEM;
+    if ((plain = malloc(clen)) == NULL)
+        goto out;
+    if ((rc = ece_open(cek, nonce, body + ECE_HEADER_LEN, clen, plain, outlen)) != 0)
+        goto out;
+    *out = plain;
+    plain = NULL;
+out:
+    ERR_clear_error();
+    OPENSSL_cleanse(cek, sizeof(cek));
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    free(plain);
     return rc;
 }

@@ -93,10 +93,30 @@ int ece_encrypt_with(const struct ece_sub *sub, EVP_PKEY *as_key,
 int ece_key_from_private(const unsigned char d[32], EVP_PKEY **out);
 
 /*
+ * ece_key_from_public makes a public P-256 key from the uncompressed point
+ * 'pub' (a VAPID "k=", a subscription's p256dh). PR_EINVAL when it is not
+ * one or lies off the curve, PR_ECRYPTO, PR_ENOMEM. Free with EVP_PKEY_free.
+ */
+int ece_key_from_public(const unsigned char pub[ECE_PUBLIC_LEN], EVP_PKEY **out);
+
+/*
  * ece_public_raw writes the uncompressed public point of P-256 key 'key'
  * into 'out' (the form Web Push carries keys in: keyid here, "k=" in
  * VAPID). PR_ECRYPTO when 'key' is not a P-256 key.
  */
 int ece_public_raw(EVP_PKEY *key, unsigned char out[ECE_PUBLIC_LEN]);
+
+/*
+ * ece_decrypt is the user agent's side of ece_encrypt: it decrypts body
+ * 'body' ('len' bytes, one aes128gcm record) for 'sub' with 'ua_key', the
+ * private key whose public point is sub->p256dh (borrowed). On success
+ * '*out' is the malloc'd plaintext (free with free()) and '*outlen' its
+ * length. PR_EINVAL when the framing is not one record with a P-256 key
+ * id, the tag does not verify (wrong key or auth secret, altered body) or
+ * the padding is wrong; PR_ECRYPTO, PR_ENOMEM. The push service in the
+ * test sandbox uses it; the relay only encrypts.
+ */
+int ece_decrypt(const struct ece_sub *sub, EVP_PKEY *ua_key, const unsigned char *body, size_t len,
+                unsigned char **out, size_t *outlen);
 
 #endif

@@ -21,9 +21,11 @@
 #include "sb.h"
 #include "sb_apns.h"
 #include "sb_behaviour.h"
+#include "sb_ccred.h"
 #include "sb_h2.h"
 #include "sb_http1.h"
 #include "sb_oauth.h"
+#include "sb_webpush.h"
 #include "sb_record.h"
 
 static void usage(FILE *f)
@@ -38,7 +40,11 @@ static void usage(FILE *f)
         "HTTP/2 over TLS on --listen: APNs (POST /3/device/<token>), FCM\n"
         "(POST /v1/projects/<p>/messages:send), OAuth2 (POST /token) and\n"
         "/_sandbox/{stats,expire-tokens,oauth-down?seconds=N}; MPNS over HTTPS/1.1\n"
-        "on --mpns-listen. Port 0 picks a free port (see --port-file).\n");
+        "on --mpns-listen. Web Push (POST /wpush/<id>, subscriptions from\n"
+        "POST /_sandbox/webpush/subscribe), WNS (POST /wns/<channel>, token\n"
+        "POST /accesstoken.srf) and HMS (POST /v1/<app>/messages:send, token\n"
+        "POST /oauth2/v3/token) on either listener.\n"
+        "Port 0 picks a free port (see --port-file).\n");
 }
 
 enum {
@@ -180,7 +186,9 @@ int main(int argc, char **argv)
     if (ctx.base == NULL)
         goto out;
     if ((rc = sb_behaviour_new(&ctx.behaviour)) != 0 || (rc = sb_apns_new(&opts, &ctx.apns)) != 0 ||
-        (rc = sb_oauth_new(&opts, &ctx.oauth)) != 0)
+        (rc = sb_oauth_new(&opts, &ctx.oauth)) != 0 || (rc = sb_webpush_new(&ctx.webpush)) != 0 ||
+        (rc = sb_ccred_new("EwB", opts.oauth_token_ttl, &ctx.wns_tokens)) != 0 ||
+        (rc = sb_ccred_new("CF", opts.oauth_token_ttl, &ctx.hms_tokens)) != 0)
         goto fail;
     if (opts.record != NULL && (rc = sb_record_open(ctx.base, opts.record, &ctx.record)) != 0) {
         pr_log_error("sandbox", "cannot open record file %s", opts.record);
@@ -218,6 +226,9 @@ out:
     sb_h2_free(h2);
     sb_record_close(ctx.record);
     sb_oauth_free(ctx.oauth);
+    sb_webpush_free(ctx.webpush);
+    sb_ccred_free(ctx.wns_tokens);
+    sb_ccred_free(ctx.hms_tokens);
     sb_apns_free(ctx.apns);
     sb_behaviour_free(ctx.behaviour);
     if (ctx.base != NULL)

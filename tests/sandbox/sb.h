@@ -5,7 +5,8 @@
  *
  * The sandbox is split so that the transports (sb_h2.c: HTTP/2 over TLS,
  * sb_http1.c: HTTPS/1.1) know nothing of providers, and the provider
- * handlers (sb_apns.c, sb_fcm.c, sb_oauth.c, sb_mpns.c, sb_control.c) know
+ * handlers (sb_apns.c, sb_fcm.c, sb_oauth.c, sb_mpns.c, sb_webpush.c,
+ * sb_wns.c, sb_hms.c, sb_control.c) know
  * nothing of sockets: a transport turns bytes into a 'struct sb_req', asks
  * the router (sb_router.c) for a 'struct sb_resp', and carries out what the
  * response says (answer now, answer after a delay, or reset the connection).
@@ -116,10 +117,27 @@ struct sb_resp {
 void sb_resp_header(struct sb_resp *resp, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- providers the relay does not speak yet ----------------------------- */
+
+/*
+ * Web Push (sb_webpush.c), WNS (sb_wns.c) and HMS (sb_hms.c) are not in
+ * enum pr_provider until the relay's clients for them are wired in; the
+ * sandbox numbers them after its providers so that the delivery counters
+ * and records treat all six alike. sb_provider_name (sb_record.c) names
+ * them all.
+ */
+#define SB_PROVIDER_WEBPUSH ((enum pr_provider)(PR_PROVIDER_COUNT + 0))
+#define SB_PROVIDER_WNS ((enum pr_provider)(PR_PROVIDER_COUNT + 1))
+#define SB_PROVIDER_HMS ((enum pr_provider)(PR_PROVIDER_COUNT + 2))
+#define SB_PROVIDER_COUNT (PR_PROVIDER_COUNT + 3)
+
+/* sb_provider_name: the wire name of any provider the sandbox plays. */
+const char *sb_provider_name(enum pr_provider p);
+
 /* ---- statistics (sb_stats.c) ------------------------------------------ */
 
 struct sb_stats {
-    uint64_t delivered[PR_PROVIDER_COUNT];
+    uint64_t delivered[SB_PROVIDER_COUNT];
     uint64_t requests;
     uint64_t by_status[600];
     uint64_t resets;
@@ -134,6 +152,8 @@ struct sb_record;
 struct sb_behaviour;
 struct sb_apns;
 struct sb_oauth;
+struct sb_webpush;
+struct sb_ccred;
 
 /* Command line, parsed once in sandbox_main.c. */
 struct sb_opts {
@@ -161,6 +181,9 @@ struct sb_ctx {
     struct sb_behaviour *behaviour;
     struct sb_apns *apns;
     struct sb_oauth *oauth;
+    struct sb_webpush *webpush;      /* subscriptions handed out (sb_webpush.c) */
+    struct sb_ccred *wns_tokens;     /* WNS access tokens (sb_wns.c) */
+    struct sb_ccred *hms_tokens;     /* HMS access tokens (sb_hms.c) */
 };
 
 /* sb_now_ms is the wall clock in milliseconds (records, expiries). */

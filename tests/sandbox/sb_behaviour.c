@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pushrelay/error.h"
+#include "sb.h"
 #include "sb_behaviour.h"
 #include "sb_map.h"
 
@@ -126,4 +127,15 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
         break;
     }
     return d;
+}
+
+int sb_behaviour_apply(const struct sb_decision *d, struct sb_resp *resp)
+{
+    if (d->kind == SB_BEHAVE_RESET) {
+        resp->act = SB_ACT_RESET;
+        return 1;
+    }
+    if (d->kind == SB_BEHAVE_DELAY)
+        resp->delay_ms = d->delay_ms;
+    return 0;
 }

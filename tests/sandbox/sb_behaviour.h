@@ -51,4 +51,15 @@ void sb_behaviour_free(struct sb_behaviour *b);
  */
 struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider p, const char *token);
 
+struct sb_resp;
+
+/*
+ * sb_behaviour_apply carries out what every provider does alike with 'd':
+ * a reset sets resp->act, a delay resp->delay_ms. Returns 1 when the
+ * handler has nothing more to answer (reset), else 0: the handler then
+ * answers an SB_BEHAVE_ERROR (d->status) or QUEUEFULL in its provider's
+ * words, or success (delayed or not).
+ */
+int sb_behaviour_apply(const struct sb_decision *d, struct sb_resp *resp);
+
 #endif

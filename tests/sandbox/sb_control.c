@@ -3,7 +3,9 @@
  * the sandbox is a test tool and listens on loopback):
  *
  *   POST /_sandbox/expire-tokens        every issued access token becomes invalid
- *   POST /_sandbox/oauth-down?seconds=N token endpoint answers 503 for N seconds
+ *                                       (FCM's, WNS's and HMS's)
+ *   POST /_sandbox/oauth-down?seconds=N the token endpoints (FCM, WNS, HMS)
+ *                                       answer 503 for N seconds
  *   GET  /_sandbox/stats                counters as JSON (sb_stats.c)
  *
  * Called by sb_router.c.
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "sb.h"
+#include "sb_ccred.h"
 #include "sb_control.h"
 #include "sb_oauth.h"
 #include "sb_stats.h"
@@ -50,6 +53,8 @@ void sb_control_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_r
         sb_stats_json(&ctx->stats, resp->body);
     } else if (strcmp(p, "expire-tokens") == 0 && post) {
         sb_oauth_expire_all(ctx->oauth);
+        sb_ccred_expire_all(ctx->wns_tokens);
+        sb_ccred_expire_all(ctx->hms_tokens);
         control_json(resp, 200, "{\"expired\":true}");
     } else if (strncmp(p, "oauth-down", 10) == 0 && (p[10] == '\0' || p[10] == '?') && post) {
         long secs = control_query_long(req->path, "seconds");
@@ -58,6 +63,8 @@ void sb_control_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_r
             return;
         }
         sb_oauth_down(ctx->oauth, sb_now_ms() + secs * 1000);
+        sb_ccred_down(ctx->wns_tokens, sb_now_ms() + secs * 1000);
+        sb_ccred_down(ctx->hms_tokens, sb_now_ms() + secs * 1000);
         control_json(resp, 200, "{\"down\":true}");
     } else {
         control_json(resp, 404, "{\"error\":\"no such control endpoint\"}");

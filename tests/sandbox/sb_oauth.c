@@ -8,37 +8,34 @@
  * private_key: RS256 signature, iss == client_email, aud == token_uri (or
  * any URL ending in /token, so that a relay pointed at the sandbox passes),
  * scope naming firebase.messaging, exp in the future, iat not ahead of now
- * by more than 60 s. Called by sb_router.c (endpoint), sb_fcm.c (token
- * check) and sb_control.c (expire, down).
+ * by more than 60 s. The tokens it issues are kept in an sb_ccred store
+ * (sb_ccred.c), like WNS's and HMS's. Called by sb_router.c (endpoint),
+ * sb_fcm.c (token check) and sb_control.c (expire, down).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <strings.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "sb.h"
 #include "sb_jwt.h"
-#include "sb_map.h"
+#include "sb_ccred.h"
 #include "sb_oauth.h"
 
 #define OAUTH_GRANT "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define OAUTH_IAT_SKEW_S 60
-#define OAUTH_TOKENS_MAX 1000000
 
 struct sb_oauth {
     EVP_PKEY *key;          /* NULL without --fcm-service-account: every grant refused */
     char *client_email;
     char *token_uri;
-    long ttl_s;
-    struct sb_map *tokens;  /* access token -> expiry (ms since the epoch) */
+    struct sb_ccred *tokens;  /* the access tokens issued */
     int64_t down_until_ms;
 };
 
@@ -47,9 +44,8 @@ int sb_oauth_new(const struct sb_opts *opts, struct sb_oauth **out)
     int rc = PR_ENOMEM;
     json_t *sa = NULL;
     struct sb_oauth *o = calloc(1, sizeof(*o));
-    if (o == NULL || (o->tokens = sb_map_new()) == NULL)
+    if (o == NULL || sb_ccred_new("ya29.sandbox-", opts->oauth_token_ttl, &o->tokens) != 0)
         goto fail;
-    o->ttl_s = opts->oauth_token_ttl;
     if (opts->fcm_service_account != NULL) {
         rc = PR_ECONFIG;
         json_error_t jerr;
@@ -90,23 +86,17 @@ void sb_oauth_free(struct sb_oauth *o)
     EVP_PKEY_free(o->key);
     free(o->client_email);
     free(o->token_uri);
-    sb_map_free(o->tokens);
+    sb_ccred_free(o->tokens);
     free(o);
 }
 
-void sb_oauth_expire_all(struct sb_oauth *o) { sb_map_clear(o->tokens); }
+void sb_oauth_expire_all(struct sb_oauth *o) { sb_ccred_expire_all(o->tokens); }
 
 void sb_oauth_down(struct sb_oauth *o, int64_t until_ms) { o->down_until_ms = until_ms; }
 
 int sb_oauth_check(struct sb_oauth *o, const char *authorization, int64_t now_ms)
 {
-    if (authorization == NULL || strncasecmp(authorization, "bearer ", 7) != 0)
-        return PR_EINVAL;
-    const char *tok = authorization + 7;
-    int64_t *exp = sb_map_get(o->tokens, tok, strlen(tok));
-    if (exp == NULL || *exp <= now_ms)
-        return PR_EINVAL;
-    return 0;
+    return sb_ccred_check(o->tokens, authorization, now_ms);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -153,29 +143,16 @@ static void oauth_answer(struct sb_resp *resp, int status, const char *error, co
 static void oauth_issue(struct sb_ctx *ctx, struct sb_resp *resp, int64_t now_ms)
 {
     struct sb_oauth *o = ctx->oauth;
-    unsigned char rnd[16];
-    char tok[64];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    char tok[SB_CCRED_TOKEN_MAX];
+    if (sb_ccred_issue(o->tokens, now_ms, tok) != 0) {
         oauth_answer(resp, 500, "internal_failure", NULL);
         return;
     }
-    int n = snprintf(tok, sizeof(tok), "ya29.sandbox-");
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        n += snprintf(tok + n, sizeof(tok) - (size_t)n, "%02x", rnd[i]);
-    if (sb_map_count(o->tokens) >= OAUTH_TOKENS_MAX)
-        sb_map_clear(o->tokens);
-    int created;
-    int64_t *exp = sb_map_slot(o->tokens, tok, (size_t)n, &created);
-    if (exp == NULL) {
-        oauth_answer(resp, 500, "internal_failure", NULL);
-        return;
-    }
-    *exp = now_ms + (int64_t)o->ttl_s * 1000;
     ctx->stats.tokens_issued++;
     resp->status = 200;
     sb_resp_header(resp, "content-type", "application/json; charset=utf-8");
     sb_buf_printf(resp->body, "{\"access_token\":\"%s\",\"expires_in\":%ld,\"token_type\":\"Bearer\"}",
-                  tok, o->ttl_s);
+                  tok, sb_ccred_ttl(o->tokens));
 }
 
 void sb_oauth_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)

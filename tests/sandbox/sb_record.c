@@ -19,6 +19,7 @@
 #include "pushrelay/log.h"
 #include "sb_json.h"
 #include "sb_record.h"
+#include "sb_webpush.h"
 
 #define RECORD_PENDING_MAX (256 * 1024)   /* write at once past this */
 
@@ -83,6 +84,14 @@ void sb_record_close(struct sb_record *r)
     free(r);
 }
 
+const char *sb_provider_name(enum pr_provider p)
+{
+    static const char *const ext[] = { "webpush", "wns", "hms" };
+    if ((unsigned)p >= PR_PROVIDER_COUNT && (unsigned)p < SB_PROVIDER_COUNT)
+        return ext[p - PR_PROVIDER_COUNT];
+    return pr_provider_name(p);
+}
+
 void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *token,
                         const struct sb_req *req)
 {
@@ -92,7 +101,7 @@ void sb_record_delivery(struct sb_record *r, enum pr_provider p, const char *tok
     int rc;
 
     /* the line is appended to the pending buffer directly: no allocation per delivery */
-    rc = sb_buf_printf(b, "{\"provider\":\"%s\",\"token\":", pr_provider_name(p));
+    rc = sb_buf_printf(b, "{\"provider\":\"%s\",\"token\":", sb_provider_name(p));
     rc = rc ? rc : sb_json_string(b, token, strlen(token));
     rc = rc ? rc : sb_buf_printf(b, ",\"path\":");
     rc = rc ? rc : sb_json_string(b, req->path, strlen(req->path));
@@ -133,7 +142,12 @@ void sb_delivered(struct sb_ctx *ctx, enum pr_provider p, const char *token,
                   const struct sb_req *req)
 {
     ctx->stats.delivered[p]++;
-    if (ctx->record != NULL)
+    if (ctx->record == NULL)
+        return;
+    /* a Web Push body is recorded as the user agent reads it: decrypted */
+    if (p == SB_PROVIDER_WEBPUSH)
+        sb_webpush_record(ctx, token, req);
+    else
         sb_record_delivery(ctx->record, p, token, req);
 }
 

@@ -5,7 +5,13 @@
  *   POST /3/device/<token>    -> apns    POST /<anything> -> mpns
  *   POST /v1/projects/...     -> fcm
  *   POST /token               -> oauth
+ *   /_sandbox/webpush/...     -> webpush subscriptions (not counted)
  *   /_sandbox/...             -> control (not counted in the stats)
+ *
+ *   either listener, before MPNS's catch-all:
+ *   POST /wpush/<id>          -> webpush
+ *   POST /wns/<channel>       -> wns        POST /accesstoken.srf -> wns token
+ *   POST /v1/<app>/messages:send -> hms     POST /oauth2/v3/token -> hms token
  *
  * Called by sb_h2.c and sb_http1.c.
  */
@@ -16,13 +22,39 @@
 #include "sb_apns.h"
 #include "sb_control.h"
 #include "sb_fcm.h"
+#include "sb_hms.h"
 #include "sb_mpns.h"
 #include "sb_oauth.h"
 #include "sb_router.h"
+#include "sb_webpush.h"
+#include "sb_wns.h"
 
 static int has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * router_ext answers for the providers that sit on either listener (Web
+ * Push, WNS, HMS: which transport the relay's clients for them use is
+ * theirs to choose); 0 when 'req' is for none of them.
+ */
+static int router_ext(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)
+{
+    const char *p = req->path;
+    if (has_prefix(p, SB_WEBPUSH_PATH))
+        sb_webpush_handle(ctx, req, resp);
+    else if (has_prefix(p, SB_WNS_PATH))
+        sb_wns_handle(ctx, req, resp);
+    else if (has_prefix(p, SB_WNS_TOKEN_PATH))
+        sb_wns_token_handle(ctx, req, resp);
+    else if (has_prefix(p, SB_HMS_TOKEN_PATH))
+        sb_hms_token_handle(ctx, req, resp);
+    else if (has_prefix(p, SB_HMS_PREFIX) && !has_prefix(p, "/v1/projects/"))
+        sb_hms_handle(ctx, req, resp);
+    else
+        return 0;
+    return 1;
 }
 
 static void router_count(struct sb_ctx *ctx, const struct sb_req *req, const struct sb_resp *resp)
@@ -38,6 +70,10 @@ static void router_count(struct sb_ctx *ctx, const struct sb_req *req, const str
 void sb_router_h2(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)
 {
     const char *p = req->path;
+    if (has_prefix(p, SB_WEBPUSH_CONTROL)) {
+        sb_webpush_control(ctx, req, resp);
+        return;
+    }
     if (has_prefix(p, "/_sandbox/")) {
         sb_control_handle(ctx, req, resp);
         return;
@@ -48,6 +84,8 @@ void sb_router_h2(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *
         sb_fcm_handle(ctx, req, resp);
     } else if (strcmp(p, "/token") == 0 || has_prefix(p, "/token?")) {
         sb_oauth_handle(ctx, req, resp);
+    } else if (router_ext(ctx, req, resp)) {
+        /* answered */
     } else {
         resp->status = 404;
         sb_resp_header(resp, "content-type", "application/json");
@@ -58,6 +96,7 @@ void sb_router_h2(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *
 
 void sb_router_mpns(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp *resp)
 {
-    sb_mpns_handle(ctx, req, resp);
+    if (!router_ext(ctx, req, resp))
+        sb_mpns_handle(ctx, req, resp);
     router_count(ctx, req, resp);
 }

@@ -1,7 +1,7 @@
 /*
  * sb_stats.c - the sandbox's counters as the /_sandbox/stats JSON document:
  *
- *   {"delivered":{"apns":N,"fcm":N,"mpns":N},"requests":N,
+ *   {"delivered":{"apns":N,"fcm":N,"mpns":N,"webpush":N,"wns":N,"hms":N},"requests":N,
  *    "by_status":{"200":N,"410":N,...},"resets":N,"tokens_issued":N,
  *    "apns_provider_tokens":N}
  *
@@ -19,11 +19,16 @@
 
 int sb_stats_json(const struct sb_stats *st, struct sb_buf *out)
 {
-    int rc = sb_buf_printf(out, "{\"delivered\":{\"apns\":%" PRIu64 ",\"fcm\":%" PRIu64
-                           ",\"mpns\":%" PRIu64 "},\"requests\":%" PRIu64 ",\"by_status\":{",
-                           st->delivered[PR_PROVIDER_APNS], st->delivered[PR_PROVIDER_FCM],
-                           st->delivered[PR_PROVIDER_MPNS], st->requests);
+    int rc = sb_buf_printf(out, "{\"delivered\":{");
     const char *sep = "";
+    for (int p = 0; p < SB_PROVIDER_COUNT && rc == 0; p++) {
+        rc = sb_buf_printf(out, "%s\"%s\":%" PRIu64, sep, sb_provider_name((enum pr_provider)p),
+                           st->delivered[p]);
+        sep = ",";
+    }
+    if (rc == 0)
+        rc = sb_buf_printf(out, "},\"requests\":%" PRIu64 ",\"by_status\":{", st->requests);
+    sep = "";
     for (int s = 0; s < 600 && rc == 0; s++) {
         if (st->by_status[s] == 0)
             continue;

@@ -2,7 +2,8 @@
  * test_ece.c - Web Push message encryption (relay/ece.c): RFC 8291
  * Appendix A reproduced byte for byte from its fixed keys and salt; a fresh
  * encryption decrypts with the user agent's key (decrypted here with plain
- * HMAC, not the module's HKDF); subscription keys are checked and a bad one
+ * HMAC, not the module's HKDF), and ece_decrypt reads the RFC's message;
+ * subscription keys are checked and a bad one
  * is named; the size limit; and the base64url decoder it relies on
  * (relay/jwt.c).
  */
@@ -88,6 +89,35 @@ static void fresh_encryption_decrypts_with_the_user_agent_key(void **state)
     assert_memory_equal(plain, text, plen);
     free(a);
     free(b);
+}
+
+/* The receiving side (ece_decrypt, for the sandbox's push service) reads the RFC's message. */
+static void decrypt_reads_the_rfc_example_and_refuses_a_changed_one(void **state)
+{
+    (void)state;
+    struct ece_sub sub;
+    unsigned char body[256], *plain = NULL;
+    size_t plen = 0;
+    rfc_sub(&sub);
+    size_t hlen = decode(RFC_HEADER, body, sizeof(body));
+    size_t len = hlen + decode(RFC_CIPHERTEXT, body + hlen, sizeof(body) - hlen);
+    EVP_PKEY *ua_key = key_from_b64(RFC_UA_PRIVATE);
+
+    assert_int_equal(ece_decrypt(&sub, ua_key, body, len, &plain, &plen), 0);
+    assert_int_equal(plen, strlen(RFC_PLAINTEXT));
+    assert_memory_equal(plain, RFC_PLAINTEXT, plen);
+    free(plain);
+
+    body[len - 1] ^= 1;     /* the tag no longer verifies */
+    assert_int_equal(ece_decrypt(&sub, ua_key, body, len, &plain, &plen), PR_EINVAL);
+    assert_null(plain);
+    body[len - 1] ^= 1;
+    sub.auth[0] ^= 1;       /* another auth secret: another key */
+    assert_int_equal(ece_decrypt(&sub, ua_key, body, len, &plain, &plen), PR_EINVAL);
+    sub.auth[0] ^= 1;
+    assert_int_equal(ece_decrypt(&sub, ua_key, body, ECE_HEADER_LEN + ECE_TAG_LEN, &plain, &plen),
+                     PR_EINVAL);    /* too short to hold the padding delimiter */
+    EVP_PKEY_free(ua_key);
 }
 
 static void plaintext_limit_fills_a_4096_byte_body_and_no_more(void **state)
@@ -239,6 +269,7 @@ int main(void)
         cmocka_unit_test(rfc8291_appendix_a_is_reproduced_byte_for_byte),
         cmocka_unit_test(receiver_check_accepts_the_rfc_example),
         cmocka_unit_test(fresh_encryption_decrypts_with_the_user_agent_key),
+        cmocka_unit_test(decrypt_reads_the_rfc_example_and_refuses_a_changed_one),
         cmocka_unit_test(plaintext_limit_fills_a_4096_byte_body_and_no_more),
         cmocka_unit_test(bad_p256dh_is_refused_and_named),
         cmocka_unit_test(bad_auth_is_refused_and_named),
