@@ -66,6 +66,7 @@ enum cfg__type {
 #define K_FCM K_PROVIDER(PR_PROVIDER_FCM)
 #define K_MPNS K_PROVIDER(PR_PROVIDER_MPNS)
 #define K_WNS K_PROVIDER(PR_PROVIDER_WNS)
+#define K_HMS K_PROVIDER(PR_PROVIDER_HMS)
 #define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
@@ -187,8 +188,9 @@ static const struct cfg__key app_keys[] = {
     { "allowed_hosts", T_HOSTS, K_MPNS | K_WNS, .off = APP(allowed_hosts),
       .off_n = APP(n_allowed_hosts) },
     { "package_sid", T_STR, K_REQ | K_WNS, .off = APP(package_sid), .check = chk_client_id },
-    { "client_secret_file", T_FILE, K_REQ | K_WNS, .off = APP(client_secret_file) },
-    { "token_endpoint", T_STR, K_WNS, .off = APP(token_endpoint), .check = chk_https_url },
+    { "hms_app_id", T_STR, K_REQ | K_HMS, .off = APP(hms_app_id), .check = chk_alnum },
+    { "client_secret_file", T_FILE, K_REQ | K_WNS | K_HMS, .off = APP(client_secret_file) },
+    { "token_endpoint", T_STR, K_WNS | K_HMS, .off = APP(token_endpoint), .check = chk_https_url },
 };
 static const struct cfg__group app_group = GROUP(app_keys);
 
@@ -914,7 +916,7 @@ void cfg_free(struct cfg *cfg)
         struct cfg_app *a = &cfg->apps[i];
         char *strs[] = { a->id, a->endpoint, a->ca_file, a->certificate, a->private_key,
                          a->topic, a->team_id, a->key_id, a->key_file, a->project_id,
-                         a->service_account, a->package_sid, a->client_secret_file,
+                         a->service_account, a->package_sid, a->hms_app_id, a->client_secret_file,
                          a->token_endpoint };
         for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
             free(strs[j]);

@@ -41,6 +41,7 @@ int apns_client_new(struct pclient *pc);
 int fcm_client_new(struct pclient *pc);
 int mpns_client_new(struct pclient *pc);
 int wns_client_new(struct pclient *pc);   /* relay/mpns.c, its WNS flavour */
+int hms_client_new(struct pclient *pc);   /* relay/fcm.c, its HMS flavour */
 
 /*
  * pclient_defer reports 'res' to 'cb' from the event loop soon (a request

@@ -101,5 +101,6 @@ extern const struct provider_desc apns_desc;
 extern const struct provider_desc fcm_desc;
 extern const struct provider_desc mpns_desc;
 extern const struct provider_desc wns_desc;
+extern const struct provider_desc hms_desc;
 
 #endif

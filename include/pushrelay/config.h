@@ -79,8 +79,9 @@ struct cfg_app {
     /* mpns, wns */
     char **allowed_hosts;       /* host patterns, "*.notify.live.net" */
     size_t n_allowed_hosts;
-    /* wns: OAuth2 client credentials */
-    char *package_sid;          /* the client id */
+    /* wns, hms: OAuth2 client credentials */
+    char *package_sid;          /* wns: the client id */
+    char *hms_app_id;           /* hms: the client id, the pn-param and part of the path */
     char *client_secret_file;   /* the client secret, first line */
     char *token_endpoint;       /* https URL; the loader sets the provider's default */
 };

@@ -228,7 +228,7 @@ static void example_config_loads(void **state)
     struct cfg *cfg = load_ok(dst);
     assert_string_equal(cfg->node_id, "relay-1");
     assert_string_equal(cfg->federation.domain, "push.example.net");
-    assert_int_equal(cfg->n_apps, 4);
+    assert_int_equal(cfg->n_apps, 5);
     assert_int_equal(cfg->monitoring.listen.port, 9464);
     cfg_free(cfg);
 
@@ -319,8 +319,9 @@ static const struct {
     { "wns_token_http", ":9: apps[0].token_endpoint: \"http://login.live.com/accesstoken.srf\" "
                         "must be an https:// URL" },
     { "wns_certificate", ":9: apps[0].certificate: is not a key for provider wns" },
+    { "hms_no_app_id", ":8: apps[0].hms_app_id: required key is missing" },
     { "log_level_bad", ":3: log_level: \"verbose\" must be one of error, warn, info, debug" },
-    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns, wns" },
+    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns, wns, hms" },
     { "provider_missing", ":8: apps[0].provider: required key is missing" },
     { "domain_bad", ":4: federation.domain: \"push_example..net\" is not a valid DNS name" },
     { "app_id_bad", ":8: apps[0].id: \"my app\" holds a character that is not allowed" },

@@ -35,7 +35,7 @@ static void every_provider_has_a_complete_descriptor(void **state)
         assert_int_equal(back, p);
         n++;
     }
-    assert_int_equal(n, 4); /* refuses to pass over an empty provider list */
+    assert_int_equal(n, 5); /* refuses to pass over an empty provider list */
     assert_null(provider_desc(PR_PROVIDER_COUNT));
     assert_string_equal(pr_provider_name(PR_PROVIDER_COUNT), "?");
 }
@@ -47,7 +47,8 @@ static void names_and_their_list_come_from_one_list(void **state)
     assert_string_equal(pr_provider_name(PR_PROVIDER_FCM), "fcm");
     assert_string_equal(pr_provider_name(PR_PROVIDER_MPNS), "mpns");
     assert_string_equal(pr_provider_name(PR_PROVIDER_WNS), "wns");
-    assert_string_equal(pr_provider_list(), "apns, fcm, mpns, wns");
+    assert_string_equal(pr_provider_name(PR_PROVIDER_HMS), "hms");
+    assert_string_equal(pr_provider_list(), "apns, fcm, mpns, wns, hms");
 }
 
 static void default_endpoints_are_the_providers_own(void **state)
@@ -63,6 +64,10 @@ static void default_endpoints_are_the_providers_own(void **state)
                         "https://login.live.com/accesstoken.srf");
     assert_string_equal(provider_desc(PR_PROVIDER_WNS)->default_allowed_host,
                         "*.notify.windows.com");
+    assert_string_equal(provider_desc(PR_PROVIDER_HMS)->default_endpoint,
+                        "https://push-api.cloud.huawei.com");
+    assert_string_equal(provider_desc(PR_PROVIDER_HMS)->default_token_endpoint,
+                        "https://oauth-login.cloud.huawei.com/oauth2/v3/token");
 }
 
 /* What test-push sends as pn-param is what the listener routes to the app. */
