@@ -67,6 +67,7 @@ enum cfg__type {
 #define K_MPNS K_PROVIDER(PR_PROVIDER_MPNS)
 #define K_WNS K_PROVIDER(PR_PROVIDER_WNS)
 #define K_HMS K_PROVIDER(PR_PROVIDER_HMS)
+#define K_WEBPUSH K_PROVIDER(PR_PROVIDER_WEBPUSH)
 #define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
@@ -102,6 +103,7 @@ static const char *chk_prefix(const char *v);
 static const char *chk_project(const char *v);
 static const char *chk_https_url(const char *v);
 static const char *chk_client_id(const char *v);
+static const char *chk_vapid_subject(const char *v);
 
 #define TLS(f) offsetof(struct cfg_tls, f)
 static const struct cfg__key tls_keys[] = {
@@ -184,13 +186,15 @@ static const struct cfg__key app_keys[] = {
     { "key_file", T_FILE, K_APNS, .off = APP(key_file) },
     { "project_id", T_STR, K_REQ | K_FCM, .off = APP(project_id), .check = chk_project },
     { "service_account", T_FILE, K_REQ | K_FCM, .off = APP(service_account) },
-    /* Required for MPNS (its descriptor says so); WNS has a default. */
-    { "allowed_hosts", T_HOSTS, K_MPNS | K_WNS, .off = APP(allowed_hosts),
+    /* Required for MPNS and Web Push (their descriptors say so); WNS has a default. */
+    { "allowed_hosts", T_HOSTS, K_MPNS | K_WNS | K_WEBPUSH, .off = APP(allowed_hosts),
       .off_n = APP(n_allowed_hosts) },
     { "package_sid", T_STR, K_REQ | K_WNS, .off = APP(package_sid), .check = chk_client_id },
     { "hms_app_id", T_STR, K_REQ | K_HMS, .off = APP(hms_app_id), .check = chk_alnum },
     { "client_secret_file", T_FILE, K_REQ | K_WNS | K_HMS, .off = APP(client_secret_file) },
     { "token_endpoint", T_STR, K_WNS | K_HMS, .off = APP(token_endpoint), .check = chk_https_url },
+    { "vapid_key_file", T_FILE, K_REQ | K_WEBPUSH, .off = APP(vapid_key_file) },
+    { "vapid_subject", T_STR, K_REQ | K_WEBPUSH, .off = APP(vapid_subject), .check = chk_vapid_subject },
 };
 static const struct cfg__group app_group = GROUP(app_keys);
 
@@ -295,6 +299,14 @@ static const char *chk_project(const char *v) { return chk_chars(v, ".:_-", 128)
 
 /* An OAuth2 client id: a WNS package SID is "ms-app://s-1-15-2-...". */
 static const char *chk_client_id(const char *v) { return chk_chars(v, ".:/_-", 256); }
+
+/* RFC 8292 2.1: the contact is a mailto: or an https: URI. */
+static const char *chk_vapid_subject(const char *v)
+{
+    if ((strncmp(v, "mailto:", 7) != 0 || v[7] == '\0') && chk_https_url(v) != NULL)
+        return "must be a mailto: or https:// URI";
+    return strpbrk(v, " \t\r\n\"") != NULL ? "must not hold spaces or quotes" : NULL;
+}
 
 /* An https URL with a host and any path (a token endpoint), no spaces. */
 static const char *chk_https_url(const char *v)
@@ -917,6 +929,7 @@ void cfg_free(struct cfg *cfg)
         char *strs[] = { a->id, a->endpoint, a->ca_file, a->certificate, a->private_key,
                          a->topic, a->team_id, a->key_id, a->key_file, a->project_id,
                          a->service_account, a->package_sid, a->hms_app_id, a->client_secret_file,
+                         a->vapid_key_file, a->vapid_subject,
                          a->token_endpoint };
         for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
             free(strs[j]);

@@ -32,16 +32,6 @@ static int mpns_desc_check_token(const struct cfg_app *app, const char *uri, cha
     return provider_check_channel(app, uri, MPNS_URI_MAX, why, whylen);
 }
 
-/* Channel URIs name their host: without an allow-list nothing could be sent. */
-static int mpns_desc_check_app(const struct cfg_app *app, struct provider_app_err *err)
-{
-    if (app->n_allowed_hosts > 0)
-        return 0;
-    err->key = "allowed_hosts";
-    err->msg = "required key is missing";
-    return -1;
-}
-
 static enum pr_outcome mpns_desc_classify(struct pr_result *res, int64_t accepted_ms)
 {
     (void)accepted_ms;
@@ -51,7 +41,7 @@ static enum pr_outcome mpns_desc_classify(struct pr_result *res, int64_t accepte
 const struct provider_desc mpns_desc = {
     .client_new = mpns_client_new,
     .classify = mpns_desc_classify,
-    .check_app = mpns_desc_check_app,
+    .check_app = provider_needs_allowed_hosts,
     .match_param = mpns_desc_match_param,
     .app_param = mpns_desc_app_param,
     .check_token = mpns_desc_check_token,

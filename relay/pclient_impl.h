@@ -42,6 +42,7 @@ int fcm_client_new(struct pclient *pc);
 int mpns_client_new(struct pclient *pc);
 int wns_client_new(struct pclient *pc);   /* relay/mpns.c, its WNS flavour */
 int hms_client_new(struct pclient *pc);   /* relay/fcm.c, its HMS flavour */
+int webpush_client_new(struct pclient *pc);
 
 /*
  * pclient_defer reports 'res' to 'cb' from the event loop soon (a request

@@ -68,3 +68,12 @@ int provider_check_channel(const struct cfg_app *app, const char *uri, size_t ma
         evhttp_uri_free(u);
     return status;
 }
+
+int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_err *err)
+{
+    if (app->n_allowed_hosts > 0)
+        return 0;
+    err->key = "allowed_hosts";
+    err->msg = "required key is missing";
+    return -1;
+}

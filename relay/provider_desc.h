@@ -18,10 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pushrelay/config.h"
+#include "pushrelay/notif.h"
 #include "pushrelay/outcome.h"
 #include "pushrelay/provider.h"
 
 struct pclient;
+struct json_t;
 
 /*
  * What is wrong with an app, for the loader's "file:line: path: message":
@@ -73,10 +75,23 @@ struct provider_desc {
      * status (400 malformed, 403 forbidden) with the reason in 'why' (the
      * Warning text, never the whole token). */
     int (*check_token)(const struct cfg_app *app, const char *token, char *why, size_t whylen);
+
+    /* Notification body. */
+    /* take_body (optional): reads the provider's own members of the MESSAGE
+     * body 'body' (a JSON object) into 'n'. 0, or the SIP status (400) with
+     * the Warning text in 'why'; PR_ENOMEM. */
+    int (*take_body)(const struct json_t *body, struct pr_notif *n, char *why, size_t whylen);
 };
 
 /* provider_desc returns the descriptor of 'p', or NULL when out of range. */
 const struct provider_desc *provider_desc(enum pr_provider p);
+
+/*
+ * provider_needs_allowed_hosts: the check_app of providers whose tokens
+ * name their host and that have no default allow-list: without one nothing
+ * could be sent.
+ */
+int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_err *err);
 
 /*
  * provider_check_channel: the check_token of providers whose token is a
@@ -102,5 +117,6 @@ extern const struct provider_desc fcm_desc;
 extern const struct provider_desc mpns_desc;
 extern const struct provider_desc wns_desc;
 extern const struct provider_desc hms_desc;
+extern const struct provider_desc webpush_desc;
 
 #endif

@@ -84,6 +84,9 @@ struct cfg_app {
     char *hms_app_id;           /* hms: the client id, the pn-param and part of the path */
     char *client_secret_file;   /* the client secret, first line */
     char *token_endpoint;       /* https URL; the loader sets the provider's default */
+    /* webpush: VAPID (RFC 8292) */
+    char *vapid_key_file;       /* PEM P-256 private key */
+    char *vapid_subject;        /* "mailto:…" or "https:…" */
 };
 
 struct cfg_monitoring {

@@ -228,7 +228,7 @@ static void example_config_loads(void **state)
     struct cfg *cfg = load_ok(dst);
     assert_string_equal(cfg->node_id, "relay-1");
     assert_string_equal(cfg->federation.domain, "push.example.net");
-    assert_int_equal(cfg->n_apps, 5);
+    assert_int_equal(cfg->n_apps, 6);
     assert_int_equal(cfg->monitoring.listen.port, 9464);
     cfg_free(cfg);
 
@@ -320,8 +320,11 @@ static const struct {
                         "must be an https:// URL" },
     { "wns_certificate", ":9: apps[0].certificate: is not a key for provider wns" },
     { "hms_no_app_id", ":8: apps[0].hms_app_id: required key is missing" },
+    { "webpush_no_hosts", ":8: apps[0].allowed_hosts: required key is missing" },
+    { "webpush_bad_subject",
+      ":8: apps[0].vapid_subject: \"ops.example.net\" must be a mailto: or https:// URI" },
     { "log_level_bad", ":3: log_level: \"verbose\" must be one of error, warn, info, debug" },
-    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns, wns, hms" },
+    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns, wns, hms, webpush" },
     { "provider_missing", ":8: apps[0].provider: required key is missing" },
     { "domain_bad", ":4: federation.domain: \"push_example..net\" is not a valid DNS name" },
     { "app_id_bad", ":8: apps[0].id: \"my app\" holds a character that is not allowed" },

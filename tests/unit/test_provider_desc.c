@@ -35,7 +35,7 @@ static void every_provider_has_a_complete_descriptor(void **state)
         assert_int_equal(back, p);
         n++;
     }
-    assert_int_equal(n, 5); /* refuses to pass over an empty provider list */
+    assert_int_equal(n, 6); /* refuses to pass over an empty provider list */
     assert_null(provider_desc(PR_PROVIDER_COUNT));
     assert_string_equal(pr_provider_name(PR_PROVIDER_COUNT), "?");
 }
@@ -48,7 +48,8 @@ static void names_and_their_list_come_from_one_list(void **state)
     assert_string_equal(pr_provider_name(PR_PROVIDER_MPNS), "mpns");
     assert_string_equal(pr_provider_name(PR_PROVIDER_WNS), "wns");
     assert_string_equal(pr_provider_name(PR_PROVIDER_HMS), "hms");
-    assert_string_equal(pr_provider_list(), "apns, fcm, mpns, wns, hms");
+    assert_string_equal(pr_provider_name(PR_PROVIDER_WEBPUSH), "webpush");
+    assert_string_equal(pr_provider_list(), "apns, fcm, mpns, wns, hms, webpush");
 }
 
 static void default_endpoints_are_the_providers_own(void **state)
