@@ -61,26 +61,34 @@ struct webpush_call {
     void *arg;
 };
 
-/* The pool of 'origin' (host 'host', port 'port'), made on demand. NULL: none free. */
+/*
+ * The pool of 'origin' (host 'host', port 'port'), made on demand in a free
+ * slot, else in place of the least recently used idle pool. NULL with
+ * '*rv' set when none is free or the pool cannot be made. Pools never
+ * move: calls in flight point at theirs.
+ */
 static struct webpush_pool *webpush_pool_for(struct webpush *w, const char *origin,
                                              const char *host, uint16_t port, int *rv)
 {
-    struct webpush_pool *lru = NULL;
+    struct webpush_pool *lru = NULL, *p = NULL;
     *rv = 0;
     for (int i = 0; i < w->n_pools; i++) {
-        struct webpush_pool *p = &w->pools[i];
-        if (strcmp(p->origin, origin) == 0)
-            return p;
-        if (p->in_flight == 0 && (lru == NULL || p->used_ms < lru->used_ms))
-            lru = p;
+        struct webpush_pool *q = &w->pools[i];
+        if (q->h2 == NULL) {
+            if (p == NULL)
+                p = q;          /* a slot whose pool could not be made */
+        } else if (strcmp(q->origin, origin) == 0) {
+            return q;
+        } else if (q->in_flight == 0 && (lru == NULL || q->used_ms < lru->used_ms)) {
+            lru = q;
+        }
     }
-    struct webpush_pool *p;
-    if (w->n_pools < WEBPUSH_POOLS_MAX) {
-        p = &w->pools[w->n_pools];
-    } else if (lru != NULL) {
+    if (p == NULL && w->n_pools < WEBPUSH_POOLS_MAX) {
+        p = &w->pools[w->n_pools++];
+    } else if (p == NULL && lru != NULL) {
         h2c_free(lru->h2);
         p = lru;
-    } else {
+    } else if (p == NULL) {
         *rv = PR_EAGAIN;
         return NULL;
     }
@@ -95,13 +103,10 @@ static struct webpush_pool *webpush_pool_for(struct webpush *w, const char *orig
         .log_name = "webpush",
     };
     if ((*rv = h2c_new(w->pc->base, &opt, &p->h2)) < 0) {
-        if (p != &w->pools[w->n_pools])
-            *p = w->pools[--w->n_pools];    /* the evicted slot is gone: close the gap */
+        p->h2 = NULL;
         return NULL;
     }
     snprintf(p->origin, sizeof(p->origin), "%s", origin);
-    if (p == &w->pools[w->n_pools])
-        w->n_pools++;
     return p;
 }
 
@@ -204,6 +209,15 @@ static int webpush_send(struct pclient *pc, const struct pr_notif *n, int timeou
         goto refuse;
     }
     struct webpush_pool *pool = webpush_pool_for(w, origin, host, port, &rv);
+    if (pool == NULL && rv != PR_EAGAIN) {
+        /* No client for this push service now: an attempt without an answer (retried). */
+        pr_result_init(&local);
+        local.status = PR_STATUS_NO_ANSWER;
+        snprintf(local.reason, sizeof(local.reason), "cannot open a pool: %s", pr_strerror(rv));
+        free(path);
+        webpush_request_clear(&req);
+        return pclient_defer(pc, cb, arg, &local);
+    }
     if (pool == NULL)
         goto out;
     struct webpush_call *call = calloc(1, sizeof(*call));
@@ -267,6 +281,8 @@ static void webpush_stats(const struct pclient *pc, struct pclient_stats *out)
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < w->n_pools; i++) {
         struct h2c_stats hs;
+        if (w->pools[i].h2 == NULL)
+            continue;
         h2c_get_stats(w->pools[i].h2, &hs);
         out->connections_open += hs.connections_open;
         out->in_flight += hs.in_flight;
@@ -280,7 +296,8 @@ static void webpush_free(struct pclient *pc)
     if (w == NULL)
         return;
     for (int i = 0; i < w->n_pools; i++)
-        h2c_free(w->pools[i].h2);
+        if (w->pools[i].h2 != NULL)
+            h2c_free(w->pools[i].h2);
     vapid_cache_del(w->vapid);
     EVP_PKEY_free(w->key);
     free(w);
