@@ -1,6 +1,7 @@
 /*
- * pclient_impl.h - what relay/pclient.c shares with the three provider
- * clients (relay/apns.c, relay/fcm.c, relay/mpns.c): the common handle, the
+ * pclient_impl.h - what relay/pclient.c shares with the provider clients
+ * (relay/apns.c, relay/fcm.c with HMS, relay/mpns.c with WNS,
+ * relay/webpush.c): the common handle, the
  * table of operations each provider fills in, and helpers they all need.
  * Not for the dispatcher: it sees only pclient.h.
  */

@@ -1,7 +1,8 @@
 /*
  * provider_desc.h - one descriptor per push provider: everything the rest of
  * the relay must know about a provider, in one place next to its code
- * (relay/apns_desc.c, fcm_desc.c, mpns_desc.c).
+ * (relay/apns_desc.c, fcm_desc.c, mpns_desc.c, wns_desc.c, hms_desc.c,
+ * webpush_desc.c).
  *
  * The config loader keeps types, ranges and files and asks the descriptor
  * for the rules that span an app's keys, its default endpoint and whether
