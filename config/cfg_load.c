@@ -62,9 +62,13 @@ enum cfg__type {
 
 /* Key flags. The provider bits limit an app key to those providers. */
 #define K_REQ 0x01u
-#define K_APNS (0x10u << PR_PROVIDER_APNS)
-#define K_FCM (0x10u << PR_PROVIDER_FCM)
-#define K_MPNS (0x10u << PR_PROVIDER_MPNS)
+#define K_PROVIDER(p) (0x10u << (p))
+#define K_APNS K_PROVIDER(PR_PROVIDER_APNS)
+#define K_FCM K_PROVIDER(PR_PROVIDER_FCM)
+#define K_MPNS K_PROVIDER(PR_PROVIDER_MPNS)
+#define K_WNS K_PROVIDER(PR_PROVIDER_WNS)
+#define K_HMS K_PROVIDER(PR_PROVIDER_HMS)
+#define K_WEBPUSH K_PROVIDER(PR_PROVIDER_WEBPUSH)
 #define K_PROVIDERS (((1u << PR_PROVIDER_COUNT) - 1) << 4)
 
 struct cfg__group;
@@ -100,6 +104,9 @@ static const char *chk_prefix(const char *v);
 static const char *chk_project(const char *v);
 static const char *chk_proxy(const char *v);
 static const char *chk_no_proxy(const char *v);
+static const char *chk_https_url(const char *v);
+static const char *chk_client_id(const char *v);
+static const char *chk_vapid_subject(const char *v);
 
 #define TLS(f) offsetof(struct cfg_tls, f)
 static const struct cfg__key tls_keys[] = {
@@ -196,8 +203,15 @@ static const struct cfg__key app_keys[] = {
     { "key_file", T_FILE, K_APNS, .off = APP(key_file) },
     { "project_id", T_STR, K_REQ | K_FCM, .off = APP(project_id), .check = chk_project },
     { "service_account", T_FILE, K_REQ | K_FCM, .off = APP(service_account) },
-    { "allowed_hosts", T_HOSTS, K_REQ | K_MPNS, .off = APP(allowed_hosts),
+    /* Required for MPNS and Web Push (their descriptors say so); WNS has a default. */
+    { "allowed_hosts", T_HOSTS, K_MPNS | K_WNS | K_WEBPUSH, .off = APP(allowed_hosts),
       .off_n = APP(n_allowed_hosts) },
+    { "package_sid", T_STR, K_REQ | K_WNS, .off = APP(package_sid), .check = chk_client_id },
+    { "hms_app_id", T_STR, K_REQ | K_HMS, .off = APP(hms_app_id), .check = chk_alnum },
+    { "client_secret_file", T_FILE, K_REQ | K_WNS | K_HMS, .off = APP(client_secret_file) },
+    { "token_endpoint", T_STR, K_WNS | K_HMS, .off = APP(token_endpoint), .check = chk_https_url },
+    { "vapid_key_file", T_FILE, K_REQ | K_WEBPUSH, .off = APP(vapid_key_file) },
+    { "vapid_subject", T_STR, K_REQ | K_WEBPUSH, .off = APP(vapid_subject), .check = chk_vapid_subject },
 };
 static const struct cfg__group app_group = GROUP(app_keys);
 
@@ -300,6 +314,28 @@ static const char *chk_token(const char *v) { return chk_chars(v, "._-", 128); }
 static const char *chk_alnum(const char *v) { return chk_chars(v, "", 32); }
 /* Google project ids, including domain-scoped ones ("example.com:proj"). */
 static const char *chk_project(const char *v) { return chk_chars(v, ".:_-", 128); }
+
+/* An OAuth2 client id: a WNS package SID is "ms-app://s-1-15-2-...". */
+static const char *chk_client_id(const char *v) { return chk_chars(v, ".:/_-", 256); }
+
+/* RFC 8292 2.1: the contact is a mailto: or an https: URI. */
+static const char *chk_vapid_subject(const char *v)
+{
+    if ((strncmp(v, "mailto:", 7) != 0 || v[7] == '\0') && chk_https_url(v) != NULL)
+        return "must be a mailto: or https:// URI";
+    return strpbrk(v, " \t\r\n\"") != NULL ? "must not hold spaces or quotes" : NULL;
+}
+
+/* An https URL with a host and any path (a token endpoint), no spaces. */
+static const char *chk_https_url(const char *v)
+{
+    static const char scheme[] = "https://";
+    const char *host = v + sizeof(scheme) - 1;
+    if (strncmp(v, scheme, sizeof(scheme) - 1) != 0 || strpbrk(v, " \t\r\n\"") != NULL ||
+        host[0] == '\0' || host[0] == '/' || strlen(v) > 1024)
+        return "must be an https:// URL";
+    return NULL;
+}
 
 static const char *chk_dns(const char *v)
 {
@@ -744,7 +780,7 @@ static int cfg__read_group(struct cfg__ctx *x, const config_setting_t *g,
         if (k == NULL)
             return cfg__fail(x, s, NULL, "unknown key");
         if ((k->flags & K_PROVIDERS) != 0 && x->provider >= 0 &&
-            (k->flags & (K_APNS << x->provider)) == 0)
+            (k->flags & K_PROVIDER(x->provider)) == 0)
             return cfg__fail(x, s, NULL, "is not a key for provider %s",
                              pr_provider_name((enum pr_provider)x->provider));
     }
@@ -752,7 +788,7 @@ static int cfg__read_group(struct cfg__ctx *x, const config_setting_t *g,
     for (size_t j = 0; j < spec->n; j++) {
         const struct cfg__key *k = &spec->keys[j];
         int applies = (k->flags & K_PROVIDERS) == 0 || x->provider < 0 ||
-                      (k->flags & (K_APNS << x->provider)) != 0;
+                      (k->flags & K_PROVIDER(x->provider)) != 0;
         const config_setting_t *s = g != NULL ? config_setting_get_member(g, k->name) : NULL;
 
         if (!applies)
@@ -804,6 +840,15 @@ static int cfg__check_app(struct cfg__ctx *x, const config_setting_t *g, struct 
     if (app->endpoint == NULL && d->default_endpoint != NULL &&
         (app->endpoint = strdup(d->default_endpoint)) == NULL)
         return PR_ENOMEM;
+    if (app->token_endpoint == NULL && d->default_token_endpoint != NULL &&
+        (app->token_endpoint = strdup(d->default_token_endpoint)) == NULL)
+        return PR_ENOMEM;
+    if (app->n_allowed_hosts == 0 && d->default_allowed_host != NULL) {
+        if ((app->allowed_hosts = calloc(1, sizeof(char *))) == NULL ||
+            (app->allowed_hosts[0] = strdup(d->default_allowed_host)) == NULL)
+            return PR_ENOMEM;
+        app->n_allowed_hosts = 1;
+    }
     return 0;
 }
 
@@ -898,8 +943,8 @@ static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_r
 
 /*
  * cfg__egress_finish splits the (already checked) proxy URL into the typed
- * fields, points every app at the egress settings, and refuses MPNS apps
- * the proxy would have to carry: evhttp, MPNS's HTTP/1.1 client, always
+ * fields, points every app at the egress settings, and refuses MPNS and WNS apps
+ * the proxy would have to carry: evhttp, their HTTP/1.1 client, always
  * opens its own socket and cannot run over a CONNECT tunnel, so rather than
  * bypass the proxy unnoticed every allowed host must be in no_proxy. (A
  * "*.suffix" pattern is checked as a host whose first label is "*", which
@@ -926,15 +971,17 @@ static int cfg__egress_finish(struct cfg__ctx *x, config_t *cf, struct cfg *cfg)
     int rc = egress_new(eg, &e);
     for (size_t i = 0; rc == 0 && i < cfg->n_apps; i++) {
         const struct cfg_app *a = &cfg->apps[i];
-        for (size_t j = 0; a->provider == PR_PROVIDER_MPNS && j < a->n_allowed_hosts; j++) {
+        /* MPNS and WNS share mpns.c's evhttp client. */
+        int http1 = a->provider == PR_PROVIDER_MPNS || a->provider == PR_PROVIDER_WNS;
+        for (size_t j = 0; http1 && j < a->n_allowed_hosts; j++) {
             if (!egress_via_proxy(e, a->allowed_hosts[j]))
                 continue;
-            const config_setting_t *s = config_lookup(cf, "apps");
-            s = s != NULL ? config_setting_get_elem(s, (unsigned)i) : NULL;
-            s = s != NULL ? config_setting_get_member(s, "allowed_hosts") : NULL;
-            s = s != NULL ? config_setting_get_elem(s, (unsigned)j) : NULL;
-            rc = cfg__fail(x, s, NULL, "\"%s\" must be in egress.no_proxy: MPNS cannot use "
-                           "egress.proxy", a->allowed_hosts[j]);
+            const config_setting_t *app = config_lookup(cf, "apps"), *s;
+            app = app != NULL ? config_setting_get_elem(app, (unsigned)i) : NULL;
+            s = app != NULL ? config_setting_get_member(app, "allowed_hosts") : NULL;
+            s = s != NULL ? config_setting_get_elem(s, (unsigned)j) : app;  /* a default host: the app */
+            rc = cfg__fail(x, s, NULL, "\"%s\" must be in egress.no_proxy: %s cannot use "
+                           "egress.proxy", a->allowed_hosts[j], pr_provider_name(a->provider));
             break;
         }
     }
@@ -1043,7 +1090,9 @@ void cfg_free(struct cfg *cfg)
         struct cfg_app *a = &cfg->apps[i];
         char *strs[] = { a->id, a->endpoint, a->ca_file, a->certificate, a->private_key,
                          a->topic, a->team_id, a->key_id, a->key_file, a->project_id,
-                         a->service_account };
+                         a->service_account, a->package_sid, a->hms_app_id, a->client_secret_file,
+                         a->vapid_key_file, a->vapid_subject,
+                         a->token_endpoint };
         for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
             free(strs[j]);
         for (size_t j = 0; a->allowed_hosts != NULL && j < a->n_allowed_hosts; j++)

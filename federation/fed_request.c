@@ -165,6 +165,20 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
         }
         n->data = json_incref(data);
     }
+    /* Members only one provider reads (Web Push's subscription keys). */
+    const struct provider_desc *d = provider_desc(n->provider);
+    if (d != NULL && d->take_body != NULL) {
+        char why[160];
+        int st = d->take_body(body, n, why, sizeof(why));
+        if (st == PR_ENOMEM) {
+            verdict(v, 500, NULL);
+            goto out;
+        }
+        if (st != 0) {
+            verdict(v, st, "%s", why);
+            goto out;
+        }
+    }
     n->accepted_ms = now_ms;
     n->expires_ms = now_ms + (int64_t)n->ttl_s * 1000;
     rc = 0;

@@ -19,11 +19,11 @@
 
 #define PUSH_RATE_MAX 1000000
 
-/* The provider flags of enable-push and disable-push, one int per provider. */
-#define PUSH_PROVIDER_OPTS(flags)                        \
-    { "--apns", CTL_OPT_FLAG, &(flags)[PR_PROVIDER_APNS], 0, 0 }, \
-    { "--fcm", CTL_OPT_FLAG, &(flags)[PR_PROVIDER_FCM], 0, 0 },   \
-    { "--mpns", CTL_OPT_FLAG, &(flags)[PR_PROVIDER_MPNS], 0, 0 }
+/*
+ * The provider flags of enable-push and disable-push, "--<wire name>" each,
+ * generated from PR_PROVIDERS; sets flags[provider] of the caller's 'flags'.
+ */
+#define PUSH__PROVIDER_OPT(e, name) { "--" #name, CTL_OPT_FLAG, &flags[PR_PROVIDER_##e], 0, 0 },
 
 static unsigned push__mask(const int flags[PR_PROVIDER_COUNT])
 {
@@ -106,7 +106,7 @@ int ctl_enable_push(struct ctl *ctl, int argc, char **argv)
     const struct ctl_opt opts[] = {
         { "--domain", CTL_OPT_STR, &domain, 0, 0 },
         { "--edge-fqdn", CTL_OPT_STRS, &edges, 0, 0 },
-        PUSH_PROVIDER_OPTS(flags),
+        PR_PROVIDERS(PUSH__PROVIDER_OPT)
         { "--rate-limit", CTL_OPT_INT, &rate, 0, PUSH_RATE_MAX },
     };
     char dom[DNSNAME_MAX + 1], names[64], list[CTL_STRS_MAX * (DNSNAME_MAX + 2)];
@@ -161,7 +161,7 @@ int ctl_disable_push(struct ctl *ctl, int argc, char **argv)
     int flags[PR_PROVIDER_COUNT] = { 0 };
     const struct ctl_opt opts[] = {
         { "--domain", CTL_OPT_STR, &domain, 0, 0 },
-        PUSH_PROVIDER_OPTS(flags),
+        PR_PROVIDERS(PUSH__PROVIDER_OPT)
     };
     char dom[DNSNAME_MAX + 1], names[64];
     struct tenant_store ts;

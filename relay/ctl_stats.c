@@ -12,6 +12,7 @@
  * With --domain only the domain's totals exist (relay/stats.c keeps no
  * per-domain minute buckets nor histograms); the rest is left out.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,17 +144,27 @@ static void st_print_table(const struct st_snap *s, const struct st_snap *prev, 
     strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
     printf("pushrelay stats %s%s at %s\n\n", s->domain ? "for domain " : "(all domains)",
            s->domain ? s->domain : "", when);
-    if (s->domain != NULL)
-        printf("%-16s %10s %10s %10s %10s\n", "COUNTER", "TOTAL", "APNS", "FCM", "MPNS");
-    else
-        printf("%-16s %10s %10s %10s %10s %10s %10s %9s\n", "COUNTER", "TOTAL", "APNS", "FCM",
-               "MPNS", "LAST HOUR", "LAST MIN", prev ? "NOW/S" : "RATE/S");
+    /* One column per provider, headed by its wire name in capitals. */
+    printf("%-16s %10s", "COUNTER", "TOTAL");
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        char head[16];
+        const char *name = pr_provider_name((enum pr_provider)p);
+        size_t k = 0;
+        for (; name[k] != '\0' && k + 1 < sizeof(head); k++)
+            head[k] = (char)toupper((unsigned char)name[k]);
+        head[k] = '\0';
+        printf(" %10s", head);
+    }
+    if (s->domain == NULL)
+        printf(" %10s %10s %9s", "LAST HOUR", "LAST MIN", prev ? "NOW/S" : "RATE/S");
+    printf("\n");
     if (s->ctr.n == 0)
         printf("(no counts yet)\n");
     for (size_t i = 0; i < s->ctr.n; i++) {
         const struct stats_view_counter *c = &s->ctr.c[i];
-        printf("%-16s %10lld %10lld %10lld %10lld", c->name, c->total, c->prov[PR_PROVIDER_APNS],
-               c->prov[PR_PROVIDER_FCM], c->prov[PR_PROVIDER_MPNS]);
+        printf("%-16s %10lld", c->name, c->total);
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            printf(" %10lld", c->prov[p]);
         if (s->domain == NULL) {
             double rate = prev != NULL && dt_s > 0
                               ? (double)(c->total - st_find_total(prev, c->name)) / dt_s

@@ -33,9 +33,10 @@
 #define DISP_MOVER_BATCH "500"
 
 /*
- * KEYS[1] retry zset, KEYS[2..4] streams of apns, fcm, mpns, KEYS[5] dead
- * letters. ARGV[1] now (ms), ARGV[2] batch size, ARGV[3..5] provider names,
- * ARGV[6] dead-letter MAXLEN. Returns how many members moved.
+ * KEYS[1] retry zset, KEYS[2] dead letters, KEYS[3..] the provider streams
+ * in PR_PROVIDERS order. ARGV[1] now (ms), ARGV[2] batch size, ARGV[3]
+ * dead-letter MAXLEN, ARGV[4..] the provider names, one per stream key.
+ * Returns how many members moved.
  */
 static const char disp_mover_lua[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
@@ -45,14 +46,14 @@ static const char disp_mover_lua[] =
     "  if ok and type(n) == 'table' then\n"
     "    if type(n.id) == 'string' then id = n.id end\n"
     "    if type(n.dom) == 'string' then dom = n.dom end\n"
-    "    for i = 0, 2 do\n"
-    "      if n.prov == ARGV[3 + i] then dest = KEYS[2 + i] end\n"
+    "    for i = 3, #KEYS do\n"
+    "      if n.prov == ARGV[i + 1] then dest = KEYS[i] end\n"
     "    end\n"
     "  end\n"
     "  if dest then\n"
     "    redis.call('XADD', dest, '*', 'id', id, 'domain', dom, 'n', m)\n"
     "  else\n"
-    "    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'id', id, 'domain', dom,\n"
+    "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'id', id, 'domain', dom,\n"
     "      'provider', '', 'app', '', 'reason', 'corrupt retry record', 'last_status', '',\n"
     "      'attempts', '', 'n', m)\n"
     "  end\n"
@@ -97,13 +98,20 @@ static void disp_on_mover_timer(evutil_socket_t fd, short what, void *arg)
     if (keys_retry(&d->keys, retry, sizeof(retry)) < 0 || keys_dead(&d->keys, dead, sizeof(dead)) < 0)
         return;
     snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
-    const char *argv[] = {
-        "EVAL", disp_mover_lua, "5", retry, d->stream_keys[PR_PROVIDER_APNS],
-        d->stream_keys[PR_PROVIDER_FCM], d->stream_keys[PR_PROVIDER_MPNS], dead,
-        now, DISP_MOVER_BATCH, pr_provider_name(PR_PROVIDER_APNS),
-        pr_provider_name(PR_PROVIDER_FCM), pr_provider_name(PR_PROVIDER_MPNS), DISP_DEAD_MAXLEN,
-    };
-    if (rconn_cmd(d->rc, disp_on_moved, d, sizeof(argv) / sizeof(argv[0]), argv, NULL) == 0)
+    /* EVAL script numkeys retry dead <stream>... now batch maxlen <name>... */
+    enum { FIXED_KEYS = 2, ARGC = 3 + FIXED_KEYS + 3 + 2 * PR_PROVIDER_COUNT };
+    char numkeys[8];
+    snprintf(numkeys, sizeof(numkeys), "%d", FIXED_KEYS + PR_PROVIDER_COUNT);
+    const char *argv[ARGC] = { "EVAL", disp_mover_lua, numkeys, retry, dead };
+    const int names = 3 + FIXED_KEYS + PR_PROVIDER_COUNT;
+    argv[names] = now;
+    argv[names + 1] = DISP_MOVER_BATCH;
+    argv[names + 2] = DISP_DEAD_MAXLEN;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+        argv[3 + FIXED_KEYS + p] = d->stream_keys[p];
+        argv[names + 3 + p] = pr_provider_name((enum pr_provider)p);
+    }
+    if (rconn_cmd(d->rc, disp_on_moved, d, ARGC, argv, NULL) == 0)
         d->moving = 1;
     else
         disp_mover_arm(d, DISP_MOVER_MS);

@@ -6,8 +6,13 @@
  * becomes res->reason (details[].errorCode, else error.status); a 401 drops
  * the token it was sent with.
  *
- * It does not classify answers (relay/fcm_errors.c does) nor retry: the
- * dispatcher does both. Created by relay/pclient.c.
+ * HMS Push Kit is the same client in another flavour (struct fcm_flavour):
+ * POST /v1/<hms_app_id>/messages:send with hms_payload.c's body, the access
+ * token from the client credentials grant, and the answer's JSON "code" as
+ * res->reason.
+ *
+ * It does not classify answers (relay/fcm_errors.c, hms_errors.c do) nor
+ * retry: the dispatcher does both. Created by relay/pclient.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,7 @@
 #include "oauth.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "payload_ext.h"
 #include "provider_desc.h"
 
 #define FCM_MAX_WAITING 16384
@@ -31,11 +37,25 @@
 
 enum { CAP_RETRY_AFTER = 0 };
 
+struct fcm;
 struct fcm_call;
 TAILQ_HEAD(fcm_call_list, fcm_call);
 
+/*
+ * What differs between FCM and HMS: 'setup' sets f->path and f->oauth for
+ * the app (0 or PR_E*, logged); 'build' makes the body of 'n'; 'parse'
+ * reads an answer body into res->reason and res->provider_id.
+ */
+struct fcm_flavour {
+    const char *log_name;
+    int (*setup)(struct fcm *f);
+    int (*build)(const struct fcm *f, const struct pr_notif *n, char **body, size_t *len);
+    void (*parse)(const char *body, size_t len, struct pr_result *res);
+};
+
 struct fcm {
     struct pclient *pc;
+    const struct fcm_flavour *fl;
     struct h2c *h2;
     struct oauth *oauth;
     char *path;                     /* /v1/projects/<project_id>/messages:send */
@@ -116,7 +136,7 @@ static void fcm_done(void *arg, const struct h2c_response *hr)
     if (hr->status == 0) {
         snprintf(res.reason, sizeof(res.reason), "%s", hr->error);
     } else {
-        fcm_parse_body(hr->body, hr->body_len, &res);
+        f->fl->parse(hr->body, hr->body_len, &res);
         res.retry_after_s = pclient_parse_retry_after(hr->captured[CAP_RETRY_AFTER]);
     }
     /* Only the token this request carried is dropped: a newer one may be in use. */
@@ -188,7 +208,7 @@ static int fcm_send(struct pclient *pc, const struct pr_notif *n, int timeout_ms
     struct pr_result local;
     char *body = NULL;
     size_t len = 0;
-    int rv = fcm_payload_build(n, &body, &len);
+    int rv = f->fl->build(f, n, &body, &len);
     if (rv < 0) {
         pclient_local(&local, rv == PR_ETOOBIG ? "payload too large" : pr_strerror(rv));
         return pclient_defer(pc, cb, arg, &local);
@@ -276,7 +296,8 @@ static const struct pclient_ops fcm_ops = {
     .free = fcm_free,
 };
 
-int fcm_client_new(struct pclient *pc)
+/* h2push_client_new makes the client of 'pc' in flavour 'fl'. */
+static int h2push_client_new(struct pclient *pc, const struct fcm_flavour *fl)
 {
     const struct cfg_app *app = pc->app;
     char host[256];
@@ -286,25 +307,14 @@ int fcm_client_new(struct pclient *pc)
     if (f == NULL)
         return PR_ENOMEM;
     f->pc = pc;
+    f->fl = fl;
     TAILQ_INIT(&f->waiting);
     pc->impl = f;
     pc->ops = &fcm_ops;
-    if (app->project_id == NULL) {
-        pr_log_error("fcm", "app %s: project_id is required", app->id);
-        rv = PR_ECONFIG;
+    if ((rv = pclient_endpoint(app->id, app->endpoint, provider_desc(app->provider)->default_endpoint,
+                               host, sizeof(host), &port)) < 0)
         goto fail;
-    }
-    if ((rv = pclient_endpoint(app->id, app->endpoint, fcm_desc.default_endpoint, host, sizeof(host),
-                               &port)) < 0)
-        goto fail;
-    size_t plen = strlen(app->project_id) + 40;
-    if ((f->path = malloc(plen)) == NULL) {
-        rv = PR_ENOMEM;
-        goto fail;
-    }
-    snprintf(f->path, plen, "/v1/projects/%s/messages:send", app->project_id);
-    if ((rv = oauth_new(pc->base, app->id, app->service_account, app->ca_file, app->egress,
-                        fcm_token_ready, f, &f->oauth)) < 0)
+    if ((rv = fl->setup(f)) < 0)
         goto fail;
     struct h2c_options opt = {
         .host = host,
@@ -313,7 +323,7 @@ int fcm_client_new(struct pclient *pc)
                  .key_file = app->private_key },
         .connections = app->connections,
         .capture = { "retry-after", NULL },
-        .log_name = "fcm",
+        .log_name = fl->log_name,
         .egress = app->egress,
     };
     if ((rv = h2c_new(pc->base, &opt, &f->h2)) < 0) {
@@ -324,4 +334,101 @@ int fcm_client_new(struct pclient *pc)
 fail:
     fcm_free(pc);
     return rv;
+}
+
+/* ------------------------------------------------------------------------
+ * Flavours
+ * ------------------------------------------------------------------------ */
+
+static int fcm_setup(struct fcm *f)
+{
+    const struct cfg_app *app = f->pc->app;
+    if (app->project_id == NULL) {
+        pr_log_error("fcm", "app %s: project_id is required", app->id);
+        return PR_ECONFIG;
+    }
+    size_t plen = strlen(app->project_id) + 40;
+    if ((f->path = malloc(plen)) == NULL)
+        return PR_ENOMEM;
+    snprintf(f->path, plen, "/v1/projects/%s/messages:send", app->project_id);
+    return oauth_new(f->pc->base, app->id, app->service_account, app->ca_file, app->egress,
+                     fcm_token_ready, f, &f->oauth);
+}
+
+static int fcm_build(const struct fcm *f, const struct pr_notif *n, char **body, size_t *len)
+{
+    (void)f;
+    return fcm_payload_build(n, body, len);
+}
+
+static const struct fcm_flavour fcm_flavour = {
+    .log_name = "fcm", .setup = fcm_setup, .build = fcm_build, .parse = fcm_parse_body,
+};
+
+int fcm_client_new(struct pclient *pc)
+{
+    return h2push_client_new(pc, &fcm_flavour);
+}
+
+/* HMS: the path is the app's (hms_payload.c builds it; one per app, made once). */
+static int hms_setup(struct fcm *f)
+{
+    const struct cfg_app *app = f->pc->app;
+    struct pr_notif probe = { .id = "x", .token = "x" };
+    struct hms_request r;
+    int rv = hms_payload_build(&probe, app->hms_app_id, pr_now_ms(), &r);
+    if (rv < 0) {
+        pr_log_error("hms", "app %s: hms_app_id unusable: %s", app->id, pr_strerror(rv));
+        hms_request_clear(&r);
+        return PR_ECONFIG;
+    }
+    f->path = r.path;
+    r.path = NULL;
+    hms_request_clear(&r);
+    const struct oauth_client_credentials cc = {
+        .token_endpoint = app->token_endpoint,
+        .client_id = app->hms_app_id,
+        .client_secret_file = app->client_secret_file,
+    };
+    return oauth_new_client_credentials(f->pc->base, app->id, &cc, app->ca_file, app->egress,
+                                        fcm_token_ready, f, &f->oauth);
+}
+
+static int hms_build(const struct fcm *f, const struct pr_notif *n, char **body, size_t *len)
+{
+    struct hms_request r;
+    int rv = hms_payload_build(n, f->pc->app->hms_app_id, pr_now_ms(), &r);
+    if (rv < 0) {
+        hms_request_clear(&r);
+        return rv;
+    }
+    *body = r.body;
+    *len = r.body_len;
+    r.body = NULL;
+    hms_request_clear(&r);
+    return 0;
+}
+
+/* HMS answers {"code":"80000000","msg":"Success","requestId":"…"}; the code decides (hms_classify). */
+static void hms_parse_body(const char *body, size_t len, struct pr_result *res)
+{
+    json_t *root = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    if (root == NULL)
+        return;
+    const char *code = json_string_value(json_object_get(root, "code"));
+    const char *rid = json_string_value(json_object_get(root, "requestId"));
+    if (code != NULL)
+        snprintf(res->reason, sizeof(res->reason), "%s", code);
+    if (rid != NULL)
+        snprintf(res->provider_id, sizeof(res->provider_id), "%s", rid);
+    json_decref(root);
+}
+
+static const struct fcm_flavour hms_flavour = {
+    .log_name = "hms", .setup = hms_setup, .build = hms_build, .parse = hms_parse_body,
+};
+
+int hms_client_new(struct pclient *pc)
+{
+    return h2push_client_new(pc, &hms_flavour);
 }

@@ -11,8 +11,14 @@
  * requests beyond that wait in a FIFO. A connection that closed is never
  * reconnected in place: it is freed and a fresh one (fresh TLS) is made.
  *
- * It does not classify answers (relay/mpns_errors.c does). Created by
- * relay/pclient.c.
+ * WNS is the same client in another flavour (struct mpns_flavour): toast
+ * XML of its own with X-WNS-* headers, an OAuth2 access token (client
+ * credentials, relay/oauth.c) in Authorization, and its status headers as
+ * the reason. Calls wait in the FIFO while no token is there; the token's
+ * arrival kicks them on. Nothing blocks the loop.
+ *
+ * It does not classify answers (relay/mpns_errors.c, wns_errors.c do).
+ * Created by relay/pclient.c.
  */
 #include <ctype.h>
 #include <netinet/in.h>
@@ -33,8 +39,10 @@
 #include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "oauth.h"
 #include "pclient_impl.h"
 #include "payload.h"
+#include "payload_ext.h"
 #include "provider_desc.h"
 #include "tlsc.h"
 
@@ -45,9 +53,25 @@
 #define MPNS_HOST_MAX 256
 #define MPNS_MAX_CONNS_TOTAL 256    /* across hosts: idle ones are closed past this */
 #define MPNS_SCAN_MAX 1024          /* waiting calls looked at per dispatch turn */
+#define WNS_OAUTH_SCOPE "notify.windows.com"
 
+struct mpns;
 struct mpns_call;
 struct mpns_conn;
+
+/*
+ * What differs between MPNS and WNS: the log name, the body and headers of
+ * a request, and which answer headers make the reason. 'build' fills
+ * call->body (and the flavour's fields of 'call') or returns PR_E*;
+ * 'headers' adds the flavour's headers; 'answer' fills res->reason and
+ * res->provider_id from the answer headers 'h'.
+ */
+struct mpns_flavour {
+    const char *log_name;
+    int (*build)(struct mpns_call *call, const struct pr_notif *n);
+    int (*headers)(const struct mpns_call *call, struct evkeyvalq *h);
+    void (*answer)(const struct mpns_call *call, struct evkeyvalq *h, struct pr_result *res);
+};
 TAILQ_HEAD(mpns_call_list, mpns_call);
 TAILQ_HEAD(mpns_conn_list, mpns_conn);
 
@@ -64,6 +88,8 @@ struct mpns_conn {
 
 struct mpns {
     struct pclient *pc;
+    const struct mpns_flavour *fl;
+    struct oauth *oauth;            /* WNS: the access token's source; NULL for MPNS */
     SSL_CTX *ssl_ctx;
     struct evdns_base *dns;         /* created on first host name */
     struct mpns_conn_list conns;
@@ -89,6 +115,9 @@ struct mpns_call {
     char *body;
     size_t body_len;
     char message_id[37];            /* "" when the id is not UUID-shaped */
+    int ttl_s;                      /* WNS: X-WNS-TTL */
+    char tag[VAPID_TOPIC_MAX + 1];  /* WNS: X-WNS-Tag, "" for none */
+    const char *bearer;             /* WNS: the access token, while call_start runs */
     struct event *timer;
     int64_t sent_us;
     const char *error;              /* evhttp's reason when no answer came */
@@ -230,12 +259,7 @@ static void req_done_cb(struct evhttp_request *req, void *arg)
     res.status = status;
     res.rtt_us = pr_mono_us() - call->sent_us;
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    snprintf(res.reason, sizeof(res.reason), "%s/%s/%s",
-             hdr_or_empty(h, "X-NotificationStatus"), hdr_or_empty(h, "X-SubscriptionStatus"),
-             hdr_or_empty(h, "X-DeviceConnectionStatus"));
-    const char *mid = evhttp_find_header(h, "X-MessageID");
-    snprintf(res.provider_id, sizeof(res.provider_id), "%s",
-             mid != NULL ? mid : call->message_id);
+    m->fl->answer(call, h, &res);
     res.retry_after_s = pclient_parse_retry_after(evhttp_find_header(h, "Retry-After"));
     call->cb(call->arg, &res);
     call_free(call);
@@ -281,12 +305,7 @@ static int call_start(struct mpns_conn *conn, struct mpns_call *call)
         snprintf(hostport, sizeof(hostport), v6 ? "[%s]" : "%s", call->host);
     else
         snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", call->host, call->port);
-    if (evhttp_add_header(h, "Host", hostport) != 0 ||
-        evhttp_add_header(h, "Content-Type", "text/xml") != 0 ||
-        evhttp_add_header(h, "X-WindowsPhone-Target", "toast") != 0 ||
-        evhttp_add_header(h, "X-NotificationClass", "2") != 0 ||
-        (call->message_id[0] != '\0' &&
-         evhttp_add_header(h, "X-MessageID", call->message_id) != 0) ||
+    if (evhttp_add_header(h, "Host", hostport) != 0 || conn->m->fl->headers(call, h) != 0 ||
         evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->body_len) != 0) {
         evhttp_request_free(req);
         return PR_ENOMEM;
@@ -321,6 +340,11 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         if (conn->dead && conn->busy == NULL)
             conn_free(conn);
     }
+    /* WNS: nothing goes out without an access token; its arrival kicks again. */
+    const char *bearer = NULL;
+    if (m->oauth != NULL && TAILQ_FIRST(&m->waiting) != NULL &&
+        (bearer = oauth_token(m->oauth)) == NULL)
+        return;
     /* Look at the head of the FIFO only: a long queue must not make each turn O(n). */
     struct mpns_call *call, *next;
     int scanned = 0;
@@ -350,7 +374,9 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         TAILQ_REMOVE(&m->waiting, call, link);
         m->n_waiting--;
+        call->bearer = bearer;
         int rv = call_start(idle, call);
+        call->bearer = NULL;
         if (rv < 0) {
             idle->dead = 1;
             call_finish_noanswer(call, "connection lost");
@@ -454,20 +480,18 @@ static int mpns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
     const char *refused = mpns_target(pc->app, n->token, call);
     if (refused != NULL) {
         char tok[48];
-        pr_log_warn("mpns", "app %s: channel %s refused: %s", pc->app->id,
+        pr_log_warn(m->fl->log_name, "app %s: channel %s refused: %s", pc->app->id,
                     pr_redact(n->token, tok, sizeof(tok)), refused);
         call_free(call);
         pclient_local(&local, refused);
         return pclient_defer(pc, cb, arg, &local);
     }
-    int rv = mpns_payload_build(n, &call->body, &call->body_len);
+    int rv = m->fl->build(call, n);
     if (rv < 0) {
         call_free(call);
         pclient_local(&local, rv == PR_ETOOBIG ? "payload too large" : pr_strerror(rv));
         return pclient_defer(pc, cb, arg, &local);
     }
-    if (uuid_shaped(n->id))
-        snprintf(call->message_id, sizeof(call->message_id), "%s", n->id);
     if ((call->timer = evtimer_new(pc->base, call_timeout_cb, call)) == NULL) {
         call_free(call);
         return PR_ENOMEM;
@@ -484,8 +508,16 @@ static int mpns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
 
 static int mpns_ready(const struct pclient *pc)
 {
-    (void)pc;
-    return 1;   /* connections are per channel host, opened on demand */
+    const struct mpns *m = pc->impl;
+    /* Connections are per channel host, opened on demand; WNS needs its token endpoint. */
+    return m->oauth == NULL || oauth_ready(m->oauth);
+}
+
+static void mpns_reauth(struct pclient *pc)
+{
+    struct mpns *m = pc->impl;
+    if (m->oauth != NULL)
+        oauth_invalidate(m->oauth);
 }
 
 static void mpns_stats(const struct pclient *pc, struct pclient_stats *out)
@@ -523,6 +555,7 @@ static void mpns_free(struct pclient *pc)
         m->n_waiting--;
         call_finish_noanswer(call, "shutdown");
     }
+    oauth_free(m->oauth);
     if (m->kick != NULL)
         event_free(m->kick);
     if (m->dns != NULL)
@@ -534,13 +567,14 @@ static void mpns_free(struct pclient *pc)
 
 static const struct pclient_ops mpns_ops = {
     .send = mpns_send,
-    .reauth = NULL,
+    .reauth = mpns_reauth,
     .ready = mpns_ready,
     .stats = mpns_stats,
     .free = mpns_free,
 };
 
-int mpns_client_new(struct pclient *pc)
+/* toast_client_new makes the client of 'pc' in flavour 'fl' (without its token source). */
+static int toast_client_new(struct pclient *pc, const struct mpns_flavour *fl)
 {
     const struct cfg_app *app = pc->app;
     char err[512];
@@ -549,17 +583,18 @@ int mpns_client_new(struct pclient *pc)
     if (m == NULL)
         return PR_ENOMEM;
     m->pc = pc;
+    m->fl = fl;
     TAILQ_INIT(&m->conns);
     TAILQ_INIT(&m->waiting);
     m->per_host = app->connections > 0 ? app->connections : MPNS_DEFAULT_CONNECTIONS;
     pc->impl = m;
     pc->ops = &mpns_ops;
     if (app->n_allowed_hosts == 0)
-        pr_log_warn("mpns", "app %s: no allowed_hosts: every channel will be refused", app->id);
+        pr_log_warn(fl->log_name, "app %s: no allowed_hosts: every channel will be refused", app->id);
     struct tlsc_options tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
                                 .key_file = app->private_key };
     if ((rv = tlsc_ctx_new(&tls, &m->ssl_ctx, err, sizeof(err))) < 0) {
-        pr_log_error("mpns", "app %s: TLS: %s", app->id, err);
+        pr_log_error(fl->log_name, "app %s: TLS: %s", app->id, err);
         rv = PR_ECONFIG;
         goto fail;
     }
@@ -571,4 +606,121 @@ int mpns_client_new(struct pclient *pc)
 fail:
     mpns_free(pc);
     return rv;
+}
+
+/* ------------------------------------------------------------------------
+ * Flavours
+ * ------------------------------------------------------------------------ */
+
+static int mpns_build(struct mpns_call *call, const struct pr_notif *n)
+{
+    if (uuid_shaped(n->id))
+        snprintf(call->message_id, sizeof(call->message_id), "%s", n->id);
+    return mpns_payload_build(n, &call->body, &call->body_len);
+}
+
+static int mpns_headers(const struct mpns_call *call, struct evkeyvalq *h)
+{
+    if (evhttp_add_header(h, "Content-Type", "text/xml") != 0 ||
+        evhttp_add_header(h, "X-WindowsPhone-Target", "toast") != 0 ||
+        evhttp_add_header(h, "X-NotificationClass", "2") != 0 ||
+        (call->message_id[0] != '\0' &&
+         evhttp_add_header(h, "X-MessageID", call->message_id) != 0))
+        return PR_ENOMEM;
+    return 0;
+}
+
+static void mpns_answer(const struct mpns_call *call, struct evkeyvalq *h, struct pr_result *res)
+{
+    snprintf(res->reason, sizeof(res->reason), "%s/%s/%s",
+             hdr_or_empty(h, "X-NotificationStatus"), hdr_or_empty(h, "X-SubscriptionStatus"),
+             hdr_or_empty(h, "X-DeviceConnectionStatus"));
+    const char *mid = evhttp_find_header(h, "X-MessageID");
+    snprintf(res->provider_id, sizeof(res->provider_id), "%s",
+             mid != NULL ? mid : call->message_id);
+}
+
+static const struct mpns_flavour mpns_flavour = {
+    .log_name = "mpns", .build = mpns_build, .headers = mpns_headers, .answer = mpns_answer,
+};
+
+int mpns_client_new(struct pclient *pc)
+{
+    return toast_client_new(pc, &mpns_flavour);
+}
+
+/* WNS: wns_payload.c's toast, its TTL and tag (design section 6). */
+static int wns_build(struct mpns_call *call, const struct pr_notif *n)
+{
+    struct wns_request r;
+    int rv = wns_payload_build(n, pr_now_ms(), &r);
+    if (rv < 0) {
+        wns_request_clear(&r);
+        return rv;
+    }
+    call->body = r.body;
+    call->body_len = r.body_len;
+    call->ttl_s = r.ttl_s;
+    snprintf(call->tag, sizeof(call->tag), "%s", r.tag);
+    return 0;
+}
+
+static int wns_headers(const struct mpns_call *call, struct evkeyvalq *h)
+{
+    char ttl[16], auth[4096];
+    snprintf(ttl, sizeof(ttl), "%d", call->ttl_s);
+    if (call->bearer == NULL ||
+        snprintf(auth, sizeof(auth), "Bearer %s", call->bearer) >= (int)sizeof(auth))
+        return PR_EINVAL;
+    if (evhttp_add_header(h, "Content-Type", WNS_CONTENT_TYPE) != 0 ||
+        evhttp_add_header(h, "Authorization", auth) != 0 ||
+        evhttp_add_header(h, "X-WNS-Type", WNS_TYPE) != 0 ||
+        evhttp_add_header(h, "X-WNS-TTL", ttl) != 0 ||
+        evhttp_add_header(h, "X-WNS-RequestForStatus", WNS_REQUEST_FOR_STATUS) != 0 ||
+        (call->tag[0] != '\0' && evhttp_add_header(h, "X-WNS-Tag", call->tag) != 0))
+        return PR_ENOMEM;
+    return 0;
+}
+
+/* The reason wns_classify reads (classify_ext.h). */
+static void wns_answer(const struct mpns_call *call, struct evkeyvalq *h, struct pr_result *res)
+{
+    (void)call;
+    snprintf(res->reason, sizeof(res->reason), "%s/%s/%s", hdr_or_empty(h, "X-WNS-Status"),
+             hdr_or_empty(h, "X-WNS-DeviceConnectionStatus"),
+             hdr_or_empty(h, "X-WNS-Error-Description"));
+    snprintf(res->provider_id, sizeof(res->provider_id), "%s", hdr_or_empty(h, "X-WNS-Msg-ID"));
+}
+
+static const struct mpns_flavour wns_flavour = {
+    .log_name = "wns", .build = wns_build, .headers = wns_headers, .answer = wns_answer,
+};
+
+/* oauth's callback: a token arrived (kick the waiting calls) or the fetch failed (they wait). */
+static void wns_token_ready(void *arg, int err)
+{
+    struct mpns *m = arg;
+    if (err == 0)
+        kick_schedule(m);
+}
+
+int wns_client_new(struct pclient *pc)
+{
+    const struct cfg_app *app = pc->app;
+    int rv = toast_client_new(pc, &wns_flavour);
+    if (rv < 0)
+        return rv;
+    struct mpns *m = pc->impl;
+    const struct oauth_client_credentials cc = {
+        .token_endpoint = app->token_endpoint,
+        .client_id = app->package_sid,
+        .client_secret_file = app->client_secret_file,
+        .scope = WNS_OAUTH_SCOPE,
+    };
+    if ((rv = oauth_new_client_credentials(pc->base, app->id, &cc, app->ca_file, app->egress,
+                                           wns_token_ready, m, &m->oauth)) < 0) {
+        mpns_free(pc);
+        return rv;
+    }
+    return 0;
 }

@@ -7,9 +7,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-
-#include <event2/http.h>
 
 #include "classify.h"
 #include "pclient_impl.h"
@@ -32,26 +29,7 @@ static void mpns_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
 static int mpns_desc_check_token(const struct cfg_app *app, const char *uri, char *why,
                                  size_t whylen)
 {
-    if (strlen(uri) > MPNS_URI_MAX) {
-        snprintf(why, whylen, "pn-prid channel URI longer than %d bytes", MPNS_URI_MAX);
-        return 400;
-    }
-    struct evhttp_uri *u = evhttp_uri_parse(uri);
-    int status = 0;
-    if (u == NULL || evhttp_uri_get_scheme(u) == NULL || evhttp_uri_get_host(u) == NULL) {
-        snprintf(why, whylen, "pn-prid is not a channel URI");
-        status = 400;
-    } else if (strcasecmp(evhttp_uri_get_scheme(u), "https") != 0) {
-        snprintf(why, whylen, "pn-prid channel URI must be https");
-        status = 403;
-    } else if (!provider_host_allowed(app, evhttp_uri_get_host(u))) {
-        snprintf(why, whylen, "channel host %.64s is not in allowed_hosts of app %s",
-                 evhttp_uri_get_host(u), app->id);
-        status = 403;
-    }
-    if (u != NULL)
-        evhttp_uri_free(u);
-    return status;
+    return provider_check_channel(app, uri, MPNS_URI_MAX, why, whylen);
 }
 
 static enum pr_outcome mpns_desc_classify(struct pr_result *res, int64_t accepted_ms)
@@ -63,6 +41,7 @@ static enum pr_outcome mpns_desc_classify(struct pr_result *res, int64_t accepte
 const struct provider_desc mpns_desc = {
     .client_new = mpns_client_new,
     .classify = mpns_desc_classify,
+    .check_app = provider_needs_allowed_hosts,
     .match_param = mpns_desc_match_param,
     .app_param = mpns_desc_app_param,
     .check_token = mpns_desc_check_token,

@@ -20,7 +20,8 @@ void notif_init(struct pr_notif *n)
 void notif_clear(struct pr_notif *n)
 {
     char **strs[] = { &n->id, &n->domain, &n->app, &n->token, &n->from, &n->to,
-                      &n->title, &n->body, &n->sound, &n->collapse_id, &n->last };
+                      &n->title, &n->body, &n->sound, &n->collapse_id, &n->last,
+                      &n->wp_p256dh, &n->wp_auth };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
     if (n->data != NULL)
@@ -42,7 +43,7 @@ int notif_set_str(char **field, const char *s)
 #define NOTIF_STR_FIELDS(X, n)                                              \
     X("from", (n)->from) X("to", (n)->to) X("title", (n)->title)            \
     X("body", (n)->body) X("sound", (n)->sound) X("coll", (n)->collapse_id) \
-    X("last", (n)->last)
+    X("last", (n)->last) X("wpk", (n)->wp_p256dh) X("wpa", (n)->wp_auth)
 
 /* ------------------------------------------------------------------------ */
 /* Encoding                                                                  */

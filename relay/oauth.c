@@ -1,18 +1,22 @@
 /*
- * oauth.c - service-account access tokens (see oauth.h): sign an RS256
- * assertion, POST it as a form to token_uri over relay/h2c.c, cache the
+ * oauth.c - OAuth2 access tokens (see oauth.h): sign an RS256 assertion
+ * (JWT bearer grant) or send the client id and secret (client credentials
+ * grant), POST it as a form to the token endpoint over relay/h2c.c, cache the
  * access token until 'expires_in' minus a margin. One fetch at a time; a
  * failing endpoint is retried with exponential backoff and logged. Used by
- * relay/fcm.c; knows nothing of FCM messages.
+ * relay/fcm.c (JWT bearer) and relay/mpns.c's WNS flavour (client
+ * credentials); knows nothing of their messages.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 
 #include "pushrelay/clock.h"
@@ -37,6 +41,7 @@ struct oauth {
     char *client_email;
     char *token_uri;
     char *token_path;           /* path (and query) of token_uri */
+    char *cc_form;              /* client credentials grant: the whole form; NULL: JWT bearer */
     struct h2c *h2;
     char *token;                /* cached access token, or NULL */
     int64_t refresh_at_ms;      /* monotonic: fetch a new one from then on */
@@ -111,22 +116,32 @@ static void oauth_done(void *arg, const struct h2c_response *res)
 static void oauth_fetch(struct oauth *o)
 {
     char *assertion = NULL, *form = NULL;
+    size_t len;
     if (o->fetching || evtimer_pending(o->retry, NULL))
         return;
-    int rv = jwt_google_assertion(o->key, o->key_id, o->client_email, OAUTH_SCOPE, o->token_uri,
-                                  (int64_t)time(NULL), &assertion);
-    if (rv < 0) {
-        oauth_failed(o, "cannot sign the assertion");
-        return;
+    if (o->cc_form != NULL) {
+        /* Client credentials: the form never changes. */
+        len = strlen(o->cc_form);
+        if ((form = strdup(o->cc_form)) == NULL) {
+            oauth_failed(o, "out of memory");
+            return;
+        }
+    } else {
+        int rv = jwt_google_assertion(o->key, o->key_id, o->client_email, OAUTH_SCOPE,
+                                      o->token_uri, (int64_t)time(NULL), &assertion);
+        if (rv < 0) {
+            oauth_failed(o, "cannot sign the assertion");
+            return;
+        }
+        /* The assertion is base64url and dots: nothing to escape in the form. */
+        len = strlen(OAUTH_GRANT) + strlen(assertion);
+        if ((form = malloc(len + 1)) == NULL) {
+            free(assertion);
+            oauth_failed(o, "out of memory");
+            return;
+        }
+        snprintf(form, len + 1, "%s%s", OAUTH_GRANT, assertion);
     }
-    /* The assertion is base64url and dots: nothing to escape in the form. */
-    size_t len = strlen(OAUTH_GRANT) + strlen(assertion);
-    if ((form = malloc(len + 1)) == NULL) {
-        free(assertion);
-        oauth_failed(o, "out of memory");
-        return;
-    }
-    snprintf(form, len + 1, "%s%s", OAUTH_GRANT, assertion);
     const struct h2c_header hdrs[] = {
         { "content-type", "application/x-www-form-urlencoded" },
         { "accept", "application/json" },
@@ -135,7 +150,7 @@ static void oauth_fetch(struct oauth *o)
         .method = "POST", .path = o->token_path, .headers = hdrs, .n_headers = 2,
         .body = form, .body_len = len, .timeout_ms = OAUTH_TIMEOUT_MS,
     };
-    rv = h2c_request(o->h2, &req, oauth_done, o);
+    int rv = h2c_request(o->h2, &req, oauth_done, o);
     free(form);
     free(assertion);
     if (rv < 0) {
@@ -197,9 +212,69 @@ static char *dup_field(json_t *root, const char *name)
     return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
 }
 
-int oauth_new(struct event_base *base, const char *app_id, const char *service_account,
-              const char *ca_file, const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
-              struct oauth **out)
+/* Form-encodes 's' (application/x-www-form-urlencoded) onto 'b'. */
+static int oauth__form_value(struct evbuffer *b, const char *s)
+{
+    char *enc = evhttp_encode_uri(s);     /* RFC 3986 unreserved kept, the rest %XX */
+    int rv = enc != NULL && evbuffer_add(b, enc, strlen(enc)) == 0 ? 0 : PR_ENOMEM;
+    free(enc);
+    return rv;
+}
+
+/*
+ * oauth__cc_form builds "grant_type=client_credentials&client_id=..&
+ * client_secret=..[&scope=..]" with the secret read from its file (one
+ * line; a trailing newline is not part of it). PR_ECONFIG, logged, when the
+ * file is unreadable or empty.
+ */
+static int oauth__cc_form(const char *app_id, const struct oauth_client_credentials *cc,
+                          char **out)
+{
+    char secret[1024];
+    int rv = PR_ECONFIG;
+    struct evbuffer *b = NULL;
+    FILE *f = cc->client_secret_file != NULL ? fopen(cc->client_secret_file, "r") : NULL;
+    if (f == NULL || fgets(secret, sizeof(secret), f) == NULL) {
+        pr_log_error("oauth", "app %s: client secret file %s: unreadable or empty", app_id,
+                     cc->client_secret_file ? cc->client_secret_file : "(not set)");
+        goto out;
+    }
+    secret[strcspn(secret, "\r\n")] = '\0';
+    if (secret[0] == '\0' || cc->client_id == NULL || cc->client_id[0] == '\0') {
+        pr_log_error("oauth", "app %s: client id or secret is empty", app_id);
+        goto out;
+    }
+    rv = PR_ENOMEM;
+    if ((b = evbuffer_new()) == NULL ||
+        evbuffer_add_printf(b, "grant_type=client_credentials&client_id=") < 0 ||
+        oauth__form_value(b, cc->client_id) < 0 ||
+        evbuffer_add_printf(b, "&client_secret=") < 0 || oauth__form_value(b, secret) < 0 ||
+        (cc->scope != NULL &&
+         (evbuffer_add_printf(b, "&scope=") < 0 || oauth__form_value(b, cc->scope) < 0)))
+        goto out;
+    size_t len = evbuffer_get_length(b);
+    if ((*out = malloc(len + 1)) == NULL)
+        goto out;
+    evbuffer_remove(b, *out, len);
+    (*out)[len] = '\0';
+    rv = 0;
+out:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (b != NULL)
+        evbuffer_free(b);
+    if (f != NULL)
+        fclose(f);
+    return rv;
+}
+
+/*
+ * oauth__new makes the token source for 'app_id': the JWT-bearer grant from
+ * 'service_account' when set, else the client credentials grant 'cc'.
+ */
+static int oauth__new(struct event_base *base, const char *app_id, const char *service_account,
+                      const struct oauth_client_credentials *cc, const char *ca_file,
+                      const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+                      struct oauth **out)
 {
     json_error_t jerr;
     json_t *root = NULL;
@@ -212,26 +287,35 @@ int oauth_new(struct event_base *base, const char *app_id, const char *service_a
     o->cb = cb;
     o->arg = arg;
     snprintf(o->app_id, sizeof(o->app_id), "%s", app_id);
-    if (service_account == NULL ||
-        (root = json_load_file(service_account, 0, &jerr)) == NULL) {
+    if (cc != NULL) {
+        if ((rv = oauth__cc_form(app_id, cc, &o->cc_form)) < 0 ||
+            (o->token_uri = strdup(cc->token_endpoint)) == NULL) {
+            rv = rv < 0 ? rv : PR_ENOMEM;
+            goto fail;
+        }
+        rv = PR_ECONFIG;
+        service_account = cc->token_endpoint;  /* names the source in the messages below */
+    } else if (service_account == NULL ||
+               (root = json_load_file(service_account, 0, &jerr)) == NULL) {
         pr_log_error("oauth", "app %s: service account %s: %s", app_id,
                      service_account ? service_account : "(not set)",
                      service_account ? jerr.text : "required");
         goto fail;
-    }
-    const char *pem = json_string_value(json_object_get(root, "private_key"));
-    o->client_email = dup_field(root, "client_email");
-    o->token_uri = dup_field(root, "token_uri");
-    o->key_id = dup_field(root, "private_key_id");
-    if (pem == NULL || o->client_email == NULL || o->token_uri == NULL) {
-        pr_log_error("oauth", "%s: needs private_key, client_email and token_uri",
-                     service_account);
-        goto fail;
-    }
-    if ((o->key = oauth_load_pem(pem)) == NULL) {
-        pr_log_error("oauth", "%s: private_key is not a usable PEM key", service_account);
-        rv = PR_ECRYPTO;
-        goto fail;
+    } else {
+        const char *pem = json_string_value(json_object_get(root, "private_key"));
+        o->client_email = dup_field(root, "client_email");
+        o->token_uri = dup_field(root, "token_uri");
+        o->key_id = dup_field(root, "private_key_id");
+        if (pem == NULL || o->client_email == NULL || o->token_uri == NULL) {
+            pr_log_error("oauth", "%s: needs private_key, client_email and token_uri",
+                         service_account);
+            goto fail;
+        }
+        if ((o->key = oauth_load_pem(pem)) == NULL) {
+            pr_log_error("oauth", "%s: private_key is not a usable PEM key", service_account);
+            rv = PR_ECRYPTO;
+            goto fail;
+        }
     }
     uri = evhttp_uri_parse(o->token_uri);
     const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
@@ -287,6 +371,21 @@ fail:
     return rv;
 }
 
+int oauth_new(struct event_base *base, const char *app_id, const char *service_account,
+              const char *ca_file, const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+              struct oauth **out)
+{
+    return oauth__new(base, app_id, service_account, NULL, ca_file, egress, cb, arg, out);
+}
+
+int oauth_new_client_credentials(struct event_base *base, const char *app_id,
+                                 const struct oauth_client_credentials *cc, const char *ca_file,
+                                 const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+                                 struct oauth **out)
+{
+    return oauth__new(base, app_id, NULL, cc, ca_file, egress, cb, arg, out);
+}
+
 void oauth_free(struct oauth *o)
 {
     if (o == NULL)
@@ -300,6 +399,7 @@ void oauth_free(struct oauth *o)
     free(o->client_email);
     free(o->token_uri);
     free(o->token_path);
+    free(o->cc_form);
     free(o->token);
     free(o);
 }

@@ -1,10 +1,12 @@
 /*
- * oauth.h - OAuth2 access tokens for a Google service account (FCM HTTP v1):
- * the service-account JSON gives the key, client_email and token_uri; a
+ * oauth.h - OAuth2 access tokens. For a Google service account (FCM HTTP
+ * v1) the service-account JSON gives the key, client_email and token_uri; a
  * signed JWT assertion (jwt_google_assertion, RS256) is exchanged at
- * token_uri over relay/h2c.c for an access token, which is cached until
- * shortly before it expires. Never blocks: a fetch runs on the event loop
- * and the owner is told when it ends. Used by relay/fcm.c.
+ * token_uri. For WNS and HMS a client id and secret are (client credentials
+ * grant). Either way the exchange runs over relay/h2c.c and the access
+ * token is cached until shortly before it expires. Never blocks: a fetch
+ * runs on the event loop and the owner is told when it ends. Used by
+ * relay/fcm.c and the WNS client.
  */
 #ifndef PUSHRELAY_OAUTH_H
 #define PUSHRELAY_OAUTH_H
@@ -45,6 +47,24 @@ void oauth_invalidate(struct oauth *o);
 
 /* oauth_ready: 0 while the token endpoint is failing and backing off, else 1. */
 int oauth_ready(const struct oauth *o);
+
+/* The client credentials grant (RFC 6749 4.4): WNS, HMS. */
+struct oauth_client_credentials {
+    const char *token_endpoint;     /* https URL */
+    const char *client_id;          /* WNS: package SID; HMS: app id */
+    const char *client_secret_file; /* the secret, first line of the file */
+    const char *scope;              /* NULL: none sent */
+};
+
+/*
+ * oauth_new_client_credentials is oauth_new for the client credentials
+ * grant 'cc' (strings copied; the secret is read once, here). PR_ECONFIG,
+ * logged, when the secret file is unreadable or the endpoint not https.
+ */
+int oauth_new_client_credentials(struct event_base *base, const char *app_id,
+                                 const struct oauth_client_credentials *cc, const char *ca_file,
+                                 const struct cfg_egress *egress, oauth_ready_cb cb, void *arg,
+                                 struct oauth **out);
 
 /* oauth_free cancels any fetch (without calling 'cb') and frees 'o'. */
 void oauth_free(struct oauth *o);

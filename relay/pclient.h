@@ -1,8 +1,8 @@
 /*
  * pclient.h - the provider client interface the dispatcher drives: one
  * client per configured app, whatever its provider. Implementations:
- * relay/apns.c and relay/fcm.c (HTTP/2 through relay/h2c.c), relay/mpns.c
- * (HTTPS/1.1). A client knows nothing of SIP, Redis or retries: it sends
+ * relay/apns.c, relay/fcm.c (FCM and HMS) and relay/webpush.c (HTTP/2
+ * through relay/h2c.c), relay/mpns.c (MPNS and WNS, HTTPS/1.1). A client knows nothing of SIP, Redis or retries: it sends
  * one notification and reports what the provider said.
  */
 #ifndef PUSHRELAY_PCLIENT_H

@@ -1,6 +1,7 @@
 /*
- * pclient_impl.h - what relay/pclient.c shares with the three provider
- * clients (relay/apns.c, relay/fcm.c, relay/mpns.c): the common handle, the
+ * pclient_impl.h - what relay/pclient.c shares with the provider clients
+ * (relay/apns.c, relay/fcm.c with HMS, relay/mpns.c with WNS,
+ * relay/webpush.c): the common handle, the
  * table of operations each provider fills in, and helpers they all need.
  * Not for the dispatcher: it sees only pclient.h.
  */
@@ -40,6 +41,9 @@ struct pclient {
 int apns_client_new(struct pclient *pc);
 int fcm_client_new(struct pclient *pc);
 int mpns_client_new(struct pclient *pc);
+int wns_client_new(struct pclient *pc);   /* relay/mpns.c, its WNS flavour */
+int hms_client_new(struct pclient *pc);   /* relay/fcm.c, its HMS flavour */
+int webpush_client_new(struct pclient *pc);
 
 /*
  * pclient_defer reports 'res' to 'cb' from the event loop soon (a request

@@ -3,8 +3,11 @@
  * and the allowed-host rule the descriptors of providers whose tokens name
  * their host share. The descriptors themselves live with their providers.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <event2/http.h>
 
 #include "provider_desc.h"
 
@@ -39,4 +42,38 @@ int provider_host_allowed(const struct cfg_app *app, const char *host)
         }
     }
     return 0;
+}
+
+int provider_check_channel(const struct cfg_app *app, const char *uri, size_t max, char *why,
+                           size_t whylen)
+{
+    if (strlen(uri) > max) {
+        snprintf(why, whylen, "pn-prid channel URI longer than %zu bytes", max);
+        return 400;
+    }
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    int status = 0;
+    if (u == NULL || evhttp_uri_get_scheme(u) == NULL || evhttp_uri_get_host(u) == NULL) {
+        snprintf(why, whylen, "pn-prid is not a channel URI");
+        status = 400;
+    } else if (strcasecmp(evhttp_uri_get_scheme(u), "https") != 0) {
+        snprintf(why, whylen, "pn-prid channel URI must be https");
+        status = 403;
+    } else if (!provider_host_allowed(app, evhttp_uri_get_host(u))) {
+        snprintf(why, whylen, "channel host %.64s is not in allowed_hosts of app %s",
+                 evhttp_uri_get_host(u), app->id);
+        status = 403;
+    }
+    if (u != NULL)
+        evhttp_uri_free(u);
+    return status;
+}
+
+int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_err *err)
+{
+    if (app->n_allowed_hosts > 0)
+        return 0;
+    err->key = "allowed_hosts";
+    err->msg = "required key is missing";
+    return -1;
 }

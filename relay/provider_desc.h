@@ -1,7 +1,8 @@
 /*
  * provider_desc.h - one descriptor per push provider: everything the rest of
  * the relay must know about a provider, in one place next to its code
- * (relay/apns_desc.c, fcm_desc.c, mpns_desc.c).
+ * (relay/apns_desc.c, fcm_desc.c, mpns_desc.c, wns_desc.c, hms_desc.c,
+ * webpush_desc.c).
  *
  * The config loader keeps types, ranges and files and asks the descriptor
  * for the rules that span an app's keys, its default endpoint and whether
@@ -18,10 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pushrelay/config.h"
+#include "pushrelay/notif.h"
 #include "pushrelay/outcome.h"
 #include "pushrelay/provider.h"
 
 struct pclient;
+struct json_t;
 
 /*
  * What is wrong with an app, for the loader's "file:line: path: message":
@@ -38,6 +41,8 @@ struct provider_desc {
     /* https://host, used when an app names no endpoint; NULL: every device
      * token names its own host (MPNS channel URIs). */
     const char *default_endpoint;
+    /* OAuth2 token endpoint used when an app names none; NULL: no such key. */
+    const char *default_token_endpoint;
     /* client_new: the provider's pclient constructor (see pclient_impl.h). */
     int (*client_new)(struct pclient *pc);
     /* classify: the provider's error table (see classify.h); 'accepted_ms'
@@ -60,6 +65,9 @@ struct provider_desc {
     /* same_param (optional): 1 if apps 'a' and 'b' would serve one pn-param. */
     int (*same_param)(const struct cfg_app *a, const struct cfg_app *b);
 
+    /* The allowed_hosts pattern of an app that names none; NULL: no default. */
+    const char *default_allowed_host;
+
     /* Device tokens (pn-prid). */
     /* Tokens are compared without case: stored lower-cased, so that dedup
      * and the dead-token list see one spelling per token. */
@@ -68,10 +76,32 @@ struct provider_desc {
      * status (400 malformed, 403 forbidden) with the reason in 'why' (the
      * Warning text, never the whole token). */
     int (*check_token)(const struct cfg_app *app, const char *token, char *why, size_t whylen);
+
+    /* Notification body. */
+    /* take_body (optional): reads the provider's own members of the MESSAGE
+     * body 'body' (a JSON object) into 'n'. 0, or the SIP status (400) with
+     * the Warning text in 'why'; PR_ENOMEM. */
+    int (*take_body)(const struct json_t *body, struct pr_notif *n, char *why, size_t whylen);
 };
 
 /* provider_desc returns the descriptor of 'p', or NULL when out of range. */
 const struct provider_desc *provider_desc(enum pr_provider p);
+
+/*
+ * provider_needs_allowed_hosts: the check_app of providers whose tokens
+ * name their host and that have no default allow-list: without one nothing
+ * could be sent.
+ */
+int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_err *err);
+
+/*
+ * provider_check_channel: the check_token of providers whose token is a
+ * channel URI naming its host (MPNS, WNS): 400 when 'uri' is longer than
+ * 'max' or not a URI, 403 when not https or its host is not in 'app's
+ * allowed_hosts, else 0. 'why' as for check_token.
+ */
+int provider_check_channel(const struct cfg_app *app, const char *uri, size_t max, char *why,
+                           size_t whylen);
 
 /*
  * provider_host_allowed: 1 if 'host' matches one of 'app's allowed_hosts
@@ -86,5 +116,8 @@ int provider_host_allowed(const struct cfg_app *app, const char *host);
 extern const struct provider_desc apns_desc;
 extern const struct provider_desc fcm_desc;
 extern const struct provider_desc mpns_desc;
+extern const struct provider_desc wns_desc;
+extern const struct provider_desc hms_desc;
+extern const struct provider_desc webpush_desc;
 
 #endif

@@ -11,13 +11,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pushrelay/provider.h"
 #include "ctl.h"
+
+/* " [--apns] [--fcm] ...": the provider flags of enable-push and disable-push. */
+#define PROVIDER_FLAG(e, name) " [--" #name "]"
 
 /* One line per command: name, function (relay/ctl_<name>.c), arguments. */
 static const struct ctl_cmd commands[] = {
     { "enable-push", ctl_enable_push,
-      "--domain D --edge-fqdn F [--edge-fqdn F2 ...] [--apns] [--fcm] [--mpns] [--rate-limit N]" },
-    { "disable-push", ctl_disable_push, "--domain D [--apns] [--fcm] [--mpns]" },
+      "--domain D --edge-fqdn F [--edge-fqdn F2 ...]" PR_PROVIDERS(PROVIDER_FLAG) " [--rate-limit N]" },
+    { "disable-push", ctl_disable_push, "--domain D" PR_PROVIDERS(PROVIDER_FLAG) },
     { "show-push", ctl_show_push, "[--domain D] [--json]" },
     { "test-push", ctl_test_push, "--domain D --provider P --token T [--app A] --cert C --key K [--ca CA] [--host H] [--port N] [--timeout S]" },
     { "stats", ctl_stats, "[--domain D] [--json] [--watch]" },

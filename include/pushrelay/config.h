@@ -101,9 +101,17 @@ struct cfg_app {
     /* fcm */
     char *project_id;
     char *service_account;      /* path to the service-account JSON */
-    /* mpns */
+    /* mpns, wns */
     char **allowed_hosts;       /* host patterns, "*.notify.live.net" */
     size_t n_allowed_hosts;
+    /* wns, hms: OAuth2 client credentials */
+    char *package_sid;          /* wns: the client id */
+    char *hms_app_id;           /* hms: the client id, the pn-param and part of the path */
+    char *client_secret_file;   /* the client secret, first line */
+    char *token_endpoint;       /* https URL; the loader sets the provider's default */
+    /* webpush: VAPID (RFC 8292) */
+    char *vapid_key_file;       /* PEM P-256 private key */
+    char *vapid_subject;        /* "mailto:…" or "https:…" */
     const struct cfg_egress *egress; /* the config's egress, set at load; NULL: direct */
 };
 

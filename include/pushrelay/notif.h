@@ -11,10 +11,12 @@
  *    "tok":"<device token>","voip":0,"ev":"im","from":"sip:…","to":"sip:…",
  *    "title":"…","body":"…","badge":3,"sound":"default","prio":"high",
  *    "coll":"conv-42","ttl":60,"acc":1732480000000,"exp":1732480060000,
- *    "att":0,"data":{…},"last":"503 ServiceUnavailable","trace":1}
+ *    "att":0,"data":{…},"last":"503 ServiceUnavailable","trace":1,
+ *    "wpk":"<p256dh>","wpa":"<auth>"}
  *
  * Absent optional fields are omitted; decoding tolerates their absence.
  * "trace" is written only when set (the MESSAGE body said "trace": true).
+ * "wpk" and "wpa" are a Web Push subscription's keys (body "webpush").
  */
 #ifndef PUSHRELAY_NOTIF_H
 #define PUSHRELAY_NOTIF_H
@@ -57,6 +59,8 @@ struct pr_notif {
     char *last;                 /* last provider answer, e.g. "503 …", or NULL */
     int trace;                  /* the edge asked for every outcome to be recorded,
                                    delivery included (relay/outcome_log.h) */
+    char *wp_p256dh;            /* Web Push: the subscription's key (base64url), else NULL */
+    char *wp_auth;              /* Web Push: its auth secret (base64url), else NULL */
 };
 
 /* notif_init zeroes 'n' and sets badge to -1. */

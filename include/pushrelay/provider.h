@@ -17,7 +17,10 @@
 #define PR_PROVIDERS(X) \
     X(APNS, apns)       \
     X(FCM, fcm)         \
-    X(MPNS, mpns)
+    X(MPNS, mpns)       \
+    X(WNS, wns)         \
+    X(HMS, hms)         \
+    X(WEBPUSH, webpush)
 
 enum pr_provider {
 #define PR__PROVIDER_ENUM(e, name) PR_PROVIDER_##e,
@@ -40,11 +43,11 @@ enum pr_priority {
     PR_PRIORITY_HIGH = 1,
 };
 
-/* Wire name of a provider ("apns", "fcm", "mpns"); "?" when out of range. */
+/* Wire name of a provider ("apns", "fcm", "mpns", "wns", "hms", "webpush"); "?" when out of range. */
 const char *pr_provider_name(enum pr_provider p);
 /* pr_provider_parse sets 'out' from a wire name; PR_EINVAL when unknown. */
 int pr_provider_parse(const char *name, enum pr_provider *out);
-/* The wire names for messages that list them: "apns, fcm, mpns". */
+/* The wire names for messages that list them: "apns, fcm, mpns, wns, hms, webpush". */
 const char *pr_provider_list(void);
 
 /* Wire name of an event ("im", "call", "missed-call", "voicemail", "conference"). */

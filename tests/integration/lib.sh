@@ -184,6 +184,10 @@ pr_gen_provider_keys() {
     local d="$T/pki"
     mkdir -p "$d"
     : "${SANDBOX_PORT:=$(pr_free_port)}"
+    [ -f "$d/wns-secret.txt" ] || echo "test-only-wns-secret" >"$d/wns-secret.txt"
+    [ -f "$d/hms-secret.txt" ] || echo "test-only-hms-secret" >"$d/hms-secret.txt"
+    [ -f "$d/vapid.pem" ] || openssl genpkey -algorithm EC \
+        -pkeyopt ec_paramgen_curve:P-256 -out "$d/vapid.pem" 2>/dev/null
     [ -f "$d/apns-key.p8" ] || openssl genpkey -algorithm EC \
         -pkeyopt ec_paramgen_curve:P-256 -out "$d/apns-key.p8" 2>/dev/null
     if [ ! -f "$d/fcm-sa.json" ]; then
@@ -207,7 +211,10 @@ PY
 # pr__apps_conf PKI_DIR: the apps list for the apps named in PR_APPS
 # (default "apns fcm mpns"): lync-ios (APNs token auth), lync-android (FCM
 # service account), lync-wp (MPNS, channel hosts 127.0.0.1 and
-# *.notify.example.net); provider endpoints point at the sandbox.
+# *.notify.example.net), lync-win (WNS, same hosts, not in the default: its
+# token endpoint is the sandbox's), lync-huawei (HMS app 101234567),
+# lync-web (Web Push, endpoints on 127.0.0.1, a fresh VAPID key);
+# provider endpoints point at the sandbox.
 pr__apps_conf() {
     local d=$1 a blocks=()
     for a in ${PR_APPS:-apns fcm mpns}; do
@@ -220,7 +227,17 @@ pr__apps_conf() {
     endpoint = \"https://127.0.0.1:$SANDBOX_PORT\"; ca_file = \"$d/ca.pem\"; }") ;;
             mpns) blocks+=("  { id = \"lync-wp\"; provider = \"mpns\"; allowed_hosts = [ \"127.0.0.1\", \"*.notify.example.net\" ];
     ca_file = \"$d/ca.pem\"; }") ;;
-            *) fail "PR_APPS: unknown app kind '$a' (apns, fcm, mpns)" ;;
+            wns) blocks+=("  { id = \"lync-win\"; provider = \"wns\"; package_sid = \"ms-app://s-1-15-2-1234\";
+    client_secret_file = \"$d/wns-secret.txt\";
+    token_endpoint = \"https://127.0.0.1:$SANDBOX_PORT/accesstoken.srf\";
+    allowed_hosts = [ \"127.0.0.1\", \"*.notify.example.net\" ]; ca_file = \"$d/ca.pem\"; }") ;;
+            hms) blocks+=("  { id = \"lync-huawei\"; provider = \"hms\"; hms_app_id = \"101234567\";
+    client_secret_file = \"$d/hms-secret.txt\";
+    token_endpoint = \"https://127.0.0.1:$SANDBOX_PORT/oauth2/v3/token\";
+    endpoint = \"https://127.0.0.1:$SANDBOX_PORT\"; ca_file = \"$d/ca.pem\"; }") ;;
+            webpush) blocks+=("  { id = \"lync-web\"; provider = \"webpush\"; vapid_key_file = \"$d/vapid.pem\";
+    vapid_subject = \"mailto:ops@example.net\"; allowed_hosts = [ \"127.0.0.1\" ]; ca_file = \"$d/ca.pem\"; }") ;;
+            *) fail "PR_APPS: unknown app kind '$a' (apns, fcm, mpns, wns, hms, webpush)" ;;
         esac
     done
     [ "${#blocks[@]}" -gt 0 ] || fail "PR_APPS names no app"

@@ -64,7 +64,7 @@ grep -q '^  show-push \[--domain D\] \[--json\]' <<<"$OUT" || fail "--help lists
 
 ctl enable-push --help
 assert_eq 0 "$RC" "enable-push --help exit code"
-assert_eq "usage: pushrelayctl [-c FILE] enable-push --domain D --edge-fqdn F [--edge-fqdn F2 ...] [--apns] [--fcm] [--mpns] [--rate-limit N]" \
+assert_eq "usage: pushrelayctl [-c FILE] enable-push --domain D --edge-fqdn F [--edge-fqdn F2 ...] [--apns] [--fcm] [--mpns] [--wns] [--hms] [--webpush] [--rate-limit N]" \
     "$OUT" "enable-push --help"
 
 run
@@ -122,8 +122,8 @@ assert_eq "no domain has a push record" "$OUT" "show-push with no records"
 
 ctl enable-push --domain Contoso.COM --edge-fqdn Edge.Contoso.com
 assert_eq 0 "$RC" "enable-push contoso exit code"
-assert_eq "contoso.com: push enabled for apns,fcm,mpns; edges: edge.contoso.com" "$OUT" "enable-push contoso"
-assert_eq "apns=1 created_ms=<ms> edge:edge.contoso.com=1 enabled=1 fcm=1 mpns=1 rate_limit=0 updated_ms=<ms>" \
+assert_eq "contoso.com: push enabled for apns,fcm,mpns,wns,hms,webpush; edges: edge.contoso.com" "$OUT" "enable-push contoso"
+assert_eq "apns=1 created_ms=<ms> edge:edge.contoso.com=1 enabled=1 fcm=1 hms=1 mpns=1 rate_limit=0 updated_ms=<ms> webpush=1 wns=1" \
     "$(hdump contoso.com)" "contoso hash (no provider flag: all)"
 assert_eq "contoso.com" "$(rcli -n "$DB" SMEMBERS pr:tenants)" "tenants set"
 assert_eq 0 "$(rcli -n 0 DBSIZE)" "nothing written outside the configured db"
@@ -132,7 +132,7 @@ ctl enable-push --domain fabrikam.com --edge-fqdn e1.fabrikam.com --apns --rate-
 assert_eq 0 "$RC" "enable-push fabrikam exit code"
 assert_eq "fabrikam.com: push enabled for apns; edges: e1.fabrikam.com; rate limit: 50/s" "$OUT" \
     "enable-push fabrikam"
-assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 enabled=1 fcm=0 mpns=0 rate_limit=50 updated_ms=<ms>" \
+assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 enabled=1 fcm=0 hms=0 mpns=0 rate_limit=50 updated_ms=<ms> webpush=0 wns=0" \
     "$(hdump fabrikam.com)" "fabrikam hash (apns only)"
 created=$(hget fabrikam.com created_ms)
 
@@ -144,13 +144,13 @@ ctl enable-push --domain fabrikam.com --edge-fqdn e2.fabrikam.com --edge-fqdn E1
 assert_eq 0 "$RC" "enable-push again exit code"
 assert_eq "fabrikam.com: push enabled for fcm; edges: e2.fabrikam.com,e1.fabrikam.com" "$OUT" \
     "enable-push again"
-assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 edge:e2.fabrikam.com=1 enabled=1 fcm=1 mpns=0 rate_limit=50 updated_ms=<ms>" \
+assert_eq "apns=1 created_ms=<ms> edge:e1.fabrikam.com=1 edge:e2.fabrikam.com=1 enabled=1 fcm=1 hms=0 mpns=0 rate_limit=50 updated_ms=<ms> webpush=0 wns=0" \
     "$(hdump fabrikam.com)" "fabrikam hash after adding fcm and an edge"
 assert_eq "$created" "$(hget fabrikam.com created_ms)" "created_ms kept"
 [ "$(hget fabrikam.com updated_ms)" -gt "$created" ] || fail "updated_ms moved forward"
 
 ctl enable-push --domain fabrikam.com --edge-fqdn e1.fabrikam.com --rate-limit 0
-assert_eq "fabrikam.com: push enabled for apns,fcm,mpns; edges: e1.fabrikam.com; rate limit: unlimited" \
+assert_eq "fabrikam.com: push enabled for apns,fcm,mpns,wns,hms,webpush; edges: e1.fabrikam.com; rate limit: unlimited" \
     "$OUT" "rate limit set to unlimited"
 assert_eq "0" "$(hget fabrikam.com rate_limit)" "rate limit updated"
 assert_eq "1" "$(hget fabrikam.com mpns)" "no provider flag enables every provider"
@@ -161,13 +161,13 @@ assert_eq "contoso.com fabrikam.com" "$(rcli -n "$DB" SMEMBERS pr:tenants | sort
 ctl disable-push --domain fabrikam.com --apns --mpns
 assert_eq 0 "$RC" "disable-push providers exit code"
 assert_eq "fabrikam.com: push disabled for apns,mpns" "$OUT" "disable-push providers"
-assert_eq "apns=0 created_ms=<ms> edge:e1.fabrikam.com=1 edge:e2.fabrikam.com=1 enabled=1 fcm=1 mpns=0 rate_limit=0 updated_ms=<ms>" \
+assert_eq "apns=0 created_ms=<ms> edge:e1.fabrikam.com=1 edge:e2.fabrikam.com=1 enabled=1 fcm=1 hms=1 mpns=0 rate_limit=0 updated_ms=<ms> webpush=1 wns=1" \
     "$(hdump fabrikam.com)" "fabrikam hash after disabling apns and mpns"
 
 ctl disable-push --domain CONTOSO.com
 assert_eq 0 "$RC" "disable-push domain exit code"
 assert_eq "contoso.com: push disabled for the domain (providers and edges kept)" "$OUT" "disable-push domain"
-assert_eq "apns=1 created_ms=<ms> edge:edge.contoso.com=1 enabled=0 fcm=1 mpns=1 rate_limit=0 updated_ms=<ms>" \
+assert_eq "apns=1 created_ms=<ms> edge:edge.contoso.com=1 enabled=0 fcm=1 hms=1 mpns=1 rate_limit=0 updated_ms=<ms> webpush=1 wns=1" \
     "$(hdump contoso.com)" "contoso hash after disabling the domain"
 
 ctl disable-push --domain unknown.example
@@ -182,9 +182,9 @@ assert_eq 0 "$RC" "show-push exit code"
 echo "$OUT" | sed -n 1p | grep -Eq '^DOMAIN +ENABLED +PROVIDERS +EDGES +RATE LIMIT +UPDATED$' ||
     fail "show-push header: $OUT"
 assert_eq 3 "$(echo "$OUT" | wc -l)" "show-push lines (header + 2 domains)"
-echo "$OUT" | sed -n 2p | grep -Eq '^contoso\.com +no +apns,fcm,mpns +edge\.contoso\.com +unlimited +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ||
+echo "$OUT" | sed -n 2p | grep -Eq '^contoso\.com +no +apns,fcm,mpns,wns,hms,webpush +edge\.contoso\.com +unlimited +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ||
     fail "show-push contoso row: $(echo "$OUT" | sed -n 2p)"
-echo "$OUT" | sed -n 3p | grep -Eq '^fabrikam\.com +yes +fcm +e1\.fabrikam\.com,e2\.fabrikam\.com +unlimited +20' ||
+echo "$OUT" | sed -n 3p | grep -Eq '^fabrikam\.com +yes +fcm,wns,hms,webpush +e1\.fabrikam\.com,e2\.fabrikam\.com +unlimited +20' ||
     fail "show-push fabrikam row: $(echo "$OUT" | sed -n 3p)"
 pass "show-push table"
 
@@ -202,8 +202,8 @@ for t in json.load(sys.stdin):
     assert t["created_ms"] > 1e12 and t["updated_ms"] >= t["created_ms"], t
     print(t["domain"], t["enabled"], ",".join(t["providers"]), ",".join(t["edges"]), t["rate_limit"])
 ')
-assert_eq "contoso.com False apns,fcm,mpns edge.contoso.com 0
-fabrikam.com True fcm e1.fabrikam.com,e2.fabrikam.com 0" "$got" "show-push --json"
+assert_eq "contoso.com False apns,fcm,mpns,wns,hms,webpush edge.contoso.com 0
+fabrikam.com True fcm,wns,hms,webpush e1.fabrikam.com,e2.fabrikam.com 0" "$got" "show-push --json"
 
 ctl show-push --domain fabrikam.com --json
 assert_eq 0 "$RC" "show-push --domain --json exit code"

@@ -164,6 +164,29 @@ static void sentinel_file_yields_sentinels_and_wait(void **state)
     cfg_free(cfg);
 }
 
+/* WNS: the token endpoint is login.live.com's and channels must be on *.notify.windows.com
+ * unless the app says otherwise; the pn-param is the app id. */
+static void wns_app_takes_microsofts_defaults(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], want[PATH_MAX];
+    data_path(path, sizeof(path), "wns.conf");
+    struct cfg *cfg = load_ok(path);
+    assert_int_equal(cfg->n_apps, 1);
+    const struct cfg_app *win = &cfg->apps[0];
+    assert_int_equal(win->provider, PR_PROVIDER_WNS);
+    assert_string_equal(win->package_sid, "ms-app://s-1-15-2-1234");
+    snprintf(want, sizeof(want), "%s/keys/wns-secret.txt", data_dir());
+    assert_string_equal(win->client_secret_file, want);
+    assert_string_equal(win->token_endpoint, "https://login.live.com/accesstoken.srf");
+    assert_int_equal(win->n_allowed_hosts, 1);
+    assert_string_equal(win->allowed_hosts[0], "*.notify.windows.com");
+    assert_null(win->endpoint);
+    assert_ptr_equal(cfg_find_app(cfg, PR_PROVIDER_WNS, "lync-win", NULL), win);
+    assert_null(cfg_find_app(cfg, PR_PROVIDER_MPNS, "lync-win", NULL));
+    cfg_free(cfg);
+}
+
 static void minimal_file_takes_the_defaults(void **state)
 {
     (void)state;
@@ -231,7 +254,7 @@ static void example_config_loads(void **state)
     struct cfg *cfg = load_ok(dst);
     assert_string_equal(cfg->node_id, "relay-1");
     assert_string_equal(cfg->federation.domain, "push.example.net");
-    assert_int_equal(cfg->n_apps, 3);
+    assert_int_equal(cfg->n_apps, 6);
     assert_int_equal(cfg->monitoring.listen.port, 9464);
     cfg_free(cfg);
 
@@ -317,8 +340,17 @@ static const struct {
     { "mpns_bad_host",
       ":9: apps[0].allowed_hosts[1]: \"*.*.live.net\" must be a host name or *.domain" },
     { "mpns_empty_hosts", ":8: apps[0].allowed_hosts: must not be empty" },
+    { "wns_no_sid", ":8: apps[0].package_sid: required key is missing" },
+    { "wns_no_secret", ":8: apps[0].client_secret_file: required key is missing" },
+    { "wns_token_http", ":9: apps[0].token_endpoint: \"http://login.live.com/accesstoken.srf\" "
+                        "must be an https:// URL" },
+    { "wns_certificate", ":9: apps[0].certificate: is not a key for provider wns" },
+    { "hms_no_app_id", ":8: apps[0].hms_app_id: required key is missing" },
+    { "webpush_no_hosts", ":8: apps[0].allowed_hosts: required key is missing" },
+    { "webpush_bad_subject",
+      ":8: apps[0].vapid_subject: \"ops.example.net\" must be a mailto: or https:// URI" },
     { "log_level_bad", ":3: log_level: \"verbose\" must be one of error, warn, info, debug" },
-    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns" },
+    { "provider_bad", ":8: apps[0].provider: \"gcm\" must be one of apns, fcm, mpns, wns, hms, webpush" },
     { "provider_missing", ":8: apps[0].provider: required key is missing" },
     { "domain_bad", ":4: federation.domain: \"push_example..net\" is not a valid DNS name" },
     { "app_id_bad", ":8: apps[0].id: \"my app\" holds a character that is not allowed" },
@@ -340,7 +372,7 @@ static const struct {
     { "egress_path", ":11: egress.proxy: \"http://proxy.example.net:3128/pac\" must be "
                      "http://host:port (no path)" },
     { "egress_mpns_proxied", ":9: apps[0].allowed_hosts[0]: \"*.notify.live.net\" must be in "
-                             "egress.no_proxy: MPNS cannot use egress.proxy" },
+                             "egress.no_proxy: mpns cannot use egress.proxy" },
     { "egress_no_proxy_bad", ":11: egress.no_proxy[1]: \"bad_host!\" must be a host name, "
                              "*.domain, .domain or an address" },
 };
@@ -582,6 +614,7 @@ int main(void)
         cmocka_unit_test(good_file_yields_every_value),
         cmocka_unit_test(minimal_file_takes_the_defaults),
         cmocka_unit_test(sentinel_file_yields_sentinels_and_wait),
+        cmocka_unit_test(wns_app_takes_microsofts_defaults),
         cmocka_unit_test(example_config_loads),
         cmocka_unit_test(bad_files_are_refused_with_file_line_and_key),
         cmocka_unit_test(every_bad_fixture_is_checked),

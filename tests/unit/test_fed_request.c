@@ -19,12 +19,14 @@
 #define NOW 1732480000000LL
 
 static char *wp_hosts[] = { "*.notify.live.net" };
+static char *web_hosts[] = { "push.example.org" };
 static struct cfg_app apps[] = {
     { .id = "lync-ios", .provider = PR_PROVIDER_APNS, .topic = "com.example.lync", .team_id = "ABCDE12345" },
     { .id = "lync-android", .provider = PR_PROVIDER_FCM, .project_id = "example-lync" },
     { .id = "lync-wp", .provider = PR_PROVIDER_MPNS, .allowed_hosts = wp_hosts, .n_allowed_hosts = 1 },
+    { .id = "lync-web", .provider = PR_PROVIDER_WEBPUSH, .allowed_hosts = web_hosts, .n_allowed_hosts = 1 },
 };
-static struct cfg cfg = { .apps = apps, .n_apps = 3 };
+static struct cfg cfg = { .apps = apps, .n_apps = 4 };
 
 struct fixture {
     char raw[8192];
@@ -195,10 +197,34 @@ static void unknown_provider_is_400_and_unknown_app_is_404(void **state)
 {
     (void)state;
     struct fixture f;
-    run_message(&f, "sip:push@push.example.net;pn-provider=webpush;pn-prid=x;pn-param=y", IM_BODY);
-    assert_refused(&f, 400, "webpush");
+    run_message(&f, "sip:push@push.example.net;pn-provider=gcm;pn-prid=x;pn-param=y", IM_BODY);
+    assert_refused(&f, 400, "gcm");
     run_message(&f, "sip:push@push.example.net;pn-provider=apns;pn-prid=" TOKEN ";pn-param=ABCDE12345.com.other", IM_BODY);
     assert_refused(&f, 404, "ABCDE12345.com.other");
+}
+
+/* Web Push: the body carries the subscription keys; a bad one is a 400 naming it. */
+#define WEB_URI "sip:push@push.example.net;pn-provider=webpush;pn-prid=https%3A%2F%2Fpush.example.org%2Fs%2F1;pn-param=lync-web"
+#define WEB_P256DH "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+#define WEB_AUTH "BTBZMqHH6r4Tts7J_aSIgg"
+static void webpush_keys_are_checked_at_ingest(void **state)
+{
+    (void)state;
+    struct fixture f;
+    run_message(&f, WEB_URI, IM_BODY);
+    assert_refused(&f, 400, "\"webpush\" is required");
+    run_message(&f, WEB_URI, "{\"event\":\"im\",\"webpush\":{\"p256dh\":\"AAAA\",\"auth\":\"" WEB_AUTH "\"}}");
+    assert_refused(&f, 400, "webpush.p256dh");
+    run_message(&f, WEB_URI, "{\"event\":\"im\",\"webpush\":{\"p256dh\":\"" WEB_P256DH "\",\"auth\":\"short\"}}");
+    assert_refused(&f, 400, "webpush.auth");
+    run_message(&f, WEB_URI, "{\"event\":\"im\",\"webpush\":{\"p256dh\":\"" WEB_P256DH "\",\"auth\":\"" WEB_AUTH "\"}}");
+    assert_int_equal(f.v.action, FED_QUEUE);
+    assert_string_equal(f.n.wp_p256dh, WEB_P256DH);
+    assert_string_equal(f.n.wp_auth, WEB_AUTH);
+    notif_clear(&f.n);
+    run_message(&f, "sip:push@push.example.net;pn-provider=webpush;pn-prid=https%3A%2F%2Fevil.example.com%2Fs%2F1;pn-param=lync-web",
+                "{\"event\":\"im\",\"webpush\":{\"p256dh\":\"" WEB_P256DH "\",\"auth\":\"" WEB_AUTH "\"}}");
+    assert_refused(&f, 403, "allowed_hosts");
 }
 
 static void malformed_tokens_are_refused_per_provider(void **state)
@@ -318,6 +344,7 @@ int main(void)
         cmocka_unit_test(each_missing_push_parameter_is_named),
         cmocka_unit_test(unknown_provider_is_400_and_unknown_app_is_404),
         cmocka_unit_test(malformed_tokens_are_refused_per_provider),
+        cmocka_unit_test(webpush_keys_are_checked_at_ingest),
         cmocka_unit_test(mpns_channel_must_be_https_on_an_allowed_host),
         cmocka_unit_test(trace_true_marks_the_notification_traced),
         cmocka_unit_test(body_errors_name_the_field),

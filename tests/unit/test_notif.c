@@ -116,6 +116,39 @@ static void quotes_backslashes_and_control_characters_survive_a_round_trip(void 
     notif_clear(&d);
 }
 
+/* A Web Push record carries its subscription keys as "wpk" and "wpa", through both decoders. */
+static void webpush_keys_round_trip_as_wpk_and_wpa(void **state)
+{
+    (void)state;
+    struct pr_notif n, d;
+    full_notif(&n);
+    n.provider = PR_PROVIDER_WEBPUSH;
+    notif_set_str(&n.wp_p256dh, "BCVxsr7N_eNgVRqvHtD0zTZsEc6");
+    notif_set_str(&n.wp_auth, "BTBZMqHH6r4Tts7J_aSIgg");
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(notif_encode(&n, &text, &len), 0);
+    json_t *o = json_loads(text, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "wpk")), "BCVxsr7N_eNgVRqvHtD0zTZsEc6");
+    assert_string_equal(json_string_value(json_object_get(o, "wpa")), "BTBZMqHH6r4Tts7J_aSIgg");
+    json_decref(o);
+    assert_int_equal(notif_decode(text, len, &d), 0);
+    assert_int_equal(d.provider, PR_PROVIDER_WEBPUSH);
+    assert_string_equal(d.wp_p256dh, "BCVxsr7N_eNgVRqvHtD0zTZsEc6");
+    assert_string_equal(d.wp_auth, "BTBZMqHH6r4Tts7J_aSIgg");
+    notif_clear(&d);
+    /* Written by someone else (spaces, another order): jansson's path reads them too. */
+    const char *other = "{ \"wpa\": \"BTBZ\", \"v\":1,\"id\":\"x\",\"dom\":\"d\",\"prov\":\"webpush\","
+                        "\"app\":\"a\",\"tok\":\"https://p/s\",\"ev\":\"im\",\"prio\":\"high\",\"ttl\":60,"
+                        "\"acc\":1,\"exp\":2,\"att\":0,\"voip\":0,\"wpk\":\"BCVx\" }";
+    assert_int_equal(notif_decode(other, strlen(other), &d), 0);
+    assert_string_equal(d.wp_p256dh, "BCVx");
+    assert_string_equal(d.wp_auth, "BTBZ");
+    notif_clear(&d);
+    free(text);
+    notif_clear(&n);
+}
+
 static void encoding_uses_the_documented_short_keys(void **state)
 {
     (void)state;
@@ -404,6 +437,7 @@ int main(void)
         cmocka_unit_test(round_trip_keeps_every_field_including_korean_and_emoji),
         cmocka_unit_test(quotes_backslashes_and_control_characters_survive_a_round_trip),
         cmocka_unit_test(encoding_uses_the_documented_short_keys),
+        cmocka_unit_test(webpush_keys_round_trip_as_wpk_and_wpa),
         cmocka_unit_test(absent_optional_fields_are_omitted_and_decode_as_absent),
         cmocka_unit_test(decode_tolerates_missing_voip_and_unknown_keys),
         cmocka_unit_test(decode_reads_any_member_order_whitespace_and_escapes),

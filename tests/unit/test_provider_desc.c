@@ -35,7 +35,7 @@ static void every_provider_has_a_complete_descriptor(void **state)
         assert_int_equal(back, p);
         n++;
     }
-    assert_int_equal(n, 3); /* refuses to pass over an empty provider list */
+    assert_int_equal(n, 6); /* refuses to pass over an empty provider list */
     assert_null(provider_desc(PR_PROVIDER_COUNT));
     assert_string_equal(pr_provider_name(PR_PROVIDER_COUNT), "?");
 }
@@ -46,7 +46,10 @@ static void names_and_their_list_come_from_one_list(void **state)
     assert_string_equal(pr_provider_name(PR_PROVIDER_APNS), "apns");
     assert_string_equal(pr_provider_name(PR_PROVIDER_FCM), "fcm");
     assert_string_equal(pr_provider_name(PR_PROVIDER_MPNS), "mpns");
-    assert_string_equal(pr_provider_list(), "apns, fcm, mpns");
+    assert_string_equal(pr_provider_name(PR_PROVIDER_WNS), "wns");
+    assert_string_equal(pr_provider_name(PR_PROVIDER_HMS), "hms");
+    assert_string_equal(pr_provider_name(PR_PROVIDER_WEBPUSH), "webpush");
+    assert_string_equal(pr_provider_list(), "apns, fcm, mpns, wns, hms, webpush");
 }
 
 static void default_endpoints_are_the_providers_own(void **state)
@@ -57,6 +60,15 @@ static void default_endpoints_are_the_providers_own(void **state)
     assert_string_equal(provider_desc(PR_PROVIDER_FCM)->default_endpoint,
                         "https://fcm.googleapis.com");
     assert_null(provider_desc(PR_PROVIDER_MPNS)->default_endpoint); /* the token names it */
+    assert_null(provider_desc(PR_PROVIDER_WNS)->default_endpoint);
+    assert_string_equal(provider_desc(PR_PROVIDER_WNS)->default_token_endpoint,
+                        "https://login.live.com/accesstoken.srf");
+    assert_string_equal(provider_desc(PR_PROVIDER_WNS)->default_allowed_host,
+                        "*.notify.windows.com");
+    assert_string_equal(provider_desc(PR_PROVIDER_HMS)->default_endpoint,
+                        "https://push-api.cloud.huawei.com");
+    assert_string_equal(provider_desc(PR_PROVIDER_HMS)->default_token_endpoint,
+                        "https://oauth-login.cloud.huawei.com/oauth2/v3/token");
 }
 
 /* What test-push sends as pn-param is what the listener routes to the app. */

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_e2e_webpush.sh - Web Push end to end: sipp (through stunnel,
+# presenting the edge's certificate) -> pushrelayd (listener and dispatcher)
+# -> pushrelay-sandbox as a push service that hands out subscriptions and
+# decrypts what is sent to them (RFC 8030, 8291, 8292).
+#
+#   * N notifications to N subscriptions are delivered exactly once each,
+#     VAPID-signed and aes128gcm-encrypted; the sandbox's decryption gives
+#     back the text, Korean + emoji intact;
+#   * 429 is retried until delivered;
+#   * an expired subscription (410) is recorded dead: the next MESSAGE gets 410;
+#   * bad subscription keys are refused with 400 naming the field, an
+#     endpoint outside allowed_hosts or over http with 403; nothing is sent.
+. "$(dirname "$0")/lib.sh"
+
+N=${PR_E2E_N:-100}
+TEXT="점심 먹을래요? 🍜"
+pr_gen_certs
+pr_gen_edge edge.contoso.com
+pr_start_redis
+PR_APPS="webpush" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 PR_BASE_DELAY_MS=50 \
+    PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
+pr_start_sandbox
+pr_start_relay all
+pr_enable contoso.com edge.contoso.com
+pr_start_stunnel edge.contoso.com
+
+sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
+sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
+sb_stat() {
+    sandbox "$(sb_url stats)" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    s = s.get(k, 0) if isinstance(s, dict) else 0
+print(s)' "$1"
+}
+sb_is() { [ "$(sb_stat "$1")" = "$2" ]; }
+stat_total() { rcli HGET pr:stats:total "$1"; }
+stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
+stat_at_least() { [ "$(stat_total "$1")" -ge "$2" ] 2>/dev/null; }
+drained() { [ "$(pr_xlen webpush)" = 0 ] && [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]; }
+# subscribe [MARKER]: a fresh subscription as "id endpoint-percent-encoded p256dh auth".
+subscribe() {
+    sandbox -X POST "$(sb_url "webpush/subscribe${1:+?marker=$1}")" | python3 -c '
+import json, sys, urllib.parse
+s = json.load(sys.stdin)
+print(s["id"], urllib.parse.quote(s["endpoint"], safe=""), s["p256dh"], s["auth"])'
+}
+# webpush_msg FILE SUBSCRIPTION-LINE: a MESSAGE for that subscription.
+webpush_msg() {
+    local f=$1 id ep key auth
+    read -r id ep key auth <<<"$2"
+    pr_msg "$f" provider=webpush prid="$ep" param=lync-web \
+        body="{\"event\":\"im\",\"title\":\"Alice Smith\",\"body\":\"hi\",\"webpush\":{\"p256dh\":\"$key\",\"auth\":\"$auth\"}}"
+}
+
+echo "== $N Web Push notifications, each delivered once and decrypted intact"
+: >"$T/webpush.csv.rows"
+for i in $(seq 1 "$N"); do
+    read -r id ep key auth <<<"$(subscribe)" || fail "subscribe $i"
+    printf '%s;web-%06d;contoso.com;webpush;lync-web;im;%s;%s;%s\n' "$ep" "$i" "$TEXT" "$key" "$auth" >>"$T/webpush.csv.rows"
+done
+{ echo SEQUENTIAL; cat "$T/webpush.csv.rows"; } >"$T/webpush.csv"
+[ "$(wc -l <"$T/webpush.csv.rows")" = "$N" ] || fail "subscriptions made: $(wc -l <"$T/webpush.csv.rows") of $N"
+export PR_SIPP_RATE=500 PR_SIPP_LIMIT=100
+pr_sipp message_webpush "$N" -inf "$T/webpush.csv" || fail "sipp: not every Web Push MESSAGE got 202"
+pr_wait_for 60 drained || fail "queue not drained: webpush $(pr_xlen webpush), retry $(rcli ZCARD 'pr:{q}:retry')"
+pr_wait_for 60 stat_is webpush:delivered "$N" || fail "delivered $(stat_total webpush:delivered) of $N"
+assert_eq "$N" "$(sb_stat delivered.webpush)" "Web Push deliveries counted by the sandbox"
+python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "Web Push deliveries not as sent"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in recs if r["provider"] == "webpush"]
+n, text = int(sys.argv[2]), sys.argv[3]
+toks = [r["token"] for r in recs]
+assert len(toks) == n and len(set(toks)) == n, (len(toks), len(set(toks)))
+for r in recs:
+    h = r["headers"]
+    assert h["content-encoding"] == "aes128gcm", h
+    assert h["urgency"] == "high", h
+    assert 0 < int(h["ttl"]) <= 60, h
+    assert len(h["topic"]) >= 1, h
+    plain = json.loads(r["body"])
+    assert plain["title"] == "Alice Smith" and plain["body"] == text, plain
+PY
+pass "$N Web Push messages delivered once each, decrypted Korean + emoji text intact"
+assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the load"
+
+echo "== 429: retried"
+retried=$(stat_total webpush:retried)
+before=$(sb_stat delivered.webpush)
+webpush_msg "$T/busy.sip" "$(subscribe e4292)"
+pr_expect_status 202 "$T/busy.sip" "MESSAGE for a busy push service"
+pr_wait_for 60 sb_is delivered.webpush $((before + 1)) || fail "never delivered after 429s"
+pr_wait_for 60 stat_at_least webpush:retried $(( ${retried:-0} + 2 )) ||
+    fail "429 was not retried twice (webpush:retried $(stat_total webpush:retried), was ${retried:-0})"
+pass "429 retried, then delivered"
+
+echo "== expired subscription: 410, then 410 at ingest"
+sub=$(subscribe)
+sandbox -X POST "$(sb_url "webpush/expire/${sub%% *}")" >/dev/null || fail "expire the subscription"
+webpush_msg "$T/dead.sip" "$sub"
+pr_expect_status 202 "$T/dead.sip" "first MESSAGE for an expired subscription"
+pr_wait_for 60 stat_is webpush:token_dead 1 || fail "subscription not recorded dead"
+webpush_msg "$T/dead2.sip" "$sub"
+pr_expect_status 410 "$T/dead2.sip" "next MESSAGE for the expired subscription"
+
+echo "== refused at ingest: bad keys (400), foreign or http endpoints (403); nothing sent"
+requests=$(sb_stat requests)
+queued=$(stat_total webpush:queued)
+read -r id ep key auth <<<"$(subscribe)"
+pr_msg "$T/nokeys.sip" provider=webpush prid="$ep" param=lync-web
+pr_expect_status 400 "$T/nokeys.sip" "MESSAGE without webpush keys"
+[[ "$(pr_header "$RESP" Warning)" == *webpush* ]] || fail "400 Warning does not name webpush: $RESP"
+webpush_msg "$T/badkey.sip" "$id $ep AAAA $auth"
+pr_expect_status 400 "$T/badkey.sip" "MESSAGE with a p256dh that is no P-256 point"
+[[ "$(pr_header "$RESP" Warning)" == *webpush.p256dh* ]] || fail "400 Warning does not name webpush.p256dh: $RESP"
+webpush_msg "$T/badauth.sip" "$id $ep $key short"
+pr_expect_status 400 "$T/badauth.sip" "MESSAGE with a short auth secret"
+[[ "$(pr_header "$RESP" Warning)" == *webpush.auth* ]] || fail "400 Warning does not name webpush.auth: $RESP"
+webpush_msg "$T/evil.sip" "$id https%3A%2F%2Fevil.example.com%2Fwpush%2F1 $key $auth"
+pr_expect_status 403 "$T/evil.sip" "endpoint host outside allowed_hosts"
+[[ "$(pr_header "$RESP" Warning)" == *allowed_hosts* ]] || fail "403 Warning does not name allowed_hosts: $RESP"
+webpush_msg "$T/http.sip" "$id http%3A%2F%2F127.0.0.1%3A$SANDBOX_PORT%2Fwpush%2F$id $key $auth"
+pr_expect_status 403 "$T/http.sip" "plain http endpoint"
+# A marker MESSAGE after the refused ones: once it is delivered, anything
+# they had caused would have reached the sandbox before it.
+before=$(sb_stat delivered.webpush)
+webpush_msg "$T/after.sip" "$id $ep $key $auth"
+pr_expect_status 202 "$T/after.sip" "MESSAGE after the refused ones"
+pr_wait_for 60 sb_is delivered.webpush $((before + 1)) || fail "the MESSAGE after the refused ones was not delivered"
+assert_eq $((requests + 1)) "$(sb_stat requests)" "requests reaching the push service: only the marker's"
+pr_wait_for 60 stat_at_least webpush:queued $(( ${queued:-0} + 1 )) || fail "the marker was never counted queued"
+assert_eq $(( ${queued:-0} + 1 )) "$(stat_total webpush:queued)" "queued: only the marker"
+pass "refused MESSAGEs sent nothing"
