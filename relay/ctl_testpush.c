@@ -39,6 +39,7 @@
 
 struct tp_args {
     const char *domain, *provider, *token, *app, *cert, *key, *ca, *host;
+    const char *p256dh, *auth;      /* Web Push: the subscription's keys */
     long long port, timeout;
 };
 
@@ -93,7 +94,13 @@ static int tp_pick_app(struct tp *t)
 {
     const struct cfg *cfg = t->ctl->cfg;
     if (pr_provider_parse(t->a.provider, &t->prov) != 0)
-        return ctl_usage_error(t->ctl, "--provider '%s': must be apns, fcm or mpns", t->a.provider);
+        return ctl_usage_error(t->ctl, "--provider '%s': must be one of %s", t->a.provider,
+                               pr_provider_list());
+    /* A Web Push subscription is its endpoint (--token) and its keys: the relay needs all three. */
+    if (t->prov == PR_PROVIDER_WEBPUSH && (t->a.p256dh == NULL || t->a.auth == NULL))
+        return ctl_usage_error(t->ctl, "--provider webpush needs the subscription's --p256dh and --auth");
+    if (t->prov != PR_PROVIDER_WEBPUSH && (t->a.p256dh != NULL || t->a.auth != NULL))
+        return ctl_usage_error(t->ctl, "--p256dh and --auth are for --provider webpush only");
     if (t->a.app != NULL) {
         t->app = cfg_app_by_id(cfg, t->a.app);
         if (t->app == NULL) {
@@ -188,6 +195,12 @@ static char *tp_message_body(struct tp *t)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:b}", "id", t->id, "event", "im",
                           "from", from, "to", to, "title", TP_TITLE, "body", text, "ttl", t->ttl_s,
                           "priority", "high", "trace", 1);
+    if (o != NULL && t->prov == PR_PROVIDER_WEBPUSH &&
+        json_object_set_new(o, "webpush", json_pack("{s:s, s:s}", "p256dh", t->a.p256dh, "auth",
+                                                     t->a.auth)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     if (o == NULL)
         return NULL;
     char *s = json_dumps(o, JSON_COMPACT);
@@ -421,6 +434,8 @@ int ctl_test_push(struct ctl *ctl, int argc, char **argv)
         { "--host", CTL_OPT_STR, &t.a.host, 0, 0 },
         { "--port", CTL_OPT_INT, &t.a.port, 1, 65535 },
         { "--timeout", CTL_OPT_INT, &t.a.timeout, 1, 3600 },
+        { "--p256dh", CTL_OPT_STR, &t.a.p256dh, 0, 0 },
+        { "--auth", CTL_OPT_STR, &t.a.auth, 0, 0 },
     };
     int rc = ctl_parse_opts(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, NULL);
     if (rc != 0)

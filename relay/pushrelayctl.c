@@ -23,7 +23,7 @@ static const struct ctl_cmd commands[] = {
       "--domain D --edge-fqdn F [--edge-fqdn F2 ...]" PR_PROVIDERS(PROVIDER_FLAG) " [--rate-limit N]" },
     { "disable-push", ctl_disable_push, "--domain D" PR_PROVIDERS(PROVIDER_FLAG) },
     { "show-push", ctl_show_push, "[--domain D] [--json]" },
-    { "test-push", ctl_test_push, "--domain D --provider P --token T [--app A] --cert C --key K [--ca CA] [--host H] [--port N] [--timeout S]" },
+    { "test-push", ctl_test_push, "--domain D --provider P --token T [--app A] --cert C --key K [--ca CA] [--host H] [--port N] [--timeout S] [--p256dh K --auth A]" },
     { "stats", ctl_stats, "[--domain D] [--json] [--watch]" },
     { "tokens", ctl_tokens, "list [--provider P] [--domain D] [--page N] | show T [--provider P] | forget T [--provider P]" },
     { "dlq", ctl_dlq, "list [--page N] | replay ID... | replay --all | purge [--older-than DURATION]" },

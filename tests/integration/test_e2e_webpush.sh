@@ -134,3 +134,18 @@ assert_eq $((requests + 1)) "$(sb_stat requests)" "requests reaching the push se
 pr_wait_for 60 stat_at_least webpush:queued $(( ${queued:-0} + 1 )) || fail "the marker was never counted queued"
 assert_eq $(( ${queued:-0} + 1 )) "$(stat_total webpush:queued)" "queued: only the marker"
 pass "refused MESSAGEs sent nothing"
+
+echo "== pushrelayctl test-push to a Web Push subscription"
+read -r id ep key auth <<<"$(subscribe)"
+endpoint=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$ep")
+before=$(sb_stat delivered.webpush)
+tp_args=(-c "$T/relay.conf" test-push --timeout 60 --domain contoso.com --provider webpush
+         --token "$endpoint" --cert "$T/pki/edge-edge.contoso.com.pem" --key "$T/pki/edge-edge.contoso.com.key")
+rc=0
+"$PR_BIN/pushrelayctl" "${tp_args[@]}" --auth "$auth" >"$T/tp-nokey.out" 2>&1 || rc=$?
+assert_eq 2 "$rc" "test-push webpush without --p256dh: usage error"
+grep -q -- "--p256dh and --auth" "$T/tp-nokey.out" || fail "usage error does not name the flags: $(cat "$T/tp-nokey.out")"
+rc=0
+"$PR_BIN/pushrelayctl" "${tp_args[@]}" --p256dh "$key" --auth "$auth" >"$T/tp.out" 2>&1 || rc=$?
+assert_eq 0 "$rc" "test-push webpush exit code (delivered) [$(tr '\n' ' ' <"$T/tp.out")]"
+assert_eq $((before + 1)) "$(sb_stat delivered.webpush)" "the sandbox decrypted test-push's toast"
