@@ -3,7 +3,8 @@
 #   1. optimised build (RelWithDebInfo: -O2 -g, -Wall -Wextra -Werror), unit +
 #      integration tests; once, the Debian package is built, lintian-checked,
 #      installed and purged (tests/pkg/test_pkg_debian.sh; as root)
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests but
+#      the fault suites labelled "slow" in CMakeLists.txt
 #   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
 #      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/,
 #      inputs up to max_message_bytes' default (deploy/fuzz.sh does this part)
@@ -11,7 +12,7 @@
 # failed out of N") is what the script prints last. Exits non-zero at the
 # first failure. Needs the packages of deploy/install-deps.sh.
 #
-#   bash deploy/test.sh                 everything (about 10 minutes on 2 cores)
+#   bash deploy/test.sh                 everything (about 20 minutes on 2 cores)
 #   PR_SKIP_SANITIZE=1 PR_SKIP_FUZZ=1 bash deploy/test.sh    optimised build + tests only
 #   PR_SKIP_PKG=1 ...                    without the Debian package step
 #   PR_STRESS=5 bash deploy/test.sh     stress mode (not run by CI): see below
@@ -41,8 +42,10 @@ build() {   # build DIR [cmake args...]; BUILD_TARGETS limits what is built
         { tail -n 60 "$dir.build.log"; return 1; }
 }
 
-run_ctest() {   # run_ctest DIR
-    (cd "$1" && ctest --output-on-failure -j "$JOBS" </dev/null)
+run_ctest() {   # run_ctest DIR [CTEST ARGS...]
+    local dir=$1
+    shift
+    (cd "$dir" && ctest --output-on-failure -j "$JOBS" "$@" </dev/null)
 }
 
 mkdir -p "$SRC/build.d"
@@ -88,10 +91,11 @@ if [ -z "${PR_SKIP_FUZZ:-}" ] && compgen -G "$SRC/tests/fuzz/fuzz_*.c" >/dev/nul
 fi
 
 if [ -z "${PR_SKIP_SANITIZE:-}" ]; then
-    step "tests under ASan+UBSan"
+    # The fault suites labelled "slow" (CMakeLists.txt) run in the optimised pass only.
+    step "tests under ASan+UBSan (all but the label slow)"
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        run_ctest "$SRC/build.d/asan"
+        run_ctest "$SRC/build.d/asan" -LE slow
 fi
 
 step "tests (optimised build)"
