@@ -2,12 +2,9 @@
 # of lib.sh: a private Redis, pushrelay-sandbox as APNs, a config whose apps
 # point at it, and the dispatcher itself. Source lib.sh first, then this.
 #
-# The dispatcher runs as `pushrelayd -c CONF --role dispatcher` when the
-# daemon knows --role, else as the tests/tools/pr_disp_run driver (the same
-# disp_new/disp_stop/disp_free calls without the listener). DISP_CMD
-# overrides both.
+# The dispatcher runs as `pushrelayd -c CONF --role dispatcher`; DISP_CMD
+# overrides that (test_dispatch_reload.sh drives tests/tools/pr_disp_run).
 
-SB="$PR_BIN/pushrelay-sandbox"
 QUEUE="$PR_BIN/pr_queue"
 TEAM=TEAM123456
 KID=KEY1234567
@@ -17,12 +14,8 @@ TOPIC=com.example.lync
 disp_cmd() {
     if [ -n "${DISP_CMD:-}" ]; then
         echo "$DISP_CMD -c $1"
-    elif "$PR_BIN/pushrelayd" --help 2>&1 | grep -q -- '--role'; then
-        echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
-    elif [ -x "$PR_BIN/pr_disp_run" ]; then
-        echo "$PR_BIN/pr_disp_run -c $1"
     else
-        fail "no dispatcher to run: neither pushrelayd --role nor $PR_BIN/pr_disp_run"
+        echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
     fi
 }
 
@@ -37,35 +30,24 @@ disp_setup() {
     disp_start_sandbox
 }
 
-# disp_start_sandbox: (re)starts the sandbox; SB_ARGS adds flags (--goaway-after N ...).
+# disp_start_sandbox: (re)starts the sandbox on new ports; SB_ARGS adds
+# flags (--goaway-after N ...). Sets SB_PORT, MPNS_PORT, SB_PID.
 disp_start_sandbox() {
-    rm -f "$T/sandbox.ports"
     # The sandbox checks assertions against the account's key; token_uri is
     # rewritten once its port is known.
     disp_service_account "https://127.0.0.1/token"
-    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 \
-        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+    # shellcheck disable=SC2086  # SB_ARGS is a list of flags
+    pr_run_sandbox sandbox 0 0 \
         --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
-        --fcm-service-account "$T/sa.json" \
-        --record "$T/record.jsonl" --port-file "$T/sandbox.ports" ${SB_ARGS:-} 2>>"$T/sandbox.log" &
-    SB_PID=$!
-    pr_track "$SB_PID"
-    # the port file is written once both listeners are bound: ready
-    pr_wait_for "$PR_WAIT_S" test -s "$T/sandbox.ports" ||
-        fail "sandbox did not write its port file in ${PR_WAIT_S}s"
-    SB_PORT=$(sed -n 1p "$T/sandbox.ports")
-    MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
-    pr_wait_port "$SB_PORT"
+        --fcm-service-account "$T/sa.json" --record "$T/record.jsonl" ${SB_ARGS:-}
+    SB_PORT=$SANDBOX_PORT
+    SB_PID=$SANDBOX_PID
     disp_service_account "https://127.0.0.1:$SB_PORT/token"
 }
 
 # disp_service_account TOKEN_URI: writes $T/sa.json for project demo-project.
 disp_service_account() {
-    python3 -c 'import json, sys; json.dump({"type": "service_account",
-        "project_id": "demo-project", "private_key_id": "k1",
-        "private_key": open(sys.argv[1]).read(),
-        "client_email": "relay@demo-project.iam.gserviceaccount.com",
-        "token_uri": sys.argv[2]}, open(sys.argv[3], "w"))' "$T/sa.key" "$1" "$T/sa.json"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/sa.key" demo-project "$1" "$T/sa.json"
 }
 
 # disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a

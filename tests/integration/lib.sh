@@ -183,24 +183,21 @@ pr_wait_bound() {
 pr_gen_provider_keys() {
     local d="$T/pki"
     mkdir -p "$d"
-    : "${SANDBOX_PORT:=$(pr_free_port)}"
     [ -f "$d/apns-key.p8" ] || openssl genpkey -algorithm EC \
         -pkeyopt ec_paramgen_curve:P-256 -out "$d/apns-key.p8" 2>/dev/null
-    if [ ! -f "$d/fcm-sa.json" ]; then
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-            -out "$d/fcm-sa.key" 2>/dev/null
-        python3 - "$d/fcm-sa.key" "$d/fcm-sa.json" "$SANDBOX_PORT" <<'PY'
-import json, sys
-key = open(sys.argv[1]).read()
-sa = {"type": "service_account", "project_id": "example-lync",
-      "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-      "private_key": key,
-      "client_email": "pushrelay@example-lync.iam.gserviceaccount.com",
-      "client_id": "100000000000000000001",
-      "token_uri": "https://127.0.0.1:%s/token" % sys.argv[3]}
-json.dump(sa, open(sys.argv[2], "w"), indent=2)
-PY
-    fi
+    [ -f "$d/fcm-sa.key" ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+        -out "$d/fcm-sa.key" 2>/dev/null
+    [ -f "$d/fcm-sa.json" ] || pr_write_service_account
+}
+
+# pr_write_service_account: (re)writes $T/pki/fcm-sa.json with token_uri at
+# the sandbox's SANDBOX_PORT (a free port when none is known yet).
+pr_write_service_account() {
+    : "${SANDBOX_PORT:=$(pr_free_port)}"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/pki/fcm-sa.key" example-lync \
+        "https://127.0.0.1:$SANDBOX_PORT/token" "$T/pki/fcm-sa.json" \
+        --email pushrelay@example-lync.iam.gserviceaccount.com \
+        --key-id 0123456789abcdef0123456789abcdef01234567
 }
 
 # ---- pushrelayd -------------------------------------------------------------
@@ -665,24 +662,43 @@ pr_stream_key() { echo "pr:{q}:in:$1"; }
 pr_xlen() { rcli XLEN "$(pr_stream_key "$1")"; }
 
 # ---- the sandbox (fake APNs/FCM/MPNS) ---------------------------------------
-# pr_start_sandbox: starts pushrelay-sandbox on SANDBOX_PORT (HTTP/2: APNs,
-# FCM, OAuth token endpoint) and MPNS_PORT (HTTPS/1.1), with the relay's
-# server certificate, recording every request to $T/sandbox.jsonl. Extra
-# arguments go to the sandbox. Sets SANDBOX_PID.
-pr_start_sandbox() {
-    : "${SANDBOX_PORT:=$(pr_free_port)}"
-    : "${MPNS_PORT:=$(pr_free_port)}"
-    [ -f "$T/pki/ca.pem" ] || pr_gen_certs
-    pr_gen_provider_keys
-    "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" \
-        --mpns-listen "127.0.0.1:$MPNS_PORT" \
+# pr_run_sandbox NAME H2_PORT MPNS_PORT [ARGS...]: starts pushrelay-sandbox
+# with the relay's server certificate, its HTTP/2 listener (APNs, FCM, OAuth
+# token endpoint) on H2_PORT and its HTTPS/1.1 one (MPNS) on MPNS_PORT. Port
+# 0 lets the kernel pick, so that no other process can take a port between
+# choosing and binding it. ARGS go to the sandbox; it logs to $T/NAME.log.
+# Returns once both listeners are bound (the sandbox writes its port file
+# only then); sets SANDBOX_PORT, MPNS_PORT, SANDBOX_PID. Every sandbox a test
+# starts goes through here.
+pr_run_sandbox() {
+    local name=$1 h2=$2 mpns=$3 pf="$T/$1.ports"
+    shift 3
+    rm -f "$pf"
+    "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$h2" --mpns-listen "127.0.0.1:$mpns" \
         --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
-        --apns-key "$T/pki/apns-key.p8" --apns-team ABCDE12345 --apns-key-id KEY1234567 \
-        --fcm-service-account "$T/pki/fcm-sa.json" \
-        --record "$T/sandbox.jsonl" "$@" >>"$T/sandbox.log" 2>&1 &
+        --port-file "$pf" "$@" >>"$T/$name.log" 2>&1 &
     SANDBOX_PID=$!
     pr_track "$SANDBOX_PID"
-    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" "$PR_WAIT_S" "$T/sandbox.log"
+    pr_wait_log "$pf" '^[0-9]+$' "$SANDBOX_PID"
+    SANDBOX_PORT=$(sed -n 1p "$pf")
+    MPNS_PORT=$(sed -n 2p "$pf")
+}
+
+# pr_start_sandbox [ARGS]: the sandbox for a relay test, on SANDBOX_PORT and
+# MPNS_PORT when set (a config written earlier names them), else on ports the
+# kernel picks (start it before pr_write_config); it knows the relay's
+# provider credentials and records every request to $T/sandbox.jsonl.
+# Extra arguments go to the sandbox. Sets SANDBOX_PORT, MPNS_PORT, SANDBOX_PID.
+pr_start_sandbox() {
+    [ -f "$T/pki/ca.pem" ] || pr_gen_certs
+    pr_gen_provider_keys
+    pr_run_sandbox sandbox "${SANDBOX_PORT:-0}" "${MPNS_PORT:-0}" \
+        --apns-key "$T/pki/apns-key.p8" --apns-team ABCDE12345 --apns-key-id KEY1234567 \
+        --fcm-service-account "$T/pki/fcm-sa.json" \
+        --record "$T/sandbox.jsonl" "$@"
+    # The relay's account names the token endpoint; the sandbox does not
+    # check it, so the file is rewritten once the port is known.
+    pr_write_service_account
 }
 
 # pr_boot [ROLE]: the common start of a listener test: test PKI with edge

@@ -5,7 +5,6 @@
 # HTTPS/1.1), h2load; JWTs minted by tests/tools/sb_mkjwt (OpenSSL directly).
 . "$(dirname "$0")/lib.sh"
 
-SB="$PR_BIN/pushrelay-sandbox"
 MKJWT="$PR_BIN/sb_mkjwt"
 TEAM=TEAM123456
 KID=KEY1234567
@@ -19,26 +18,17 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/other.p8
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/other-sa.key" 2>/dev/null
 mk_sa() {  # mk_sa KEYFILE OUT.json
-    python3 -c 'import json,sys; json.dump({"type":"service_account","project_id":"demo-project",
-        "private_key_id":"k1","private_key":open(sys.argv[1]).read(),"client_email":sys.argv[2],
-        "token_uri":sys.argv[3]}, open(sys.argv[4],"w"))' "$1" "$EMAIL" "$TOKEN_URI" "$2"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$1" demo-project "$TOKEN_URI" "$2" --email "$EMAIL"
 }
 mk_sa "$T/sa.key" "$T/sa.json"
 mk_sa "$T/other-sa.key" "$T/other-sa.json"
 
-# start_sandbox NAME [flags...]: starts a sandbox on free ports; sets PORT, MPNS_PORT.
+# start_sandbox NAME [flags...]: starts a sandbox on ports the kernel picks; sets PORT, MPNS_PORT, SB_PID.
 start_sandbox() {
     local name=$1; shift
-    rm -f "$T/$name.ports"
-    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 --cert "$T/pki/server.pem" \
-        --key "$T/pki/server.key" --port-file "$T/$name.ports" "$@" 2>"$T/$name.log" &
-    SB_PID=$!
-    pr_track "$SB_PID"
-    for _ in $(seq 600); do [ -s "$T/$name.ports" ] && break; sleep 0.1; done
-    [ -s "$T/$name.ports" ] || fail "$name did not write its port file"
-    PORT=$(sed -n 1p "$T/$name.ports")
-    MPNS_PORT=$(sed -n 2p "$T/$name.ports")
-    pr_wait_port "$PORT"
+    pr_run_sandbox "$name" 0 0 "$@"
+    PORT=$SANDBOX_PORT
+    SB_PID=$SANDBOX_PID
 }
 
 start_sandbox sandbox --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
