@@ -16,7 +16,7 @@
 #   pr_start_relay [ROLE], pr_stop_relay pushrelayd ($RELAY_PID, $SIP_PORT)
 #   pr_start_sandbox [ARGS]              fake APNs/FCM/MPNS ($T/sandbox.jsonl)
 #   pr_ctl ARGS, pr_enable DOM FQDN ..   pushrelayctl on the test config
-#   pr_boot [ROLE]                       all of the above for a listener test
+#   pr_boot [--sandbox] [ROLE]           all of the above for a relay test
 #   pr_start_stunnel EDGE                the edge's TLS client ($STUNNEL_PORT)
 #   pr_gen_csv, pr_sipp SCEN N ARGS      sipp as the edge (sipp/*.xml)
 #   pr_msg OUT k=v.., pr_sip_request F   one raw request over mutual TLS
@@ -701,17 +701,26 @@ pr_start_sandbox() {
     pr_write_service_account
 }
 
-# pr_boot [ROLE]: the common start of a listener test: test PKI with edge
-# certificate edge.contoso.com, private redis, config, pushrelayd (default
-# role listener), and contoso.com enabled for edge.contoso.com (all providers).
+# pr_boot [--sandbox] [ROLE]: the common start of a relay test: test PKI
+# with edge certificate edge.contoso.com, private redis, with --sandbox the
+# sandbox as every provider (a relay that delivers), config, pushrelayd
+# (default role listener), and contoso.com enabled for edge.contoso.com (all
+# providers).
 pr_boot() {
+    local sandbox=0
+    [ "${1:-}" = --sandbox ] && { sandbox=1; shift; }
     pr_gen_certs
     pr_gen_edge edge.contoso.com
     pr_start_redis
+    [ "$sandbox" = 0 ] || pr_start_sandbox
     pr_write_config "$T/relay.conf"
     pr_start_relay "${1:-listener}"
     pr_enable contoso.com edge.contoso.com
 }
+
+# pr_hex PREFIX: a 64-hex-digit APNs token starting with PREFIX (the
+# sandbox's behaviour markers, tests/sandbox/sb_behaviour.h), padded with 'a'.
+pr_hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 
 # pr_entries PROVIDER: the provider stream as JSON
 # [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).

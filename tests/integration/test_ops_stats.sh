@@ -9,25 +9,18 @@ PR_WHAT=test_ops_stats
 
 # Retries fast and many, so that a 1 s TTL ends in "expired" before attempts run out.
 export PR_MAX_ATTEMPTS=50 PR_BASE_DELAY_MS=100 PR_MAX_DELAY_MS=300
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 
-hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 ctl() { "$PR_BIN/pushrelayctl" -c "$T/relay.conf" "$@"; }
 metrics() { curl -sS "http://127.0.0.1:$MON_PORT/metrics"; }
 
 # --- the run: 7 accepted notifications with known fates, then 1 refused at ingest
 : >"$T/run.sip"
-for tok in "$(hex a1)" "$(hex a2)" "$(hex a3)" "$(hex e5031)" "$(hex e4100)" "$(hex e4130)"; do
+for tok in "$(pr_hex a1)" "$(pr_hex a2)" "$(pr_hex a3)" "$(pr_hex e5031)" "$(pr_hex e4100)" "$(pr_hex e4130)"; do
     pr_msg "$T/one.sip" prid="$tok"
     cat "$T/one.sip" >>"$T/run.sip"
 done
-pr_msg "$T/one.sip" prid="$(hex e5030)" body='{"id":"expiring-1","event":"im","ttl":1,"title":"t","body":"b"}'
+pr_msg "$T/one.sip" prid="$(pr_hex e5030)" body='{"id":"expiring-1","event":"im","ttl":1,"title":"t","body":"b"}'
 cat "$T/one.sip" >>"$T/run.sip"
 RESP=$(pr_sip_request "$T/run.sip" 7) || fail "run: no responses: $RESP"
 assert_eq 7 "$(printf '%s\n' "$RESP" | grep -c '^SIP/2.0 202')" "202 answers to the run"
@@ -40,7 +33,7 @@ settled() {
         [ "$(counter dead_lettered)" = 1 ] && [ "$(counter expired)" = 1 ]
 }
 pr_wait_for 60 settled || fail "outcomes did not settle: $(ctl stats)"
-pr_expect_status 410 <(pr_msg /dev/stdout prid="$(hex e4100)") "the dead token again"
+pr_expect_status 410 <(pr_msg /dev/stdout prid="$(pr_hex e4100)") "the dead token again"
 
 # --- stats --json: exactly the run. The relay flushes its counters to Redis
 # about once a second; rather than sleeping for "enough" flushes, poll until
