@@ -349,24 +349,7 @@ CONF
 #   0 token (64 hex starting with 0, unique)  1 id (unique)  2 From domain  3 pn-provider
 #   4 pn-param  5 event  6 body text (no ';')
 # PR_CSV_TAG makes tokens/ids distinct across files of one test.
-pr_gen_csv() {
-    python3 - "$@" <<'PY'
-import hashlib, os, sys
-out, n = sys.argv[1], int(sys.argv[2])
-a = sys.argv[3:] + [None] * 5
-dom = a[0] or "contoso.com"; prov = a[1] or "apns"
-param = a[2] or "ABCDE12345.com.example.lync"; ev = a[3] or "im"
-body = a[4] or "Lunch at 12?"
-tag = os.environ.get("PR_CSV_TAG", "t")
-with open(out, "w", encoding="utf-8") as f:
-    f.write("SEQUENTIAL\n")
-    for i in range(n):
-        # A leading 0 keeps tokens clear of the sandbox's behaviour markers
-        # (e<SSS><N>, d<MMMM>, c<N>, q<N>), which random hex would hit.
-        tok = "0" + hashlib.sha256(("%s-%d" % (tag, i)).encode()).hexdigest()[1:]
-        f.write("%s;%s-%06d;%s;%s;%s;%s;%s\n" % (tok, tag, i, dom, prov, param, ev, body))
-PY
-}
+pr_gen_csv() { python3 "$PR_SRC/tests/tools/sipp_csv.py" "$@"; }
 
 # pr_sipp SCENARIO COUNT [sipp args...]: runs sipp scenario
 # tests/integration/sipp/SCENARIO.xml COUNT times over TCP to the stunnel
@@ -403,187 +386,24 @@ PY
 }
 
 # ---- single raw requests over mutual TLS -------------------------------------
-# The client: connect, TLS (client cert optional), send a file, read N
-# responses, print them. Also the slow and idle clients for limit tests.
-cat >"$T/sipclient.py" <<'PY'
-"""sipclient.py - a minimal SIP-over-TLS client for pushrelay's tests.
-
-  send FILE [N]       send FILE, print N responses (head and body)
-  idle SECS           TCP connect, send nothing: print seconds until the
-                      server closes (exit 5 if still open after SECS)
-  trickle SECS STEP   TLS, then one byte of an endless header every STEP s:
-                      print seconds until the server closes (5: still open)
-  sendidle FILE SECS  send FILE, read one response, then print seconds until
-                      the server closes the idle connection (5: still open)
-  ping                send a CRLF CRLF keep-alive (RFC 5626), expect a CRLF
-                      pong: prints "pong"
-  hold N SECS         open N TLS connections, send OPTIONS on each, print per
-                      connection "ok" (200 seen) or "refused", keep them open
-                      SECS seconds
-Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
-PR_TIMEOUT (seconds to wait for each response; default 60, a ceiling a slow
-machine does not reach; "hold" keeps its historical 5 s per connection),
-PR_SEND_EARLY_IN_SECOND=1 (send: once connected, wait for the start of a
-wall-clock second, so that a burst lands in one rate-limit window however
-long start-up and the TLS handshake took).
-Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
-response, 5 timeout.
-"""
-import os, socket, ssl, sys, time
-
-HOST = os.environ.get("PR_HOST", "127.0.0.1")
-PORT = int(os.environ["PR_PORT"])
-TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5" if sys.argv[1:2] == ["hold"] else "60"))
-
-def tls_connect():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.environ["PR_CA"])
-    if os.environ.get("PR_CERT"):
-        ctx.load_cert_chain(os.environ["PR_CERT"], os.environ["PR_KEY"])
-    s = socket.create_connection((HOST, PORT), TIMEOUT)
-    return ctx.wrap_socket(s, server_hostname="push.example.net")
-
-def read_response(s, buf):
-    """Returns (response bytes, rest) or (None, buf) on EOF."""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None, buf
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    clen = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"content-length", b"l"):
-            clen = int(value.strip() or 0)
-    while len(rest) < clen:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None, buf
-        rest += chunk
-    return head + b"\r\n\r\n" + rest[:clen], rest[clen:]
-
-def closed_after(s, secs, step=None, feed=b""):
-    start = time.monotonic()
-    s.settimeout(step or secs)
-    i = 0
-    while time.monotonic() - start < secs:
-        try:
-            if s.recv(4096) == b"":
-                break
-        except socket.timeout:
-            if step is not None:
-                try:
-                    s.sendall(feed[i % len(feed):i % len(feed) + 1])
-                except OSError:
-                    break
-                i += 1
-            continue
-        except (OSError, ssl.SSLError):
-            break
-    else:
-        print("open after %.1f" % secs)
-        return 5
-    print("%.1f" % (time.monotonic() - start))
-    return 0
-
-def main():
-    mode = sys.argv[1]
-    try:
-        if mode == "send":
-            data = open(sys.argv[2], "rb").read()
-            n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-            s = tls_connect()
-            if os.environ.get("PR_SEND_EARLY_IN_SECOND"):
-                now = time.time()
-                if now % 1 > 0.05:
-                    time.sleep(1.02 - now % 1)
-            s.sendall(data)
-            buf = b""
-            for _ in range(n):
-                resp, buf = read_response(s, buf)
-                if resp is None:
-                    print("CLOSED: connection closed before a full response")
-                    return 4
-                sys.stdout.write(resp.decode("utf-8", "replace"))
-                sys.stdout.flush()
-            s.close()
-            return 0
-        if mode == "sendidle":
-            s = tls_connect()
-            s.sendall(open(sys.argv[2], "rb").read())
-            resp, _ = read_response(s, b"")
-            if resp is None:
-                print("CLOSED: connection closed before a full response")
-                return 4
-            return closed_after(s, float(sys.argv[3]))
-        if mode == "ping":
-            s = tls_connect()
-            s.sendall(b"\r\n\r\n")
-            got = s.recv(16)
-            print("pong" if got.startswith(b"\r\n") else "no pong: %r" % got)
-            return 0 if got.startswith(b"\r\n") else 4
-        if mode == "idle":
-            s = socket.create_connection((HOST, PORT), TIMEOUT)
-            return closed_after(s, float(sys.argv[2]))
-        if mode == "trickle":
-            s = tls_connect()
-            feed = b"OPTIONS sip:push@push.example.net SIP/2.0\r\nX-Slow: " + b"a" * 64
-            return closed_after(s, float(sys.argv[2]), float(sys.argv[3]), feed)
-        if mode == "hold":
-            n, secs = int(sys.argv[2]), float(sys.argv[3])
-            conns = []
-            for i in range(n):
-                req = ("OPTIONS sip:push@push.example.net SIP/2.0\r\n"
-                       "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKhold%d\r\n"
-                       "Max-Forwards: 70\r\nFrom: <sip:mcx@contoso.com>;tag=h%d\r\n"
-                       "To: <sip:push@push.example.net>\r\nCall-ID: hold-%d@test\r\n"
-                       "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n") % (i, i, i)
-                try:
-                    s = tls_connect()
-                    s.sendall(req.encode())
-                    resp, _ = read_response(s, b"")
-                    ok = resp is not None and resp.startswith(b"SIP/2.0 200")
-                except (OSError, ssl.SSLError):
-                    ok, s = False, None
-                print("ok" if ok else "refused")
-                sys.stdout.flush()
-                conns.append(s)
-            time.sleep(secs)
-            return 0
-    except ssl.SSLError as e:
-        print("TLS-ERROR: %s" % e)
-        return 3
-    except ConnectionResetError as e:
-        print("TLS-ERROR: reset: %s" % e)
-        return 3
-    except socket.timeout:
-        print("TIMEOUT")
-        return 5
-    print("usage: sipclient.py send|idle|trickle|hold ...", file=sys.stderr)
-    return 2
-
-sys.exit(main())
-PY
+# The client is tests/tools/sipclient.py: connect, TLS (client cert
+# optional), send a file, read N responses, print them. Also the slow and
+# idle clients for limit tests.
 
 # pr_sip_request FILE [N]: sends the raw request(s) in FILE to the relay over
 # mutual TLS as edge $PR_EDGE (default edge.contoso.com; PR_CERT/PR_KEY
 # override the files, PR_CERT= sends no client certificate) and prints N
 # responses (default 1). Returns sipclient.py's exit code (3: TLS refused,
 # 4: closed without a response, 5: timeout).
-pr_sip_request() {
-    local edge=${PR_EDGE:-edge.contoso.com}
-    PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
-        PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
-        python3 "$T/sipclient.py" send "$@"
-}
+pr_sip_request() { pr_sipclient send "$@"; }
 
-# pr_sipclient MODE ARGS...: the other sipclient.py modes (idle, trickle, hold).
+# pr_sipclient MODE ARGS...: any sipclient.py mode (idle, trickle, hold, ...)
+# with the same connection settings as pr_sip_request.
 pr_sipclient() {
     local edge=${PR_EDGE:-edge.contoso.com}
     PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
         PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
-        python3 "$T/sipclient.py" "$@"
+        python3 "$PR_SRC/tests/tools/sipclient.py" "$@"
 }
 
 # pr_msg OUT [key=value...]: writes one SIP request to OUT with CRLF line ends
@@ -593,48 +413,7 @@ pr_sipclient() {
 #   id [random]  event [im]  text [Lunch at 12?]  body [JSON built from the above]
 #   uri [built from the above]  extra [extra header lines, '|' separated]
 #   clen [computed]  omit [comma list of pn params or headers to leave out]
-pr_msg() {
-    python3 - "$@" <<'PY'
-import json, sys, uuid
-out = sys.argv[1]
-kv = dict(a.split("=", 1) for a in sys.argv[2:])
-g = lambda k, d: kv.get(k, d)
-omit = set(filter(None, g("omit", "").split(",")))
-method = g("method", "MESSAGE")
-dom = g("domain", "contoso.com")
-pid = g("id", uuid.uuid4().hex)
-params = [("pn-provider", g("provider", "apns")),
-          ("pn-prid", g("prid", "a1" * 32)),
-          ("pn-param", g("param", "ABCDE12345.com.example.lync"))]
-uri = g("uri", "sip:push@push.example.net" +
-        "".join(";%s=%s" % p for p in params if p[0] not in omit))
-if "body" in kv:
-    body = kv["body"]
-elif method == "MESSAGE":
-    body = json.dumps({"id": pid, "event": g("event", "im"),
-                       "from": "sip:alice@" + dom, "to": "sip:bob@" + dom,
-                       "title": "Alice Smith", "body": g("text", "Lunch at 12?"),
-                       "badge": 3, "sound": "default", "ttl": 60,
-                       "priority": "high"}, ensure_ascii=False)
-else:
-    body = ""
-body = body.encode("utf-8")
-cid = g("callid", uuid.uuid4().hex + "@edge." + dom)
-hdrs = [("Via", "SIP/2.0/TLS edge.%s:5061;branch=z9hG4bK%s" % (dom, uuid.uuid4().hex[:12])),
-        ("Max-Forwards", "70"),
-        ("From", "<sip:mcx@%s>;tag=%s" % (dom, uuid.uuid4().hex[:8])),
-        ("To", "<sip:push@push.example.net>"),
-        ("Call-ID", cid),
-        ("CSeq", "%s %s" % (g("cseq", "1"), method))]
-if body or method == "MESSAGE":
-    hdrs.append(("Content-Type", g("ctype", "application/json")))
-hdrs.append(("Content-Length", g("clen", str(len(body)))))
-lines = ["%s %s SIP/2.0" % (method, uri)]
-lines += ["%s: %s" % h for h in hdrs if h[0] not in omit]
-lines += [x for x in g("extra", "").split("|") if x]
-open(out, "wb").write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
-PY
-}
+pr_msg() { python3 "$PR_SRC/tests/tools/sip_msg.py" "$@"; }
 
 # pr_status RESPONSE_TEXT: the status code of the first response in the text.
 pr_status() { printf '%s\n' "$1" | sed -n '1s/^SIP\/2\.0 \([0-9]\{3\}\).*/\1/p' | tr -d '\r'; }
