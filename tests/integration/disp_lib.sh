@@ -50,6 +50,23 @@ disp_service_account() {
     python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/sa.key" demo-project "$1" "$T/sa.json"
 }
 
+# disp_config_base NODE_ID: prints what every dispatcher test config starts
+# with: node id, log level info, the test Redis, and a federation block (on a
+# free port; the dispatcher role does not listen) with the test PKI.
+disp_config_base() {
+    cat <<EOF
+node_id = "$1";
+log_level = "info";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
+federation = {
+  listen = [ "127.0.0.1:$(pr_free_port)" ];
+  domain = "push.example.net";
+  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
+          ca_file = "$T/pki/ca.pem"; };
+};
+EOF
+}
+
 # disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a
 # config with apps "test-ios" (APNs at the sandbox), "down-ios" (APNs at a
 # port nothing listens on: a provider outage that never ends), "test-android"
@@ -63,16 +80,8 @@ disp_config() {
         mpns_app=',
   { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1" ]; ca_file = "'"$T"'/pki/ca.pem"; }'
     fi
-    cat >"$file" <<EOF
-node_id = "disp-test";
-log_level = "info";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
-federation = {
-  listen = [ "127.0.0.1:$(pr_free_port)" ];
-  domain = "push.example.net";
-  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
-          ca_file = "$T/pki/ca.pem"; };
-};
+    disp_config_base disp-test >"$file"
+    cat >>"$file" <<EOF
 dispatcher = { max_in_flight = $inflight; claim_idle_ms = $claim;
   retry = { max_attempts = $attempts; base_delay_ms = 100; max_delay_ms = 2000; }; };
 apps = (
@@ -160,18 +169,7 @@ sb_stop() {
 }
 
 # record_ids: the push ids in the sandbox's delivery record, one a line.
-# The record is complete only once the sandbox stopped (sb_stop); a line
-# still being written is skipped.
-record_ids() {
-    [ -f "$T/record.jsonl" ] || return 0
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except ValueError:
-        pass' "$T/record.jsonl"
-}
+record_ids() { pr_record_ids "$T/record.jsonl"; }
 delivered_count() { record_ids | wc -l; }
 delivered_distinct() { record_ids | sort -u | wc -l; }
 

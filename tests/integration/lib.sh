@@ -505,6 +505,11 @@ pr_hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 # [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).
 pr_entries() { rcli --json XRANGE "$(pr_stream_key "$1")" - +; }
 
+# pr_record_ids FILE: the push ids in a sandbox delivery record FILE, one a
+# line (tests/tools/record_ids.py). The record is complete only once the
+# sandbox stopped; a line still being written is skipped.
+pr_record_ids() { python3 "$PR_SRC/tests/tools/record_ids.py" "$1"; }
+
 # pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 pr_wait_for() {
     local secs=$1

@@ -105,14 +105,7 @@ for _ in $(seq 1200); do [ "$(sb_delivered)" -ge "$ACCEPTED" ] && break; sleep 0
 [ "$(sb_delivered)" -ge "$ACCEPTED" ] || fail "only $(sb_delivered) of $ACCEPTED accepted MESSAGEs delivered after 120 s"
 kill -TERM "$SANDBOX_PID"
 wait "$SANDBOX_PID" 2>/dev/null || true
-python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-PY
+pr_record_ids "$T/sandbox.jsonl" | sort >"$T/delivered"
 LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
 DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
 echo "delivered $(wc -l <"$T/delivered") (duplicates $DUPS)"

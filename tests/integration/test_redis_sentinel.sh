@@ -163,29 +163,12 @@ echo "== every 202 of both failovers is delivered"
 { cat "$T/status-kill.log" "$STATUS_LOG" | grep ' 202 ' | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
 ACCEPTED=$(wc -l <"$T/accepted")
 delivered_all() {
-    python3 - "$T/sandbox.jsonl" "$T/accepted" <<'PY'
-import json, sys
-got = set()
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        got.add(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-want = set(open(sys.argv[2]).read().split())
-sys.exit(0 if want <= got else 1)
-PY
+    ! comm -23 "$T/accepted" <(pr_record_ids "$T/sandbox.jsonl" | sort -u) | grep -q .
 }
 pr_wait_for 120 delivered_all || true
 kill -TERM "$SANDBOX_PID"
 wait "$SANDBOX_PID" 2>/dev/null || true
-python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-PY
+pr_record_ids "$T/sandbox.jsonl" | sort >"$T/delivered"
 LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
 DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
 echo "accepted $ACCEPTED, delivered $(wc -l <"$T/delivered"), duplicates $DUPS"
