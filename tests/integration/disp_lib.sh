@@ -51,12 +51,12 @@ disp_service_account() {
 }
 
 # disp_config_base NODE_ID: prints what every dispatcher test config starts
-# with: node id, log level info, the test Redis, and a federation block (on a
+# with: node id, log level DISP_LOG_LEVEL (default info), the test Redis, and a federation block (on a
 # free port; the dispatcher role does not listen) with the test PKI.
 disp_config_base() {
     cat <<EOF
 node_id = "$1";
-log_level = "info";
+log_level = "${DISP_LOG_LEVEL:-info}";
 redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
 federation = {
   listen = [ "127.0.0.1:$(pr_free_port)" ];
@@ -71,7 +71,8 @@ EOF
 # config with apps "test-ios" (APNs at the sandbox), "down-ios" (APNs at a
 # port nothing listens on: a provider outage that never ends), "test-android"
 # (FCM at the sandbox), and with DISP_MPNS=1 "test-wp" (MPNS, channels on
-# 127.0.0.1).
+# 127.0.0.1). DISP_IOS_EXTRA adds settings to test-ios
+# ("request_timeout_ms = 2000;").
 disp_config() {
     local file=$1 inflight=${2:-2000} claim=${3:-30000} attempts=${4:-8}
     local dead_port mpns_app=""
@@ -86,7 +87,8 @@ dispatcher = { max_in_flight = $inflight; claim_idle_ms = $claim;
   retry = { max_attempts = $attempts; base_delay_ms = 100; max_delay_ms = 2000; }; };
 apps = (
   { id = "test-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM"; key_id = "$KID";
-    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; },
+    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem";
+    ${DISP_IOS_EXTRA:-} },
   { id = "down-ios"; provider = "apns"; topic = "$TOPIC.down"; team_id = "$TEAM"; key_id = "$KID";
     key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$dead_port"; ca_file = "$T/pki/ca.pem"; },
   { id = "test-android"; provider = "fcm"; project_id = "demo-project";
