@@ -87,6 +87,21 @@ wk_sipp_running() {
     return 1
 }
 
+# wk_recorded: deliveries in the sandbox's record so far.
+wk_recorded() { if [ -s "$T/sandbox.jsonl" ]; then wc -l <"$T/sandbox.jsonl"; else echo 0; fi; }
+wk_recorded_ge() { [ "$(wk_recorded)" -ge "$1" ]; }
+
+# wk_load_tenth N TAG: N MESSAGEs from 8 edges at once (wk_sipp_par); returns
+# once a tenth of them is delivered and the load still runs, so that a fault
+# the test injects next lands under load (fails otherwise: a fault after the
+# load was over would prove nothing).
+wk_load_tenth() {
+    local n=$1 tag=$2
+    wk_sipp_par 8 "$n" "$tag"
+    pr_wait_for 60 wk_recorded_ge $((n / 10)) || fail "fewer than $((n / 10)) deliveries after 60 s"
+    wk_sipp_running || fail "the load was over before the fault: the test proves nothing"
+}
+
 # wk_sipp_wait: wait for SIPP_PIDS (their exit codes do not matter: calls a
 # fault cut fail, and wk_audit counts only what was answered 202).
 wk_sipp_wait() {
