@@ -415,6 +415,24 @@ pr_sipclient() {
 #   clen [computed]  omit [comma list of pn params or headers to leave out]
 pr_msg() { python3 "$PR_SRC/tests/tools/sip_msg.py" "$@"; }
 
+# pr_wait_accepted ID_PREFIX WHAT: sends a MESSAGE with id ID_PREFIX-N (N =
+# 1, 2, ...) until one is answered 202, for a relay that recovers from a
+# fault on its own; sets ACCEPTED_ID and ACCEPT_TRIES. Fails after PR_WAIT_S
+# seconds of tries, naming WHAT and the last answer.
+pr_wait_accepted() {
+    local i
+    for i in $(seq $((PR_WAIT_S * 10))); do
+        pr_msg "$T/accepted.sip" id="$1-$i"
+        RESP=$(pr_sip_request "$T/accepted.sip") || true
+        if [ "$(pr_status "$RESP")" = 202 ]; then
+            ACCEPTED_ID="$1-$i" ACCEPT_TRIES=$i
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$2: no 202 after $i tries: $RESP"
+}
+
 # pr_status RESPONSE_TEXT: the status code of the first response in the text.
 pr_status() { printf '%s\n' "$1" | sed -n '1s/^SIP\/2\.0 \([0-9]\{3\}\).*/\1/p' | tr -d '\r'; }
 
