@@ -139,18 +139,17 @@ apns "$DEV" -H 'apns-id: not-a-uuid'
 assert_eq "400 BadMessageId" "$STATUS $(jget "$BODY" '["reason"]')" "bad apns-id"
 apns "nothex-token"
 assert_eq "400 BadDeviceToken" "$STATUS $(jget "$BODY" '["reason"]')" "non-hex device token"
-DATA='{"aps":' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "truncated JSON"
-DATA='{"alert":"no aps"}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "JSON without aps"
-DATA='{"x":{"aps":{}}}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps only nested deeper"
-DATA='{"aps":"alert"}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps not an object"
-DATA='{"aps":{}} trailing' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "trailing garbage"
-DATA='{"aps":{"alert":"a\qb"}}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "bad escape"
+# bad_payload DATA WHAT: the sandbox answers 400 BadPayload to APNs body DATA.
+bad_payload() {
+    DATA=$1 apns "$DEV"
+    assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "$2"
+}
+bad_payload '{"aps":' "truncated JSON"
+bad_payload '{"alert":"no aps"}' "JSON without aps"
+bad_payload '{"x":{"aps":{}}}' "aps only nested deeper"
+bad_payload '{"aps":"alert"}' "aps not an object"
+bad_payload '{"aps":{}} trailing' "trailing garbage"
+bad_payload '{"aps":{"alert":"a\qb"}}' "bad escape"
 UNI='{ "aps" : {"alert":{"title":"Caf\u00e9 \"x\"","body":"Zoë ☎ 😀"},"badge":1,"sound":null,
   "content-available":true,"mutable-content":false}, "pr":[1,-2.5e3,{"k":[]}] }'
 DATA=$UNI apns "$DEV"
