@@ -385,6 +385,29 @@ print(rows[-1][i])
 PY
 }
 
+# pr_load_start TAG N RATE TIMEOUT_S: N MESSAGEs in the background from sipp
+# (scenario message_expect_any: every final answer counts, each logged to
+# $LOAD_LOG as "... STATUS ID") at RATE a second, tokens and ids tagged TAG.
+# Sets LOAD_JOB (wait for it) and LOAD_LOG.
+pr_load_start() {
+    PR_CSV_TAG=$1 pr_gen_csv "$T/load-$1.csv" "$2"
+    LOAD_LOG="$T/sipp-message_expect_any-status.log"
+    PR_SIPP_RATE=$3 PR_SIPP_TIMEOUT=$4 pr_sipp message_expect_any "$2" -inf "$T/load-$1.csv" &
+    LOAD_JOB=$!
+    pr_track "$LOAD_JOB"
+}
+
+# pr_load_answered: MESSAGEs of the load answered 202 so far.
+pr_load_answered() { if [ -f "$LOAD_LOG" ]; then grep -c ' 202 ' "$LOAD_LOG" || true; else echo 0; fi; }
+pr_load_answered_ge() { [ "$(pr_load_answered)" -ge "$1" ]; }
+
+# pr_load_wait MIN WHAT: waits until at least MIN MESSAGEs of the load were
+# answered 202, so that a fault injected next lands under load.
+pr_load_wait() {
+    pr_wait_for "$PR_WAIT_S" pr_load_answered_ge "$1" || fail "fewer than $1 MESSAGEs accepted $2"
+    pass "$(pr_load_answered) MESSAGEs accepted $2"
+}
+
 # ---- single raw requests over mutual TLS -------------------------------------
 # The client is tests/tools/sipclient.py: connect, TLS (client cert
 # optional), send a file, read N responses, print them. Also the slow and
@@ -522,6 +545,14 @@ pr_hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 # pr_entries PROVIDER: the provider stream as JSON
 # [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).
 pr_entries() { rcli --json XRANGE "$(pr_stream_key "$1")" - +; }
+
+# pr_sb_delivered [PROVIDER]: deliveries (default apns) the sandbox of
+# pr_start_sandbox counted so far; 0 while it does not answer.
+pr_sb_delivered() {
+    curl -sf --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SANDBOX_PORT/_sandbox/stats" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"][sys.argv[1]])' "${1:-apns}" 2>/dev/null ||
+        echo 0
+}
 
 # pr_record_ids FILE: the push ids in a sandbox delivery record FILE, one a
 # line (tests/tools/record_ids.py). The record is complete only once the
