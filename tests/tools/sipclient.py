@@ -9,6 +9,12 @@
                       the server closes the idle connection (5: still open)
   ping                send a CRLF CRLF keep-alive (RFC 5626), expect a CRLF
                       pong: prints "pong"
+  stream FILE [close|answer]
+                      send FILE while reading what comes back (the server
+                      may stop reading mid-way); print the first response's
+                      head, or NORESPONSE. close (default): then wait for
+                      the server to close and print EOF; answer: return
+                      once the head is in
   hold N SECS         open N TLS connections, send OPTIONS on each, print per
                       connection "ok" (200 seen) or "refused", keep them open
                       SECS seconds
@@ -22,7 +28,7 @@ long start-up and the TLS handshake took).
 Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
 response, 5 timeout.
 """
-import os, socket, ssl, sys, time
+import os, select, socket, ssl, sys, time
 
 HOST = os.environ.get("PR_HOST", "127.0.0.1")
 PORT = int(os.environ["PR_PORT"])
@@ -80,6 +86,42 @@ def closed_after(s, secs, step=None, feed=b""):
     print("%.1f" % (time.monotonic() - start))
     return 0
 
+def stream(data, mode):
+    s = tls_connect()
+    # One thread drives both directions (an SSL object is not safe to share
+    # between threads): send while the server reads, read what it answers.
+    s.setblocking(False)
+    buf, off, eof = b"", 0, False
+    while not eof and (mode == "close" or b"\r\n\r\n" not in buf):
+        r, w, _ = select.select([s], [s] if off < len(data) else [], [], TIMEOUT)
+        if not r and not w:
+            print("TIMEOUT after:", buf.decode("utf-8", "replace"))
+            return 5
+        if w:
+            try:
+                off += s.send(data[off:off + 16384])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+            except OSError:
+                off = len(data)     # the server stopped reading and closed
+        while r:
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            except OSError:
+                chunk = b""         # a reset after the answer still ends the connection
+            if not chunk:
+                eof = True
+                break
+            buf += chunk
+            r = s.pending() > 0
+    head = buf.split(b"\r\n\r\n", 1)[0]
+    print(head.decode("utf-8", "replace") if head else "NORESPONSE")
+    if mode == "close":
+        print("EOF")
+    return 0
+
 def main():
     mode = sys.argv[1]
     try:
@@ -110,6 +152,9 @@ def main():
                 print("CLOSED: connection closed before a full response")
                 return 4
             return closed_after(s, float(sys.argv[3]))
+        if mode == "stream":
+            return stream(open(sys.argv[2], "rb").read(),
+                          sys.argv[3] if len(sys.argv) > 3 else "close")
         if mode == "ping":
             s = tls_connect()
             s.sendall(b"\r\n\r\n")
@@ -155,7 +200,7 @@ def main():
     except socket.timeout:
         print("TIMEOUT")
         return 5
-    print("usage: sipclient.py send|idle|trickle|hold ...", file=sys.stderr)
+    print("usage: sipclient.py send|sendidle|stream|idle|trickle|ping|hold ...", file=sys.stderr)
     return 2
 
 sys.exit(main())
