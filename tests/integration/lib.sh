@@ -559,6 +559,22 @@ pr_sb_delivered() {
 # sandbox stopped; a line still being written is skipped.
 pr_record_ids() { python3 "$PR_SRC/tests/tools/record_ids.py" "$1"; }
 
+# pr_audit_delivered ACCEPTED: stops the sandbox (which completes its
+# record), then compares the ids in file ACCEPTED (every MESSAGE
+# answered 202) with the ids delivered; fails when one was never delivered
+# (naming a few), and reports how many were delivered twice.
+pr_audit_delivered() {
+    local lost dups
+    pr_stop "$SANDBOX_PID"
+    pr_record_ids "$T/sandbox.jsonl" | sort >"$T/delivered"
+    sort -u "$1" >"$T/accepted-sorted"
+    lost=$(comm -23 "$T/accepted-sorted" <(sort -u "$T/delivered") | wc -l)
+    dups=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
+    echo "accepted $(wc -l <"$T/accepted-sorted"), delivered $(wc -l <"$T/delivered"), duplicates $dups"
+    [ "$lost" = 0 ] || comm -23 "$T/accepted-sorted" <(sort -u "$T/delivered") | head -5 >&2
+    assert_eq 0 "$lost" "MESSAGEs answered 202 but never delivered"
+}
+
 # pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 pr_wait_for() {
     local secs=$1
