@@ -100,6 +100,26 @@ pr_start_redis() {
 }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+# pr_start_replica [redis-server args...]: a replica of the test Redis
+# ($REDIS_PORT, told to feed a replica at once, not after 5 s) on
+# REPLICA_PORT (a free port on the first call, the same one on a restart),
+# data in $T/replica. Returns once it is in sync and the primary sees it.
+# Sets REPLICA_PORT, REPLICA_PID.
+pr_start_replica() {
+    : "${REPLICA_PORT:=$(pr_free_port)}"
+    mkdir -p "$T/replica"
+    rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
+        --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$REDIS_PORT" --daemonize no \
+        "$@" >>"$T/replica.log" 2>&1 &
+    REPLICA_PID=$!
+    pr_track "$REPLICA_PID"
+    pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
+        fail "replica did not sync with the primary"
+    pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $REDIS_PORT INFO replication | grep -q connected_slaves:1" ||
+        fail "primary does not see its replica"
+}
+
 # pr_stop_redis / pr_restart_redis: for fault tests (same port, same data).
 pr_stop_redis() { pr_stop "$REDIS_PID"; }
 pr_restart_redis() { pr_start_redis; }

@@ -21,17 +21,7 @@ pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
 OLD_PRIMARY=$REDIS_PORT
-rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null   # a replica syncs at once, not after 5 s
-
-REPLICA_PORT=$(pr_free_port)
-mkdir -p "$T/replica"
-redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
-    --appendonly yes --appendfsync everysec --repl-diskless-sync-delay 0 \
-    --replicaof 127.0.0.1 "$OLD_PRIMARY" --daemonize no >"$T/replica.log" 2>&1 &
-REPLICA_PID=$!
-pr_track "$REPLICA_PID"
-pr_wait_for 60 sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
-    fail "replica did not sync"
+pr_start_replica --appendonly yes --appendfsync everysec
 
 SENTINEL_PORTS=()
 for k in 1 2 3; do
