@@ -21,8 +21,8 @@ echo "== filling Redis with $KEYS keys (kept in the AOF)"
 rcli EVAL "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'fill:' .. i, i) end return 1" \
     0 "$KEYS" >/dev/null
 assert_eq "$KEYS" "$(rcli DBSIZE)" "keys in Redis"
-PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=200 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_sandbox
+PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=200 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_relay all
 PID_BEFORE=$RELAY_PID
 pr_enable contoso.com edge.contoso.com

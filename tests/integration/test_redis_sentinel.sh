@@ -48,13 +48,13 @@ for p in "${SENTINEL_PORTS[@]}"; do
 done
 pass "primary $OLD_PRIMARY, replica $REPLICA_PORT, sentinels ${SENTINEL_PORTS[*]}"
 
+PR_LOG_LEVEL=info pr_start_sandbox
 # The relay knows only the sentinels.
 pr_write_config "$T/relay.conf"
 S_LIST=$(printf '"127.0.0.1:%s", ' "${SENTINEL_PORTS[@]}")
 sed -i "s/^redis = { .* };\$/redis = { sentinels = [ ${S_LIST%, } ]; master_name = \"pushrelay\"; prefix = \"pr:\"; wait_replicas = 1; wait_timeout_ms = 500; };/" "$T/relay.conf"
 grep -q 'sentinels = \[ "127.0.0.1' "$T/relay.conf" || fail "could not write the sentinel config"
 grep -q '^redis = .*port = ' "$T/relay.conf" && fail "the test config still names a Redis port"
-PR_LOG_LEVEL=info pr_start_sandbox
 pr_start_relay all
 PID_BEFORE=$RELAY_PID
 pr_enable contoso.com edge.contoso.com

@@ -51,8 +51,8 @@ wk_boot() {
     pr_gen_certs
     pr_gen_edge edge.contoso.com
     pr_start_redis
-    PR_LOG_LEVEL=${PR_LOG_LEVEL:-info} pr_write_config "$T/relay.conf"
     pr_start_sandbox
+    PR_LOG_LEVEL=${PR_LOG_LEVEL:-info} pr_write_config "$T/relay.conf"
     wk_start "$1"
     pr_enable contoso.com edge.contoso.com
     pr_start_stunnel edge.contoso.com
