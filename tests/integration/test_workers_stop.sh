@@ -9,8 +9,6 @@
 
 N=${PR_WORKERS_N:-2400}
 wk_boot 2
-WORKERS=$(wk_pids)
-for pid in $WORKERS; do pr_track "$pid"; done    # stopped by the test even if the supervisor fails to
 
 echo "== $N MESSAGEs from 8 edges at once; SIGTERM once $((N / 10)) are delivered"
 wk_load_tenth "$N" stop

@@ -54,6 +54,9 @@ wk_boot() {
     pr_start_sandbox
     PR_LOG_LEVEL=${PR_LOG_LEVEL:-info} pr_write_config "$T/relay.conf"
     wk_start "$1"
+    # Stopped by the test at its end even if the supervisor fails to stop them.
+    WORKERS=$(wk_pids)
+    for pid in $WORKERS; do pr_track "$pid"; done
     pr_enable contoso.com edge.contoso.com
     pr_start_stunnel edge.contoso.com
 }
