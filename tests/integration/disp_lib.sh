@@ -2,12 +2,9 @@
 # of lib.sh: a private Redis, pushrelay-sandbox as APNs, a config whose apps
 # point at it, and the dispatcher itself. Source lib.sh first, then this.
 #
-# The dispatcher runs as `pushrelayd -c CONF --role dispatcher` when the
-# daemon knows --role, else as the tests/tools/pr_disp_run driver (the same
-# disp_new/disp_stop/disp_free calls without the listener). DISP_CMD
-# overrides both.
+# The dispatcher runs as `pushrelayd -c CONF --role dispatcher`; DISP_CMD
+# overrides that (test_dispatch_reload.sh drives tests/tools/pr_disp_run).
 
-SB="$PR_BIN/pushrelay-sandbox"
 QUEUE="$PR_BIN/pr_queue"
 TEAM=TEAM123456
 KID=KEY1234567
@@ -17,12 +14,8 @@ TOPIC=com.example.lync
 disp_cmd() {
     if [ -n "${DISP_CMD:-}" ]; then
         echo "$DISP_CMD -c $1"
-    elif "$PR_BIN/pushrelayd" --help 2>&1 | grep -q -- '--role'; then
-        echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
-    elif [ -x "$PR_BIN/pr_disp_run" ]; then
-        echo "$PR_BIN/pr_disp_run -c $1"
     else
-        fail "no dispatcher to run: neither pushrelayd --role nor $PR_BIN/pr_disp_run"
+        echo "$PR_BIN/pushrelayd -c $1 --role dispatcher"
     fi
 }
 
@@ -37,42 +30,49 @@ disp_setup() {
     disp_start_sandbox
 }
 
-# disp_start_sandbox: (re)starts the sandbox; SB_ARGS adds flags (--goaway-after N ...).
+# disp_start_sandbox: (re)starts the sandbox on new ports; SB_ARGS adds
+# flags (--goaway-after N ...). Sets SB_PORT, MPNS_PORT, SB_PID.
 disp_start_sandbox() {
-    rm -f "$T/sandbox.ports"
     # The sandbox checks assertions against the account's key; token_uri is
     # rewritten once its port is known.
     disp_service_account "https://127.0.0.1/token"
-    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 \
-        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+    # shellcheck disable=SC2086  # SB_ARGS is a list of flags
+    pr_run_sandbox sandbox 0 0 \
         --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
-        --fcm-service-account "$T/sa.json" \
-        --record "$T/record.jsonl" --port-file "$T/sandbox.ports" ${SB_ARGS:-} 2>>"$T/sandbox.log" &
-    SB_PID=$!
-    pr_track "$SB_PID"
-    # the port file is written once both listeners are bound: ready
-    pr_wait_for "$PR_WAIT_S" test -s "$T/sandbox.ports" ||
-        fail "sandbox did not write its port file in ${PR_WAIT_S}s"
-    SB_PORT=$(sed -n 1p "$T/sandbox.ports")
-    MPNS_PORT=$(sed -n 2p "$T/sandbox.ports")
-    pr_wait_port "$SB_PORT"
+        --fcm-service-account "$T/sa.json" --record "$T/record.jsonl" ${SB_ARGS:-}
+    SB_PORT=$SANDBOX_PORT
+    SB_PID=$SANDBOX_PID
     disp_service_account "https://127.0.0.1:$SB_PORT/token"
 }
 
 # disp_service_account TOKEN_URI: writes $T/sa.json for project demo-project.
 disp_service_account() {
-    python3 -c 'import json, sys; json.dump({"type": "service_account",
-        "project_id": "demo-project", "private_key_id": "k1",
-        "private_key": open(sys.argv[1]).read(),
-        "client_email": "relay@demo-project.iam.gserviceaccount.com",
-        "token_uri": sys.argv[2]}, open(sys.argv[3], "w"))' "$T/sa.key" "$1" "$T/sa.json"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/sa.key" demo-project "$1" "$T/sa.json"
+}
+
+# disp_config_base NODE_ID: prints what every dispatcher test config starts
+# with: node id, log level DISP_LOG_LEVEL (default info), the test Redis, and a federation block (on a
+# free port; the dispatcher role does not listen) with the test PKI.
+disp_config_base() {
+    cat <<EOF
+node_id = "$1";
+log_level = "${DISP_LOG_LEVEL:-info}";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
+federation = {
+  listen = [ "127.0.0.1:$(pr_free_port)" ];
+  domain = "push.example.net";
+  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
+          ca_file = "$T/pki/ca.pem"; };
+};
+EOF
 }
 
 # disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a
 # config with apps "test-ios" (APNs at the sandbox), "down-ios" (APNs at a
 # port nothing listens on: a provider outage that never ends), "test-android"
 # (FCM at the sandbox), and with DISP_MPNS=1 "test-wp" (MPNS, channels on
-# 127.0.0.1).
+# 127.0.0.1). DISP_IOS_EXTRA adds settings to test-ios
+# ("request_timeout_ms = 2000;").
 disp_config() {
     local file=$1 inflight=${2:-2000} claim=${3:-30000} attempts=${4:-8}
     local dead_port mpns_app=""
@@ -81,21 +81,14 @@ disp_config() {
         mpns_app=',
   { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "127.0.0.1" ]; ca_file = "'"$T"'/pki/ca.pem"; }'
     fi
-    cat >"$file" <<EOF
-node_id = "disp-test";
-log_level = "info";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
-federation = {
-  listen = [ "127.0.0.1:$(pr_free_port)" ];
-  domain = "push.example.net";
-  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
-          ca_file = "$T/pki/ca.pem"; };
-};
+    disp_config_base disp-test >"$file"
+    cat >>"$file" <<EOF
 dispatcher = { max_in_flight = $inflight; claim_idle_ms = $claim;
   retry = { max_attempts = $attempts; base_delay_ms = 100; max_delay_ms = 2000; }; };
 apps = (
   { id = "test-ios"; provider = "apns"; topic = "$TOPIC"; team_id = "$TEAM"; key_id = "$KID";
-    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem"; },
+    key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$SB_PORT"; ca_file = "$T/pki/ca.pem";
+    ${DISP_IOS_EXTRA:-} },
   { id = "down-ios"; provider = "apns"; topic = "$TOPIC.down"; team_id = "$TEAM"; key_id = "$KID";
     key_file = "$T/apns.p8"; endpoint = "https://127.0.0.1:$dead_port"; ca_file = "$T/pki/ca.pem"; },
   { id = "test-android"; provider = "fcm"; project_id = "demo-project";
@@ -178,18 +171,7 @@ sb_stop() {
 }
 
 # record_ids: the push ids in the sandbox's delivery record, one a line.
-# The record is complete only once the sandbox stopped (sb_stop); a line
-# still being written is skipped.
-record_ids() {
-    [ -f "$T/record.jsonl" ] || return 0
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except ValueError:
-        pass' "$T/record.jsonl"
-}
+record_ids() { pr_record_ids "$T/record.jsonl"; }
 delivered_count() { record_ids | wc -l; }
 delivered_distinct() { record_ids | sort -u | wc -l; }
 

@@ -16,7 +16,7 @@
 #   pr_start_relay [ROLE], pr_stop_relay pushrelayd ($RELAY_PID, $SIP_PORT)
 #   pr_start_sandbox [ARGS]              fake APNs/FCM/MPNS ($T/sandbox.jsonl)
 #   pr_ctl ARGS, pr_enable DOM FQDN ..   pushrelayctl on the test config
-#   pr_boot [ROLE]                       all of the above for a listener test
+#   pr_boot [--sandbox] [ROLE]           all of the above for a relay test
 #   pr_start_stunnel EDGE                the edge's TLS client ($STUNNEL_PORT)
 #   pr_gen_csv, pr_sipp SCEN N ARGS      sipp as the edge (sipp/*.xml)
 #   pr_msg OUT k=v.., pr_sip_request F   one raw request over mutual TLS
@@ -99,6 +99,26 @@ pr_start_redis() {
     pr_wait_port "$REDIS_PORT"
 }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# pr_start_replica [redis-server args...]: a replica of the test Redis
+# ($REDIS_PORT, told to feed a replica at once, not after 5 s) on
+# REPLICA_PORT (a free port on the first call, the same one on a restart),
+# data in $T/replica. Returns once it is in sync and the primary sees it.
+# Sets REPLICA_PORT, REPLICA_PID.
+pr_start_replica() {
+    : "${REPLICA_PORT:=$(pr_free_port)}"
+    mkdir -p "$T/replica"
+    rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
+        --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$REDIS_PORT" --daemonize no \
+        "$@" >>"$T/replica.log" 2>&1 &
+    REPLICA_PID=$!
+    pr_track "$REPLICA_PID"
+    pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
+        fail "replica did not sync with the primary"
+    pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $REDIS_PORT INFO replication | grep -q connected_slaves:1" ||
+        fail "primary does not see its replica"
+}
 
 # pr_stop_redis / pr_restart_redis: for fault tests (same port, same data).
 pr_stop_redis() { pr_stop "$REDIS_PID"; }
@@ -183,28 +203,25 @@ pr_wait_bound() {
 pr_gen_provider_keys() {
     local d="$T/pki"
     mkdir -p "$d"
-    : "${SANDBOX_PORT:=$(pr_free_port)}"
     [ -f "$d/wns-secret.txt" ] || echo "test-only-wns-secret" >"$d/wns-secret.txt"
     [ -f "$d/hms-secret.txt" ] || echo "test-only-hms-secret" >"$d/hms-secret.txt"
     [ -f "$d/vapid.pem" ] || openssl genpkey -algorithm EC \
         -pkeyopt ec_paramgen_curve:P-256 -out "$d/vapid.pem" 2>/dev/null
     [ -f "$d/apns-key.p8" ] || openssl genpkey -algorithm EC \
         -pkeyopt ec_paramgen_curve:P-256 -out "$d/apns-key.p8" 2>/dev/null
-    if [ ! -f "$d/fcm-sa.json" ]; then
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-            -out "$d/fcm-sa.key" 2>/dev/null
-        python3 - "$d/fcm-sa.key" "$d/fcm-sa.json" "$SANDBOX_PORT" <<'PY'
-import json, sys
-key = open(sys.argv[1]).read()
-sa = {"type": "service_account", "project_id": "example-lync",
-      "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-      "private_key": key,
-      "client_email": "pushrelay@example-lync.iam.gserviceaccount.com",
-      "client_id": "100000000000000000001",
-      "token_uri": "https://127.0.0.1:%s/token" % sys.argv[3]}
-json.dump(sa, open(sys.argv[2], "w"), indent=2)
-PY
-    fi
+    [ -f "$d/fcm-sa.key" ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+        -out "$d/fcm-sa.key" 2>/dev/null
+    [ -f "$d/fcm-sa.json" ] || pr_write_service_account
+}
+
+# pr_write_service_account: (re)writes $T/pki/fcm-sa.json with token_uri at
+# the sandbox's SANDBOX_PORT (a free port when none is known yet).
+pr_write_service_account() {
+    : "${SANDBOX_PORT:=$(pr_free_port)}"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/pki/fcm-sa.key" example-lync \
+        "https://127.0.0.1:$SANDBOX_PORT/token" "$T/pki/fcm-sa.json" \
+        --email pushrelay@example-lync.iam.gserviceaccount.com \
+        --key-id 0123456789abcdef0123456789abcdef01234567
 }
 
 # ---- pushrelayd -------------------------------------------------------------
@@ -369,24 +386,7 @@ CONF
 #   0 token (64 hex starting with 0, unique)  1 id (unique)  2 From domain  3 pn-provider
 #   4 pn-param  5 event  6 body text (no ';')
 # PR_CSV_TAG makes tokens/ids distinct across files of one test.
-pr_gen_csv() {
-    python3 - "$@" <<'PY'
-import hashlib, os, sys
-out, n = sys.argv[1], int(sys.argv[2])
-a = sys.argv[3:] + [None] * 5
-dom = a[0] or "contoso.com"; prov = a[1] or "apns"
-param = a[2] or "ABCDE12345.com.example.lync"; ev = a[3] or "im"
-body = a[4] or "Lunch at 12?"
-tag = os.environ.get("PR_CSV_TAG", "t")
-with open(out, "w", encoding="utf-8") as f:
-    f.write("SEQUENTIAL\n")
-    for i in range(n):
-        # A leading 0 keeps tokens clear of the sandbox's behaviour markers
-        # (e<SSS><N>, d<MMMM>, c<N>, q<N>), which random hex would hit.
-        tok = "0" + hashlib.sha256(("%s-%d" % (tag, i)).encode()).hexdigest()[1:]
-        f.write("%s;%s-%06d;%s;%s;%s;%s;%s\n" % (tok, tag, i, dom, prov, param, ev, body))
-PY
-}
+pr_gen_csv() { python3 "$PR_SRC/tests/tools/sipp_csv.py" "$@"; }
 
 # pr_sipp SCENARIO COUNT [sipp args...]: runs sipp scenario
 # tests/integration/sipp/SCENARIO.xml COUNT times over TCP to the stunnel
@@ -422,188 +422,48 @@ print(rows[-1][i])
 PY
 }
 
+# pr_load_start TAG N RATE TIMEOUT_S: N MESSAGEs in the background from sipp
+# (scenario message_expect_any: every final answer counts, each logged to
+# $LOAD_LOG as "... STATUS ID") at RATE a second, tokens and ids tagged TAG.
+# Sets LOAD_JOB (wait for it) and LOAD_LOG.
+pr_load_start() {
+    PR_CSV_TAG=$1 pr_gen_csv "$T/load-$1.csv" "$2"
+    LOAD_LOG="$T/sipp-message_expect_any-status.log"
+    PR_SIPP_RATE=$3 PR_SIPP_TIMEOUT=$4 pr_sipp message_expect_any "$2" -inf "$T/load-$1.csv" &
+    LOAD_JOB=$!
+    pr_track "$LOAD_JOB"
+}
+
+# pr_load_answered: MESSAGEs of the load answered 202 so far.
+pr_load_answered() { if [ -f "$LOAD_LOG" ]; then grep -c ' 202 ' "$LOAD_LOG" || true; else echo 0; fi; }
+pr_load_answered_ge() { [ "$(pr_load_answered)" -ge "$1" ]; }
+
+# pr_load_wait MIN WHAT: waits until at least MIN MESSAGEs of the load were
+# answered 202, so that a fault injected next lands under load.
+pr_load_wait() {
+    pr_wait_for "$PR_WAIT_S" pr_load_answered_ge "$1" || fail "fewer than $1 MESSAGEs accepted $2"
+    pass "$(pr_load_answered) MESSAGEs accepted $2"
+}
+
 # ---- single raw requests over mutual TLS -------------------------------------
-# The client: connect, TLS (client cert optional), send a file, read N
-# responses, print them. Also the slow and idle clients for limit tests.
-cat >"$T/sipclient.py" <<'PY'
-"""sipclient.py - a minimal SIP-over-TLS client for pushrelay's tests.
-
-  send FILE [N]       send FILE, print N responses (head and body)
-  idle SECS           TCP connect, send nothing: print seconds until the
-                      server closes (exit 5 if still open after SECS)
-  trickle SECS STEP   TLS, then one byte of an endless header every STEP s:
-                      print seconds until the server closes (5: still open)
-  sendidle FILE SECS  send FILE, read one response, then print seconds until
-                      the server closes the idle connection (5: still open)
-  ping                send a CRLF CRLF keep-alive (RFC 5626), expect a CRLF
-                      pong: prints "pong"
-  hold N SECS         open N TLS connections, send OPTIONS on each, print per
-                      connection "ok" (200 seen) or "refused", keep them open
-                      SECS seconds
-Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
-PR_TIMEOUT (seconds to wait for each response; default 60, a ceiling a slow
-machine does not reach; "hold" keeps its historical 5 s per connection),
-PR_SEND_EARLY_IN_SECOND=1 (send: once connected, wait for the start of a
-wall-clock second, so that a burst lands in one rate-limit window however
-long start-up and the TLS handshake took).
-Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
-response, 5 timeout.
-"""
-import os, socket, ssl, sys, time
-
-HOST = os.environ.get("PR_HOST", "127.0.0.1")
-PORT = int(os.environ["PR_PORT"])
-TIMEOUT = float(os.environ.get("PR_TIMEOUT", "5" if sys.argv[1:2] == ["hold"] else "60"))
-
-def tls_connect():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.environ["PR_CA"])
-    if os.environ.get("PR_CERT"):
-        ctx.load_cert_chain(os.environ["PR_CERT"], os.environ["PR_KEY"])
-    s = socket.create_connection((HOST, PORT), TIMEOUT)
-    return ctx.wrap_socket(s, server_hostname="push.example.net")
-
-def read_response(s, buf):
-    """Returns (response bytes, rest) or (None, buf) on EOF."""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None, buf
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    clen = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"content-length", b"l"):
-            clen = int(value.strip() or 0)
-    while len(rest) < clen:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None, buf
-        rest += chunk
-    return head + b"\r\n\r\n" + rest[:clen], rest[clen:]
-
-def closed_after(s, secs, step=None, feed=b""):
-    start = time.monotonic()
-    s.settimeout(step or secs)
-    i = 0
-    while time.monotonic() - start < secs:
-        try:
-            if s.recv(4096) == b"":
-                break
-        except socket.timeout:
-            if step is not None:
-                try:
-                    s.sendall(feed[i % len(feed):i % len(feed) + 1])
-                except OSError:
-                    break
-                i += 1
-            continue
-        except (OSError, ssl.SSLError):
-            break
-    else:
-        print("open after %.1f" % secs)
-        return 5
-    print("%.1f" % (time.monotonic() - start))
-    return 0
-
-def main():
-    mode = sys.argv[1]
-    try:
-        if mode == "send":
-            data = open(sys.argv[2], "rb").read()
-            n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-            s = tls_connect()
-            if os.environ.get("PR_SEND_EARLY_IN_SECOND"):
-                now = time.time()
-                if now % 1 > 0.05:
-                    time.sleep(1.02 - now % 1)
-            s.sendall(data)
-            buf = b""
-            for _ in range(n):
-                resp, buf = read_response(s, buf)
-                if resp is None:
-                    print("CLOSED: connection closed before a full response")
-                    return 4
-                sys.stdout.write(resp.decode("utf-8", "replace"))
-                sys.stdout.flush()
-            s.close()
-            return 0
-        if mode == "sendidle":
-            s = tls_connect()
-            s.sendall(open(sys.argv[2], "rb").read())
-            resp, _ = read_response(s, b"")
-            if resp is None:
-                print("CLOSED: connection closed before a full response")
-                return 4
-            return closed_after(s, float(sys.argv[3]))
-        if mode == "ping":
-            s = tls_connect()
-            s.sendall(b"\r\n\r\n")
-            got = s.recv(16)
-            print("pong" if got.startswith(b"\r\n") else "no pong: %r" % got)
-            return 0 if got.startswith(b"\r\n") else 4
-        if mode == "idle":
-            s = socket.create_connection((HOST, PORT), TIMEOUT)
-            return closed_after(s, float(sys.argv[2]))
-        if mode == "trickle":
-            s = tls_connect()
-            feed = b"OPTIONS sip:push@push.example.net SIP/2.0\r\nX-Slow: " + b"a" * 64
-            return closed_after(s, float(sys.argv[2]), float(sys.argv[3]), feed)
-        if mode == "hold":
-            n, secs = int(sys.argv[2]), float(sys.argv[3])
-            conns = []
-            for i in range(n):
-                req = ("OPTIONS sip:push@push.example.net SIP/2.0\r\n"
-                       "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKhold%d\r\n"
-                       "Max-Forwards: 70\r\nFrom: <sip:mcx@contoso.com>;tag=h%d\r\n"
-                       "To: <sip:push@push.example.net>\r\nCall-ID: hold-%d@test\r\n"
-                       "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n") % (i, i, i)
-                try:
-                    s = tls_connect()
-                    s.sendall(req.encode())
-                    resp, _ = read_response(s, b"")
-                    ok = resp is not None and resp.startswith(b"SIP/2.0 200")
-                except (OSError, ssl.SSLError):
-                    ok, s = False, None
-                print("ok" if ok else "refused")
-                sys.stdout.flush()
-                conns.append(s)
-            time.sleep(secs)
-            return 0
-    except ssl.SSLError as e:
-        print("TLS-ERROR: %s" % e)
-        return 3
-    except ConnectionResetError as e:
-        print("TLS-ERROR: reset: %s" % e)
-        return 3
-    except socket.timeout:
-        print("TIMEOUT")
-        return 5
-    print("usage: sipclient.py send|idle|trickle|hold ...", file=sys.stderr)
-    return 2
-
-sys.exit(main())
-PY
+# The client is tests/tools/sipclient.py: connect, TLS (client cert
+# optional), send a file, read N responses, print them. Also the slow and
+# idle clients for limit tests.
 
 # pr_sip_request FILE [N]: sends the raw request(s) in FILE to the relay over
 # mutual TLS as edge $PR_EDGE (default edge.contoso.com; PR_CERT/PR_KEY
 # override the files, PR_CERT= sends no client certificate) and prints N
 # responses (default 1). Returns sipclient.py's exit code (3: TLS refused,
 # 4: closed without a response, 5: timeout).
-pr_sip_request() {
-    local edge=${PR_EDGE:-edge.contoso.com}
-    PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
-        PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
-        python3 "$T/sipclient.py" send "$@"
-}
+pr_sip_request() { pr_sipclient send "$@"; }
 
-# pr_sipclient MODE ARGS...: the other sipclient.py modes (idle, trickle, hold).
+# pr_sipclient MODE ARGS...: any sipclient.py mode (idle, trickle, hold, ...)
+# with the same connection settings as pr_sip_request.
 pr_sipclient() {
     local edge=${PR_EDGE:-edge.contoso.com}
     PR_PORT=${PR_PORT:-$SIP_PORT} PR_CA=${PR_CA:-$T/pki/ca.pem} \
         PR_CERT=${PR_CERT-$T/pki/edge-$edge.pem} PR_KEY=${PR_KEY-$T/pki/edge-$edge.key} \
-        python3 "$T/sipclient.py" "$@"
+        python3 "$PR_SRC/tests/tools/sipclient.py" "$@"
 }
 
 # pr_msg OUT [key=value...]: writes one SIP request to OUT with CRLF line ends
@@ -613,47 +473,24 @@ pr_sipclient() {
 #   id [random]  event [im]  text [Lunch at 12?]  body [JSON built from the above]
 #   uri [built from the above]  extra [extra header lines, '|' separated]
 #   clen [computed]  omit [comma list of pn params or headers to leave out]
-pr_msg() {
-    python3 - "$@" <<'PY'
-import json, sys, uuid
-out = sys.argv[1]
-kv = dict(a.split("=", 1) for a in sys.argv[2:])
-g = lambda k, d: kv.get(k, d)
-omit = set(filter(None, g("omit", "").split(",")))
-method = g("method", "MESSAGE")
-dom = g("domain", "contoso.com")
-pid = g("id", uuid.uuid4().hex)
-params = [("pn-provider", g("provider", "apns")),
-          ("pn-prid", g("prid", "a1" * 32)),
-          ("pn-param", g("param", "ABCDE12345.com.example.lync"))]
-uri = g("uri", "sip:push@push.example.net" +
-        "".join(";%s=%s" % p for p in params if p[0] not in omit))
-if "body" in kv:
-    body = kv["body"]
-elif method == "MESSAGE":
-    body = json.dumps({"id": pid, "event": g("event", "im"),
-                       "from": "sip:alice@" + dom, "to": "sip:bob@" + dom,
-                       "title": "Alice Smith", "body": g("text", "Lunch at 12?"),
-                       "badge": 3, "sound": "default", "ttl": 60,
-                       "priority": "high"}, ensure_ascii=False)
-else:
-    body = ""
-body = body.encode("utf-8")
-cid = g("callid", uuid.uuid4().hex + "@edge." + dom)
-hdrs = [("Via", "SIP/2.0/TLS edge.%s:5061;branch=z9hG4bK%s" % (dom, uuid.uuid4().hex[:12])),
-        ("Max-Forwards", "70"),
-        ("From", "<sip:mcx@%s>;tag=%s" % (dom, uuid.uuid4().hex[:8])),
-        ("To", "<sip:push@push.example.net>"),
-        ("Call-ID", cid),
-        ("CSeq", "%s %s" % (g("cseq", "1"), method))]
-if body or method == "MESSAGE":
-    hdrs.append(("Content-Type", g("ctype", "application/json")))
-hdrs.append(("Content-Length", g("clen", str(len(body)))))
-lines = ["%s %s SIP/2.0" % (method, uri)]
-lines += ["%s: %s" % h for h in hdrs if h[0] not in omit]
-lines += [x for x in g("extra", "").split("|") if x]
-open(out, "wb").write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
-PY
+pr_msg() { python3 "$PR_SRC/tests/tools/sip_msg.py" "$@"; }
+
+# pr_wait_accepted ID_PREFIX WHAT: sends a MESSAGE with id ID_PREFIX-N (N =
+# 1, 2, ...) until one is answered 202, for a relay that recovers from a
+# fault on its own; sets ACCEPTED_ID and ACCEPT_TRIES. Fails after PR_WAIT_S
+# seconds of tries, naming WHAT and the last answer.
+pr_wait_accepted() {
+    local i
+    for i in $(seq $((PR_WAIT_S * 10))); do
+        pr_msg "$T/accepted.sip" id="$1-$i"
+        RESP=$(pr_sip_request "$T/accepted.sip") || true
+        if [ "$(pr_status "$RESP")" = 202 ]; then
+            ACCEPTED_ID="$1-$i" ACCEPT_TRIES=$i
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$2: no 202 after $i tries: $RESP"
 }
 
 # pr_status RESPONSE_TEXT: the status code of the first response in the text.
@@ -682,41 +519,98 @@ pr_stream_key() { echo "pr:{q}:in:$1"; }
 pr_xlen() { rcli XLEN "$(pr_stream_key "$1")"; }
 
 # ---- the sandbox (fake APNs/FCM/MPNS) ---------------------------------------
-# pr_start_sandbox: starts pushrelay-sandbox on SANDBOX_PORT (HTTP/2: APNs,
-# FCM, OAuth token endpoint) and MPNS_PORT (HTTPS/1.1), with the relay's
-# server certificate, recording every request to $T/sandbox.jsonl. Extra
-# arguments go to the sandbox. Sets SANDBOX_PID.
-pr_start_sandbox() {
-    : "${SANDBOX_PORT:=$(pr_free_port)}"
-    : "${MPNS_PORT:=$(pr_free_port)}"
-    [ -f "$T/pki/ca.pem" ] || pr_gen_certs
-    pr_gen_provider_keys
-    "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" \
-        --mpns-listen "127.0.0.1:$MPNS_PORT" \
+# pr_run_sandbox NAME H2_PORT MPNS_PORT [ARGS...]: starts pushrelay-sandbox
+# with the relay's server certificate, its HTTP/2 listener (APNs, FCM, OAuth
+# token endpoint) on H2_PORT and its HTTPS/1.1 one (MPNS) on MPNS_PORT. Port
+# 0 lets the kernel pick, so that no other process can take a port between
+# choosing and binding it. ARGS go to the sandbox; it logs to $T/NAME.log.
+# Returns once both listeners are bound (the sandbox writes its port file
+# only then); sets SANDBOX_PORT, MPNS_PORT, SANDBOX_PID. Every sandbox a test
+# starts goes through here.
+pr_run_sandbox() {
+    local name=$1 h2=$2 mpns=$3 pf="$T/$1.ports"
+    shift 3
+    rm -f "$pf"
+    "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$h2" --mpns-listen "127.0.0.1:$mpns" \
         --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
-        --apns-key "$T/pki/apns-key.p8" --apns-team ABCDE12345 --apns-key-id KEY1234567 \
-        --fcm-service-account "$T/pki/fcm-sa.json" \
-        --record "$T/sandbox.jsonl" "$@" >>"$T/sandbox.log" 2>&1 &
+        --port-file "$pf" "$@" >>"$T/$name.log" 2>&1 &
     SANDBOX_PID=$!
     pr_track "$SANDBOX_PID"
-    pr_wait_bound "$SANDBOX_PORT" "$SANDBOX_PID" "$PR_WAIT_S" "$T/sandbox.log"
+    pr_wait_log "$pf" '^[0-9]+$' "$SANDBOX_PID"
+    SANDBOX_PORT=$(sed -n 1p "$pf")
+    MPNS_PORT=$(sed -n 2p "$pf")
 }
 
-# pr_boot [ROLE]: the common start of a listener test: test PKI with edge
-# certificate edge.contoso.com, private redis, config, pushrelayd (default
-# role listener), and contoso.com enabled for edge.contoso.com (all providers).
+# pr_start_sandbox [ARGS]: the sandbox for a relay test, on SANDBOX_PORT and
+# MPNS_PORT when set (a config written earlier names them), else on ports the
+# kernel picks (start it before pr_write_config); it knows the relay's
+# provider credentials and records every request to $T/sandbox.jsonl.
+# Extra arguments go to the sandbox. Sets SANDBOX_PORT, MPNS_PORT, SANDBOX_PID.
+pr_start_sandbox() {
+    [ -f "$T/pki/ca.pem" ] || pr_gen_certs
+    pr_gen_provider_keys
+    pr_run_sandbox sandbox "${SANDBOX_PORT:-0}" "${MPNS_PORT:-0}" \
+        --apns-key "$T/pki/apns-key.p8" --apns-team ABCDE12345 --apns-key-id KEY1234567 \
+        --fcm-service-account "$T/pki/fcm-sa.json" \
+        --record "$T/sandbox.jsonl" "$@"
+    # The relay's account names the token endpoint; the sandbox does not
+    # check it, so the file is rewritten once the port is known.
+    pr_write_service_account
+}
+
+# pr_boot [--sandbox] [ROLE]: the common start of a relay test: test PKI
+# with edge certificate edge.contoso.com, private redis, with --sandbox the
+# sandbox as every provider (a relay that delivers), config, pushrelayd
+# (default role listener), and contoso.com enabled for edge.contoso.com (all
+# providers).
 pr_boot() {
+    local sandbox=0
+    [ "${1:-}" = --sandbox ] && { sandbox=1; shift; }
     pr_gen_certs
     pr_gen_edge edge.contoso.com
     pr_start_redis
+    [ "$sandbox" = 0 ] || pr_start_sandbox
     pr_write_config "$T/relay.conf"
     pr_start_relay "${1:-listener}"
     pr_enable contoso.com edge.contoso.com
 }
 
+# pr_hex PREFIX: a 64-hex-digit APNs token starting with PREFIX (the
+# sandbox's behaviour markers, tests/sandbox/sb_behaviour.h), padded with 'a'.
+pr_hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
+
 # pr_entries PROVIDER: the provider stream as JSON
 # [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).
 pr_entries() { rcli --json XRANGE "$(pr_stream_key "$1")" - +; }
+
+# pr_sb_delivered [PROVIDER]: deliveries (default apns) the sandbox of
+# pr_start_sandbox counted so far; 0 while it does not answer.
+pr_sb_delivered() {
+    curl -sf --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SANDBOX_PORT/_sandbox/stats" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"][sys.argv[1]])' "${1:-apns}" 2>/dev/null ||
+        echo 0
+}
+
+# pr_record_ids FILE: the push ids in a sandbox delivery record FILE, one a
+# line (tests/tools/record_ids.py). The record is complete only once the
+# sandbox stopped; a line still being written is skipped.
+pr_record_ids() { python3 "$PR_SRC/tests/tools/record_ids.py" "$1"; }
+
+# pr_audit_delivered ACCEPTED: stops the sandbox (which completes its
+# record), then compares the ids in file ACCEPTED (every MESSAGE
+# answered 202) with the ids delivered; fails when one was never delivered
+# (naming a few), and reports how many were delivered twice.
+pr_audit_delivered() {
+    local lost dups
+    pr_stop "$SANDBOX_PID"
+    pr_record_ids "$T/sandbox.jsonl" | sort >"$T/delivered"
+    sort -u "$1" >"$T/accepted-sorted"
+    lost=$(comm -23 "$T/accepted-sorted" <(sort -u "$T/delivered") | wc -l)
+    dups=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
+    echo "accepted $(wc -l <"$T/accepted-sorted"), delivered $(wc -l <"$T/delivered"), duplicates $dups"
+    [ "$lost" = 0 ] || comm -23 "$T/accepted-sorted" <(sort -u "$T/delivered") | head -5 >&2
+    assert_eq 0 "$lost" "MESSAGEs answered 202 but never delivered"
+}
 
 # pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 pr_wait_for() {

@@ -2,22 +2,16 @@
 # share: a sandbox on known ports, the driver, and checks on its output.
 # Source after lib.sh.
 
-SB="$PR_BIN/pushrelay-sandbox"
 SEND="$PR_BIN/pr_pclient_send"
 
-# start_sandbox NAME [flags...]: a sandbox on free ports ($PORT h2, $MPNS_PORT
-# HTTPS/1.1), recording into $T/NAME.jsonl, logging into $T/NAME.log.
+# start_sandbox NAME [flags...]: a sandbox on $PORT/$MPNS_PORT when set,
+# else on ports the kernel picks ($PORT h2, $MPNS_PORT HTTPS/1.1), recording
+# into $T/NAME.jsonl, logging into $T/NAME.log. Sets PORT, MPNS_PORT, SB_PID.
 start_sandbox() {
     local name=$1; shift
-    PORT=${PORT:-$(pr_free_port)}
-    MPNS_PORT=${MPNS_PORT:-$(pr_free_port)}
-    "$SB" --listen "127.0.0.1:$PORT" --mpns-listen "127.0.0.1:$MPNS_PORT" \
-        --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
-        --record "$T/$name.jsonl" "$@" 2>"$T/$name.log" &
-    SB_PID=$!
-    pr_track "$SB_PID"
-    pr_wait_port "$PORT"
-    pr_wait_port "$MPNS_PORT"
+    pr_run_sandbox "$name" "${PORT:-0}" "${MPNS_PORT:-0}" --record "$T/$name.jsonl" "$@"
+    PORT=$SANDBOX_PORT
+    SB_PID=$SANDBOX_PID
 }
 
 # stop_sandbox: stop the last one started (its ports become free again).

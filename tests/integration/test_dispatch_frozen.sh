@@ -11,15 +11,8 @@
 
 N=20
 disp_setup
-disp_config "$T/pushrelay.conf" 100 30000 30
-python3 - "$T/pushrelay.conf" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read().replace('log_level = "info";', 'log_level = "debug";')
-at = text.index('{ id = "test-ios";')
-end = text.index("},", at)
-open(path, "w").write(text[:end] + "request_timeout_ms = 2000; connections = 1; " + text[end:])
-PY
+DISP_LOG_LEVEL=debug DISP_IOS_EXTRA="request_timeout_ms = 2000; connections = 1;" \
+    disp_config "$T/pushrelay.conf" 100 30000 30
 grep -q 'request_timeout_ms = 2000' "$T/pushrelay.conf" || fail "could not set request_timeout_ms"
 # b1: the sandbox holds each first attempt unanswered, so that all are in
 # flight when it freezes; later attempts succeed.
@@ -28,11 +21,7 @@ for i in $(seq $N); do
 done
 disp_start "$T/pushrelay.conf"
 
-sb_requests() {
-    curl -s --max-time 5 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])' 2>/dev/null || echo 0
-}
-wait_for 60 '[ "$(sb_requests)" -ge $N ]'
+wait_for 60 '[ "$(sb_stat requests)" -ge $N ]'
 kill -STOP "$SB_PID"
 wait_for 60 'grep -q "no PING answer" "$T/dispatcher.log"'
 kill -CONT "$SB_PID"

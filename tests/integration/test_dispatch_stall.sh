@@ -14,16 +14,7 @@
 WINDOW=10
 PLAIN=10
 disp_setup
-disp_config "$T/pushrelay.conf" $WINDOW 30000 2
-# request_timeout_ms for app test-ios (disp_config writes it first).
-python3 - "$T/pushrelay.conf" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-at = text.index('{ id = "test-ios";')
-end = text.index("},", at)
-open(path, "w").write(text[:end] + "request_timeout_ms = 2000; " + text[end:])
-PY
+DISP_IOS_EXTRA="request_timeout_ms = 2000;" disp_config "$T/pushrelay.conf" $WINDOW 30000 2
 grep -q 'request_timeout_ms = 2000' "$T/pushrelay.conf" || fail "could not set request_timeout_ms"
 for i in $(seq $WINDOW); do
     queue 1 --token "$(apns_token d9000 "$i")" --id-prefix "held-$i-"

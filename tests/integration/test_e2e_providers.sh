@@ -19,8 +19,8 @@ NA=${PR_E2E_APNS:-10000}       # APNs
 pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
-PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_sandbox
+PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_relay all
 pr_enable contoso.com edge.contoso.com
 pr_start_stunnel edge.contoso.com

@@ -18,9 +18,9 @@ TEXT="점심 먹을래요? 🍜"
 pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
+pr_start_sandbox
 PR_APPS="webpush" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 PR_BASE_DELAY_MS=50 \
     PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
-pr_start_sandbox
 pr_start_relay all
 pr_enable contoso.com edge.contoso.com
 pr_start_stunnel edge.contoso.com

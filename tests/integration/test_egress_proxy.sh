@@ -45,16 +45,8 @@ start_proxy() {
 }
 start_proxy
 
-cat >"$T/pushrelay.conf" <<EOF
-node_id = "egress-test";
-log_level = "info";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
-federation = {
-  listen = [ "127.0.0.1:$(pr_free_port)" ];
-  domain = "push.example.net";
-  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
-          ca_file = "$T/pki/ca.pem"; };
-};
+disp_config_base egress-test >"$T/pushrelay.conf"
+cat >>"$T/pushrelay.conf" <<EOF
 dispatcher = { max_in_flight = 300;
   retry = { max_attempts = 100; base_delay_ms = 100; max_delay_ms = 2000; }; };
 apps = (

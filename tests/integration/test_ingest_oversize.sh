@@ -12,98 +12,16 @@
 export PR_MAX_MESSAGE_BYTES=16384
 pr_boot listener
 
-# rawsend.py FILE [close|answer]: send FILE over mutual TLS while reading
-# what comes back (the relay may stop reading mid-way) and print the first
-# response's head. close (default): then "EOF" once the relay has closed the
-# connection, or "NORESPONSE" and "EOF" when it closed without answering.
-# answer: return once the head is in. Exit 5 when the relay neither answers
-# nor closes within 60 s.
-cat >"$T/rawsend.py" <<'PY'
-import os, select, socket, ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(os.environ["PR_CA"])
-ctx.load_cert_chain(os.environ["PR_CERT"], os.environ["PR_KEY"])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(os.environ["PR_PORT"])), 60),
-                    server_hostname="push.example.net")
-data = open(sys.argv[1], "rb").read()
-mode = sys.argv[2] if len(sys.argv) > 2 else "close"
-# One thread drives both directions (an SSL object is not safe to share
-# between threads): send while the relay reads, read whatever it answers.
-s.setblocking(False)
-buf, off, eof = b"", 0, False
-while not eof and (mode == "close" or b"\r\n\r\n" not in buf):
-    r, w, _ = select.select([s], [s] if off < len(data) else [], [], 60)
-    if not r and not w:
-        print("TIMEOUT after:", buf.decode("utf-8", "replace"))
-        sys.exit(5)
-    if w:
-        try:
-            off += s.send(data[off:off + 16384])
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            pass
-        except OSError:
-            off = len(data)     # the relay stopped reading and closed: expected for most cases
-    while r:
-        try:
-            chunk = s.recv(65536)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            break
-        except OSError:
-            chunk = b""         # a reset after the answer still ends the connection
-        if not chunk:
-            eof = True
-            break
-        buf += chunk
-        r = s.pending() > 0
-head = buf.split(b"\r\n\r\n", 1)[0]
-print(head.decode("utf-8", "replace") if head else "NORESPONSE")
-if mode == "close":
-    print("EOF")
-PY
-rawsend() {
-    PR_PORT=$SIP_PORT PR_CA="$T/pki/ca.pem" PR_CERT="$T/pki/edge-edge.contoso.com.pem" \
-        PR_KEY="$T/pki/edge-edge.contoso.com.key" python3 "$T/rawsend.py" "$@"
-}
+# rawsend FILE [close|answer]: sipclient.py stream: send FILE over mutual TLS
+# while reading what comes back (the relay may stop reading mid-way) and
+# print the first response's head. close (default): then "EOF" once the
+# relay has closed the connection, or "NORESPONSE" and "EOF" when it closed
+# without answering. answer: return once the head is in. Exit 5 when the
+# relay neither answers nor closes within 60 s.
+rawsend() { pr_sipclient stream "$@"; }
 
-# build OUT KIND: a MESSAGE whose one defect is KIND (python below).
-build() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-out, kind = sys.argv[1], sys.argv[2]
-addr = [b"Via: SIP/2.0/TLS edge.contoso.com:5061;branch=z9hG4bK" + kind.encode().replace(b"_", b""),
-        b"Max-Forwards: 70",
-        b"From: <sip:mcx@contoso.com>;tag=49583",
-        b"To: <sip:push@push.example.net>",
-        b"Call-ID: " + kind.encode() + b"@edge.contoso.com",
-        b"CSeq: 7 MESSAGE"]
-rline = b"MESSAGE sip:push@push.example.net;pn-provider=apns;pn-prid=" + b"a1" * 32 + \
-        b";pn-param=ABCDE12345.com.example.lync SIP/2.0"
-body = b'{"event":"im","body":"hi"}'
-tail = [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]
-extra = []
-if kind == "long_line":                 # 100 kB header line after the address headers
-    extra = [b"X-Big: " + b"a" * 100000]
-elif kind == "long_line_first":         # ... and before them: nothing to address
-    addr = [b"X-Big: " + b"a" * 100000] + addr
-elif kind == "many_headers":            # 5,000 header lines
-    extra = [b"X-H%d: v" % i for i in range(5000)]
-elif kind == "big_block":               # header block never ends within max_message_bytes
-    extra = [b"X-Fill%d: " % i + b"f" * 1000 for i in range(20)]
-elif kind == "big_body":                # complete header block, Content-Length too large
-    body = b'{"event":"im","body":"' + b"x" * 20000 + b'"}'
-    tail = [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]
-elif kind == "nul_from":
-    addr[2] = b"From: <sip:mcx@contoso.com>;tag=49\x00583"
-elif kind == "ctl_subject":
-    extra = [b"Subject: lunch\x01at 12"]
-elif kind == "ctl_content_type":
-    tail[0] = b"Content-Type: application/json\x1b[0m"
-else:
-    sys.exit("unknown kind " + kind)
-msg = b"\r\n".join([rline] + addr + extra + tail) + b"\r\n\r\n" + body
-open(out, "wb").write(msg)
-PY
-}
+# build OUT KIND: a MESSAGE whose one defect is KIND (tests/tools/sip_defect_msg.py).
+build() { python3 "$PR_SRC/tests/tools/sip_defect_msg.py" "$1" "$2"; }
 
 # expect KIND CODE WARNING-PART [close|answer]: the answer, its Warning and
 # copies; with close (default), the relay must then close the connection (a

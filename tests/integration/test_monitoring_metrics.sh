@@ -7,13 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 PR_WHAT=test_monitoring_metrics
 
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 
 pr_msg "$T/one.sip" prid="$(printf 'a1%.0s' $(seq 32))"
 pr_expect_status 202 "$T/one.sip" "one MESSAGE"

@@ -8,13 +8,7 @@
 PR_WHAT=test_ops_reload
 
 export PR_LOG_LEVEL=info
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 
 logged() { grep -c -- "$1" "$T/relay.log" || true; }
 hup_and_wait() {  # hup_and_wait PATTERN: SIGHUP, then wait for one more log line matching PATTERN

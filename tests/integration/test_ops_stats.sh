@@ -9,25 +9,18 @@ PR_WHAT=test_ops_stats
 
 # Retries fast and many, so that a 1 s TTL ends in "expired" before attempts run out.
 export PR_MAX_ATTEMPTS=50 PR_BASE_DELAY_MS=100 PR_MAX_DELAY_MS=300
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 
-hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 ctl() { "$PR_BIN/pushrelayctl" -c "$T/relay.conf" "$@"; }
 metrics() { curl -sS "http://127.0.0.1:$MON_PORT/metrics"; }
 
 # --- the run: 7 accepted notifications with known fates, then 1 refused at ingest
 : >"$T/run.sip"
-for tok in "$(hex a1)" "$(hex a2)" "$(hex a3)" "$(hex e5031)" "$(hex e4100)" "$(hex e4130)"; do
+for tok in "$(pr_hex a1)" "$(pr_hex a2)" "$(pr_hex a3)" "$(pr_hex e5031)" "$(pr_hex e4100)" "$(pr_hex e4130)"; do
     pr_msg "$T/one.sip" prid="$tok"
     cat "$T/one.sip" >>"$T/run.sip"
 done
-pr_msg "$T/one.sip" prid="$(hex e5030)" body='{"id":"expiring-1","event":"im","ttl":1,"title":"t","body":"b"}'
+pr_msg "$T/one.sip" prid="$(pr_hex e5030)" body='{"id":"expiring-1","event":"im","ttl":1,"title":"t","body":"b"}'
 cat "$T/one.sip" >>"$T/run.sip"
 RESP=$(pr_sip_request "$T/run.sip" 7) || fail "run: no responses: $RESP"
 assert_eq 7 "$(printf '%s\n' "$RESP" | grep -c '^SIP/2.0 202')" "202 answers to the run"
@@ -40,45 +33,13 @@ settled() {
         [ "$(counter dead_lettered)" = 1 ] && [ "$(counter expired)" = 1 ]
 }
 pr_wait_for 60 settled || fail "outcomes did not settle: $(ctl stats)"
-pr_expect_status 410 <(pr_msg /dev/stdout prid="$(hex e4100)") "the dead token again"
+pr_expect_status 410 <(pr_msg /dev/stdout prid="$(pr_hex e4100)") "the dead token again"
 
 # --- stats --json: exactly the run. The relay flushes its counters to Redis
 # about once a second; rather than sleeping for "enough" flushes, poll until
 # the document matches (60 s ceiling), then check that same document.
-cat >"$T/check_stats.py" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-c = s["counters"]
-want = {"received": 8, "queued": 7, "rejected_410": 1, "delivered": 4,
-        "token_dead": 1, "dead_lettered": 1, "expired": 1}
-bad = []
-for k, v in want.items():
-    got = c.get(k, {})
-    if got.get("total") != v or got.get("providers", {}).get("apns") != v:
-        bad.append("%s: want %d, got %r" % (k, v, got))
-    if got.get("last_hour") != v:
-        bad.append("%s last_hour: want %d, got %r" % (k, v, got.get("last_hour")))
-    if got.get("providers", {}).get("fcm") != 0:
-        bad.append("%s fcm: want 0" % k)
-r = c.get("retried", {}).get("total", 0)
-if r < 1:  # 1 for e5031; the expiring one may expire at its first answer or after retries
-    bad.append("retried: want >= 1, got %d" % r)
-outcomes = 4 + 1 + 1 + 1
-for kind in ("e2e", "rtt"):
-    h = s["latency_ms"]["apns"][kind]
-    if h["count"] != outcomes:
-        bad.append("%s count: want %d, got %d" % (kind, outcomes, h["count"]))
-    cum = [b["count"] for b in h["buckets"]]
-    if cum != sorted(cum) or cum[-1] != outcomes or h["buckets"][-1]["le"] != "+Inf":
-        bad.append("%s buckets not cumulative up to %d: %r" % (kind, outcomes, h["buckets"]))
-    if h["p50"] is None or not (h["p50"] <= h["p95"] <= h["p99"]):
-        bad.append("%s percentiles out of order: %r" % (kind, h))
-for line in bad:
-    print("stats --json:", line)
-sys.exit(1 if bad else 0)
-PY
-stats_match() { ctl stats --json >"$T/stats.json" && python3 "$T/check_stats.py" "$T/stats.json"; }
-pr_wait_for 60 stats_match || { python3 "$T/check_stats.py" "$T/stats.json"; fail "stats --json does not match the run"; }
+stats_match() { ctl stats --json >"$T/stats.json" && python3 "$PR_SRC/tests/tools/ops_stats_check.py" stats "$T/stats.json"; }
+pr_wait_for 60 stats_match || { python3 "$PR_SRC/tests/tools/ops_stats_check.py" stats "$T/stats.json"; fail "stats --json does not match the run"; }
 ctl stats >"$T/stats.txt"
 metrics >"$T/metrics.txt"
 cat "$T/stats.txt"
@@ -96,81 +57,7 @@ assert c["delivered"]["total"] == 4 and c["queued"]["total"] == 7 and c["token_d
 pass "stats --domain contoso.com reports the run"
 
 # --- /metrics: the same counts, histograms that add up, and a valid exposition
-cat >"$T/check_metrics.py" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-stats = json.load(open(sys.argv[2]))
-name = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-lval = r'"(?:[^"\\\n]|\\[\\"n])*"'
-label = r"[a-zA-Z_][a-zA-Z0-9_]*=" + lval
-value = r"(?:[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|NaN|[-+]?Inf)"
-sample = re.compile(r"^(%s)(\{(?:%s(?:,%s)*,?)?\})? %s(?: -?[0-9]+)?$" % (name, label, label, value))
-help_ = re.compile(r"^# HELP (%s) .*$" % name)
-type_ = re.compile(r"^# TYPE (%s) (counter|gauge|histogram|summary|untyped)$" % name)
-bad, types, samples = [], {}, []
-assert text.endswith("\n"), "exposition must end with a newline"
-for i, line in enumerate(text.split("\n")[:-1], 1):
-    m = type_.match(line)
-    if m:
-        if m.group(1) in types:
-            bad.append("line %d: second TYPE for %s" % (i, m.group(1)))
-        types[m.group(1)] = m.group(2)
-        continue
-    if help_.match(line):
-        continue
-    m = sample.match(line)
-    if not m:
-        bad.append("line %d does not match the text format: %r" % (i, line))
-        continue
-    fam = m.group(1)
-    for suf in ("_bucket", "_sum", "_count"):
-        if fam.endswith(suf) and types.get(fam[: -len(suf)]) == "histogram":
-            fam = fam[: -len(suf)]
-    if fam not in types:
-        bad.append("line %d: sample before its TYPE: %r" % (i, line))
-    labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-    samples.append((m.group(1), labels, float(line.rsplit(" ", 1)[1])))
-
-def get(n, **lab):
-    v = [s[2] for s in samples if s[0] == n and all(s[1].get(k) == w for k, w in lab.items())]
-    return v[0] if len(v) == 1 else None
-
-# counters equal stats --json
-for stage, c in stats["counters"].items():
-    for prov, v in c["providers"].items():
-        got = get("pushrelay_notifications_total", provider=prov, stage=stage)
-        if (got or 0) != v:
-            bad.append("pushrelay_notifications_total{provider=%s,stage=%s}: %r, stats says %d" % (prov, stage, got, v))
-for stage, v in {"delivered": 4, "token_dead": 1, "dead_lettered": 1, "expired": 1, "queued": 7}.items():
-    if get("pushrelay_notifications_total", provider="apns", stage=stage) != v:
-        bad.append("%s: want %d" % (stage, v))
-# histograms: cumulative, +Inf == _count == number of outcomes, per stats --json
-if types.get("pushrelay_latency_ms") != "histogram":
-    bad.append("pushrelay_latency_ms is not TYPE histogram")
-for kind in ("e2e", "rtt"):
-    b = [(s[1]["le"], s[2]) for s in samples if s[0] == "pushrelay_latency_ms_bucket"
-         and s[1].get("provider") == "apns" and s[1].get("kind") == kind]
-    les = [float("inf") if le == "+Inf" else float(le) for le, _ in b]
-    counts = [c for _, c in b]
-    if not b or les != sorted(les) or les[-1] != float("inf"):
-        bad.append("%s buckets not in ascending le ending with +Inf: %r" % (kind, b))
-    if counts != sorted(counts):
-        bad.append("%s buckets not cumulative: %r" % (kind, counts))
-    cnt = get("pushrelay_latency_ms_count", provider="apns", kind=kind)
-    if not b or counts[-1] != 7 or cnt != 7:
-        bad.append("%s: +Inf %r and _count %r, want 7 (outcomes)" % (kind, counts[-1:] , cnt))
-    if get("pushrelay_latency_ms_sum", provider="apns", kind=kind) != stats["latency_ms"]["apns"][kind]["sum_ms"]:
-        bad.append("%s _sum differs from stats --json" % kind)
-if get("pushrelay_redis_up") != 1:
-    bad.append("pushrelay_redis_up != 1")
-if get("pushrelay_dead_letters") != 1:
-    bad.append("pushrelay_dead_letters: %r, want 1" % get("pushrelay_dead_letters"))
-for line in bad:
-    print("/metrics:", line)
-print("/metrics: %d samples checked" % len(samples))
-sys.exit(1 if bad else 0)
-PY
-python3 "$T/check_metrics.py" "$T/metrics.txt" "$T/stats.json" || fail "/metrics does not match"
+python3 "$PR_SRC/tests/tools/ops_stats_check.py" metrics "$T/metrics.txt" "$T/stats.json" || fail "/metrics does not match"
 pass "/metrics agrees with stats and obeys the text format"
 ctype=$(curl -sS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$MON_PORT/metrics")
 assert_eq "text/plain; version=0.0.4" "$ctype" "/metrics content type"
@@ -178,7 +65,7 @@ assert_eq "text/plain; version=0.0.4" "$ctype" "/metrics content type"
 # --- the same check fails on a malformed line (an unclosed label value)
 cp "$T/metrics.txt" "$T/metrics-bad.txt"
 printf 'pushrelay_up{provider="apns} 1\n' >>"$T/metrics-bad.txt"
-if python3 "$T/check_metrics.py" "$T/metrics-bad.txt" "$T/stats.json" >"$T/check-bad.out"; then
+if python3 "$PR_SRC/tests/tools/ops_stats_check.py" metrics "$T/metrics-bad.txt" "$T/stats.json" >"$T/check-bad.out"; then
     fail "a malformed sample line passed the check"
 fi
 grep -q 'does not match the text format' "$T/check-bad.out" || fail "malformed line not named: $(cat "$T/check-bad.out")"

@@ -6,20 +6,12 @@
 . "$(dirname "$0")/lib.sh"
 PR_WHAT=test_ops_testpush
 
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 pr_enable fabrikam.com edge.contoso.com --apns          # FCM and MPNS stay disabled
 pr_enable litware.com edge.contoso.com
 pr_ctl disable-push --domain litware.com >/dev/null      # the whole domain
 
 EDGE="--cert $T/pki/edge-edge.contoso.com.pem --key $T/pki/edge-edge.contoso.com.key"
-# hex PREFIX: a 64-hex-digit APNs token starting with PREFIX (sandbox behaviour markers)
-hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 
 # tp OUTFILE ARGS...: runs test-push, leaves stdout+stderr in OUTFILE, prints the exit code.
 tp() {
@@ -35,7 +27,7 @@ lacks() { ! grep -qF -- "$2" "$T/$1" || fail "$1: did not expect '$2' in: $(cat 
 # --- success, one per provider: every step PASS, exit 0, and the sandbox got the toast
 for p in apns fcm mpns; do
     case $p in
-        apns) tok=$(hex a1) ;;
+        apns) tok=$(pr_hex a1) ;;
         fcm) tok="fcm-test-push-token-1" ;;
         mpns) tok="https://127.0.0.1:$MPNS_PORT/channel/tp1" ;;
     esac
@@ -54,23 +46,23 @@ has ok-fcm.out "pn-param example-lync"
 has ok-mpns.out "pn-param lync-wp"
 
 # --- retried then delivered: still exit 0, and the retry is reported on the way
-assert_eq 0 "$(tp retry.out --domain contoso.com --provider apns --token "$(hex e5031)" $EDGE)" "retried-then-delivered exit code"
+assert_eq 0 "$(tp retry.out --domain contoso.com --provider apns --token "$(pr_hex e5031)" $EDGE)" "retried-then-delivered exit code"
 has retry.out "PASS delivered:"
 
 # --- wrong certificate: refused at TLS, with the CA hint
-assert_eq 1 "$(tp rogue.out --domain contoso.com --provider apns --token "$(hex a2)" \
+assert_eq 1 "$(tp rogue.out --domain contoso.com --provider apns --token "$(pr_hex a2)" \
     --cert "$T/pki/edge-rogue.pem" --key "$T/pki/edge-rogue.key")" "wrong certificate exit code"
 has rogue.out "PASS connect:"
 has rogue.out "FAIL tls: the relay refused our certificate: is it signed by the CA in federation.tls.ca_file?"
 lacks rogue.out "PASS tls"
 
 # --- the relay's certificate does not verify against --ca
-assert_eq 1 "$(tp badca.out --domain contoso.com --provider apns --token "$(hex a2)" $EDGE \
+assert_eq 1 "$(tp badca.out --domain contoso.com --provider apns --token "$(pr_hex a2)" $EDGE \
     --ca "$T/pki/rogue-ca.pem")" "untrusted relay certificate exit code"
 has badca.out "FAIL tls: the relay's certificate did not verify"
 
 # --- disabled domain: 403 with the domain's Warning and the enable-push hint
-assert_eq 1 "$(tp domain.out --domain litware.com --provider apns --token "$(hex a3)" $EDGE)" "disabled domain exit code"
+assert_eq 1 "$(tp domain.out --domain litware.com --provider apns --token "$(pr_hex a3)" $EDGE)" "disabled domain exit code"
 has domain.out "FAIL message: answered 403"
 has domain.out "is not enabled for push"
 has domain.out "the domain is not enabled: pushrelayctl enable-push --domain litware.com"
@@ -84,12 +76,12 @@ lacks domain.out "the provider is disabled"
 
 # --- unreachable listener
 NOPORT=$(pr_free_port)
-assert_eq 1 "$(tp unreach.out --domain contoso.com --provider apns --token "$(hex a4)" $EDGE --port "$NOPORT")" "unreachable listener exit code"
+assert_eq 1 "$(tp unreach.out --domain contoso.com --provider apns --token "$(pr_hex a4)" $EDGE --port "$NOPORT")" "unreachable listener exit code"
 has unreach.out "FAIL connect: cannot reach the federation listener at 127.0.0.1:$NOPORT"
 lacks unreach.out "PASS"
 
 # --- dead token: first the provider reports it (delivered step fails), then ingest answers 410
-DEAD=$(hex e4100)
+DEAD=$(pr_hex e4100)
 assert_eq 1 "$(tp dead1.out --domain contoso.com --provider apns --token "$DEAD" $EDGE)" "token reported dead exit code"
 has dead1.out "PASS message: 202"
 has dead1.out "FAIL delivered: token dead:"
@@ -98,7 +90,7 @@ has dead2.out "FAIL message: answered 410"
 has dead2.out "the device token is recorded dead: pushrelayctl tokens show $DEAD"
 
 # --- permanent provider error: a dead letter, never "delivered"
-assert_eq 1 "$(tp dlq.out --domain contoso.com --provider apns --token "$(hex e4130)" $EDGE)" "dead letter exit code"
+assert_eq 1 "$(tp dlq.out --domain contoso.com --provider apns --token "$(pr_hex e4130)" $EDGE)" "dead letter exit code"
 has dlq.out "FAIL delivered: dead letter: 413 PayloadTooLarge"
 lacks dlq.out "PASS delivered"
 
@@ -107,7 +99,7 @@ pr_stop_relay
 pr_start_relay listener
 rc=0
 "$PR_BIN/pushrelayctl" -c "$T/relay.conf" test-push --timeout 2 --domain contoso.com --provider apns \
-    --token "$(hex a5)" $EDGE >"$T/nodisp.out" 2>&1 || rc=$?
+    --token "$(pr_hex a5)" $EDGE >"$T/nodisp.out" 2>&1 || rc=$?
 assert_eq 1 "$rc" "no dispatcher exit code"
 has nodisp.out "PASS message: 202"
 has nodisp.out "FAIL delivered: not delivered within 2s: still in the apns stream"

@@ -6,15 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 PR_WHAT=test_ops_tokens_dlq
 
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
+pr_boot --sandbox all
 
-hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 # ctlx OUT ARGS...: pushrelayctl with output in $T/OUT; prints the exit code.
 ctlx() {
     local out=$1 rc=0
@@ -39,7 +32,7 @@ tokens_are() { [ "$(ntokens)" = "$1" ]; }
 # --- 55 dead APNs tokens and 1 dead FCM token, revealed by the providers
 : >"$T/dead.sip"
 for i in $(seq -w 1 55); do
-    pr_msg "$T/one.sip" prid="$(hex "e4100$i")"
+    pr_msg "$T/one.sip" prid="$(pr_hex "e4100$i")"
     cat "$T/one.sip" >>"$T/dead.sip"
 done
 pr_msg "$T/one.sip" provider=fcm param=example-lync prid="e4040-fcm-dead"
@@ -65,7 +58,7 @@ assert_eq 2 "$(ctlx listbad.out tokens list --provider gcm)" "tokens list --prov
 has listbad.out "--provider 'gcm'"
 
 # --- tokens show
-T1=$(hex e410001)
+T1=$(pr_hex e410001)
 assert_eq 0 "$(ctlx show.out tokens show "$T1")" "tokens show exit code"
 has show.out "token:              $T1"
 has show.out "provider:           apns"
@@ -75,7 +68,7 @@ has show.out "domain:             contoso.com"
 has show.out "app:                lync-ios"
 grep -qE '^since: +20[0-9]{2}-[0-9]{2}-[0-9]{2}T' "$T/show.out" || fail "show: no since timestamp"
 grep -qE '^provider timestamp: +20[0-9]{2}-' "$T/show.out" || fail "show: no provider timestamp"
-assert_eq 1 "$(ctlx show404.out tokens show "$(hex b0b)")" "tokens show unknown exit code"
+assert_eq 1 "$(ctlx show404.out tokens show "$(pr_hex b0b)")" "tokens show unknown exit code"
 has show404.out "is not recorded dead"
 assert_eq 1 "$(ctlx showp.out tokens show "$T1" --provider fcm)" "tokens show under the wrong provider"
 assert_eq 2 "$(ctlx show2.out tokens show)" "tokens show without a token exit code"
@@ -96,7 +89,7 @@ assert_eq 1 "$(ctlx forget2.out tokens forget "$T1")" "tokens forget unknown exi
 has forget2.out "is not recorded dead"
 
 # --- dead letters: two that fail once only (e4131) and one that always fails (e4130)
-R1=$(hex e41310001) R2=$(hex e41310002) R3=$(hex e41300003)
+R1=$(pr_hex e41310001) R2=$(pr_hex e41310002) R3=$(pr_hex e41300003)
 : >"$T/dl.sip"
 for tok in "$R1" "$R2" "$R3"; do pr_msg "$T/one.sip" prid="$tok" id="dl-$tok"; cat "$T/one.sip" >>"$T/dl.sip"; done
 send "$T/dl.sip" 3
@@ -155,7 +148,7 @@ has pg2.out "purged 1 dead letter older than 1s"
 assert_eq 0 "$(xlen_dead)" "dead letters after purge"
 assert_eq 0 "$(ctlx dl3.out dlq list)" "dlq list when empty"
 has dl3.out "no dead letters"
-pr_msg "$T/one.sip" prid="$(hex e41300004)"
+pr_msg "$T/one.sip" prid="$(pr_hex e41300004)"
 send "$T/one.sip" 1
 pr_wait_for 60 dead_is 1 || fail "fresh dead letter"
 assert_eq 0 "$(ctlx pg3.out dlq purge)" "dlq purge (all) exit code"

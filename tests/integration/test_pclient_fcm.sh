@@ -10,11 +10,8 @@ PROJECT=demo-project
 pr_gen_certs
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
 PORT=$(pr_free_port)
-python3 -c 'import json,sys; json.dump({"type":"service_account","project_id":sys.argv[2],
-    "private_key_id":"k1","private_key":open(sys.argv[1]).read(),
-    "client_email":"relay@demo-project.iam.gserviceaccount.com",
-    "token_uri":"https://127.0.0.1:%s/token" % sys.argv[3]}, open(sys.argv[4],"w"))' \
-    "$T/sa.key" "$PROJECT" "$PORT" "$T/sa.json"
+python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$T/sa.key" "$PROJECT" \
+    "https://127.0.0.1:$PORT/token" "$T/sa.json"
 start_sandbox sb --fcm-service-account "$T/sa.json"
 FCM=(--provider fcm --endpoint "https://127.0.0.1:$PORT" --ca-file "$T/pki/ca.pem"
      --project-id "$PROJECT" --service-account "$T/sa.json")

@@ -16,10 +16,10 @@
 pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
+pr_start_sandbox       # the dispatcher's providers, so that /readyz hangs on Redis alone
 pr_write_config "$T/relay.conf"
 sed -i 's/^\(redis = { .*\)password = ""; /\1password = "s3cret-1"; /' "$T/relay.conf"
 grep -q 'password = "s3cret-1"' "$T/relay.conf" || fail "could not set the Redis password in the test config"
-pr_start_sandbox       # the dispatcher's providers, so that /readyz hangs on Redis alone
 pr_start_relay all
 PID_BEFORE=$RELAY_PID
 readyz() { curl -s "http://127.0.0.1:$MON_PORT/readyz" || true; }

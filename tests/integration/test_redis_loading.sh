@@ -21,30 +21,19 @@ echo "== filling Redis with $KEYS keys (kept in the AOF)"
 rcli EVAL "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'fill:' .. i, i) end return 1" \
     0 "$KEYS" >/dev/null
 assert_eq "$KEYS" "$(rcli DBSIZE)" "keys in Redis"
-PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=200 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_sandbox
+PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=200 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
 pr_start_relay all
 PID_BEFORE=$RELAY_PID
 pr_enable contoso.com edge.contoso.com
 pr_start_stunnel edge.contoso.com
 
-sb_delivered() {
-    curl -sf --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SANDBOX_PORT/_sandbox/stats" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"]["apns"])' 2>/dev/null || echo 0
-}
 readyz() { curl -s "http://127.0.0.1:$MON_PORT/readyz" || true; }
 now_ms() { date +%s%3N; }
-STATUS_LOG="$T/sipp-message_expect_any-status.log"
-answered() { [ -f "$STATUS_LOG" ] && grep -c ' 202 ' "$STATUS_LOG" || echo 0; }
 
 echo "== steady load: $N MESSAGEs at 100/s"
-PR_CSV_TAG=ld pr_gen_csv "$T/load.csv" "$N"
-PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=300 pr_sipp message_expect_any "$N" -inf "$T/load.csv" &
-SIPP_JOB=$!
-pr_track "$SIPP_JOB"
-for _ in $(seq 600); do [ "$(answered)" -ge 200 ] && break; sleep 0.1; done
-[ "$(answered)" -ge 200 ] || fail "fewer than 200 MESSAGEs accepted before the restart"
-pass "$(answered) MESSAGEs accepted before the restart"
+pr_load_start ld "$N" 100 300
+pr_load_wait 200 "before the restart"
 
 echo "== Redis restarts and loads its dataset under load"
 pr_stop_redis
@@ -66,17 +55,10 @@ pass "Redis was loading, and is ready now"
 kill -0 "$RELAY_PID" 2>/dev/null || fail "pushrelayd exited while Redis was loading"
 
 # 202 again, polled with a generous ceiling; the time it took is reported, not asserted.
-ok=0
-for i in $(seq 600); do
-    pr_msg "$T/after" id="after-loading-$i"
-    RESP=$(pr_sip_request "$T/after") || true
-    if [ "$(pr_status "$RESP")" = 202 ]; then ok=1; break; fi
-    sleep 0.1
-done
+pr_wait_accepted after-loading "202 after Redis finished its load"
 T_202=$(now_ms)
-[ "$ok" = 1 ] || fail "no 202 within 60 s of Redis finishing its load: $RESP"
-AFTER_ID="after-loading-$i"
-echo "RECOVERY: first 202 $((T_202 - T_READY)) ms after Redis reported loading:0 (attempt $i)"
+AFTER_ID=$ACCEPTED_ID
+echo "RECOVERY: first 202 $((T_202 - T_READY)) ms after Redis reported loading:0 (attempt $ACCEPT_TRIES)"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
 
 grep -q "loading its dataset" "$T/relay.log" ||
@@ -93,28 +75,15 @@ pr_wait_for 60 sh -c "curl -s http://127.0.0.1:$MON_PORT/readyz | grep -qx ready
 pass "/readyz ready again"
 
 echo "== the load finishes; everything answered 202 is delivered"
-wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
-grep ' 202 ' "$STATUS_LOG" | awk '{print $3}' >"$T/accepted"
+wait "$LOAD_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+grep ' 202 ' "$LOAD_LOG" | awk '{print $3}' >"$T/accepted"
 echo "$AFTER_ID" >>"$T/accepted"
 sort -u -o "$T/accepted" "$T/accepted"
 ACCEPTED=$(wc -l <"$T/accepted")
-REFUSED=$(grep -c ' 503 ' "$STATUS_LOG" || true)
+REFUSED=$(grep -c ' 503 ' "$LOAD_LOG" || true)
 echo "load: $ACCEPTED accepted (202), $REFUSED refused (503) during the outage"
 [ "$REFUSED" -gt 0 ] || fail "no MESSAGE was refused: the restart did not happen under load"
-for _ in $(seq 1200); do [ "$(sb_delivered)" -ge "$ACCEPTED" ] && break; sleep 0.1; done
-[ "$(sb_delivered)" -ge "$ACCEPTED" ] || fail "only $(sb_delivered) of $ACCEPTED accepted MESSAGEs delivered after 120 s"
-kill -TERM "$SANDBOX_PID"
-wait "$SANDBOX_PID" 2>/dev/null || true
-python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-PY
-LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
-DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
-echo "delivered $(wc -l <"$T/delivered") (duplicates $DUPS)"
-assert_eq 0 "$LOST" "MESSAGEs answered 202 but never delivered"
+delivered_all() { [ "$(pr_sb_delivered)" -ge "$ACCEPTED" ]; }
+pr_wait_for 120 delivered_all || fail "only $(pr_sb_delivered) of $ACCEPTED accepted MESSAGEs delivered after 120 s"
+pr_audit_delivered "$T/accepted"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "pushrelayd never restarted"

@@ -21,17 +21,7 @@ pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
 OLD_PRIMARY=$REDIS_PORT
-rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null   # a replica syncs at once, not after 5 s
-
-REPLICA_PORT=$(pr_free_port)
-mkdir -p "$T/replica"
-redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
-    --appendonly yes --appendfsync everysec --repl-diskless-sync-delay 0 \
-    --replicaof 127.0.0.1 "$OLD_PRIMARY" --daemonize no >"$T/replica.log" 2>&1 &
-REPLICA_PID=$!
-pr_track "$REPLICA_PID"
-pr_wait_for 60 sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
-    fail "replica did not sync"
+pr_start_replica --appendonly yes --appendfsync everysec
 
 SENTINEL_PORTS=()
 for k in 1 2 3; do
@@ -58,13 +48,13 @@ for p in "${SENTINEL_PORTS[@]}"; do
 done
 pass "primary $OLD_PRIMARY, replica $REPLICA_PORT, sentinels ${SENTINEL_PORTS[*]}"
 
+PR_LOG_LEVEL=info pr_start_sandbox
 # The relay knows only the sentinels.
 pr_write_config "$T/relay.conf"
 S_LIST=$(printf '"127.0.0.1:%s", ' "${SENTINEL_PORTS[@]}")
 sed -i "s/^redis = { .* };\$/redis = { sentinels = [ ${S_LIST%, } ]; master_name = \"pushrelay\"; prefix = \"pr:\"; wait_replicas = 1; wait_timeout_ms = 500; };/" "$T/relay.conf"
 grep -q 'sentinels = \[ "127.0.0.1' "$T/relay.conf" || fail "could not write the sentinel config"
 grep -q '^redis = .*port = ' "$T/relay.conf" && fail "the test config still names a Redis port"
-PR_LOG_LEVEL=info pr_start_sandbox
 pr_start_relay all
 PID_BEFORE=$RELAY_PID
 pr_enable contoso.com edge.contoso.com
@@ -73,22 +63,11 @@ pr_start_stunnel edge.contoso.com
 grep -q "sentinel: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log" ||
     fail "the relay did not learn the primary from a sentinel"
 
-sb_delivered() {
-    curl -sf --http2 --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SANDBOX_PORT/_sandbox/stats" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"]["apns"])' 2>/dev/null || echo 0
-}
 now_ms() { date +%s%3N; }
-STATUS_LOG="$T/sipp-message_expect_any-status.log"
-answered() { if [ -f "$STATUS_LOG" ]; then grep -c ' 202 ' "$STATUS_LOG" || true; else echo 0; fi; }
 
 echo "== steady load: $N MESSAGEs at 100/s"
-PR_CSV_TAG=sn pr_gen_csv "$T/load.csv" "$N"
-PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=600 pr_sipp message_expect_any "$N" -inf "$T/load.csv" &
-SIPP_JOB=$!
-pr_track "$SIPP_JOB"
-for _ in $(seq 600); do [ "$(answered)" -ge 300 ] && break; sleep 0.1; done
-[ "$(answered)" -ge 300 ] || fail "fewer than 300 MESSAGEs accepted before the failover"
-pass "$(answered) accepted before the failover"
+pr_load_start sn "$N" 100 600
+pr_load_wait 300 "before the failover"
 
 echo "== kill -9 of the primary"
 T_KILL=$(now_ms)
@@ -133,8 +112,8 @@ pass "relay follows the new primary: $(grep -m1 "is 127.0.0.1:$REPLICA_PORT" "$T
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
 
 echo "== the load finishes"
-wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
-mv "$STATUS_LOG" "$T/status-kill.log"
+wait "$LOAD_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+mv "$LOAD_LOG" "$T/status-kill.log"
 REFUSED=$(grep -c ' 503 ' "$T/status-kill.log" || true)
 echo "load: $(grep -c ' 202 ' "$T/status-kill.log") accepted, $REFUSED answered 503 (about $((REFUSED / 100)) s at 100/s)"
 [ "$REFUSED" -gt 0 ] || fail "no MESSAGE of the load was refused: the failover did not happen under load"
@@ -142,12 +121,8 @@ echo "load: $(grep -c ' 202 ' "$T/status-kill.log") accepted, $REFUSED answered 
 echo "== a planned failover (SENTINEL FAILOVER) under load: followed through +switch-master"
 pr_wait_for 60 sh -c "[ \$(redis-cli -p $OLD_PRIMARY INFO replication | grep -c master_link_status:up) = 1 ]" ||
     fail "the old primary did not become a replica of the new one"
-PR_CSV_TAG=sw pr_gen_csv "$T/switch.csv" 1500
-PR_SIPP_RATE=100 PR_SIPP_TIMEOUT=600 pr_sipp message_expect_any 1500 -inf "$T/switch.csv" &
-SIPP_JOB=$!
-pr_track "$SIPP_JOB"
-for _ in $(seq 600); do [ "$(answered)" -ge 200 ] && break; sleep 0.1; done
-[ "$(answered)" -ge 200 ] || fail "fewer than 200 MESSAGEs accepted before the planned failover"
+pr_load_start sw 1500 100 600
+pr_load_wait 200 "before the planned failover"
 scli SENTINEL FAILOVER pushrelay | grep -q OK || fail "SENTINEL FAILOVER refused"
 pr_wait_for 60 sh -c "redis-cli -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name pushrelay | grep -qx $OLD_PRIMARY" ||
     fail "the planned failover did not promote the old primary back"
@@ -155,42 +130,17 @@ wait_log() { grep -q "sentinel announced a failover: primary of \"pushrelay\" is
 pr_wait_for 60 wait_log || fail "the relay did not follow the +switch-master announcement"
 pass "relay followed the announcement: $(grep -m1 "announced a failover: primary of \"pushrelay\" is 127.0.0.1:$OLD_PRIMARY" "$T/relay.log" | cut -c1-150)"
 REDIS_PORT=$OLD_PRIMARY
-wait "$SIPP_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
-echo "planned failover load: $(grep -c ' 202 ' "$STATUS_LOG") accepted, $(grep -c ' 503 ' "$STATUS_LOG" || true) answered 503"
+wait "$LOAD_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+echo "planned failover load: $(grep -c ' 202 ' "$LOAD_LOG") accepted, $(grep -c ' 503 ' "$LOAD_LOG" || true) answered 503"
 assert_eq "$PID_BEFORE" "$RELAY_PID" "same pushrelayd process"
 
 echo "== every 202 of both failovers is delivered"
-{ cat "$T/status-kill.log" "$STATUS_LOG" | grep ' 202 ' | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
-ACCEPTED=$(wc -l <"$T/accepted")
+{ cat "$T/status-kill.log" "$LOAD_LOG" | grep ' 202 ' | awk '{print $3}'; cat "$T/probes" 2>/dev/null || true; } | sort -u >"$T/accepted"
 delivered_all() {
-    python3 - "$T/sandbox.jsonl" "$T/accepted" <<'PY'
-import json, sys
-got = set()
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        got.add(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-want = set(open(sys.argv[2]).read().split())
-sys.exit(0 if want <= got else 1)
-PY
+    ! comm -23 "$T/accepted" <(pr_record_ids "$T/sandbox.jsonl" | sort -u) | grep -q .
 }
 pr_wait_for 120 delivered_all || true
-kill -TERM "$SANDBOX_PID"
-wait "$SANDBOX_PID" 2>/dev/null || true
-python3 - "$T/sandbox.jsonl" <<'PY' | sort >"$T/delivered"
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        print(json.loads(json.loads(line)["body"])["pr"]["id"])
-    except (ValueError, KeyError):
-        pass
-PY
-LOST=$(comm -23 "$T/accepted" <(sort -u "$T/delivered") | wc -l)
-DUPS=$(( $(wc -l <"$T/delivered") - $(sort -u "$T/delivered" | wc -l) ))
-echo "accepted $ACCEPTED, delivered $(wc -l <"$T/delivered"), duplicates $DUPS"
-[ "$LOST" = 0 ] || comm -23 "$T/accepted" <(sort -u "$T/delivered") | head -5 >&2
-assert_eq 0 "$LOST" "MESSAGEs answered 202 but never delivered"
+pr_audit_delivered "$T/accepted"
 
 echo "== pushrelayctl finds the current primary through the sentinels"
 pr_ctl show-push --domain contoso.com >/dev/null || fail "pushrelayctl show-push through the sentinels failed"

@@ -9,24 +9,7 @@
 pr_gen_certs
 pr_gen_edge edge.contoso.com
 pr_start_redis
-PRIMARY_PORT=$REDIS_PORT
-rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null  # a replica syncs at once, not after 5 s
-
-# start_replica: a replica of the primary on REPLICA_PORT, in sync when it returns.
-REPLICA_PORT=$(pr_free_port)
-start_replica() {
-    mkdir -p "$T/replica"
-    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save "" \
-        --appendonly no --replicaof 127.0.0.1 "$PRIMARY_PORT" --daemonize no \
-        >>"$T/replica.log" 2>&1 &
-    REPLICA_PID=$!
-    pr_track "$REPLICA_PID"
-    pr_wait_for 60 sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
-        fail "replica did not sync with the primary"
-    pr_wait_for 60 sh -c "redis-cli -p $PRIMARY_PORT INFO replication | grep -q connected_slaves:1" ||
-        fail "primary does not see its replica"
-}
-start_replica
+pr_start_replica --appendonly no
 pass "replica in sync"
 
 pr_write_config "$T/relay.conf"
@@ -54,7 +37,7 @@ grep -q "WAIT 1: too few replicas acknowledged" "$T/relay.log" || fail "the shor
 kill -0 "$RELAY_PID" || fail "pushrelayd exited"
 
 echo "== replica back: the edge's retry is 202 and queued once"
-start_replica
+pr_start_replica --appendonly no
 pr_expect_status 202 "$T/two" "the same MESSAGE resent once the replica is back"
 assert_eq 2 "$(pr_xlen apns)" "entries on the primary (wait-one, wait-two once)"
 assert_eq 2 "$(replica_xlen)" "entries on the replica when the 202 arrived"

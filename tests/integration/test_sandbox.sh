@@ -5,7 +5,6 @@
 # HTTPS/1.1), h2load; JWTs minted by tests/tools/sb_mkjwt (OpenSSL directly).
 . "$(dirname "$0")/lib.sh"
 
-SB="$PR_BIN/pushrelay-sandbox"
 MKJWT="$PR_BIN/sb_mkjwt"
 TEAM=TEAM123456
 KID=KEY1234567
@@ -19,26 +18,17 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/other.p8
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/sa.key" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/other-sa.key" 2>/dev/null
 mk_sa() {  # mk_sa KEYFILE OUT.json
-    python3 -c 'import json,sys; json.dump({"type":"service_account","project_id":"demo-project",
-        "private_key_id":"k1","private_key":open(sys.argv[1]).read(),"client_email":sys.argv[2],
-        "token_uri":sys.argv[3]}, open(sys.argv[4],"w"))' "$1" "$EMAIL" "$TOKEN_URI" "$2"
+    python3 "$PR_SRC/tests/tools/fcm_service_account.py" "$1" demo-project "$TOKEN_URI" "$2" --email "$EMAIL"
 }
 mk_sa "$T/sa.key" "$T/sa.json"
 mk_sa "$T/other-sa.key" "$T/other-sa.json"
 
-# start_sandbox NAME [flags...]: starts a sandbox on free ports; sets PORT, MPNS_PORT.
+# start_sandbox NAME [flags...]: starts a sandbox on ports the kernel picks; sets PORT, MPNS_PORT, SB_PID.
 start_sandbox() {
     local name=$1; shift
-    rm -f "$T/$name.ports"
-    "$SB" --listen 127.0.0.1:0 --mpns-listen 127.0.0.1:0 --cert "$T/pki/server.pem" \
-        --key "$T/pki/server.key" --port-file "$T/$name.ports" "$@" 2>"$T/$name.log" &
-    SB_PID=$!
-    pr_track "$SB_PID"
-    for _ in $(seq 600); do [ -s "$T/$name.ports" ] && break; sleep 0.1; done
-    [ -s "$T/$name.ports" ] || fail "$name did not write its port file"
-    PORT=$(sed -n 1p "$T/$name.ports")
-    MPNS_PORT=$(sed -n 2p "$T/$name.ports")
-    pr_wait_port "$PORT"
+    pr_run_sandbox "$name" 0 0 "$@"
+    PORT=$SANDBOX_PORT
+    SB_PID=$SANDBOX_PID
 }
 
 start_sandbox sandbox --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID" \
@@ -149,18 +139,17 @@ apns "$DEV" -H 'apns-id: not-a-uuid'
 assert_eq "400 BadMessageId" "$STATUS $(jget "$BODY" '["reason"]')" "bad apns-id"
 apns "nothex-token"
 assert_eq "400 BadDeviceToken" "$STATUS $(jget "$BODY" '["reason"]')" "non-hex device token"
-DATA='{"aps":' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "truncated JSON"
-DATA='{"alert":"no aps"}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "JSON without aps"
-DATA='{"x":{"aps":{}}}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps only nested deeper"
-DATA='{"aps":"alert"}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "aps not an object"
-DATA='{"aps":{}} trailing' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "trailing garbage"
-DATA='{"aps":{"alert":"a\qb"}}' apns "$DEV"
-assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "bad escape"
+# bad_payload DATA WHAT: the sandbox answers 400 BadPayload to APNs body DATA.
+bad_payload() {
+    DATA=$1 apns "$DEV"
+    assert_eq "400 BadPayload" "$STATUS $(jget "$BODY" '["reason"]')" "$2"
+}
+bad_payload '{"aps":' "truncated JSON"
+bad_payload '{"alert":"no aps"}' "JSON without aps"
+bad_payload '{"x":{"aps":{}}}' "aps only nested deeper"
+bad_payload '{"aps":"alert"}' "aps not an object"
+bad_payload '{"aps":{}} trailing' "trailing garbage"
+bad_payload '{"aps":{"alert":"a\qb"}}' "bad escape"
 UNI='{ "aps" : {"alert":{"title":"Caf\u00e9 \"x\"","body":"Zoë ☎ 😀"},"badge":1,"sound":null,
   "content-available":true,"mutable-content":false}, "pr":[1,-2.5e3,{"k":[]}] }'
 DATA=$UNI apns "$DEV"
@@ -417,7 +406,9 @@ assert_eq 3 "$(jget "$BODY" '["by_status"]["410"]')" "410 answers"
 
 echo "== GOAWAY after N streams, short-lived access tokens, APNs public key"
 openssl pkey -in "$T/apns.p8" -pubout -out "$T/apns-public.pem" 2>/dev/null
-start_sandbox goaway --goaway-after 3 --oauth-token-ttl 5 --fcm-service-account "$T/sa.json" \
+# The token lifetime is far beyond any wait here: the check "within the
+# lifetime" cannot land after it on a busy machine; expire-tokens ends it.
+start_sandbox goaway --goaway-after 3 --oauth-token-ttl 3600 --fcm-service-account "$T/sa.json" \
     --apns-key "$T/apns-public.pem" --apns-team "$TEAM" --apns-key-id "$KID"
 URLS=()
 for i in 1 2 3 4 5; do URLS+=("https://127.0.0.1:$PORT/3/device/abc$i"); done
@@ -427,10 +418,20 @@ CONNS=$(curl -s --http2 --cacert "$T/pki/ca.pem" -o /dev/null -w '%{http_code}:%
 assert_eq "200:1 200:0 200:0 200:1 200:0 " "$CONNS" "GOAWAY after 3 streams moves the client to a new connection (tokens checked with the public key)"
 grant "$(assertion "$T/sa.json")"
 ACCESS=$(jget "$BODY" '["access_token"]')
-assert_eq 5 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
+assert_eq 3600 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl"
 fcm fcm-device-2; assert_eq 200 "$STATUS" "FCM within the token's lifetime"
+h2 POST /_sandbox/expire-tokens; assert_eq 200 "$STATUS" "expire-tokens"
+fcm fcm-device-2; assert_eq 401 "$STATUS" "FCM once the token is expired"
+# The clock ends a token too: one that lives 1 s is refused once that second
+# is over (polled: how late the first try comes does not matter). The token
+# of the sandbox above, from the same grant path, was accepted.
+start_sandbox shortttl --oauth-token-ttl 1 --fcm-service-account "$T/sa.json"
+grant "$(assertion "$T/sa.json")"
+assert_eq 200 "$STATUS" "grant from the short-lived sandbox"
+ACCESS=$(jget "$BODY" '["access_token"]')
+assert_eq 1 "$(jget "$BODY" '["expires_in"]')" "--oauth-token-ttl 1"
 fcm_refused() { fcm fcm-device-2; [ "$STATUS" = 401 ]; }
-pr_wait_for 60 fcm_refused || fail "FCM still accepts the token 60 s after its 5 s lifetime"
+pr_wait_for 60 fcm_refused || fail "FCM still accepts the token 60 s after its 1 s lifetime"
 pass "FCM refuses the token once its lifetime is over"
 
 echo "== without --apns-key, APNs needs no provider token"

@@ -51,9 +51,12 @@ wk_boot() {
     pr_gen_certs
     pr_gen_edge edge.contoso.com
     pr_start_redis
-    PR_LOG_LEVEL=${PR_LOG_LEVEL:-info} pr_write_config "$T/relay.conf"
     pr_start_sandbox
+    PR_LOG_LEVEL=${PR_LOG_LEVEL:-info} pr_write_config "$T/relay.conf"
     wk_start "$1"
+    # Stopped by the test at its end even if the supervisor fails to stop them.
+    WORKERS=$(wk_pids)
+    for pid in $WORKERS; do pr_track "$pid"; done
     pr_enable contoso.com edge.contoso.com
     pr_start_stunnel edge.contoso.com
 }
@@ -85,6 +88,21 @@ wk_sipp_running() {
     local pid
     for pid in "${SIPP_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
     return 1
+}
+
+# wk_recorded: deliveries in the sandbox's record so far.
+wk_recorded() { if [ -s "$T/sandbox.jsonl" ]; then wc -l <"$T/sandbox.jsonl"; else echo 0; fi; }
+wk_recorded_ge() { [ "$(wk_recorded)" -ge "$1" ]; }
+
+# wk_load_tenth N TAG: N MESSAGEs from 8 edges at once (wk_sipp_par); returns
+# once a tenth of them is delivered and the load still runs, so that a fault
+# the test injects next lands under load (fails otherwise: a fault after the
+# load was over would prove nothing).
+wk_load_tenth() {
+    local n=$1 tag=$2
+    wk_sipp_par 8 "$n" "$tag"
+    pr_wait_for 60 wk_recorded_ge $((n / 10)) || fail "fewer than $((n / 10)) deliveries after 60 s"
+    wk_sipp_running || fail "the load was over before the fault: the test proves nothing"
 }
 
 # wk_sipp_wait: wait for SIPP_PIDS (their exit codes do not matter: calls a
