@@ -68,12 +68,7 @@ static void apns_done(void *arg, const struct h2c_response *hr)
 {
     struct apns_call *call = arg;
     struct pr_result res;
-    pr_result_init(&res);
-    res.status = hr->status;
-    res.rtt_us = hr->rtt_us;
-    if (hr->status == 0) {
-        snprintf(res.reason, sizeof(res.reason), "%s", hr->error);
-    } else {
+    if (pclient_h2_result(&res, hr)) {
         apns_parse_body(hr->body, hr->body_len, &res);
         if (hr->captured[CAP_APNS_ID] != NULL)
             snprintf(res.provider_id, sizeof(res.provider_id), "%s", hr->captured[CAP_APNS_ID]);

@@ -130,12 +130,7 @@ static void fcm_done(void *arg, const struct h2c_response *hr)
     struct fcm_call *call = arg;
     struct fcm *f = call->f;
     struct pr_result res;
-    pr_result_init(&res);
-    res.status = hr->status;
-    res.rtt_us = hr->rtt_us;
-    if (hr->status == 0) {
-        snprintf(res.reason, sizeof(res.reason), "%s", hr->error);
-    } else {
+    if (pclient_h2_result(&res, hr)) {
         f->fl->parse(hr->body, hr->body_len, &res);
         res.retry_after_s = pclient_parse_retry_after(hr->captured[CAP_RETRY_AFTER]);
     }

@@ -29,24 +29,13 @@ static int mpns_render(void *arg, const char *title, const char *body, char **ou
 {
     const struct pr_notif *n = arg;
     char *t = xml_escape(title), *b = xml_escape(body), *id = toast_url_encode(n->id);
-    int rc = PR_ENOMEM;
-    if (t == NULL || b == NULL || id == NULL)
-        goto out;
-    const char *ev = pr_event_name(n->event);
-    size_t len = strlen(MPNS_HEAD) + strlen(t) + strlen(MPNS_MID) + strlen(b) +
-                 strlen(MPNS_PARAM) + strlen(ev) + strlen(MPNS_PARAM_ID) + strlen(id) +
-                 strlen(MPNS_TAIL);
-    if ((*out = malloc(len + 1)) == NULL)
-        goto out;
-    snprintf(*out, len + 1, "%s%s%s%s%s%s%s%s%s", MPNS_HEAD, t, MPNS_MID, b, MPNS_PARAM, ev,
-             MPNS_PARAM_ID, id, MPNS_TAIL);
-    *outlen = len;
-    rc = 0;
-out:
+    *out = t == NULL || b == NULL || id == NULL ? NULL
+         : toast_join(outlen, MPNS_HEAD, t, MPNS_MID, b, MPNS_PARAM, pr_event_name(n->event),
+                      MPNS_PARAM_ID, id, MPNS_TAIL, (char *)NULL);
     free(t);
     free(b);
     free(id);
-    return rc;
+    return *out != NULL ? 0 : PR_ENOMEM;
 }
 
 int mpns_payload_build(const struct pr_notif *n, char **out, size_t *outlen)

@@ -99,4 +99,11 @@ int toast_fit(const char *title, const char *body, enum toast_escape esc, size_t
  */
 char *xml_escape(const char *s);
 
+/*
+ * toast_join returns the malloc'd concatenation of its arguments up to the
+ * first NULL, its length in '*len'; NULL on ENOMEM or when 'first' is NULL.
+ * The XML toasts are fixed markup around escaped text.
+ */
+char *toast_join(size_t *len, const char *first, ...);
+
 #endif

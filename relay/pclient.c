@@ -13,6 +13,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "h2c.h"
 #include "pclient_impl.h"
 #include "provider_desc.h"
 
@@ -175,4 +176,15 @@ void pclient_free(struct pclient *c)
     deferred_run(c);
     event_free(c->defer_ev);
     free(c);
+}
+
+int pclient_h2_result(struct pr_result *res, const struct h2c_response *hr)
+{
+    pr_result_init(res);
+    res->status = hr->status;
+    res->rtt_us = hr->rtt_us;
+    if (hr->status != 0)
+        return 1;
+    snprintf(res->reason, sizeof(res->reason), "%s", hr->error);
+    return 0;
 }

@@ -66,4 +66,13 @@ int pclient_endpoint(const char *app_id, const char *url, const char *fallback, 
 /* pclient_parse_retry_after reads a Retry-After header in seconds; -1 when absent or not seconds. */
 int pclient_parse_retry_after(const char *value);
 
+/*
+ * pclient_h2_result starts 'res' from an HTTP/2 client's answer 'hr'
+ * (relay/h2c.h): status and round trip, and for a request that got no
+ * answer (status 0) h2c's reason. Returns 1 when there is an answer for the
+ * provider client to read further, 0 when not.
+ */
+struct h2c_response;
+int pclient_h2_result(struct pr_result *res, const struct h2c_response *hr);
+
 #endif

@@ -6,6 +6,7 @@
  * percent-encoding and the TTL left. It knows no provider's format:
  * builders pass a renderer and say how they escape.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,30 @@ char *xml_escape(const char *s)
         }
     }
     *w = '\0';
+    return out;
+}
+
+char *toast_join(size_t *len, const char *first, ...)
+{
+    va_list ap;
+    size_t total = 0;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *))
+        total += strlen(s);
+    va_end(ap);
+    char *out = first != NULL ? malloc(total + 1) : NULL;
+    if (out == NULL)
+        return NULL;
+    char *w = out;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        size_t n = strlen(s);
+        memcpy(w, s, n);
+        w += n;
+    }
+    va_end(ap);
+    *w = '\0';
+    *len = total;
     return out;
 }
 

@@ -115,12 +115,7 @@ static void webpush_done(void *arg, const struct h2c_response *hr)
 {
     struct webpush_call *call = arg;
     struct pr_result res;
-    pr_result_init(&res);
-    res.status = hr->status;
-    res.rtt_us = hr->rtt_us;
-    if (hr->status == 0) {
-        snprintf(res.reason, sizeof(res.reason), "%s", hr->error);
-    } else {
+    if (pclient_h2_result(&res, hr)) {
         /* Push services explain refusals in the body, in their own words. */
         if (hr->status >= 300)
             snprintf(res.reason, sizeof(res.reason), "%s", hr->body);

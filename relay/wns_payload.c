@@ -21,23 +21,13 @@ static int wns_render(void *arg, const char *title, const char *body, char **out
 {
     const struct pr_notif *n = arg;
     char *t = xml_escape(title), *b = xml_escape(body), *id = toast_url_encode(n->id);
-    int rc = PR_ENOMEM;
-    if (t == NULL || b == NULL || id == NULL)
-        goto out;
-    const char *ev = pr_event_name(n->event);
-    size_t len = strlen(WNS_HEAD) + strlen(ev) + strlen(WNS_LAUNCH_ID) + strlen(id) +
-                 strlen(WNS_TITLE) + strlen(t) + strlen(WNS_MID) + strlen(b) + strlen(WNS_TAIL);
-    if ((*out = malloc(len + 1)) == NULL)
-        goto out;
-    snprintf(*out, len + 1, "%s%s%s%s%s%s%s%s%s", WNS_HEAD, ev, WNS_LAUNCH_ID, id, WNS_TITLE, t,
-             WNS_MID, b, WNS_TAIL);
-    *outlen = len;
-    rc = 0;
-out:
+    *out = t == NULL || b == NULL || id == NULL ? NULL
+         : toast_join(outlen, WNS_HEAD, pr_event_name(n->event), WNS_LAUNCH_ID, id, WNS_TITLE, t,
+                      WNS_MID, b, WNS_TAIL, (char *)NULL);
     free(t);
     free(b);
     free(id);
-    return rc;
+    return *out != NULL ? 0 : PR_ENOMEM;
 }
 
 int wns_payload_build(const struct pr_notif *n, int64_t now_ms, struct wns_request *out)
