@@ -84,6 +84,9 @@ chaos_untrack() {
     PR_PIDS=(${keep[@]+"${keep[@]}"})
 }
 
+# tenths N: N tenths as "N/10.N%10".
+tenths() { echo "$(($1 / 10)).$(($1 % 10))"; }
+
 # now_ms: wall clock, epoch milliseconds (what sipload and the sandbox log).
 now_ms() { date +%s%3N; }
 
@@ -237,7 +240,7 @@ chaos_kill9_role() {
     kill -9 "$pid"
     chaos_reap "$pid"
     chaos_relay_start "$role"
-    announce "  $role restarted (pid $(cat "$T/pid.$role")), ready after $(( ($(now_ms) - t0) / 1000 )) s"
+    announce "  $role restarted (pid $(cat "$T/pid.$role")), ready $(tenths $(( ($(now_ms) - t0) / 100 ))) s after the kill"
 }
 
 # ---- load ------------------------------------------------------------------------
@@ -307,7 +310,7 @@ fault_redis_term() {
     kill -TERM "$pid"
     chaos_reap "$pid"
     chaos_redis_start
-    announce "  Redis restarted, answering after $(( ($(now_ms) - t0) / 1000 )) s (loading $(echo "$REDIS_UP_S" | sed 's/.$/.&/') s)"
+    announce "  Redis answering again $(tenths $(( ($(now_ms) - t0) / 100 ))) s after the fault (start and load: $(tenths "$REDIS_UP_S") s)"
 }
 
 fault_redis_kill9() {
@@ -319,7 +322,7 @@ fault_redis_kill9() {
     kill -9 "$pid"
     chaos_reap "$pid"
     chaos_redis_start
-    announce "  Redis restarted, answering after $(( ($(now_ms) - t0) / 1000 )) s (loading $(echo "$REDIS_UP_S" | sed 's/.$/.&/') s)"
+    announce "  Redis answering again $(tenths $(( ($(now_ms) - t0) / 100 ))) s after the fault (start and load: $(tenths "$REDIS_UP_S") s)"
 }
 
 fault_provider_down() {
