@@ -7,12 +7,13 @@ Reads the run's work directory (written by run-chaos.sh):
                     per request (load-fcm.log is FCM, the others APNs)
   record.jsonl      the sandbox's delivery record: provider, token, ts_ms
   dead.json         the dead-letter stream (redis-cli --json XRANGE)
-  outcomes.txt      "<push id> <outcome>" from the relay's outcome log
   faults.log        "<epoch ms> <what>" per announced event
   redis-kill9.ms    epoch ms of each Redis kill -9
   rss.log           "<epoch s> <role> <kB>" every 30 s
 
-and prints accepted, delivered, duplicates, dead letters by reason,
+asks Redis (--redis-port) for the outcome log of the accepted push ids that
+were neither delivered nor dead letters (pr:outcome:<domain>:<id>, see
+relay/outcome_log.h) to find the expired ones, and prints accepted, delivered, duplicates, dead letters by reason,
 expired, lost, the seconds in which the listener answered 503, and RSS per
 role. Every token in a run is unique, so (provider, token) names one push
 id. Exit status 1 when a MESSAGE answered 202 was lost (with --appendfsync
@@ -25,6 +26,7 @@ import collections
 import glob
 import json
 import os
+import subprocess
 import sys
 
 FSYNC_WINDOW_MS = 2000  # appendfsync everysec: up to ~1 s unsynced, plus the fsync itself
@@ -88,18 +90,30 @@ def load_pairs(path, conv=str):
     return out
 
 
+def outcomes_of(port, domain, ids):
+    """push id -> its outcome in the relay's outcome log ("" when none),
+    for 'ids', in one pipelined redis-cli call."""
+    if not ids or port is None:
+        return {}
+    cmds = "".join("HGET pr:outcome:%s:%s outcome\n" % (domain, i) for i in ids)
+    out = subprocess.run(["redis-cli", "-p", str(port)], input=cmds, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    return {i: (out[k].strip() if k < len(out) else "") for k, i in enumerate(ids)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--appendfsync", default="always")
     ap.add_argument("--drained", default="yes")
+    ap.add_argument("--redis-port", type=int)
+    ap.add_argument("--domain", default="contoso.com")
     a = ap.parse_args()
     d = a.dir
 
     reqs = load_requests(d)
     record = load_record(d)
     dead = load_dead(d)
-    outcomes = dict(load_pairs(os.path.join(d, "outcomes.txt")))
     kills = [int(x) for x in open(os.path.join(d, "redis-kill9.ms")).read().split()] \
         if os.path.exists(os.path.join(d, "redis-kill9.ms")) else []
 
@@ -108,8 +122,9 @@ def main():
     delivered = {pid for pid, r in accepted.items() if record[(r[0], r[1])] > 0}
     dups = {pid: record[(r[0], r[1])] for pid, r in accepted.items() if record[(r[0], r[1])] > 1}
     dead_acc = {pid: dead[pid] for pid in accepted if pid in dead and pid not in delivered}
-    expired = {pid for pid in accepted
-               if pid not in delivered and pid not in dead_acc and outcomes.get(pid) == "expired"}
+    outcomes = outcomes_of(a.redis_port, a.domain,
+                           sorted(set(accepted) - delivered - set(dead_acc)))
+    expired = {pid for pid, o in outcomes.items() if o == "expired"}
     lost = sorted(set(accepted) - delivered - set(dead_acc) - expired)
     in_window = []
     if a.appendfsync == "everysec":

@@ -489,13 +489,9 @@ for role in listener dispatcher; do
 done
 
 rcli --json XRANGE "$DEAD_KEY" - + >"$T/dead.json"
-rcli --scan --pattern 'pr:outcome:*' >"$T/outcome-keys.txt"
-while read -r k; do
-    printf '%s %s\n' "${k##*:}" "$(rcli HGET "$k" outcome)"
-done <"$T/outcome-keys.txt" >"$T/outcomes.txt"
 
 # ---- audit ---------------------------------------------------------------------------
 rc=0
 python3 "$BENCH_DIR/chaos-audit.py" --dir "$T" --appendfsync "$CHAOS_APPENDFSYNC" \
-    --drained "$drained" | tee "$T/audit.txt" || rc=$?
+    --drained "$drained" --redis-port "$REDIS_PORT" --domain "$BENCH_DOMAIN" | tee "$T/audit.txt" || rc=$?
 [ "$rc" -eq 0 ] || fail "the audit found losses or a failed check (logs: $T)"
