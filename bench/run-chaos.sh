@@ -29,10 +29,11 @@
 # Redis kill -9 and appendfsync: with `always` (the default here) Redis
 # fsyncs every write before answering, so a 202 survives kill -9 and any
 # loss is the relay's. With `everysec` (Redis's and deploy/redis.conf's
-# production setting) up to about a second of acknowledged writes may be
-# lost by a kill -9: the audit then counts MESSAGEs answered 202 in the 2 s
-# before a Redis kill -9 that vanished separately ("lost to fsync window")
-# and does not count them as relay losses. See bench/README.md.
+# production setting) about a second of acknowledged writes is at risk (on
+# a host crash; on a process kill -9 only while Redis postponed a write
+# behind a slow fsync): the audit then counts MESSAGEs answered 202 in the
+# 2 s before a Redis kill -9 that vanished separately ("lost to fsync
+# window") and does not count them as relay losses. See bench/README.md.
 #
 # Knobs (environment): CHAOS_MINUTES (10), CHAOS_RATE (200 MESSAGE/s, 4/5
 # APNs, 1/5 FCM), CHAOS_APPENDFSYNC (always), CHAOS_KEYS (2000000),

@@ -297,9 +297,10 @@ static size_t req_format(const struct sipload *L, uint64_t seq, char *buf, size_
                      "Content-Length: %zu\r\n\r\n"
                      "{\"id\":\"%s-%0*llu\",\"event\":\"im\",\"from\":\"sip:alice@%s\","
                      "\"to\":\"sip:bob@%s\",\"title\":\"Benchmark\",\"body\":\"%s\",\"ttl\":3600}",
-                     o->relay_domain, o->provider, tok, o->param, o->domain, L->run_id, SEQ_DIGITS, s, o->domain, L->run_id,
-                     o->relay_domain, SEQ_DIGITS, s, L->run_id, o->domain, L->body_len,
-                     L->run_id, SEQ_DIGITS, s, o->domain, o->domain, L->body_pad);
+                     o->relay_domain, o->provider, tok, o->param, o->domain, L->run_id,
+                     SEQ_DIGITS, s, o->domain, L->run_id, o->relay_domain, SEQ_DIGITS, s,
+                     L->run_id, o->domain, L->body_len, L->run_id, SEQ_DIGITS, s, o->domain,
+                     o->domain, L->body_pad);
     }
     if (n < 0 || (size_t)n >= cap)
         return 0;
