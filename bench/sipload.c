@@ -138,12 +138,13 @@ struct opts {
     const char *relay_domain;   /* Request-URI host */
     const char *provider;
     const char *param;
-    const char *token_prefix;
+    const char *token_prefix;   /* one prefix, or a comma-separated list (see token_of) */
     double rate;                /* 0: closed loop */
     int body_bytes;             /* 0: natural size */
     int options;                /* send OPTIONS instead of MESSAGE */
     int json;
     double drain_s;             /* wait this long for answers after the last send */
+    const char *log_path;       /* --log: one line per request's fate */
 };
 
 /*
@@ -204,6 +205,10 @@ struct sipload {
     int n_dirty;
     int interrupted;
     struct hist lat;
+    const char *prefixes[64];   /* --token-prefix split at commas */
+    size_t n_prefixes;
+    char prefix_buf[64 * 49 + 1];
+    FILE *log;                  /* --log, or NULL */
 };
 
 /* ------------------------------------------------------------------------
@@ -231,6 +236,33 @@ static void req_init(struct sipload *L)
                  strlen(o->relay_domain) * 3 + TOKEN_LEN + L->body_len;
 }
 
+/* token_of writes the 64-character device token of request 'seq' into
+ * 'buf' (TOKEN_LEN + 1 bytes): the prefix chosen by 'seq' modulo the number
+ * of --token-prefix entries, then 'seq' in hex, zero-filled. With several
+ * prefixes the traffic interleaves them (e.g. plain tokens and sandbox
+ * behaviour markers) at a fixed ratio; every token stays unique. */
+static void token_of(const struct sipload *L, uint64_t seq, char *buf)
+{
+    const char *prefix = L->prefixes[seq % L->n_prefixes];
+    int plen = (int)strlen(prefix);
+    snprintf(buf, TOKEN_LEN + 1, "%s%0*llx", prefix, TOKEN_LEN - plen, (unsigned long long)seq);
+}
+
+/* log_fate appends "<epoch ms> <push id> <token> <status>" for request 'seq'
+ * to --log; 'status' 0 is written "-": never answered (its connection died
+ * or the drain gave up), so the edge would have to send it again. */
+static void log_fate(const struct sipload *L, uint64_t seq, int status)
+{
+    if (L->log == NULL || L->o.options)
+        return;
+    char tok[TOKEN_LEN + 1], st[16] = "-";
+    token_of(L, seq, tok);
+    if (status > 0)
+        snprintf(st, sizeof(st), "%d", status);
+    fprintf(L->log, "%" PRId64 " %s-%0*llu %s %s\n", pr_now_us() / 1000, L->run_id, SEQ_DIGITS,
+            (unsigned long long)seq, tok, st);
+}
+
 /* req_format writes request 'seq' into 'buf' and returns its length, or 0
  * if 'cap' is too small (a sizing bug: the caller reserves req_max). */
 static size_t req_format(const struct sipload *L, uint64_t seq, char *buf, size_t cap)
@@ -251,10 +283,10 @@ static size_t req_format(const struct sipload *L, uint64_t seq, char *buf, size_
                      o->relay_domain, o->domain, L->run_id, SEQ_DIGITS, s, o->domain,
                      L->run_id, o->relay_domain, SEQ_DIGITS, s, L->run_id, o->domain);
     } else {
-        /* token: prefix, then the sequence number in hex, zero-filled to 64 */
-        int plen = (int)strlen(o->token_prefix);
+        char tok[TOKEN_LEN + 1];
+        token_of(L, seq, tok);
         n = snprintf(buf, cap,
-                     "MESSAGE sip:push@%s;pn-provider=%s;pn-prid=%s%0*llx;pn-param=%s SIP/2.0\r\n"
+                     "MESSAGE sip:push@%s;pn-provider=%s;pn-prid=%s;pn-param=%s SIP/2.0\r\n"
                      "Via: SIP/2.0/TLS edge.%s:5061;branch=z9hG4bK%s%0*llu\r\n"
                      "Max-Forwards: 70\r\n"
                      "From: <sip:mcx@%s>;tag=%s\r\n"
@@ -265,10 +297,10 @@ static size_t req_format(const struct sipload *L, uint64_t seq, char *buf, size_
                      "Content-Length: %zu\r\n\r\n"
                      "{\"id\":\"%s-%0*llu\",\"event\":\"im\",\"from\":\"sip:alice@%s\","
                      "\"to\":\"sip:bob@%s\",\"title\":\"Benchmark\",\"body\":\"%s\",\"ttl\":3600}",
-                     o->relay_domain, o->provider, o->token_prefix, TOKEN_LEN - plen, s,
-                     o->param, o->domain, L->run_id, SEQ_DIGITS, s, o->domain, L->run_id,
-                     o->relay_domain, SEQ_DIGITS, s, L->run_id, o->domain, L->body_len,
-                     L->run_id, SEQ_DIGITS, s, o->domain, o->domain, L->body_pad);
+                     o->relay_domain, o->provider, tok, o->param, o->domain, L->run_id,
+                     SEQ_DIGITS, s, o->domain, L->run_id, o->relay_domain, SEQ_DIGITS, s,
+                     L->run_id, o->domain, L->body_len, L->run_id, SEQ_DIGITS, s, o->domain,
+                     o->domain, L->body_pad);
     }
     if (n < 0 || (size_t)n >= cap)
         return 0;
@@ -431,6 +463,8 @@ static void conn_kill(struct conn *c, const char *why)
         if (c->n_out > 0 || !all_issued(L))
             pr_log_warn(MOD, "connection lost with %u requests outstanding: %s", c->n_out, why);
         L->lost += c->n_out;
+        for (unsigned i = 0; i < c->n_out; i++)
+            log_fate(L, c->ring[(c->head + i) % (unsigned)L->o.window].seq, 0);
     } else {
         L->n_settled++;
         pr_log_error(MOD, "connect to %s:%d failed: %s", L->o.host, L->o.port, why);
@@ -528,6 +562,7 @@ static void on_read(struct bufferevent *bev, void *arg)
                 L->mismatched++;
             L->status[status]++;
             L->answered++;
+            log_fate(L, s->seq, status);
             hist_add(&L->lat, now > s->t_us ? now - s->t_us : 0);
             L->t_last_us = now;
         }
@@ -782,18 +817,54 @@ static void usage(FILE *f)
 "               [--domain contoso.com] [--relay-domain push.example.net]\n"
 "               [--provider apns] [--param TEAMID.bundle] [--token-prefix HEX]\n"
 "               [--rate R] [--body-bytes B] [--options] [--drain S] [--json] [--verbose]\n"
+"               [--log FILE]\n"
 "  --count N        total requests (with --duration: whichever ends first)\n"
 "  --duration S     stop sending after S seconds\n"
 "  --connections C  TLS connections (default 1)\n"
 "  --window W       requests outstanding per connection (default 1: lock-step)\n"
 "  --rate R         open loop: R requests/s in total, latency from intended send time\n"
 "  --body-bytes B   pad the JSON body to B bytes\n"
-"  --token-prefix   hex, starts with 0; the rest of the 64-char token is a counter\n"
+"  --token-prefix   hex, starts with 0; the rest of the 64-char token is a counter.\n"
+"                   A comma-separated list interleaves prefixes (request n takes\n"
+"                   entry n mod count); an entry may then start with a sandbox\n"
+"                   behaviour marker on purpose (e4291, c1, b1, d0500)\n"
 "  --options        send OPTIONS (expects 200) instead of MESSAGE (expects 202)\n"
 "  --drain S        wait at most S seconds for answers after the last send (default 10)\n"
 "  --json           print the summary as one JSON line\n"
 "  --verbose        log connection events\n"
+"  --log FILE       append \"<epoch ms> <push id> <token> <status|->\" per request\n"
 "exit: 0 every request answered, 1 some not (or connect failed), 2 usage\n");
+}
+
+/* prefixes_check: 0 if 'list' is one prefix of 1..48 lowercase hex digits
+ * starting with 0 (which keeps it clear of the sandbox's behaviour markers),
+ * or a comma-separated list of up to 64 prefixes of 1..48 hex digits, where
+ * a marker letter first is the point of listing it; PR_EINVAL otherwise. */
+static int prefixes_check(const char *list)
+{
+    size_t n = 0;
+    int single = strchr(list, ',') == NULL;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len < 1 || len > 48 || strspn(p, "0123456789abcdef") < len || ++n > 64)
+            return PR_EINVAL;
+        if (single && p[0] != '0')
+            return PR_EINVAL;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
+/* prefixes_split fills L->prefixes from the checked --token-prefix. */
+static void prefixes_split(struct sipload *L)
+{
+    snprintf(L->prefix_buf, sizeof(L->prefix_buf), "%s", L->o.token_prefix);
+    char *save = NULL;
+    for (char *t = strtok_r(L->prefix_buf, ",", &save); t != NULL && L->n_prefixes < 64;
+         t = strtok_r(NULL, ",", &save))
+        L->prefixes[L->n_prefixes++] = t;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -809,7 +880,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "rate", 1, 0, 'r' },        { "body-bytes", 1, 0, 'b' },
         { "options", 0, 0, 'o' },     { "json", 0, 0, 'j' },
         { "drain", 1, 0, 'x' },       { "verbose", 0, 0, 'v' },
-        { "help", 0, 0, '?' },
+        { "log", 1, 0, 'L' },         { "help", 0, 0, '?' },
         { 0, 0, 0, 0 },
     };
     *o = (struct opts){ .host = "127.0.0.1", .connections = 1, .window = 1,
@@ -839,11 +910,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'j': o->json = 1; break;
         case 'x': o->drain_s = atof(optarg); break;
         case 'v': pr_log_set_level(PR_LOG_DEBUG); break;
+        case 'L': o->log_path = optarg; break;
         default: return PR_EINVAL;
         }
     }
     const char *bad = NULL;
-    size_t plen = strlen(o->token_prefix);
     if (optind != argc) bad = "unexpected argument";
     else if (o->port <= 0 || o->port > 65535) bad = "--port: 1..65535 required";
     else if (!o->cert || !o->key || !o->ca) bad = "--cert, --key and --ca are required";
@@ -852,9 +923,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     else if (o->count == 0 && o->duration_s <= 0) bad = "--count or --duration is required";
     else if (o->rate < 0 || o->duration_s < 0 || o->drain_s < 0) bad = "negative value";
     else if (o->body_bytes < 0 || o->body_bytes > 16000) bad = "--body-bytes: 0..16000";
-    else if (plen < 1 || plen > 48 || strspn(o->token_prefix, "0123456789abcdef") != plen ||
-             o->token_prefix[0] != '0')
-        bad = "--token-prefix: 1..48 lowercase hex digits starting with 0";
+    else if (prefixes_check(o->token_prefix) != 0)
+        bad = "--token-prefix: 1..48 lowercase hex digits starting with 0, or a list of up "
+              "to 64 such prefixes (where an entry may start with a marker letter)";
     if (bad != NULL) {
         fprintf(stderr, "sipload: %s\n", bad);
         return PR_EINVAL;
@@ -875,6 +946,12 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     L->ok_status = L->o.options ? 200 : 202;
+    prefixes_split(L);
+    if (L->o.log_path != NULL && (L->log = fopen(L->o.log_path, "a")) == NULL) {
+        fprintf(stderr, "sipload: --log %s: %s\n", L->o.log_path, strerror(errno));
+        free(L);
+        return 2;
+    }
     snprintf(L->run_id, sizeof(L->run_id), "%08x%08x", (unsigned)time(NULL),
              (unsigned)(pr_mono_us() ^ ((uint64_t)getpid() << 16)));
     req_init(L);
@@ -900,6 +977,9 @@ int main(int argc, char **argv)
         goto out;
 
     event_base_dispatch(L->base);
+    for (int i = 0; L->conns != NULL && i < L->o.connections; i++)   /* drain gave up */
+        for (unsigned k = 0; k < L->conns[i].n_out; k++)
+            log_fate(L, L->conns[i].ring[(L->conns[i].head + k) % (unsigned)L->o.window].seq, 0);
     report(L);
     if (L->n_ready + L->lost == 0 && L->issued == 0)
         pr_log_error(MOD, "no connection could be established");
@@ -914,6 +994,10 @@ out:
     if (L->sigint) event_free(L->sigint);
     SSL_CTX_free(L->ctx);
     if (L->base) event_base_free(L->base);
+    if (L->log != NULL && fclose(L->log) != 0) {
+        fprintf(stderr, "sipload: --log %s: %s\n", L->o.log_path, strerror(errno));
+        rc = 1;
+    }
     free(L);
     return rc;
 }
