@@ -17,7 +17,8 @@
  *                        v                                             |
  *                  SENDING (pclient_send; WAIT while its queue is full) |
  *                        | answer -> pr_classify                       |
- *                        |   REAUTH (first) -> pclient_reauth, resend   |
+ *                        |   REAUTH -> pclient_reauth; first: resend,   |
+ *                        |             then as RETRY                    |
  *                        |   RETRY -> retry_next_due -> zset | DL | EXP |
  *                        v                                             |
  *                  FINISHED (waits for this loop turn's batch) <---------'
@@ -352,16 +353,20 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
 
     if (o == PR_OUTCOME_REAUTH) {
         struct disp_client *dc = disp_client_for(d, j->n.app, j->n.provider);
+        if (dc != NULL)
+            pclient_reauth(dc->pc);
         if (!j->reauthed && dc != NULL) {
             j->reauthed = 1;
-            pclient_reauth(dc->pc);
             disp_job_send(j, dc);
             return;
         }
-        char reason[192];
-        snprintf(reason, sizeof(reason), "credential refused twice (%s)", j->n.last);
-        disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, reason);
-        return;
+        /*
+         * Refused again with a fresh credential. A provider that restarted or
+         * a token revoked in between looks the same as a bad key, so back off
+         * and retry like any transient failure: a credential that stays bad
+         * ends as "attempts exhausted", a passing refusal delivers.
+         */
+        o = PR_OUTCOME_RETRY;
     }
     if (o == PR_OUTCOME_RETRY) {
         int64_t now = pr_now_ms();

@@ -192,6 +192,21 @@ wait_for() {
     fail "timed out after ${secs}s waiting for: $*"
 }
 
+# dead_field ID FIELD: FIELD (reason, last_status, attempts, n) of push id ID's dead letter.
+dead_field() {  # dead_field ID FIELD
+    python3 - "$REDIS_PORT" "$1" "$2" <<'PY'
+import subprocess, sys
+port, want, field = sys.argv[1:]
+out = subprocess.run(["redis-cli", "-p", port, "--json", "XRANGE", "pr:{q}:dead", "-", "+"],
+                     capture_output=True, text=True).stdout
+import json
+for _id, kv in json.loads(out):
+    f = dict(zip(kv[::2], kv[1::2]))
+    if f["id"] == want:
+        print(f[field])
+PY
+}
+
 stream_len() { rcli XLEN 'pr:{q}:in:apns'; }
 pending_count() { rcli XPENDING 'pr:{q}:in:apns' dispatch | head -1; }
 stat_total() { local v; v=$(rcli HGET pr:stats:total "$1"); echo "${v:-0}"; }

@@ -70,19 +70,6 @@ assert_eq 1 "$(stat_domain outage.example expired)" "expired counted for its dom
 assert_eq 0 "$(stat_domain outage.example delivered)" "nothing delivered during the outage"
 
 echo "== dead letters keep their reason, last status, attempts and the notification"
-dead_field() {  # dead_field ID FIELD
-    python3 - "$REDIS_PORT" "$1" "$2" <<'PY'
-import subprocess, sys
-port, want, field = sys.argv[1:]
-out = subprocess.run(["redis-cli", "-p", port, "--json", "XRANGE", "pr:{q}:dead", "-", "+"],
-                     capture_output=True, text=True).stdout
-import json
-for _id, kv in json.loads(out):
-    f = dict(zip(kv[::2], kv[1::2]))
-    if f["id"] == want:
-        print(f[field])
-PY
-}
 assert_eq 413 "$(dead_field big-0 last_status)" "413: last_status"
 assert_eq 1 "$(dead_field big-0 attempts)" "413: attempts"
 case "$(dead_field big-0 reason)" in 413*) pass "413: reason names the status";; *) fail "413 reason: $(dead_field big-0 reason)";; esac
