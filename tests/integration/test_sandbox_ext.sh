@@ -62,7 +62,8 @@ wpush() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     [ $# -gt 0 ] && shift
     local vauth
-    vauth=$("$WPCLIENT" "${opts[@]}" "$EP" "$P256DH" "$AUTH" "$T/vapid.pem" \
+    # "--": a base64url key or id may start with '-', which getopt would take for an option.
+    vauth=$("$WPCLIENT" "${opts[@]}" -- "$EP" "$P256DH" "$AUTH" "$T/vapid.pem" \
         mailto:ops@example.net "$text" "$T/wp.bin") || fail "sb_wpclient failed"
     req "$EP" POST -H "authorization: $vauth" -H "${CE_HDR-content-encoding: aes128gcm}" \
         -H "${TTL_HDR-ttl: 60}" --data-binary @"$T/wp.bin" "$@"
@@ -107,7 +108,7 @@ wpush "x" --k-from "$T/other.pem"
 assert_eq 403 "$STATUS" "k not the signer's key"
 
 echo "== Web Push: a body that does not decrypt is 400, one over 4096 bytes 413"
-"$WPCLIENT" "$EP" "$P256DH" "$AUTH" "$T/vapid.pem" mailto:ops@example.net "tamper" "$T/wp.bin" \
+"$WPCLIENT" -- "$EP" "$P256DH" "$AUTH" "$T/vapid.pem" mailto:ops@example.net "tamper" "$T/wp.bin" \
     >"$T/vauth" || fail "sb_wpclient failed"
 python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' "$T/wp.bin"
 req "$EP" POST -H "authorization: $(cat "$T/vauth")" -H 'content-encoding: aes128gcm' -H 'ttl: 60' \

@@ -5,8 +5,8 @@
  * aes128gcm body to a file and prints the Authorization value; the test
  * POSTs them with curl, so the HTTP/2 client is an independent one.
  *
- *   sb_wpclient ENDPOINT P256DH AUTH VAPID.pem SUBJECT TEXT BODY.out
- *               [--sign-for URL] [--clock-offset S] [--k-from OTHER.pem]
+ *   sb_wpclient [--sign-for URL] [--clock-offset S] [--k-from OTHER.pem] --
+ *               ENDPOINT P256DH AUTH VAPID.pem SUBJECT TEXT BODY.out
  *
  *   --sign-for URL     sign the JWT for URL's origin instead of ENDPOINT's (a wrong aud)
  *   --clock-offset S   sign as if the clock were S seconds ahead (negative: behind),
@@ -31,8 +31,9 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: sb_wpclient ENDPOINT P256DH AUTH VAPID.pem SUBJECT TEXT BODY.out\n"
-                    "       [--sign-for URL] [--clock-offset S] [--k-from OTHER.pem]\n");
+    fprintf(stderr, "usage: sb_wpclient [--sign-for URL] [--clock-offset S] [--k-from OTHER.pem] --\n"
+                    "       ENDPOINT P256DH AUTH VAPID.pem SUBJECT TEXT BODY.out\n"
+                    "(\"--\": a base64url argument may start with '-')\n");
     return 2;
 }
 
