@@ -13,35 +13,11 @@
 #   * code 80300007 kills the token: the next MESSAGE for it is answered 410;
 #   * a token that is not an HMS token is refused with 400 and nothing is sent.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/e2e_lib.sh"
 
 N=${PR_E2E_N:-1000}
 TEXT="점심 먹을래요? 🍜"
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-PR_APPS="hms" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 PR_BASE_DELAY_MS=50 \
-    PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
-pr_start_stunnel edge.contoso.com
-
-sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
-sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
-sb_stat() {
-    sandbox "$(sb_url stats)" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    s = s.get(k, 0) if isinstance(s, dict) else 0
-print(s)' "$1"
-}
-sb_is() { [ "$(sb_stat "$1")" = "$2" ]; }
-sb_at_least() { [ "$(sb_stat "$1")" -ge "$2" ]; }
-stat_total() { rcli HGET pr:stats:total "$1"; }
-stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
-stat_at_least() { [ "$(stat_total "$1")" -ge "$2" ] 2>/dev/null; }
-drained() { [ "$(pr_xlen hms)" = 0 ] && [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]; }
+e2e_boot hms
 
 echo "== $N HMS notifications, each delivered once"
 python3 - "$T/hms.csv" "$N" "$TEXT" <<'PY'

@@ -12,34 +12,11 @@
 #   * bad subscription keys are refused with 400 naming the field, an
 #     endpoint outside allowed_hosts or over http with 403; nothing is sent.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/e2e_lib.sh"
 
 N=${PR_E2E_N:-3000}
 TEXT="점심 먹을래요? 🍜"
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-PR_APPS="webpush" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 PR_BASE_DELAY_MS=50 \
-    PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
-pr_start_stunnel edge.contoso.com
-
-sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
-sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
-sb_stat() {
-    sandbox "$(sb_url stats)" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    s = s.get(k, 0) if isinstance(s, dict) else 0
-print(s)' "$1"
-}
-sb_is() { [ "$(sb_stat "$1")" = "$2" ]; }
-stat_total() { rcli HGET pr:stats:total "$1"; }
-stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
-stat_at_least() { [ "$(stat_total "$1")" -ge "$2" ] 2>/dev/null; }
-drained() { [ "$(pr_xlen webpush)" = 0 ] && [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]; }
+e2e_boot webpush
 # subscribe [MARKER]: a fresh subscription as "id endpoint-percent-encoded p256dh auth".
 subscribe() {
     sandbox -X POST "$(sb_url "webpush/subscribe${1:+?marker=$1}")" | python3 -c '

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# e2e_lib.sh - the common start and checks of the end-to-end provider tests
+# (test_e2e_wns.sh, test_e2e_hms.sh, test_e2e_webpush.sh). Source it after
+# lib.sh, then call e2e_boot PROVIDER.
+
+# e2e_boot PROVIDER: test PKI, private redis, the sandbox, pushrelayd
+# (role all) with PROVIDER's app, contoso.com enabled for edge.contoso.com,
+# and stunnel as that edge. Retries are fast so that a test sees them.
+e2e_boot() {
+    E2E_PROVIDER=$1
+    pr_gen_certs
+    pr_gen_edge edge.contoso.com
+    pr_start_redis
+    pr_start_sandbox
+    PR_APPS="$E2E_PROVIDER" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 \
+        PR_BASE_DELAY_MS=50 PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
+    pr_start_relay all
+    pr_enable contoso.com edge.contoso.com
+    pr_start_stunnel edge.contoso.com
+}
+
+# sandbox CURL-ARGS: curl to the sandbox over HTTP/2, trusting the test CA.
+sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
+sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
+# sb_stat FIELD: a number from /_sandbox/stats ("delivered.wns", "requests"); 0 when absent.
+sb_stat() {
+    sandbox "$(sb_url stats)" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    s = s.get(k, 0) if isinstance(s, dict) else 0
+print(s)' "$1"
+}
+sb_is() { [ "$(sb_stat "$1")" = "$2" ]; }
+sb_at_least() { [ "$(sb_stat "$1")" -ge "$2" ]; }
+stat_total() { rcli HGET pr:stats:total "$1"; }
+stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
+stat_at_least() { [ "$(stat_total "$1")" -ge "$2" ] 2>/dev/null; }
+# drained: the provider's stream and the retry set are empty.
+drained() { [ "$(pr_xlen "$E2E_PROVIDER")" = 0 ] && [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]; }
