@@ -126,6 +126,8 @@ static const struct cfg__key redis_keys[] = {
     { "sentinels", T_ADDRS, 0, .off = RDS(sentinels), .off_n = RDS(n_sentinels) },
     { "master_name", T_STR, 0, .off = RDS(master_name), .check = chk_token },
     { "sentinel_password", T_STR, 0, .off = RDS(sentinel_password) },
+    { "cluster", T_ADDRS, 0, .off = RDS(cluster), .off_n = RDS(n_cluster) },
+    { "shards", T_INT, 0, .off = RDS(shards), .min = 1, .max = CFG_MAX_SHARDS, .idef = 1 },
     { "wait_replicas", T_INT, 0, .off = RDS(wait_replicas), .min = 0, .max = 64, .idef = 0 },
     { "wait_timeout_ms", T_INT, 0, .off = RDS(wait_timeout_ms),
       .min = 1, .max = 60000, .idef = 100 },
@@ -916,8 +918,8 @@ static int cfg__read_apps(struct cfg__ctx *x, const config_setting_t *s, struct 
 }
 
 /*
- * Redis is found one way: host/port, or sentinels + master_name. Keys of
- * the other way are refused rather than silently ignored.
+ * Redis is found one way: host/port, sentinels + master_name, or cluster
+ * seeds. Keys of another way are refused rather than silently ignored.
  */
 static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_redis *r)
 {
@@ -925,6 +927,18 @@ static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_r
     static const char *const via_sentinel[] = { "redis.master_name", "redis.sentinel_password" };
     const config_setting_t *s;
 
+    if (r->n_cluster > 0) {
+        for (size_t i = 0; i < sizeof(direct) / sizeof(direct[0]); i++)
+            if ((s = config_lookup(cf, direct[i])) != NULL)
+                return cfg__fail(x, s, NULL, "cannot be used with redis.cluster "
+                                             "(the cluster's slot map names the nodes)");
+        if ((s = config_lookup(cf, "redis.sentinels")) != NULL)
+            return cfg__fail(x, s, NULL, "cannot be used with redis.cluster "
+                                         "(a cluster fails over by itself)");
+        if (r->db != 0)
+            return cfg__fail(x, config_lookup(cf, "redis.db"), NULL,
+                             "must be 0 with redis.cluster (a cluster has only db 0)");
+    }
     if (r->n_sentinels > 0) {
         for (size_t i = 0; i < sizeof(direct) / sizeof(direct[0]); i++)
             if ((s = config_lookup(cf, direct[i])) != NULL)

@@ -27,9 +27,11 @@ struct cfg_tls {
 };
 
 #define CFG_MAX_SENTINELS CFG_MAX_LISTEN
+#define CFG_MAX_CLUSTER_SEEDS CFG_MAX_LISTEN
+#define CFG_MAX_SHARDS 16384    /* one Redis Cluster slot each at most */
 
 struct cfg_redis {
-    char *host;         /* unused with sentinels */
+    char *host;         /* unused with sentinels or cluster */
     int port;
     char *password;     /* "" or NULL: no AUTH */
     int db;
@@ -39,6 +41,13 @@ struct cfg_redis {
     size_t n_sentinels;
     char *master_name;          /* required with sentinels */
     char *sentinel_password;    /* AUTH to the sentinels; "" or NULL: none */
+    /* Redis Cluster (design section 11): n_cluster > 0 replaces host/port;
+       the seeds are asked for the slot map, any one of them answering is enough. */
+    struct cfg_endpoint cluster[CFG_MAX_CLUSTER_SEEDS];
+    size_t n_cluster;
+    /* Queue shards S (design section 7): notification -> shard
+       hash(provider, token) mod S; every key of its ingest tagged {q<k>}. */
+    int shards;                 /* 1 .. CFG_MAX_SHARDS, default 1 */
     /* Replicated acknowledgement: 0 = 202 once the primary wrote it. */
     int wait_replicas;
     int wait_timeout_ms;        /* default 100 */

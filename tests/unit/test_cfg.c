@@ -164,6 +164,25 @@ static void sentinel_file_yields_sentinels_and_wait(void **state)
     cfg_free(cfg);
 }
 
+static void cluster_file_yields_seeds_and_shards(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    data_path(path, sizeof(path), "cluster.conf");
+    struct cfg *cfg = load_ok(path);
+    const struct cfg_redis *r = &cfg->redis;
+
+    assert_int_equal(r->n_cluster, 2);
+    assert_string_equal(r->cluster[0].host, "10.0.0.5");
+    assert_int_equal(r->cluster[0].port, 7000);
+    assert_string_equal(r->cluster[1].host, "::1");
+    assert_int_equal(r->cluster[1].port, 7001);
+    assert_int_equal(r->n_sentinels, 0);
+    assert_int_equal(r->shards, 64);
+    assert_string_equal(r->password, "s3cret");
+    cfg_free(cfg);
+}
+
 /* WNS: the token endpoint is login.live.com's and channels must be on *.notify.windows.com
  * unless the app says otherwise; the pn-param is the app id. */
 static void wns_app_takes_microsofts_defaults(void **state)
@@ -204,6 +223,8 @@ static void minimal_file_takes_the_defaults(void **state)
     assert_null(cfg->redis.master_name);
     assert_int_equal(cfg->redis.wait_replicas, 0);
     assert_int_equal(cfg->redis.wait_timeout_ms, 100);
+    assert_int_equal(cfg->redis.n_cluster, 0);
+    assert_int_equal(cfg->redis.shards, 1);
     assert_int_equal(cfg->federation.n_listen, 1);
     assert_string_equal(cfg->federation.listen[0].host, "0.0.0.0");
     assert_int_equal(cfg->federation.listen[0].port, 5061);
@@ -362,6 +383,16 @@ static const struct {
     { "redis_master_no_sentinels", ":3: redis.master_name: needs redis.sentinels" },
     { "redis_sentinel_bad", ":3: redis.sentinels[0]: \"127.0.0.1\" must be host:port" },
     { "redis_wait_range", ":3: redis.wait_replicas: must be between 0 and 64" },
+    { "redis_wait_negative", ":3: redis.wait_replicas: must be between 0 and 64" },
+    { "redis_sentinels_empty", ":3: redis.sentinels: must not be empty" },
+    { "redis_cluster_and_host",
+      ":3: redis.port: cannot be used with redis.cluster (the cluster's slot map names the nodes)" },
+    { "redis_cluster_and_sentinels",
+      ":3: redis.sentinels: cannot be used with redis.cluster (a cluster fails over by itself)" },
+    { "redis_cluster_empty", ":3: redis.cluster: must not be empty" },
+    { "redis_cluster_db", ":3: redis.db: must be 0 with redis.cluster (a cluster has only db 0)" },
+    { "redis_shards_zero", ":3: redis.shards: must be between 1 and 16384" },
+    { "redis_shards_big", ":3: redis.shards: must be between 1 and 16384" },
     { "egress_https", ":11: egress.proxy: \"https://proxy.example.net:3128\" is an https:// "
                       "proxy, which is not supported: use http://host:port (provider TLS still "
                       "runs end to end inside the tunnel)" },
@@ -614,6 +645,7 @@ int main(void)
         cmocka_unit_test(good_file_yields_every_value),
         cmocka_unit_test(minimal_file_takes_the_defaults),
         cmocka_unit_test(sentinel_file_yields_sentinels_and_wait),
+        cmocka_unit_test(cluster_file_yields_seeds_and_shards),
         cmocka_unit_test(wns_app_takes_microsofts_defaults),
         cmocka_unit_test(example_config_loads),
         cmocka_unit_test(bad_files_are_refused_with_file_line_and_key),
