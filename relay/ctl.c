@@ -320,3 +320,9 @@ void ctl_close(struct ctl *ctl)
     cfg_free(ctl->cfg);
     ctl->cfg = NULL;
 }
+
+redisContext *ctl_redis_at(struct ctl *ctl, const char *key)
+{
+    (void)key;
+    return ctl->redis;
+}

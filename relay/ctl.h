@@ -129,6 +129,17 @@ int ctl_config(struct ctl *ctl);
  */
 int ctl_redis(struct ctl *ctl);
 
+/*
+ * ctl_redis_at: the connection that serves 'key' (after ctl_redis()). On
+ * one Redis (direct or through Sentinel) that is ctl->redis; with
+ * redis.cluster it is the primary owning the key's slot. Every command a
+ * subcommand sends goes to ctl_redis_at(ctl, <its first key>), and a
+ * MULTI/EXEC or pipeline only ever holds keys of one slot (one shard).
+ * NULL (after printing which node could not be reached) when there is no
+ * connection for it.
+ */
+redisContext *ctl_redis_at(struct ctl *ctl, const char *key);
+
 /* ctl_redis_addr writes "host:port" ("[v6]:port") of the configured Redis. */
 const char *ctl_redis_addr(const struct ctl *ctl, char *buf, size_t len);
 
