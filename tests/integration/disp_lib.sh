@@ -57,7 +57,7 @@ disp_config_base() {
     cat <<EOF
 node_id = "$1";
 log_level = "${DISP_LOG_LEVEL:-info}";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; };
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; shards = ${PR_REDIS_SHARDS:-1}; };
 federation = {
   listen = [ "127.0.0.1:$(pr_free_port)" ];
   domain = "push.example.net";

@@ -271,7 +271,7 @@ pr__apps_conf() {
 #   PR_LOG_LEVEL PR_MAX_CONNECTIONS PR_MAX_MESSAGE_BYTES PR_IDLE_TIMEOUT_S
 #   PR_HANDSHAKE_TIMEOUT_S PR_QUEUE_HIGH_WATER PR_DEDUP_WINDOW_S
 #   PR_MAX_IN_FLIGHT PR_CLAIM_IDLE_MS PR_MAX_ATTEMPTS PR_BASE_DELAY_MS
-#   PR_MAX_DELAY_MS PR_NODE_ID, and PR_APPS (which apps, see pr__apps_conf).
+#   PR_MAX_DELAY_MS PR_NODE_ID PR_REDIS_SHARDS, and PR_APPS (which apps, see pr__apps_conf).
 pr_write_config() {
     local f=$1 d="$T/pki"
     : "${REDIS_PORT:?start redis (pr_start_redis) before pr_write_config}"
@@ -285,7 +285,7 @@ pr_write_config() {
 # pushrelayd test configuration, written by tests/integration/lib.sh
 node_id = "${PR_NODE_ID:-test-1}";
 log_level = "${PR_LOG_LEVEL:-debug}";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; };
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; shards = ${PR_REDIS_SHARDS:-1}; };
 federation = {
   listen = [ "127.0.0.1:$SIP_PORT" ];
   domain = "push.example.net";
