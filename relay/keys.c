@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "pushrelay/error.h"
@@ -15,7 +16,27 @@ int keys_init(struct keys *k, const char *prefix)
     if (strlen(prefix) >= sizeof(k->prefix))
         return PR_EINVAL;
     strcpy(k->prefix, prefix);
+    k->shards = 1;
     return 0;
+}
+
+int keys_set_shards(struct keys *k, int shards)
+{
+    if (shards < 1 || shards > 16384)
+        return PR_EINVAL;
+    k->shards = (unsigned)shards;
+    return 0;
+}
+
+unsigned keys_shard_of(const struct keys *k, enum pr_provider p, const char *token, size_t len)
+{
+    uint32_t h = 2166136261u;
+    const char *name = pr_provider_name(p);
+    for (size_t i = 0; i <= strlen(name); i++)     /* the NUL separates name and token */
+        h = (h ^ (unsigned char)name[i]) * 16777619u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 16777619u;
+    return h % k->shards;
 }
 
 /*
@@ -40,6 +61,78 @@ static int key_join(char *buf, size_t buflen, const struct keys *k, const char *
         return PR_ETOOBIG;
     buf[len] = '\0';
     return (int)len;
+}
+
+/* key_tag writes the shard's "{q<k>}:" into 'tag' (at least 24 bytes). */
+static const char *key_tag(char *tag, unsigned shard)
+{
+    snprintf(tag, 24, "{q%u}:", shard);
+    return tag;
+}
+
+int keys_q_stream(const struct keys *k, unsigned shard, enum pr_provider p, char *buf, size_t buflen)
+{
+    char tag[24];
+    return key_join(buf, buflen, k, key_tag(tag, shard), "in:", pr_provider_name(p), NULL);
+}
+
+int keys_q_retry(const struct keys *k, unsigned shard, char *buf, size_t buflen)
+{
+    char tag[24];
+    return key_join(buf, buflen, k, key_tag(tag, shard), "retry", NULL, NULL);
+}
+
+int keys_q_dead(const struct keys *k, unsigned shard, char *buf, size_t buflen)
+{
+    char tag[24];
+    return key_join(buf, buflen, k, key_tag(tag, shard), "dead", NULL, NULL);
+}
+
+/* key_q5 joins "<p>{q<k>}:<what><a>:<b>" (the shard keys naming two parts). */
+static int key_q5(char *buf, size_t buflen, const struct keys *k, unsigned shard, const char *what,
+                  const char *a, const char *b)
+{
+    char tag[24], head[48];
+    snprintf(head, sizeof(head), "%s%s", key_tag(tag, shard), what);
+    return key_join(buf, buflen, k, head, a, ":", b);
+}
+
+int keys_q_dedup(const struct keys *k, unsigned shard, const char *domain, const char *id,
+                 char *buf, size_t buflen)
+{
+    return key_q5(buf, buflen, k, shard, "dedup:", domain, id);
+}
+
+int keys_q_token(const struct keys *k, unsigned shard, enum pr_provider p, const char *token,
+                 char *buf, size_t buflen)
+{
+    return key_q5(buf, buflen, k, shard, "token:", pr_provider_name(p), token);
+}
+
+int keys_q_tokens(const struct keys *k, unsigned shard, char *buf, size_t buflen)
+{
+    char tag[24];
+    return key_join(buf, buflen, k, key_tag(tag, shard), "tokens", NULL, NULL);
+}
+
+int keys_q_tenant(const struct keys *k, unsigned shard, const char *domain, char *buf, size_t buflen)
+{
+    char tag[24];
+    return key_join(buf, buflen, k, key_tag(tag, shard), "tenant:", domain, NULL);
+}
+
+int keys_q_rate(const struct keys *k, unsigned shard, const char *domain, long long epoch_s,
+                char *buf, size_t buflen)
+{
+    char sec[24];
+    snprintf(sec, sizeof(sec), "%lld", epoch_s);
+    return key_q5(buf, buflen, k, shard, "rate:", domain, sec);
+}
+
+int keys_q_outcome(const struct keys *k, unsigned shard, const char *domain, const char *id,
+                   char *buf, size_t buflen)
+{
+    return key_q5(buf, buflen, k, shard, "outcome:", domain, id);
 }
 
 int keys_stream(const struct keys *k, enum pr_provider p, char *buf, size_t buflen)
