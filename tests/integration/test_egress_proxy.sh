@@ -19,6 +19,9 @@
 #   3. proxy answers 407: the dispatcher logs the proxy and its status,
 #      retries, and delivers once the proxy lets tunnels through again.
 #   4. the same for MPNS and WNS with 407, 403 and 502 in turn.
+#   5. an MPNS channel host the proxy reaches but the sandbox certificate
+#      does not name: the tunnel opens, TLS to the channel host fails its
+#      name check (end to end, not the proxy's), nothing is delivered.
 # The password never appears in the dispatcher's log.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/disp_lib.sh"
@@ -35,7 +38,7 @@ PROXY_PORT=$(pr_free_port)
 start_proxy() {
     : >"$T/proxy.out"
     python3 "$PR_SRC/tests/tools/connect_proxy.py" --port "$PROXY_PORT" \
-        --map push.example.net=127.0.0.1 --auth "$PROXY_AUTH" --refuse-file "$T/refuse" \
+        --map push.example.net=127.0.0.1 --map wrong.example.net=127.0.0.1 --auth "$PROXY_AUTH" --refuse-file "$T/refuse" \
         --count-file "$T/tunnels" --log-file "$T/connects" >"$T/proxy.out" 2>>"$T/proxy.log" &
     PROXY_PID=$!
     pr_track "$PROXY_PID"
@@ -60,7 +63,7 @@ apps = (
   { id = "test-android"; provider = "fcm"; project_id = "demo-project";
     service_account = "$T/sa.json"; endpoint = "https://push.example.net:$SB_PORT";
     ca_file = "$T/pki/ca.pem"; },
-  { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "push.example.net", "127.0.0.1" ];
+  { id = "test-wp"; provider = "mpns"; allowed_hosts = [ "push.example.net", "127.0.0.1", "wrong.example.net" ];
     ca_file = "$T/pki/ca.pem"; },
   { id = "test-win"; provider = "wns"; package_sid = "ms-app://s-1-15-2-1234";
     client_secret_file = "$T/wns-secret.txt";
@@ -93,6 +96,8 @@ for line in open(path, encoding="utf-8", errors="replace"):
     else:
         m = re.search(r'[?&;]id=([^<&"]+)', r["body"])
         pid = m.group(1) if m else ""
+    if pid.startswith("wrongname-"):
+        sys.exit("the sandbox got a notification for wrong.example.net")
     if pid.startswith(prefix) and pid[len(prefix):].isdigit():
         seen[pid] += 1
 missing = [prefix + str(i) for i in range(n) if seen[prefix + str(i)] == 0]
@@ -204,6 +209,15 @@ for st in 407 403 502; do
     assert_eq 0 "$(dead)" "dead letters after the proxy stopped answering $st"
     pass "MPNS and WNS: $st logged and retried, then $N_REFUSED + $N_REFUSED delivered"
 done
+
+echo "== 5. TLS through the tunnel checks the channel host's name, not the proxy's"
+mpns_delivered0=$(stat_total mpns:delivered)
+queue 1 --provider mpns --app test-wp --token "https://wrong.example.net:$MPNS_PORT/channel/x" \
+    --id-prefix wrongname-
+wait_for 60 '[ "$(log_count "mpns: connection to wrong.example.net:$MPNS_PORT: TLS: .*certificate verify failed")" -gt 0 ]'
+grep -q "^wrong.example.net:$MPNS_PORT\$" "$T/tunnels" || fail "no tunnel to wrong.example.net was opened"
+assert_eq "$mpns_delivered0" "$(stat_total mpns:delivered)" "MPNS delivered to a host the certificate does not name"
+pass "the tunnel opened, and TLS refused the sandbox certificate for wrong.example.net"
 
 echo "== the sandbox got every notification; extra copies only where a request was retried"
 sb_stop
