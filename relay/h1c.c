@@ -13,6 +13,7 @@
  * Content-Length (and the connection is not reused after such an answer),
  * Content-Length values must agree, and without either the body ends
  * with the connection. Folded header lines (obs-fold) are refused.
+ * It is fuzzed by tests/fuzz/fuzz_h1c.c.
  */
 #include <ctype.h>
 #include <stdlib.h>
