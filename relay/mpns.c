@@ -66,6 +66,7 @@
 #define MPNS_HOST_MAX 256
 #define MPNS_MAX_CONNS_TOTAL 256    /* across hosts: idle ones are closed past this */
 #define MPNS_SCAN_MAX 1024          /* waiting calls looked at per dispatch turn */
+#define MPNS_QUIET_US (10 * 1000000) /* a connection failure repeated within this is counted, not logged */
 #define WNS_OAUTH_SCOPE "notify.windows.com"
 
 struct mpns;
@@ -122,6 +123,9 @@ struct mpns {
     int in_flight;
     struct event *kick;             /* dispatch and reap, once per loop turn */
     int closing;
+    char last_fail[1024];           /* the connection failure logged last (conn_log_fail) */
+    int64_t last_fail_us;
+    unsigned n_quiet;               /* repeats of it not logged since */
 };
 
 struct mpns_call {
@@ -176,6 +180,29 @@ static void call_finish_noanswer(struct mpns_call *call, const char *why)
 /* ------------------------------------------------------------------------
  * Connections
  * ------------------------------------------------------------------------ */
+
+/*
+ * conn_log_fail logs 'line', why a connection failed. Every request opens
+ * its own connection when none is idle, so a proxy or host that is down
+ * would log once per queued notification: the same line again within
+ * MPNS_QUIET_US is only counted, and the count is told with the next line
+ * logged. A different failure is logged at once.
+ */
+static void conn_log_fail(struct mpns *m, const char *line)
+{
+    int64_t now = pr_mono_us();
+    if (strcmp(line, m->last_fail) == 0 && now - m->last_fail_us < MPNS_QUIET_US) {
+        m->n_quiet++;
+        return;
+    }
+    if (m->n_quiet > 0)
+        pr_log_warn(m->fl->log_name, "%s (%u earlier failures not logged)", line, m->n_quiet);
+    else
+        pr_log_warn(m->fl->log_name, "%s", line);
+    snprintf(m->last_fail, sizeof(m->last_fail), "%s", line);
+    m->last_fail_us = now;
+    m->n_quiet = 0;
+}
 
 /* conn_close makes 'conn' DEAD: its tunnel or socket is closed now, the struct later. */
 static void conn_close(struct mpns_conn *conn)
@@ -259,7 +286,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     }
     int rv = h1c_feed(&conn->ans, bufferevent_get_input(bev), 0, &why);
     if (rv < 0) {
-        pr_log_warn(conn->m->fl->log_name, "answer from %s:%u: %s", conn->host, conn->port, why);
+        char line[sizeof(conn->m->last_fail)];
+        snprintf(line, sizeof(line), "answer from %s:%u: %s", conn->host, conn->port, why);
+        conn_log_fail(conn->m, line);
         conn_fail(conn, why);
     } else if (rv == 1) {
         conn_answer(conn);
@@ -288,17 +317,20 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         }
     }
     if (what & BEV_EVENT_ERROR) {
-        char tls[256];
+        char tls[256], line[sizeof(conn->m->last_fail)];
+        line[0] = '\0';
         int dns_err = bufferevent_socket_get_dns_error(bev);
         unsigned long ssl_err = bufferevent_get_openssl_error(bev);
         if (dns_err != 0)
-            pr_log_warn(conn->m->fl->log_name, "connect to %s:%u failed: cannot resolve: %s",
-                        conn->host, conn->port, evutil_gai_strerror(dns_err));
+            snprintf(line, sizeof(line), "connect to %s:%u failed: cannot resolve: %s",
+                     conn->host, conn->port, evutil_gai_strerror(dns_err));
         else if (ssl_err != 0) {
             ERR_error_string_n(ssl_err, tls, sizeof(tls));
-            pr_log_warn(conn->m->fl->log_name, "connection to %s:%u: TLS: %s", conn->host,
-                        conn->port, tls);
+            snprintf(line, sizeof(line), "connection to %s:%u: TLS: %s", conn->host, conn->port,
+                     tls);
         }
+        if (line[0] != '\0')
+            conn_log_fail(conn->m, line);
     }
     conn_fail(conn, why);
 }
@@ -341,8 +373,9 @@ static void conn_tunnel_cb(void *arg, evutil_socket_t fd, const char *error)
     struct mpns_conn *conn = arg;
     conn->tunnel = NULL;
     if (error != NULL) {
-        pr_log_warn(conn->m->fl->log_name, "connect to %s:%u failed: %s", conn->host,
-                    conn->port, error);
+        char line[sizeof(conn->m->last_fail)];
+        snprintf(line, sizeof(line), "connect to %s:%u failed: %s", conn->host, conn->port, error);
+        conn_log_fail(conn->m, line);
         conn_fail(conn, "proxy refused or unreachable");
         return;
     }
