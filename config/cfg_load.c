@@ -39,7 +39,6 @@
 #include "pushrelay/error.h"
 #include "dnsname.h"
 #include "provider_desc.h"
-#include "egress.h"
 
 /* ------------------------------------------------------------------------
  * Schema: what each group may hold
@@ -957,14 +956,10 @@ static int cfg__check_redis(struct cfg__ctx *x, config_t *cf, const struct cfg_r
 
 /*
  * cfg__egress_finish splits the (already checked) proxy URL into the typed
- * fields, points every app at the egress settings, and refuses MPNS and WNS apps
- * the proxy would have to carry: evhttp, their HTTP/1.1 client, always
- * opens its own socket and cannot run over a CONNECT tunnel, so rather than
- * bypass the proxy unnoticed every allowed host must be in no_proxy. (A
- * "*.suffix" pattern is checked as a host whose first label is "*", which
- * only "*.x"/".x" entries for a suffix of it match.)
+ * fields and points every app at the egress settings; every provider
+ * client (HTTP/2 and the MPNS/WNS HTTP/1.1 one) and OAuth honour them.
  */
-static int cfg__egress_finish(struct cfg__ctx *x, config_t *cf, struct cfg *cfg)
+static int cfg__egress_finish(struct cfg *cfg)
 {
     struct cfg_egress *eg = &cfg->egress;
     for (size_t i = 0; i < cfg->n_apps; i++)
@@ -980,27 +975,7 @@ static int cfg__egress_finish(struct cfg__ctx *x, config_t *cf, struct cfg *cfg)
     int v6 = strchr(eg->proxy_addr.host, ':') != NULL;
     snprintf(eg->proxy_name, sizeof(eg->proxy_name), "%s%s%s:%u", v6 ? "[" : "",
              eg->proxy_addr.host, v6 ? "]" : "", (unsigned)eg->proxy_addr.port);
-
-    struct egress *e = NULL;
-    int rc = egress_new(eg, &e);
-    for (size_t i = 0; rc == 0 && i < cfg->n_apps; i++) {
-        const struct cfg_app *a = &cfg->apps[i];
-        /* MPNS and WNS share mpns.c's evhttp client. */
-        int http1 = a->provider == PR_PROVIDER_MPNS || a->provider == PR_PROVIDER_WNS;
-        for (size_t j = 0; http1 && j < a->n_allowed_hosts; j++) {
-            if (!egress_via_proxy(e, a->allowed_hosts[j]))
-                continue;
-            const config_setting_t *app = config_lookup(cf, "apps"), *s;
-            app = app != NULL ? config_setting_get_elem(app, (unsigned)i) : NULL;
-            s = app != NULL ? config_setting_get_member(app, "allowed_hosts") : NULL;
-            s = s != NULL ? config_setting_get_elem(s, (unsigned)j) : app;  /* a default host: the app */
-            rc = cfg__fail(x, s, NULL, "\"%s\" must be in egress.no_proxy: %s cannot use "
-                           "egress.proxy", a->allowed_hosts[j], pr_provider_name(a->provider));
-            break;
-        }
-    }
-    egress_free(e);
-    return rc;
+    return 0;
 }
 
 /* Rules across groups, after everything was read. */
@@ -1080,7 +1055,7 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
     if (rc == 0)
         rc = cfg__check_all(&x, &cf, cfg);
     if (rc == 0)
-        rc = cfg__egress_finish(&x, &cf, cfg);
+        rc = cfg__egress_finish(cfg);
 
 out:
     config_destroy(&cf);

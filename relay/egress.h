@@ -18,10 +18,8 @@
  * It does not retry, back off or log: a refused tunnel (407, 403, 502, ...)
  * or an unreachable proxy is reported to the caller like any connection
  * failure, with a text naming the proxy and its status, and the caller's
- * reconnect rules apply. Used by relay/h2c.c (APNs, FCM, OAuth); the
- * config loader uses egress_via_proxy to refuse MPNS hosts the proxy would
- * have to carry (evhttp cannot tunnel). Credentials never appear in the
- * error texts.
+ * reconnect rules apply. Used by relay/h2c.c (APNs, FCM, HMS, OAuth) and
+ * relay/mpns.c (MPNS, WNS). Credentials never appear in the error texts.
  */
 #ifndef PUSHRELAY_EGRESS_H
 #define PUSHRELAY_EGRESS_H

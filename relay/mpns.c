@@ -4,18 +4,27 @@
  * The channel's host must match the app's allowed_hosts, so the relay is
  * never an open proxy: anything else is refused before a byte is sent.
  *
- * HTTP/1.1 framing and response parsing are libevent's evhttp client (a
- * well-kept parser, run over bufferevent_openssl) rather than our own.
+ * Each connection is a bufferevent_openssl to the channel's host:port,
+ * opened directly or, when egress.proxy is set and the host is not in
+ * egress.no_proxy, over an HTTP CONNECT tunnel (relay/egress.c); either
+ * way TLS runs with the channel's host as SNI and verified name, so it is
+ * end to end. Requests are written here; answers are read by relay/h1c.c.
  * Connections are kept alive and reused per host:port, at most
  * app->connections of them, one request at a time each (no pipelining);
  * requests beyond that wait in a FIFO. A connection that closed is never
  * reconnected in place: it is freed and a fresh one (fresh TLS) is made.
  *
+ *   conn_new ──direct──────────────────────▶ OPEN (TLS handshake, then requests)
+ *       └────egress_open──▶ TUNNEL ──2xx──▶ OPEN
+ *                              └─refused/unreachable─▶ DEAD (its call: no answer, retried)
+ *   OPEN ──EOF, error, timeout, Connection: close──▶ DEAD ──no call on it──▶ freed
+ *
  * WNS is the same client in another flavour (struct mpns_flavour): toast
  * XML of its own with X-WNS-* headers, an OAuth2 access token (client
- * credentials, relay/oauth.c) in Authorization, and its status headers as
- * the reason. Calls wait in the FIFO while no token is there; the token's
- * arrival kicks them on. Nothing blocks the loop.
+ * credentials, relay/oauth.c, through the same egress rules) in
+ * Authorization, and its status headers as the reason. Calls wait in the
+ * FIFO while no token is there; the token's arrival kicks them on.
+ * Nothing blocks the loop.
  *
  * It does not classify answers (relay/mpns_errors.c, wns_errors.c do).
  * Created by relay/pclient.c.
@@ -35,10 +44,13 @@
 #include <event2/dns.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
 
 #include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "egress.h"
+#include "h1c.h"
 #include "oauth.h"
 #include "pclient_impl.h"
 #include "payload.h"
@@ -49,10 +61,12 @@
 #define MPNS_DEFAULT_CONNECTIONS 2
 #define MPNS_MAX_WAITING 16384
 #define MPNS_DEFAULT_TIMEOUT_MS 30000
+#define MPNS_TUNNEL_TIMEOUT_MS 30000 /* the proxy's answer to CONNECT; the call's own deadline is shorter */
 #define MPNS_MAX_BODY 65536
 #define MPNS_HOST_MAX 256
 #define MPNS_MAX_CONNS_TOTAL 256    /* across hosts: idle ones are closed past this */
 #define MPNS_SCAN_MAX 1024          /* waiting calls looked at per dispatch turn */
+#define MPNS_QUIET_US (10 * 1000000) /* a connection failure repeated within this is counted, not logged */
 #define WNS_OAUTH_SCOPE "notify.windows.com"
 
 struct mpns;
@@ -75,21 +89,30 @@ struct mpns_flavour {
 TAILQ_HEAD(mpns_call_list, mpns_call);
 TAILQ_HEAD(mpns_conn_list, mpns_conn);
 
+enum mpns_conn_state {
+    MPNS_CONN_TUNNEL,               /* waiting for the proxy's answer to CONNECT */
+    MPNS_CONN_OPEN,                 /* TLS (maybe still handshaking): requests may be written */
+    MPNS_CONN_DEAD,                 /* closed: freed once no call is on it, never reused */
+};
+
 /* One keep-alive connection to host:port, carrying at most one request. */
 struct mpns_conn {
     TAILQ_ENTRY(mpns_conn) link;
     struct mpns *m;
     char host[MPNS_HOST_MAX];
     uint16_t port;
-    struct evhttp_connection *evcon;
+    enum mpns_conn_state state;
+    struct egress_tunnel *tunnel;   /* while TUNNEL */
+    struct bufferevent *bev;        /* while OPEN */
     struct mpns_call *busy;         /* the request on it, or NULL when idle */
-    int dead;                       /* closed: free it, never reuse it */
+    struct h1c_answer ans;          /* the answer to 'busy', while it is read */
 };
 
 struct mpns {
     struct pclient *pc;
     const struct mpns_flavour *fl;
     struct oauth *oauth;            /* WNS: the access token's source; NULL for MPNS */
+    struct egress *egress;          /* the proxy, or NULL: every connection direct */
     SSL_CTX *ssl_ctx;
     struct evdns_base *dns;         /* created on first host name */
     struct mpns_conn_list conns;
@@ -100,13 +123,16 @@ struct mpns {
     int in_flight;
     struct event *kick;             /* dispatch and reap, once per loop turn */
     int closing;
+    char last_fail[1024];           /* the connection failure logged last (conn_log_fail) */
+    int64_t last_fail_us;
+    unsigned n_quiet;               /* repeats of it not logged since */
 };
 
 struct mpns_call {
     TAILQ_ENTRY(mpns_call) link;
     struct mpns *m;
     struct mpns_conn *conn;         /* while sent */
-    struct evhttp_request *req;     /* while sent; owned by evhttp */
+    struct evbuffer *req;           /* the request's bytes, until its connection can take them */
     pclient_done_cb cb;
     void *arg;
     char host[MPNS_HOST_MAX];
@@ -120,7 +146,6 @@ struct mpns_call {
     const char *bearer;             /* WNS: the access token, while call_start runs */
     struct event *timer;
     int64_t sent_us;
-    const char *error;              /* evhttp's reason when no answer came */
 };
 
 static void kick_schedule(struct mpns *m)
@@ -133,6 +158,8 @@ static void call_free(struct mpns_call *call)
 {
     if (call->timer != NULL)
         event_free(call->timer);
+    if (call->req != NULL)
+        evbuffer_free(call->req);
     free(call->path);
     free(call->body);
     free(call);
@@ -154,13 +181,67 @@ static void call_finish_noanswer(struct mpns_call *call, const char *why)
  * Connections
  * ------------------------------------------------------------------------ */
 
-/* evhttp tells us the connection closed: it must not be used again. */
-static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+/*
+ * conn_log_fail logs 'line', why a connection failed. Every request opens
+ * its own connection when none is idle, so a proxy or host that is down
+ * would log once per queued notification: the same line again within
+ * MPNS_QUIET_US is only counted, and the count is told with the next line
+ * logged. A different failure is logged at once.
+ */
+static void conn_log_fail(struct mpns *m, const char *line)
 {
-    struct mpns_conn *conn = arg;
-    (void)evcon;
-    conn->dead = 1;
-    kick_schedule(conn->m);
+    int64_t now = pr_mono_us();
+    if (strcmp(line, m->last_fail) == 0 && now - m->last_fail_us < MPNS_QUIET_US) {
+        m->n_quiet++;
+        return;
+    }
+    if (m->n_quiet > 0)
+        pr_log_warn(m->fl->log_name, "%s (%u earlier failures not logged)", line, m->n_quiet);
+    else
+        pr_log_warn(m->fl->log_name, "%s", line);
+    snprintf(m->last_fail, sizeof(m->last_fail), "%s", line);
+    m->last_fail_us = now;
+    m->n_quiet = 0;
+}
+
+/* conn_close makes 'conn' DEAD: its tunnel or socket is closed now, the struct later. */
+static void conn_close(struct mpns_conn *conn)
+{
+    conn->state = MPNS_CONN_DEAD;
+    egress_cancel(conn->tunnel);
+    conn->tunnel = NULL;
+    if (conn->bev != NULL) {
+        bufferevent_free(conn->bev);
+        conn->bev = NULL;
+    }
+}
+
+/* conn_detach takes the call off 'conn' (which is not reused) and returns it. */
+static struct mpns_call *conn_detach(struct mpns_conn *conn)
+{
+    struct mpns_call *call = conn->busy;
+    conn->busy = NULL;
+    if (call != NULL) {
+        conn->m->in_flight--;
+        evtimer_del(call->timer);
+        h1c_clear(&conn->ans);
+    }
+    return call;
+}
+
+/*
+ * conn_fail: the connection is lost before its call's answer (if it has
+ * one) was complete. The call ends without an answer ('why'), which the
+ * dispatcher retries; the connection is never used again.
+ */
+static void conn_fail(struct mpns_conn *conn, const char *why)
+{
+    struct mpns *m = conn->m;
+    struct mpns_call *call = conn_detach(conn);
+    conn_close(conn);
+    if (call != NULL)
+        call_finish_noanswer(call, why);
+    kick_schedule(m);
 }
 
 static void conn_free(struct mpns_conn *conn)
@@ -168,9 +249,142 @@ static void conn_free(struct mpns_conn *conn)
     struct mpns *m = conn->m;
     TAILQ_REMOVE(&m->conns, conn, link);
     m->n_conns--;
-    if (conn->evcon != NULL)
-        evhttp_connection_free(conn->evcon);
+    conn_close(conn);
     free(conn);
+}
+
+/* conn_answer: the answer to conn->busy is complete; report it. */
+static void conn_answer(struct mpns_conn *conn)
+{
+    struct mpns *m = conn->m;
+    struct mpns_call *call = conn->busy;
+    struct pr_result res;
+    pr_result_init(&res);
+    res.status = conn->ans.status;
+    res.rtt_us = pr_mono_us() - call->sent_us;
+    m->fl->answer(call, &conn->ans.headers, &res);
+    res.retry_after_s =
+        pclient_parse_retry_after(evhttp_find_header(&conn->ans.headers, "Retry-After"));
+    /* Bytes after the answer were never asked for: such a peer is not trusted again. */
+    int reuse = conn->ans.keep_alive && conn->bev != NULL &&
+                evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0;
+    conn_detach(conn);
+    if (!reuse)
+        conn_close(conn);
+    call->cb(call->arg, &res);
+    call_free(call);
+    kick_schedule(m);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct mpns_conn *conn = arg;
+    const char *why = NULL;
+    if (conn->busy == NULL) {
+        conn_fail(conn, "connection lost");     /* unasked bytes on an idle connection */
+        return;
+    }
+    int rv = h1c_feed(&conn->ans, bufferevent_get_input(bev), 0, &why);
+    if (rv < 0) {
+        char line[sizeof(conn->m->last_fail)];
+        snprintf(line, sizeof(line), "answer from %s:%u: %s", conn->host, conn->port, why);
+        conn_log_fail(conn->m, line);
+        conn_fail(conn, why);
+    } else if (rv == 1) {
+        conn_answer(conn);
+    }
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct mpns_conn *conn = arg;
+    const char *why = "connection lost";
+    if (what & BEV_EVENT_CONNECTED) {
+        /* Head and body leave in one write, but a small last segment must not wait for an ACK. */
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        int one = 1;
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && conn->busy != NULL) {
+        /* An answer framed by the close ends here. */
+        int rv = h1c_feed(&conn->ans, bufferevent_get_input(bev), 1, &why);
+        if (rv == 1) {
+            conn_answer(conn);
+            conn_close(conn);
+            return;
+        }
+    }
+    if (what & BEV_EVENT_ERROR) {
+        char tls[256], line[sizeof(conn->m->last_fail)];
+        line[0] = '\0';
+        int dns_err = bufferevent_socket_get_dns_error(bev);
+        unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+        if (dns_err != 0)
+            snprintf(line, sizeof(line), "connect to %s:%u failed: cannot resolve: %s",
+                     conn->host, conn->port, evutil_gai_strerror(dns_err));
+        else if (ssl_err != 0) {
+            ERR_error_string_n(ssl_err, tls, sizeof(tls));
+            snprintf(line, sizeof(line), "connection to %s:%u: TLS: %s", conn->host, conn->port,
+                     tls);
+        }
+        if (line[0] != '\0')
+            conn_log_fail(conn->m, line);
+    }
+    conn_fail(conn, why);
+}
+
+/* conn_tls starts TLS to conn's host over 'fd' (-1: the caller connects the bufferevent). */
+static int conn_tls(struct mpns_conn *conn, evutil_socket_t fd)
+{
+    struct mpns *m = conn->m;
+    SSL *ssl = tlsc_ssl_new(m->ssl_ctx, conn->host);
+    if (ssl == NULL)
+        return PR_ENOMEM;
+    conn->bev = bufferevent_openssl_socket_new(m->pc->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                               BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (conn->bev == NULL) {
+        SSL_free(ssl);
+        return PR_ENOMEM;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
+    bufferevent_setcb(conn->bev, conn_read_cb, NULL, conn_event_cb, conn);
+    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+    conn->state = MPNS_CONN_OPEN;
+    return 0;
+}
+
+/* conn_write hands the call's request to the connection once it has a socket. */
+static void conn_write(struct mpns_conn *conn)
+{
+    if (conn->bev != NULL && conn->busy != NULL && conn->busy->req != NULL &&
+        bufferevent_write_buffer(conn->bev, conn->busy->req) != 0)
+        conn_fail(conn, "out of memory");
+}
+
+/*
+ * conn_tunnel_cb: the proxy answered CONNECT (or failed). A refusal or an
+ * unreachable proxy is logged with the proxy and its status and ends the
+ * call without an answer: the dispatcher retries it, nothing is lost.
+ */
+static void conn_tunnel_cb(void *arg, evutil_socket_t fd, const char *error)
+{
+    struct mpns_conn *conn = arg;
+    conn->tunnel = NULL;
+    if (error != NULL) {
+        char line[sizeof(conn->m->last_fail)];
+        snprintf(line, sizeof(line), "connect to %s:%u failed: %s", conn->host, conn->port, error);
+        conn_log_fail(conn->m, line);
+        conn_fail(conn, "proxy refused or unreachable");
+        return;
+    }
+    if (conn_tls(conn, fd) < 0) {
+        evutil_closesocket(fd);
+        conn_fail(conn, "out of memory");
+        return;
+    }
+    conn_write(conn);
 }
 
 static struct mpns_conn *conn_new(struct mpns *m, const char *host, uint16_t port)
@@ -186,28 +400,28 @@ static struct mpns_conn *conn_new(struct mpns *m, const char *host, uint16_t por
         evutil_freeaddrinfo(ai);
     else if (m->dns == NULL)
         m->dns = evdns_base_new(m->pc->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    SSL *ssl = tlsc_ssl_new(m->ssl_ctx, host);
-    if (ssl == NULL)
-        goto fail;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        m->pc->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        goto fail;
+    int via_proxy = egress_via_proxy(m->egress, host);
+    if (via_proxy) {
+        /* The proxy may be a name even when the channel host is an address. */
+        if (m->dns == NULL)
+            m->dns = evdns_base_new(m->pc->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        conn->state = MPNS_CONN_TUNNEL;
+        if (egress_open(m->pc->base, m->dns, m->egress, host, port, MPNS_TUNNEL_TIMEOUT_MS,
+                        conn_tunnel_cb, conn, &conn->tunnel) < 0)
+            goto fail;
+    } else {
+        if (conn_tls(conn, -1) < 0)
+            goto fail;
+        /* A numeric host needs no resolver: libevent parses it without blocking. */
+        if (bufferevent_socket_connect_hostname(conn->bev, m->dns, AF_UNSPEC, host, port) != 0) {
+            bufferevent_free(conn->bev);
+            goto fail;
+        }
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    conn->evcon = evhttp_connection_base_bufferevent_new(m->pc->base, m->dns, bev, host, port);
-    if (conn->evcon == NULL) {
-        bufferevent_free(bev);
-        goto fail;
-    }
-    evhttp_connection_set_retries(conn->evcon, 0);
-    evhttp_connection_set_max_body_size(conn->evcon, MPNS_MAX_BODY);
-    evhttp_connection_set_closecb(conn->evcon, conn_closed_cb, conn);
     TAILQ_INSERT_TAIL(&m->conns, conn, link);
     m->n_conns++;
-    pr_log_debug("mpns", "new connection to %s:%u", host, port);
+    pr_log_debug(m->fl->log_name, "new connection to %s:%u%s%s", host, port,
+                 via_proxy ? " through proxy " : "", via_proxy ? egress_proxy_name(m->egress) : "");
     return conn;
 fail:
     free(conn);
@@ -218,57 +432,16 @@ fail:
  * Requests
  * ------------------------------------------------------------------------ */
 
-static void req_error_cb(enum evhttp_request_error err, void *arg)
-{
-    struct mpns_call *call = arg;
-    switch (err) {
-    case EVREQ_HTTP_TIMEOUT: call->error = "timeout"; break;
-    case EVREQ_HTTP_EOF: call->error = "connection lost"; break;
-    case EVREQ_HTTP_INVALID_HEADER: call->error = "invalid answer"; break;
-    case EVREQ_HTTP_BUFFER_ERROR: call->error = "connection lost"; break;
-    case EVREQ_HTTP_DATA_TOO_LONG: call->error = "answer too long"; break;
-    default: call->error = "connection lost"; break;
-    }
-}
-
 static const char *hdr_or_empty(struct evkeyvalq *h, const char *name)
 {
     const char *v = evhttp_find_header(h, name);
     return v != NULL ? v : "";
 }
 
-/* evhttp's answer (or NULL when the connection failed first). */
-static void req_done_cb(struct evhttp_request *req, void *arg)
-{
-    struct mpns_call *call = arg;
-    struct mpns *m = call->m;
-    struct mpns_conn *conn = call->conn;
-    conn->busy = NULL;
-    m->in_flight--;
-    evtimer_del(call->timer);
-    int status = req != NULL ? evhttp_request_get_response_code(req) : 0;
-    if (status == 0) {
-        /* The connection failed under us: never reuse it. */
-        conn->dead = 1;
-        call_finish_noanswer(call, call->error != NULL ? call->error : "connection lost");
-        kick_schedule(m);
-        return;
-    }
-    struct pr_result res;
-    pr_result_init(&res);
-    res.status = status;
-    res.rtt_us = pr_mono_us() - call->sent_us;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    m->fl->answer(call, h, &res);
-    res.retry_after_s = pclient_parse_retry_after(evhttp_find_header(h, "Retry-After"));
-    call->cb(call->arg, &res);
-    call_free(call);
-    kick_schedule(m);
-}
-
 /*
- * The deadline passed. Waiting: it just leaves the FIFO. Sent: the request
- * is cancelled (evhttp then drops the connection, which we never reuse).
+ * The deadline passed. Waiting: it just leaves the FIFO. Sent: the
+ * connection is closed (an answer may still be on its way; it must not be
+ * read as the next request's).
  */
 static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -280,51 +453,68 @@ static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
         TAILQ_REMOVE(&m->waiting, call, link);
         m->n_waiting--;
     } else {
-        struct mpns_conn *conn = call->conn;
-        evhttp_request_set_error_cb(call->req, NULL);
-        evhttp_cancel_request(call->req);
-        conn->busy = NULL;
-        conn->dead = 1;
-        m->in_flight--;
+        conn_detach(call->conn);
+        conn_close(call->conn);
         kick_schedule(m);
     }
     call_finish_noanswer(call, "timeout");
 }
 
-/* Hand 'call' to 'conn'. Returns 0, or <0 with 'call' untouched. */
-static int call_start(struct mpns_conn *conn, struct mpns_call *call)
+/*
+ * call_request writes the request into call->req:
+ *
+ *   POST <path> HTTP/1.1\r\n
+ *   Host: <host>[:<port>]\r\n
+ *   <the flavour's fields>\r\n
+ *   Content-Length: <n>\r\n
+ *   \r\n
+ *   <body>
+ *
+ * Field values come from evhttp_add_header, which refuses CR and LF.
+ */
+static int call_request(struct mpns *m, struct mpns_call *call)
 {
-    struct evhttp_request *req = evhttp_request_new(req_done_cb, call);
-    if (req == NULL)
-        return PR_ENOMEM;
-    evhttp_request_set_error_cb(req, req_error_cb);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evkeyvalq h;
+    struct evkeyval *kv;
     char hostport[MPNS_HOST_MAX + 16];
+    int rv = PR_ENOMEM;
+    TAILQ_INIT(&h);
     int v6 = strchr(call->host, ':') != NULL;
     if (call->port == 443)
         snprintf(hostport, sizeof(hostport), v6 ? "[%s]" : "%s", call->host);
     else
         snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", call->host, call->port);
-    if (evhttp_add_header(h, "Host", hostport) != 0 || conn->m->fl->headers(call, h) != 0 ||
-        evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->body_len) != 0) {
-        evhttp_request_free(req);
-        return PR_ENOMEM;
-    }
-    /* On failure evhttp_make_request frees 'req' itself. */
-    if (evhttp_make_request(conn->evcon, req, EVHTTP_REQ_POST, call->path) != 0)
-        return PR_EIO;
-    /*
-     * evhttp writes the head and the body separately: without NODELAY the
-     * body waits for the peer's delayed ACK (40 ms) on every request.
-     */
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn->evcon));
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if ((call->req = evbuffer_new()) == NULL || evhttp_add_header(&h, "Host", hostport) != 0)
+        goto out;
+    if ((rv = m->fl->headers(call, &h)) != 0)
+        goto out;
+    rv = PR_ENOMEM;
+    if (evbuffer_add_printf(call->req, "POST %s HTTP/1.1\r\n", call->path) < 0)
+        goto out;
+    TAILQ_FOREACH(kv, &h, next)
+        if (evbuffer_add_printf(call->req, "%s: %s\r\n", kv->key, kv->value) < 0)
+            goto out;
+    if (evbuffer_add_printf(call->req, "Content-Length: %zu\r\n\r\n", call->body_len) < 0 ||
+        evbuffer_add(call->req, call->body, call->body_len) != 0)
+        goto out;
+    rv = 0;
+out:
+    evhttp_clear_headers(&h);
+    return rv;
+}
+
+/* Hand 'call' to 'conn'. Returns 0, or <0 with 'call' untouched but for its request. */
+static int call_start(struct mpns_conn *conn, struct mpns_call *call)
+{
+    int rv = call_request(conn->m, call);
+    if (rv < 0)
+        return rv;
+    h1c_init(&conn->ans, MPNS_MAX_BODY);
     call->conn = conn;
-    call->req = req;
     call->sent_us = pr_mono_us();
     conn->busy = call;
+    conn->m->in_flight++;
+    conn_write(conn);
     return 0;
 }
 
@@ -337,7 +527,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     struct mpns_conn *conn, *cnext;
     for (conn = TAILQ_FIRST(&m->conns); conn != NULL; conn = cnext) {
         cnext = TAILQ_NEXT(conn, link);
-        if (conn->dead && conn->busy == NULL)
+        if (conn->state == MPNS_CONN_DEAD && conn->busy == NULL)
             conn_free(conn);
     }
     /* WNS: nothing goes out without an access token; its arrival kicks again. */
@@ -354,7 +544,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         struct mpns_conn *idle = NULL, *idle_other = NULL;
         int same = 0;
         TAILQ_FOREACH(conn, &m->conns, link) {
-            if (conn->dead)
+            if (conn->state == MPNS_CONN_DEAD)
                 continue;
             int match = conn->port == call->port && strcmp(conn->host, call->host) == 0;
             same += match;
@@ -378,11 +568,9 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         int rv = call_start(idle, call);
         call->bearer = NULL;
         if (rv < 0) {
-            idle->dead = 1;
+            conn_close(idle);
             call_finish_noanswer(call, "connection lost");
-            continue;
         }
-        m->in_flight++;
     }
 }
 
@@ -526,7 +714,7 @@ static void mpns_stats(const struct pclient *pc, struct pclient_stats *out)
     const struct mpns_conn *conn;
     memset(out, 0, sizeof(*out));
     TAILQ_FOREACH(conn, &m->conns, link)
-        out->connections_open += !conn->dead;
+        out->connections_open += conn->state != MPNS_CONN_DEAD;
     out->in_flight = m->in_flight;
     out->queued = m->n_waiting;
 }
@@ -539,15 +727,10 @@ static void mpns_free(struct pclient *pc)
     m->closing = 1;
     struct mpns_conn *conn;
     while ((conn = TAILQ_FIRST(&m->conns)) != NULL) {
-        struct mpns_call *call = conn->busy;
-        if (call != NULL) {
-            /* evhttp frees the request with the connection, without callbacks. */
-            evhttp_request_set_error_cb(call->req, NULL);
-            conn->busy = NULL;
-            m->in_flight--;
-            call_finish_noanswer(call, "shutdown");
-        }
+        struct mpns_call *call = conn_detach(conn);
         conn_free(conn);
+        if (call != NULL)
+            call_finish_noanswer(call, "shutdown");
     }
     struct mpns_call *call;
     while ((call = TAILQ_FIRST(&m->waiting)) != NULL) {
@@ -556,6 +739,7 @@ static void mpns_free(struct pclient *pc)
         call_finish_noanswer(call, "shutdown");
     }
     oauth_free(m->oauth);
+    egress_free(m->egress);
     if (m->kick != NULL)
         event_free(m->kick);
     if (m->dns != NULL)
@@ -598,7 +782,8 @@ static int toast_client_new(struct pclient *pc, const struct mpns_flavour *fl)
         rv = PR_ECONFIG;
         goto fail;
     }
-    if ((m->kick = event_new(pc->base, -1, 0, kick_cb, m)) == NULL) {
+    if ((m->kick = event_new(pc->base, -1, 0, kick_cb, m)) == NULL ||
+        egress_new(app->egress, &m->egress) < 0) {
         rv = PR_ENOMEM;
         goto fail;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_pclient_mpns.sh - the MPNS client (relay/mpns.c, evhttp over TLS)
+# test_pclient_mpns.sh - the MPNS client (relay/mpns.c, HTTP/1.1 over TLS)
 # against pushrelay-sandbox: exact toast requests, kept-alive connections,
 # the allowed_hosts rule (nothing sent to other hosts), MPNS status
 # headers, connection resets, timeouts and shutdown.

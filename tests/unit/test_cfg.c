@@ -402,8 +402,6 @@ static const struct {
       ":11: egress.proxy: \"http://proxy.example.net\" has no port: write http://host:port" },
     { "egress_path", ":11: egress.proxy: \"http://proxy.example.net:3128/pac\" must be "
                      "http://host:port (no path)" },
-    { "egress_mpns_proxied", ":9: apps[0].allowed_hosts[0]: \"*.notify.live.net\" must be in "
-                             "egress.no_proxy: mpns cannot use egress.proxy" },
     { "egress_no_proxy_bad", ":11: egress.no_proxy[1]: \"bad_host!\" must be a host name, "
                              "*.domain, .domain or an address" },
 };
