@@ -36,6 +36,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "bench_read.h"
 #include "sip_frame.h"
 #include "sip_wire.h"
 
@@ -119,35 +120,32 @@ static int answer(struct econn *c, const char *p, const struct sip_frame *f)
     return 0;
 }
 
+/*
+ * echo_message is the bench_read_fn: frames one request with the listener's
+ * own framer (the ceiling pays what pushrelay pays to frame) and answers it.
+ */
+static long echo_message(void *arg, const char *p, size_t len)
+{
+    struct econn *c = arg;
+    struct sip_frame f;
+    sip_frame_scan(p, len, MSG_MAX, &f);
+    if (f.kind == SIP_FRAME_NEED_MORE)
+        return 0;
+    if (f.kind == SIP_FRAME_PING)       /* RFC 5626: answer with a pong */
+        evbuffer_add(bufferevent_get_output(c->bev), "\r\n", 2);
+    if (f.kind == SIP_FRAME_ERROR || (f.kind == SIP_FRAME_REQUEST && answer(c, p, &f) != 0)) {
+        pr_log_warn(MOD, "malformed request, closing");
+        econn_free(c);
+        return -1;
+    }
+    return (long)f.len;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct econn *c = arg;
-    struct evbuffer *input = bufferevent_get_input(bev);
-    while (evbuffer_get_length(input) > 0) {
-        int n = evbuffer_remove(input, c->in + c->in_len, IN_CAP - c->in_len);
-        if (n <= 0)
-            break;
-        c->in_len += (size_t)n;
-        size_t off = 0;
-        /* The listener's framer: the ceiling pays what pushrelay pays to frame. */
-        for (;;) {
-            struct sip_frame f;
-            sip_frame_scan(c->in + off, c->in_len - off, MSG_MAX, &f);
-            if (f.kind == SIP_FRAME_NEED_MORE)
-                break;
-            if (f.kind == SIP_FRAME_PING)       /* RFC 5626: answer with a pong */
-                evbuffer_add(bufferevent_get_output(bev), "\r\n", 2);
-            if (f.kind == SIP_FRAME_ERROR ||
-                (f.kind == SIP_FRAME_REQUEST && answer(c, c->in + off, &f) != 0)) {
-                pr_log_warn(MOD, "malformed request, closing");
-                econn_free(c);
-                return;
-            }
-            off += f.len;
-        }
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-    }
+    if (bench_read(bufferevent_get_input(bev), c->in, IN_CAP, &c->in_len, echo_message, c) != 0)
+        return;
     if (c->out_len > 0) {
         evbuffer_add(bufferevent_get_output(bev), c->out, c->out_len);
         c->out_len = 0;

@@ -46,6 +46,7 @@
 #include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "bench_read.h"
 #include "sip_wire.h"
 
 #define MOD "sipload"
@@ -521,54 +522,61 @@ static void start_load(struct sipload *L)
 /* ------------------------------------------------------------------------
  * libevent callbacks
  * ------------------------------------------------------------------------ */
+/*
+ * A read's answers, as bench_read hands them to load_answer: all of them
+ * are stamped with the time the read began.
+ */
+struct load_read {
+    struct conn *c;
+    uint64_t now;
+};
+
+/* load_answer is the bench_read_fn: takes one answer (and the CRLF pongs before it). */
+static long load_answer(void *arg, const char *p, size_t len)
+{
+    struct load_read *r = arg;
+    struct conn *c = r->c;
+    struct sipload *L = c->L;
+    size_t skip = sip_wire_skip_crlf(p, len);   /* RFC 5626 pongs */
+    int status;
+    uint64_t seq;
+    long used = resp_parse(p + skip, len - skip, &status, &seq);
+    if (used == 0)
+        return (long)skip;
+    if (used < 0) {
+        conn_kill(c, "malformed response");
+        return -1;
+    }
+    if (c->state == CONN_CONNECTING) {
+        conn_ready(c);  /* the warm-up answer: not measured */
+        return (long)skip + used;
+    }
+    if (c->n_out == 0) {
+        conn_kill(c, "response without a request");
+        return -1;
+    }
+    struct slot *s = &c->ring[c->head];
+    c->head = (c->head + 1) % (unsigned)L->o.window;
+    c->n_out--;
+    if (seq != s->seq)
+        L->mismatched++;
+    L->status[status]++;
+    L->answered++;
+    log_fate(L, s->seq, status);
+    hist_add(&L->lat, r->now > s->t_us ? r->now - s->t_us : 0);
+    L->t_last_us = r->now;
+    return (long)skip + used;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     struct sipload *L = c->L;
-    struct evbuffer *input = bufferevent_get_input(bev);
-    uint64_t now = pr_mono_us();
+    struct load_read r = { .c = c, .now = pr_mono_us() };
+    uint64_t now = r.now;
 
-    while (evbuffer_get_length(input) > 0) {
-        int n = evbuffer_remove(input, c->in + c->in_len, IN_CAP - c->in_len);
-        if (n <= 0)
-            break;
-        c->in_len += (size_t)n;
-
-        size_t off = 0;
-        for (;;) {
-            off += sip_wire_skip_crlf(c->in + off, c->in_len - off);   /* RFC 5626 pongs */
-            int status;
-            uint64_t seq;
-            long used = resp_parse(c->in + off, c->in_len - off, &status, &seq);
-            if (used == 0)
-                break;
-            if (used < 0) {
-                conn_kill(c, "malformed response");
-                return;
-            }
-            off += (size_t)used;
-            if (c->state == CONN_CONNECTING) {
-                conn_ready(c);  /* the warm-up answer: not measured */
-                continue;
-            }
-            if (c->n_out == 0) {
-                conn_kill(c, "response without a request");
-                return;
-            }
-            struct slot *s = &c->ring[c->head];
-            c->head = (c->head + 1) % (unsigned)L->o.window;
-            c->n_out--;
-            if (seq != s->seq)
-                L->mismatched++;
-            L->status[status]++;
-            L->answered++;
-            log_fate(L, s->seq, status);
-            hist_add(&L->lat, now > s->t_us ? now - s->t_us : 0);
-            L->t_last_us = now;
-        }
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-    }
+    if (bench_read(bufferevent_get_input(bev), c->in, IN_CAP, &c->in_len, load_answer, &r) != 0)
+        return;
     if (L->t0_us == 0)
         return;                 /* still warming up */
     if (L->o.rate > 0)

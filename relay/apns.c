@@ -187,14 +187,7 @@ static void apns_free(struct pclient *pc)
     pc->impl = NULL;
 }
 
-static const struct pclient_ops apns_ops = {
-    .send = apns_send,
-    .reauth = apns_reauth,
-    .ready = apns_ready,
-    .stats = apns_stats,
-    .free = apns_free,
-    .share = apns_share,
-};
+static const struct pclient_ops apns_ops = { PCLIENT_OPS(apns), .share = apns_share };
 
 /*
  * Token auth (key_file, team_id, key_id) or certificate auth, as the APNs

@@ -169,7 +169,6 @@ static int apns_token_ok(const char *token)
 int apns_payload_build(const struct pr_notif *n, const struct cfg_app *app,
                        struct apns_request *out)
 {
-    struct toast text;
     int rc = PR_EINVAL;
 
     memset(out, 0, sizeof(*out));
@@ -186,10 +185,8 @@ int apns_payload_build(const struct pr_notif *n, const struct cfg_app *app,
         goto fail;
     snprintf(out->path, plen, "/3/device/%s", n->token);
 
-    toast_text(n, &text);
-    rc = toast_fit(text.title, text.body, TOAST_ESC_JSON,
-                   n->voip ? APNS_PAYLOAD_MAX_VOIP : APNS_PAYLOAD_MAX, apns_render, (void *)n,
-                   &out->payload, &out->payload_len);
+    rc = toast_build(n, TOAST_ESC_JSON, n->voip ? APNS_PAYLOAD_MAX_VOIP : APNS_PAYLOAD_MAX,
+                     apns_render, (void *)n, &out->payload, &out->payload_len);
     if (rc != 0)
         goto fail;
     out->push_type = n->voip ? "voip" : "alert";

@@ -283,13 +283,7 @@ static void fcm_free(struct pclient *pc)
     pc->impl = NULL;
 }
 
-static const struct pclient_ops fcm_ops = {
-    .send = fcm_send,
-    .reauth = fcm_reauth,
-    .ready = fcm_ready,
-    .stats = fcm_stats,
-    .free = fcm_free,
-};
+static const struct pclient_ops fcm_ops = { PCLIENT_OPS(fcm) };
 
 /* h2push_client_new makes the client of 'pc' in flavour 'fl'. */
 static int h2push_client_new(struct pclient *pc, const struct fcm_flavour *fl)

@@ -165,15 +165,13 @@ static int fcm_render(void *arg, const char *title, const char *body, char **out
 
 int fcm_payload_build_at(const struct pr_notif *n, int64_t now_ms, char **out, size_t *outlen)
 {
-    struct toast text;
     struct fcm_ctx c = { .n = n, .now_ms = now_ms };
     *out = NULL;
     if (n->id == NULL || n->token == NULL || n->token[0] == '\0')
         return PR_EINVAL;
-    toast_text(n, &text);
     /* FCM's 4096 bytes are counted over everything but the token. */
-    return toast_fit(text.title, text.body, TOAST_ESC_JSON, FCM_PAYLOAD_MAX + strlen(n->token),
-                     fcm_render, &c, out, outlen);
+    return toast_build(n, TOAST_ESC_JSON, FCM_PAYLOAD_MAX + strlen(n->token), fcm_render, &c, out,
+                       outlen);
 }
 
 int fcm_payload_build(const struct pr_notif *n, char **out, size_t *outlen)

@@ -113,7 +113,6 @@ static int hms_app_id_ok(const char *id)
 int hms_payload_build(const struct pr_notif *n, const char *hms_app_id, int64_t now_ms,
                       struct hms_request *out)
 {
-    struct toast text;
     struct hms_ctx c = { .n = n, .now_ms = now_ms };
     int rc = PR_EINVAL;
 
@@ -127,9 +126,8 @@ int hms_payload_build(const struct pr_notif *n, const char *hms_app_id, int64_t 
     snprintf(out->path, plen, "/v1/%s/messages:send", hms_app_id);
     if ((rc = hms_data(n, &c.data, &c.data_len)) != 0)
         goto fail;
-    toast_text(n, &text);
-    if ((rc = toast_fit(text.title, text.body, TOAST_ESC_JSON, HMS_PAYLOAD_MAX + strlen(n->token),
-                        hms_render, &c, &out->body, &out->body_len)) != 0)
+    if ((rc = toast_build(n, TOAST_ESC_JSON, HMS_PAYLOAD_MAX + strlen(n->token), hms_render, &c,
+                          &out->body, &out->body_len)) != 0)
         goto fail;
     free(c.data);
     return 0;

@@ -5,32 +5,9 @@
  * the relay never POSTs to an address an operator did not allow. The client
  * is relay/mpns.c, the error table relay/mpns_errors.c.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "classify.h"
 #include "pclient_impl.h"
 #include "provider_desc.h"
-
-#define MPNS_URI_MAX 2048
-
-/* MPNS pn-param: the app id itself. */
-static int mpns_desc_match_param(const struct cfg_app *a, const char *param, size_t len)
-{
-    return strlen(a->id) == len && strncmp(a->id, param, len) == 0;
-}
-
-static void mpns_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", a->id);
-}
-
-/* MPNS channel URIs: https only, host in the app's allow-list. */
-static int mpns_desc_check_token(const struct cfg_app *app, const char *uri, char *why,
-                                 size_t whylen)
-{
-    return provider_check_channel(app, uri, MPNS_URI_MAX, why, whylen);
-}
 
 static enum pr_outcome mpns_desc_classify(struct pr_result *res, int64_t accepted_ms)
 {
@@ -42,7 +19,7 @@ const struct provider_desc mpns_desc = {
     .client_new = mpns_client_new,
     .classify = mpns_desc_classify,
     .check_app = provider_needs_allowed_hosts,
-    .match_param = mpns_desc_match_param,
-    .app_param = mpns_desc_app_param,
-    .check_token = mpns_desc_check_token,
+    .match_param = provider_match_app_id,
+    .app_param = provider_app_id_param,
+    .check_token = provider_check_channel,
 };

@@ -40,11 +40,8 @@ static int mpns_render(void *arg, const char *title, const char *body, char **ou
 
 int mpns_payload_build(const struct pr_notif *n, char **out, size_t *outlen)
 {
-    struct toast text;
     *out = NULL;
     if (n->id == NULL)
         return PR_EINVAL;
-    toast_text(n, &text);
-    return toast_fit(text.title, text.body, TOAST_ESC_XML, MPNS_PAYLOAD_MAX, mpns_render,
-                     (void *)n, out, outlen);
+    return toast_build(n, TOAST_ESC_XML, MPNS_PAYLOAD_MAX, mpns_render, (void *)n, out, outlen);
 }

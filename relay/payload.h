@@ -93,6 +93,13 @@ int toast_fit(const char *title, const char *body, enum toast_escape esc, size_t
               toast_render_fn render, void *arg, char **out, size_t *outlen);
 
 /*
+ * toast_build is what every builder does: toast_fit over toast_text(n)'s
+ * title and body. Returns as toast_fit.
+ */
+int toast_build(const struct pr_notif *n, enum toast_escape esc, size_t limit,
+                toast_render_fn render, void *arg, char **out, size_t *outlen);
+
+/*
  * xml_escape returns a malloc'd copy of 's' fit for XML 1.0 text and
  * attribute values: & < > " ' become entities; control characters other
  * than tab, LF and CR (not allowed in XML 1.0) are dropped. NULL on ENOMEM.

@@ -24,6 +24,15 @@ struct pclient_ops {
     void (*share)(struct pclient *pc);
 };
 
+/*
+ * PCLIENT_OPS(p) fills a pclient_ops with the functions a provider module
+ * names by its prefix: p_send, p_reauth, p_ready, p_stats and p_free ('share'
+ * and any exception are set after it, by name).
+ */
+#define PCLIENT_OPS(p)                                                                        \
+    .send = p##_send, .reauth = p##_reauth, .ready = p##_ready, .stats = p##_stats,           \
+    .free = p##_free
+
 struct pclient_deferred;
 
 struct pclient {

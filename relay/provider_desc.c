@@ -1,7 +1,7 @@
 /*
  * provider_desc.c - the table of provider descriptors (see provider_desc.h)
- * and the allowed-host rule the descriptors of providers whose tokens name
- * their host share. The descriptors themselves live with their providers.
+ * and the rules the descriptors of providers whose tokens name their host
+ * share (the allowed-host check, the app id as pn-param). The descriptors themselves live with their providers.
  */
 #include <stdio.h>
 #include <string.h>
@@ -44,11 +44,10 @@ int provider_host_allowed(const struct cfg_app *app, const char *host)
     return 0;
 }
 
-int provider_check_channel(const struct cfg_app *app, const char *uri, size_t max, char *why,
-                           size_t whylen)
+int provider_check_channel(const struct cfg_app *app, const char *uri, char *why, size_t whylen)
 {
-    if (strlen(uri) > max) {
-        snprintf(why, whylen, "pn-prid channel URI longer than %zu bytes", max);
+    if (strlen(uri) > PROVIDER_CHANNEL_MAX) {
+        snprintf(why, whylen, "pn-prid channel URI longer than %d bytes", PROVIDER_CHANNEL_MAX);
         return 400;
     }
     struct evhttp_uri *u = evhttp_uri_parse(uri);
@@ -67,6 +66,16 @@ int provider_check_channel(const struct cfg_app *app, const char *uri, size_t ma
     if (u != NULL)
         evhttp_uri_free(u);
     return status;
+}
+
+int provider_match_app_id(const struct cfg_app *app, const char *param, size_t len)
+{
+    return strlen(app->id) == len && strncmp(app->id, param, len) == 0;
+}
+
+void provider_app_id_param(const struct cfg_app *app, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", app->id);
 }
 
 int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_err *err)

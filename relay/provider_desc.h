@@ -96,12 +96,20 @@ int provider_needs_allowed_hosts(const struct cfg_app *app, struct provider_app_
 
 /*
  * provider_check_channel: the check_token of providers whose token is a
- * channel URI naming its host (MPNS, WNS): 400 when 'uri' is longer than
- * 'max' or not a URI, 403 when not https or its host is not in 'app's
- * allowed_hosts, else 0. 'why' as for check_token.
+ * channel URI naming its host (MPNS, WNS, Web Push): 400 when 'uri' is
+ * longer than PROVIDER_CHANNEL_MAX or not a URI, 403 when not https or its
+ * host is not in 'app's allowed_hosts, else 0. 'why' as for check_token.
  */
-int provider_check_channel(const struct cfg_app *app, const char *uri, size_t max, char *why,
-                           size_t whylen);
+#define PROVIDER_CHANNEL_MAX 2048
+int provider_check_channel(const struct cfg_app *app, const char *uri, char *why, size_t whylen);
+
+/*
+ * provider_match_app_id and provider_app_id_param: the match_param and
+ * app_param of providers whose pn-param is the app id itself (MPNS, WNS,
+ * Web Push).
+ */
+int provider_match_app_id(const struct cfg_app *app, const char *param, size_t len);
+void provider_app_id_param(const struct cfg_app *app, char *buf, size_t len);
 
 /*
  * provider_host_allowed: 1 if 'host' matches one of 'app's allowed_hosts

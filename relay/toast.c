@@ -312,3 +312,11 @@ out:
     free(b.shown);
     return rc;
 }
+
+int toast_build(const struct pr_notif *n, enum toast_escape esc, size_t limit,
+                toast_render_fn render, void *arg, char **out, size_t *outlen)
+{
+    struct toast text;
+    toast_text(n, &text);
+    return toast_fit(text.title, text.body, esc, limit, render, arg, out, outlen);
+}

@@ -18,24 +18,6 @@
 #include "pclient_impl.h"
 #include "provider_desc.h"
 
-#define WEBPUSH_URI_MAX 2048
-
-static int webpush_desc_match_param(const struct cfg_app *a, const char *param, size_t len)
-{
-    return strlen(a->id) == len && strncmp(a->id, param, len) == 0;
-}
-
-static void webpush_desc_app_param(const struct cfg_app *a, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", a->id);
-}
-
-static int webpush_desc_check_token(const struct cfg_app *app, const char *uri, char *why,
-                                    size_t whylen)
-{
-    return provider_check_channel(app, uri, WEBPUSH_URI_MAX, why, whylen);
-}
-
 static int webpush_desc_take_body(const struct json_t *body, struct pr_notif *n, char *why,
                                   size_t whylen)
 {
@@ -69,8 +51,8 @@ const struct provider_desc webpush_desc = {
     .client_new = webpush_client_new,
     .classify = webpush_desc_classify,
     .check_app = provider_needs_allowed_hosts,
-    .match_param = webpush_desc_match_param,
-    .app_param = webpush_desc_app_param,
-    .check_token = webpush_desc_check_token,
+    .match_param = provider_match_app_id,
+    .app_param = provider_app_id_param,
+    .check_token = provider_check_channel,
     .take_body = webpush_desc_take_body,
 };

@@ -43,13 +43,11 @@ static int webpush_render(void *arg, const char *title, const char *body, char *
 
 int webpush_payload_json(const struct pr_notif *n, char **out, size_t *outlen)
 {
-    struct toast text;
     *out = NULL;
     if (n->id == NULL)
         return PR_EINVAL;
-    toast_text(n, &text);
-    return toast_fit(text.title, text.body, TOAST_ESC_JSON, ECE_PLAINTEXT_MAX, webpush_render,
-                     (void *)n, out, outlen);
+    return toast_build(n, TOAST_ESC_JSON, ECE_PLAINTEXT_MAX, webpush_render, (void *)n, out,
+                       outlen);
 }
 
 int webpush_payload_build(const struct pr_notif *n, const struct ece_sub *sub, int64_t now_ms,

@@ -32,15 +32,13 @@ static int wns_render(void *arg, const char *title, const char *body, char **out
 
 int wns_payload_build(const struct pr_notif *n, int64_t now_ms, struct wns_request *out)
 {
-    struct toast text;
     int rc = PR_EINVAL;
 
     memset(out, 0, sizeof(*out));
     if (n->id == NULL)
         return rc;
-    toast_text(n, &text);
-    if ((rc = toast_fit(text.title, text.body, TOAST_ESC_XML, WNS_PAYLOAD_MAX, wns_render,
-                        (void *)n, &out->body, &out->body_len)) != 0)
+    if ((rc = toast_build(n, TOAST_ESC_XML, WNS_PAYLOAD_MAX, wns_render, (void *)n, &out->body,
+                          &out->body_len)) != 0)
         return rc;
     /* WNS takes tags of up to 64 characters (Windows 8.1 and later) in a
      * header: the Web Push Topic's 32-character base64url form fits. */

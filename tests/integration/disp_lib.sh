@@ -51,20 +51,14 @@ disp_service_account() {
 }
 
 # disp_config_base NODE_ID: prints what every dispatcher test config starts
-# with: node id, log level DISP_LOG_LEVEL (default info), the test Redis, and a federation block (on a
-# free port; the dispatcher role does not listen) with the test PKI.
+# with: lib.sh's pr_config_head with node id NODE_ID, log level
+# DISP_LOG_LEVEL (default info) and a federation block on a free port (the
+# dispatcher role does not listen).
 disp_config_base() {
-    cat <<EOF
-node_id = "$1";
-log_level = "${DISP_LOG_LEVEL:-info}";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; prefix = "pr:"; shards = ${PR_REDIS_SHARDS:-1}; };
-federation = {
-  listen = [ "127.0.0.1:$(pr_free_port)" ];
-  domain = "push.example.net";
-  tls = { certificate = "$T/pki/server.pem"; private_key = "$T/pki/server.key";
-          ca_file = "$T/pki/ca.pem"; };
-};
-EOF
+    local SIP_PORT   # seen by pr_config_head
+    # shellcheck disable=SC2034
+    SIP_PORT=$(pr_free_port)
+    PR_NODE_ID=$1 PR_LOG_LEVEL=${DISP_LOG_LEVEL:-info} pr_config_head
 }
 
 # disp_config FILE [max_in_flight] [claim_idle_ms] [max_attempts]: writes a
@@ -180,13 +174,8 @@ delivered_distinct() { record_ids | sort -u | wc -l; }
 # never does, or at once if the dispatcher started last ($DISP_PID) died.
 wait_for() {
     local secs=$1; shift
-    for _ in $(seq $((secs * 10))); do
-        eval "$*" && return 0
-        if [ -n "${DISP_PID:-}" ] && ! kill -0 "$DISP_PID" 2>/dev/null; then
-            fail "dispatcher (pid $DISP_PID) exited while waiting for: $*"
-        fi
-        sleep 0.1
-    done
+    PR_WAIT_SHOW=1 PR_WAIT_PID=${DISP_PID:-} PR_WAIT_WHO=dispatcher pr_wait_for "$secs" eval "$*" &&
+        return 0
     echo "stream $(stream_len) pending $(pending_count) retry $(rcli ZCARD 'pr:{q}:retry')" \
          "dead $(rcli XLEN 'pr:{q}:dead') sandbox delivered $(sb_delivered)" >&2
     fail "timed out after ${secs}s waiting for: $*"

@@ -1,19 +1,21 @@
 # shellcheck shell=bash
 # e2e_lib.sh - the common start and checks of the end-to-end provider tests
-# (test_e2e_wns.sh, test_e2e_hms.sh, test_e2e_webpush.sh). Source it after
-# lib.sh, then call e2e_boot PROVIDER.
+# (test_e2e_providers.sh, test_e2e_wns.sh, test_e2e_hms.sh,
+# test_e2e_webpush.sh). Source it after lib.sh, then call e2e_boot.
 
-# e2e_boot PROVIDER: test PKI, private redis, the sandbox, pushrelayd
-# (role all) with PROVIDER's app, contoso.com enabled for edge.contoso.com,
-# and stunnel as that edge. Retries are fast so that a test sees them.
+# e2e_boot PROVIDER...: test PKI, private redis, the sandbox, pushrelayd
+# (role all) with an app of each PROVIDER, contoso.com enabled for
+# edge.contoso.com, and stunnel as that edge. Retries are fast so that a
+# test sees them (PR_MAX_DELAY_MS, default 500 ms, overrides the longest
+# wait). Sets E2E_PROVIDERS.
 e2e_boot() {
-    E2E_PROVIDER=$1
+    E2E_PROVIDERS="$*"
     pr_gen_certs
     pr_gen_edge edge.contoso.com
     pr_start_redis
     pr_start_sandbox
-    PR_APPS="$E2E_PROVIDER" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 \
-        PR_BASE_DELAY_MS=50 PR_MAX_DELAY_MS=500 pr_write_config "$T/relay.conf"
+    PR_APPS="$E2E_PROVIDERS" PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 \
+        PR_BASE_DELAY_MS=50 PR_MAX_DELAY_MS=${PR_MAX_DELAY_MS:-500} pr_write_config "$T/relay.conf"
     pr_start_relay all
     pr_enable contoso.com edge.contoso.com
     pr_start_stunnel edge.contoso.com
@@ -36,5 +38,11 @@ sb_at_least() { [ "$(sb_stat "$1")" -ge "$2" ]; }
 stat_total() { rcli HGET pr:stats:total "$1"; }
 stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
 stat_at_least() { [ "$(stat_total "$1")" -ge "$2" ] 2>/dev/null; }
-# drained: the provider's stream and the retry set are empty.
-drained() { [ "$(pr_xlen "$E2E_PROVIDER")" = 0 ] && [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]; }
+# drained: every booted provider's stream and the retry set are empty.
+drained() {
+    local p
+    for p in $E2E_PROVIDERS; do
+        [ "$(pr_xlen "$p")" = 0 ] || return 1
+    done
+    [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
+}

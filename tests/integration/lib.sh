@@ -264,6 +264,33 @@ pr__apps_conf() {
     printf '\n);\n'
 }
 
+# pr_config_head: prints how every test configuration starts: node_id,
+# log_level, the test Redis (REDIS_PORT: start redis first) and the
+# federation block (SIP_PORT, the test PKI in $T/pki, small limits). Each
+# value can be overridden from the environment as pr_write_config lists;
+# disp_lib.sh's dispatcher configurations start with it too.
+pr_config_head() {
+    local d="$T/pki"
+    : "${REDIS_PORT:?start redis (pr_start_redis) before writing a config}"
+    : "${SIP_PORT:?pr_config_head needs SIP_PORT}"
+    cat <<CONF
+node_id = "${PR_NODE_ID:-test-1}";
+log_level = "${PR_LOG_LEVEL:-debug}";
+redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; shards = ${PR_REDIS_SHARDS:-1}; };
+federation = {
+  listen = [ "127.0.0.1:$SIP_PORT" ];
+  domain = "push.example.net";
+  tls = { certificate = "$d/server.pem"; private_key = "$d/server.key"; ca_file = "$d/ca.pem"; };
+  max_connections = ${PR_MAX_CONNECTIONS:-256};
+  max_message_bytes = ${PR_MAX_MESSAGE_BYTES:-8192};
+  idle_timeout_s = ${PR_IDLE_TIMEOUT_S:-30};
+  handshake_timeout_s = ${PR_HANDSHAKE_TIMEOUT_S:-5};
+  queue_high_water = ${PR_QUEUE_HIGH_WATER:-100000};
+  dedup_window_s = ${PR_DEDUP_WINDOW_S:-300};
+};
+CONF
+}
+
 # pr_write_config FILE: a pushrelayd config (design section 9) for tests.
 # Ports come from SIP_PORT, SANDBOX_PORT, MPNS_PORT, MON_PORT (chosen free
 # when unset) and REDIS_PORT (start redis first). Limits are small and each
@@ -283,20 +310,7 @@ pr_write_config() {
     pr_gen_provider_keys
     cat >"$f" <<CONF
 # pushrelayd test configuration, written by tests/integration/lib.sh
-node_id = "${PR_NODE_ID:-test-1}";
-log_level = "${PR_LOG_LEVEL:-debug}";
-redis = { host = "127.0.0.1"; port = $REDIS_PORT; password = ""; db = 0; prefix = "pr:"; shards = ${PR_REDIS_SHARDS:-1}; };
-federation = {
-  listen = [ "127.0.0.1:$SIP_PORT" ];
-  domain = "push.example.net";
-  tls = { certificate = "$d/server.pem"; private_key = "$d/server.key"; ca_file = "$d/ca.pem"; };
-  max_connections = ${PR_MAX_CONNECTIONS:-256};
-  max_message_bytes = ${PR_MAX_MESSAGE_BYTES:-8192};
-  idle_timeout_s = ${PR_IDLE_TIMEOUT_S:-30};
-  handshake_timeout_s = ${PR_HANDSHAKE_TIMEOUT_S:-5};
-  queue_high_water = ${PR_QUEUE_HIGH_WATER:-100000};
-  dedup_window_s = ${PR_DEDUP_WINDOW_S:-300};
-};
+$(pr_config_head)
 dispatcher = {
   max_in_flight = ${PR_MAX_IN_FLIGHT:-200};
   claim_idle_ms = ${PR_CLAIM_IDLE_MS:-2000};
@@ -612,12 +626,23 @@ pr_audit_delivered() {
     assert_eq 0 "$lost" "MESSAGEs answered 202 but never delivered"
 }
 
-# pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+# pr_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds;
+# returns 1 when it never did. CMD's output is hidden unless PR_WAIT_SHOW is
+# set. While PR_WAIT_PID names a process, fails the test at once when that
+# process has exited: what the test waits for can no longer come. Every
+# poll of the harness goes through here (disp_lib.sh's wait_for too).
 pr_wait_for() {
     local secs=$1
     shift
     for _ in $(seq $((secs * 10))); do
-        "$@" >/dev/null 2>&1 && return 0
+        if [ -n "${PR_WAIT_SHOW:-}" ]; then
+            "$@" && return 0
+        else
+            "$@" >/dev/null 2>&1 && return 0
+        fi
+        if [ -n "${PR_WAIT_PID:-}" ] && ! kill -0 "$PR_WAIT_PID" 2>/dev/null; then
+            fail "${PR_WAIT_WHO:-process} (pid $PR_WAIT_PID) exited while waiting for: $*"
+        fi
         sleep 0.1
     done
     return 1

@@ -13,31 +13,23 @@
 #   * an MPNS channel URI outside allowed_hosts, or plain http, is refused
 #     with 403 at ingest and nothing is sent.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/e2e_lib.sh"
 
 N=${PR_E2E_N:-3000}            # FCM and MPNS
 NA=${PR_E2E_APNS:-10000}       # APNs
-pr_gen_certs
-pr_gen_edge edge.contoso.com
-pr_start_redis
-pr_start_sandbox
-PR_LOG_LEVEL=info PR_MAX_IN_FLIGHT=500 PR_MAX_ATTEMPTS=8 pr_write_config "$T/relay.conf"
-pr_start_relay all
-pr_enable contoso.com edge.contoso.com
-pr_start_stunnel edge.contoso.com
+# Retries wait up to the test default of 1 s: the OAuth outage below is
+# ridden out by FCM requests waiting, not by fast retries.
+PR_MAX_DELAY_MS=1000 e2e_boot apns fcm mpns
 
-sandbox() { curl -sf --http2 --cacert "$T/pki/ca.pem" "$@"; }
-sb_url() { echo "https://127.0.0.1:$SANDBOX_PORT/_sandbox/$1"; }
-sb_delivered() {
-    sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"][sys.argv[1]])' "$1"
-}
-sb_requests() { sandbox "$(sb_url stats)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
-# sb_field EXPR: a value of the sandbox stats document, e.g. '["held"]', '["by_status"].get("503", 0)'
-sb_field() { sandbox "$(sb_url stats)" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d" + sys.argv[1]))' "$1"; }
-sb_field_ge() { [ "$(sb_field "$1")" -ge "$2" ]; }
 # record_synced: the record file holds every delivery the sandbox counted
 # (it is written in batches): read it only then.
-record_synced() { [ "$(wc -l <"$T/sandbox.jsonl")" = "$(sb_field '["delivered"]["apns"] + d["delivered"]["fcm"] + d["delivered"]["mpns"]')" ]; }
-stat_total() { rcli HGET pr:stats:total "$1"; }
+record_synced() {
+    local p sum=0
+    for p in $E2E_PROVIDERS; do
+        sum=$((sum + $(sb_stat "delivered.$p")))
+    done
+    [ "$(wc -l <"$T/sandbox.jsonl")" = "$sum" ]
+}
 # record_count PROVIDER: deliveries in the sandbox record, and distinct tokens among them.
 record_count() {
     python3 - "$T/sandbox.jsonl" "$1" <<'PY'
@@ -45,16 +37,6 @@ import json, sys
 toks = [json.loads(l)["token"] for l in open(sys.argv[1]) if json.loads(l)["provider"] == sys.argv[2]]
 print(len(toks), len(set(toks)))
 PY
-}
-# stat_is FIELD VALUE / sb_is PROVIDER VALUE: for pr_wait_for, which re-runs them.
-stat_is() { [ "$(stat_total "$1")" = "$2" ]; }
-sb_is() { [ "$(sb_delivered "$1")" = "$2" ]; }
-drained() {
-    local p
-    for p in apns fcm mpns; do
-        [ "$(pr_xlen $p)" = 0 ] || return 1
-    done
-    [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
 }
 
 # MPNS channel URIs, percent-encoded for pn-prid: one device per row.
@@ -82,15 +64,15 @@ pr_sipp message "$NA" -inf "$T/apns.csv" || fail "sipp: not every APNs MESSAGE g
 # FCM requests are held, the tokens are expired and the answers released.
 # At most max_in_flight (500) of the $N FCM requests were sent before that:
 # the rest carry the expired token, get 401 and need a new one.
-pr_wait_for 120 sb_is apns "$NA" || fail "APNs batch not delivered: $(sb_delivered apns) of $NA"
+pr_wait_for 120 sb_is delivered.apns "$NA" || fail "APNs batch not delivered: $(sb_stat delivered.apns) of $NA"
 sandbox -X POST "$(sb_url 'hold?after=0')" >/dev/null || fail "sandbox hold"
 pr_sipp message "$N" -inf "$T/fcm.csv" || fail "sipp: not every FCM MESSAGE got 202"
-pr_wait_for 60 sb_field_ge '["held"]' 1 || fail "no FCM request reached the sandbox"
+pr_wait_for 60 sb_at_least held 1 || fail "no FCM request reached the sandbox"
 sandbox -X POST "$(sb_url expire-tokens)" >/dev/null || fail "sandbox expire-tokens"
 sandbox -X POST "$(sb_url release)" >/dev/null || fail "sandbox release"
-pr_wait_for 60 sb_field_ge '["tokens_issued"]' 2 ||
-    fail "the access token was not renewed after expiring mid-run (issued $(sb_field '["tokens_issued"]'))"
-issued=$(sb_field '["tokens_issued"]')
+pr_wait_for 60 sb_at_least tokens_issued 2 ||
+    fail "the access token was not renewed after expiring mid-run (issued $(sb_stat tokens_issued))"
+issued=$(sb_stat tokens_issued)
 pass "access token renewed mid-run ($issued issued)"
 pr_sipp message "$N" -inf "$T/mpns.csv" || fail "sipp: not every MPNS MESSAGE got 202"
 pr_wait_for 120 drained || fail "queues not drained: apns $(pr_xlen apns) fcm $(pr_xlen fcm) mpns $(pr_xlen mpns)"
@@ -101,7 +83,7 @@ for p in apns fcm mpns; do
     want=$N
     [ $p = apns ] && want=$NA
     assert_eq "$want $want" "$(record_count $p)" "$p deliveries recorded / distinct tokens"
-    assert_eq "$want" "$(sb_delivered $p)" "$p deliveries counted by the sandbox"
+    assert_eq "$want" "$(sb_stat delivered.$p)" "$p deliveries counted by the sandbox"
     assert_eq "$want" "$(stat_total $p:delivered)" "pr:stats:total $p:delivered"
 done
 assert_eq 0 "$(rcli XPENDING 'pr:{q}:in:apns' dispatch | head -1)" "APNs entries pending in the consumer group"
@@ -118,20 +100,20 @@ pass "Korean + emoji text byte-exact at APNs"
 
 echo "== OAuth token endpoint down: FCM notifications wait, then deliver"
 # The outage lasts until the test ends it (seconds=0), not for a guessed time.
-refused=$(sb_field '["by_status"].get("503", 0)')
+refused=$(sb_stat by_status.503)
 sandbox -X POST "$(sb_url 'oauth-down?seconds=600')" >/dev/null
 sandbox -X POST "$(sb_url expire-tokens)" >/dev/null
 PR_CSV_TAG=wait pr_gen_csv "$T/fcm-wait.csv" 50 contoso.com fcm example-lync im "after the outage"
-before=$(sb_delivered fcm)
+before=$(sb_stat delivered.fcm)
 start=$(date +%s)
 pr_sipp message 50 -inf "$T/fcm-wait.csv" || fail "sipp: not every FCM MESSAGE got 202 during the OAuth outage"
 # the relay tried to get a new token and was refused: it is waiting for one
-pr_wait_for 60 sb_field_ge '["by_status"].get("503", 0)' $((refused + 1)) ||
+pr_wait_for 60 sb_at_least by_status.503 $((refused + 1)) ||
     fail "the relay never asked the token endpoint during the outage"
-[ "$(sb_delivered fcm)" = "$before" ] || fail "FCM delivered while no access token could be had"
+[ "$(sb_stat delivered.fcm)" = "$before" ] || fail "FCM delivered while no access token could be had"
 pass "nothing delivered while the token endpoint is down"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=0')" >/dev/null
-pr_wait_for 60 sb_is fcm $((before + 50)) || fail "FCM did not resume after the outage"
+pr_wait_for 60 sb_is delivered.fcm $((before + 50)) || fail "FCM did not resume after the outage"
 pass "all 50 delivered $(( $(date +%s) - start )) s after the outage began"
 assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the OAuth outage"
 
@@ -150,7 +132,7 @@ pr_expect_status 410 "$T/fcm-dead2.sip" "next MESSAGE for the dead FCM token"
 pr_expect_status 410 "$T/mpns-dead2.sip" "next MESSAGE for the dead MPNS channel"
 
 echo "== MPNS channels: never an open proxy"
-requests=$(sb_requests)
+requests=$(sb_stat requests)
 pr_msg "$T/mpns-evil.sip" provider=mpns prid="https%3A%2F%2Fevil.example.com%2Fchannel%2F1" param=lync-wp
 pr_expect_status 403 "$T/mpns-evil.sip" "channel host outside allowed_hosts"
 [[ "$(pr_header "$RESP" Warning)" == *allowed_hosts* ]] || fail "403 Warning does not name allowed_hosts: $RESP"
@@ -159,9 +141,9 @@ pr_expect_status 403 "$T/mpns-http.sip" "plain http channel URI"
 [[ "$(pr_header "$RESP" Warning)" == *https* ]] || fail "403 Warning does not say https: $RESP"
 # A valid MPNS notification sent last: once it is delivered, anything the
 # refused ones could have caused would have reached the sandbox before it.
-mpns_before=$(sb_delivered mpns)
+mpns_before=$(sb_stat delivered.mpns)
 pr_msg "$T/mpns-sentinel.sip" provider=mpns prid="https%3A%2F%2F127.0.0.1%3A$MPNS_PORT%2Fchannel%2Fsentinel1" param=lync-wp
 pr_expect_status 202 "$T/mpns-sentinel.sip" "a valid MPNS channel sent after the refused ones"
-pr_wait_for 60 sb_is mpns $((mpns_before + 1)) || fail "the sentinel MPNS notification was not delivered"
-assert_eq $((requests + 1)) "$(sb_requests)" "requests reaching the sandbox: only the sentinel"
+pr_wait_for 60 sb_is delivered.mpns $((mpns_before + 1)) || fail "the sentinel MPNS notification was not delivered"
+assert_eq $((requests + 1)) "$(sb_stat requests)" "requests reaching the sandbox: only the sentinel"
 assert_eq 0 "$(pr_xlen mpns)" "MPNS stream after the refused channels"

@@ -328,19 +328,11 @@ void sb_apns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         return;
     }
     struct sb_decision d = sb_behaviour_decide(ctx->behaviour, PR_PROVIDER_APNS, token);
-    switch (d.kind) {
-    case SB_BEHAVE_ERROR:
+    if (sb_behaviour_apply(&d, resp))
+        return;
+    if (d.kind == SB_BEHAVE_ERROR) {
         apns_error(resp, d.status, apns_reason_for(d.status));
         return;
-    case SB_BEHAVE_RESET:
-        resp->act = SB_ACT_RESET;
-        return;
-    case SB_BEHAVE_DELAY:
-        resp->delay_ms = d.delay_ms;
-        break;
-    case SB_BEHAVE_OK:
-    case SB_BEHAVE_QUEUEFULL:
-        break;
     }
     resp->status = 200;
     sb_deliver(ctx, resp, PR_PROVIDER_APNS, token, req);

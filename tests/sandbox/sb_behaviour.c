@@ -5,6 +5,7 @@
  * Called by sb_apns.c, sb_fcm.c and sb_mpns.c; it decides, the handlers
  * answer in their provider's words.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,26 +40,21 @@ void sb_behaviour_free(struct sb_behaviour *b)
     free(b);
 }
 
-static int digits(const char *s, int n)
+/*
+ * digits reads the 'n' characters at 's' as a number in 'base' (10, or 16
+ * with either case); -1 when one of them is not a digit of that base.
+ */
+static int digits(const char *s, int n, int base)
 {
+    static const char set[] = "0123456789abcdef";
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
+        const char *d = s[i] != '\0' ? strchr(set, tolower((unsigned char)s[i])) : NULL;
+        if (d == NULL || d - set >= base)
             return -1;
-        v = v * 10 + (s[i] - '0');
+        v = v * base + (int)(d - set);
     }
     return v;
-}
-
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* behaviour_attempt counts this attempt; 1 while it is within the first 'n' (0: always). */
@@ -88,7 +84,8 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
 
     switch (len > 0 ? token[0] : '\0') {
     case 'e':
-        if (len < 5 || (v = digits(token + 1, 3)) < 100 || v > 599 || (n = hexdigit(token[4])) < 0)
+        if (len < 5 || (v = digits(token + 1, 3, 10)) < 100 || v > 599 ||
+            (n = digits(token + 4, 1, 16)) < 0)
             break;
         if (behaviour_attempt(b, p, token, n)) {
             d.kind = SB_BEHAVE_ERROR;
@@ -96,20 +93,20 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
         }
         break;
     case 'd':
-        if (len < 5 || (v = digits(token + 1, 4)) < 0)
+        if (len < 5 || (v = digits(token + 1, 4, 10)) < 0)
             break;
         d.kind = SB_BEHAVE_DELAY;
         d.delay_ms = (unsigned)v;
         break;
     case 'c':
-        if (len < 2 || (n = hexdigit(token[1])) < 0)
+        if (len < 2 || (n = digits(token + 1, 1, 16)) < 0)
             break;
         if (behaviour_attempt(b, p, token, n))
             d.kind = SB_BEHAVE_RESET;
         break;
     case 'b':
         /* N is decimal here: "bb…" tokens in older tests must keep succeeding. */
-        if (len < 2 || (n = digits(token + 1, 1)) < 0)
+        if (len < 2 || (n = digits(token + 1, 1, 10)) < 0)
             break;
         /* A delay the handlers already know how to hold, long enough to be never. */
         if (behaviour_attempt(b, p, token, n)) {
@@ -118,7 +115,7 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
         }
         break;
     case 'q':
-        if (p != PR_PROVIDER_MPNS || len < 2 || (n = hexdigit(token[1])) < 0)
+        if (p != PR_PROVIDER_MPNS || len < 2 || (n = digits(token + 1, 1, 16)) < 0)
             break;
         if (behaviour_attempt(b, p, token, n))
             d.kind = SB_BEHAVE_QUEUEFULL;

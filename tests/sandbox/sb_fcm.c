@@ -99,19 +99,11 @@ void sb_fcm_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp 
     }
 
     struct sb_decision d = sb_behaviour_decide(ctx->behaviour, PR_PROVIDER_FCM, token);
-    switch (d.kind) {
-    case SB_BEHAVE_ERROR:
+    if (sb_behaviour_apply(&d, resp))
+        return;
+    if (d.kind == SB_BEHAVE_ERROR) {
         fcm_error(resp, d.status, NULL);
         return;
-    case SB_BEHAVE_RESET:
-        resp->act = SB_ACT_RESET;
-        return;
-    case SB_BEHAVE_DELAY:
-        resp->delay_ms = d.delay_ms;
-        break;
-    case SB_BEHAVE_OK:
-    case SB_BEHAVE_QUEUEFULL:
-        break;
     }
     resp->status = 200;
     sb_resp_header(resp, "content-type", "application/json; charset=UTF-8");

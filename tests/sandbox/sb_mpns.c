@@ -88,21 +88,15 @@ void sb_mpns_handle(struct sb_ctx *ctx, const struct sb_req *req, struct sb_resp
         return;
     }
     struct sb_decision d = sb_behaviour_decide(ctx->behaviour, PR_PROVIDER_MPNS, token);
-    switch (d.kind) {
-    case SB_BEHAVE_ERROR:
+    if (sb_behaviour_apply(&d, resp))
+        return;
+    if (d.kind == SB_BEHAVE_ERROR) {
         mpns_scripted(resp, d.status);
         return;
-    case SB_BEHAVE_RESET:
-        resp->act = SB_ACT_RESET;
-        return;
-    case SB_BEHAVE_QUEUEFULL:
+    }
+    if (d.kind == SB_BEHAVE_QUEUEFULL) {
         mpns_status(resp, 200, "QueueFull", "Active", "Connected");
         return;
-    case SB_BEHAVE_DELAY:
-        resp->delay_ms = d.delay_ms;
-        break;
-    case SB_BEHAVE_OK:
-        break;
     }
     mpns_status(resp, 200, "Received", "Active", "Connected");
     sb_deliver(ctx, resp, PR_PROVIDER_MPNS, token, req);

@@ -137,6 +137,32 @@ static void tokens_are_checked_per_provider(void **state)
     assert_false(mpns->token_fold_case);
 }
 
+/* Channel URIs (MPNS, WNS, Web Push) share one length limit: at it accepted, past it 400. */
+static void channel_uris_end_at_one_limit(void **state)
+{
+    (void)state;
+    static const enum pr_provider channel[] = { PR_PROVIDER_MPNS, PR_PROVIDER_WNS,
+                                                PR_PROVIDER_WEBPUSH };
+    static const char prefix[] = "https://db3.notify.live.net/c/";
+    char why[200], patterns0[] = "*.notify.live.net";
+    char *patterns[] = { patterns0 };
+    char uri[PROVIDER_CHANNEL_MAX + 2];
+    memcpy(uri, prefix, sizeof(prefix) - 1);
+    memset(uri + sizeof(prefix) - 1, 'x', sizeof(uri) - sizeof(prefix));
+    uri[PROVIDER_CHANNEL_MAX] = '\0';
+    for (size_t i = 0; i < sizeof(channel) / sizeof(channel[0]); i++) {
+        struct cfg_app app = { .id = "ch", .provider = channel[i], .allowed_hosts = patterns,
+                               .n_allowed_hosts = 1 };
+        const struct provider_desc *d = provider_desc(channel[i]);
+        uri[PROVIDER_CHANNEL_MAX] = '\0';
+        assert_int_equal(d->check_token(&app, uri, why, sizeof(why)), 0);
+        uri[PROVIDER_CHANNEL_MAX] = 'x';
+        uri[PROVIDER_CHANNEL_MAX + 1] = '\0';
+        assert_int_equal(d->check_token(&app, uri, why, sizeof(why)), 400);
+        assert_string_equal(why, "pn-prid channel URI longer than 2048 bytes");
+    }
+}
+
 static void host_allowed_matches_patterns(void **state)
 {
     (void)state;
@@ -171,6 +197,7 @@ int main(void)
         cmocka_unit_test(default_endpoints_are_the_providers_own),
         cmocka_unit_test(app_param_routes_back_to_its_app),
         cmocka_unit_test(tokens_are_checked_per_provider),
+        cmocka_unit_test(channel_uris_end_at_one_limit),
         cmocka_unit_test(host_allowed_matches_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
