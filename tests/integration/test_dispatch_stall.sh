@@ -17,10 +17,11 @@
 # window at 6 s and fills the stalled budget; the second window-full stalls
 # too but finds the budget full, so it keeps its slots until the first
 # window-full times out at 20 s, and takes their places then. The ordinary
-# ones start at once and are all delivered before the second window-full
-# times out (26 s): at the last ordinary delivery at most one window's worth
-# of stalled requests has timed out. Without the stalled budget they would
-# wait for both window-fulls to time out (40 s), 20 timeouts.
+# ones get the window at that moment and are all delivered before the
+# second window-full times out (26 s): at the last ordinary delivery at most
+# one window's worth of stalled requests has timed out. Without the stalled
+# budget they would wait for both window-fulls to time out (40 s), 20
+# timeouts (max_stalled = 0 fails this test so).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/disp_lib.sh"
 
