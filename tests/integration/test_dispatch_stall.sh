@@ -22,6 +22,13 @@
 # one window's worth of stalled requests has timed out. Without the stalled
 # budget they would wait for both window-fulls to time out (40 s), 20
 # timeouts (max_stalled = 0 fails this test so).
+#
+# Streams: the stalled requests also hold HTTP/2 streams. With one
+# connection whose server allows 10 streams, 10 never-answered requests
+# take them all; the 20 ordinary ones behind them (let into the window by
+# the stalled budget) must not wait in the connection's queue for those
+# timeouts: h2c opens an overflow connection, and every ordinary one is
+# delivered before any stalled request times out.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/disp_lib.sh"
 
@@ -106,3 +113,41 @@ print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i, _ in json.load(sys.std
 [ "$timed_out" -le "$WINDOW" ] ||
     fail "ordinary notifications waited for $timed_out stalled requests to time out (> $WINDOW)"
 pass "the last ordinary notification was delivered after $timed_out of $STALLED stalled requests timed out"
+
+# --- Streams: stalled requests hold every stream of the only connection -----
+mv "$T/record.jsonl" "$T/record-stalled.jsonl"
+rcli DEL 'pr:{q}:dead' >/dev/null
+SB_ARGS="--max-concurrent-streams $WINDOW" disp_start_sandbox
+DISP_IOS_EXTRA="request_timeout_ms = 20000; connections = 1;" \
+    disp_config "$T/streams.conf" $WINDOW 60000 1
+sed -i "s/^dispatcher = { max_in_flight = $WINDOW;/& stall_after_ms = 1000; max_stalled = $WINDOW;/" \
+    "$T/streams.conf"
+grep -q "stall_after_ms = 1000; max_stalled = $WINDOW;" "$T/streams.conf" ||
+    fail "could not set stall_after_ms and max_stalled"
+for i in $(seq $WINDOW); do
+    queue 1 --token "$(apns_token b0 "$((100 + i))")" --id-prefix "hog-$i-"
+done
+for i in $(seq $ORDINARY); do
+    queue 1 --token "$(apns_token f "$((100 + i))")" --id-prefix "behind-$i-"
+done
+disp_start "$T/streams.conf" streams-dispatcher
+
+wait_for 120 '[ "$(sb_delivered)" = $ORDINARY ]'
+wait_for 120 '[ "$(rcli XLEN "pr:{q}:dead")" = $WINDOW ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+disp_stop_clean
+sb_stop
+
+assert_eq "$ORDINARY" "$(record_ids | sort -u | grep -c '^behind-')" "ordinary notifications delivered past the held streams"
+assert_eq 0 "$(record_ids | grep -c '^hog-')" "stream-holding notifications answered"
+assert_eq "$WINDOW" "$(rcli XRANGE 'pr:{q}:dead' - + | grep -c 'attempts exhausted (0 timeout)')" \
+    "stream-holding notifications dead-lettered after their timeout"
+last_ord=$(python3 -c '
+import json, sys
+print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "behind-" in l))' "$T/record.jsonl")
+timed_out=$(rcli --json XRANGE 'pr:{q}:dead' - + | python3 -c '
+import json, sys
+print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i, _ in json.load(sys.stdin)))' "$last_ord")
+assert_eq 0 "$timed_out" "stalled requests timed out before the last ordinary delivery"
+grep -q "streams to 127.0.0.1:$SB_PORT unanswered for [0-9]* ms: opening overflow connection 1" \
+    "$T/streams-dispatcher.log" || fail "no overflow connection was opened"
