@@ -28,7 +28,7 @@
 # take them all; the 20 ordinary ones behind them (let into the window by
 # the stalled budget) must not wait in the connection's queue for those
 # timeouts: h2c opens an overflow connection, and every ordinary one is
-# delivered before any stalled request times out.
+# delivered before any stalled request times out. Idle, it closes again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/disp_lib.sh"
 
@@ -135,6 +135,8 @@ disp_start "$T/streams.conf" streams-dispatcher
 wait_for 120 '[ "$(sb_delivered)" = $ORDINARY ]'
 wait_for 120 '[ "$(rcli XLEN "pr:{q}:dead")" = $WINDOW ]'
 wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+# Idle now, the overflow connection closes (30 s without traffic).
+wait_for 120 'grep -q "overflow connection 1 to 127.0.0.1:$SB_PORT idle: closed" "$T/streams-dispatcher.log"'
 disp_stop_clean
 sb_stop
 
