@@ -168,6 +168,9 @@ static const struct cfg__key disp_keys[] = {
       .min = 1, .max = 1000000, .idef = 2000 },
     { "claim_idle_ms", T_INT, 0, .off = DSP(claim_idle_ms),
       .min = 100, .max = 86400000, .idef = 30000 },
+    { "stall_after_ms", T_INT, 0, .off = DSP(stall_after_ms),
+      .min = 100, .max = 300000, .idef = 2000 },
+    { "max_stalled", T_INT, 0, .off = DSP(max_stalled), .min = 0, .max = 1000000, .idef = 2000 },
     { "retry", T_GROUP, 0, .off = DSP(retry), .sub = &retry_group },
 };
 static const struct cfg__group disp_group = GROUP(disp_keys);

@@ -2,8 +2,9 @@
  * disp_internal.h - the dispatcher's private state, shared by the files that
  * implement it: dispatcher.c (lifecycle, reading entries, sending to
  * provider clients, classifying answers), disp_outcome.c (the atomic final
- * writes, the outbox, stats), disp_retry.c (the retry-zset mover) and
- * disp_reclaim.c (XAUTOCLAIM, consumer sweep). Nothing else includes it.
+ * writes, the outbox, stats), disp_retry.c (the retry-zset mover),
+ * disp_reclaim.c (XAUTOCLAIM, consumer sweep) and disp_stall.c (delivery
+ * slots, stalled requests). Nothing else includes it.
  */
 #ifndef PUSHRELAY_DISP_INTERNAL_H
 #define PUSHRELAY_DISP_INTERNAL_H
@@ -40,6 +41,14 @@ enum disp_job_state {
     DISP_JOB_WRITING,   /* in a MULTI ... EXEC sent, waiting for EXEC's reply */
 };
 
+/* What a job holds from the moment it starts until it is freed (disp_stall.c). */
+enum disp_slot {
+    DISP_SLOT_NONE,     /* backlog: nothing yet */
+    DISP_SLOT_ACTIVE,   /* one of max_in_flight slots: counts in d->n_active */
+    DISP_SLOT_STALLED,  /* its request went unanswered for stall_after_ms: a place of
+                           max_stalled, counts in d->n_stalled */
+};
+
 struct disp_job {
     struct disp *d;
     enum pr_provider stream;            /* the stream the entry came from */
@@ -51,6 +60,8 @@ struct disp_job {
     struct pr_notif n;
     int decoded;
     enum disp_job_state state;
+    enum disp_slot slot;
+    int64_t sent_ms;                    /* monotonic: its request went to the provider client */
     int reauthed;                       /* a REAUTH was already answered once */
     struct disp_clientset *set;         /* SENDING: the client set the request went to */
     int write_unknown;                  /* an earlier EXEC's fate is unknown (connection lost) */
@@ -69,12 +80,6 @@ struct disp_job {
     struct disp_job *qnext;             /* backlog, wait, finished or outbox FIFO; batch */
     struct disp_job *hnext;             /* d->ids: (stream, entry id) lookup */
 };
-
-/* A started job (any state but BACKLOG) holds one of max_in_flight slots: it counts in d->n_active. */
-static inline int disp_job_started(const struct disp_job *j)
-{
-    return j->state != DISP_JOB_BACKLOG;
-}
 
 /* A singly linked queue of jobs through 'qnext': a job is in at most one. */
 struct disp_fifo {
@@ -146,7 +151,9 @@ struct disp {
 
     struct disp_job *jobs;              /* every live job */
     long n_jobs;                        /* live jobs, backlog included */
-    long n_active;                      /* started jobs: at most max_in_flight */
+    long n_active;                      /* jobs holding a slot: at most max_in_flight */
+    long n_stalled;                     /* jobs holding a stalled place: at most max_stalled */
+    int stall_full;                     /* stalled requests wait for a place (logged once) */
     struct disp_job *ids[DISP_ID_BUCKETS];
     struct disp_fifo backlog, wait, outbox;
     long n_backlog;                     /* jobs in the backlog */
@@ -169,6 +176,7 @@ struct disp {
     struct event *reclaim_timer;
     struct event *sweep_timer;          /* forget long-gone consumers */
     struct event *mover_timer;
+    struct event *stall_timer;          /* moves stalled requests out of the window */
     struct event *outbox_timer;
     struct event *stop_deadline;
     struct event *done_ev;
@@ -251,6 +259,21 @@ void disp_finished_drop(struct disp *d);
 /* disp_reclaim_start arms the XAUTOCLAIM and consumer-sweep timers; PR_ENOMEM. */
 int disp_reclaim_start(struct disp *d);
 void disp_reclaim_stop(struct disp *d);
+
+/* disp_stall.c */
+
+/* disp_stall_start makes the stall timer; PR_ENOMEM. disp_stall_stop frees it. */
+int disp_stall_start(struct disp *d);
+void disp_stall_stop(struct disp *d);
+
+/* disp_slot_take gives backlog job 'j' one of max_in_flight slots as it starts. */
+void disp_slot_take(struct disp_job *j);
+
+/* disp_stall_sent notes that the request of 'j' went to its provider client now. */
+void disp_stall_sent(struct disp_job *j);
+
+/* disp_slot_release gives back the slot or stalled place of 'j' (freed). */
+void disp_slot_release(struct disp_job *j);
 
 /* disp_retry.c */
 

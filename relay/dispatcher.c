@@ -38,9 +38,12 @@
  * connection.
  *
  * In flight = every job started and not yet written back; it never exceeds
- * dispatcher.max_in_flight. Entries read beyond that wait in the backlog,
- * which the reader keeps filled up to max_in_flight more so that the next
- * read is already on its way when slots free up.
+ * dispatcher.max_in_flight, except that a request its provider leaves
+ * unanswered for dispatcher.stall_after_ms moves to a separate budget of
+ * dispatcher.max_stalled (disp_stall.c) so that it holds up nobody. Entries
+ * read beyond that wait in the backlog, which the reader keeps filled up to
+ * max_in_flight more so that the next read is already on its way when
+ * slots free up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,8 +208,7 @@ void disp_job_free(struct disp_job *j)
     if (j->next != NULL)
         j->next->prev = j->prev;
     d->n_jobs--;
-    if (disp_job_started(j))
-        d->n_active--;
+    disp_slot_release(j);
     notif_clear(&j->n);
     free(j->enc);
     free(j);
@@ -249,6 +251,7 @@ static void disp_job_send(struct disp_job *j, struct disp_client *dc)
         j->state = DISP_JOB_SENDING;
         j->set = d->clients;
         j->set->pending++;
+        disp_stall_sent(j);
         return;
     }
     if (rc == PR_EAGAIN) {
@@ -414,7 +417,7 @@ static void disp_pump(struct disp *d)
     while (d->n_active < d->cfg->dispatcher.max_in_flight &&
            (j = disp_fifo_pop(&d->backlog)) != NULL) {
         d->n_backlog--;
-        d->n_active++;          /* disp_job_start moves it out of BACKLOG: started */
+        disp_slot_take(j);
         disp_job_start(j);
     }
     disp_read_maybe(d);
@@ -749,7 +752,7 @@ int disp_new(struct event_base *base, const struct cfg *cfg, const struct keys *
 
     struct timeval outbox_tv = { 0, DISP_OUTBOX_MS * 1000 };
     event_add(d->outbox_timer, &outbox_tv);
-    if ((rc = disp_reclaim_start(d)) != 0)
+    if ((rc = disp_reclaim_start(d)) != 0 || (rc = disp_stall_start(d)) != 0)
         goto fail;
     disp_mover_start(d);
     *out = d;
@@ -908,6 +911,7 @@ void disp_free(struct disp *d)
     d->n_finished = 0;
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
+    disp_stall_stop(d);
     struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
                             d->done_ev, d->retire_ev };

@@ -47,6 +47,12 @@
  * lost" (which the dispatcher counts as an attempt). See conn_close.
  */
 #define H2C_DEATHS_CHARGE 2
+/*
+ * A stream unanswered this long is stalled: when stalled streams hold the
+ * pool's stream slots, an overflow connection takes the requests queued
+ * behind them (overflow_consider).
+ */
+#define H2C_STALL_MS 5000
 #define H2C_BACKOFF_MIN_MS 100
 #define H2C_BACKOFF_MAX_MS 30000
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
@@ -124,9 +130,10 @@ struct h2c {
     char log_name[32];
     struct req_list queue;
     int queued;
-    struct event *kick;             /* runs the dispatcher once per loop turn */
-    struct h2c_conn *conns;
-    int n_conns;
+    struct event *kick;             /* the dispatcher, once per loop turn; timed: overflow_consider */
+    struct h2c_conn *conns;         /* the pool, then as many overflow connections */
+    int n_base;                     /* the pool's size (options.connections) */
+    int n_conns;                    /* 2 x n_base */
     int closing;
 };
 
@@ -852,6 +859,12 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             timer_arm(conn->timer, (int)(H2C_PING_IDLE_MS - idle_ms));
             break;
         }
+        if (conn->index >= c->n_base && conn->in_flight == 0) {
+            pr_log_info(c->log_name, "overflow connection %d to %s idle: closed", conn->index,
+                        c->authority);
+            conn_close(conn, "connection closed", 1);
+            break;
+        }
         if (nghttp2_submit_ping(conn->session, NGHTTP2_FLAG_NONE, NULL) != 0) {
             conn_close(conn, "connection lost", 0);
             break;
@@ -922,6 +935,53 @@ static int kick_best(struct h2c *c, const struct h2c_req *r, int *any_free)
     return best;
 }
 
+/*
+ * overflow_consider opens an overflow connection when requests wait only
+ * because stalled streams (unanswered for H2C_STALL_MS) hold the slots:
+ * every connection is up and full, and at least half of the streams are
+ * stalled. One at a time, up to as many as the pool; each closes once idle
+ * for H2C_PING_IDLE_MS. A pool merely busy with answered traffic, one
+ * connecting or one backing off (the provider is down) gets none. Until a
+ * stream becomes stalled, the kick event is armed to look again then.
+ */
+static void overflow_consider(struct h2c *c)
+{
+    int64_t now = pr_mono_us(), old = now - (int64_t)H2C_STALL_MS * 1000, next = -1;
+    int streams = 0, stalled = 0, idle = -1;
+    for (int i = 0; i < c->n_conns; i++) {
+        struct h2c_conn *conn = &c->conns[i];
+        if (i >= c->n_base && conn->state == CONN_IDLE) {
+            if (idle < 0)
+                idle = i;
+            continue;
+        }
+        if (conn->state != CONN_READY || conn_free_slots(conn) > 0)
+            return;
+        streams += conn->in_flight;
+        /* Streams are listed in the order they were sent: the stalled ones come first. */
+        struct h2c_req *r;
+        TAILQ_FOREACH(r, &conn->streams, link) {
+            if (r->done)
+                continue;       /* cancelled: its slot frees as the RST_STREAM goes */
+            if (r->sent_us == 0 || r->sent_us > old) {
+                if (r->sent_us != 0 && (next < 0 || r->sent_us < next))
+                    next = r->sent_us;
+                break;
+            }
+            stalled++;
+        }
+    }
+    if (idle < 0)
+        return;
+    if (stalled > 0 && 2 * stalled >= streams) {
+        pr_log_info(c->log_name, "%d of %d streams to %s unanswered for %d ms: opening "
+                    "overflow connection %d", stalled, streams, c->authority, H2C_STALL_MS, idle);
+        conn_open(&c->conns[idle]);
+    } else if (next >= 0) {
+        timer_arm(c->kick, (int)((next - old) / 1000) + 1);
+    }
+}
+
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h2c *c = arg;
@@ -959,10 +1019,12 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < c->n_conns; i++)
         if (touched[i])
             conn_after_io(&c->conns[i]);
-    if (c->queued > 0)
-        for (int i = 0; i < c->n_conns; i++)
+    if (c->queued > 0) {
+        for (int i = 0; i < c->n_base; i++)
             if (c->conns[i].state == CONN_IDLE)
                 conn_open(&c->conns[i]);
+        overflow_consider(c);
+    }
 }
 
 static void kick_schedule(struct h2c *c)
@@ -990,7 +1052,8 @@ int h2c_new(struct event_base *base, const struct h2c_options *opt, struct h2c *
     c->port = opt->port;
     c->max_queued = opt->max_queued > 0 ? opt->max_queued : H2C_DEFAULT_MAX_QUEUED;
     c->max_body = opt->max_body > 0 ? opt->max_body : H2C_DEFAULT_MAX_BODY;
-    c->n_conns = opt->connections > 0 ? opt->connections : H2C_DEFAULT_CONNECTIONS;
+    c->n_base = opt->connections > 0 ? opt->connections : H2C_DEFAULT_CONNECTIONS;
+    c->n_conns = 2 * c->n_base;
     if ((c->host = strdup(opt->host)) == NULL)
         goto fail;
     int v6 = strchr(c->host, ':') != NULL;
@@ -1058,7 +1121,7 @@ int h2c_request(struct h2c *c, const struct h2c_request *req, h2c_done_cb cb, vo
 int h2c_ready(const struct h2c *c)
 {
     for (int i = 0; i < c->n_conns; i++)
-        if (c->conns[i].state != CONN_BACKOFF)
+        if (c->conns[i].state != CONN_BACKOFF && (i < c->n_base || c->conns[i].state != CONN_IDLE))
             return 1;
     return 0;
 }

@@ -16,6 +16,11 @@
  * Every accepted request completes exactly once, from the event loop, never
  * from inside h2c_request: with the server's answer, or with status 0 and
  * a local cause ("timeout", "connection lost", "stream reset", "shutdown").
+ * Stalled streams (unanswered for H2C_STALL_MS) do not hold up the queue for their
+ * whole timeout: when they hold at least half of the stream slots of a pool
+ * that is up and full, an overflow connection opens, up to as many again as
+ * the pool; each closes once idle.
+ *
  * "connection lost" means this request is taken for the cause of connection
  * deaths: it was alone on its connection, or in two deaths in a row (see
  * conn_close in h2c.c); other requests lost with a connection are sent again
@@ -42,7 +47,7 @@ struct h2c_options {
     const char *host;           /* connect to, verify, :authority (copied) */
     uint16_t port;
     struct tlsc_options tls;    /* CA, client cert; ALPN is set to h2 here */
-    int connections;            /* pool size; <= 0: 2 */
+    int connections;            /* pool size; <= 0: 2 (plus overflow connections, see above) */
     int max_queued;             /* waiting requests; <= 0: 16384 (then PR_EAGAIN) */
     size_t max_body;            /* response bytes kept; 0: 16384 (the rest is dropped) */
     const char *capture[H2C_CAPTURE_MAX]; /* lower-case response header names, NULL-ended */

@@ -75,6 +75,13 @@ struct cfg_retry {
 struct cfg_dispatcher {
     int max_in_flight;  /* default 2000 */
     int claim_idle_ms;  /* default 30000 */
+    /*
+     * A request unanswered for stall_after_ms leaves the max_in_flight
+     * window for a separate budget of max_stalled requests (relay/dispatcher.c),
+     * so that stalled requests cannot hold up ordinary ones.
+     */
+    int stall_after_ms; /* default 2000 */
+    int max_stalled;    /* default 2000; 0: stalled requests keep their slots */
     struct cfg_retry retry;
 };
 

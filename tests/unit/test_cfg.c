@@ -236,6 +236,8 @@ static void minimal_file_takes_the_defaults(void **state)
     assert_int_equal(cfg->federation.dedup_window_s, 300);
     assert_int_equal(cfg->dispatcher.max_in_flight, 2000);
     assert_int_equal(cfg->dispatcher.claim_idle_ms, 30000);
+    assert_int_equal(cfg->dispatcher.stall_after_ms, 2000);
+    assert_int_equal(cfg->dispatcher.max_stalled, 2000);
     assert_int_equal(cfg->dispatcher.retry.max_attempts, 8);
     assert_int_equal(cfg->dispatcher.retry.base_delay_ms, 500);
     assert_int_equal(cfg->dispatcher.retry.max_delay_ms, 300000);
