@@ -71,7 +71,7 @@
 #include "retry.h"
 
 #define DISP_READ_BLOCK_MS "1000"
-#define DISP_READ_MIN_COUNT 16
+#define DISP_READ_WIDE_MAX 16
 #define DISP_IDLE_MIN_MS 1
 #define DISP_IDLE_MAX_MS 20
 #define DISP_WAIT_RETRY_MS 20
@@ -585,16 +585,21 @@ long disp_room(const struct disp *d)
 
 /*
  * disp_read_count: COUNT for each stream of a read over 'n_src' sources.
- * COUNT applies per stream, so the room is split over the sources, but
- * never below DISP_READ_MIN_COUNT: with one busy shard among many a
- * smaller share would starve it. A read can bring more than the room (up
- * to a share per stream): the surplus waits in the backlog (pending under
- * this consumer, not yet in flight) and starts as slots free up.
+ * COUNT applies per stream, so the room is split over the sources; with
+ * one busy shard among many an exact share would starve it, so a share
+ * may grow up to four times the room's split, to at most
+ * DISP_READ_WIDE_MAX. A read can thus bring more than the room (at most
+ * about providers x (4 x room + sources) entries): the surplus waits in the
+ * backlog (pending under this consumer, not yet in flight) and starts as
+ * slots free up.
  */
 static long disp_read_count(long room, unsigned n_src)
 {
-    long per = (room + (long)n_src - 1) / (long)n_src;
-    return per < DISP_READ_MIN_COUNT ? DISP_READ_MIN_COUNT : per;
+    long n = (long)n_src;
+    long per = (room + n - 1) / n, wide = (4 * room + n - 1) / n;
+    if (wide > DISP_READ_WIDE_MAX)
+        wide = DISP_READ_WIDE_MAX;
+    return per > wide ? per : wide;
 }
 
 /*
