@@ -8,7 +8,10 @@
  *   dlq replay ID [ID...] | --all        queue again for delivery
  *   dlq purge [--older-than DURATION]    delete (all, or older than 7d, 12h, ...)
  *
- * An ID is the dead-letter entry id shown by list (1732480000000-0) or the
+ * An ID is the dead-letter entry as list shows it, "q<k>:<entry id>"
+ * (q3:1732480000000-0; "q:" for the pre-shard stream: entry ids are unique
+ * only within one stream), the bare entry id (every stream's entry with
+ * that id), or the
  * notification's push id. Replay puts the notification back at the end of
  * its provider stream as a new one: attempts reset, its last answer
  * cleared, its TTL counting again from now (a replay is a decision to send
@@ -60,6 +63,16 @@ static void dlq_key(const struct ctl *ctl, size_t i, char *buf, size_t len)
         keys_dead(&ctl->keys, buf, len);
 }
 
+/* dlq_label writes "q<k>:<entry id>" ("q:<entry id>" for the old stream) of stream 'src'. */
+static const char *dlq_label(const struct ctl *ctl, size_t src, const char *eid, char *buf, size_t len)
+{
+    if (src < ctl->keys.shards)
+        snprintf(buf, len, "q%zu:%s", src, eid);
+    else
+        snprintf(buf, len, "q:%s", eid);
+    return buf;
+}
+
 /* dlq_id_cmp orders stream entry ids "ms-seq" numerically. */
 static int dlq_id_cmp(const char *a, const char *b)
 {
@@ -94,7 +107,7 @@ static const char *dlq_field(const redisReply *fields, const char *name, size_t 
 
 static int dlq_list(struct ctl *ctl, long long page)
 {
-    char key[KEYS_MAX], count[24], age[32];
+    char key[KEYS_MAX], count[24], age[32], label[96];
     size_t n = dlq_n_streams(ctl);
     redisReply **rs = calloc(n, sizeof(*rs));
     size_t *at = calloc(n, sizeof(*at));
@@ -148,10 +161,11 @@ static int dlq_list(struct ctl *ctl, long long page)
         }
         const redisReply *f = e->element[1];
         if (shown == 0)
-            printf("%-20s %-36s %-20s %-8s %-6s %-8s %-8s %s\n", "ENTRY", "PUSH ID", "DOMAIN",
+            printf("%-24s %-36s %-20s %-8s %-6s %-8s %-8s %s\n", "ENTRY", "PUSH ID", "DOMAIN",
                    "PROVIDER", "STATUS", "ATTEMPTS", "AGE", "REASON");
         const char *status = dlq_field(f, "last_status", NULL);
-        printf("%-20s %-36s %-20s %-8s %-6s %-8s %-8s %s\n", e->element[0]->str,
+        printf("%-24s %-36s %-20s %-8s %-6s %-8s %-8s %s\n",
+               dlq_label(ctl, from, e->element[0]->str, label, sizeof(label)),
                dlq_field(f, "id", NULL), dlq_field(f, "domain", NULL), dlq_field(f, "provider", NULL),
                strcmp(status, "0") == 0 ? "none" : strcmp(status, "-1") == 0 ? "local" : status,
                dlq_field(f, "attempts", NULL),
@@ -241,8 +255,10 @@ static int dlq_replay_entry(struct ctl *ctl, size_t src, const char *dead, const
                     r->element[0]->type != REDIS_REPLY_STRING))
         rc = PR_EREDIS;
     if (rc == 0) {
-        printf("replayed %s (push id %s, %s, %s) as %s\n", eid, n.id, n.domain,
-               pr_provider_name(n.provider), r->element[0]->str);
+        char was[96];
+        printf("replayed %s (push id %s, %s, %s) as q%u:%s\n",
+               dlq_label(ctl, src, eid, was, sizeof(was)), n.id, n.domain,
+               pr_provider_name(n.provider), shard, r->element[0]->str);
         /*
          * The count is a stats key outside every shard: sent after the
          * replay landed. Lost, it undercounts one replay; the replay stands.
@@ -267,11 +283,18 @@ static int dlq_replay_entry(struct ctl *ctl, size_t src, const char *dead, const
     return rc;
 }
 
-/* dlq_matches: 1 when entry 'e' is selected by 'ids' (entry ids or push ids). */
-static int dlq_matches(const redisReply *e, const char **ids, size_t n_ids, int *hit)
+/*
+ * dlq_matches: 1 when entry 'e' of stream 'src' is selected by 'ids' (as
+ * listed, bare entry ids or push ids).
+ */
+static int dlq_matches(const struct ctl *ctl, size_t src, const redisReply *e, const char **ids,
+                       size_t n_ids, int *hit)
 {
+    char label[96];
+    dlq_label(ctl, src, e->element[0]->str, label, sizeof(label));
     for (size_t i = 0; i < n_ids; i++)
-        if (strcmp(e->element[0]->str, ids[i]) == 0 || strcmp(dlq_field(e->element[1], "id", NULL), ids[i]) == 0) {
+        if (strcmp(label, ids[i]) == 0 || strcmp(e->element[0]->str, ids[i]) == 0 ||
+            strcmp(dlq_field(e->element[1], "id", NULL), ids[i]) == 0) {
             hit[i] = 1;
             return 1;
         }
@@ -303,7 +326,7 @@ static int dlq_replay(struct ctl *ctl, const char **ids, size_t n_ids, int all)
                 const redisReply *e = r->element[i];
                 if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
                     continue;
-                if (!all && !dlq_matches(e, ids, n_ids, hit))
+                if (!all && !dlq_matches(ctl, src, e, ids, n_ids, hit))
                     continue;
                 int rc = dlq_replay_entry(ctl, src, key, e->element[0]->str, e->element[1]);
                 if (rc < 0) {
