@@ -1013,7 +1013,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
     if (rc != 0)
         return rc;
     if (strcmp(cfg->redis.prefix ? cfg->redis.prefix : "pr:", d->keys.prefix) != 0 ||
-        cfg->redis.port != d->cfg->redis.port)
+        cfg->redis.port != d->cfg->redis.port || (unsigned)cfg->redis.shards != d->n_shards)
         pr_log_warn(DISP_MOD, "reload: redis settings changed; they apply at the next start");
     struct disp_clientset *old = d->clients;
     long draining = old->pending;
