@@ -306,6 +306,12 @@ void disp_finished_drop(struct disp *d);
 int disp_reclaim_start(struct disp *d);
 void disp_reclaim_stop(struct disp *d);
 
+/* disp_retry.c */
+
+/* disp_mover_start arms the timer that moves due retries back to their streams. */
+void disp_mover_start(struct disp *d);
+void disp_mover_stop(struct disp *d);
+
 /* disp_legacy.c: the layout before shards, drained after an upgrade (one Redis only) */
 
 /*
@@ -323,11 +329,5 @@ int disp_legacy_check(struct disp *d);
  * empty old layout ends it; each change is logged once. One Redis only.
  */
 void disp_legacy_probe(struct disp *d);
-
-/* disp_retry.c */
-
-/* disp_mover_start arms the timer that moves due retries back to their streams. */
-void disp_mover_start(struct disp *d);
-void disp_mover_stop(struct disp *d);
 
 #endif

@@ -1070,10 +1070,9 @@ void disp_free(struct disp *d)
     d->n_finished = 0;
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
-    struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->read_idle,
-                            d->reclaim_timer,
+    struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
-                            d->done_ev, d->retire_ev };
+                            d->done_ev, d->retire_ev, d->read_idle };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
