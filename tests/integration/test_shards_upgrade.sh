@@ -8,7 +8,7 @@
 # delivers every one of them beside new notifications in the shards, logs
 # once that the old queue is drained; `dlq list` shows the old dead letter
 # and `dlq replay` queues it into the shard of its token, where it is
-# delivered.
+# delivered; `dlq purge` empties the old stream too.
 #
 # The old entries are written with the old key builders (notifgen
 # --old-layout), so they are exactly what the previous version queued.
@@ -73,6 +73,13 @@ assert_eq 0 "$("$PR_BIN/pushrelayctl" -c "$T/pushrelay.conf" dlq replay "$DL_ID"
 grep -q "replayed 1 dead letter" "$T/replay.out" || fail "replay: $(cat "$T/replay.out")"
 assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "old dead letters after the replay"
 wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
+# purge reaches the old stream too
+rcli XADD 'pr:{q}:dead' '*' id old-purged domain contoso.com provider apns app test-ios \
+    reason "400 BadTopic" last_status 400 attempts 1 n '{}' >/dev/null
+assert_eq 0 "$("$PR_BIN/pushrelayctl" -c "$T/pushrelay.conf" dlq purge >"$T/purge.out" 2>&1; echo $?)" \
+    "dlq purge exit code"
+grep -q "purged 1 dead letter$" "$T/purge.out" || fail "purge: $(cat "$T/purge.out")"
+assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "old dead letters after dlq purge"
 disp_stop_clean
 
 echo "== every notification delivered once"
