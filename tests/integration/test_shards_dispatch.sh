@@ -33,10 +33,6 @@ wait_for 60 'head -1 "$T/monitor.log" | grep -q OK'
 
 queue $NA --id-prefix a-
 queue $NF --provider fcm --app test-android --id-prefix f-
-for i in $(seq $NR); do
-    queue 1 --token "$(apns_token e5031 "$i")" --id-prefix ra$i-
-    queue 1 --provider fcm --app test-android --token "e4291fcm$i" --id-prefix rf$i-
-done
 for i in $(seq $ND); do
     queue 1 --token "$(apns_token e4100 "$i")" --id-prefix dead$i- --domain fabrikam.com
 done
@@ -76,6 +72,11 @@ sb_control release >/dev/null
 
 echo "== a new dispatcher reclaims every shard"
 disp_start "$T/pushrelay.conf" dispatcher-2
+# Queued only now, so that no kill can land between a retry's answer and its write.
+for i in $(seq $NR); do
+    queue 1 --token "$(apns_token e5031 "$i")" --id-prefix ra$i-
+    queue 1 --provider fcm --app test-android --token "e4291fcm$i" --id-prefix rf$i-
+done
 all_done() {
     [ "$(q_sum XLEN in:apns)" = 0 ] && [ "$(q_sum XLEN in:fcm)" = 0 ] &&
         [ "$(q_sum XPENDING in:apns dispatch)" = 0 ] && [ "$(q_sum XPENDING in:fcm dispatch)" = 0 ] &&
