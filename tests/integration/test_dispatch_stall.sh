@@ -67,7 +67,7 @@ pass "ordinary notifications delivered $((first_dead - last_plain)) ms before th
 
 # --- Stalled: more never-answered requests than max_in_flight ---------------
 mv "$T/record.jsonl" "$T/record-held.jsonl"
-rcli DEL 'pr:{q}:dead' >/dev/null
+for ((k = 0; k < $(disp_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
 disp_start_sandbox
 STALLED=$((2 * WINDOW))
 ORDINARY=20
@@ -85,8 +85,8 @@ done
 disp_start "$T/stall.conf" stall-dispatcher
 
 wait_for 120 '[ "$(sb_delivered)" = $ORDINARY ]'
-wait_for 120 '[ "$(rcli XLEN "pr:{q}:dead")" = $STALLED ]'
-wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(dead_len)" = $STALLED ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 disp_stop_clean
 sb_stop
 
@@ -99,7 +99,7 @@ grep -q "all $WINDOW stalled places taken" "$T/stall-dispatcher.log" ||
 assert_eq "$ORDINARY" "$(record_ids | sort -u | grep -c '^ord-')" "ordinary notifications delivered"
 assert_eq "$ORDINARY" "$(record_ids | grep -c '^ord-')" "ordinary deliveries (none twice)"
 assert_eq 0 "$(record_ids | grep -c '^stall-')" "stalled notifications answered"
-reasons=$(rcli XRANGE 'pr:{q}:dead' - + | grep -c 'attempts exhausted (0 timeout)')
+reasons=$(q_range dead | grep -c 'attempts exhausted (0 timeout)')
 assert_eq "$STALLED" "$reasons" "stalled notifications dead-lettered after their one timed-out attempt"
 # The bound, by the order of events on this one machine: each timeout is one
 # dead letter (max_attempts = 1; the entry id is its ms timestamp); count
@@ -107,16 +107,18 @@ assert_eq "$STALLED" "$reasons" "stalled notifications dead-lettered after their
 last_ord=$(python3 -c '
 import json, sys
 print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "ord-" in l))' "$T/record.jsonl")
-timed_out=$(rcli --json XRANGE 'pr:{q}:dead' - + | python3 -c '
+timed_out=$(for ((k = 0; k < $(disp_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
+    python3 -c '
 import json, sys
-print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i, _ in json.load(sys.stdin)))' "$last_ord")
+ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
+print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i in ids))' "$last_ord")
 [ "$timed_out" -le "$WINDOW" ] ||
     fail "ordinary notifications waited for $timed_out stalled requests to time out (> $WINDOW)"
 pass "the last ordinary notification was delivered after $timed_out of $STALLED stalled requests timed out"
 
 # --- Streams: stalled requests hold every stream of the only connection -----
 mv "$T/record.jsonl" "$T/record-stalled.jsonl"
-rcli DEL 'pr:{q}:dead' >/dev/null
+for ((k = 0; k < $(disp_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
 SB_ARGS="--max-concurrent-streams $WINDOW" disp_start_sandbox
 DISP_IOS_EXTRA="request_timeout_ms = 20000; connections = 1;" \
     disp_config "$T/streams.conf" $WINDOW 60000 1
@@ -133,8 +135,8 @@ done
 disp_start "$T/streams.conf" streams-dispatcher
 
 wait_for 120 '[ "$(sb_delivered)" = $ORDINARY ]'
-wait_for 120 '[ "$(rcli XLEN "pr:{q}:dead")" = $WINDOW ]'
-wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(dead_len)" = $WINDOW ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 # Idle now, the overflow connection closes (30 s without traffic).
 wait_for 120 'grep -q "overflow connection 1 to 127.0.0.1:$SB_PORT idle: closed" "$T/streams-dispatcher.log"'
 disp_stop_clean
@@ -142,14 +144,16 @@ sb_stop
 
 assert_eq "$ORDINARY" "$(record_ids | sort -u | grep -c '^behind-')" "ordinary notifications delivered past the held streams"
 assert_eq 0 "$(record_ids | grep -c '^hog-')" "stream-holding notifications answered"
-assert_eq "$WINDOW" "$(rcli XRANGE 'pr:{q}:dead' - + | grep -c 'attempts exhausted (0 timeout)')" \
+assert_eq "$WINDOW" "$(q_range dead | grep -c 'attempts exhausted (0 timeout)')" \
     "stream-holding notifications dead-lettered after their timeout"
 last_ord=$(python3 -c '
 import json, sys
 print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "behind-" in l))' "$T/record.jsonl")
-timed_out=$(rcli --json XRANGE 'pr:{q}:dead' - + | python3 -c '
+timed_out=$(for ((k = 0; k < $(disp_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
+    python3 -c '
 import json, sys
-print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i, _ in json.load(sys.stdin)))' "$last_ord")
+ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
+print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i in ids))' "$last_ord")
 assert_eq 0 "$timed_out" "stalled requests timed out before the last ordinary delivery"
 grep -q "streams to 127.0.0.1:$SB_PORT unanswered for [0-9]* ms: opening overflow connection 1" \
     "$T/streams-dispatcher.log" || fail "no overflow connection was opened"
