@@ -12,7 +12,10 @@
 #     printed, not refused: delivery is at least once);
 #   * how long the listener answered 503 is printed.
 # Then a planned failover (SENTINEL FAILOVER) under load: the relay follows
-# the +switch-master announcement; again every 202 is delivered.
+# the +switch-master announcement; again every 202 is delivered. Last, the
+# trade redis.wait_replicas = 0 makes: the primary killed -9 again under
+# load, and the 202s the promoted replica never received are counted and
+# printed (possibly none: that is luck, not a guarantee).
 . "$(dirname "$0")/lib.sh"
 
 N=${PR_SENTINEL_N:-4000}
@@ -145,3 +148,38 @@ pr_audit_delivered "$T/accepted"
 echo "== pushrelayctl finds the current primary through the sentinels"
 pr_ctl show-push --domain contoso.com >/dev/null || fail "pushrelayctl show-push through the sentinels failed"
 pass "pushrelayctl show-push after both failovers"
+
+echo "== the same kill with wait_replicas = 0: 202s the promoted replica never got are lost"
+pr_stop_relay
+pr_start_sandbox                # the same port: the config names it
+sed -i 's/wait_replicas = 1; wait_timeout_ms = 500;/wait_replicas = 0;/' "$T/relay.conf"
+grep -q 'wait_replicas = 0;' "$T/relay.conf" || fail "could not set wait_replicas = 0"
+pr_start_relay all
+pr_wait_for 60 sh -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
+    fail "the replica is not in sync before the second kill"
+pr_load_start w0 3000 200 600
+pr_load_wait 500 "before the second kill"
+kill -9 "$REDIS_PID"            # the old primary, primary again since the planned failover
+wait "$REDIS_PID" 2>/dev/null || true
+pr_wait_for 60 sh -c "redis-cli -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name pushrelay | grep -qx $REPLICA_PORT" ||
+    fail "the sentinels did not promote the replica after the second kill"
+REDIS_PORT=$REPLICA_PORT
+wait "$LOAD_JOB" || fail "sipp: a MESSAGE got no answer or an unexpected one"
+grep ' 202 ' "$LOAD_LOG" | awk '{print $3}' | sort -u >"$T/accepted-w0"
+ACCEPTED_W0=$(wc -l <"$T/accepted-w0")
+[ "$ACCEPTED_W0" -ge 500 ] || fail "only $ACCEPTED_W0 MESSAGEs accepted around the second kill"
+# Whatever the new primary holds is delivered; then nothing more can come.
+queue_empty() {
+    local k n=0
+    for k in $(rcli --scan --pattern 'pr:{q*}:in:*'); do
+        n=$((n + $(rcli XLEN "$k") + $(rcli XPENDING "$k" dispatch | head -1)))
+    done
+    for k in $(rcli --scan --pattern 'pr:{q*}:retry'); do n=$((n + $(rcli ZCARD "$k"))); done
+    [ "$n" = 0 ]
+}
+pr_wait_for 120 queue_empty || fail "the promoted primary's queue did not drain"
+pr_stop "$SANDBOX_PID"
+LOST_W0=$(comm -23 "$T/accepted-w0" <(pr_record_ids "$T/sandbox.jsonl" | sort -u) | wc -l)
+echo "WAIT0: with wait_replicas = 0, $LOST_W0 of $ACCEPTED_W0 MESSAGEs answered 202 were lost" \
+     "in the kill -9 of the primary (with wait_replicas = 1 above: 0)"
+pass "wait_replicas = 0 trade measured: $LOST_W0 lost of $ACCEPTED_W0"
