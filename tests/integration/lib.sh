@@ -12,6 +12,7 @@
 # Helpers, in the order a test uses them:
 #   pr_gen_certs, pr_gen_edge FQDN       test PKI in $T/pki
 #   pr_start_redis, rcli ARGS            private redis-server ($REDIS_PORT)
+#   pr_start_replica, pr_start_sentinels a replica; three sentinels ($SENTINEL_LIST)
 #   pr_write_config FILE                 pushrelayd config (ports, limits, apps)
 #   pr_start_relay [ROLE], pr_stop_relay pushrelayd ($RELAY_PID, $SIP_PORT)
 #   pr_start_sandbox [ARGS]              fake APNs/FCM/MPNS ($T/sandbox.jsonl)
@@ -119,6 +120,39 @@ pr_start_replica() {
     pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $REDIS_PORT INFO replication | grep -q connected_slaves:1" ||
         fail "primary does not see its replica"
 }
+
+# pr_start_sentinels [NAME]: three sentinels (redis-server --sentinel) on
+# free ports watching the test Redis ($REDIS_PORT) as NAME (default
+# pushrelay), down-after 1 s; returns once each knows the replica and the
+# other two (a failover can then be agreed). Sets SENTINEL_PORTS and scli()
+# (redis-cli on the first sentinel); SENTINEL_LIST is the libconfig list.
+pr_start_sentinels() {
+    local name=${1:-pushrelay} k p
+    SENTINEL_PORTS=()
+    for k in 1 2 3; do
+        p=$(pr_free_port)
+        cat >"$T/sentinel-$k.conf" <<CONF
+port $p
+bind 127.0.0.1
+dir $T
+sentinel monitor $name 127.0.0.1 $REDIS_PORT 2
+sentinel down-after-milliseconds $name 1000
+sentinel failover-timeout $name 10000
+sentinel parallel-syncs $name 1
+CONF
+        redis-server "$T/sentinel-$k.conf" --sentinel >"$T/sentinel-$k.log" 2>&1 &
+        pr_track $!
+        SENTINEL_PORTS+=("$p")
+    done
+    for p in "${SENTINEL_PORTS[@]}"; do
+        pr_wait_for 60 sh -c "[ \$(redis-cli -p $p SENTINEL replicas $name | grep -c '^name$') -ge 1 ] &&
+                              [ \$(redis-cli -p $p SENTINEL sentinels $name | grep -c '^name$') -ge 2 ]" ||
+            fail "sentinel on $p does not see the replica and the other sentinels"
+    done
+    SENTINEL_LIST=$(printf '"127.0.0.1:%s", ' "${SENTINEL_PORTS[@]}")
+    SENTINEL_LIST=${SENTINEL_LIST%, }
+}
+scli() { redis-cli -p "${SENTINEL_PORTS[0]}" "$@"; }
 
 # pr_stop_redis / pr_restart_redis: for fault tests (same port, same data).
 pr_stop_redis() { pr_stop "$REDIS_PID"; }

@@ -26,36 +26,13 @@ pr_start_redis
 OLD_PRIMARY=$REDIS_PORT
 pr_start_replica --appendonly yes --appendfsync everysec
 
-SENTINEL_PORTS=()
-for k in 1 2 3; do
-    p=$(pr_free_port)
-    cat >"$T/sentinel-$k.conf" <<CONF
-port $p
-bind 127.0.0.1
-dir $T
-sentinel monitor pushrelay 127.0.0.1 $OLD_PRIMARY 2
-sentinel down-after-milliseconds pushrelay 1000
-sentinel failover-timeout pushrelay 10000
-sentinel parallel-syncs pushrelay 1
-CONF
-    redis-server "$T/sentinel-$k.conf" --sentinel >"$T/sentinel-$k.log" 2>&1 &
-    pr_track $!
-    SENTINEL_PORTS+=("$p")
-done
-scli() { redis-cli -p "${SENTINEL_PORTS[0]}" "$@"; }
-# Every sentinel must know the replica and the other two before a failover can be agreed.
-for p in "${SENTINEL_PORTS[@]}"; do
-    pr_wait_for 60 sh -c "[ \$(redis-cli -p $p SENTINEL replicas pushrelay | grep -c '^name$') -ge 1 ] &&
-                          [ \$(redis-cli -p $p SENTINEL sentinels pushrelay | grep -c '^name$') -ge 2 ]" ||
-        fail "sentinel on $p does not see the replica and the other sentinels"
-done
+pr_start_sentinels
 pass "primary $OLD_PRIMARY, replica $REPLICA_PORT, sentinels ${SENTINEL_PORTS[*]}"
 
 PR_LOG_LEVEL=info pr_start_sandbox
 # The relay knows only the sentinels.
 pr_write_config "$T/relay.conf"
-S_LIST=$(printf '"127.0.0.1:%s", ' "${SENTINEL_PORTS[@]}")
-sed -i "s/^redis = { .* };\$/redis = { sentinels = [ ${S_LIST%, } ]; master_name = \"pushrelay\"; prefix = \"pr:\"; wait_replicas = 1; wait_timeout_ms = 500; };/" "$T/relay.conf"
+sed -i "s/^redis = { .* };\$/redis = { sentinels = [ $SENTINEL_LIST ]; master_name = \"pushrelay\"; prefix = \"pr:\"; wait_replicas = 1; wait_timeout_ms = 500; };/" "$T/relay.conf"
 grep -q 'sentinels = \[ "127.0.0.1' "$T/relay.conf" || fail "could not write the sentinel config"
 grep -q '^redis = .*port = ' "$T/relay.conf" && fail "the test config still names a Redis port"
 pr_start_relay all
