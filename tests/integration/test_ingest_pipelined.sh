@@ -12,7 +12,7 @@ pr_enable fabrikam.com edge.fabrikam.com
 pr_ctl disable-push --domain contoso.com --fcm >/dev/null || fail "disable-push --fcm failed"
 
 DEAD=$(printf 'dead%060d' 7)
-rcli HSET "pr:token:apns:$DEAD" reason Unregistered since "$(date +%s)000" >/dev/null
+rcli HSET "$(pr_qkey "$(pr_shard_of apns "$DEAD")" "token:apns:$DEAD")" reason Unregistered since "$(date +%s)000" >/dev/null
 
 pr_msg "$T/1" id=pipe-1 callid=p1@edge.contoso.com
 pr_msg "$T/2" id=pipe-2 domain=fabrikam.com callid=p2@edge.contoso.com
