@@ -1,11 +1,16 @@
 /*
  * pr_queue.c - test tool: queues notifications straight into a provider
- * stream exactly as the listener does (XADD <p>{q}:in:<provider> * id ..
- * domain .. n <notification JSON>), so dispatcher tests can pre-load work
- * without the SIP side. Not installed.
+ * stream exactly as the listener does (XADD <p>{q<k>}:in:<provider> * id ..
+ * domain .. n <notification JSON>, k the queue shard of the provider and
+ * token: relay/keys.h), so dispatcher tests can pre-load work without the
+ * SIP side. Not installed.
  *
  *   pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider apns|fcm|mpns] [--app ID]
  *            [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]
+ *            [--shards S]
+ *
+ * --shards is redis.shards of the relay under test (default: the
+ * environment's PR_REDIS_SHARDS, as the test configurations use, else 1).
  *
  * Notification i (from --start, default 0) gets id "<id-prefix><i>" and,
  * unless --token is given, token "tok<i>" (hex for APNs: 64 hex digits
@@ -24,13 +29,16 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider P] [--app ID]\n"
-                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]\n");
+                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]\n"
+                    "                [--shards S]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0;
+    const char *env_shards = getenv("PR_REDIS_SHARDS");
+    int shards = env_shards != NULL && *env_shards != '\0' ? atoi(env_shards) : 1;
     const char *prefix = "pr:", *provider = "apns", *app = "test-ios", *domain = "contoso.com";
     const char *token = NULL, *id_prefix = "n";
     for (int i = 1; i < argc; i += 2) {    /* every option takes a value */
@@ -51,13 +59,14 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--ttl") == 0) ttl = atoi(v);
         else if (strcmp(a, "--id-prefix") == 0) id_prefix = v;
         else if (strcmp(a, "--start") == 0) start = atoi(v);
+        else if (strcmp(a, "--shards") == 0) shards = atoi(v);
         else return usage();
     }
     struct keys keys;
     enum pr_provider p;
     char stream[KEYS_MAX];
-    if (keys_init(&keys, prefix) != 0 || pr_provider_parse(provider, &p) != 0 ||
-        keys_stream(&keys, p, stream, sizeof(stream)) < 0)
+    if (keys_init(&keys, prefix) != 0 || keys_set_shards(&keys, shards) != 0 ||
+        pr_provider_parse(provider, &p) != 0)
         return usage();
     redisContext *c = redisConnect("127.0.0.1", port);
     if (c == NULL || c->err) {
@@ -91,6 +100,13 @@ int main(int argc, char **argv)
             notif_set_str(&n.to, "sip:bob@contoso.com") || notif_set_str(&n.title, "Alice") ||
             notif_set_str(&n.body, "Lunch at 12? 점심 🍜") || notif_encode(&n, &json, &len) != 0) {
             notif_clear(&n);
+            rc = 1;
+            break;
+        }
+        if (keys_q_stream(&keys, keys_shard_of(&keys, p, tok, strlen(tok)), p, stream,
+                          sizeof(stream)) < 0) {
+            notif_clear(&n);
+            free(json);
             rc = 1;
             break;
         }
