@@ -106,33 +106,50 @@ static int tenant__cmd_on(struct tenant_store *ts, redisContext *c, const struct
     return rc;
 }
 
-/* tenant__cmd runs one command on the connection of the keys outside the shards. */
+/* tenant__conn: the connection serving 'key' (NULL, with 'ts->err', when none). */
+static redisContext *tenant__conn(struct tenant_store *ts, const char *key)
+{
+    redisContext *c = ts->redis_at != NULL ? ts->redis_at(ts->redis_at_arg, key) : ts->redis;
+    if (c == NULL)
+        tenant__seterr(ts, "no connection serves %.300s", key);
+    return c;
+}
+
+/* tenant__cmd runs one command (argv[1] its key) on the connection serving its key. */
 static int tenant__cmd(struct tenant_store *ts, const struct tenant__argv *a, redisReply **out)
 {
-    return tenant__cmd_on(ts, ts->redis, a, out);
+    redisContext *c = tenant__conn(ts, a->argv[1]);
+    *out = NULL;
+    return c != NULL ? tenant__cmd_on(ts, c, a, out) : PR_EREDIS;
 }
 
 /*
  * tenant__transact sends MULTI, 'cmds', EXEC as one pipeline and reads every
- * reply (so the connection stays in step even after an error). Returns 0,
- * PR_EAGAIN when a WATCHed key changed and EXEC did nothing, or PR_EREDIS.
+ * reply (so the connection stays in step even after an error). Every
+ * command names the same key, at argv[1]: the transaction goes to the
+ * connection serving it. Returns 0, PR_EAGAIN when a WATCHed key changed
+ * and EXEC did nothing, or PR_EREDIS.
  */
 static int tenant__transact(struct tenant_store *ts, const struct tenant__argv *cmds, size_t n)
 {
     static const char *const multi[] = { "MULTI" }, *const exec[] = { "EXEC" };
+    redisContext *c = tenant__conn(ts, cmds[0].argv[1]);
     int rc = 0;
 
-    if (redisAppendCommandArgv(ts->redis, 1, (const char **)multi, NULL) != REDIS_OK)
+    if (c == NULL)
+        return PR_EREDIS;
+
+    if (redisAppendCommandArgv(c, 1, (const char **)multi, NULL) != REDIS_OK)
         goto io;
     for (size_t i = 0; i < n; i++)
-        if (tenant__send(ts->redis, &cmds[i]) != REDIS_OK)
+        if (tenant__send(c, &cmds[i]) != REDIS_OK)
             goto io;
-    if (redisAppendCommandArgv(ts->redis, 1, (const char **)exec, NULL) != REDIS_OK)
+    if (redisAppendCommandArgv(c, 1, (const char **)exec, NULL) != REDIS_OK)
         goto io;
 
     for (size_t i = 0; i < n + 2; i++) {
         redisReply *r = NULL;
-        int one = tenant__reply(ts, ts->redis, &r);
+        int one = tenant__reply(ts, c, &r);
         if (one == 0 && i == n + 1) {
             if (r->type == REDIS_REPLY_NIL) {
                 one = PR_EAGAIN;
@@ -148,12 +165,12 @@ static int tenant__transact(struct tenant_store *ts, const struct tenant__argv *
         freeReplyObject(r);
         if (one != 0 && rc == 0)
             rc = one;
-        if (one == PR_EREDIS && ts->redis->err != 0)
+        if (one == PR_EREDIS && c->err != 0)
             return rc; /* the connection is gone: nothing more to read */
     }
     return rc;
 io:
-    tenant__seterr(ts, "%s", ts->redis->errstr);
+    tenant__seterr(ts, "%s", c->errstr);
     return PR_EREDIS;
 }
 
@@ -276,7 +293,7 @@ int tenant_copies(struct tenant_store *ts, const char *domain, int write, unsign
             rc = argc;
             goto out;
         }
-        redisContext *c = ts->redis_at != NULL ? ts->redis_at(ts->redis_at_arg, key) : ts->redis;
+        redisContext *c = tenant__conn(ts, key);
         redisReply *r = NULL;
         char addr[300];
         if (c == NULL) {
@@ -433,9 +450,12 @@ int tenant_disable(struct tenant_store *ts, const char *domain, unsigned provide
         freeReplyObject(r);
         r = NULL;
         if (!exists) {
+            /* UNWATCH names no key: it goes where the WATCH went */
+            redisContext *c = tenant__conn(ts, a[0].argv[1]);
             a[0].argc = 1;
             a[0].argv[0] = "UNWATCH";
-            if ((rc = tenant__cmd(ts, &a[0], &r)) == 0)
+            rc = c != NULL ? tenant__cmd_on(ts, c, &a[0], &r) : PR_EREDIS;
+            if (rc == 0)
                 rc = PR_ENOTFOUND;
             goto out;
         }
