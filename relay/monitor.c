@@ -347,13 +347,13 @@ static void metrics_render(struct metrics_req *mr)
                                 "under a supervisor, every worker).", probes_why(probes, n, labelled, why, sizeof(why)));
     render_process(b, probes, n, labelled);
     if (mr->len_read == (int)m->src.keys->shards * (MQ_DEAD + 1)) {
-        evbuffer_add_printf(b, "# HELP pushrelay_queue_length Entries in a provider stream (queued or in delivery).\n"
+        evbuffer_add_printf(b, "# HELP pushrelay_queue_length Entries in a provider's streams of every queue shard (queued or in delivery).\n"
                                "# TYPE pushrelay_queue_length gauge\n");
         for (int p = 0; p < PR_PROVIDER_COUNT; p++)
             evbuffer_add_printf(b, "pushrelay_queue_length{provider=\"%s\"} %lld\n",
                                 pr_provider_name((enum pr_provider)p), mr->len[MQ_STREAM0 + p]);
-        gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt.", mr->len[MQ_RETRY]);
-        gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter stream.", mr->len[MQ_DEAD]);
+        gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt (every queue shard).", mr->len[MQ_RETRY]);
+        gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter streams (every queue shard).", mr->len[MQ_DEAD]);
     }
     render_certs(b, &m->certs);
     stats_view_metrics_counters(b, mr->total);
