@@ -1,16 +1,13 @@
 /*
  * pr_queue.c - test tool: queues notifications straight into a provider
  * stream exactly as the listener does (XADD <p>{q<k>}:in:<provider> * id ..
- * domain .. n <notification JSON>, k the queue shard of the provider and
- * token: relay/keys.h), so dispatcher tests can pre-load work without the
+ * domain .. n <notification JSON>, k the shard of provider and token among
+ * --shards S, default 1), so dispatcher tests can pre-load work without the
  * SIP side. Not installed.
  *
  *   pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider apns|fcm|mpns] [--app ID]
  *            [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]
  *            [--shards S]
- *
- * --shards is redis.shards of the relay under test (default: the
- * environment's PR_REDIS_SHARDS, as the test configurations use, else 1).
  *
  * Notification i (from --start, default 0) gets id "<id-prefix><i>" and,
  * unless --token is given, token "tok<i>" (hex for APNs: 64 hex digits
@@ -36,9 +33,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0;
-    const char *env_shards = getenv("PR_REDIS_SHARDS");
-    int shards = env_shards != NULL && *env_shards != '\0' ? atoi(env_shards) : 1;
+    int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0, shards = 1;
     const char *prefix = "pr:", *provider = "apns", *app = "test-ios", *domain = "contoso.com";
     const char *token = NULL, *id_prefix = "n";
     for (int i = 1; i < argc; i += 2) {    /* every option takes a value */
@@ -83,6 +78,11 @@ int main(int argc, char **argv)
             snprintf(tok, sizeof(tok), "%064x", i);
         else
             snprintf(tok, sizeof(tok), "tok%d", i);
+        if (keys_q_stream(&keys, keys_shard_of(&keys, p, tok, strlen(tok)), p, stream,
+                          sizeof(stream)) < 0) {
+            rc = 2;
+            break;
+        }
         struct pr_notif n;
         notif_init(&n);
         n.provider = p;
@@ -100,13 +100,6 @@ int main(int argc, char **argv)
             notif_set_str(&n.to, "sip:bob@contoso.com") || notif_set_str(&n.title, "Alice") ||
             notif_set_str(&n.body, "Lunch at 12? 점심 🍜") || notif_encode(&n, &json, &len) != 0) {
             notif_clear(&n);
-            rc = 1;
-            break;
-        }
-        if (keys_q_stream(&keys, keys_shard_of(&keys, p, tok, strlen(tok)), p, stream,
-                          sizeof(stream)) < 0) {
-            notif_clear(&n);
-            free(json);
             rc = 1;
             break;
         }
