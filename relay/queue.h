@@ -3,8 +3,8 @@
  * script that, for each MESSAGE, checks the tenant, the edge, the token,
  * the rate limit, the queue depth and the idempotency window, and appends
  * the notification to its provider stream in its queue shard (relay/keys.h).
- * The caller answers the SIP request
- * from the verdict only after Redis replied, so a 202 always means "stored".
+ * The caller answers the SIP request from the verdict only after Redis
+ * replied, so a 202 always means "stored".
  */
 #ifndef PUSHRELAY_QUEUE_H
 #define PUSHRELAY_QUEUE_H
