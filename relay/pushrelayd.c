@@ -86,7 +86,9 @@ static void worker_orphaned(void *arg);
  * Tenant copies: the listener makes every queue shard's copy of the tenant
  * records match them (relay/tenant.h) when it starts and on every reload,
  * once its Redis connection is up; a pass that failed somewhere runs again
- * at the next (re)connection. Under a supervisor worker 0 alone does it.
+ * at the next (re)connection. Until its first pass ended without a failure
+ * the queue answers a shard without a copy with 503, not 403
+ * (queue_copies_checked), so every listener process makes its own pass.
  * ------------------------------------------------------------------------ */
 
 static void relay_repair_kick(struct relay *r);
@@ -95,6 +97,8 @@ static void relay_repair_done(void *arg, unsigned failed)
 {
     struct relay *r = arg;
     int again = r->repair == REPAIR_RUNNING_DUE;
+    if (failed == 0 && r->queue != NULL)
+        queue_copies_checked(r->queue);
     r->repair = failed > 0 || again ? REPAIR_DUE : REPAIR_DONE;
     if (again && !r->stopping)
         relay_repair_kick(r);
@@ -120,7 +124,7 @@ static void relay_listener_state(struct rconn *rc, int connected, void *arg)
 /* relay_repair_due asks for a pass (start, SIGHUP). */
 static void relay_repair_due(struct relay *r)
 {
-    if (r->worker > 0 || !(r->role & ROLE_LISTENER))
+    if (!(r->role & ROLE_LISTENER))
         return;
     if (r->repair == REPAIR_RUNNING || r->repair == REPAIR_RUNNING_DUE) {
         r->repair = REPAIR_RUNNING_DUE;
@@ -192,6 +196,7 @@ static void relay_free(struct relay *r)
         stats_free(r->stats);
     if (r->queue != NULL)
         queue_free(r->queue);
+    r->queue = NULL;            /* a copy pass ended by rconn_free must not reach it */
     rconn_free(r->rc);
     rconn_free(r->rc_stats);
 }

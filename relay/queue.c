@@ -21,14 +21,21 @@
  *   KEYS  5 per notification i (0-based), at 5i+1 .. 5i+5, all of shard k:
  *         tenant copy <p>{q<k>}:tenant:<d>, dead-token hash, provider
  *         stream, dedup key, rate counter (this second)
- *   ARGV  1 high water  2 dedup window s  3 count N  4 shards S, then per
- *         notification:
+ *   ARGV  1 high water  2 dedup window s  3 count N  4 shards S
+ *         5 copies checked ("1" once the listener's pass over the tenant
+ *         copies ended, see below), then per notification:
  *         +----------+---------+--------+------+-------+------ ... -----+
  *         | provider | push id | domain | JSON | nsans | edge FQDN x nsans|
  *         +----------+---------+--------+------+-------+------ ... -----+
  *
  *   reply 3N elements, per notification {status, text, retry_after}
  *         status 202: text = stream entry id, or "dup" for a repeat
+ *
+ * A shard with no copy of a domain's record answers 403 "not enabled",
+ * but only once this listener has checked every copy (tenant_repair_start
+ * at start, queue_copies_checked): before, the copy may just not be written
+ * yet (an upgrade from the layout before shards, a new redis.shards), and
+ * the answer is 503 + Retry-After: 1 instead.
  *
  * The domain's rate limit is shared by its S shards: each admits
  * ceil(limit / S) a second, so the domain as a whole gets at least its
@@ -81,7 +88,9 @@ static const char ingest_lua[] =
     "  local m = memo[id]\n"
     "  if m then return m[1], m[2] end\n"
     "  local t = redis.call(unpack(f))\n"
-    "  if t[1] ~= '1' then m = {403, 'domain ' .. dom .. ' is not enabled for push'}\n"
+    "  if not t[1] and ARGV[5] ~= '1' then\n"
+    "    m = {503, 'not ready: the tenant records are being copied to the queue shards', 1}\n"
+    "  elseif t[1] ~= '1' then m = {403, 'domain ' .. dom .. ' is not enabled for push'}\n"
     "  elseif t[2] ~= '1' then m = {403, 'provider ' .. prov .. ' is disabled for ' .. dom}\n"
     "  else\n"
     "    m = {403, 'TLS peer is not a registered edge of ' .. dom}\n"
@@ -90,11 +99,11 @@ static const char ingest_lua[] =
     "    end\n"
     "  end\n"
     "  memo[id] = m\n"
-    "  return m[1], m[2]\n"
+    "  return m[1], m[2], m[3]\n"
     "end\n"
     "local function ingest(k, prov, id, dom, json, a, ns)\n"
-    "  local st, limit = tenant(KEYS[k + 1], prov, dom, a, ns)\n"
-    "  if st ~= 0 then return st, limit end\n"
+    "  local st, limit, ra = tenant(KEYS[k + 1], prov, dom, a, ns)\n"
+    "  if st ~= 0 then return st, limit, ra end\n"
     "  if redis.call('EXISTS', KEYS[k + 2]) == 1 then return 410, 'device token is known dead' end\n"
     "  if limit > 0 then\n"
     "    local share = math.ceil(limit / shards)\n"
@@ -120,7 +129,7 @@ static const char ingest_lua[] =
     "  end\n"
     "  return 202, e\n"
     "end\n"
-    "local out, a = {}, 5\n"
+    "local out, a = {}, 6\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
     "  local ns = tonumber(ARGV[a + 4])\n"
     "  local st, text, ra = ingest(5 * i, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], a + 5, ns)\n"
@@ -146,6 +155,7 @@ struct queue {
     char high_water[24];
     char dedup_window[16];
     char shards[16];                /* S, for the script's rate share */
+    const char *copies_checked;     /* "0", then "1" (queue_copies_checked) */
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
     int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
     char wait_n[16], wait_ms[16];
@@ -412,7 +422,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         return;
     }
     b->q = q;
-    size_t argc = 7;
+    size_t argc = 8;
     for (int i = 0; i < n; i++) {
         b->req[b->n++] = reqs[i];
         argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
@@ -436,6 +446,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
     queue__arg(b, q->dedup_window, strlen(q->dedup_window));
     queue__arg(b, b->count, strlen(b->count));
     queue__arg(b, q->shards, strlen(q->shards));
+    queue__arg(b, q->copies_checked, 1);
     for (int i = 0; i < n; i++) {
         struct queue_req *r = b->req[i];
         queue__arg(b, r->provider, strlen(r->provider));
@@ -498,6 +509,7 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
     snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
     snprintf(q->shards, sizeof(q->shards), "%u", keys->shards);
+    q->copies_checked = "0";
     q->wait_replicas = rconn_cfg(rc)->wait_replicas;
     snprintf(q->wait_n, sizeof(q->wait_n), "%d", q->wait_replicas);
     snprintf(q->wait_ms, sizeof(q->wait_ms), "%d", rconn_cfg(rc)->wait_timeout_ms);
@@ -507,6 +519,11 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
         snprintf(q->sha + 2 * i, 3, "%02x", md[i]);
     *out = q;
     return 0;
+}
+
+void queue_copies_checked(struct queue *q)
+{
+    q->copies_checked = "1";
 }
 
 void queue_free(struct queue *q)

@@ -47,6 +47,15 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
 int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *sans,
                  size_t n_sans, queue_done_cb cb, void *arg);
 
+/*
+ * queue_copies_checked tells 'q' that every shard's copy of every tenant
+ * record has been checked (relay/tenant.h, tenant_repair_start): from then
+ * on a shard without a copy of a domain's record answers 403, not enabled.
+ * Before, it answers 503 + Retry-After: 1, since the copy may not be
+ * written yet.
+ */
+void queue_copies_checked(struct queue *q);
+
 /* queue_free answers requests not yet sent with 503 and frees 'q' (NULL is fine). */
 void queue_free(struct queue *q);
 

@@ -153,6 +153,9 @@ pr_msg "$T/f2" id=fcm-on provider=fcm param=example-lync prid=fcm-off-token
 pr_expect_status 202 "$T/f2" "FCM MESSAGE after enable-push"
 
 # ---- a deleted copy: the listener refuses, show-push says so, enable-push repairs ----
+# (403 for a shard without a copy only once the listener's start-up pass over
+# the copies ended: see the restart below for the answer before)
+grep -q 'tenant: shard copies of .* checked' "$T/relay.log" || fail "the listener logged no pass over the copies"
 AK=$(pr_shard_of apns "$A1")
 rcli DEL "$(pr_qkey "$AK" tenant:contoso.com)" >/dev/null
 pr_msg "$T/m1" id=copy-gone prid="$A1"
@@ -209,6 +212,31 @@ pr_wait_for 60 start_repaired || fail "no repair logged at start: $(grep tenant:
 assert_eq 0 "$(copy_diff contoso.com)" "contoso.com copies differing after the restart"
 pr_msg "$T/m3" id=after-restart prid="$A1"
 pr_expect_status 202 "$T/m3" "MESSAGE after the restart repaired the copies"
+
+# ---- until a pass over the copies ended, a shard without a copy answers 503 ----
+# A copy the pass cannot write (not a hash) makes the start-up pass fail:
+# the listener cannot tell a domain never enabled from a copy not written
+# yet, so northwind.com (never enabled) is answered 503 + Retry-After: 1.
+pr_gen_edge edge.northwind.com
+pr_msg "$T/nw" domain=northwind.com id=northwind-1
+pr_stop_relay
+rcli DEL "$(pr_qkey 3 tenant:contoso.com)" >/dev/null
+rcli SET "$(pr_qkey 3 tenant:contoso.com)" not-a-hash >/dev/null
+failed_n() { grep -c 'tenant: shard copies of 2 domains checked: 16 copies in 8 shards, 0 repaired, 1 failed' "$T/relay.log" || true; }
+BEFORE=$(failed_n)
+pr_start_relay listener
+start_failed() { [ "$(failed_n)" -gt "$BEFORE" ]; }
+pr_wait_for 60 start_failed || fail "no failed pass logged at start: $(grep tenant: "$T/relay.log" | tail -3)"
+PR_EDGE=edge.northwind.com pr_expect_status 503 "$T/nw" "never-enabled domain before a pass over the copies ended"
+assert_eq 1 "$(pr_header "$RESP" Retry-After)" "Retry-After while the copies are not checked"
+[[ "$(pr_header "$RESP" Warning)" == *"being copied to the queue shards"* ]] || fail "503 Warning: $RESP"
+pr_expect_status 202 "$T/m3" "an enabled domain meanwhile (its copy is there)"
+rcli DEL "$(pr_qkey 3 tenant:contoso.com)" >/dev/null
+BEFORE=$(repaired_n 1)
+kill -HUP "$RELAY_PID"
+hup_repaired() { [ "$(repaired_n 1)" -gt "$BEFORE" ]; }
+pr_wait_for 60 hup_repaired || fail "no repair logged after SIGHUP: $(grep tenant: "$T/relay.log" | tail -3)"
+PR_EDGE=edge.northwind.com pr_expect_status 403 "$T/nw" "never-enabled domain once the pass ended"
 
 # ---- queue depths summed over the shards: /metrics and stats ----
 rcli ZADD "$(pr_qkey 2 retry)" 1 r-a >/dev/null

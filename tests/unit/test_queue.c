@@ -209,6 +209,7 @@ static void one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shard
     assert_string_equal(call_argv(a, 2), "300");
     assert_string_equal(call_argv(a, 3), "2");
     assert_string_equal(call_argv(a, 4), "8");
+    assert_string_equal(call_argv(a, 5), "0");      /* copies not checked yet */
     assert_string_equal(call_argv(b, 3), "1");
 
     /* Every request of the turn counts in one second: the same rate key tail. */
@@ -237,7 +238,7 @@ static void one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shard
     event_base_free(base);
 }
 
-static void with_one_shard_a_turn_is_one_script_call_in_shard_0(void **state)
+static void with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
@@ -257,10 +258,20 @@ static void with_one_shard_a_turn_is_one_script_call_in_shard_0(void **state)
     for (int i = 0; i < 15; i++)
         assert_memory_equal(rc.cmds[0].argv[3 + i], "pr:{q0}:", 8);
     assert_string_equal(call_argv(&rc.cmds[0], 4), "1");
+    assert_string_equal(call_argv(&rc.cmds[0], 5), "0");
     /* Redis gone before it answered: every request is answered 503. */
     rc.cmds[0].cb(&rc, NULL, rc.cmds[0].arg);
     for (int i = 0; i < 3; i++)
         assert_int_equal(s[i], 503);
+    /* Once the listener checked the tenant copies, the script hears of it. */
+    queue_copies_checked(q);
+    int s4 = 0;
+    ingest(q, "tok-d", "d", &s4);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 2);
+    assert_string_equal(call_argv(&rc.cmds[1], 5), "1");
+    rc.cmds[1].cb(&rc, NULL, rc.cmds[1].arg);
+    assert_int_equal(s4, 503);
     queue_free(q);
     rec_clear(&rc);
     event_base_free(base);
@@ -270,7 +281,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shards_keys),
-        cmocka_unit_test(with_one_shard_a_turn_is_one_script_call_in_shard_0),
+        cmocka_unit_test(with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
