@@ -97,7 +97,7 @@ static int push__failed(struct ctl *ctl, const struct tenant_store *ts, const ch
                     domain, ts->n_failed, ctl->keys.shards, ts->err);
             return CTL_EXIT_FAIL;
         }
-        if (ctl->redis->err != 0)
+        if (ts->redis != NULL && ts->redis->err != 0)
             ctl_err(ctl->cmd->name, "cannot reach Redis at %s: %s", addr, ts->err);
         else
             ctl_err(ctl->cmd->name, "Redis at %s: %s", addr, ts->err);
