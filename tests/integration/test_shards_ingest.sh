@@ -194,6 +194,12 @@ rcli DEL "$(pr_qkey 1 tenant:contoso.com)" >/dev/null
 rcli HSET "$(pr_qkey 6 tenant:fabrikam.com)" enabled 0 >/dev/null
 assert_eq 1 "$(copy_diff contoso.com)" "contoso.com copies differing before the reload"
 assert_eq 1 "$(copy_diff fabrikam.com)" "fabrikam.com copies differing before the reload"
+ctl show-push >"$T/show-all.out" 2>"$T/show-all.err" || fail "show-push: $(cat "$T/show-all.err")"
+for d in contoso.com fabrikam.com; do
+    grep -q "^pushrelayctl: $d: 1 of 8 queue shard copies differ" "$T/show-all.err" ||
+        fail "show-push (all domains) did not report $d: $(cat "$T/show-all.err")"
+done
+pass "show-push (all domains) reports one stale copy for each of the two domains"
 BEFORE=$(repaired_n 2)
 kill -HUP "$RELAY_PID"
 reload_repaired() { [ "$(repaired_n 2)" -gt "$BEFORE" ]; }
