@@ -24,6 +24,7 @@
 #   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
 #   pr_xlen PROV, pr_entries PROV        what the provider streams hold (all shards)
 #   pr_shard_of PROV TOKEN, pr_qkey K REST   the queue shard layout (relay/keys.h)
+#   pr_qsum CMD REST, pr_pending PROV    XLEN/ZCARD, pending entries over all shards
 #   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
 #   pr_wait_log FILE RE PID              readiness by a log line
 #
@@ -542,6 +543,19 @@ pr_stream_keys() { local k; for ((k = 0; k < $(pr_shards); k++)); do pr_stream_k
 pr_xlen() {
     local key n=0
     for key in $(pr_stream_keys "$1"); do n=$(( n + $(rcli XLEN "$key") )); done
+    echo "$n"
+}
+# pr_qsum CMD REST: CMD (XLEN, ZCARD) of "pr:{q<k>}:REST" summed over the
+# shards, e.g. pr_qsum ZCARD retry, pr_qsum XLEN dead.
+pr_qsum() {
+    local k n=0
+    for ((k = 0; k < $(pr_shards); k++)); do n=$(( n + $(rcli "$1" "$(pr_qkey "$k" "$2")") )); done
+    echo "$n"
+}
+# pr_pending PROV: entries of PROV's streams pending in group dispatch, all shards.
+pr_pending() {
+    local key n=0
+    for key in $(pr_stream_keys "$1"); do n=$(( n + $(rcli XPENDING "$key" dispatch | head -1) )); done
     echo "$n"
 }
 

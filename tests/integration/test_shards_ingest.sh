@@ -248,6 +248,8 @@ PR_EDGE=edge.northwind.com pr_expect_status 403 "$T/nw" "never-enabled domain on
 rcli ZADD "$(pr_qkey 2 retry)" 1 r-a >/dev/null
 rcli ZADD "$(pr_qkey 6 retry)" 1 r-b >/dev/null
 rcli XADD "$(pr_qkey 5 dead)" '*' reason test >/dev/null
+assert_eq 2 "$(pr_qsum ZCARD retry)" "retry set entries over the shards"
+assert_eq 1 "$(pr_qsum XLEN dead)" "dead letters over the shards"
 APNS_N=$(pr_xlen apns)
 FCM_N=$(pr_xlen fcm)
 metrics() { curl -sS "http://127.0.0.1:$MON_PORT/metrics"; }
