@@ -20,12 +20,9 @@ int ctl_follow_wait(redisContext *c, const struct keys *k, unsigned shard, const
                     struct outcome_info *out, int *seen)
 {
     struct outcome_info rec;
-    /* outcome_log_get looks the record up in the shards itself; with the
-     * shard known, outcome_log_get_shard reads just that one. */
-    (void)shard;
     *seen = 0;
     for (;;) {
-        int rc = outcome_log_get(c, k, domain, id, &rec);
+        int rc = outcome_log_get_shard(c, k, shard, domain, id, &rec);
         if (rc != 0 && rc != PR_ENOTFOUND)
             return rc;
         /* at_ms tells a rewritten record (the next attempt) from the one already seen */

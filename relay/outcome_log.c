@@ -59,15 +59,6 @@ static int outcome__parse(const redisReply *r, enum pr_outcome *o)
     return -1;
 }
 
-int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
-                    struct outcome_info *out)
-{
-    int rc = PR_ENOTFOUND;
-    for (unsigned s = 0; s < k->shards && rc == PR_ENOTFOUND; s++)
-        rc = outcome_log_get_shard(c, k, s, domain, id, out);
-    return rc;
-}
-
 int outcome_log_get_shard(redisContext *c, const struct keys *k, unsigned shard,
                           const char *domain, const char *id, struct outcome_info *out)
 {

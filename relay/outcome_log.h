@@ -68,12 +68,4 @@ struct outcome_info {
 int outcome_log_get_shard(redisContext *c, const struct keys *k, unsigned shard,
                           const char *domain, const char *id, struct outcome_info *out);
 
-/*
- * outcome_log_get: the same for a caller that does not know the shard: it
- * looks in every shard in turn (one Redis only: 'c' serves them all).
- * Prefer outcome_log_get_shard.
- */
-int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
-                    struct outcome_info *out);
-
 #endif

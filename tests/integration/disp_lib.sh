@@ -122,7 +122,7 @@ disp_stop_clean() {
 queue() {
     local n=$1; shift
     local got
-    got=$("$QUEUE" -p "$REDIS_PORT" -n "$n" --app test-ios --shards "$(disp_shards)" "$@")
+    got=$("$QUEUE" -p "$REDIS_PORT" -n "$n" --app test-ios --shards "$(pr_shards)" "$@")
     [ "$got" = "$n" ] || fail "queued $got of $n"
 }
 
@@ -197,42 +197,15 @@ for k in range(int(os.environ.get("PR_REDIS_SHARDS", "1"))):
 PY
 }
 
-# The queue's shards (keys.h): the test configs set redis.shards = PR_REDIS_SHARDS (default 1).
-disp_shards() { echo "${PR_REDIS_SHARDS:-1}"; }
-
-# disp_shard_of PROVIDER TOKEN: the shard of a notification, computed here
-# independently of relay/keys.c (FNV-1a 32 over provider, NUL, token; mod S).
-disp_shard_of() {
-    python3 -c '
-import sys
-h = 2166136261
-for b in sys.argv[1].encode() + b"\0" + sys.argv[2].encode():
-    h = ((h ^ b) * 16777619) & 0xffffffff
-print(h % int(sys.argv[3]))' "$1" "$2" "$(disp_shards)"
-}
-
-# q_sum CMD REST [ARGS...]: the first line of "CMD pr:{q<k>}:REST ARGS"
-# summed over every shard (a missing group counts 0).
-q_sum() {
-    local cmd=$1 rest=$2 k v n=0
-    shift 2
-    for ((k = 0; k < $(disp_shards); k++)); do
-        v=$(rcli "$cmd" "pr:{q$k}:$rest" "$@" | head -1)
-        case $v in ''|*[!0-9]*) v=0 ;; esac
-        n=$((n + v))
-    done
-    echo "$n"
-}
-
 # q_range REST: XRANGE of stream pr:{q<k>}:REST of every shard, one after another.
 q_range() {
     local k
-    for ((k = 0; k < $(disp_shards); k++)); do rcli XRANGE "pr:{q$k}:$1" - +; done
+    for ((k = 0; k < $(pr_shards); k++)); do rcli XRANGE "pr:{q$k}:$1" - +; done
 }
 
-stream_len() { q_sum XLEN in:apns; }
-pending_count() { q_sum XPENDING in:apns dispatch; }
-retry_len() { q_sum ZCARD retry; }
-dead_len() { q_sum XLEN dead; }
+stream_len() { pr_qsum XLEN in:apns; }
+pending_count() { pr_qsum XPENDING in:apns dispatch; }
+retry_len() { pr_qsum ZCARD retry; }
+dead_len() { pr_qsum XLEN dead; }
 stat_total() { local v; v=$(rcli HGET pr:stats:total "$1"); echo "${v:-0}"; }
 stat_domain() { local v; v=$(rcli HGET "pr:stats:domain:$1" "$2"); echo "${v:-0}"; }

@@ -44,5 +44,5 @@ drained() {
     for p in $E2E_PROVIDERS; do
         [ "$(pr_xlen "$p")" = 0 ] || return 1
     done
-    [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
+    [ "$(pr_qsum ZCARD retry)" = 0 ]
 }

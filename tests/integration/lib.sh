@@ -593,11 +593,17 @@ pr_xlen() {
     for key in $(pr_stream_keys "$1"); do n=$(( n + $(rcli XLEN "$key") )); done
     echo "$n"
 }
-# pr_qsum CMD REST: CMD (XLEN, ZCARD) of "pr:{q<k>}:REST" summed over the
-# shards, e.g. pr_qsum ZCARD retry, pr_qsum XLEN dead.
+# pr_qsum CMD REST [ARGS...]: the first line of "CMD pr:{q<k>}:REST ARGS"
+# summed over the shards (a missing key or group counts 0), e.g.
+# pr_qsum ZCARD retry, pr_qsum XLEN dead, pr_qsum XPENDING in:apns dispatch.
 pr_qsum() {
-    local k n=0
-    for ((k = 0; k < $(pr_shards); k++)); do n=$(( n + $(rcli "$1" "$(pr_qkey "$k" "$2")") )); done
+    local cmd=$1 rest=$2 k v n=0
+    shift 2
+    for ((k = 0; k < $(pr_shards); k++)); do
+        v=$(rcli "$cmd" "$(pr_qkey "$k" "$rest")" "$@" | head -1)
+        case $v in ''|*[!0-9]*) v=0 ;; esac
+        n=$((n + v))
+    done
     echo "$n"
 }
 # pr_pending PROV: entries of PROV's streams pending in group dispatch, all shards.

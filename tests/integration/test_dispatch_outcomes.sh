@@ -52,7 +52,7 @@ WAITED=$((DELIVERED_429 - ACCEPTED_429))
 pass "429 retried after ${WAITED} ms (>= 1000)"
 
 echo "== 410 records the token as dead"
-TSHARD=$(disp_shard_of apns "$T410")
+TSHARD=$(pr_shard_of apns "$T410")
 TKEY="pr:{q$TSHARD}:token:apns:$T410"
 assert_eq Unregistered "$(rcli HGET "$TKEY" reason)" "token reason"
 assert_eq fabrikam.com "$(rcli HGET "$TKEY" domain)" "token domain"

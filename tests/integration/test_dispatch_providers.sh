@@ -22,8 +22,8 @@ disp_start "$T/pushrelay.conf"
 all_done() {
     local p
     for p in apns fcm mpns; do
-        [ "$(q_sum XLEN "in:$p")" = 0 ] || return 1
-        [ "$(q_sum XPENDING "in:$p" dispatch)" = 0 ] || return 1
+        [ "$(pr_qsum XLEN "in:$p")" = 0 ] || return 1
+        [ "$(pr_qsum XPENDING "in:$p" dispatch)" = 0 ] || return 1
     done
     [ "$(retry_len)" = 0 ]
 }

@@ -67,7 +67,7 @@ pass "ordinary notifications delivered $((first_dead - last_plain)) ms before th
 
 # --- Stalled: more never-answered requests than max_in_flight ---------------
 mv "$T/record.jsonl" "$T/record-held.jsonl"
-for ((k = 0; k < $(disp_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
+for ((k = 0; k < $(pr_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
 disp_start_sandbox
 STALLED=$((2 * WINDOW))
 ORDINARY=20
@@ -107,7 +107,7 @@ assert_eq "$STALLED" "$reasons" "stalled notifications dead-lettered after their
 last_ord=$(python3 -c '
 import json, sys
 print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "ord-" in l))' "$T/record.jsonl")
-timed_out=$(for ((k = 0; k < $(disp_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
+timed_out=$(for ((k = 0; k < $(pr_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
     python3 -c '
 import json, sys
 ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
@@ -118,7 +118,7 @@ pass "the last ordinary notification was delivered after $timed_out of $STALLED 
 
 # --- Streams: stalled requests hold every stream of the only connection -----
 mv "$T/record.jsonl" "$T/record-stalled.jsonl"
-for ((k = 0; k < $(disp_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
+for ((k = 0; k < $(pr_shards); k++)); do rcli DEL "pr:{q$k}:dead" >/dev/null; done
 SB_ARGS="--max-concurrent-streams $WINDOW" disp_start_sandbox
 DISP_IOS_EXTRA="request_timeout_ms = 20000; connections = 1;" \
     disp_config "$T/streams.conf" $WINDOW 60000 1
@@ -149,7 +149,7 @@ assert_eq "$WINDOW" "$(q_range dead | grep -c 'attempts exhausted (0 timeout)')"
 last_ord=$(python3 -c '
 import json, sys
 print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "behind-" in l))' "$T/record.jsonl")
-timed_out=$(for ((k = 0; k < $(disp_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
+timed_out=$(for ((k = 0; k < $(pr_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
     python3 -c '
 import json, sys
 ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]

@@ -31,7 +31,7 @@ with open(out, "w") as f:
 PY
 export PR_SIPP_RATE=1000 PR_SIPP_LIMIT=200
 pr_sipp message "$N" -inf "$T/hms.csv" || fail "sipp: not every HMS MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: hms $(pr_xlen hms), retry $(rcli ZCARD 'pr:{q}:retry')"
+pr_wait_for 60 drained || fail "queue not drained: hms $(pr_xlen hms), retry $(pr_qsum ZCARD retry)"
 pr_wait_for 60 stat_is hms:delivered "$N" || fail "delivered $(stat_total hms:delivered) of $N"
 assert_eq "$N" "$(sb_stat delivered.hms)" "HMS deliveries counted by the sandbox"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "HMS deliveries not as sent"
@@ -48,7 +48,7 @@ for r in recs:
     assert note["title"] == "Alice Smith" and note["body"] == text, note
 PY
 pass "$N HMS messages delivered once each, Korean + emoji text intact"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the load"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters after the load"
 
 echo "== token endpoint down: notifications wait, then deliver"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=600')" >/dev/null
@@ -59,7 +59,7 @@ pr_msg "$T/wait.sip" provider=hms prid=0waitingtoken01 param=101234567
 pr_expect_status 202 "$T/wait.sip" "MESSAGE while the token endpoint is down"
 pr_wait_for 60 sb_at_least by_status.503 $((refused + 2)) || fail "the relay never asked for a new token"
 assert_eq "$before" "$(sb_stat delivered.hms)" "HMS deliveries while no token could be had"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters while the token endpoint is down"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters while the token endpoint is down"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=0')" >/dev/null
 pr_wait_for 60 sb_is delivered.hms $((before + 1)) || fail "HMS did not deliver once the token endpoint was back"
 pass "delivered after the token endpoint came back"

@@ -86,8 +86,8 @@ for p in apns fcm mpns; do
     assert_eq "$want" "$(sb_stat delivered.$p)" "$p deliveries counted by the sandbox"
     assert_eq "$want" "$(stat_total $p:delivered)" "pr:stats:total $p:delivered"
 done
-assert_eq 0 "$(rcli XPENDING 'pr:{q}:in:apns' dispatch | head -1)" "APNs entries pending in the consumer group"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the mixed load"
+assert_eq 0 "$(pr_pending apns)" "APNs entries pending in the consumer group"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters after the mixed load"
 python3 - "$T/sandbox.jsonl" <<'PY' || fail "Korean + emoji text did not arrive byte-exact at APNs"
 import json, sys
 for line in open(sys.argv[1]):
@@ -115,7 +115,7 @@ pass "nothing delivered while the token endpoint is down"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=0')" >/dev/null
 pr_wait_for 60 sb_is delivered.fcm $((before + 50)) || fail "FCM did not resume after the outage"
 pass "all 50 delivered $(( $(date +%s) - start )) s after the outage began"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the OAuth outage"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters after the OAuth outage"
 
 echo "== dead tokens: FCM UNREGISTERED and MPNS Expired -> 410 at ingest"
 FCM_DEAD=e4040deadfcmtoken

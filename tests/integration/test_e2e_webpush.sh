@@ -48,7 +48,7 @@ for i, line in enumerate(l for l in sys.stdin if l.strip()):
 [ "$(wc -l <"$T/webpush.csv.rows")" = "$N" ] || fail "subscriptions made: $(wc -l <"$T/webpush.csv.rows") of $N"
 export PR_SIPP_RATE=500 PR_SIPP_LIMIT=100
 pr_sipp message_webpush "$N" -inf "$T/webpush.csv" || fail "sipp: not every Web Push MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: webpush $(pr_xlen webpush), retry $(rcli ZCARD 'pr:{q}:retry')"
+pr_wait_for 60 drained || fail "queue not drained: webpush $(pr_xlen webpush), retry $(pr_qsum ZCARD retry)"
 pr_wait_for 60 stat_is webpush:delivered "$N" || fail "delivered $(stat_total webpush:delivered) of $N"
 assert_eq "$N" "$(sb_stat delivered.webpush)" "Web Push deliveries counted by the sandbox"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "Web Push deliveries not as sent"
@@ -68,7 +68,7 @@ for r in recs:
     assert plain["title"] == "Alice Smith" and plain["body"] == text, plain
 PY
 pass "$N Web Push messages delivered once each, decrypted Korean + emoji text intact"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the load"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters after the load"
 
 echo "== 429: retried"
 retried=$(stat_total webpush:retried)

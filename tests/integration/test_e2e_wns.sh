@@ -34,7 +34,7 @@ with open(out, "w") as f:
 PY
 export PR_SIPP_RATE=1000 PR_SIPP_LIMIT=200
 pr_sipp message "$N" -inf "$T/wns.csv" || fail "sipp: not every WNS MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: wns $(pr_xlen wns), retry $(rcli ZCARD 'pr:{q}:retry')"
+pr_wait_for 60 drained || fail "queue not drained: wns $(pr_xlen wns), retry $(pr_qsum ZCARD retry)"
 pr_wait_for 60 stat_is wns:delivered "$N" || fail "delivered $(stat_total wns:delivered) of $N"
 assert_eq "$N" "$(sb_stat delivered.wns)" "WNS deliveries counted by the sandbox"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "WNS deliveries not as sent"
@@ -55,7 +55,7 @@ for r in recs:
     assert texts == ["Alice Smith", text], texts
 PY
 pass "$N WNS toasts delivered once each, headers and Korean + emoji text intact"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters after the load"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters after the load"
 
 echo "== token endpoint down: notifications wait, then deliver"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=600')" >/dev/null
@@ -68,7 +68,7 @@ pr_expect_status 202 "$T/wait.sip" "MESSAGE while the token endpoint is down"
 # of the fetch): the notification then waits, it is not lost or sent.
 pr_wait_for 60 sb_at_least by_status.503 $((refused + 2)) || fail "the relay never asked for a new token"
 assert_eq "$before" "$(sb_stat delivered.wns)" "WNS deliveries while no token could be had"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters while the token endpoint is down"
+assert_eq 0 "$(pr_qsum XLEN dead)" "dead letters while the token endpoint is down"
 sandbox -X POST "$(sb_url 'oauth-down?seconds=0')" >/dev/null
 pr_wait_for 60 sb_is delivered.wns $((before + 1)) || fail "WNS did not deliver once the token endpoint was back"
 pass "delivered after the token endpoint came back"

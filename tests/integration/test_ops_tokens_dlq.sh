@@ -24,14 +24,8 @@ send() {
     resp=$(pr_sip_request "$1" "$2") || fail "send $1: $resp"
     assert_eq "$2" "$(printf '%s\n' "$resp" | grep -c '^SIP/2.0 202')" "202 answers for $(basename "$1")"
 }
-# q_sum CMD REST: CMD on pr:{q<k>}:REST summed over the PR_REDIS_SHARDS queue shards.
-q_sum() {
-    local k n=0
-    for ((k = 0; k < ${PR_REDIS_SHARDS:-1}; k++)); do n=$((n + $(rcli "$1" "pr:{q$k}:$2"))); done
-    echo "$n"
-}
-xlen_dead() { q_sum XLEN dead; }
-ntokens() { q_sum ZCARD tokens; }
+xlen_dead() { pr_qsum XLEN dead; }
+ntokens() { pr_qsum ZCARD tokens; }
 dead_is() { [ "$(xlen_dead)" = "$1" ]; }      # for pr_wait_for: evaluated on every poll
 tokens_are() { [ "$(ntokens)" = "$1" ]; }
 

@@ -78,8 +78,8 @@ for i in $(seq $NR); do
     queue 1 --provider fcm --app test-android --token "e4291fcm$i" --id-prefix rf$i-
 done
 all_done() {
-    [ "$(q_sum XLEN in:apns)" = 0 ] && [ "$(q_sum XLEN in:fcm)" = 0 ] &&
-        [ "$(q_sum XPENDING in:apns dispatch)" = 0 ] && [ "$(q_sum XPENDING in:fcm dispatch)" = 0 ] &&
+    [ "$(pr_qsum XLEN in:apns)" = 0 ] && [ "$(pr_qsum XLEN in:fcm)" = 0 ] &&
+        [ "$(pr_qsum XPENDING in:apns dispatch)" = 0 ] && [ "$(pr_qsum XPENDING in:fcm dispatch)" = 0 ] &&
         [ "$(retry_len)" = 0 ]
 }
 wait_for 300 all_done
@@ -117,12 +117,12 @@ assert_eq 0 "$(dead_len)" "dead letters"
 echo "== dead tokens recorded in their own shard"
 for i in $(seq $ND); do
     tok=$(apns_token e4100 "$i")
-    k=$(disp_shard_of apns "$tok")
+    k=$(pr_shard_of apns "$tok")
     assert_eq Unregistered "$(rcli HGET "pr:{q$k}:token:apns:$tok" reason)" "dead token $i in shard $k"
     [ -n "$(rcli ZSCORE "pr:{q$k}:tokens" "pr:{q$k}:token:apns:$tok")" ] ||
         fail "dead token $i not in the index of shard $k"
 done
-assert_eq $ND "$(q_sum ZCARD tokens)" "dead-token index entries over all shards"
+assert_eq $ND "$(pr_qsum ZCARD tokens)" "dead-token index entries over all shards"
 
 echo "== retries scheduled and moved back within their shard; one shard per transaction"
 python3 - "$T/monitor.log" "$NR" <<'PY' || fail "audit of the Redis command feed failed"

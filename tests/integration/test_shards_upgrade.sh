@@ -52,7 +52,7 @@ disp_start "$T/pushrelay.conf"
 old_empty() {
     [ "$(rcli XLEN 'pr:{q}:in:apns')" = 0 ] && [ "$(rcli XLEN 'pr:{q}:in:fcm')" = 0 ] &&
         [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ] && [ "$(stream_len)" = 0 ] &&
-        [ "$(q_sum XLEN in:fcm)" = 0 ] && [ "$(retry_len)" = 0 ]
+        [ "$(pr_qsum XLEN in:fcm)" = 0 ] && [ "$(retry_len)" = 0 ]
 }
 wait_for 120 old_empty
 wait_for 60 'grep -q "the pre-shard queue is drained" "$T/dispatcher.log"'
