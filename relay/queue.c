@@ -441,6 +441,8 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
             q->tail = NULL;
         queue_batch_send(q, reqs, n);    /* answers 503 itself when Redis is gone */
     }
+    /* The turn's batches are complete: on the wire now, not a turn later. */
+    rconn_flush(q->rc);
 }
 
 int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,
