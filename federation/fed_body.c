@@ -239,7 +239,7 @@ static int body_scan(struct fed_body *b, const char *json, size_t len)
             if (scan_str(&r, &key, &klen) != 0)
                 return SCAN_GIVE_UP;
             for (size_t i = 0; i < b->n; i++)
-                if (strcmp(b->m[i].key, key) == 0)
+                if (b->m[i].klen == klen && memcmp(b->m[i].key, key, klen) == 0)
                     return SCAN_GIVE_UP;    /* jansson names the duplicate */
             scan_ws(&r);
             if (r.p == r.end || *r.p++ != ':')
@@ -247,6 +247,7 @@ static int body_scan(struct fed_body *b, const char *json, size_t len)
             scan_ws(&r);
             struct fed_jv *v = &b->m[b->n].v;
             b->m[b->n].key = key;
+            b->m[b->n].klen = klen;
             memset(v, 0, sizeof(*v));
             int rc = scan_value(&r, v);
             b->n++;     /* counted even on failure, so that fed_body_clear frees its object */
@@ -308,8 +309,9 @@ struct fed_jv fed_body_get(const struct fed_body *b, const char *key)
 {
     struct fed_jv v = { .type = FED_JV_ABSENT };
     if (b->tree == NULL) {
+        size_t klen = strlen(key);
         for (size_t i = 0; i < b->n; i++)
-            if (strcmp(b->m[i].key, key) == 0)
+            if (b->m[i].klen == klen && memcmp(b->m[i].key, key, klen) == 0)
                 return b->m[i].v;
         return v;
     }

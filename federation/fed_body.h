@@ -41,6 +41,7 @@ struct fed_body {
     size_t n;                   /* scanned members */
     struct {
         const char *key;
+        size_t klen;
         struct fed_jv v;
     } m[FED_BODY_MEMBERS];
     char *text;                 /* the scanned keys and strings, decoded */

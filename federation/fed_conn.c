@@ -331,7 +331,9 @@ static void conn_flush(struct fed_conn *c)
     }
     if (evbuffer_get_length(c->staged) > 0)
         event_active(c->send_ev, EV_TIMEOUT, 0);
-    if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing)
+    /* Only when reading was paused: enabling the TLS filter tries to read again at once. */
+    if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing &&
+        !(bufferevent_get_enabled(c->bev) & EV_READ))
         bufferevent_enable(c->bev, EV_READ);
 }
 
