@@ -77,7 +77,7 @@ struct fed_slot {
     char *raw;                  /* copy of the request: 'msg' points into it */
     struct sip_msg msg;
     int ready;
-    struct evbuffer *resp;
+    struct evbuffer *resp;      /* NULL: none, or already staged in order */
     enum pr_provider provider;  /* for stats; PR_PROVIDER_COUNT when unknown */
     char *domain;
 };
@@ -324,7 +324,8 @@ static void conn_flush(struct fed_conn *c)
         c->head = s->next;
         if (c->head == NULL)
             c->tail = NULL;
-        evbuffer_add_buffer(c->staged, s->resp);
+        if (s->resp != NULL)
+            evbuffer_add_buffer(c->staged, s->resp);
         c->n_pending--;
         slot_free(s);
         c->refs--;
@@ -363,8 +364,13 @@ static void slot_respond(struct fed_slot *s, int status, const char *why, int re
     if (why != NULL && why[0] != '\0' && sip_warning(warning, sizeof(warning), agent, why) > 0)
         extra[n++] = (struct sip_hdr){ "Warning", warning };
 
-    s->resp = evbuffer_new();
-    if (s->resp == NULL || sip_response_write(s->resp, &s->msg, status, NULL, extra, n) != 0)
+    /*
+     * The head of the queue is next on the wire: its response goes straight
+     * to this turn's staged bytes (with pipelining, nearly every verdict),
+     * the others wait in a buffer of their own until their turn.
+     */
+    struct evbuffer *dst = c->bev != NULL && c->head == s ? c->staged : (s->resp = evbuffer_new());
+    if (dst == NULL || sip_response_write(dst, &s->msg, status, NULL, extra, n) != 0)
         pr_log_error("fed", "%s: cannot build a %d response: out of memory", c->peer, status);
     s->ready = 1;
     if (status >= 300 && c->ctx->stats != NULL && s->provider != PR_PROVIDER_COUNT)
@@ -466,8 +472,7 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
         return;
     }
     if (v.action == FED_IGNORE) {
-        s->resp = evbuffer_new();
-        s->ready = 1;
+        s->ready = 1;   /* no response */
         conn_flush(c);
         return;
     }
