@@ -105,6 +105,24 @@ struct sip_str sip_wire_header(const char *p, const char *end, enum sip_wire_hdr
 /* Response framing                                                          */
 /* ------------------------------------------------------------------------ */
 
+int sip_wire_find_crlf(const char *buf, size_t pos, size_t end, size_t *eol)
+{
+    /* memchr is vectorised: a byte-by-byte loop here was a visible share of
+     * a pipelined listener's CPU (every line of every request, twice). */
+    while (pos + 1 < end) {
+        const char *cr = memchr(buf + pos, '\r', end - 1 - pos);
+        if (cr == NULL)
+            return 0;
+        size_t i = (size_t)(cr - buf);
+        if (buf[i + 1] == '\n') {
+            *eol = i;
+            return 1;
+        }
+        pos = i + 1;
+    }
+    return 0;
+}
+
 size_t sip_wire_skip_crlf(const char *buf, size_t len)
 {
     size_t n = 0;
