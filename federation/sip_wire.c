@@ -51,7 +51,8 @@ enum sip_wire_hdr sip_wire_hdr_id(const char *name, size_t len)
         return SIP_WIRE_HDR_OTHER;
     }
     for (int h = 1; h < SIP_WIRE_HDR_COUNT; h++)
-        if (wire_hdrs[h].len == len && strncasecmp(name, wire_hdrs[h].name, len) == 0)
+        if (wire_hdrs[h].len == len && (name[0] | 0x20) == (wire_hdrs[h].name[0] | 0x20) &&
+            strncasecmp(name, wire_hdrs[h].name, len) == 0)
             return (enum sip_wire_hdr)h;
     return SIP_WIRE_HDR_OTHER;
 }
