@@ -553,6 +553,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     conn_established(c);
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = (size_t)c->ctx->cfg->federation.max_message_bytes;
+    int64_t now = pr_mono_ms();     /* once per read: its requests arrived together */
 
     while (c->bev != NULL && !c->closing && evbuffer_get_length(in) > 0) {
         if (c->n_pending >= FED_MAX_PENDING) {
@@ -569,7 +570,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         if (fr.kind == SIP_FRAME_PING) {
             evbuffer_drain(in, fr.len);
             bufferevent_write(bev, "\r\n", 2); /* RFC 5626 pong */
-            c->last_request_ms = pr_mono_ms();
+            c->last_request_ms = now;
             continue;
         }
         if (fr.kind == SIP_FRAME_SKIP) {
@@ -587,7 +588,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             conn_fatal(c);
             break;
         }
-        c->last_request_ms = pr_mono_ms();
+        c->last_request_ms = now;
         conn_request(c, buf, fr.len);
         if (c->bev != NULL && !c->closing)
             evbuffer_drain(in, fr.len);
@@ -597,7 +598,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     if (evbuffer_get_length(in) == 0)
         c->partial_since_ms = 0;
     else if (c->partial_since_ms == 0)
-        c->partial_since_ms = pr_mono_ms();
+        c->partial_since_ms = now;
     if (conn_answered_all(c))
         conn_close(c, "request error");
     else
