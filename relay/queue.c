@@ -424,12 +424,24 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         queue_batch_fail(b, "queue unavailable: Redis connection lost");
 }
 
+/*
+ * A turn that queued at most this many requests most likely drained its
+ * edges' input (a lone or lock-step MESSAGE): its script call is written
+ * at once (rconn_flush) rather than a loop turn later. A bigger turn is a
+ * pipelined burst, likely with more input already waiting: its call leaves
+ * on the write event, where the next turn's batch can join it in one
+ * write (bench/README.md, issue 14: flushing every turn cost window-100
+ * throughput on a busy 2-core VM).
+ */
+#define QUEUE_FLUSH_NOW_MAX 8
+
 /* queue_flush_cb sends what this loop turn queued, QUEUE_BATCH_MAX per script call. */
 static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct queue *q = arg;
+    int turn = 0;
     while (q->head != NULL) {
         struct queue_req *reqs[QUEUE_BATCH_MAX];
         int n = 0;
@@ -440,9 +452,10 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
         if (q->head == NULL)
             q->tail = NULL;
         queue_batch_send(q, reqs, n);    /* answers 503 itself when Redis is gone */
+        turn += n;
     }
-    /* The turn's batches are complete: on the wire now, not a turn later. */
-    rconn_flush(q->rc);
+    if (turn <= QUEUE_FLUSH_NOW_MAX)
+        rconn_flush(q->rc);
 }
 
 int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,
