@@ -45,6 +45,7 @@ BENCH_PARAM="$BENCH_TEAM.$BENCH_TOPIC"
 OPT_KAMAILIO=no
 OPT_CPU=no
 OPT_SERVER=sandbox
+OPT_BASE=
 bench_rest=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -52,6 +53,8 @@ while [ $# -gt 0 ]; do
     --cpu) OPT_CPU=yes ;;
     --server) [ $# -ge 2 ] || fail "--server needs sandbox or node"; OPT_SERVER=$2; shift ;;
     --server=*) OPT_SERVER=${1#--server=} ;;
+    --base) [ $# -ge 2 ] || fail "--base needs a build directory"; OPT_BASE=$2; shift ;;
+    --base=*) OPT_BASE=${1#--base=} ;;
     *) bench_rest+=("$1") ;;
     esac
     shift
@@ -210,6 +213,17 @@ bench_cpu_ticks() {
         total=$((total + ${12} + ${13}))
     done
     echo "$total"
+}
+
+# bench_cpu_ticks_one PID: utime + stime of PID alone. For Redis: the
+# children it forks to rewrite its AOF come and go during a case, and one
+# that exits in the middle would make a tree's sum go backwards.
+bench_cpu_ticks_one() {
+    local stat rest
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    rest=${stat##*) }
+    set -- $rest
+    echo $((${12} + ${13}))
 }
 
 # bench_us_per TICKS COUNT: microseconds of CPU per item, one decimal.

@@ -64,14 +64,14 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 CPU_ROWS=()
 # cpu_begin SERVER_PID: remember Redis's and the provider server's ticks.
 cpu_begin() {
-    CPU_R0=$(bench_cpu_ticks "$REDIS_PID")
+    CPU_R0=$(bench_cpu_ticks_one "$REDIS_PID")
     CPU_P0=$(bench_cpu_ticks "$1")
 }
 # cpu_end LABEL DISPATCHER_PID SERVER_PID DELIVERIES: one row of CPU_ROWS.
 cpu_end() {
     local d r p
     d=$(bench_cpu_ticks "$2")
-    r=$(($(bench_cpu_ticks "$REDIS_PID") - CPU_R0))
+    r=$(($(bench_cpu_ticks_one "$REDIS_PID") - CPU_R0))
     p=$(($(bench_cpu_ticks "$3") - CPU_P0))
     CPU_ROWS+=("$(printf '%-34s %10s %14s %10s %12s' "$1" "$4" \
         "$(bench_us_per "$d" "$4")" "$(bench_us_per "$r" "$4")" "$(bench_us_per "$p" "$4")")")

@@ -26,6 +26,7 @@
  * references it (refs).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,23 @@
 #define FED_RETRY_AFTER_S 5     /* Retry-After when Redis is unreachable */
 #define FED_REFUSAL_LOG_PER_S 10    /* refused handshakes logged per second */
 
+/*
+ * Who puts the socket's output (TLS records) on the wire. The socket
+ * bufferevent writes on a write event, a loop turn after the bytes were
+ * queued and at the cost of an epoll_ctl to add the event and one to
+ * remove it. After the handshake the connection writes its responses
+ * itself as soon as they are made, and hands the socket back to the write
+ * event only for what the kernel did not take at once (or for bytes
+ * OpenSSL queues on its own: alerts, post-handshake messages).
+ *
+ *   CONN_WR_EVENT   write event enabled: the handshake, or a write that
+ *                   did not drain (EAGAIN) until it drains
+ *   CONN_WR_SELF    write event disabled: conn_send_cb writes directly
+ *   CONN_WR_NOW     inside conn_send_cb's own write: bytes the TLS layer
+ *                   adds now are written by it
+ */
+enum conn_wr { CONN_WR_EVENT, CONN_WR_SELF, CONN_WR_NOW };
+
 /* One request awaiting its response. */
 struct fed_slot {
     struct fed_slot *next;
@@ -59,7 +77,7 @@ struct fed_slot {
     char *raw;                  /* copy of the request: 'msg' points into it */
     struct sip_msg msg;
     int ready;
-    struct evbuffer *resp;
+    struct evbuffer *resp;      /* NULL: none, or already staged in order */
     enum pr_provider provider;  /* for stats; PR_PROVIDER_COUNT when unknown */
     char *domain;
 };
@@ -71,6 +89,7 @@ struct fed_conn {
     struct event *timer;
     struct evbuffer *staged;        /* responses of this loop turn, in order */
     struct event *send_ev;          /* sends 'staged' at the end of the turn */
+    enum conn_wr wr;                /* who writes the socket's output */
     char peer[64];
     int handshaken;
     int refs;                       /* 1 while open + 1 per slot */
@@ -105,7 +124,7 @@ static void slot_free(struct fed_slot *s)
     free(s);
 }
 
-static void conn_sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+static void conn_sock_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
 /* conn_close drops the socket now; slots still waiting on Redis keep 'c' alive. */
 static void conn_close(struct fed_conn *c, const char *why)
@@ -116,7 +135,7 @@ static void conn_close(struct fed_conn *c, const char *why)
     struct bufferevent *sock = bufferevent_get_underlying(c->bev);
     if (sock != NULL) {
         struct evbuffer *out = bufferevent_get_output(sock);
-        evbuffer_remove_cb(out, conn_sock_drained, c);
+        evbuffer_remove_cb(out, conn_sock_out_cb, c);
         /*
          * What TLS still has queued is most often the alert that explains a
          * refused handshake (protocol_version, unknown_ca, ...), written by
@@ -241,6 +260,36 @@ static int conn_answered_all(struct fed_conn *c)
 }
 
 /*
+ * conn_sock_write writes the socket's output now (c->wr is CONN_WR_NOW).
+ * Whatever the kernel does not take, and any error, is left to the socket
+ * bufferevent's write event, which retries and reports as it always does.
+ * Writing may complete a closing connection's last answer and close it, so
+ * 'c' is held until the end.
+ */
+static void conn_sock_write(struct fed_conn *c)
+{
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    struct evbuffer *out = bufferevent_get_output(sock);
+    c->refs++;
+    bufferevent_incref(sock);
+    /* As the bufferevent's own write does: it keeps the start frozen between writes. */
+    evbuffer_unfreeze(out, 1);
+    if (evbuffer_write(out, bufferevent_getfd(sock)) < 0 && errno != EAGAIN && errno != EINTR)
+        pr_log_debug("fed", "%s: write: %s (left to the write event)", c->peer, strerror(errno));
+    evbuffer_freeze(out, 1);
+    if (c->bev != NULL) {
+        if (evbuffer_get_length(out) > 0) {
+            c->wr = CONN_WR_EVENT;
+            bufferevent_enable(sock, EV_WRITE);
+        } else {
+            c->wr = CONN_WR_SELF;
+        }
+    }
+    bufferevent_decref(sock);
+    conn_unref(c);
+}
+
+/*
  * conn_send_cb hands the responses staged during this loop turn to TLS in
  * one piece: one record and one write for a whole window of pipelined
  * answers, instead of one record each.
@@ -252,11 +301,17 @@ static void conn_send_cb(evutil_socket_t fd, short what, void *arg)
     struct fed_conn *c = arg;
     if (c->bev == NULL || evbuffer_get_length(c->staged) == 0)
         return;
+    enum conn_wr wr = c->wr;
+    if (wr == CONN_WR_SELF)
+        c->wr = CONN_WR_NOW;
     if (evbuffer_pullup(c->staged, -1) == NULL ||
         evbuffer_add_buffer(bufferevent_get_output(c->bev), c->staged) != 0) {
         pr_log_error("fed", "%s: cannot send responses: out of memory", c->peer);
         conn_close(c, "out of memory");
+        return;
     }
+    if (wr == CONN_WR_SELF)
+        conn_sock_write(c);
 }
 
 /* conn_flush stages the responses that are ready, in request order. */
@@ -269,14 +324,17 @@ static void conn_flush(struct fed_conn *c)
         c->head = s->next;
         if (c->head == NULL)
             c->tail = NULL;
-        evbuffer_add_buffer(c->staged, s->resp);
+        if (s->resp != NULL)
+            evbuffer_add_buffer(c->staged, s->resp);
         c->n_pending--;
         slot_free(s);
         c->refs--;
     }
     if (evbuffer_get_length(c->staged) > 0)
         event_active(c->send_ev, EV_TIMEOUT, 0);
-    if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing)
+    /* Only when reading was paused: enabling the TLS filter tries to read again at once. */
+    if (c->n_pending < FED_MAX_PENDING / 2 && !c->closing &&
+        !(bufferevent_get_enabled(c->bev) & EV_READ))
         bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -306,8 +364,13 @@ static void slot_respond(struct fed_slot *s, int status, const char *why, int re
     if (why != NULL && why[0] != '\0' && sip_warning(warning, sizeof(warning), agent, why) > 0)
         extra[n++] = (struct sip_hdr){ "Warning", warning };
 
-    s->resp = evbuffer_new();
-    if (s->resp == NULL || sip_response_write(s->resp, &s->msg, status, NULL, extra, n) != 0)
+    /*
+     * The head of the queue is next on the wire: its response goes straight
+     * to this turn's staged bytes (with pipelining, nearly every verdict),
+     * the others wait in a buffer of their own until their turn.
+     */
+    struct evbuffer *dst = c->bev != NULL && c->head == s ? c->staged : (s->resp = evbuffer_new());
+    if (dst == NULL || sip_response_write(dst, &s->msg, status, NULL, extra, n) != 0)
         pr_log_error("fed", "%s: cannot build a %d response: out of memory", c->peer, status);
     s->ready = 1;
     if (status >= 300 && c->ctx->stats != NULL && s->provider != PR_PROVIDER_COUNT)
@@ -409,8 +472,7 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
         return;
     }
     if (v.action == FED_IGNORE) {
-        s->resp = evbuffer_new();
-        s->ready = 1;
+        s->ready = 1;   /* no response */
         conn_flush(c);
         return;
     }
@@ -451,6 +513,11 @@ static void conn_established(struct fed_conn *c)
     c->handshaken = 1;
     c->last_request_ms = pr_mono_ms();
     conn_read_sans(c, bufferevent_openssl_get_ssl(c->bev));
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    if (c->wr == CONN_WR_EVENT && evbuffer_get_length(bufferevent_get_output(sock)) == 0) {
+        c->wr = CONN_WR_SELF;   /* else once the handshake's last bytes are out */
+        bufferevent_disable(sock, EV_WRITE);
+    }
     pr_log_debug("fed", "%s: TLS established, %zu DNS name(s)%s%s", c->peer, c->n_sans,
                  c->n_sans > 0 ? ", first " : "", c->n_sans > 0 ? c->sans[0] : "");
     conn_arm_timer(c);
@@ -486,6 +553,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     conn_established(c);
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = (size_t)c->ctx->cfg->federation.max_message_bytes;
+    int64_t now = pr_mono_ms();     /* once per read: its requests arrived together */
 
     while (c->bev != NULL && !c->closing && evbuffer_get_length(in) > 0) {
         if (c->n_pending >= FED_MAX_PENDING) {
@@ -502,7 +570,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         if (fr.kind == SIP_FRAME_PING) {
             evbuffer_drain(in, fr.len);
             bufferevent_write(bev, "\r\n", 2); /* RFC 5626 pong */
-            c->last_request_ms = pr_mono_ms();
+            c->last_request_ms = now;
             continue;
         }
         if (fr.kind == SIP_FRAME_SKIP) {
@@ -520,7 +588,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             conn_fatal(c);
             break;
         }
-        c->last_request_ms = pr_mono_ms();
+        c->last_request_ms = now;
         conn_request(c, buf, fr.len);
         if (c->bev != NULL && !c->closing)
             evbuffer_drain(in, fr.len);
@@ -530,7 +598,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     if (evbuffer_get_length(in) == 0)
         c->partial_since_ms = 0;
     else if (c->partial_since_ms == 0)
-        c->partial_since_ms = pr_mono_ms();
+        c->partial_since_ms = now;
     if (conn_answered_all(c))
         conn_close(c, "request error");
     else
@@ -546,15 +614,30 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * conn_sock_drained watches the socket's output: the TLS layer's write
+ * conn_sock_out_cb watches the socket's output: the TLS layer's write
  * callback fires once records are made, not once they are sent, and a
- * closing connection must not drop its last response on the floor.
+ * closing connection must not drop its last response on the floor. It also
+ * moves the socket between its writers (enum conn_wr): bytes queued outside
+ * conn_send_cb's own write go out on the write event, and once the output
+ * is empty after the handshake the connection writes it itself again.
  */
-static void conn_sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void conn_sock_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-    (void)buf;
     struct fed_conn *c = arg;
-    if (info->n_deleted > 0 && conn_answered_all(c))
+    if (c->bev == NULL)
+        return;
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    if (info->n_added > 0 && c->wr == CONN_WR_SELF) {
+        c->wr = CONN_WR_EVENT;
+        bufferevent_enable(sock, EV_WRITE);
+    }
+    if (info->n_deleted == 0)
+        return;
+    if (c->wr == CONN_WR_EVENT && c->handshaken && evbuffer_get_length(buf) == 0) {
+        c->wr = CONN_WR_SELF;
+        bufferevent_disable(sock, EV_WRITE);
+    }
+    if (conn_answered_all(c))
         conn_close(c, "request error");
 }
 
@@ -708,7 +791,7 @@ int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *
     c->send_ev = event_new(ctx->base, -1, 0, conn_send_cb, c);
     c->staged = evbuffer_new();
     if (c->bev == NULL || c->timer == NULL || c->send_ev == NULL || c->staged == NULL ||
-        evbuffer_add_cb(bufferevent_get_output(sock), conn_sock_drained, c) == NULL) {
+        evbuffer_add_cb(bufferevent_get_output(sock), conn_sock_out_cb, c) == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
         if (c->timer != NULL)

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "pushrelay/error.h"
+#include "fed_body.h"
 #include "fed_request.h"
 #include "provider_desc.h"
 
@@ -46,21 +47,21 @@ static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 
 /* body_str copies optional string 'key' (at most 'max' bytes) into '*field'. */
-static int body_str(json_t *body, const char *key, size_t max, char **field,
+static int body_str(const struct fed_body *body, const char *key, size_t max, char **field,
                     struct fed_verdict *v)
 {
-    json_t *j = json_object_get(body, key);
-    if (j == NULL || json_is_null(j))
+    struct fed_jv j = fed_body_get(body, key);
+    if (j.type == FED_JV_ABSENT || j.type == FED_JV_NULL)
         return 0;
-    if (!json_is_string(j)) {
+    if (j.type != FED_JV_STR) {
         verdict(v, 400, "body field \"%s\" must be a string", key);
         return -1;
     }
-    if (json_string_length(j) > max) {
+    if (j.len > max) {
         verdict(v, 400, "body field \"%s\" longer than %zu bytes", key, max);
         return -1;
     }
-    if (notif_set_str(field, json_string_value(j)) != 0) {
+    if (notif_set_str(field, j.s) != 0) {
         verdict(v, 500, NULL);
         return -1;
     }
@@ -68,29 +69,30 @@ static int body_str(json_t *body, const char *key, size_t max, char **field,
 }
 
 /* body_int reads optional integer 'key' within [lo, hi] into '*out'. */
-static int body_int(json_t *body, const char *key, long long lo, long long hi, int *out,
-                    struct fed_verdict *v)
+static int body_int(const struct fed_body *body, const char *key, long long lo, long long hi,
+                    int *out, struct fed_verdict *v)
 {
-    json_t *j = json_object_get(body, key);
-    if (j == NULL || json_is_null(j))
+    struct fed_jv j = fed_body_get(body, key);
+    if (j.type == FED_JV_ABSENT || j.type == FED_JV_NULL)
         return 0;
-    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+    if (j.type != FED_JV_INT || j.i < lo || j.i > hi) {
         verdict(v, 400, "body field \"%s\" must be an integer from %lld to %lld", key, lo, hi);
         return -1;
     }
-    *out = (int)json_integer_value(j);
+    *out = (int)j.i;
     return 0;
 }
 
 /* body_bool reads optional boolean 'key' into '*out': 1 for true, else 0. */
-static int body_bool(json_t *body, const char *key, int *out, struct fed_verdict *v)
+static int body_bool(const struct fed_body *body, const char *key, int *out,
+                     struct fed_verdict *v)
 {
-    json_t *j = json_object_get(body, key);
-    if (j != NULL && !json_is_null(j) && !json_is_boolean(j)) {
+    struct fed_jv j = fed_body_get(body, key);
+    if (j.type != FED_JV_ABSENT && j.type != FED_JV_NULL && j.type != FED_JV_BOOL) {
         verdict(v, 400, "body field \"%s\" must be true or false", key);
         return -1;
     }
-    *out = json_is_true(j);     /* false for NULL too */
+    *out = j.type == FED_JV_BOOL && j.i;    /* false when absent or null too */
     return 0;
 }
 
@@ -114,24 +116,27 @@ static enum pr_priority event_priority(enum pr_event e)
 static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif *n,
                       struct fed_verdict *v)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(msg->body.p, msg->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Members only one provider reads (Web Push's subscription keys) need jansson's tree. */
+    const struct provider_desc *d = provider_desc(n->provider);
+    struct fed_body b, *body = &b;
+    char why[200];
     int rc = -1;
-    if (body == NULL) {
-        verdict(v, 400, "body is not valid JSON: %s at byte %d", jerr.text, jerr.position);
-        return -1;
-    }
-    if (!json_is_object(body)) {
-        verdict(v, 400, "body must be a JSON object");
+    int lr = fed_body_load(body, msg->body.p, msg->body.len, d != NULL && d->take_body != NULL,
+                           why, sizeof(why));
+    if (lr != 0) {
+        if (lr == -1)
+            verdict(v, 400, "%s", why);
+        else
+            verdict(v, 500, NULL);
         goto out;
     }
-    json_t *ev = json_object_get(body, "event");
-    if (!json_is_string(ev)) {
+    struct fed_jv ev = fed_body_get(body, "event");
+    if (ev.type != FED_JV_STR) {
         verdict(v, 400, "body field \"event\" is required (im, call, missed-call, voicemail, conference)");
         goto out;
     }
-    if (pr_event_parse(json_string_value(ev), &n->event) != 0) {
-        verdict(v, 400, "body field \"event\" has unknown value \"%.32s\"", json_string_value(ev));
+    if (pr_event_parse(ev.s, &n->event) != 0) {
+        verdict(v, 400, "body field \"event\" has unknown value \"%.32s\"", ev.s);
         goto out;
     }
     n->priority = event_priority(n->event);
@@ -151,25 +156,22 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
         verdict(v, 400, "body field \"id\" must be printable ASCII without spaces");
         goto out;
     }
-    json_t *prio = json_object_get(body, "priority");
-    if (prio != NULL && !json_is_null(prio) &&
-        (!json_is_string(prio) || pr_priority_parse(json_string_value(prio), &n->priority) != 0)) {
+    struct fed_jv prio = fed_body_get(body, "priority");
+    if (prio.type != FED_JV_ABSENT && prio.type != FED_JV_NULL &&
+        (prio.type != FED_JV_STR || pr_priority_parse(prio.s, &n->priority) != 0)) {
         verdict(v, 400, "body field \"priority\" must be \"high\" or \"normal\"");
         goto out;
     }
-    json_t *data = json_object_get(body, "data");
-    if (data != NULL && !json_is_null(data)) {
-        if (!json_is_object(data)) {
+    struct fed_jv data = fed_body_get(body, "data");
+    if (data.type != FED_JV_ABSENT && data.type != FED_JV_NULL) {
+        if (data.type != FED_JV_OBJECT) {
             verdict(v, 400, "body field \"data\" must be a JSON object");
             goto out;
         }
-        n->data = json_incref(data);
+        n->data = json_incref(data.obj);
     }
-    /* Members only one provider reads (Web Push's subscription keys). */
-    const struct provider_desc *d = provider_desc(n->provider);
     if (d != NULL && d->take_body != NULL) {
-        char why[160];
-        int st = d->take_body(body, n, why, sizeof(why));
+        int st = d->take_body(fed_body_tree(body), n, why, sizeof(why));
         if (st == PR_ENOMEM) {
             verdict(v, 500, NULL);
             goto out;
@@ -183,7 +185,7 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
     n->expires_ms = now_ms + (int64_t)n->ttl_s * 1000;
     rc = 0;
 out:
-    json_decref(body);
+    fed_body_clear(body);
     return rc;
 }
 

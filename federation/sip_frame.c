@@ -101,13 +101,7 @@ static void frame_crlf(const char *buf, size_t len, struct sip_frame *out)
 static int frame_find_eol(const char *buf, size_t pos, size_t lim, size_t *eol)
 {
     size_t end = lim - pos > SIP_FRAME_MAX_LINE + 2 ? pos + SIP_FRAME_MAX_LINE + 2 : lim;
-    for (size_t i = pos; i + 1 < end; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            *eol = i;
-            return 1;
-        }
-    }
-    return 0;
+    return sip_wire_find_crlf(buf, pos, end, eol);
 }
 
 static int frame_is_lws(char c)
@@ -234,13 +228,7 @@ int sip_frame_scan(const char *buf, size_t len, size_t max_bytes, struct sip_fra
 /* Finds the CRLF ending the line at 'pos' anywhere before 'len'; 1 or 0. */
 static int frame_find_eol_any(const char *buf, size_t pos, size_t len, size_t *eol)
 {
-    for (size_t i = pos; i + 1 < len; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            *eol = i;
-            return 1;
-        }
-    }
-    return 0;
+    return sip_wire_find_crlf(buf, pos, len, eol);
 }
 
 size_t sip_frame_salvage(const char *buf, size_t len, char *out, size_t cap)

@@ -79,13 +79,7 @@ static void parse_fail(const char **culprit, const char *why)
 /* Finds the CRLF ending the line that starts at 'pos'; its CR's index in '*eol'. */
 static int parse_find_eol(const char *buf, size_t pos, size_t len, size_t *eol)
 {
-    for (size_t i = pos; i + 1 < len; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            *eol = i;
-            return 1;
-        }
-    }
-    return 0;
+    return sip_wire_find_crlf(buf, pos, len, eol);
 }
 
 /* Parses 1*DIGIT filling [p, end) exactly, not above 'max'. 0 or -1. */

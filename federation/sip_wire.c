@@ -20,21 +20,23 @@
  * reads (m Contact, k Supported, s Subject, e Content-Encoding, ...) are
  * OTHER like their full forms.
  */
+#define WIRE_HDR(name, compact) { name, sizeof(name) - 1, compact }
 static const struct {
     const char *name;
+    size_t len;                 /* strlen(name): every header line is looked up */
     char compact;               /* '\0': none */
 } wire_hdrs[SIP_WIRE_HDR_COUNT] = {
-    [SIP_WIRE_HDR_OTHER] = { "", '\0' },
-    [SIP_WIRE_HDR_VIA] = { "Via", 'v' },
-    [SIP_WIRE_HDR_FROM] = { "From", 'f' },
-    [SIP_WIRE_HDR_TO] = { "To", 't' },
-    [SIP_WIRE_HDR_CALL_ID] = { "Call-ID", 'i' },
-    [SIP_WIRE_HDR_CSEQ] = { "CSeq", '\0' },
-    [SIP_WIRE_HDR_CONTENT_TYPE] = { "Content-Type", 'c' },
-    [SIP_WIRE_HDR_CONTENT_LENGTH] = { "Content-Length", 'l' },
-    [SIP_WIRE_HDR_MAX_FORWARDS] = { "Max-Forwards", '\0' },
-    [SIP_WIRE_HDR_WARNING] = { "Warning", '\0' },
-    [SIP_WIRE_HDR_PUSH_ID] = { "Push-Id", '\0' },
+    [SIP_WIRE_HDR_OTHER] = WIRE_HDR("", '\0'),
+    [SIP_WIRE_HDR_VIA] = WIRE_HDR("Via", 'v'),
+    [SIP_WIRE_HDR_FROM] = WIRE_HDR("From", 'f'),
+    [SIP_WIRE_HDR_TO] = WIRE_HDR("To", 't'),
+    [SIP_WIRE_HDR_CALL_ID] = WIRE_HDR("Call-ID", 'i'),
+    [SIP_WIRE_HDR_CSEQ] = WIRE_HDR("CSeq", '\0'),
+    [SIP_WIRE_HDR_CONTENT_TYPE] = WIRE_HDR("Content-Type", 'c'),
+    [SIP_WIRE_HDR_CONTENT_LENGTH] = WIRE_HDR("Content-Length", 'l'),
+    [SIP_WIRE_HDR_MAX_FORWARDS] = WIRE_HDR("Max-Forwards", '\0'),
+    [SIP_WIRE_HDR_WARNING] = WIRE_HDR("Warning", '\0'),
+    [SIP_WIRE_HDR_PUSH_ID] = WIRE_HDR("Push-Id", '\0'),
 };
 
 enum sip_wire_hdr sip_wire_hdr_id(const char *name, size_t len)
@@ -49,7 +51,8 @@ enum sip_wire_hdr sip_wire_hdr_id(const char *name, size_t len)
         return SIP_WIRE_HDR_OTHER;
     }
     for (int h = 1; h < SIP_WIRE_HDR_COUNT; h++)
-        if (strlen(wire_hdrs[h].name) == len && strncasecmp(name, wire_hdrs[h].name, len) == 0)
+        if (wire_hdrs[h].len == len && (name[0] | 0x20) == (wire_hdrs[h].name[0] | 0x20) &&
+            strncasecmp(name, wire_hdrs[h].name, len) == 0)
             return (enum sip_wire_hdr)h;
     return SIP_WIRE_HDR_OTHER;
 }
@@ -102,6 +105,24 @@ struct sip_str sip_wire_header(const char *p, const char *end, enum sip_wire_hdr
 /* ------------------------------------------------------------------------ */
 /* Response framing                                                          */
 /* ------------------------------------------------------------------------ */
+
+int sip_wire_find_crlf(const char *buf, size_t pos, size_t end, size_t *eol)
+{
+    /* memchr is vectorised: a byte-by-byte loop here was a visible share of
+     * a pipelined listener's CPU (every line of every request, twice). */
+    while (pos + 1 < end) {
+        const char *cr = memchr(buf + pos, '\r', end - 1 - pos);
+        if (cr == NULL)
+            return 0;
+        size_t i = (size_t)(cr - buf);
+        if (buf[i + 1] == '\n') {
+            *eol = i;
+            return 1;
+        }
+        pos = i + 1;
+    }
+    return 0;
+}
 
 size_t sip_wire_skip_crlf(const char *buf, size_t len)
 {

@@ -70,6 +70,13 @@ struct sip_wire_resp {
 };
 
 /*
+ * sip_wire_find_crlf finds the first CRLF whose CR lies in [pos, end - 1):
+ * stores the CR's index in '*eol' and returns 1, or returns 0. The one
+ * line-end search of the framer, the parser and the response reader.
+ */
+int sip_wire_find_crlf(const char *buf, size_t pos, size_t end, size_t *eol);
+
+/*
  * sip_wire_skip_crlf returns how many CR and LF bytes start 'buf': RFC 5626
  * keep-alive pongs between responses, which the caller consumes first.
  */

@@ -462,6 +462,18 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
 }
 
 /*
+/*
+ * A turn that queued at most this many requests most likely drained its
+ * edges' input (a lone or lock-step MESSAGE): its script calls are written
+ * at once (rconn_flush) rather than a loop turn later. A bigger turn is a
+ * pipelined burst, likely with more input already waiting: its calls leave
+ * on the write event, where the next turn's batch can join them in one
+ * write (bench/README.md, issue 14: flushing every turn cost window-100
+ * throughput on a busy 2-core VM).
+ */
+#define QUEUE_FLUSH_NOW_MAX 8
+
+/*
  * queue_flush_cb sends what this loop turn queued: one script call per
  * shard, QUEUE_BATCH_MAX requests at most each. Every request of the turn
  * is counted against the same second, read here once.
@@ -472,6 +484,7 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct queue *q = arg;
     long long now_s = (long long)time(NULL);
+    int turn = 0;
 
     while (q->head != NULL) {
         /* Take the head's shard's requests, in order, and leave the others. */
@@ -493,7 +506,10 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
             }
         }
         queue_batch_send(q, reqs, n);    /* answers 503 itself when Redis is gone */
+        turn += n;
     }
+    if (turn <= QUEUE_FLUSH_NOW_MAX)
+        rconn_flush(q->rc);
 }
 
 int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,

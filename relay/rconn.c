@@ -874,3 +874,16 @@ void rconn_free(struct rconn *rc)
     rconn_free_cfg(&rc->cfg_copy);
     free(rc);
 }
+
+/*
+ * rconn_flush: hiredis only buffers a command and asks the loop for a write
+ * event, so a command would leave on the loop's next turn, after another
+ * epoll_wait and two epoll_ctl calls. A caller that has sent what this turn
+ * has (the listener's ingest batch) writes it now instead; what the socket
+ * does not take still leaves on the write event.
+ */
+void rconn_flush(struct rconn *rc)
+{
+    if (rconn_connected(rc))
+        redisAsyncHandleWrite(rc->ac);
+}

@@ -112,6 +112,14 @@ const struct cfg_redis *rconn_cfg(const struct rconn *rc);
 /* rconn_pending: commands sent and not yet answered (for backpressure). */
 int rconn_pending(const struct rconn *rc);
 
+/*
+ * rconn_flush writes the commands sent so far to the socket now rather
+ * than on the loop's next turn (a lost connection then reports as usual:
+ * pending callbacks run with a NULL reply). Never call it from a reply
+ * callback of 'rc'.
+ */
+void rconn_flush(struct rconn *rc);
+
 /* rconn_free disconnects; pending callbacks run with a NULL reply first. */
 void rconn_free(struct rconn *rc);
 
