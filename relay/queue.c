@@ -462,7 +462,6 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
 }
 
 /*
-/*
  * A turn that queued at most this many requests most likely drained its
  * edges' input (a lone or lock-step MESSAGE): its script calls are written
  * at once (rconn_flush) rather than a loop turn later. A bigger turn is a
