@@ -801,6 +801,8 @@ static void rconn_sentinel_cb(evutil_socket_t fd, short what, void *arg)
 #define RCONN_CL_REDIRECTS 5        /* MOVED/ASK followed per command; then the caller sees it */
 #define RCONN_CL_TICK_MS 1000       /* map read again this often while not whole */
 #define RCONN_CL_SOON_MS 20         /* a wanted read waits this long: one read for a burst of MOVEDs */
+#define RCONN_CL_GAP_MS 250         /* and starts at least this long after the last one: every
+                                       CLUSTERDOWN of a failover wants one, from every process */
 #define RCONN_CL_ASK_MS 2000        /* CLUSTER SLOTS must answer within this */
 
 struct rconn_cluster {
@@ -815,6 +817,7 @@ struct rconn_cluster {
     char prefer_host[256];          /* ask this node next (a MOVED named it) */
     int prefer_port;
     int again;                      /* a read was wanted while one was in flight */
+    struct timeval last_read;       /* when the last read started */
     size_t ask_next;                /* rotates over the candidates after a failure */
     struct event *tick_ev;
     /* The open transaction: MULTI is held until a command names its node. */
@@ -866,7 +869,15 @@ static void rconn_cl_want_map(struct rconn *rc)
     }
     if (evtimer_pending(rc->retry_ev, NULL))
         return;     /* a read is due anyway (possibly after a backoff) */
-    struct timeval tv = { 0, RCONN_CL_SOON_MS * 1000 };
+    struct timeval now, since;
+    event_base_gettimeofday_cached(rc->base, &now);
+    evutil_timersub(&now, &rc->cl->last_read, &since);
+    long long ms = RCONN_CL_GAP_MS - ((long long)since.tv_sec * 1000 + since.tv_usec / 1000);
+    if (ms < RCONN_CL_SOON_MS)
+        ms = RCONN_CL_SOON_MS;
+    if (ms > RCONN_CL_GAP_MS)
+        ms = RCONN_CL_GAP_MS;   /* the clock went back */
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     evtimer_add(rc->retry_ev, &tv);
 }
 
@@ -1157,6 +1168,7 @@ static void rconn_cl_read_map(struct rconn *rc)
     snprintf(cl->mac_host, sizeof(cl->mac_host), "%s", host);
     cl->mac_port = port;
     cl->again = 0;
+    event_base_gettimeofday_cached(rc->base, &cl->last_read);
 
     redisAsyncContext *ac = redisAsyncConnect(cl->mac_host, port);
     if (ac == NULL || ac->err) {

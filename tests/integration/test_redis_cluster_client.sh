@@ -11,6 +11,8 @@
 #     rest, then SETSLOT NODE): ASK is followed while the slot is split and
 #     MOVED after, both counted (the test refuses to pass without them), and
 #     a clean round after it finds every key;
+#   * a transaction whose slot is split by a migration fails whole
+#     (EXECABORT) and none is committed in part;
 #   * a primary killed -9: its replica is promoted, the same client process
 #     drops the dead node from its map and reads every key again in a clean
 #     round; the rounds that failed meanwhile are counted (transient).
@@ -87,6 +89,29 @@ pass "MOVED followed after the migration ($(last_round moved) so far)"
 pr_wait_for 120 clean_after "$R" || { tool_alive; fail "no clean round after the migration: $(last_round)"; }
 assert_eq "$PER_SLOT" "$(ccli "$TO" CLUSTER COUNTKEYSINSLOT "$SLOT")" "keys of slot $SLOT on its new owner"
 pass "every key read back after the migration"
+
+# ---- a transaction's slot split by a migration -------------------------------
+# Slot 0 holds one of the tool's MULTI/EXEC pairs (INCR {t}:a, INCR {t}:b,
+# checked equal). With only ":a" moved, the ASK inside the transaction is
+# not followed: Redis must refuse the EXEC whole (EXECABORT), and once the
+# slot has moved every later transaction must find a == b again (none was
+# committed in part).
+TX_SLOT=0
+FROM=$(pr_cluster_node_of_slot "$TX_SLOT")
+TO=$(pr_cluster_primaries | grep -vx "$FROM" | head -n 1)
+TXA=$(ccli "$FROM" CLUSTER GETKEYSINSLOT "$TX_SLOT" 100 | grep 'tx{.*}:a$' || true)
+[ -n "$TXA" ] || fail "no transaction key in slot $TX_SLOT"
+R=$(last_round round)
+pr_cluster_migrate_begin "$TX_SLOT" "$FROM" "$TO"
+ccli "$FROM" MIGRATE 127.0.0.1 "$TO" "$TXA" 0 10000 | grep -qx OK || fail "MIGRATE $TXA"
+pr_wait_for 120 sh -c "grep '^round ' '$T/tool.out' | awk '\$2 > $R' | grep -q 'err=\"EXECABORT'" ||
+    { tool_alive; fail "no EXECABORT for the split transaction: $(last_round)"; }
+pass "a transaction split by a migration was refused whole (EXECABORT)"
+pr_cluster_migrate_keys "$TX_SLOT" "$FROM" "$TO" 100
+pr_cluster_migrate_end "$TX_SLOT" "$TO"
+R=$(last_round round)
+pr_wait_for 120 clean_after "$R" || { tool_alive; fail "no clean round after the second migration: $(last_round)"; }
+pass "transactions whole again after slot $TX_SLOT moved (no partial commit)"
 
 # ---- a primary killed -9 ----------------------------------------------------
 VICTIM=$(pr_cluster_node_of_slot 0)
