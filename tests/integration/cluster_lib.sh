@@ -18,6 +18,10 @@
 #   pr_cluster_kill_primary PORT      kill -9 it; returns once its replica is the
 #                                     primary and every live node says ok.
 #                                     Sets PROMOTED_PORT.
+#   pr_cluster_restart_node PORT      start a killed node again (its nodes.conf
+#                                     and AOF): a killed primary comes back as a
+#                                     replica of its promoted one; returns once
+#                                     it is in sync.
 #   pr_cluster_migrate_begin SLOT FROM TO   SETSLOT IMPORTING / MIGRATING
 #   pr_cluster_migrate_keys SLOT FROM TO N  MIGRATE up to N of the slot's keys
 #   pr_cluster_migrate_end SLOT TO          SETSLOT NODE on every primary
@@ -27,7 +31,7 @@
 # failover is seconds, long enough that a busy test machine does not
 # trigger one by itself.
 
-declare -A CLUSTER_PID=()
+declare -A CLUSTER_PID=() CLUSTER_BUS=()
 CLUSTER_PORTS=()
 CLUSTER_SEEDS=
 PR_CLUSTER_NODE_TIMEOUT_MS=${PR_CLUSTER_NODE_TIMEOUT_MS:-3000}
@@ -42,8 +46,9 @@ pr_cluster__node() {
         --cluster-enabled yes --cluster-config-file "$T/node-$port/nodes.conf" \
         --cluster-node-timeout "$PR_CLUSTER_NODE_TIMEOUT_MS" --cluster-replica-validity-factor 0 \
         --save "" --appendonly yes --appendfsync everysec --repl-diskless-sync-delay 0 \
-        --daemonize no >"$T/node-$port.log" 2>&1 &
+        --daemonize no >>"$T/node-$port.log" 2>&1 &
     CLUSTER_PID[$port]=$!
+    CLUSTER_BUS[$port]=$bus
     pr_track "${CLUSTER_PID[$port]}"
 }
 
@@ -147,4 +152,14 @@ pr_cluster_migrate_end() {
     for p in $(pr_cluster_primaries); do
         [ "$p" = "$to" ] || ccli "$p" CLUSTER SETSLOT "$slot" NODE "$id" >/dev/null
     done
+}
+
+pr_cluster_restart_node() {
+    local port=$1
+    pr_cluster__node "$port" "${CLUSTER_BUS[$port]}"
+    pr_wait_port "$port"
+    pr_wait_for "$PR_WAIT_S" sh -c "redis-cli -p $port INFO replication | grep -q master_link_status:up" ||
+        fail "node $port did not come back as an in-sync replica"
+    pr_wait_for "$PR_WAIT_S" pr_cluster__all_ok || fail "the cluster did not settle after node $port came back"
+    pass "node $port back, a replica in sync"
 }
