@@ -161,9 +161,10 @@ int ctl_config(struct ctl *ctl)
         fprintf(stderr, "%s: %s\n", CTL_PROG, err);
         return CTL_EXIT_USAGE;
     }
-    if (keys_init(&ctl->keys, ctl->cfg->redis.prefix) != 0) {
-        /* cfg_load bounds the prefix; this only guards a layout change */
-        ctl_err(ctl->config_path, "redis.prefix: too long");
+    if (keys_init(&ctl->keys, ctl->cfg->redis.prefix) != 0 ||
+        keys_set_shards(&ctl->keys, ctl->cfg->redis.shards) != 0) {
+        /* cfg_load bounds both; this only guards a layout change */
+        ctl_err(ctl->config_path, "redis.prefix or redis.shards: out of range");
         return CTL_EXIT_USAGE;
     }
     return 0;

@@ -15,11 +15,14 @@ int ctl_follow_is_final(enum pr_outcome o)
            o == PR_OUTCOME_DEAD_LETTER;
 }
 
-int ctl_follow_wait(redisContext *c, const struct keys *k, const char *domain, const char *id,
-                    int64_t deadline_ms, ctl_follow_step_fn on_step, void *arg,
+int ctl_follow_wait(redisContext *c, const struct keys *k, unsigned shard, const char *domain,
+                    const char *id, int64_t deadline_ms, ctl_follow_step_fn on_step, void *arg,
                     struct outcome_info *out, int *seen)
 {
     struct outcome_info rec;
+    /* outcome_log_get looks the record up in the shards itself; with the
+     * shard known, outcome_log_get_shard reads just that one. */
+    (void)shard;
     *seen = 0;
     for (;;) {
         int rc = outcome_log_get(c, k, domain, id, &rec);

@@ -27,15 +27,17 @@ int ctl_follow_is_final(enum pr_outcome o);
 typedef void (*ctl_follow_step_fn)(const struct outcome_info *step, void *arg);
 
 /*
- * ctl_follow_wait polls the record of ('domain', 'id') every
+ * ctl_follow_wait polls the record of ('domain', 'id'), kept in queue
+ * shard 'shard' (that of the notification's provider and token) on 'c' (the
+ * connection serving that shard), every
  * CTL_FOLLOW_POLL_MS until its outcome is final or the monotonic clock
  * (pr_mono_ms) reaches 'deadline_ms'; 'on_step' (may be NULL) hears of each
  * new non-final record on the way. Returns 0 with the final record in
  * '*out'; PR_ETIMEDOUT with the last record seen in '*out' and '*seen' 1,
  * or '*seen' 0 when there was none; PR_EREDIS or PR_ETOOBIG (key too long).
  */
-int ctl_follow_wait(redisContext *c, const struct keys *k, const char *domain, const char *id,
-                    int64_t deadline_ms, ctl_follow_step_fn on_step, void *arg,
+int ctl_follow_wait(redisContext *c, const struct keys *k, unsigned shard, const char *domain,
+                    const char *id, int64_t deadline_ms, ctl_follow_step_fn on_step, void *arg,
                     struct outcome_info *out, int *seen);
 
 #endif

@@ -57,14 +57,25 @@ static int push__domain(const struct ctl *ctl, const char *flag, const char *in,
     return 0;
 }
 
+/* push__redis_at routes a shard copy's key for relay/tenant.c. */
+static redisContext *push__redis_at(void *arg, const char *key)
+{
+    return ctl_redis_at(arg, key);
+}
+
 /* push__store prepares the tenant store once Redis is connected. */
 static int push__store(struct ctl *ctl, struct tenant_store *ts)
 {
     int rc = ctl_redis(ctl);
     if (rc != 0)
         return rc;
+    char key[KEYS_MAX];
     memset(ts, 0, sizeof(*ts));
-    ts->redis = ctl->redis;
+    /* tenant:<d> and tenants live outside the shards; route them like any key */
+    if (keys_tenants(&ctl->keys, key, sizeof(key)) < 0 || (ts->redis = ctl_redis_at(ctl, key)) == NULL)
+        return CTL_EXIT_FAIL;
+    ts->redis_at = push__redis_at;
+    ts->redis_at_arg = ctl;
     ts->keys = &ctl->keys;
     return 0;
 }
@@ -79,7 +90,14 @@ static int push__failed(struct ctl *ctl, const struct tenant_store *ts, const ch
         ctl_err(ctl->cmd->name, "domain %s has no push record", domain);
         return CTL_EXIT_FAIL;
     case PR_EREDIS:
-        if (ctl->redis->err != 0)
+        if (ts->n_failed > 0) {
+            ctl_err(ctl->cmd->name,
+                    "%s: the record was written but %u of %u queue shard copies were not (first: %s); "
+                    "run the command again to repair them",
+                    domain, ts->n_failed, ctl->keys.shards, ts->err);
+            return CTL_EXIT_FAIL;
+        }
+        if (ts->redis != NULL && ts->redis->err != 0)
             ctl_err(ctl->cmd->name, "cannot reach Redis at %s: %s", addr, ts->err);
         else
             ctl_err(ctl->cmd->name, "Redis at %s: %s", addr, ts->err);
@@ -94,97 +112,106 @@ static int push__failed(struct ctl *ctl, const struct tenant_store *ts, const ch
 }
 
 /* ------------------------------------------------------------------------
- * enable-push
+ * enable-push, disable-push: one option table
  * ------------------------------------------------------------------------ */
+
+/* What enable-push and disable-push were asked; 'dom' is --domain lower-cased. */
+struct push__args {
+    const char *domain;
+    char dom[DNSNAME_MAX + 1];
+    int flags[PR_PROVIDER_COUNT];
+    unsigned mask;                  /* the provider flags given; 0: none */
+    struct ctl_strs edges;
+    long long rate;                 /* -1: not given */
+};
+
+/*
+ * push__parse reads the options of enable-push ('enable') or disable-push
+ * into 'a'. Both take --domain and the provider flags; enable-push also
+ * --edge-fqdn and --rate-limit, the table's last two rows. Returns 0 or
+ * CTL_EXIT_USAGE (printed).
+ */
+static int push__parse(struct ctl *ctl, int argc, char **argv, int enable, struct push__args *a)
+{
+    int *flags = a->flags;
+    const struct ctl_opt opts[] = {
+        { "--domain", CTL_OPT_STR, &a->domain, 0, 0 },
+        PR_PROVIDERS(PUSH__PROVIDER_OPT)
+        /* enable-push only: */
+        { "--edge-fqdn", CTL_OPT_STRS, &a->edges, 0, 0 },
+        { "--rate-limit", CTL_OPT_INT, &a->rate, 0, PUSH_RATE_MAX },
+    };
+    size_t n_opts = sizeof(opts) / sizeof(opts[0]) - (enable ? 0 : 2);
+    int rc;
+
+    memset(a, 0, sizeof(*a));
+    a->rate = -1;
+    if ((rc = ctl_parse_opts(ctl, argc, argv, opts, n_opts, NULL, 0, NULL)) != 0)
+        return rc;
+    if (a->domain == NULL)
+        return ctl_usage_error(ctl, "--domain is required");
+    if (enable && a->edges.n == 0)
+        return ctl_usage_error(ctl, "--edge-fqdn is required (the edge servers of the domain)");
+    if ((rc = push__domain(ctl, "--domain", a->domain, a->dom, sizeof(a->dom))) != 0)
+        return rc;
+    a->mask = push__mask(a->flags);
+    return 0;
+}
 
 int ctl_enable_push(struct ctl *ctl, int argc, char **argv)
 {
-    const char *domain = NULL;
-    struct ctl_strs edges = { .n = 0 };
-    int flags[PR_PROVIDER_COUNT] = { 0 };
-    long long rate = -1;
-    const struct ctl_opt opts[] = {
-        { "--domain", CTL_OPT_STR, &domain, 0, 0 },
-        { "--edge-fqdn", CTL_OPT_STRS, &edges, 0, 0 },
-        PR_PROVIDERS(PUSH__PROVIDER_OPT)
-        { "--rate-limit", CTL_OPT_INT, &rate, 0, PUSH_RATE_MAX },
-    };
-    char dom[DNSNAME_MAX + 1], names[64], list[CTL_STRS_MAX * (DNSNAME_MAX + 2)];
+    struct push__args a;
+    char names[64], list[CTL_STRS_MAX * (DNSNAME_MAX + 2)];
     char lower[CTL_STRS_MAX][DNSNAME_MAX + 1];
     const char *edge_ptrs[CTL_STRS_MAX];
     struct tenant_store ts;
     int rc;
 
-    if ((rc = ctl_parse_opts(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0,
-                             NULL)) != 0)
-        return rc;
-    if (domain == NULL)
-        return ctl_usage_error(ctl, "--domain is required");
-    if (edges.n == 0)
-        return ctl_usage_error(ctl, "--edge-fqdn is required (the edge servers of the domain)");
-    if ((rc = push__domain(ctl, "--domain", domain, dom, sizeof(dom))) != 0)
+    if ((rc = push__parse(ctl, argc, argv, 1, &a)) != 0)
         return rc;
     size_t o = 0;
-    for (size_t i = 0; i < edges.n; i++) {
-        if (dnsname_lower(edges.v[i], lower[i], sizeof(lower[i])) != 0)
-            return ctl_usage_error(ctl, "--edge-fqdn '%s': not a valid DNS name", edges.v[i]);
+    for (size_t i = 0; i < a.edges.n; i++) {
+        if (dnsname_lower(a.edges.v[i], lower[i], sizeof(lower[i])) != 0)
+            return ctl_usage_error(ctl, "--edge-fqdn '%s': not a valid DNS name", a.edges.v[i]);
         edge_ptrs[i] = lower[i];
         o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i > 0 ? "," : "", lower[i]);
     }
-    unsigned mask = push__mask(flags);
-    if (mask == 0)
-        mask = TENANT_ALL_PROVIDERS; /* no provider flag: all of them */
+    unsigned mask = a.mask != 0 ? a.mask : TENANT_ALL_PROVIDERS; /* no provider flag: all of them */
 
     if ((rc = push__store(ctl, &ts)) != 0)
         return rc;
-    rc = tenant_enable(&ts, dom, edge_ptrs, edges.n, mask, rate);
+    rc = tenant_enable(&ts, a.dom, edge_ptrs, a.edges.n, mask, a.rate);
     if (rc != 0)
-        return push__failed(ctl, &ts, dom, rc);
+        return push__failed(ctl, &ts, a.dom, rc);
 
-    printf("%s: push enabled for %s; edges: %s", dom, push__names(mask, names, sizeof(names)),
+    printf("%s: push enabled for %s; edges: %s", a.dom, push__names(mask, names, sizeof(names)),
            list);
-    if (rate > 0)
-        printf("; rate limit: %lld/s", rate);
-    else if (rate == 0)
+    if (a.rate > 0)
+        printf("; rate limit: %lld/s", a.rate);
+    else if (a.rate == 0)
         printf("; rate limit: unlimited");
     printf("\n");
     return CTL_EXIT_OK;
 }
 
-/* ------------------------------------------------------------------------
- * disable-push
- * ------------------------------------------------------------------------ */
-
 int ctl_disable_push(struct ctl *ctl, int argc, char **argv)
 {
-    const char *domain = NULL;
-    int flags[PR_PROVIDER_COUNT] = { 0 };
-    const struct ctl_opt opts[] = {
-        { "--domain", CTL_OPT_STR, &domain, 0, 0 },
-        PR_PROVIDERS(PUSH__PROVIDER_OPT)
-    };
-    char dom[DNSNAME_MAX + 1], names[64];
+    struct push__args a;
+    char names[64];
     struct tenant_store ts;
     int rc;
 
-    if ((rc = ctl_parse_opts(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0,
-                             NULL)) != 0)
+    if ((rc = push__parse(ctl, argc, argv, 0, &a)) != 0)
         return rc;
-    if (domain == NULL)
-        return ctl_usage_error(ctl, "--domain is required");
-    if ((rc = push__domain(ctl, "--domain", domain, dom, sizeof(dom))) != 0)
-        return rc;
-    unsigned mask = push__mask(flags);
-
     if ((rc = push__store(ctl, &ts)) != 0)
         return rc;
-    if ((rc = tenant_disable(&ts, dom, mask)) != 0)
-        return push__failed(ctl, &ts, dom, rc);
+    if ((rc = tenant_disable(&ts, a.dom, a.mask)) != 0)
+        return push__failed(ctl, &ts, a.dom, rc);
 
-    if (mask == 0)
-        printf("%s: push disabled for the domain (providers and edges kept)\n", dom);
+    if (a.mask == 0)
+        printf("%s: push disabled for the domain (providers and edges kept)\n", a.dom);
     else
-        printf("%s: push disabled for %s\n", dom, push__names(mask, names, sizeof(names)));
+        printf("%s: push disabled for %s\n", a.dom, push__names(a.mask, names, sizeof(names)));
     return CTL_EXIT_OK;
 }
 
@@ -208,7 +235,7 @@ static unsigned push__tenant_mask(const struct tenant *t)
     return push__mask(t->providers);
 }
 
-static json_t *push__json(const struct tenant *t)
+static json_t *push__json(const struct tenant *t, unsigned stale)
 {
     json_t *providers = json_array(), *edges = json_array();
     for (int p = 0; p < PR_PROVIDER_COUNT; p++)
@@ -216,10 +243,10 @@ static json_t *push__json(const struct tenant *t)
             json_array_append_new(providers, json_string(pr_provider_name((enum pr_provider)p)));
     for (size_t i = 0; i < t->n_edges; i++)
         json_array_append_new(edges, json_string(t->edges[i]));
-    return json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:I}", "domain", t->domain, "enabled",
+    return json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I}", "domain", t->domain, "enabled",
                      t->enabled, "providers", providers, "edges", edges, "rate_limit",
                      (json_int_t)t->rate_limit, "created_ms", (json_int_t)t->created_ms,
-                     "updated_ms", (json_int_t)t->updated_ms);
+                     "updated_ms", (json_int_t)t->updated_ms, "stale_copies", (json_int_t)stale);
 }
 
 /* One table row, its cells formatted. */
@@ -291,6 +318,7 @@ int ctl_show_push(struct ctl *ctl, int argc, char **argv)
     };
     char dom[DNSNAME_MAX + 1], **domains = NULL;
     struct tenant *tenants = NULL;
+    unsigned *stale = NULL;
     struct tenant_store ts;
     size_t n_domains = 0, n = 0;
     int rc;
@@ -334,10 +362,22 @@ int ctl_show_push(struct ctl *ctl, int argc, char **argv)
         }
     }
 
+    /* The listener reads the shards' copies, not this record: say when they differ. */
+    if ((stale = calloc(n + 1, sizeof(*stale))) == NULL) {
+        rc = push__failed(ctl, &ts, "", PR_ENOMEM);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = tenant_copies(&ts, tenants[i].domain, 0, &stale[i])) != 0) {
+            rc = push__failed(ctl, &ts, tenants[i].domain, rc);
+            goto out;
+        }
+    }
+
     if (as_json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, push__json(&tenants[i]));
+            json_array_append_new(arr, push__json(&tenants[i], stale[i]));
         char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(arr);
         if (s == NULL) {
@@ -352,8 +392,16 @@ int ctl_show_push(struct ctl *ctl, int argc, char **argv)
     } else {
         push__table(tenants, n);
     }
+    for (size_t i = 0; i < n; i++)
+        if (stale[i] > 0)
+            fprintf(stderr,
+                    "%s: %s: %u of %u queue shard copies differ from this record and the listener "
+                    "reads those; repair: pushrelayctl enable-push --domain %s with its edges "
+                    "again, or reload the listener (SIGHUP)\n",
+                    CTL_PROG, tenants[i].domain, stale[i], ctl->keys.shards, tenants[i].domain);
     rc = CTL_EXIT_OK;
 out:
+    free(stale);
     for (size_t i = 0; tenants != NULL && i < n; i++)
         tenant_clear(&tenants[i]);
     free(tenants);

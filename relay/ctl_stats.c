@@ -37,7 +37,59 @@ struct st_snap {
     int64_t at_ms;
     struct stats_view_counters ctr;
     struct stats_view_hist hist[PR_PROVIDER_COUNT][ST_NHIST];
+    /* cluster-wide only: the queue now, summed over the S queue shards */
+    long long queued[PR_PROVIDER_COUNT], retry, dead;
 };
+
+/*
+ * st_read_queue adds up the queue of every shard into 's': per shard
+ * k, XLEN <p>{q<k>}:in:<provider> for each provider, ZCARD <p>{q<k>}:retry
+ * and XLEN <p>{q<k>}:dead. Every command goes to the Redis serving its key;
+ * all are sent before any reply is read (one round trip per Redis).
+ */
+static int st_read_queue(struct ctl *ctl, struct st_snap *s)
+{
+    enum { PER_SHARD = PR_PROVIDER_COUNT + 2 };
+    size_t n = (size_t)ctl->keys.shards * PER_SHARD;
+    redisContext **to = calloc(n, sizeof(*to));
+    char key[KEYS_MAX];
+    size_t sent = 0;
+    int rc = PR_EREDIS;
+
+    if (to == NULL)
+        return PR_ENOMEM;
+    for (unsigned k = 0; k < ctl->keys.shards; k++)
+        for (int i = 0; i < PER_SHARD; i++) {
+            const char *cmd = i == PR_PROVIDER_COUNT ? "ZCARD" : "XLEN";
+            if (i < PR_PROVIDER_COUNT)
+                keys_q_stream(&ctl->keys, k, (enum pr_provider)i, key, sizeof(key));
+            else if (i == PR_PROVIDER_COUNT)
+                keys_q_retry(&ctl->keys, k, key, sizeof(key));
+            else
+                keys_q_dead(&ctl->keys, k, key, sizeof(key));
+            const char *argv[] = { cmd, key };
+            if ((to[sent] = ctl_redis_at(ctl, key)) == NULL ||
+                redisAppendCommandArgv(to[sent], 2, argv, NULL) != REDIS_OK)
+                goto out;
+            sent++;
+        }
+    for (size_t j = 0; j < n; j++) {
+        redisReply *r = NULL;
+        if (redisGetReply(to[j], (void **)&r) != REDIS_OK || r == NULL)
+            goto out;
+        int ok = r->type == REDIS_REPLY_INTEGER;
+        int i = (int)(j % PER_SHARD);
+        long long *sum = i < PR_PROVIDER_COUNT ? &s->queued[i] : i == PR_PROVIDER_COUNT ? &s->retry : &s->dead;
+        *sum += ok ? r->integer : 0;
+        freeReplyObject(r);
+        if (!ok)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(to);
+    return rc;
+}
 
 /* st_get sends the queued commands' replies into 'replies' (caller frees). */
 static int st_pipeline(struct ctl *ctl, size_t n, const char *const (*argvs)[2], redisReply **replies)
@@ -110,7 +162,7 @@ static int st_read(struct ctl *ctl, const char *domain, struct st_snap *s)
                 stats_view_hist_parse(rep[i++], &s->hist[p][h]);
     }
     stats_view_counters_sort(&s->ctr);
-    rc = 0;
+    rc = domain == NULL ? st_read_queue(ctl, s) : 0;
 out:
     for (size_t i = 0; i < n; i++)
         if (rep[i] != NULL)
@@ -177,6 +229,13 @@ static void st_print_table(const struct st_snap *s, const struct st_snap *prev, 
         printf("\n(latency histograms and per-minute figures are kept for all domains together)\n");
         return;
     }
+    long long queued = 0;
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        queued += s->queued[p];
+    printf("\n%-16s %10lld", "queue now", queued);
+    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+        printf(" %10lld", s->queued[p]);
+    printf("\n%-16s %10lld\n%-16s %10lld\n", "retry set", s->retry, "dead letters", s->dead);
     printf("\n%-16s %10s %10s %10s %10s %10s\n", "LATENCY (ms)", "COUNT", "MEAN", "P50", "P95", "P99");
     int any = 0;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++)
@@ -243,6 +302,15 @@ static json_t *st_json(const struct st_snap *s)
             json_object_set_new(lat, pr_provider_name((enum pr_provider)p), byh);
         }
         json_object_set_new(root, "latency_ms", lat);
+        json_t *byp = json_object();
+        long long queued = 0;
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            json_object_set_new(byp, pr_provider_name((enum pr_provider)p), json_integer(s->queued[p]));
+            queued += s->queued[p];
+        }
+        json_object_set_new(root, "queue", json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)queued,
+                                                     "providers", byp, "retry_set", (json_int_t)s->retry,
+                                                     "dead_letters", (json_int_t)s->dead));
     }
     return root;
 }

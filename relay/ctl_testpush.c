@@ -252,11 +252,18 @@ static int tp_wait(struct tp *t)
     struct outcome_info oi;
     char what[1024];
     int seen = 0;
-    if (ctl_redis(t->ctl) != 0) {
+    char key[KEYS_MAX];
+    redisContext *c;
+    /* The outcome record lives in the notification's queue shard, on the
+     * Redis serving it: the same shard the listener queued it in. */
+    unsigned shard = keys_shard_of(&t->ctl->keys, t->prov, t->a.token, strlen(t->a.token));
+    if (ctl_redis(t->ctl) != 0 ||
+        keys_q_outcome(&t->ctl->keys, shard, t->a.domain, t->id, key, sizeof(key)) < 0 ||
+        (c = ctl_redis_at(t->ctl, key)) == NULL) {
         tp_fail("delivered", "cannot read the outcome: Redis unreachable");
         return CTL_EXIT_FAIL;
     }
-    int rc = ctl_follow_wait(t->ctl->redis, &t->ctl->keys, t->a.domain, t->id,
+    int rc = ctl_follow_wait(c, &t->ctl->keys, shard, t->a.domain, t->id,
                              pr_mono_ms() + t->a.timeout * 1000, tp_on_step, t, &oi, &seen);
     if (rc == PR_ETIMEDOUT && !seen) {
         tp_fail("delivered", "not delivered within %llds: still in the %s stream (queued or being "

@@ -36,11 +36,14 @@ struct monitor {
 };
 
 /*
- * The Redis reads behind one /metrics page, in the order they are sent:
+ * The Redis reads behind one /metrics page, in the order they are sent
+ * (one pipeline: S queue shards cost S round trips' worth of bytes, not
+ * S round trips):
  *
- *   MQ_STREAM0 + p   XLEN <p>{q}:in:<provider>
- *   MQ_RETRY         ZCARD <p>{q}:retry
- *   MQ_DEAD          XLEN <p>{q}:dead
+ *   for each queue shard k = 0 .. S-1, summed over the shards:
+ *     MQ_STREAM0 + p   XLEN <p>{q<k>}:in:<provider>
+ *     MQ_RETRY         ZCARD <p>{q<k>}:retry
+ *     MQ_DEAD          XLEN <p>{q<k>}:dead
  *   MQ_TOTAL         HGETALL <p>stats:total
  *   MQ_HIST0 + i     HGETALL <p>stats:hist:<provider>:<kind>, i = p * MON_NKINDS + kind
  */
@@ -53,9 +56,10 @@ struct metrics_req {
     struct evhttp_request *req;
     struct evbuffer *out;
     int waiting;
-    int sent[MQ_COUNT];             /* the query of each reply, in send order */
+    int *sent;                      /* the query of each reply, in send order */
     int n_sent, n_got;
-    long long len[MQ_DEAD + 1];     /* -1: unknown */
+    long long len[MQ_DEAD + 1];     /* summed over the shards */
+    int len_read;                   /* depth replies read; all S * (MQ_DEAD + 1) or none shown */
     redisReply *total;              /* HGETALL stats:total, kept until rendering */
     struct stats_view_hist hist[PR_PROVIDER_COUNT * MON_NKINDS];
     int have_hist;
@@ -342,14 +346,14 @@ static void metrics_render(struct metrics_req *mr)
     gauge(b, "pushrelay_ready", "1 when /readyz answers 200 (Redis reached; a dispatcher has a usable provider; "
                                 "under a supervisor, every worker).", probes_why(probes, n, labelled, why, sizeof(why)));
     render_process(b, probes, n, labelled);
-    if (mr->len[MQ_STREAM0] >= 0) {
-        evbuffer_add_printf(b, "# HELP pushrelay_queue_length Entries in a provider stream (queued or in delivery).\n"
+    if (mr->len_read == (int)m->src.keys->shards * (MQ_DEAD + 1)) {
+        evbuffer_add_printf(b, "# HELP pushrelay_queue_length Entries in a provider's streams of every queue shard (queued or in delivery).\n"
                                "# TYPE pushrelay_queue_length gauge\n");
         for (int p = 0; p < PR_PROVIDER_COUNT; p++)
             evbuffer_add_printf(b, "pushrelay_queue_length{provider=\"%s\"} %lld\n",
                                 pr_provider_name((enum pr_provider)p), mr->len[MQ_STREAM0 + p]);
-        gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt.", mr->len[MQ_RETRY]);
-        gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter stream.", mr->len[MQ_DEAD]);
+        gauge(b, "pushrelay_retry_set_size", "Notifications waiting for their next attempt (every queue shard).", mr->len[MQ_RETRY]);
+        gauge(b, "pushrelay_dead_letters", "Entries in the dead-letter streams (every queue shard).", mr->len[MQ_DEAD]);
     }
     render_certs(b, &m->certs);
     stats_view_metrics_counters(b, mr->total);
@@ -361,6 +365,7 @@ static void metrics_render(struct metrics_req *mr)
     if (mr->total != NULL)
         freeReplyObject(mr->total);
     free(mr->probes);
+    free(mr->sent);
     free(mr);
 }
 
@@ -369,10 +374,6 @@ static void metrics_done(struct metrics_req *mr)
 {
     if (mr->waiting > 0)
         return;
-    /* Queue depths are shown only when every one of them was read. */
-    for (int i = 0; i <= MQ_DEAD; i++)
-        if (mr->len[i] < 0)
-            mr->len[MQ_STREAM0] = -1;
     metrics_render(mr);
 }
 
@@ -420,8 +421,10 @@ static void metrics_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
     mr->n_got++;
     mr->waiting--;
     if (q >= MQ_STREAM0 && q <= MQ_DEAD) {
-        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
-            mr->len[q] = reply->integer;
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+            mr->len[q] += reply->integer;
+            mr->len_read++;
+        }
     } else if (q == MQ_TOTAL) {
         if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
             mr->total = reply_copy_hash(reply);
@@ -443,22 +446,32 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     }
     mr->m = m;
     mr->req = req;
-    for (int i = 0; i <= MQ_DEAD; i++)
-        mr->len[i] = -1;
+    unsigned shards = m->src.keys->shards;
+    int n_queries = (int)shards * (MQ_DEAD + 1) + (MQ_COUNT - MQ_TOTAL);
+    if ((mr->sent = calloc((size_t)n_queries, sizeof(*mr->sent))) == NULL) {
+        evbuffer_free(mr->out);
+        free(mr);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
     /* Held until the workers answered; the Redis replies may all be in before. */
     mr->waiting++;
     if (rconn_connected(m->rc)) {
         char key[KEYS_MAX];
-        for (int i = 0; i < MQ_COUNT; i++) {
+        for (int j = 0; j < n_queries; j++) {
             const char *argv[2];
+            /* the first S * (MQ_DEAD + 1) are the depths, shard by shard */
+            int depth = j < (int)shards * (MQ_DEAD + 1);
+            unsigned shard = depth ? (unsigned)j / (MQ_DEAD + 1) : 0;
+            int i = depth ? j % (MQ_DEAD + 1) : MQ_TOTAL + j - (int)shards * (MQ_DEAD + 1);
             if (i < PR_PROVIDER_COUNT) {
-                keys_stream(m->src.keys, (enum pr_provider)i, key, sizeof(key));
+                keys_q_stream(m->src.keys, shard, (enum pr_provider)i, key, sizeof(key));
                 argv[0] = "XLEN";
             } else if (i == MQ_RETRY) {
-                keys_retry(m->src.keys, key, sizeof(key));
+                keys_q_retry(m->src.keys, shard, key, sizeof(key));
                 argv[0] = "ZCARD";
             } else if (i == MQ_DEAD) {
-                keys_dead(m->src.keys, key, sizeof(key));
+                keys_q_dead(m->src.keys, shard, key, sizeof(key));
                 argv[0] = "XLEN";
             } else if (i == MQ_TOTAL) {
                 keys_stats_total(m->src.keys, key, sizeof(key));

@@ -30,6 +30,7 @@
 #include "keys.h"
 #include "monitor.h"
 #include "queue.h"
+#include "tenant.h"
 #include "rconn.h"
 #include "stats.h"
 #include "supervisor.h"
@@ -50,6 +51,7 @@ struct relay {
     struct stats *stats;
     struct rconn *rc;           /* the listener's Redis connection (ingest) */
     struct queue *queue;
+    enum { REPAIR_DONE, REPAIR_DUE, REPAIR_RUNNING, REPAIR_RUNNING_DUE } repair;   /* tenant copies */
     struct fed *fed;
     struct disp *disp;
     struct monitor *monitor;
@@ -80,6 +82,58 @@ static void usage(FILE *out)
 static void worker_probe(void *arg, struct monitor_probe *out);
 static void worker_orphaned(void *arg);
 
+/* ------------------------------------------------------------------------
+ * Tenant copies: the listener makes every queue shard's copy of the tenant
+ * records match them (relay/tenant.h) when it starts and on every reload,
+ * once its Redis connection is up; a pass that failed somewhere runs again
+ * at the next (re)connection. Until its first pass ended without a failure
+ * the queue answers a shard without a copy with 503, not 403
+ * (queue_copies_checked), so every listener process makes its own pass.
+ * ------------------------------------------------------------------------ */
+
+static void relay_repair_kick(struct relay *r);
+
+static void relay_repair_done(void *arg, unsigned failed)
+{
+    struct relay *r = arg;
+    int again = r->repair == REPAIR_RUNNING_DUE;
+    if (failed == 0 && r->queue != NULL)
+        queue_copies_checked(r->queue);
+    r->repair = failed > 0 || again ? REPAIR_DUE : REPAIR_DONE;
+    if (again && !r->stopping)
+        relay_repair_kick(r);
+}
+
+/* relay_repair_kick starts a pass when one is due and Redis is reachable. */
+static void relay_repair_kick(struct relay *r)
+{
+    if (r->repair != REPAIR_DUE || r->rc == NULL || !rconn_connected(r->rc))
+        return;
+    if (tenant_repair_start(r->rc, &r->keys, relay_repair_done, r) == 0)
+        r->repair = REPAIR_RUNNING;
+}
+
+static void relay_listener_state(struct rconn *rc, int connected, void *arg)
+{
+    (void)rc;
+    struct relay *r = arg;
+    if (connected)
+        relay_repair_kick(r);
+}
+
+/* relay_repair_due asks for a pass (start, SIGHUP). */
+static void relay_repair_due(struct relay *r)
+{
+    if (!(r->role & ROLE_LISTENER))
+        return;
+    if (r->repair == REPAIR_RUNNING || r->repair == REPAIR_RUNNING_DUE) {
+        r->repair = REPAIR_RUNNING_DUE;
+        return;
+    }
+    r->repair = REPAIR_DUE;
+    relay_repair_kick(r);
+}
+
 /*
  * relay_start wires the roles: the keys, the stats buffer and its Redis
  * connection are built here once and handed to each role, which adds the
@@ -90,12 +144,15 @@ static int relay_start(struct relay *r)
 {
     int rc;
     if ((rc = keys_init(&r->keys, r->cfg->redis.prefix)) != 0 ||
+        (rc = keys_set_shards(&r->keys, r->cfg->redis.shards)) != 0 ||
         (rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-stats", NULL, NULL, &r->rc_stats)) != 0 ||
         (rc = stats_new(r->base, r->rc_stats, &r->keys, r->cfg->monitoring.stats_window_h,
                         &r->stats)) != 0)
         return rc;
     if (r->role & ROLE_LISTENER) {
-        if ((rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-listener", NULL, NULL, &r->rc)) != 0 ||
+        relay_repair_due(r);    /* runs once the connection is up */
+        if ((rc = rconn_new(r->base, &r->cfg->redis, "pushrelay-listener", relay_listener_state, r,
+                            &r->rc)) != 0 ||
             (rc = queue_new(r->base, r->rc, &r->keys, r->cfg->federation.queue_high_water,
                             r->cfg->federation.dedup_window_s, &r->queue)) != 0 ||
             (rc = fed_new(r->base, r->cfg, r->queue, r->stats, &r->fed)) != 0)
@@ -139,6 +196,7 @@ static void relay_free(struct relay *r)
         stats_free(r->stats);
     if (r->queue != NULL)
         queue_free(r->queue);
+    r->queue = NULL;            /* a copy pass ended by rconn_free must not reach it */
     rconn_free(r->rc);
     rconn_free(r->rc_stats);
 }
@@ -280,6 +338,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
     pr_log_set_level(next->log_level);
     monitor_reload(r->monitor, next);
     certinfo_watch_reload(r->certwatch, next);
+    relay_repair_due(r);
     if (r->worker >= 0)
         pr_log_info("pushrelayd", "configuration reloaded from %s (worker %d)", next->path, r->worker);
     else

@@ -4,23 +4,42 @@
  * The checks and the append are one Lua script so that no interleaving of
  * listeners can queue a duplicate, exceed a rate limit or pass a check that
  * a concurrent `disable-push` just revoked. Requests made during one turn
- * of the event loop are sent together, as one script call per batch of up
- * to QUEUE_BATCH_MAX: a burst of MESSAGEs costs Redis one command, not one
- * each, while a lone MESSAGE leaves in the same loop turn it arrived in.
+ * of the event loop are sent together, as one script call per queue shard
+ * (relay/keys.h) per batch of up to QUEUE_BATCH_MAX: a burst of MESSAGEs
+ * costs Redis one command per shard it touches, not one each, while a lone
+ * MESSAGE leaves in the same loop turn it arrived in. A script call only
+ * ever names the keys of one shard ({q<k>}), so under Redis Cluster it runs
+ * in one slot. Verdicts of different shards may come back in any order;
+ * the caller puts its answers back in request order (federation/fed_conn.c).
  * The script is sent by SHA (EVALSHA); when Redis does not know it yet
  * (first use, restart, SCRIPT FLUSH) the same call is repeated once as
  * EVAL, which also caches it.
  *
- *   KEYS  5 per notification i (0-based), at 5i+1 .. 5i+5:
- *         tenant hash, dead-token hash, provider stream, dedup key,
- *         rate counter (this second)
- *   ARGV  1 high water  2 dedup window s  3 count N, then per notification:
+ * The rate counter's second is read once per flush, not per MESSAGE: the
+ * MESSAGEs of one read from an edge are counted in the same second.
+ *
+ *   KEYS  5 per notification i (0-based), at 5i+1 .. 5i+5, all of shard k:
+ *         tenant copy <p>{q<k>}:tenant:<d>, dead-token hash, provider
+ *         stream, dedup key, rate counter (this second)
+ *   ARGV  1 high water  2 dedup window s  3 count N  4 shards S
+ *         5 copies checked ("1" once the listener's pass over the tenant
+ *         copies ended, see below), then per notification:
  *         +----------+---------+--------+------+-------+------ ... -----+
  *         | provider | push id | domain | JSON | nsans | edge FQDN x nsans|
  *         +----------+---------+--------+------+-------+------ ... -----+
  *
  *   reply 3N elements, per notification {status, text, retry_after}
  *         status 202: text = stream entry id, or "dup" for a repeat
+ *
+ * A shard with no copy of a domain's record answers 403 "not enabled",
+ * but only once this listener has checked every copy (tenant_repair_start
+ * at start, queue_copies_checked): before, the copy may just not be written
+ * yet (an upgrade from the layout before shards, a new redis.shards), and
+ * the answer is 503 + Retry-After: 1 instead.
+ *
+ * The domain's rate limit is shared by its S shards: each admits
+ * ceil(limit / S) a second, so the domain as a whole gets at least its
+ * limit and at most S - 1 more (design section 7).
  *
  * Writes go through pcall: a write Redis refuses (OOM, read-only replica)
  * fails only its own notification with 503, and a dedup mark is removed
@@ -44,6 +63,7 @@
  * whose script answered meanwhile wait for the next one, which covers them
  * all (WAIT counts every write the connection made before it).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +77,7 @@
 
 static const char ingest_lua[] =
     "local memo = {}\n"
+    "local shards = tonumber(ARGV[4])\n"
     "local function failed(r) return type(r) == 'table' and r.err ~= nil end\n"
     /* tenant: 0 and the rate limit, or the refusal. One HMGET per tenant,
        provider and edge certificate per batch. */
@@ -67,7 +88,9 @@ static const char ingest_lua[] =
     "  local m = memo[id]\n"
     "  if m then return m[1], m[2] end\n"
     "  local t = redis.call(unpack(f))\n"
-    "  if t[1] ~= '1' then m = {403, 'domain ' .. dom .. ' is not enabled for push'}\n"
+    "  if not t[1] and ARGV[5] ~= '1' then\n"
+    "    m = {503, 'not ready: the tenant records are being copied to the queue shards', 1}\n"
+    "  elseif t[1] ~= '1' then m = {403, 'domain ' .. dom .. ' is not enabled for push'}\n"
     "  elseif t[2] ~= '1' then m = {403, 'provider ' .. prov .. ' is disabled for ' .. dom}\n"
     "  else\n"
     "    m = {403, 'TLS peer is not a registered edge of ' .. dom}\n"
@@ -76,17 +99,22 @@ static const char ingest_lua[] =
     "    end\n"
     "  end\n"
     "  memo[id] = m\n"
-    "  return m[1], m[2]\n"
+    "  return m[1], m[2], m[3]\n"
     "end\n"
     "local function ingest(k, prov, id, dom, json, a, ns)\n"
-    "  local st, limit = tenant(KEYS[k + 1], prov, dom, a, ns)\n"
-    "  if st ~= 0 then return st, limit end\n"
+    "  local st, limit, ra = tenant(KEYS[k + 1], prov, dom, a, ns)\n"
+    "  if st ~= 0 then return st, limit, ra end\n"
     "  if redis.call('EXISTS', KEYS[k + 2]) == 1 then return 410, 'device token is known dead' end\n"
     "  if limit > 0 then\n"
+    "    local share = math.ceil(limit / shards)\n"
     "    local c = redis.pcall('INCR', KEYS[k + 5])\n"
     "    if failed(c) then return 503, 'queue unavailable: ' .. c.err, 5 end\n"
     "    if c == 1 then redis.pcall('EXPIRE', KEYS[k + 5], 2) end\n"
-    "    if c > limit then return 503, 'rate limit of ' .. limit .. '/s exceeded for ' .. dom, 1 end\n"
+    "    if c > share then\n"
+    "      local what = 'rate limit of ' .. limit .. '/s'\n"
+    "      if shards > 1 then what = what .. ' (' .. share .. '/s per queue shard)' end\n"
+    "      return 503, what .. ' exceeded for ' .. dom, 1\n"
+    "    end\n"
     "  end\n"
     "  if redis.call('XLEN', KEYS[k + 3]) >= tonumber(ARGV[1]) then\n"
     "    return 503, 'queue for ' .. prov .. ' is over its high water mark', 5\n"
@@ -101,7 +129,7 @@ static const char ingest_lua[] =
     "  end\n"
     "  return 202, e\n"
     "end\n"
-    "local out, a = {}, 4\n"
+    "local out, a = {}, 6\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
     "  local ns = tonumber(ARGV[a + 4])\n"
     "  local st, text, ra = ingest(5 * i, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], a + 5, ns)\n"
@@ -116,6 +144,7 @@ static const char ingest_lua[] =
 #define QUEUE_UNAVAILABLE "queue unavailable: "    /* the script's prefix for Redis errors */
 #define QUEUE_MAX_SANS 16
 #define QUEUE_NKEYS 5
+#define QUEUE_KEY_RATE 4        /* key[4], built at flush time (the second) */
 #define QUEUE_ARGS 5            /* per notification, before its SANs */
 
 struct queue {
@@ -125,6 +154,8 @@ struct queue {
     struct queue_req *head, *tail;      /* waiting for this loop turn's flush */
     char high_water[24];
     char dedup_window[16];
+    char shards[16];                /* S, for the script's rate share */
+    const char *copies_checked;     /* "0", then "1" (queue_copies_checked) */
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
     int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
     char wait_n[16], wait_ms[16];
@@ -141,13 +172,17 @@ struct queue_wait {
 
 /*
  * One notification waiting for its verdict. 'strs' holds copies of its
- * keys, id, domain and SANs, so argv outlives the caller's strings.
+ * keys, id, domain and SANs, so argv outlives the caller's strings; its
+ * rate key is written into 'rate' (room for any second) at flush time.
  */
 struct queue_req {
     struct queue_req *next;
     queue_done_cb cb;
     void *arg;
+    unsigned shard;
     const char *key[QUEUE_NKEYS];
+    char *rate;
+    size_t rate_room;
     const char *provider, *id, *domain;
     const char *sans[QUEUE_MAX_SANS];
     size_t n_sans;
@@ -167,7 +202,7 @@ struct queue_batch {
     int argc;
     const char **argv;
     size_t *argvlen;
-    char nkeys[16], count[8];
+    char nkeys[16], count[16];
     int retried;
     struct queue *q;
     struct queue_verdict *verdict;  /* held while WAIT runs */
@@ -387,7 +422,7 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         return;
     }
     b->q = q;
-    size_t argc = 6;
+    size_t argc = 8;
     for (int i = 0; i < n; i++) {
         b->req[b->n++] = reqs[i];
         argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
@@ -410,6 +445,8 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
     queue__arg(b, q->high_water, strlen(q->high_water));
     queue__arg(b, q->dedup_window, strlen(q->dedup_window));
     queue__arg(b, b->count, strlen(b->count));
+    queue__arg(b, q->shards, strlen(q->shards));
+    queue__arg(b, q->copies_checked, 1);
     for (int i = 0; i < n; i++) {
         struct queue_req *r = b->req[i];
         queue__arg(b, r->provider, strlen(r->provider));
@@ -424,21 +461,37 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         queue_batch_fail(b, "queue unavailable: Redis connection lost");
 }
 
-/* queue_flush_cb sends what this loop turn queued, QUEUE_BATCH_MAX per script call. */
+/*
+ * queue_flush_cb sends what this loop turn queued: one script call per
+ * shard, QUEUE_BATCH_MAX requests at most each. Every request of the turn
+ * is counted against the same second, read here once.
+ */
 static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct queue *q = arg;
+    long long now_s = (long long)time(NULL);
+
     while (q->head != NULL) {
-        struct queue_req *reqs[QUEUE_BATCH_MAX];
+        /* Take the head's shard's requests, in order, and leave the others. */
+        struct queue_req *reqs[QUEUE_BATCH_MAX], **link = &q->head;
+        unsigned shard = q->head->shard;
         int n = 0;
-        while (q->head != NULL && n < QUEUE_BATCH_MAX) {
-            reqs[n++] = q->head;
-            q->head = q->head->next;
+        q->tail = NULL;
+        while (*link != NULL) {
+            struct queue_req *r = *link;
+            if (r->shard == shard && n < QUEUE_BATCH_MAX) {
+                reqs[n++] = r;
+                *link = r->next;
+                r->next = NULL;
+                /* cannot fail: queue_ingest sized it for any second */
+                keys_q_rate(q->keys, shard, r->domain, now_s, r->rate, r->rate_room);
+            } else {
+                q->tail = r;
+                link = &r->next;
+            }
         }
-        if (q->head == NULL)
-            q->tail = NULL;
         queue_batch_send(q, reqs, n);    /* answers 503 itself when Redis is gone */
     }
 }
@@ -455,6 +508,8 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     q->keys = keys;
     snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
     snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    snprintf(q->shards, sizeof(q->shards), "%u", keys->shards);
+    q->copies_checked = "0";
     q->wait_replicas = rconn_cfg(rc)->wait_replicas;
     snprintf(q->wait_n, sizeof(q->wait_n), "%d", q->wait_replicas);
     snprintf(q->wait_ms, sizeof(q->wait_ms), "%d", rconn_cfg(rc)->wait_timeout_ms);
@@ -464,6 +519,11 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
         snprintf(q->sha + 2 * i, 3, "%02x", md[i]);
     *out = q;
     return 0;
+}
+
+void queue_copies_checked(struct queue *q)
+{
+    q->copies_checked = "1";
 }
 
 void queue_free(struct queue *q)
@@ -501,12 +561,13 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
         return PR_EREDIS;
     /* Keys are built on the stack and then packed: a request holds only what it uses. */
     char k[QUEUE_NKEYS][KEYS_MAX];
-    if (keys_tenant(q->keys, n->domain, k[0], KEYS_MAX) < 0 ||
-        keys_token(q->keys, n->provider, n->token, k[1], KEYS_MAX) < 0 ||
-        keys_stream(q->keys, n->provider, k[2], KEYS_MAX) < 0 ||
-        keys_dedup(q->keys, n->domain, n->id, k[3], KEYS_MAX) < 0 ||
-        keys_rate(q->keys, n->domain, (long long)time(NULL), k[4], KEYS_MAX) < 0)
-        return PR_ETOOBIG;
+    unsigned shard = keys_shard_of(q->keys, n->provider, n->token, strlen(n->token));
+    if (keys_q_tenant(q->keys, shard, n->domain, k[0], KEYS_MAX) < 0 ||
+        keys_q_token(q->keys, shard, n->provider, n->token, k[1], KEYS_MAX) < 0 ||
+        keys_q_stream(q->keys, shard, n->provider, k[2], KEYS_MAX) < 0 ||
+        keys_q_dedup(q->keys, shard, n->domain, n->id, k[3], KEYS_MAX) < 0 ||
+        keys_q_rate(q->keys, shard, n->domain, LLONG_MIN, k[QUEUE_KEY_RATE], KEYS_MAX) < 0)
+        return PR_ETOOBIG;      /* LLONG_MIN: the longest second, to size the rate key */
     if (n_sans > QUEUE_MAX_SANS)
         n_sans = QUEUE_MAX_SANS;
     size_t total = strlen(n->id) + strlen(n->domain) + 2;
@@ -524,8 +585,11 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
         queue_req_free(r);
         return rc;
     }
+    r->shard = shard;
     for (int j = 0; j < QUEUE_NKEYS; j++)
         r->key[j] = queue__put(&p, k[j]);
+    r->rate = (char *)r->key[QUEUE_KEY_RATE];
+    r->rate_room = strlen(r->rate) + 1;
     r->provider = pr_provider_name(n->provider);
     r->id = queue__put(&p, n->id);
     r->domain = queue__put(&p, n->domain);

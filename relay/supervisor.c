@@ -509,7 +509,8 @@ int sup_run(struct cfg *cfg, const char *role, int n)
     evsignal_add(s.sig_int, NULL);
     evsignal_add(s.sig_hup, NULL);
     evsignal_add(s.sig_chld, NULL);
-    if ((rc = keys_init(&s.keys, cfg->redis.prefix)) != 0)
+    if ((rc = keys_init(&s.keys, cfg->redis.prefix)) != 0 ||
+        (rc = keys_set_shards(&s.keys, cfg->redis.shards)) != 0)
         goto out;
     s.mw.collect = sup_collect;
     s.mw.ctx = &s;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pushrelay/error.h"
+#include "pushrelay/log.h"
 #include "pushrelay/notif.h"
 #include "tenant.h"
 
@@ -66,13 +67,12 @@ static void tenant__seterr(struct tenant_store *ts, const char *fmt, ...)
  * '*out' set (free it), or PR_EREDIS when the connection failed (then the
  * connection is unusable) or Redis answered an error.
  */
-static int tenant__reply(struct tenant_store *ts, redisReply **out)
+static int tenant__reply(struct tenant_store *ts, redisContext *c, redisReply **out)
 {
     void *r = NULL;
     *out = NULL;
-    if (redisGetReply(ts->redis, &r) != REDIS_OK || r == NULL) {
-        tenant__seterr(ts, "%s", ts->redis->errstr[0] != '\0' ? ts->redis->errstr
-                                                               : "connection lost");
+    if (redisGetReply(c, &r) != REDIS_OK || r == NULL) {
+        tenant__seterr(ts, "%s", c->errstr[0] != '\0' ? c->errstr : "connection lost");
         return PR_EREDIS;
     }
     *out = r;
@@ -83,21 +83,22 @@ static int tenant__reply(struct tenant_store *ts, redisReply **out)
     return 0;
 }
 
-/* tenant__send queues one command on the connection's output buffer. */
-static int tenant__send(struct tenant_store *ts, const struct tenant__argv *a)
+/* tenant__send queues one command on the output buffer of 'c'. */
+static int tenant__send(redisContext *c, const struct tenant__argv *a)
 {
     /* hiredis only reads argv; its prototype just lacks the inner const */
-    return redisAppendCommandArgv(ts->redis, a->argc, (const char **)a->argv, NULL);
+    return redisAppendCommandArgv(c, a->argc, (const char **)a->argv, NULL);
 }
 
-/* tenant__cmd runs one command and hands back its reply (free it). */
-static int tenant__cmd(struct tenant_store *ts, const struct tenant__argv *a, redisReply **out)
+/* tenant__cmd_on runs one command on 'c' and hands back its reply (free it). */
+static int tenant__cmd_on(struct tenant_store *ts, redisContext *c, const struct tenant__argv *a,
+                          redisReply **out)
 {
-    if (tenant__send(ts, a) != REDIS_OK) {
-        tenant__seterr(ts, "%s", ts->redis->errstr);
+    if (tenant__send(c, a) != REDIS_OK) {
+        tenant__seterr(ts, "%s", c->errstr);
         return PR_EREDIS;
     }
-    int rc = tenant__reply(ts, out);
+    int rc = tenant__reply(ts, c, out);
     if (rc != 0) {
         freeReplyObject(*out);
         *out = NULL;
@@ -105,27 +106,50 @@ static int tenant__cmd(struct tenant_store *ts, const struct tenant__argv *a, re
     return rc;
 }
 
+/* tenant__conn: the connection serving 'key' (NULL, with 'ts->err', when none). */
+static redisContext *tenant__conn(struct tenant_store *ts, const char *key)
+{
+    redisContext *c = ts->redis_at != NULL ? ts->redis_at(ts->redis_at_arg, key) : ts->redis;
+    if (c == NULL)
+        tenant__seterr(ts, "no connection serves %.300s", key);
+    return c;
+}
+
+/* tenant__cmd runs one command (argv[1] its key) on the connection serving its key. */
+static int tenant__cmd(struct tenant_store *ts, const struct tenant__argv *a, redisReply **out)
+{
+    redisContext *c = tenant__conn(ts, a->argv[1]);
+    *out = NULL;
+    return c != NULL ? tenant__cmd_on(ts, c, a, out) : PR_EREDIS;
+}
+
 /*
  * tenant__transact sends MULTI, 'cmds', EXEC as one pipeline and reads every
- * reply (so the connection stays in step even after an error). Returns 0,
- * PR_EAGAIN when a WATCHed key changed and EXEC did nothing, or PR_EREDIS.
+ * reply (so the connection stays in step even after an error). Every
+ * command names the same key, at argv[1]: the transaction goes to the
+ * connection serving it. Returns 0, PR_EAGAIN when a WATCHed key changed
+ * and EXEC did nothing, or PR_EREDIS.
  */
 static int tenant__transact(struct tenant_store *ts, const struct tenant__argv *cmds, size_t n)
 {
     static const char *const multi[] = { "MULTI" }, *const exec[] = { "EXEC" };
+    redisContext *c = tenant__conn(ts, cmds[0].argv[1]);
     int rc = 0;
 
-    if (redisAppendCommandArgv(ts->redis, 1, (const char **)multi, NULL) != REDIS_OK)
+    if (c == NULL)
+        return PR_EREDIS;
+
+    if (redisAppendCommandArgv(c, 1, (const char **)multi, NULL) != REDIS_OK)
         goto io;
     for (size_t i = 0; i < n; i++)
-        if (tenant__send(ts, &cmds[i]) != REDIS_OK)
+        if (tenant__send(c, &cmds[i]) != REDIS_OK)
             goto io;
-    if (redisAppendCommandArgv(ts->redis, 1, (const char **)exec, NULL) != REDIS_OK)
+    if (redisAppendCommandArgv(c, 1, (const char **)exec, NULL) != REDIS_OK)
         goto io;
 
     for (size_t i = 0; i < n + 2; i++) {
         redisReply *r = NULL;
-        int one = tenant__reply(ts, &r);
+        int one = tenant__reply(ts, c, &r);
         if (one == 0 && i == n + 1) {
             if (r->type == REDIS_REPLY_NIL) {
                 one = PR_EAGAIN;
@@ -141,12 +165,12 @@ static int tenant__transact(struct tenant_store *ts, const struct tenant__argv *
         freeReplyObject(r);
         if (one != 0 && rc == 0)
             rc = one;
-        if (one == PR_EREDIS && ts->redis->err != 0)
+        if (one == PR_EREDIS && c->err != 0)
             return rc; /* the connection is gone: nothing more to read */
     }
     return rc;
 io:
-    tenant__seterr(ts, "%s", ts->redis->errstr);
+    tenant__seterr(ts, "%s", c->errstr);
     return PR_EREDIS;
 }
 
@@ -167,6 +191,141 @@ static int tenant__tenants_key(struct tenant_store *ts, struct tenant__argv *a)
 }
 
 /* ------------------------------------------------------------------------
+ * Shard copies
+ *
+ * The ingest script of queue shard k may name only keys of that shard, so
+ * it reads <p>{q<k>}:tenant:<d>, a copy of the authoritative <p>tenant:<d>.
+ * Every write of a record is followed by a copy to each shard, and a copy
+ * is always the record's fields exactly (a stale field cannot linger):
+ *
+ *   EVAL tenant_copy_lua 1 <p>{q<k>}:tenant:<d>  <mode>  <f1> <v1> <f2> <v2> ...
+ *     mode "check"  answers 1 when the copy differs from the fields, else 0
+ *     mode "write"  the same, and makes the copy equal to them (DEL + HSET);
+ *                   with no fields (the record is gone) the copy goes too
+ *
+ * One key per call: under Redis Cluster it runs on the shard's primary.
+ * ------------------------------------------------------------------------ */
+
+static const char tenant_copy_lua[] =
+    "local cur = redis.call('HGETALL', KEYS[1])\n"
+    "local same = #cur == #ARGV - 1\n"
+    "if same then\n"
+    "  local m = {}\n"
+    "  for i = 1, #cur, 2 do m[cur[i]] = cur[i + 1] end\n"
+    "  for i = 2, #ARGV, 2 do\n"
+    "    if m[ARGV[i]] ~= ARGV[i + 1] then same = false break end\n"
+    "  end\n"
+    "end\n"
+    "if same then return 0 end\n"
+    "if ARGV[1] == 'write' then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end\n"
+    "end\n"
+    "return 1\n";
+
+#define TENANT__COPY_HEAD 5     /* EVAL script 1 key mode */
+
+/*
+ * tenant__copy_argv fills 'argv'/'argvlen' (room for TENANT__COPY_HEAD +
+ * record->elements) for the copy of 'record' (an HGETALL reply, empty when
+ * the record is gone) into shard 'shard'; 'key' (KEYS_MAX bytes) receives
+ * the copy's key. Returns argc, or PR_ETOOBIG.
+ */
+static int tenant__copy_argv(const struct keys *keys, const char *domain, unsigned shard,
+                             const redisReply *record, int write, char *key, const char **argv,
+                             size_t *argvlen)
+{
+    int klen = keys_q_tenant(keys, shard, domain, key, KEYS_MAX);
+    if (klen < 0)
+        return PR_ETOOBIG;
+    int argc = 0;
+    argv[argc] = "EVAL", argvlen[argc++] = 4;
+    argv[argc] = tenant_copy_lua, argvlen[argc++] = sizeof(tenant_copy_lua) - 1;
+    argv[argc] = "1", argvlen[argc++] = 1;
+    argv[argc] = key, argvlen[argc++] = (size_t)klen;
+    argv[argc] = write ? "write" : "check", argvlen[argc++] = 5;
+    for (size_t i = 0; i < record->elements; i++) {
+        argv[argc] = record->element[i]->str != NULL ? record->element[i]->str : "";
+        argvlen[argc++] = record->element[i]->str != NULL ? record->element[i]->len : 0;
+    }
+    return argc;
+}
+
+/* tenant__addr writes "host:port" of 'c'. */
+static const char *tenant__addr(const redisContext *c, char *buf, size_t len)
+{
+    const char *host = c->tcp.host != NULL ? c->tcp.host : "?";
+    snprintf(buf, len, strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, c->tcp.port);
+    return buf;
+}
+
+int tenant_copies(struct tenant_store *ts, const char *domain, int write, unsigned *n_differ)
+{
+    struct tenant__argv a = { 0 };
+    const char **argv = NULL;
+    size_t *argvlen = NULL;
+    redisReply *record = NULL;
+    char dom[DNSNAME_MAX + 1], key[KEYS_MAX], first_err[sizeof(ts->err)] = "";
+    int rc;
+
+    *n_differ = 0;
+    ts->n_failed = 0;
+    if (dnsname_lower(domain, dom, sizeof(dom)) != 0)
+        return PR_EINVAL;
+    if (tenant__addf(&a, "HGETALL") | tenant__key(ts, dom, &a))
+        return PR_ETOOBIG;
+    if ((rc = tenant__cmd(ts, &a, &record)) != 0)
+        return rc;
+    if (record->type != REDIS_REPLY_ARRAY) {
+        tenant__seterr(ts, "HGETALL answered type %d", record->type);
+        rc = PR_EREDIS;
+        goto out;
+    }
+    argv = calloc(TENANT__COPY_HEAD + record->elements, sizeof(*argv));
+    argvlen = calloc(TENANT__COPY_HEAD + record->elements, sizeof(*argvlen));
+    if (argv == NULL || argvlen == NULL) {
+        rc = PR_ENOMEM;
+        goto out;
+    }
+    for (unsigned k = 0; k < ts->keys->shards; k++) {
+        int argc = tenant__copy_argv(ts->keys, dom, k, record, write, key, argv, argvlen);
+        if (argc < 0) {
+            rc = argc;
+            goto out;
+        }
+        redisContext *c = tenant__conn(ts, key);
+        redisReply *r = NULL;
+        char addr[300];
+        if (c == NULL) {
+            tenant__seterr(ts, "no connection for its slot");
+            addr[0] = '\0';
+        } else if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) {
+            tenant__seterr(ts, "%s", c->errstr);
+        } else if (tenant__reply(ts, c, &r) == 0 && r->type == REDIS_REPLY_INTEGER) {
+            *n_differ += r->integer == 1;
+            freeReplyObject(r);
+            continue;
+        } else if (r != NULL && r->type != REDIS_REPLY_ERROR) {
+            tenant__seterr(ts, "the copy script answered type %d", r->type);
+        }
+        freeReplyObject(r);
+        /* Go on with the other shards: each copy written is one less to repair. */
+        if (ts->n_failed++ == 0)
+            snprintf(first_err, sizeof(first_err), "shard %u (%.280s) at %.64s: %.120s", k, key,
+                     c != NULL ? tenant__addr(c, addr, sizeof(addr)) : "?", ts->err);
+    }
+    if (ts->n_failed > 0) {
+        tenant__seterr(ts, "%s", first_err);
+        rc = PR_EREDIS;
+    }
+out:
+    freeReplyObject(record);
+    free(argv);
+    free(argvlen);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
  * Public API
  * ------------------------------------------------------------------------ */
 
@@ -178,7 +337,10 @@ int tenant_enable(struct tenant_store *ts, const char *domain, const char *const
      *   HSETNX key created_ms <now>
      *   HSETNX key rate_limit 0            (when no rate limit was given)
      *   HSETNX key <other provider> 0      (each provider not being enabled)
+     * then, on their own (keys outside the shards take single-key commands
+     * only, they may live in different cluster slots):
      *   SADD   tenants <domain>
+     *   the record copied to every shard (tenant_copies)
      */
     struct tenant__argv *cmds = NULL;
     char dom[DNSNAME_MAX + 1], edge[DNSNAME_MAX + 1];
@@ -225,14 +387,18 @@ int tenant_enable(struct tenant_store *ts, const char *domain, const char *const
         rc |= tenant__addf(o, "HSETNX") | tenant__key(ts, dom, o);
         rc |= tenant__addf(o, "%s", pr_provider_name(p)) | tenant__addf(o, "0");
     }
-    struct tenant__argv *s = &cmds[n++];
+    struct tenant__argv *s = &cmds[n];
     rc |= tenant__addf(s, "SADD") | tenant__tenants_key(ts, s) | tenant__addf(s, "%s", dom);
     /* The builders only fail for oversized input: one error code covers them all. */
     if (rc != 0) {
         rc = PR_ETOOBIG;
         goto out;
     }
-    rc = tenant__transact(ts, cmds, n);
+    redisReply *r = NULL;
+    unsigned differ;
+    if ((rc = tenant__transact(ts, cmds, n)) == 0 && (rc = tenant__cmd(ts, s, &r)) == 0)
+        rc = tenant_copies(ts, dom, 1, &differ);
+    freeReplyObject(r);
 out:
     free(cmds);
     return rc;
@@ -284,13 +450,20 @@ int tenant_disable(struct tenant_store *ts, const char *domain, unsigned provide
         freeReplyObject(r);
         r = NULL;
         if (!exists) {
+            /* UNWATCH names no key: it goes where the WATCH went */
+            redisContext *c = tenant__conn(ts, a[0].argv[1]);
             a[0].argc = 1;
             a[0].argv[0] = "UNWATCH";
-            if ((rc = tenant__cmd(ts, &a[0], &r)) == 0)
+            rc = c != NULL ? tenant__cmd_on(ts, c, &a[0], &r) : PR_EREDIS;
+            if (rc == 0)
                 rc = PR_ENOTFOUND;
             goto out;
         }
         rc = tenant__transact(ts, h, 1);
+        if (rc == 0) {
+            unsigned differ;
+            rc = tenant_copies(ts, dom, 1, &differ);
+        }
         if (rc != PR_EAGAIN)
             goto out;
     }
@@ -420,4 +593,161 @@ void tenant_list_free(char **domains, size_t n)
     for (size_t i = 0; domains != NULL && i < n; i++)
         free(domains[i]);
     free(domains);
+}
+
+/* ------------------------------------------------------------------------
+ * Asynchronous repair of every domain's shard copies (the listener)
+ *
+ *   SMEMBERS tenants ──▶ for each domain, one at a time:
+ *       HGETALL tenant:<d> ──▶ EVAL tenant_copy_lua "write" on each of the S shards
+ *                               └─ all answered ──▶ next domain
+ *   last domain done ──▶ one log line with the counts, 'done' called
+ *
+ * One domain at a time bounds what is pipelined to S commands however
+ * many domains there are; nothing here waits on the loop.
+ * ------------------------------------------------------------------------ */
+
+struct tenant_repair {
+    struct rconn *rc;
+    const struct keys *keys;
+    tenant_repair_done_cb done;
+    void *arg;
+    char **domains;
+    size_t n_domains, next;
+    unsigned pending;               /* copy scripts of the current domain not yet answered */
+    unsigned copies, repaired, failed;
+    char first_err[200];
+};
+
+static void tenant__repair_next(struct tenant_repair *t);
+
+static void tenant__repair_fail(struct tenant_repair *t, const char *what, const redisReply *reply)
+{
+    if (t->failed++ == 0)
+        snprintf(t->first_err, sizeof(t->first_err), "%s: %s", what,
+                 reply == NULL ? "connection lost"
+                 : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+}
+
+static void tenant__repair_finish(struct tenant_repair *t)
+{
+    if (t->failed == 0)
+        pr_log_info("tenant", "shard copies of %zu domains checked: %u copies in %u shards, %u repaired",
+                    t->n_domains, t->copies, t->keys->shards, t->repaired);
+    else
+        pr_log_warn("tenant", "shard copies of %zu domains checked: %u copies in %u shards, %u repaired, "
+                    "%u failed (first: %s)", t->n_domains, t->copies, t->keys->shards, t->repaired,
+                    t->failed, t->first_err);
+    if (t->done != NULL)
+        t->done(t->arg, t->failed);
+    tenant_list_free(t->domains, t->n_domains);
+    free(t);
+}
+
+static void tenant__repair_copy_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct tenant_repair *t = arg;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        t->repaired += reply->integer == 1;
+    else
+        tenant__repair_fail(t, "copy", reply);
+    if (--t->pending == 0)
+        tenant__repair_next(t);
+}
+
+static void tenant__repair_record_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    struct tenant_repair *t = arg;
+    const char *domain = t->domains[t->next - 1];
+    const char **argv = NULL;
+    size_t *argvlen = NULL;
+    char key[KEYS_MAX];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        tenant__repair_fail(t, domain, reply);
+        goto next;
+    }
+    argv = calloc(TENANT__COPY_HEAD + reply->elements, sizeof(*argv));
+    argvlen = calloc(TENANT__COPY_HEAD + reply->elements, sizeof(*argvlen));
+    if (argv == NULL || argvlen == NULL) {
+        tenant__repair_fail(t, domain, NULL);
+        goto next;
+    }
+    /* 'pending' counts up first, so that a reply cannot finish the domain early. */
+    t->pending = 1;
+    for (unsigned k = 0; k < t->keys->shards; k++) {
+        int argc = tenant__copy_argv(t->keys, domain, k, reply, 1, key, argv, argvlen);
+        t->copies++;
+        if (argc < 0 || rconn_cmd(rc, tenant__repair_copy_cb, t, argc, argv, argvlen) != 0)
+            tenant__repair_fail(t, domain, NULL);
+        else
+            t->pending++;
+    }
+    if (--t->pending > 0) {
+        free(argv);
+        free(argvlen);
+        return;
+    }
+next:
+    free(argv);
+    free(argvlen);
+    tenant__repair_next(t);
+}
+
+/* tenant__repair_next reads the next domain's record, or finishes. */
+static void tenant__repair_next(struct tenant_repair *t)
+{
+    char key[KEYS_MAX];
+    while (t->next < t->n_domains) {
+        const char *domain = t->domains[t->next++];
+        int klen = keys_tenant(t->keys, domain, key, sizeof(key));
+        const char *argv[] = { "HGETALL", key };
+        if (klen >= 0 && rconn_cmd(t->rc, tenant__repair_record_cb, t, 2, argv, NULL) == 0)
+            return;
+        tenant__repair_fail(t, domain, NULL);
+    }
+    tenant__repair_finish(t);
+}
+
+static void tenant__repair_list_cb(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct tenant_repair *t = arg;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        tenant__repair_fail(t, "tenants", reply);
+        tenant__repair_finish(t);
+        return;
+    }
+    if ((t->domains = calloc(reply->elements + 1, sizeof(*t->domains))) == NULL) {
+        tenant__repair_fail(t, "tenants", NULL);
+        tenant__repair_finish(t);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->str != NULL &&
+            (t->domains[t->n_domains] = strdup(reply->element[i]->str)) != NULL)
+            t->n_domains++;
+    tenant__repair_next(t);
+}
+
+int tenant_repair_start(struct rconn *rc, const struct keys *keys, tenant_repair_done_cb done,
+                        void *arg)
+{
+    char key[KEYS_MAX];
+    if (keys_tenants(keys, key, sizeof(key)) < 0)
+        return PR_ETOOBIG;
+    struct tenant_repair *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return PR_ENOMEM;
+    t->rc = rc;
+    t->keys = keys;
+    t->done = done;
+    t->arg = arg;
+    const char *argv[] = { "SMEMBERS", key };
+    if (rconn_cmd(rc, tenant__repair_list_cb, t, 2, argv, NULL) != 0) {
+        free(t);
+        return PR_EREDIS;
+    }
+    return 0;
 }

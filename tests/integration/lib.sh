@@ -22,7 +22,8 @@
 #   pr_msg OUT k=v.., pr_sip_request F   one raw request over mutual TLS
 #   pr_expect_status CODE F, pr_status, pr_header   response checks ($RESP)
 #   pr_sipclient idle|trickle|sendidle|ping|hold    misbehaving clients
-#   pr_xlen PROV, pr_entries PROV        what the provider stream holds
+#   pr_xlen PROV, pr_entries PROV        what the provider streams hold (all shards)
+#   pr_shard_of PROV TOKEN, pr_qkey K REST   the queue shard layout (relay/keys.h)
 #   pr_wait_for SECS CMD, pr_stop PID    polling, stopping
 #   pr_wait_log FILE RE PID              readiness by a log line
 #
@@ -515,8 +516,34 @@ pr_expect_status() {
 }
 
 # ---- redis views ------------------------------------------------------------
-pr_stream_key() { echo "pr:{q}:in:$1"; }
-pr_xlen() { rcli XLEN "$(pr_stream_key "$1")"; }
+# The queue has PR_REDIS_SHARDS shards (redis.shards, default 1); a
+# notification of provider P for token T lives in shard
+# k = FNV-1a-32(P NUL T) mod S, its keys tagged {q<k>} (relay/keys.h).
+pr_shards() { echo "${PR_REDIS_SHARDS:-1}"; }
+pr_shard_of() {
+    local s="$1" t="$2" h=2166136261 i c
+    for ((i = 0; i < ${#s}; i++)); do
+        printf -v c '%d' "'${s:i:1}"
+        h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
+    done
+    h=$(( (h * 16777619) & 0xffffffff ))     # the NUL between provider and token
+    for ((i = 0; i < ${#t}; i++)); do
+        printf -v c '%d' "'${t:i:1}"
+        h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
+    done
+    echo $(( h % $(pr_shards) ))
+}
+# pr_qkey K REST: the key "pr:{q<K>}:REST" of shard K.
+pr_qkey() { echo "pr:{q$1}:$2"; }
+# pr_stream_key PROV [SHARD]: one shard's stream (shard 0 by default: with
+# one shard, the stream); pr_stream_keys PROV: every shard's.
+pr_stream_key() { pr_qkey "${2:-0}" "in:$1"; }
+pr_stream_keys() { local k; for ((k = 0; k < $(pr_shards); k++)); do pr_stream_key "$1" "$k"; done; }
+pr_xlen() {
+    local key n=0
+    for key in $(pr_stream_keys "$1"); do n=$(( n + $(rcli XLEN "$key") )); done
+    echo "$n"
+}
 
 # ---- the sandbox (fake APNs/FCM/MPNS) ---------------------------------------
 # pr_run_sandbox NAME H2_PORT MPNS_PORT [ARGS...]: starts pushrelay-sandbox
@@ -579,9 +606,23 @@ pr_boot() {
 # sandbox's behaviour markers, tests/sandbox/sb_behaviour.h), padded with 'a'.
 pr_hex() { printf '%s%s' "$1" "$(printf "%0$(( 64 - ${#1} ))d" 0 | tr 0 a)"; }
 
-# pr_entries PROVIDER: the provider stream as JSON
-# [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE).
-pr_entries() { rcli --json XRANGE "$(pr_stream_key "$1")" - +; }
+# pr_entries PROVIDER: the provider streams of every shard as one JSON list
+# [[entry-id, [field, value, ...]], ...] (redis-cli --json XRANGE), by entry id.
+pr_entries() {
+    local key
+    for key in $(pr_stream_keys "$1"); do rcli --json XRANGE "$key" - +; done | python3 -c '
+import json, sys
+dec, text, out = json.JSONDecoder(), sys.stdin.read(), []
+i = 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    part, i = dec.raw_decode(text, i)
+    out += part
+out.sort(key=lambda e: tuple(int(x) for x in e[0].split("-")))
+print(json.dumps(out))'
+}
 
 # pr_sb_delivered [PROVIDER]: deliveries (default apns) the sandbox of
 # pr_start_sandbox counted so far; 0 while it does not answer.

@@ -17,9 +17,9 @@ pr_sipp message "$N" -inf "$T/in.csv" || fail "sipp: not every MESSAGE was answe
 assert_eq "$N" "$(pr_sipp_stat message 'SuccessfulCall(C)')" "sipp calls answered 202"
 assert_eq 0 "$(pr_sipp_stat message 'FailedCall(C)')" "sipp failed calls"
 
-assert_eq "$N" "$(pr_xlen apns)" "entries in $(pr_stream_key apns)"
-assert_eq 0 "$(pr_xlen fcm)" "entries in $(pr_stream_key fcm)"
-assert_eq 0 "$(pr_xlen mpns)" "entries in $(pr_stream_key mpns)"
+assert_eq "$N" "$(pr_xlen apns)" "entries in the apns streams"
+assert_eq 0 "$(pr_xlen fcm)" "entries in the fcm streams"
+assert_eq 0 "$(pr_xlen mpns)" "entries in the mpns streams"
 
 # Every entry matches the CSV row with its id, and no id is queued twice.
 pr_entries apns >"$T/entries.json"

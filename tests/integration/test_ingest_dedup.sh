@@ -49,6 +49,7 @@ print(len({dict(zip(kv[0::2],kv[1::2]))["id"] for _,kv in json.load(sys.stdin)} 
     "distinct sipp ids queued"
 
 # The dedup key lives for the configured window (dedup_window_s = 300).
-ttl=$(rcli TTL "pr:dedup:contoso.com:dup-1")
-[ "$ttl" -gt 0 ] && [ "$ttl" -le 300 ] || fail "pr:dedup:contoso.com:dup-1 TTL $ttl, want 1..300"
+DEDUP_KEY=$(pr_qkey "$(pr_shard_of apns "$(printf 'a1%.0s' $(seq 32))")" dedup:contoso.com:dup-1)
+ttl=$(rcli TTL "$DEDUP_KEY")
+[ "$ttl" -gt 0 ] && [ "$ttl" -le 300 ] || fail "$DEDUP_KEY TTL $ttl, want 1..300"
 pass "dedup key TTL $ttl s"

@@ -69,8 +69,9 @@ assert_eq pong "$(pr_sipclient ping)" "RFC 5626 CRLF keep-alive"
 
 # ---- 410: token recorded dead ----
 DEAD=$(printf 'd4%.0s' $(seq 32))
-rcli HSET "pr:token:apns:$DEAD" reason Unregistered since "$(date +%s)000" >/dev/null
-rcli EXPIRE "pr:token:apns:$DEAD" 3600 >/dev/null
+DEAD_KEY=$(pr_qkey "$(pr_shard_of apns "$DEAD")" "token:apns:$DEAD")
+rcli HSET "$DEAD_KEY" reason Unregistered since "$(date +%s)000" >/dev/null
+rcli EXPIRE "$DEAD_KEY" 3600 >/dev/null
 expect 410 "MESSAGE to a token known dead" prid="$DEAD"
 
 # ---- the same refusals through sipp: unknown app, each logged 404 ----

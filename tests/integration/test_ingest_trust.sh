@@ -24,7 +24,10 @@ assert_eq 403 "$(pr_status "$RESP")" "contoso.com MESSAGE from edge.fabrikam.com
 # A certificate from the right CA whose name is no registered edge: 403.
 RESP=$(PR_EDGE=edge.unlisted.example pr_sip_request "$T/contoso") || fail "no response to an unlisted edge"
 assert_eq 403 "$(pr_status "$RESP")" "contoso.com MESSAGE from edge.unlisted.example"
-# A domain that was never enabled, from its own (CA-signed) edge: 403.
+# A domain that was never enabled, from its own (CA-signed) edge: 403, once
+# the listener has checked the tenant copies (before: 503, relay/queue.c).
+pr_wait_for 60 grep -q 'tenant: shard copies of .* checked' "$T/relay.log" ||
+    fail "the listener logged no pass over the tenant copies"
 pr_gen_edge edge.northwind.com
 pr_msg "$T/northwind" domain=northwind.com
 RESP=$(PR_EDGE=edge.northwind.com pr_sip_request "$T/northwind") || fail "no response for a domain not enabled"

@@ -17,7 +17,11 @@ sed -i 's/^redis = { \(.*\) };$/redis = { \1 wait_replicas = 1; wait_timeout_ms 
 grep -q 'wait_replicas = 1;' "$T/relay.conf" || fail "could not set wait_replicas in the test config"
 pr_start_relay listener
 pr_enable contoso.com edge.contoso.com
-replica_xlen() { redis-cli -p "$REPLICA_PORT" XLEN "$(pr_stream_key apns)"; }
+replica_xlen() {     # the APNs streams of every shard, on the replica
+    local key n=0
+    for key in $(pr_stream_keys apns); do n=$(( n + $(redis-cli -p "$REPLICA_PORT" XLEN "$key") )); done
+    echo "$n"
+}
 
 echo "== with the replica: 202, and the replica already holds the entry"
 pr_msg "$T/one" id=wait-one

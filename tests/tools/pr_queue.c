@@ -1,11 +1,13 @@
 /*
  * pr_queue.c - test tool: queues notifications straight into a provider
- * stream exactly as the listener does (XADD <p>{q}:in:<provider> * id ..
- * domain .. n <notification JSON>), so dispatcher tests can pre-load work
- * without the SIP side. Not installed.
+ * stream exactly as the listener does (XADD <p>{q<k>}:in:<provider> * id ..
+ * domain .. n <notification JSON>, k the shard of provider and token among
+ * --shards S, default 1), so dispatcher tests can pre-load work without the
+ * SIP side. Not installed.
  *
  *   pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider apns|fcm|mpns] [--app ID]
  *            [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]
+ *            [--shards S]
  *
  * Notification i (from --start, default 0) gets id "<id-prefix><i>" and,
  * unless --token is given, token "tok<i>" (hex for APNs: 64 hex digits
@@ -24,13 +26,14 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: pr_queue -p PORT [-P PREFIX] [-n COUNT] [--provider P] [--app ID]\n"
-                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]\n");
+                    "                [--domain D] [--token T] [--ttl S] [--id-prefix X] [--start N] [--trace]\n"
+                    "                [--shards S]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0;
+    int port = 6379, count = 1, ttl = 3600, start = 0, trace = 0, shards = 1;
     const char *prefix = "pr:", *provider = "apns", *app = "test-ios", *domain = "contoso.com";
     const char *token = NULL, *id_prefix = "n";
     for (int i = 1; i < argc; i += 2) {    /* every option takes a value */
@@ -51,13 +54,14 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--ttl") == 0) ttl = atoi(v);
         else if (strcmp(a, "--id-prefix") == 0) id_prefix = v;
         else if (strcmp(a, "--start") == 0) start = atoi(v);
+        else if (strcmp(a, "--shards") == 0) shards = atoi(v);
         else return usage();
     }
     struct keys keys;
     enum pr_provider p;
     char stream[KEYS_MAX];
-    if (keys_init(&keys, prefix) != 0 || pr_provider_parse(provider, &p) != 0 ||
-        keys_stream(&keys, p, stream, sizeof(stream)) < 0)
+    if (keys_init(&keys, prefix) != 0 || keys_set_shards(&keys, shards) != 0 ||
+        pr_provider_parse(provider, &p) != 0)
         return usage();
     redisContext *c = redisConnect("127.0.0.1", port);
     if (c == NULL || c->err) {
@@ -74,6 +78,11 @@ int main(int argc, char **argv)
             snprintf(tok, sizeof(tok), "%064x", i);
         else
             snprintf(tok, sizeof(tok), "tok%d", i);
+        if (keys_q_stream(&keys, keys_shard_of(&keys, p, tok, strlen(tok)), p, stream,
+                          sizeof(stream)) < 0) {
+            rc = 2;
+            break;
+        }
         struct pr_notif n;
         notif_init(&n);
         n.provider = p;

@@ -21,10 +21,9 @@
 Environment: PR_HOST, PR_PORT, PR_CA, PR_CERT/PR_KEY ("" = no client cert),
 PR_TIMEOUT (seconds to wait for each response; default 60, a ceiling a slow
 machine does not reach: "hold" reports "refused" only for a connection the
-server closed or reset, never for a slow one),
-PR_SEND_EARLY_IN_SECOND=1 (send: once connected, wait for the start of a
-wall-clock second, so that a burst lands in one rate-limit window however
-long start-up and the TLS handshake took).
+server closed or reset, never for a slow one).
+"send" writes the whole FILE at once: the relay reads a burst in one go and
+counts it in one rate-limit second.
 Exit codes: 0 done, 3 TLS handshake refused, 4 closed before a full
 response, 5 timeout.
 """
@@ -129,10 +128,6 @@ def main():
             data = open(sys.argv[2], "rb").read()
             n = int(sys.argv[3]) if len(sys.argv) > 3 else 1
             s = tls_connect()
-            if os.environ.get("PR_SEND_EARLY_IN_SECOND"):
-                now = time.time()
-                if now % 1 > 0.05:
-                    time.sleep(1.02 - now % 1)
             s.sendall(data)
             buf = b""
             for _ in range(n):

@@ -1,0 +1,287 @@
+/*
+ * test_queue.c - the listener's ingest batching (relay/queue.c) with queue
+ * shards: one script call per shard per loop turn, each naming the keys of
+ * one shard only ({q<k>}), every request of the turn counted in the same
+ * rate second, and each verdict handed to its own request whatever order
+ * the shards' replies come back in. The Redis connection is a stand-in
+ * defined here that keeps each command's arguments and its callback, so a
+ * test plays Redis's replies itself. test_shards_ingest.sh runs the same
+ * against a real redis-server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "pushrelay/error.h"
+#include "queue.h"
+
+/* ------------------------------------------------------------------------
+ * The stand-in connection
+ * ------------------------------------------------------------------------ */
+
+#define REC_MAX 16
+#define REC_ARGS 64
+
+struct rec_cmd {
+    int argc;
+    char *argv[REC_ARGS];
+    rconn_reply_cb cb;
+    void *arg;
+};
+
+struct rconn {
+    struct cfg_redis cfg;
+    struct rec_cmd cmds[REC_MAX];
+    int n;
+};
+
+int rconn_connected(const struct rconn *rc)
+{
+    (void)rc;
+    return 1;
+}
+
+const struct cfg_redis *rconn_cfg(const struct rconn *rc)
+{
+    return &rc->cfg;
+}
+
+void rconn_saw_error(struct rconn *rc, const char *err)
+{
+    (void)rc;
+    (void)err;
+}
+
+int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
+              const size_t *argvlen)
+{
+    assert_true(rc->n < REC_MAX);
+    assert_true(argc <= REC_ARGS);
+    struct rec_cmd *c = &rc->cmds[rc->n++];
+    c->argc = argc;
+    for (int i = 0; i < argc; i++)
+        c->argv[i] = strndup(argv[i], argvlen != NULL ? argvlen[i] : strlen(argv[i]));
+    c->cb = cb;
+    c->arg = arg;
+    return 0;
+}
+
+static void rec_clear(struct rconn *rc)
+{
+    for (int i = 0; i < rc->n; i++)
+        for (int j = 0; j < rc->cmds[i].argc; j++)
+            free(rc->cmds[i].argv[j]);
+    rc->n = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Fixtures
+ * ------------------------------------------------------------------------ */
+
+#define SHARDS 8
+
+static void on_verdict(void *arg, const struct queue_verdict *v)
+{
+    int *slot = arg;
+    *slot = v->duplicate ? 2020 : v->status;     /* 2020: 202 "dup" */
+}
+
+/* token_in writes the first FCM token "tok-<i>", i >= 'from', of shard 'shard'; returns i. */
+static int token_in(const struct keys *k, unsigned shard, int from, char *buf, size_t len)
+{
+    for (int i = from; i < 100000; i++) {
+        snprintf(buf, len, "tok-%d", i);
+        if (keys_shard_of(k, PR_PROVIDER_FCM, buf, strlen(buf)) == shard)
+            return i;
+    }
+    fail_msg("no token in shard %u", shard);
+    return -1;
+}
+
+static void ingest(struct queue *q, const char *token, const char *id, int *slot)
+{
+    struct pr_notif n;
+    notif_init(&n);
+    n.id = (char *)id;
+    n.domain = "contoso.com";
+    n.provider = PR_PROVIDER_FCM;
+    n.app = "lync-android";
+    n.token = (char *)token;
+    n.event = PR_EVENT_IM;
+    n.ttl_s = 60;
+    const char *sans[] = { "edge.contoso.com" };
+    assert_int_equal(queue_ingest(q, &n, sans, 1, on_verdict, slot), 0);
+}
+
+/* The script call's layout (relay/queue.c): argv[3 + i] are the keys. */
+static int call_nkeys(const struct rec_cmd *c)
+{
+    return atoi(c->argv[2]);
+}
+
+static const char *call_argv(const struct rec_cmd *c, int i)     /* ARGV[i], 1-based */
+{
+    return c->argv[2 + call_nkeys(c) + i];
+}
+
+/* reply_of builds the script's reply: per notification {status, text, 0}. */
+static redisReply *reply_of(int n, const int *status, const char *const *text)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = (size_t)(3 * n);
+    r->element = calloc(r->elements, sizeof(*r->element));
+    for (int i = 0; i < n; i++) {
+        redisReply *st = calloc(1, sizeof(*st)), *tx = calloc(1, sizeof(*tx)), *ra = calloc(1, sizeof(*ra));
+        st->type = REDIS_REPLY_INTEGER;
+        st->integer = status[i];
+        tx->type = REDIS_REPLY_STRING;
+        tx->str = strdup(text[i]);
+        tx->len = strlen(text[i]);
+        ra->type = REDIS_REPLY_INTEGER;
+        r->element[3 * i] = st;
+        r->element[3 * i + 1] = tx;
+        r->element[3 * i + 2] = ra;
+    }
+    return r;
+}
+
+static void reply_free(redisReply *r)
+{
+    for (size_t i = 0; i < r->elements; i++) {
+        free(r->element[i]->str);
+        free(r->element[i]);
+    }
+    free(r->element);
+    free(r);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests
+ * ------------------------------------------------------------------------ */
+
+static void one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shards_keys(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct rconn rc = { .n = 0 };
+    struct keys keys;
+    struct queue *q = NULL;
+    char ta1[32], tb[32], ta2[32], tag_a[16], tag_b[16];
+    int s1 = 0, s2 = 0, s3 = 0;
+
+    keys_init(&keys, "pr:");
+    keys_set_shards(&keys, SHARDS);
+    assert_int_equal(queue_new(base, &rc, &keys, 1000, 300, &q), 0);
+    token_in(&keys, 2, token_in(&keys, 2, 0, ta1, sizeof(ta1)) + 1, ta2, sizeof(ta2));
+    token_in(&keys, 5, 0, tb, sizeof(tb));
+
+    /* shard 2, shard 5, shard 2 in one loop turn */
+    ingest(q, ta1, "id-1", &s1);
+    ingest(q, tb, "id-2", &s2);
+    ingest(q, ta2, "id-3", &s3);
+    assert_int_equal(rc.n, 0);          /* nothing before the turn ends */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 2);
+
+    snprintf(tag_a, sizeof(tag_a), "pr:{q2}:");
+    snprintf(tag_b, sizeof(tag_b), "pr:{q5}:");
+    const struct rec_cmd *a = &rc.cmds[0], *b = &rc.cmds[1];
+    assert_string_equal(a->argv[0], "EVALSHA");
+    assert_int_equal(call_nkeys(a), 10);    /* two notifications, 5 keys each */
+    assert_int_equal(call_nkeys(b), 5);
+    for (int i = 0; i < 10; i++)
+        assert_memory_equal(a->argv[3 + i], tag_a, strlen(tag_a));
+    for (int i = 0; i < 5; i++)
+        assert_memory_equal(b->argv[3 + i], tag_b, strlen(tag_b));
+    assert_string_equal(a->argv[3], "pr:{q2}:tenant:contoso.com");
+    assert_string_equal(a->argv[5], "pr:{q2}:in:fcm");
+    assert_string_equal(a->argv[6], "pr:{q2}:dedup:contoso.com:id-1");
+    assert_string_equal(a->argv[11], "pr:{q2}:dedup:contoso.com:id-3");
+    /* ARGV: high water, dedup window, count, shards */
+    assert_string_equal(call_argv(a, 1), "1000");
+    assert_string_equal(call_argv(a, 2), "300");
+    assert_string_equal(call_argv(a, 3), "2");
+    assert_string_equal(call_argv(a, 4), "8");
+    assert_string_equal(call_argv(a, 5), "0");      /* copies not checked yet */
+    assert_string_equal(call_argv(b, 3), "1");
+
+    /* Every request of the turn counts in one second: the same rate key tail. */
+    const char *r1 = strrchr(a->argv[7], ':'), *r3 = strrchr(a->argv[12], ':'),
+               *r2 = strrchr(b->argv[7], ':');
+    assert_memory_equal(a->argv[7], "pr:{q2}:rate:contoso.com:", strlen("pr:{q2}:rate:contoso.com:"));
+    assert_memory_equal(b->argv[7], "pr:{q5}:rate:contoso.com:", strlen("pr:{q5}:rate:contoso.com:"));
+    assert_string_equal(r1, r3);
+    assert_string_equal(r1, r2);
+
+    /* Shard 5 answers first: each verdict still reaches its own request. */
+    redisReply *rb = reply_of(1, (const int[]){ 202 }, (const char *const[]){ "1-1" });
+    b->cb(&rc, rb, b->arg);
+    reply_free(rb);
+    assert_int_equal(s2, 202);
+    assert_int_equal(s1, 0);
+    assert_int_equal(s3, 0);
+    redisReply *ra = reply_of(2, (const int[]){ 403, 202 }, (const char *const[]){ "no", "dup" });
+    a->cb(&rc, ra, a->arg);
+    reply_free(ra);
+    assert_int_equal(s1, 403);
+    assert_int_equal(s3, 2020);
+
+    queue_free(q);
+    rec_clear(&rc);
+    event_base_free(base);
+}
+
+static void with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct rconn rc = { .n = 0 };
+    struct keys keys;
+    struct queue *q = NULL;
+    int s[3] = { 0 };
+
+    keys_init(&keys, "pr:");
+    assert_int_equal(queue_new(base, &rc, &keys, 10, 60, &q), 0);
+    ingest(q, "tok-a", "a", &s[0]);
+    ingest(q, "tok-b", "b", &s[1]);
+    ingest(q, "tok-c", "c", &s[2]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 1);
+    assert_int_equal(call_nkeys(&rc.cmds[0]), 15);
+    for (int i = 0; i < 15; i++)
+        assert_memory_equal(rc.cmds[0].argv[3 + i], "pr:{q0}:", 8);
+    assert_string_equal(call_argv(&rc.cmds[0], 4), "1");
+    assert_string_equal(call_argv(&rc.cmds[0], 5), "0");
+    /* Redis gone before it answered: every request is answered 503. */
+    rc.cmds[0].cb(&rc, NULL, rc.cmds[0].arg);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(s[i], 503);
+    /* Once the listener checked the tenant copies, the script hears of it. */
+    queue_copies_checked(q);
+    int s4 = 0;
+    ingest(q, "tok-d", "d", &s4);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 2);
+    assert_string_equal(call_argv(&rc.cmds[1], 5), "1");
+    rc.cmds[1].cb(&rc, NULL, rc.cmds[1].arg);
+    assert_int_equal(s4, 503);
+    queue_free(q);
+    rec_clear(&rc);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shards_keys),
+        cmocka_unit_test(with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
