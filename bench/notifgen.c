@@ -4,10 +4,17 @@
  * benchmark without going through the listener.
  *
  * What it does: builds each record with notif_encode() (the one encoding the
- * listener and the dispatcher share) and the stream key with keys_stream(),
- * so the entries are exactly what the listener would have queued:
+ * listener and the dispatcher share) and the stream key of the record's
+ * shard with keys_shard_of() and keys_q_stream() (--shards S as in
+ * redis.shards), so the entries are exactly what the listener would have
+ * queued:
  *
- *   XADD <prefix>{q}:in:<provider> *  id <push id>  domain <domain>  n <record JSON>
+ *   XADD <prefix>{q<k>}:in:<provider> *  id <push id>  domain <domain>  n <record JSON>
+ *
+ * --retry-due MS writes them as retries due at epoch MS instead
+ * (ZADD <prefix>{q<k>}:retry MS <record JSON>); --old-layout uses the keys
+ * from before shards (<prefix>{q}:in:<provider>, <prefix>{q}:retry), to
+ * test the upgrade path.
  *
  * Every record has a unique id and a unique 64-hex device token (prefix +
  * counter) and a TTL of one hour, so none expires during the run.
@@ -44,12 +51,14 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "count", 1, 0, 'n' },  { "domain", 1, 0, 'd' },       { "app", 1, 0, 'a' },
         { "provider", 1, 0, 'p' }, { "token-prefix", 1, 0, 't' }, { "prefix", 1, 0, 'P' },
-        { "body-bytes", 1, 0, 'b' }, { 0, 0, 0, 0 },
+        { "body-bytes", 1, 0, 'b' }, { "shards", 1, 0, 's' },     { "old-layout", 0, 0, 'o' },
+        { "retry-due", 1, 0, 'r' }, { 0, 0, 0, 0 },
     };
     unsigned long long count = 0;
     const char *domain = "contoso.com", *app = "lync-ios", *prov = "apns";
     const char *token_prefix = "0d", *key_prefix = "pr:";
-    int body_bytes = 12, ch;
+    int body_bytes = 12, ch, shards = 1, old_layout = 0;
+    long long retry_due = -1;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'n': count = strtoull(optarg, NULL, 10); break;
@@ -59,6 +68,9 @@ int main(int argc, char **argv)
         case 't': token_prefix = optarg; break;
         case 'P': key_prefix = optarg; break;
         case 'b': body_bytes = atoi(optarg); break;
+        case 's': shards = atoi(optarg); break;
+        case 'o': old_layout = 1; break;
+        case 'r': retry_due = strtoll(optarg, NULL, 10); break;
         default: goto usage;
         }
     }
@@ -70,8 +82,10 @@ int main(int argc, char **argv)
         strspn(token_prefix, "0123456789abcdef") != plen || body_bytes < 0 || body_bytes > 4000)
         goto usage;
     if (pr_provider_parse(prov, &provider) != 0 || keys_init(&keys, key_prefix) != 0 ||
-        keys_stream(&keys, provider, stream, sizeof(stream)) < 0)
+        keys_set_shards(&keys, shards) != 0 || (retry_due < -1))
         goto usage;
+    char due[24];
+    snprintf(due, sizeof(due), "%lld", retry_due);
 
     char body[4001];
     for (int i = 0; i < body_bytes; i++)
@@ -108,6 +122,24 @@ int main(int argc, char **argv)
             fprintf(stderr, "notifgen: encode: %s\n", pr_strerror(rc));
             return 1;
         }
+        unsigned k = keys_shard_of(&keys, provider, token, strlen(token));
+        int kl = retry_due >= 0 ? (old_layout ? keys_retry(&keys, stream, sizeof(stream))
+                                              : keys_q_retry(&keys, k, stream, sizeof(stream)))
+                                : (old_layout ? keys_stream(&keys, provider, stream, sizeof(stream))
+                                              : keys_q_stream(&keys, k, provider, stream, sizeof(stream)));
+        if (kl < 0) {
+            free(json);
+            goto usage;
+        }
+        if (retry_due >= 0) {
+            fputs("*4\r\n", stdout);
+            resp_str(stdout, "ZADD");
+            resp_str(stdout, stream);
+            resp_str(stdout, due);
+            resp_arg(stdout, json, len);
+            free(json);
+            continue;
+        }
         fputs("*9\r\n", stdout);
         resp_str(stdout, "XADD");
         resp_str(stdout, stream);
@@ -125,6 +157,7 @@ int main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: notifgen --count N [--domain contoso.com] [--app lync-ios] "
                     "[--provider apns] [--token-prefix HEX] [--prefix pr:] [--body-bytes B]\n"
+                    "                [--shards S] [--old-layout] [--retry-due EPOCH_MS]\n"
                     "  writes XADD commands for `redis-cli --pipe` to stdout\n");
     return 2;
 }

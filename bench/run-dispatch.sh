@@ -39,7 +39,7 @@ command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-
 bench_pki
 pr_start_redis
 
-STREAM='pr:{q}:in:apns'
+STREAM='pr:{q0}:in:apns'     # redis.shards = 1 (the default): shard 0
 SB_PORT=$(pr_free_port)
 SIP_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf
@@ -111,7 +111,7 @@ t1=$(now_ms)
 DISP_HWM=$(bench_rss "$DISP_PID")
 sleep 0.1                       # the sandbox flushes its record every 10 ms
 DELIVERED=$(records 0d)
-DEAD=$(rcli XLEN 'pr:{q}:dead')
+DEAD=$(rcli XLEN 'pr:{q0}:dead')
 [ "$WITH_CPU" = no ] || cpu_end "sandbox" "$DISP_PID" "$SANDBOX_PID" "$QUEUE"
 DISP_RATE=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $t1 - $t0):.0f}')")
 # The steady rate, from the sandbox's receipt times: first to last delivery,
@@ -297,7 +297,7 @@ if [ "$WITH_NODE" = yes ]; then
     NODE_CONN="$(json_get "$NODE_DISP_STATS" sessions) HTTP/2 connection(s), $NODE_RESENT resent"
     NODE_CONN+=", $(json_get "$NODE_DISP_STATS" streams_reset) streams reset"
     NODE_CONN+=", $(json_get "$NODE_DISP_STATS" session_errors) session / $(json_get "$NODE_DISP_STATS" stream_errors) stream errors"
-    assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+    assert_eq 0 "$(rcli XLEN 'pr:{q0}:dead')" "dead letters"
     read -r NODE_DISP_RATE NODE_DISP_MS <<<"$(node_rate "$NODE_DISP_STATS")"
     NODE_DISP_START=$(python3 -c "print(f'{$QUEUE * 1000 / max(1, $n1 - $n0):.0f}')")
     pr_stop "$NODE_DISP_PID"

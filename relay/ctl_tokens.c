@@ -9,6 +9,10 @@
  * show and forget look T up under every provider unless --provider says
  * which; both exit 1 naming T when no record exists. Tokens are printed in
  * full: this is the admin's tool, and forget needs them.
+ *
+ * Records live in the queue shard of their provider and token (token.h):
+ * show and forget compute it and ask the connection serving it
+ * (ctl_redis_at); list merges every shard's index newest first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,21 +28,26 @@
 #define TOK_PAGE 50
 #define TOK_CHUNK 500       /* index entries (and pipelined record reads) per round trip */
 
-static int tok_redis_failed(struct ctl *ctl)
+static int tok_redis_failed(struct ctl *ctl, redisContext *c)
 {
     char addr[300];
+    if (c == NULL)
+        return CTL_EXIT_FAIL;   /* ctl_redis_at said which node */
     ctl_err("tokens", "cannot read the token records from Redis at %s: %s",
-            ctl_redis_addr(ctl, addr, sizeof(addr)), ctl->redis->err ? ctl->redis->errstr : "bad reply");
+            ctl_redis_addr(ctl, addr, sizeof(addr)), c->err ? c->errstr : "bad reply");
     return CTL_EXIT_FAIL;
 }
 
-/* tok_parse_key splits "<prefix>token:<provider>:<token>" from the index. */
+/* tok_parse_key splits "<prefix>{q<k>}:token:<provider>:<token>" from an index. */
 static int tok_parse_key(const struct ctl *ctl, const char *key, enum pr_provider *p, const char **token)
 {
     size_t pl = strlen(ctl->keys.prefix);
-    if (strncmp(key, ctl->keys.prefix, pl) != 0 || strncmp(key + pl, "token:", 6) != 0)
+    if (strncmp(key, ctl->keys.prefix, pl) != 0 || strncmp(key + pl, "{q", 2) != 0)
         return PR_EINVAL;
-    const char *prov = key + pl + 6, *colon = strchr(prov, ':');
+    const char *tag_end = strstr(key + pl, "}:");
+    if (tag_end == NULL || strncmp(tag_end + 2, "token:", 6) != 0)
+        return PR_EINVAL;
+    const char *prov = tag_end + 8, *colon = strchr(prov, ':');
     char name[16];
     if (colon == NULL || (size_t)(colon - prov) >= sizeof(name))
         return PR_EINVAL;
@@ -49,84 +58,125 @@ static int tok_parse_key(const struct ctl *ctl, const char *key, enum pr_provide
     return 0;
 }
 
+/* One shard's index, read newest first a chunk at a time (tok_list's merge). */
+struct tok_cursor {
+    char index[KEYS_MAX];
+    redisContext *c;
+    redisReply *chunk;          /* ZREVRANGE .. WITHSCORES: member, score, ... */
+    size_t at;                  /* next member in 'chunk' */
+    long long off;              /* rank of the chunk's first member */
+    int done;
+};
+
+/* tok_cursor_head: the cursor's newest unread member (loading the next chunk), or NULL. */
+static const redisReply *tok_cursor_head(struct tok_cursor *t, double *score, int *failed)
+{
+    char start[24], stop[24];
+    while (!t->done) {
+        if (t->chunk != NULL && t->at + 1 < t->chunk->elements) {
+            *score = strtod(t->chunk->element[t->at + 1]->str, NULL);
+            return t->chunk->element[t->at];
+        }
+        if (t->chunk != NULL) {
+            int last = t->chunk->elements < 2 * (size_t)TOK_CHUNK;
+            t->off += (long long)t->chunk->elements / 2;
+            freeReplyObject(t->chunk);
+            t->chunk = NULL;
+            if (last) {
+                t->done = 1;
+                break;
+            }
+        }
+        snprintf(start, sizeof(start), "%lld", t->off);
+        snprintf(stop, sizeof(stop), "%lld", t->off + TOK_CHUNK - 1);
+        const char *zr[] = { "ZREVRANGE", t->index, start, stop, "WITHSCORES" };
+        t->chunk = redisCommandArgv(t->c, 5, zr, NULL);
+        t->at = 0;
+        if (t->chunk == NULL || t->chunk->type != REDIS_REPLY_ARRAY) {
+            *failed = 1;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 static int tok_list(struct ctl *ctl, const char *provider, const char *domain, long long page)
 {
     enum pr_provider want = PR_PROVIDER_COUNT;
-    char index[KEYS_MAX], start[24], stop[24], age[32];
+    char age[32];
     if (provider != NULL && pr_provider_parse(provider, &want) != 0)
         return ctl_usage_error(ctl, "--provider '%s': must be apns, fcm or mpns", provider);
     int rc = ctl_redis(ctl);
     if (rc != 0)
         return rc;
-    keys_tokens(&ctl->keys, index, sizeof(index));
+    unsigned n = ctl->keys.shards;
+    struct tok_cursor *cur = calloc(n, sizeof(*cur));
+    if (cur == NULL) {
+        ctl_err("tokens list", "out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    rc = CTL_EXIT_FAIL;
+    for (unsigned s = 0; s < n; s++) {
+        keys_q_tokens(&ctl->keys, s, cur[s].index, sizeof(cur[s].index));
+        if ((cur[s].c = ctl_redis_at(ctl, cur[s].index)) == NULL)
+            goto out;
+    }
     long long skip = (page - 1) * TOK_PAGE, shown = 0, matched = 0;
     int64_t now = pr_now_ms();
-    int more = 0;
+    int more = 0, failed = 0;
+    redisContext *bad = NULL;
 
-    for (long long off = 0;; off += TOK_CHUNK) {
-        snprintf(start, sizeof(start), "%lld", off);
-        snprintf(stop, sizeof(stop), "%lld", off + TOK_CHUNK - 1);
-        const char *zr[] = { "ZREVRANGE", index, start, stop };
-        redisReply *r = redisCommandArgv(ctl->redis, 4, zr, NULL);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-            if (r != NULL)
-                freeReplyObject(r);
-            return tok_redis_failed(ctl);
-        }
-        size_t got = r->elements;
-        /* One pipelined HMGET per record of the chunk, then filter and page. */
-        redisReply *rec[TOK_CHUNK] = { 0 };
-        enum pr_provider prov[TOK_CHUNK];
-        const char *tok[TOK_CHUNK];
-        int failed = 0;
-        for (size_t i = 0; i < got; i++) {
-            tok[i] = NULL;
-            if (r->element[i]->type != REDIS_REPLY_STRING ||
-                tok_parse_key(ctl, r->element[i]->str, &prov[i], &tok[i]) != 0 ||
-                (want != PR_PROVIDER_COUNT && prov[i] != want)) {
-                tok[i] = NULL;
-                continue;
+    /* Merge the shards' indexes newest first, reading one record per token (filters need it). */
+    while (!more) {
+        struct tok_cursor *best = NULL;
+        double best_score = 0, score;
+        for (unsigned s = 0; s < n && !failed; s++) {
+            if (tok_cursor_head(&cur[s], &score, &failed) != NULL && (best == NULL || score > best_score)) {
+                best = &cur[s];
+                best_score = score;
             }
-            const char *hm[] = { "HMGET", r->element[i]->str, TOKEN_F_DOMAIN, TOKEN_F_REASON,
-                                 TOKEN_F_SINCE };
-            if (redisAppendCommandArgv(ctl->redis, 5, hm, NULL) != REDIS_OK)
-                failed = 1;
+            if (failed)
+                bad = cur[s].c;
         }
-        for (size_t i = 0; i < got && !failed; i++)
-            if (tok[i] != NULL && redisGetReply(ctl->redis, (void **)&rec[i]) != REDIS_OK)
-                failed = 1;
-        for (size_t i = 0; i < got && !failed && !more; i++) {
-            const redisReply *h = rec[i];
-            if (tok[i] == NULL || h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3)
-                continue;
-            if (h->element[2]->type != REDIS_REPLY_STRING)
-                continue;           /* expired record whose index entry was not trimmed yet */
+        if (failed || best == NULL)
+            break;
+        const redisReply *m = best->chunk->element[best->at];
+        best->at += 2;
+        enum pr_provider prov;
+        const char *tok;
+        if (m->type != REDIS_REPLY_STRING || tok_parse_key(ctl, m->str, &prov, &tok) != 0 ||
+            (want != PR_PROVIDER_COUNT && prov != want))
+            continue;
+        const char *hm[] = { "HMGET", m->str, TOKEN_F_DOMAIN, TOKEN_F_REASON, TOKEN_F_SINCE };
+        redisReply *h = redisCommandArgv(best->c, 5, hm, NULL);
+        if (h == NULL) {
+            failed = 1;
+            bad = best->c;
+            break;
+        }
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 3 &&
+            h->element[2]->type == REDIS_REPLY_STRING) {   /* else expired, index not trimmed yet */
             const char *dom = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : "";
             const char *reason = h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "";
-            if (domain != NULL && strcmp(dom, domain) != 0)
-                continue;
-            if (matched++ < skip)
-                continue;
-            if (shown == TOK_PAGE) {
-                more = 1;
-                break;
+            if ((domain == NULL || strcmp(dom, domain) == 0) && matched++ >= skip) {
+                if (shown == TOK_PAGE) {
+                    more = 1;
+                } else {
+                    if (shown++ == 0)
+                        printf("%-8s %-24s %-20s %-10s %s\n", "PROVIDER", "DOMAIN", "REASON", "AGE",
+                               "TOKEN");
+                    printf("%-8s %-24s %-20s %-10s %s\n", pr_provider_name(prov), dom[0] ? dom : "-",
+                           reason[0] ? reason : "-",
+                           ctl_time_age(strtoll(h->element[2]->str, NULL, 10), now, age, sizeof(age)),
+                           tok);
+                }
             }
-            if (shown++ == 0)
-                printf("%-8s %-24s %-20s %-10s %s\n", "PROVIDER", "DOMAIN", "REASON", "AGE", "TOKEN");
-            printf("%-8s %-24s %-20s %-10s %s\n", pr_provider_name(prov[i]), dom[0] ? dom : "-",
-                   reason[0] ? reason : "-",
-                   ctl_time_age(strtoll(h->element[2]->str, NULL, 10), now, age, sizeof(age)), tok[i]);
         }
-        for (size_t i = 0; i < got; i++)
-            if (rec[i] != NULL)
-                freeReplyObject(rec[i]);
-        if (failed) {
-            freeReplyObject(r);
-            return tok_redis_failed(ctl);
-        }
-        freeReplyObject(r);
-        if (more || got < TOK_CHUNK)
-            break;
+        freeReplyObject(h);
+    }
+    if (failed) {
+        rc = tok_redis_failed(ctl, bad);
+        goto out;
     }
     if (shown == 0 && page > 1)
         printf("no dead tokens on page %lld\n", page);
@@ -134,7 +184,13 @@ static int tok_list(struct ctl *ctl, const char *provider, const char *domain, l
         printf("no dead tokens recorded\n");
     else if (more)
         printf("(page %lld; more on --page %lld)\n", page, page + 1);
-    return CTL_EXIT_OK;
+    rc = CTL_EXIT_OK;
+out:
+    for (unsigned s = 0; s < n; s++)
+        if (cur[s].chunk != NULL)
+            freeReplyObject(cur[s].chunk);
+    free(cur);
+    return rc;
 }
 
 /* tok_show prints the record of T under --provider, or under every provider that has one. */
@@ -152,7 +208,13 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
         if (only != PR_PROVIDER_COUNT && p != (int)only)
             continue;
         struct token_info ti;
-        int g = token_get(ctl->redis, &ctl->keys, (enum pr_provider)p, token, &ti);
+        char key[KEYS_MAX];
+        redisContext *at = NULL;
+        int g = token_key(&ctl->keys, (enum pr_provider)p, token, key, sizeof(key)) < 0
+                    ? PR_ETOOBIG
+                    : (at = ctl_redis_at(ctl, key)) == NULL
+                          ? PR_EREDIS
+                          : token_get(at, &ctl->keys, (enum pr_provider)p, token, &ti);
         if (g == PR_ENOTFOUND)
             continue;
         if (g == PR_ETOOBIG) {
@@ -160,7 +222,7 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
             return CTL_EXIT_USAGE;
         }
         if (g != 0)
-            return tok_redis_failed(ctl);
+            return tok_redis_failed(ctl, at);
         if (found++)
             printf("\n");
         printf("token:              %s\n", token);
@@ -195,7 +257,13 @@ static int tok_forget(struct ctl *ctl, const char *token, const char *provider)
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         if (only != PR_PROVIDER_COUNT && p != (int)only)
             continue;
-        int g = token_forget(ctl->redis, &ctl->keys, (enum pr_provider)p, token);
+        char key[KEYS_MAX];
+        redisContext *c = NULL;
+        int g = token_key(&ctl->keys, (enum pr_provider)p, token, key, sizeof(key)) < 0
+                    ? PR_ETOOBIG
+                    : (c = ctl_redis_at(ctl, key)) == NULL
+                          ? PR_EREDIS
+                          : token_forget(c, &ctl->keys, (enum pr_provider)p, token);
         if (g == PR_ENOTFOUND)
             continue;
         if (g == PR_ETOOBIG) {
@@ -203,7 +271,7 @@ static int tok_forget(struct ctl *ctl, const char *token, const char *provider)
             return CTL_EXIT_USAGE;
         }
         if (g != 0)
-            return tok_redis_failed(ctl);
+            return tok_redis_failed(ctl, c);
         printf("forgot dead %s token %s: pushes to it are accepted again\n",
                pr_provider_name((enum pr_provider)p), token);
         found++;

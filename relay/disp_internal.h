@@ -25,6 +25,31 @@
 #define DISP_ID_BUCKETS 4096
 #define DISP_DEAD_MAXLEN "100000"
 #define DISP_BATCH_MAX 256              /* jobs per MULTI/EXEC */
+#define DISP_KEY_MAX (KEYS_PREFIX_MAX + 48)     /* a queue key: prefix + "{q16383}:in:webpush" */
+
+/*
+ * Where entries are read from: one queue shard (keys with tag {q<k>}), or
+ * the layout before shards (<p>{q}:...), read on a single Redis only until
+ * it is drained after an upgrade. d->src[0 .. S-1] are the shards, d->src[S]
+ * the old layout.
+ */
+struct disp_src {
+    unsigned shard;                     /* k; S for the old layout */
+    char stream[PR_PROVIDER_COUNT][DISP_KEY_MAX];
+    char retry[DISP_KEY_MAX];
+    char dead[DISP_KEY_MAX];
+    char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
+};
+
+/*
+ * The old layout's life in this process: checked when the reading
+ * connection comes up, read while it holds entries, drained once.
+ */
+enum disp_legacy {
+    DISP_LEGACY_NONE,                   /* cluster mode, or nothing found at start */
+    DISP_LEGACY_DRAINING,               /* read like one more shard */
+    DISP_LEGACY_DRAINED,                /* emptied by this process */
+};
 
 /*
  * Where a job is. A job lives from the moment its stream entry is read (or
@@ -42,6 +67,7 @@ enum disp_job_state {
 
 struct disp_job {
     struct disp *d;
+    unsigned src;                       /* index in d->src of the shard it came from */
     enum pr_provider stream;            /* the stream the entry came from */
     char entry_id[DISP_ENTRY_ID_MAX];
     char *f_id;                         /* stream fields as read (kept for dead letters), */
@@ -133,7 +159,11 @@ struct disp {
     const struct cfg *cfg;
     struct keys keys;
     char consumer[160];                 /* node_id-pid */
-    char stream_keys[PR_PROVIDER_COUNT][KEYS_MAX];
+    struct disp_src *src;               /* S shards, then the old layout */
+    unsigned n_shards;                  /* S */
+    int per_shard;                      /* Redis Cluster: no command names two shards */
+    enum disp_legacy legacy;
+    int legacy_checking;                /* the check or drain probe is outstanding */
 
     struct rconn *rc_read;              /* blocking XREADGROUP only */
     struct rconn *rc;                   /* writes, mover, reclaim */
@@ -153,19 +183,27 @@ struct disp {
     struct disp_fifo finished;          /* writes for the next batch */
     int n_finished;
 
+    struct disp_fifo *by_src;           /* disp_finished_flush's per-source batches */
+    unsigned *touched;                  /* the sources with jobs in by_src */
+
     int groups_pending;                 /* XGROUP CREATE replies outstanding */
     int groups_failed;                  /* of the last round of XGROUP CREATE */
     int groups_ready;
-    int reading;                        /* an XREADGROUP is outstanding */
+    int reading;                        /* XREADGROUP replies outstanding */
+    long read_got;                      /* entries the current per-shard round brought */
+    int idle_ms;                        /* per-shard reads: wait before the next round */
     int reclaiming;                     /* XAUTOCLAIM replies outstanding */
-    char claim_cursor[PR_PROVIDER_COUNT][DISP_ENTRY_ID_MAX];
-    int moving;                         /* a mover EVAL is outstanding */
+    unsigned reclaim_next;              /* round-robin: the next source to reclaim */
+    int moving;                         /* mover EVALs outstanding */
+    long moved_full;                    /* of this mover round: shards with a full batch */
+    unsigned mover_next;                /* round-robin: the next shard's retries to move */
     uint64_t rnd;                       /* xorshift state for retry jitter */
 
     struct event *kick;                 /* deferred pump: start jobs, read more */
     struct event *flush_ev;             /* deferred batch write of d->finished */
     struct event *wait_timer;           /* restart DISP_JOB_WAIT jobs */
     struct event *read_retry;           /* read again after an error reply */
+    struct event *read_idle;            /* per-shard reads: the next round after an empty one */
     struct event *reclaim_timer;
     struct event *sweep_timer;          /* forget long-gone consumers */
     struct event *mover_timer;
@@ -200,6 +238,19 @@ static inline int disp_closing(const struct disp *d)
 
 /* dispatcher.c */
 
+/* disp_n_src: the sources read now: the S shards, plus the old layout while it drains. */
+static inline unsigned disp_n_src(const struct disp *d)
+{
+    return d->n_shards + (d->legacy == DISP_LEGACY_DRAINING ? 1u : 0u);
+}
+
+/*
+ * disp_job_shard: the shard whose keys hold the outcome of 'j': the shard
+ * it was read from, so one transaction touches one shard; a job of the old
+ * layout goes to the shard its provider and token hash to (0 if unreadable).
+ */
+unsigned disp_job_shard(const struct disp_job *j);
+
 /* disp_phase_enter advances 'd' to 'phase'; a phase never goes back. */
 void disp_phase_enter(struct disp *d, enum disp_phase phase);
 
@@ -213,11 +264,14 @@ long disp_room(const struct disp *d);
 
 /*
  * disp_job_add queues stream entry 'e' ([id, [field, value, ...]]) of the
- * stream of 'p' in the backlog, unless it is already in flight here or was
+ * stream of 'p' in source 'src' in the backlog, unless it is already in flight here or was
  * deleted (nil fields).
  */
-void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e);
+void disp_job_add(struct disp *d, unsigned src, enum pr_provider p, const redisReply *e);
 void disp_check_done(struct disp *d);
+
+/* disp_groups_create makes group "dispatch" on every stream read (BUSYGROUP is fine). */
+void disp_groups_create(struct disp *d);
 void disp_kick(struct disp *d);
 void disp_job_free(struct disp_job *j);
 uint32_t disp_random(struct disp *d);
@@ -257,5 +311,23 @@ void disp_reclaim_stop(struct disp *d);
 /* disp_mover_start arms the timer that moves due retries back to their streams. */
 void disp_mover_start(struct disp *d);
 void disp_mover_stop(struct disp *d);
+
+/* disp_legacy.c: the layout before shards, drained after an upgrade (one Redis only) */
+
+/*
+ * disp_legacy_check asks, on the reading connection, whether the old
+ * layout holds entries or retries; if so the old streams become one more
+ * source (DISP_LEGACY_DRAINING, logged once). Either way it then calls
+ * disp_groups_create. Returns 0, or PR_EREDIS when nothing was sent (the
+ * caller creates the groups itself).
+ */
+int disp_legacy_check(struct disp *d);
+
+/*
+ * disp_legacy_probe asks again (on the write connection, once per reclaim
+ * round): entries found start the draining (groups created first), an
+ * empty old layout ends it; each change is logged once. One Redis only.
+ */
+void disp_legacy_probe(struct disp *d);
 
 #endif

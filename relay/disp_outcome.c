@@ -5,22 +5,25 @@
  * unacked (short of a crash between, which reclaim turns into a duplicate,
  * never a loss). The jobs finished in one event-loop turn share one
  * transaction (at most DISP_BATCH_MAX of them: a full batch is sent at
- * once). While Redis is away, finished jobs wait in an outbox and are
- * written when it returns. Counts every outcome in stats. Called by
- * dispatcher.c only.
+ * once). A transaction holds the jobs of ONE shard only (their keys share
+ * the tag {q<k>}, so it can run on a Redis Cluster node): the jobs finished
+ * in a turn are grouped by the shard they were read from, one transaction
+ * per shard. Stats are global keys, so they are counted outside it. While
+ * Redis is away, finished jobs wait in an outbox and are written when it
+ * returns. Counts every outcome in stats. Called by dispatcher.c only.
  *
- * One transaction, for the jobs j1 .. jn of a batch (<s> = <p>{q}:in:<provider>,
- * <e> = entry id):
+ * One transaction, for the jobs j1 .. jn of a batch of shard k
+ * (<s> = <p>{q<k>}:in:<provider>, <e> = entry id):
  *
  *   MULTI
  *     for each job, in batch order:
- *       HSET <p>outcome:<domain>:<id> ... ; EXPIRE      (outcome_log.h)
+ *       HSET <p>{q<k>}:outcome:<domain>:<id> ... ; EXPIRE      (outcome_log.h)
  *       DELIVERED, EXPIRED   (nothing)
- *       TOKEN_DEAD           HSET <p>token:<provider>:<token> ... ; EXPIRE ; ZADD <p>tokens
- *                            ; ZREMRANGEBYSCORE <p>tokens
- *       DEAD_LETTER          XADD <p>{q}:dead MAXLEN ~ 100000 * id domain provider app
+ *       TOKEN_DEAD           HSET <p>{q<k>}:token:<provider>:<token> ... ; EXPIRE
+ *                            ; ZADD <p>{q<k>}:tokens ; ZREMRANGEBYSCORE <p>{q<k>}:tokens
+ *       DEAD_LETTER          XADD <p>{q<k>}:dead MAXLEN ~ 100000 * id domain provider app
  *                                 reason last_status attempts n
- *       RETRY                ZADD <p>{q}:retry <due ms> <notification JSON>
+ *       RETRY                ZADD <p>{q<k>}:retry <due ms> <notification JSON>
  *     XACK <s of j1> dispatch <e of j1>
  *     ...
  *     XACK <s of jn> dispatch <e of jn>
@@ -32,6 +35,10 @@
  * the side effects queued before them. The XACK reply (1, or 0 when the
  * entry was no longer pending) decides whether the outcome is counted. A
  * lost or refused EXEC sends the whole batch to the outbox.
+ *
+ * Entries of the pre-shard layout (disp_legacy.c, one Redis only) are
+ * acked in their old stream and their outcome lands in the shard of their
+ * provider and token, in the same transaction.
  *
  * Dead-letter entry fields:
  *   +-------------+---------------------------------------------------------+
@@ -143,20 +150,19 @@ static void disp_on_exec(struct rconn *rc, redisReply *reply, void *arg)
     free(b);
 }
 
-/*
- * disp_send_side_effect queues the outcome's own command(s) inside MULTI;
- * 'dead' and 'retry' are the dead-letter stream and retry zset keys.
- */
-static int disp_send_side_effect(struct disp_job *j, const char *dead, const char *retry)
+/* disp_send_side_effect queues the outcome's own command(s) inside MULTI, in shard 'shard'. */
+static int disp_send_side_effect(struct disp_job *j, unsigned shard)
 {
     struct disp *d = j->d;
+    const struct disp_src *home = &d->src[shard];
+    const char *dead = home->dead, *retry = home->retry;
     if (j->outcome == PR_OUTCOME_TOKEN_DEAD) {
         struct token_dead t = {
             .provider = j->n.provider, .token = j->n.token, .reason = j->reason,
             .since_ms = pr_now_ms(), .provider_ts_ms = j->provider_ts_ms,
             .domain = j->n.domain, .app = j->n.app,
         };
-        int rc = token_send_dead(d->rc, &d->keys, &t);
+        int rc = token_send_dead(d->rc, &d->keys, shard, &t);
         if (rc == PR_ETOOBIG) {
             pr_log_warn(DISP_MOD, "dead token of %s too long to record", j->n.domain);
             return 0;
@@ -196,15 +202,15 @@ static int disp_send_side_effect(struct disp_job *j, const char *dead, const cha
 
 /*
  * disp_batch_write sends the transaction of the 'n' jobs in 'jobs' (at
- * most DISP_BATCH_MAX), or parks them all in the outbox.
+ * most DISP_BATCH_MAX, all read from source 'src'), or parks them all in
+ * the outbox.
  */
-static void disp_batch_write(struct disp *d, struct disp_fifo *jobs, size_t n)
+static void disp_batch_write(struct disp *d, unsigned src, struct disp_fifo *jobs, size_t n)
 {
-    char dead[KEYS_MAX], retry[KEYS_MAX];
+    const struct disp_src *from = &d->src[src];
     struct disp_batch *b = NULL;
     struct disp_job *j;
-    if (!rconn_connected(d->rc) || keys_dead(&d->keys, dead, sizeof(dead)) < 0 ||
-        keys_retry(&d->keys, retry, sizeof(retry)) < 0 || (b = malloc(sizeof(*b))) == NULL)
+    if (!rconn_connected(d->rc) || (b = malloc(sizeof(*b))) == NULL)
         goto fail;
     b->d = d;
     b->jobs = *jobs;
@@ -218,18 +224,20 @@ static void disp_batch_write(struct disp *d, struct disp_fifo *jobs, size_t n)
     const char *multi[] = { "MULTI" };
     if (rconn_cmd(d->rc, NULL, NULL, 1, multi, NULL) != 0)
         goto fail;
-    for (j = jobs->head; j != NULL; j = j->qnext)
-        if (outcome_log_send(d->rc, &d->keys, j->decoded ? &j->n : NULL, j->outcome, j->reason,
-                             j->last_status) == PR_EREDIS ||
-            disp_send_side_effect(j, dead, retry) != 0)
-            goto discard;
     for (j = jobs->head; j != NULL; j = j->qnext) {
-        const char *xack[] = { "XACK", d->stream_keys[j->stream], KEYS_GROUP, j->entry_id };
+        unsigned shard = disp_job_shard(j);
+        if (outcome_log_send(d->rc, &d->keys, shard, j->decoded ? &j->n : NULL, j->outcome,
+                             j->reason, j->last_status) == PR_EREDIS ||
+            disp_send_side_effect(j, shard) != 0)
+            goto discard;
+    }
+    for (j = jobs->head; j != NULL; j = j->qnext) {
+        const char *xack[] = { "XACK", from->stream[j->stream], KEYS_GROUP, j->entry_id };
         if (rconn_cmd(d->rc, NULL, NULL, 4, xack, NULL) != 0)
             goto discard;
     }
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        const char *xdel[2 + DISP_BATCH_MAX] = { "XDEL", d->stream_keys[p] };
+        const char *xdel[2 + DISP_BATCH_MAX] = { "XDEL", from->stream[p] };
         int argc = 2;
         for (j = jobs->head; j != NULL && argc < 2 + DISP_BATCH_MAX; j = j->qnext)
             if (j->stream == (enum pr_provider)p)
@@ -273,15 +281,27 @@ void disp_finished_flush(struct disp *d)
         disp_batch_fail(d, &todo, 0);
         return;
     }
-    while (todo.head != NULL) {
-        struct disp_fifo batch = { NULL, NULL };
-        size_t n = 0;
-        struct disp_job *j;
-        while (n < DISP_BATCH_MAX && (j = disp_fifo_pop(&todo)) != NULL) {
-            disp_fifo_push(&batch, j);
-            n++;
+    /* One transaction per shard: sort the jobs by source, keeping their order. */
+    unsigned n_touched = 0;
+    struct disp_job *j;
+    while ((j = disp_fifo_pop(&todo)) != NULL) {
+        struct disp_fifo *f = &d->by_src[j->src];
+        if (f->head == NULL)
+            d->touched[n_touched++] = j->src;
+        disp_fifo_push(f, j);
+    }
+    for (unsigned t = 0; t < n_touched; t++) {
+        unsigned src = d->touched[t];
+        struct disp_fifo *f = &d->by_src[src];
+        while (f->head != NULL) {
+            struct disp_fifo batch = { NULL, NULL };
+            size_t n = 0;
+            while (n < DISP_BATCH_MAX && (j = disp_fifo_pop(f)) != NULL) {
+                disp_fifo_push(&batch, j);
+                n++;
+            }
+            disp_batch_write(d, src, &batch, n);
         }
-        disp_batch_write(d, &batch, n);
     }
 }
 

@@ -1,6 +1,7 @@
 /*
  * disp_reclaim.c - taking over work that dead dispatchers left behind.
- * Every claim_idle_ms / 2 it XAUTOCLAIMs, on each provider stream, entries
+ * Every claim_idle_ms / 2 it XAUTOCLAIMs, on each provider stream of every
+ * shard, entries
  * pending for at least claim_idle_ms on any consumer (a process killed with
  * SIGKILL, a host that vanished) into this consumer and queues them like
  * freshly read ones; the dispatcher's in-flight index skips those it is
@@ -9,7 +10,14 @@
  * process is a new consumer "<node_id>-<pid>") do not pile up names in the
  * group. Called by dispatcher.c.
  *
- *   stream <p>{q}:in:<provider>, group "dispatch"
+ * Shards are visited round-robin, DISP_RECLAIM_PER_TICK of them per timer
+ * tick, the ticks spread so that one round over all S shards still takes
+ * claim_idle_ms / 2: with S = 64 the XAUTOCLAIMs come as a steady trickle
+ * (S x providers per round, about 25/s at the default 30 s) instead of a
+ * burst, and an idle shard costs one cheap command per round. Each command
+ * names one shard's stream (Redis Cluster routes it to its node).
+ *
+ *   stream <p>{q<k>}:in:<provider>, group "dispatch"
  *     consumer relay-1-4242 (dead)   PEL: 17-0 18-0 ...  idle >= claim_idle_ms
  *            | XAUTOCLAIM <stream> dispatch <me> <claim_idle_ms> <cursor> COUNT <room>
  *            v
@@ -25,17 +33,21 @@
 
 #define DISP_SWEEP_MS (3600 * 1000)
 #define DISP_CONSUMER_GONE_MS (24LL * 3600 * 1000)
+#define DISP_RECLAIM_PER_TICK 8u        /* shards per reclaim tick */
+#define DISP_RECLAIM_MIN_MS 50
 
 struct disp_claim {
     struct disp *d;
+    unsigned src;
     enum pr_provider p;
 };
 
-static struct disp_claim *disp_claim_new(struct disp *d, int p)
+static struct disp_claim *disp_claim_new(struct disp *d, unsigned src, int p)
 {
     struct disp_claim *c = malloc(sizeof(*c));
     if (c != NULL) {
         c->d = d;
+        c->src = src;
         c->p = (enum pr_provider)p;
     }
     return c;
@@ -51,6 +63,8 @@ static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
     struct disp_claim *c = arg;
     struct disp *d = c->d;
     enum pr_provider p = c->p;
+    struct disp_src *src = &d->src[c->src];
+    unsigned s = c->src;
     free(c);
     d->reclaiming--;
     if (disp_closing(d))
@@ -59,17 +73,17 @@ static void disp_on_claim(struct rconn *rc, redisReply *reply, void *arg)
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
         const redisReply *cursor = reply->element[0], *entries = reply->element[1];
         if (cursor->type == REDIS_REPLY_STRING && cursor->len < DISP_ENTRY_ID_MAX)
-            memcpy(d->claim_cursor[p], cursor->str, cursor->len + 1);
+            memcpy(src->claim_cursor[p], cursor->str, cursor->len + 1);
         long before = d->n_jobs;
         if (entries->type == REDIS_REPLY_ARRAY && !disp_stopping(d))
             for (size_t i = 0; i < entries->elements; i++)
-                disp_job_add(d, p, entries->element[i]);
+                disp_job_add(d, s, p, entries->element[i]);
         if (d->n_jobs > before)
             pr_log_info(DISP_MOD, "reclaimed %ld idle entries from %s", d->n_jobs - before,
-                        d->stream_keys[p]);
+                        src->stream[p]);
         disp_kick(d);
     } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", d->stream_keys[p], reply->str);
+        pr_log_warn(DISP_MOD, "XAUTOCLAIM %s: %s", src->stream[p], reply->str);
     }
     disp_check_done(d);
 }
@@ -81,6 +95,11 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
     struct disp *d = arg;
     if (disp_stopping(d) || d->reclaiming > 0 || !d->groups_ready || !rconn_connected(d->rc))
         return;
+    unsigned n = disp_n_src(d);
+    if (d->reclaim_next >= n) {
+        d->reclaim_next = 0;    /* a round is over */
+        disp_legacy_probe(d);
+    }
     /*
      * Claim within the room the reader fills too (disp_read_maybe): claimed
      * entries restart their idle clock and start after the backlog ahead of
@@ -93,17 +112,20 @@ static void disp_on_reclaim_timer(evutil_socket_t fd, short what, void *arg)
     char idle[24], count[24];
     snprintf(idle, sizeof(idle), "%d", d->cfg->dispatcher.claim_idle_ms);
     snprintf(count, sizeof(count), "%ld", room);
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        struct disp_claim *c = disp_claim_new(d, p);
-        if (c == NULL)
-            return;
-        const char *argv[] = { "XAUTOCLAIM", d->stream_keys[p], KEYS_GROUP, d->consumer, idle,
-                               d->claim_cursor[p], "COUNT", count };
-        if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
-            free(c);
-            return;
+    for (unsigned k = 0; k < DISP_RECLAIM_PER_TICK && d->reclaim_next < n; k++, d->reclaim_next++) {
+        struct disp_src *src = &d->src[d->reclaim_next];
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            struct disp_claim *c = disp_claim_new(d, d->reclaim_next, p);
+            if (c == NULL)
+                return;
+            const char *argv[] = { "XAUTOCLAIM", src->stream[p], KEYS_GROUP, d->consumer, idle,
+                                   src->claim_cursor[p], "COUNT", count };
+            if (rconn_cmd(d->rc, disp_on_claim, c, 8, argv, NULL) != 0) {
+                free(c);
+                return;
+            }
+            d->reclaiming++;
         }
-        d->reclaiming++;
     }
 }
 
@@ -128,6 +150,7 @@ static void disp_on_consumers(struct rconn *rc, redisReply *reply, void *arg)
     struct disp_claim *c = arg;
     struct disp *d = c->d;
     enum pr_provider p = c->p;
+    const char *stream = d->src[c->src].stream[p];
     free(c);
     if (disp_closing(d) || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
         return;
@@ -141,10 +164,10 @@ static void disp_on_consumers(struct rconn *rc, redisReply *reply, void *arg)
         if (strcmp(name, d->consumer) == 0 || disp_consumer_field(row, "pending") != 0 ||
             disp_consumer_field(row, "idle") < DISP_CONSUMER_GONE_MS)
             continue;
-        const char *argv[] = { "XGROUP", "DELCONSUMER", d->stream_keys[p], KEYS_GROUP, name };
+        const char *argv[] = { "XGROUP", "DELCONSUMER", stream, KEYS_GROUP, name };
         if (rconn_cmd(d->rc, NULL, NULL, 5, argv, NULL) == 0)
             pr_log_info(DISP_MOD, "forgot consumer %s of %s (idle, nothing pending)", name,
-                        d->stream_keys[p]);
+                        stream);
     }
 }
 
@@ -155,16 +178,18 @@ static void disp_on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     struct disp *d = arg;
     if (disp_stopping(d) || !d->groups_ready || !rconn_connected(d->rc))
         return;
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        struct disp_claim *c = disp_claim_new(d, p);
-        if (c == NULL)
-            return;
-        const char *argv[] = { "XINFO", "CONSUMERS", d->stream_keys[p], KEYS_GROUP };
-        if (rconn_cmd(d->rc, disp_on_consumers, c, 4, argv, NULL) != 0) {
-            free(c);
-            return;
+    /* Hourly: every shard at once is a few hundred cheap commands at most. */
+    for (unsigned s = 0; s < d->n_shards; s++)
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            struct disp_claim *c = disp_claim_new(d, s, p);
+            if (c == NULL)
+                return;
+            const char *argv[] = { "XINFO", "CONSUMERS", d->src[s].stream[p], KEYS_GROUP };
+            if (rconn_cmd(d->rc, disp_on_consumers, c, 4, argv, NULL) != 0) {
+                free(c);
+                return;
+            }
         }
-    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -176,9 +201,11 @@ int disp_reclaim_start(struct disp *d)
     if ((d->reclaim_timer = event_new(d->base, -1, EV_PERSIST, disp_on_reclaim_timer, d)) == NULL ||
         (d->sweep_timer = event_new(d->base, -1, EV_PERSIST, disp_on_sweep_timer, d)) == NULL)
         return PR_ENOMEM;
-    int claim_ms = d->cfg->dispatcher.claim_idle_ms / 2;
-    if (claim_ms < 50)
-        claim_ms = 50;
+    /* One round over every shard (and the old layout) per claim_idle_ms / 2. */
+    unsigned ticks = (d->n_shards + 1 + DISP_RECLAIM_PER_TICK - 1) / DISP_RECLAIM_PER_TICK;
+    int claim_ms = d->cfg->dispatcher.claim_idle_ms / 2 / (int)ticks;
+    if (claim_ms < DISP_RECLAIM_MIN_MS)
+        claim_ms = DISP_RECLAIM_MIN_MS;
     struct timeval claim_tv = { claim_ms / 1000, (claim_ms % 1000) * 1000 };
     struct timeval sweep_tv = { DISP_SWEEP_MS / 1000, 0 };
     event_add(d->reclaim_timer, &claim_tv);

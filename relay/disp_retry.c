@@ -1,13 +1,23 @@
 /*
- * disp_retry.c - the retry-zset mover: every DISP_MOVER_MS it moves the
- * notifications whose next attempt is due from <p>{q}:retry back to the end
- * of their provider stream, where any dispatcher's XREADGROUP picks them up
- * as new entries. One Lua script does it atomically (a member is either in
- * the zset or in a stream, never both nor neither), so every dispatcher can
- * run the mover at once. Scheduling a retry (ZADD with the stream ack) is
+ * disp_retry.c - the retry-zset mover: it moves the notifications whose
+ * next attempt is due from each shard's <p>{q<k>}:retry back to the end of
+ * their provider stream in the same shard, where any dispatcher's
+ * XREADGROUP picks them up as new entries. One Lua script per shard does it
+ * atomically (a member is either in the zset or in a stream, never both
+ * nor neither), so every dispatcher can run the mover at once; the script
+ * declares every key it touches in KEYS, all of one shard, so it runs on
+ * a Redis Cluster node. Scheduling a retry (ZADD with the stream ack) is
  * disp_outcome.c's; the delay policy is retry.c's. Called by dispatcher.c.
  *
- *   <p>{q}:retry  zset
+ * Every DISP_MOVER_MS a tick visits the next DISP_MOVER_PER_TICK shards,
+ * round-robin (pipelined EVALs): S = 64 costs 80 cheap EVALs/s per
+ * dispatcher, not 640, and a retry waits at most ceil(S / 8) ticks past
+ * its due time (800 ms with S = 64, within the jitter of the backoff). A
+ * shard that had a full batch makes the next tick come at once. While the
+ * pre-shard layout drains (disp_legacy.c), its retry zset is one more
+ * source, moved to the old streams.
+ *
+ *   <p>{q<k>}:retry  zset
  *     +---------------+-------------------------------------------+
  *     | score         | member                                    |
  *     +---------------+-------------------------------------------+
@@ -16,10 +26,11 @@
  *     +---------------+-------------------------------------------+
  *          |  due <= now  (ZRANGEBYSCORE -inf now LIMIT 0 500)
  *          v
- *   XADD <p>{q}:in:<"prov" of the JSON> * id <id> domain <dom> n <member>
- *   ZREM <p>{q}:retry <member>
+ *   XADD <p>{q<k>}:in:<"prov" of the JSON> * id <id> domain <dom> n <member>
+ *   ZREM <p>{q<k>}:retry <member>
  *
- * A member whose JSON cannot be read goes to the dead-letter stream instead.
+ * A member whose JSON cannot be read goes to the shard's dead-letter stream
+ * instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +42,7 @@
 
 #define DISP_MOVER_MS 100
 #define DISP_MOVER_BATCH "500"
+#define DISP_MOVER_PER_TICK 8u
 
 /*
  * KEYS[1] retry zset, KEYS[2] dead letters, KEYS[3..] the provider streams
@@ -71,16 +83,17 @@ static void disp_on_moved(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)rc;
     struct disp *d = arg;
-    d->moving = 0;
+    d->moving--;
     if (disp_stopping(d))
         return;
-    int again = DISP_MOVER_MS;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         pr_log_warn(DISP_MOD, "retry mover: %s", reply->str);
     else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
              reply->integer >= (long long)atoi(DISP_MOVER_BATCH))
-        again = 0;              /* a full batch: more are due right now */
-    disp_mover_arm(d, again);
+        d->moved_full++;        /* a full batch: more are due right now */
+    if (d->moving > 0)
+        return;
+    disp_mover_arm(d, d->moved_full > 0 ? 0 : DISP_MOVER_MS);
 }
 
 static void disp_on_mover_timer(evutil_socket_t fd, short what, void *arg)
@@ -94,26 +107,32 @@ static void disp_on_mover_timer(evutil_socket_t fd, short what, void *arg)
         disp_mover_arm(d, DISP_MOVER_MS);
         return;
     }
-    char retry[KEYS_MAX], dead[KEYS_MAX], now[24];
-    if (keys_retry(&d->keys, retry, sizeof(retry)) < 0 || keys_dead(&d->keys, dead, sizeof(dead)) < 0)
-        return;
+    char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
-    /* EVAL script numkeys retry dead <stream>... now batch maxlen <name>... */
-    enum { FIXED_KEYS = 2, ARGC = 3 + FIXED_KEYS + 3 + 2 * PR_PROVIDER_COUNT };
-    char numkeys[8];
-    snprintf(numkeys, sizeof(numkeys), "%d", FIXED_KEYS + PR_PROVIDER_COUNT);
-    const char *argv[ARGC] = { "EVAL", disp_mover_lua, numkeys, retry, dead };
-    const int names = 3 + FIXED_KEYS + PR_PROVIDER_COUNT;
-    argv[names] = now;
-    argv[names + 1] = DISP_MOVER_BATCH;
-    argv[names + 2] = DISP_DEAD_MAXLEN;
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        argv[3 + FIXED_KEYS + p] = d->stream_keys[p];
-        argv[names + 3 + p] = pr_provider_name((enum pr_provider)p);
+    unsigned n = disp_n_src(d);
+    d->moved_full = 0;
+    for (unsigned k = 0; k < DISP_MOVER_PER_TICK && k < n; k++) {
+        if (d->mover_next >= n)
+            d->mover_next = 0;
+        const struct disp_src *src = &d->src[d->mover_next++];
+        /* EVAL script numkeys retry dead <stream>... now batch maxlen <name>... */
+        enum { FIXED_KEYS = 2, ARGC = 3 + FIXED_KEYS + 3 + 2 * PR_PROVIDER_COUNT };
+        char numkeys[8];
+        snprintf(numkeys, sizeof(numkeys), "%d", FIXED_KEYS + PR_PROVIDER_COUNT);
+        const char *argv[ARGC] = { "EVAL", disp_mover_lua, numkeys, src->retry, src->dead };
+        const int names = 3 + FIXED_KEYS + PR_PROVIDER_COUNT;
+        argv[names] = now;
+        argv[names + 1] = DISP_MOVER_BATCH;
+        argv[names + 2] = DISP_DEAD_MAXLEN;
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            argv[3 + FIXED_KEYS + p] = src->stream[p];
+            argv[names + 3 + p] = pr_provider_name((enum pr_provider)p);
+        }
+        if (rconn_cmd(d->rc, disp_on_moved, d, ARGC, argv, NULL) != 0)
+            break;
+        d->moving++;
     }
-    if (rconn_cmd(d->rc, disp_on_moved, d, ARGC, argv, NULL) == 0)
-        d->moving = 1;
-    else
+    if (d->moving == 0)
         disp_mover_arm(d, DISP_MOVER_MS);
 }
 

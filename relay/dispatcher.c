@@ -1,7 +1,8 @@
 /*
- * dispatcher.c - pushrelayd's delivery loop: reads each provider stream
- * through the consumer group "dispatch", reclaims entries left pending by
- * dead consumers, hands each notification to its app's provider client and
+ * dispatcher.c - pushrelayd's delivery loop: reads each provider stream of
+ * every queue shard (<p>{q<k>}:in:<provider>, k = 0 .. S-1, keys.h) through
+ * the consumer group "dispatch", reclaims entries left pending by dead
+ * consumers, hands each notification to its app's provider client and
  * classifies the answer. Final writes (ack, dead letters, token records,
  * retry hand-off) are disp_outcome.c's; the retry-zset mover is
  * disp_retry.c's. Called by pushrelayd's main (dispatcher.h).
@@ -33,7 +34,22 @@
  *
  * Two Redis connections of its own: one only for the blocking XREADGROUP
  * (a BLOCK would stall everything pipelined behind it), one for writes,
- * the mover and XAUTOCLAIM. Counters go to the process's stats buffer
+ * the mover and XAUTOCLAIM.
+ *
+ * Reading the shards. On one Redis (direct or Sentinel) a single
+ * XREADGROUP names every shard's streams and BLOCKs as long as all are
+ * empty: a new entry anywhere wakes it at once. With redis.cluster no
+ * command may name two shards (they live in different slots), so each
+ * round is one XREADGROUP per shard, pipelined, without BLOCK (a blocked
+ * command would hold its node connection); when a whole round finds
+ * nothing the next one waits an idle interval doubling from
+ * DISP_IDLE_MIN_MS to DISP_IDLE_MAX_MS, reset by the first entry read.
+ * The cost: on an idle cluster a new notification waits up to
+ * DISP_IDLE_MAX_MS (20 ms) plus one round trip before it is read, and an
+ * idle dispatcher sends S reads every 20 ms (S = 64: 3,200 cheap commands/s
+ * spread over the primaries); under load rounds follow each other with no
+ * wait. After an upgrade the layout before shards is one more source until
+ * it is drained (disp_legacy.c, one Redis only). Counters go to the process's stats buffer
  * (pushrelayd's, shared with the listener under --role all) and its
  * connection.
  *
@@ -55,6 +71,9 @@
 #include "retry.h"
 
 #define DISP_READ_BLOCK_MS "1000"
+#define DISP_READ_WIDE_MAX 16
+#define DISP_IDLE_MIN_MS 1
+#define DISP_IDLE_MAX_MS 20
 #define DISP_WAIT_RETRY_MS 20
 #define DISP_READ_RETRY_MS 1000
 #define DISP_OUTBOX_MS 500
@@ -77,18 +96,19 @@ uint32_t disp_random(struct disp *d)
     return (uint32_t)(x >> 32);
 }
 
-static unsigned disp_id_hash(enum pr_provider p, const char *id)
+static unsigned disp_id_hash(unsigned src, enum pr_provider p, const char *id)
 {
-    unsigned h = 2166136261u ^ (unsigned)p;
+    unsigned h = (2166136261u ^ (unsigned)p) + src * 16777619u;
     for (; *id; id++)
         h = (h ^ (unsigned char)*id) * 16777619u;
     return h % DISP_ID_BUCKETS;
 }
 
-static struct disp_job *disp_job_find(struct disp *d, enum pr_provider p, const char *id)
+static struct disp_job *disp_job_find(struct disp *d, unsigned src, enum pr_provider p,
+                                      const char *id)
 {
-    for (struct disp_job *j = d->ids[disp_id_hash(p, id)]; j != NULL; j = j->hnext)
-        if (j->stream == p && strcmp(j->entry_id, id) == 0)
+    for (struct disp_job *j = d->ids[disp_id_hash(src, p, id)]; j != NULL; j = j->hnext)
+        if (j->src == src && j->stream == p && strcmp(j->entry_id, id) == 0)
             return j;
     return NULL;
 }
@@ -133,7 +153,7 @@ static char *disp_field_copy(char *p, const redisReply *v, char **out, size_t *l
  * fields) are skipped. The fields kept ("n", "id", "domain") live in the
  * job's own allocation, after the struct.
  */
-void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
+void disp_job_add(struct disp *d, unsigned src, enum pr_provider p, const redisReply *e)
 {
     if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= DISP_ENTRY_ID_MAX)
@@ -141,7 +161,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
     const redisReply *fields = e->element[1];
     if (fields->type != REDIS_REPLY_ARRAY)
         return;
-    if (disp_job_find(d, p, e->element[0]->str) != NULL)
+    if (disp_job_find(d, src, p, e->element[0]->str) != NULL)
         return;
     const redisReply *raw = NULL, *id = NULL, *domain = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
@@ -163,6 +183,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
         return;
     }
     j->d = d;
+    j->src = src;
     j->stream = p;
     memcpy(j->entry_id, e->element[0]->str, e->element[0]->len + 1);
     notif_init(&j->n);
@@ -179,7 +200,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
         d->jobs->prev = j;
     d->jobs = j;
     d->n_jobs++;
-    unsigned h = disp_id_hash(p, j->entry_id);
+    unsigned h = disp_id_hash(src, p, j->entry_id);
     j->hnext = d->ids[h];
     d->ids[h] = j;
     j->state = DISP_JOB_BACKLOG;
@@ -191,7 +212,7 @@ void disp_job_add(struct disp *d, enum pr_provider p, const redisReply *e)
 void disp_job_free(struct disp_job *j)
 {
     struct disp *d = j->d;
-    for (struct disp_job **pp = &d->ids[disp_id_hash(j->stream, j->entry_id)]; *pp != NULL;
+    for (struct disp_job **pp = &d->ids[disp_id_hash(j->src, j->stream, j->entry_id)]; *pp != NULL;
          pp = &(*pp)->hnext) {
         if (*pp == j) {
             *pp = j->hnext;
@@ -439,21 +460,69 @@ static void disp_on_flush(evutil_socket_t fd, short what, void *arg)
     disp_finished_flush(arg);
 }
 
-static enum pr_provider disp_stream_of(const struct disp *d, const redisReply *name, int *ok)
+/* disp_stream_of finds the source and provider of the stream named 'name' in a reply; 0 or -1. */
+static int disp_stream_of(const struct disp *d, const redisReply *name, unsigned *src,
+                          enum pr_provider *p)
 {
-    *ok = 0;
-    for (int p = 0; name != NULL && name->type == REDIS_REPLY_STRING && p < PR_PROVIDER_COUNT; p++) {
-        if (strlen(d->stream_keys[p]) == name->len &&
-            memcmp(d->stream_keys[p], name->str, name->len) == 0) {
-            *ok = 1;
-            return (enum pr_provider)p;
-        }
-    }
-    return PR_PROVIDER_APNS;
+    if (name == NULL || name->type != REDIS_REPLY_STRING)
+        return -1;
+    /* The old layout's names too: a read sent before it drained may still answer. */
+    for (unsigned s = 0; s <= d->n_shards; s++)
+        for (int q = 0; q < PR_PROVIDER_COUNT; q++)
+            if (strlen(d->src[s].stream[q]) == name->len &&
+                memcmp(d->src[s].stream[q], name->str, name->len) == 0) {
+                *src = s;
+                *p = (enum pr_provider)q;
+                return 0;
+            }
+    return -1;
 }
 
-static void disp_groups_create(struct disp *d);
+unsigned disp_job_shard(const struct disp_job *j)
+{
+    if (j->src < j->d->n_shards)
+        return j->src;
+    if (!j->decoded || j->n.token == NULL)
+        return 0;
+    return keys_shard_of(&j->d->keys, j->n.provider, j->n.token, strlen(j->n.token));
+}
 
+/*
+ * disp_take_streams queues the entries of an XREADGROUP reply ([[stream,
+ * [entry, ...]], ...]) and returns how many there were.
+ */
+static long disp_take_streams(struct disp *d, const redisReply *reply)
+{
+    long got = 0;
+    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements; s++) {
+        const redisReply *st = reply->element[s];
+        unsigned src;
+        enum pr_provider p;
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+            disp_stream_of(d, st->element[0], &src, &p) != 0 ||
+            st->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < st->element[1]->elements; i++)
+            disp_job_add(d, src, p, st->element[1]->element[i]);
+        got += (long)st->element[1]->elements;
+    }
+    return got;
+}
+
+/* disp_read_error handles an error reply to XREADGROUP: NOGROUP recreates the groups. */
+static void disp_read_error(struct disp *d, const redisReply *reply)
+{
+    pr_log_warn(DISP_MOD, "XREADGROUP: %s", reply->str);
+    if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+        d->groups_ready = 0;
+        disp_groups_create(d);
+    } else if (!evtimer_pending(d->read_retry, NULL)) {
+        struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
+        evtimer_add(d->read_retry, &tv);
+    }
+}
+
+/* The reply to the one blocking XREADGROUP over every shard (one Redis). */
 static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
 {
     (void)rc;
@@ -464,30 +533,45 @@ static void disp_on_read(struct rconn *rc, redisReply *reply, void *arg)
     if (reply == NULL)
         goto out;               /* connection lost: the state callback re-arms */
     if (reply->type == REDIS_REPLY_ERROR) {
-        pr_log_warn(DISP_MOD, "XREADGROUP: %s", reply->str);
-        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
-            d->groups_ready = 0;
-            disp_groups_create(d);
-        } else {
-            struct timeval tv = { DISP_READ_RETRY_MS / 1000, (DISP_READ_RETRY_MS % 1000) * 1000 };
-            evtimer_add(d->read_retry, &tv);
-        }
+        disp_read_error(d, reply);
         goto out;
     }
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < reply->elements; s++) {
-            const redisReply *st = reply->element[s];
-            int ok;
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
-                continue;
-            enum pr_provider p = disp_stream_of(d, st->element[0], &ok);
-            if (!ok || st->element[1]->type != REDIS_REPLY_ARRAY)
-                continue;
-            for (size_t i = 0; i < st->element[1]->elements; i++)
-                disp_job_add(d, p, st->element[1]->element[i]);
-        }
-    }
+    disp_take_streams(d, reply);
     /* Entries read while stopping still run: the stop deadline bounds them. */
+    if (!disp_abandoned(d))
+        disp_kick(d);
+out:
+    disp_check_done(d);
+}
+
+/*
+ * The reply to one shard's XREADGROUP of a per-shard round (Redis Cluster).
+ * When the round's last reply is in: something read, read again at once;
+ * nothing anywhere, wait an idle interval that doubles from
+ * DISP_IDLE_MIN_MS up to DISP_IDLE_MAX_MS (reset by the next entry).
+ */
+static void disp_on_shard_read(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct disp *d = arg;
+    d->reading--;
+    if (disp_closing(d))
+        return;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        disp_read_error(d, reply);
+    else if (reply != NULL)
+        d->read_got += disp_take_streams(d, reply);
+    if (d->reading > 0 || reply == NULL)
+        goto out;
+    if (d->read_got > 0) {
+        d->idle_ms = 0;
+    } else {
+        d->idle_ms = d->idle_ms == 0 ? DISP_IDLE_MIN_MS
+                                     : (d->idle_ms * 2 > DISP_IDLE_MAX_MS ? DISP_IDLE_MAX_MS
+                                                                         : d->idle_ms * 2);
+        struct timeval tv = { 0, d->idle_ms * 1000 };
+        evtimer_add(d->read_idle, &tv);
+    }
     if (!disp_abandoned(d))
         disp_kick(d);
 out:
@@ -500,34 +584,79 @@ long disp_room(const struct disp *d)
 }
 
 /*
- * disp_read_maybe sends one XREADGROUP over the provider streams asking for
- * the room left (disp_room): the next entries are read while the current
- * ones are sent, so the backlog does not run dry between reads. COUNT applies per stream, so
- * one read can bring up to three times the room: the surplus waits in the
+ * disp_read_count: COUNT for each stream of a read over 'n_src' sources.
+ * COUNT applies per stream, so the room is split over the sources; with
+ * one busy shard among many an exact share would starve it, so a share
+ * may grow up to four times the room's split, to at most
+ * DISP_READ_WIDE_MAX. A read can thus bring more than the room (at most
+ * about providers x (4 x room + sources) entries): the surplus waits in the
  * backlog (pending under this consumer, not yet in flight) and starts as
- * slots free up. Asking every stream each time keeps the BLOCK from waiting
- * on an empty stream while another has work. One read at a time.
+ * slots free up.
+ */
+static long disp_read_count(long room, unsigned n_src)
+{
+    long n = (long)n_src;
+    long per = (room + n - 1) / n, wide = (4 * room + n - 1) / n;
+    if (wide > DISP_READ_WIDE_MAX)
+        wide = DISP_READ_WIDE_MAX;
+    return per > wide ? per : wide;
+}
+
+/*
+ * disp_read_maybe reads more when there is room (disp_room), so the next
+ * entries are on their way while the current ones are sent. One Redis:
+ * one XREADGROUP naming every shard's provider streams, with BLOCK (asking
+ * every stream each time keeps the BLOCK from waiting on an empty stream
+ * while another has work). Redis Cluster: one XREADGROUP per shard (its
+ * streams share a slot), pipelined, without BLOCK. One read (or round) at
+ * a time.
  */
 static void disp_read_maybe(struct disp *d)
 {
-    if (d->reading || disp_stopping(d) || !d->groups_ready || !rconn_connected(d->rc_read))
+    if (d->reading || disp_stopping(d) || !d->groups_ready || !rconn_connected(d->rc_read) ||
+        evtimer_pending(d->read_idle, NULL))
         return;
     long room = disp_room(d);
     if (room <= 0)
         return;
+    unsigned n = disp_n_src(d);
     char count[24];
-    snprintf(count, sizeof(count), "%ld", room);
-    const char *argv[9 + 2 * PR_PROVIDER_COUNT] = {
-        "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "BLOCK", DISP_READ_BLOCK_MS,
-        "STREAMS",
-    };
-    int argc = 9;
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
-        argv[argc++] = d->stream_keys[p];
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++)
-        argv[argc++] = ">";
+    snprintf(count, sizeof(count), "%ld", disp_read_count(room, n));
+    if (d->per_shard) {
+        d->read_got = 0;
+        for (unsigned s = 0; s < n; s++) {
+            const char *argv[7 + 2 * PR_PROVIDER_COUNT] = {
+                "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count, "STREAMS",
+            };
+            int argc = 7;
+            for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+                argv[argc++] = d->src[s].stream[p];
+            for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+                argv[argc++] = ">";
+            if (rconn_cmd(d->rc_read, disp_on_shard_read, d, argc, argv, NULL) != 0)
+                break;          /* connection lost: the state callback re-arms */
+            d->reading++;
+        }
+        return;
+    }
+    size_t max = 9 + 2 * (size_t)PR_PROVIDER_COUNT * n;
+    const char **argv = malloc(max * sizeof(*argv));
+    if (argv == NULL)
+        return;                 /* the next kick tries again */
+    int argc = 0;
+    const char *head[] = { "XREADGROUP", "GROUP", KEYS_GROUP, d->consumer, "COUNT", count,
+                           "BLOCK", DISP_READ_BLOCK_MS, "STREAMS" };
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+        argv[argc++] = head[i];
+    for (unsigned s = 0; s < n; s++)
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            argv[argc++] = d->src[s].stream[p];
+    for (unsigned s = 0; s < n; s++)
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++)
+            argv[argc++] = ">";
     if (rconn_cmd(d->rc_read, disp_on_read, d, argc, argv, NULL) == 0)
         d->reading = 1;
+    free(argv);
 }
 
 static void disp_on_wait_timer(evutil_socket_t fd, short what, void *arg)
@@ -564,7 +693,8 @@ static void disp_on_group(struct rconn *rc, redisReply *reply, void *arg)
     if (reply == NULL)
         d->groups_failed++;     /* lost: the next connection creates them again */
     else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
-        pr_log_warn(DISP_MOD, "XGROUP CREATE: %s", reply->str);
+        if (d->groups_failed == 0)
+            pr_log_warn(DISP_MOD, "XGROUP CREATE: %s", reply->str);
         d->groups_failed++;
     }
     if (d->groups_pending > 0)
@@ -577,26 +707,32 @@ static void disp_on_group(struct rconn *rc, redisReply *reply, void *arg)
         return;
     }
     d->groups_ready = 1;
-    pr_log_info(DISP_MOD, "consumer %s reading %d provider streams", d->consumer,
-                PR_PROVIDER_COUNT);
+    pr_log_info(DISP_MOD, "consumer %s reading %u shard%s x %d provider streams%s%s", d->consumer,
+                d->n_shards, d->n_shards == 1 ? "" : "s", PR_PROVIDER_COUNT,
+                d->per_shard ? " (one read per shard: Redis Cluster)" : "",
+                d->legacy == DISP_LEGACY_DRAINING ? ", and the pre-shard streams" : "");
     disp_kick(d);
 }
 
 /*
- * disp_groups_create makes group "dispatch" on each stream at id 0, so
- * that entries queued before the first dispatcher ever started are read
- * too; BUSYGROUP (it exists) is the normal answer after the first time.
+ * disp_groups_create makes group "dispatch" on each stream of every source
+ * at id 0, so that entries queued before the first dispatcher ever started
+ * are read too; BUSYGROUP (it exists) is the normal answer after the first
+ * time.
  */
-static void disp_groups_create(struct disp *d)
+void disp_groups_create(struct disp *d)
 {
     if (d->groups_pending > 0)
         return;
     d->groups_failed = 0;
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        const char *argv[] = { "XGROUP", "CREATE", d->stream_keys[p], KEYS_GROUP, "0", "MKSTREAM" };
-        if (rconn_cmd(d->rc_read, disp_on_group, d, 6, argv, NULL) == 0)
-            d->groups_pending++;
-    }
+    unsigned n = disp_n_src(d);
+    for (unsigned s = 0; s < n; s++)
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            const char *argv[] = { "XGROUP", "CREATE", d->src[s].stream[p], KEYS_GROUP, "0",
+                                   "MKSTREAM" };
+            if (rconn_cmd(d->rc_read, disp_on_group, d, 6, argv, NULL) == 0)
+                d->groups_pending++;
+        }
 }
 
 static void disp_on_read_state(struct rconn *rc, int connected, void *arg)
@@ -606,7 +742,10 @@ static void disp_on_read_state(struct rconn *rc, int connected, void *arg)
     if (disp_closing(d))
         return;
     d->groups_ready = 0;
-    if (connected && !disp_stopping(d))
+    if (!connected || disp_stopping(d))
+        return;
+    /* On one Redis, look for the pre-shard layout first: its streams get groups too. */
+    if (d->per_shard || d->legacy != DISP_LEGACY_NONE || disp_legacy_check(d) != 0)
         disp_groups_create(d);
 }
 
@@ -721,18 +860,41 @@ int disp_new(struct event_base *base, const struct cfg *cfg, const struct keys *
              (long)getpid());
     d->keys = *keys;
     d->stats = stats;
-    for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
-        if (keys_stream(&d->keys, (enum pr_provider)p, d->stream_keys[p], KEYS_MAX) < 0) {
-            rc = PR_ECONFIG;
-            goto fail;
+    /* redis.shards is part of the data layout: the configuration's, whoever built 'keys'. */
+    rc = PR_ECONFIG;
+    if (keys_set_shards(&d->keys, cfg->redis.shards) != 0)
+        goto fail;
+    d->n_shards = d->keys.shards;
+    d->per_shard = cfg->redis.n_cluster > 0;
+    rc = PR_ENOMEM;
+    if ((d->src = calloc(d->n_shards + 1, sizeof(*d->src))) == NULL ||
+        (d->by_src = calloc(d->n_shards + 1, sizeof(*d->by_src))) == NULL ||
+        (d->touched = calloc(d->n_shards + 1, sizeof(*d->touched))) == NULL)
+        goto fail;
+    rc = PR_ECONFIG;
+    for (unsigned s = 0; s <= d->n_shards; s++) {
+        struct disp_src *src = &d->src[s];
+        int legacy = s == d->n_shards;
+        src->shard = s;
+        for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
+            enum pr_provider pv = (enum pr_provider)p;
+            if ((legacy ? keys_stream(&d->keys, pv, src->stream[p], DISP_KEY_MAX)
+                        : keys_q_stream(&d->keys, s, pv, src->stream[p], DISP_KEY_MAX)) < 0)
+                goto fail;
+            strcpy(src->claim_cursor[p], "0-0");
         }
-        strcpy(d->claim_cursor[p], "0-0");
+        if ((legacy ? keys_retry(&d->keys, src->retry, DISP_KEY_MAX)
+                    : keys_q_retry(&d->keys, s, src->retry, DISP_KEY_MAX)) < 0 ||
+            (legacy ? keys_dead(&d->keys, src->dead, DISP_KEY_MAX)
+                    : keys_q_dead(&d->keys, s, src->dead, DISP_KEY_MAX)) < 0)
+            goto fail;
     }
     rc = PR_ENOMEM;
     if ((d->kick = event_new(base, -1, 0, disp_on_kick, d)) == NULL ||
         (d->flush_ev = event_new(base, -1, 0, disp_on_flush, d)) == NULL ||
         (d->wait_timer = evtimer_new(base, disp_on_wait_timer, d)) == NULL ||
         (d->read_retry = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
+        (d->read_idle = evtimer_new(base, disp_on_read_retry, d)) == NULL ||
         (d->outbox_timer = event_new(base, -1, EV_PERSIST, disp_on_outbox_timer, d)) == NULL ||
         (d->stop_deadline = evtimer_new(base, disp_on_deadline, d)) == NULL ||
         (d->done_ev = event_new(base, -1, 0, disp_on_done, d)) == NULL ||
@@ -851,7 +1013,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
     if (rc != 0)
         return rc;
     if (strcmp(cfg->redis.prefix ? cfg->redis.prefix : "pr:", d->keys.prefix) != 0 ||
-        cfg->redis.port != d->cfg->redis.port)
+        cfg->redis.port != d->cfg->redis.port || (unsigned)cfg->redis.shards != d->n_shards)
         pr_log_warn(DISP_MOD, "reload: redis settings changed; they apply at the next start");
     struct disp_clientset *old = d->clients;
     long draining = old->pending;
@@ -910,9 +1072,12 @@ void disp_free(struct disp *d)
         disp_job_free(d->jobs);
     struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
-                            d->done_ev, d->retire_ev };
+                            d->done_ev, d->retire_ev, d->read_idle };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
+    free(d->src);
+    free(d->by_src);
+    free(d->touched);
     free(d);
 }

@@ -11,15 +11,16 @@
 #include "pushrelay/error.h"
 #include "outcome_log.h"
 
-int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_notif *n,
-                     enum pr_outcome o, const char *reason, int last_status)
+int outcome_log_send(struct rconn *rc, const struct keys *k, unsigned shard,
+                     const struct pr_notif *n, enum pr_outcome o, const char *reason,
+                     int last_status)
 {
     char key[KEYS_MAX], status[16], attempts[16], at[24], ttl[16];
     if (n == NULL || n->id == NULL || n->domain == NULL)
         return 0;
     if (o == PR_OUTCOME_DELIVERED && !n->trace)
         return 0;
-    if (keys_outcome(k, n->domain, n->id, key, sizeof(key)) < 0)
+    if (keys_q_outcome(k, shard, n->domain, n->id, key, sizeof(key)) < 0)
         return PR_ETOOBIG;
     snprintf(status, sizeof(status), "%d", last_status);
     snprintf(attempts, sizeof(attempts), "%d", n->attempts);
@@ -61,8 +62,17 @@ static int outcome__parse(const redisReply *r, enum pr_outcome *o)
 int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
                     struct outcome_info *out)
 {
+    int rc = PR_ENOTFOUND;
+    for (unsigned s = 0; s < k->shards && rc == PR_ENOTFOUND; s++)
+        rc = outcome_log_get_shard(c, k, s, domain, id, out);
+    return rc;
+}
+
+int outcome_log_get_shard(redisContext *c, const struct keys *k, unsigned shard,
+                          const char *domain, const char *id, struct outcome_info *out)
+{
     char key[KEYS_MAX], num[32];
-    if (keys_outcome(k, domain, id, key, sizeof(key)) < 0)
+    if (keys_q_outcome(k, shard, domain, id, key, sizeof(key)) < 0)
         return PR_ETOOBIG;
     const char *argv[] = { "HMGET", key, "outcome", "reason", "last_status", "last", "attempts",
                            "at_ms" };

@@ -11,7 +11,10 @@
  * for a day would hold about 86,400 hashes per notification/s in Redis,
  * and deliveries are what stats count.
  *
- *   <p>outcome:<domain>:<id>   hash, EXPIRE OUTCOME_LOG_TTL_S (rewritten per attempt)
+ * The record lives in the notification's queue shard k (keys_shard_of of
+ * its provider and token), so it is written in that shard's transaction:
+ *
+ *   <p>{q<k>}:outcome:<domain>:<id>   hash, EXPIRE OUTCOME_LOG_TTL_S (rewritten per attempt)
  *     outcome      "delivered" | "retry" | "expired" | "token_dead" | "dead_letter"
  *     reason       dead-letter or token reason, retry cause ("" when none)
  *     last_status  last provider HTTP status ("0" no answer, "-1" refused locally)
@@ -33,14 +36,16 @@
 
 /*
  * outcome_log_send sends, without reply callbacks, HSET + EXPIRE recording
- * 'o' for notification 'n' (which must have its id and domain; NULL or an
+ * 'o' for notification 'n' in shard 'shard' (the one 'n' was read from)
+ * ('n' must have its id and domain; NULL or an
  * id-less record is skipped and returns 0, as is the delivery of a
  * notification that is not traced). 'reason' may be NULL. Meant to
  * run between MULTI and EXEC. Returns 0, PR_ETOOBIG (key too long: nothing
  * sent, the caller may go on) or PR_EREDIS (not connected).
  */
-int outcome_log_send(struct rconn *rc, const struct keys *k, const struct pr_notif *n,
-                     enum pr_outcome o, const char *reason, int last_status);
+int outcome_log_send(struct rconn *rc, const struct keys *k, unsigned shard,
+                     const struct pr_notif *n, enum pr_outcome o, const char *reason,
+                     int last_status);
 
 /* A record as read back. */
 struct outcome_info {
@@ -53,10 +58,20 @@ struct outcome_info {
 };
 
 /*
- * outcome_log_get reads the record of ('domain', 'id') over a blocking
- * connection. Returns 0, PR_ENOTFOUND (no record: no attempt has ended
- * yet, or it expired from the log), PR_ETOOBIG or PR_EREDIS (also for a
- * record whose outcome names no enum pr_outcome).
+ * outcome_log_get_shard reads the record of ('domain', 'id') in shard
+ * 'shard' (keys_shard_of of the notification's provider and token) over
+ * blocking connection 'c', which must serve that shard
+ * (keys_q_outcome names the key). Returns 0, PR_ENOTFOUND (no record: no
+ * attempt has ended yet, or it expired from the log), PR_ETOOBIG or
+ * PR_EREDIS (also for a record whose outcome names no enum pr_outcome).
+ */
+int outcome_log_get_shard(redisContext *c, const struct keys *k, unsigned shard,
+                          const char *domain, const char *id, struct outcome_info *out);
+
+/*
+ * outcome_log_get: the same for a caller that does not know the shard: it
+ * looks in every shard in turn (one Redis only: 'c' serves them all).
+ * Prefer outcome_log_get_shard.
  */
 int outcome_log_get(redisContext *c, const struct keys *k, const char *domain, const char *id,
                     struct outcome_info *out);

@@ -11,11 +11,17 @@
 #include "pushrelay/error.h"
 #include "token.h"
 
-int token_send_dead(struct rconn *rc, const struct keys *k, const struct token_dead *t)
+int token_key(const struct keys *k, enum pr_provider p, const char *token, char *buf, size_t buflen)
+{
+    return keys_q_token(k, keys_shard_of(k, p, token, strlen(token)), p, token, buf, buflen);
+}
+
+int token_send_dead(struct rconn *rc, const struct keys *k, unsigned shard,
+                    const struct token_dead *t)
 {
     char key[KEYS_MAX], index[KEYS_MAX], since[24], pts[24], ttl[16], cutoff[32];
-    if (keys_token(k, t->provider, t->token, key, sizeof(key)) < 0 ||
-        keys_tokens(k, index, sizeof(index)) < 0)
+    if (keys_q_token(k, shard, t->provider, t->token, key, sizeof(key)) < 0 ||
+        keys_q_tokens(k, shard, index, sizeof(index)) < 0)
         return PR_ETOOBIG;
     snprintf(since, sizeof(since), "%lld", (long long)t->since_ms);
     snprintf(pts, sizeof(pts), "%lld", (long long)t->provider_ts_ms);
@@ -55,7 +61,7 @@ int token_get(redisContext *c, const struct keys *k, enum pr_provider p, const c
               struct token_info *out)
 {
     char key[KEYS_MAX];
-    if (keys_token(k, p, token, key, sizeof(key)) < 0)
+    if (token_key(k, p, token, key, sizeof(key)) < 0)
         return PR_ETOOBIG;
     const char *hmget[] = { "HMGET", key, TOKEN_F_REASON, TOKEN_F_SINCE, TOKEN_F_PROVIDER_TS,
                             TOKEN_F_DOMAIN, TOKEN_F_APP };
@@ -89,7 +95,8 @@ out:
 int token_forget(redisContext *c, const struct keys *k, enum pr_provider p, const char *token)
 {
     char key[KEYS_MAX], index[KEYS_MAX];
-    if (keys_token(k, p, token, key, sizeof(key)) < 0 || keys_tokens(k, index, sizeof(index)) < 0)
+    if (token_key(k, p, token, key, sizeof(key)) < 0 ||
+        keys_q_tokens(k, keys_shard_of(k, p, token, strlen(token)), index, sizeof(index)) < 0)
         return PR_ETOOBIG;
     const char *del[] = { "DEL", key };
     const char *zrem[] = { "ZREM", index, key };

@@ -5,13 +5,16 @@
  * ingest answers 410 while the record exists; `pushrelayctl tokens` lists,
  * shows and forgets records.
  *
- *   <p>token:<provider>:<token>   hash, EXPIRE TOKEN_TTL_S
+ * A record lives in the queue shard k of its provider and token
+ * (keys_shard_of), where the listener's ingest script of that shard looks:
+ *
+ *   <p>{q<k>}:token:<provider>:<token>   hash, EXPIRE TOKEN_TTL_S
  *     reason          provider reason ("Unregistered", "UNREGISTERED", "Expired")
  *     since_ms        epoch ms when the relay learnt it
  *     provider_ts_ms  provider's own timestamp (APNs 410 "timestamp"), 0 if none
  *     domain          tenant whose notification revealed it
  *     app             cfg_app id
- *   <p>tokens                     zset: member = the token key, score = since_ms
+ *   <p>{q<k>}:tokens              zset: member = the token key, score = since_ms
  *                                 (members older than TOKEN_TTL_S are trimmed on write)
  */
 #ifndef PUSHRELAY_TOKEN_H
@@ -43,12 +46,18 @@ struct token_dead {
 
 /*
  * token_send_dead sends, without reply callbacks, the commands that record
- * 't' (HSET, EXPIRE, ZADD, ZREMRANGEBYSCORE). Meant to run between MULTI
- * and EXEC so that the record lands atomically with the stream ack.
+ * 't' in shard 'shard' (HSET, EXPIRE, ZADD, ZREMRANGEBYSCORE). Meant to run
+ * between MULTI and EXEC so that the record lands atomically with the
+ * stream ack of the same shard: 'shard' is the one the notification was
+ * read from (keys_shard_of of its provider and token).
  * Returns 0, PR_ETOOBIG (token longer than a key allows) or PR_EREDIS (not
  * connected: nothing or only part was sent, the caller's EXEC must not run).
  */
-int token_send_dead(struct rconn *rc, const struct keys *k, const struct token_dead *t);
+int token_send_dead(struct rconn *rc, const struct keys *k, unsigned shard,
+                    const struct token_dead *t);
+
+/* token_key writes the record key of ('p', 'token') (in its shard) to 'buf'; as keys_q_token. */
+int token_key(const struct keys *k, enum pr_provider p, const char *token, char *buf, size_t buflen);
 
 /* A dead-token record as read back (strings owned by the struct). */
 struct token_info {
@@ -61,13 +70,17 @@ struct token_info {
 };
 
 /*
- * token_get reads the record of 'token' for provider 'p' over a blocking
- * connection (pushrelayctl). 0, PR_ENOTFOUND, PR_ETOOBIG or PR_EREDIS.
+ * token_get reads the record of 'token' for provider 'p' over blocking
+ * connection 'c', which must serve the record's shard (token_key).
+ * 0, PR_ENOTFOUND, PR_ETOOBIG or PR_EREDIS.
  */
 int token_get(redisContext *c, const struct keys *k, enum pr_provider p, const char *token,
               struct token_info *out);
 
-/* token_forget deletes the record and its index entry. 0, PR_ENOTFOUND or PR_EREDIS. */
+/*
+ * token_forget deletes the record and its entry in the shard's index (one
+ * shard: 'c' serves token_key). 0, PR_ENOTFOUND or PR_EREDIS.
+ */
 int token_forget(redisContext *c, const struct keys *k, enum pr_provider p, const char *token);
 
 #endif

@@ -128,7 +128,7 @@ disp_stop_clean() {
 queue() {
     local n=$1; shift
     local got
-    got=$("$QUEUE" -p "$REDIS_PORT" -n "$n" --app test-ios "$@")
+    got=$("$QUEUE" -p "$REDIS_PORT" -n "$n" --app test-ios --shards "$(disp_shards)" "$@")
     [ "$got" = "$n" ] || fail "queued $got of $n"
 }
 
@@ -187,8 +187,8 @@ wait_for() {
         fi
         sleep 0.1
     done
-    echo "stream $(stream_len) pending $(pending_count) retry $(rcli ZCARD 'pr:{q}:retry')" \
-         "dead $(rcli XLEN 'pr:{q}:dead') sandbox delivered $(sb_delivered)" >&2
+    echo "stream $(stream_len) pending $(pending_count) retry $(retry_len)" \
+         "dead $(dead_len) sandbox delivered $(sb_delivered)" >&2
     fail "timed out after ${secs}s waiting for: $*"
 }
 
@@ -197,17 +197,53 @@ dead_field() {  # dead_field ID FIELD
     python3 - "$REDIS_PORT" "$1" "$2" <<'PY'
 import subprocess, sys
 port, want, field = sys.argv[1:]
-out = subprocess.run(["redis-cli", "-p", port, "--json", "XRANGE", "pr:{q}:dead", "-", "+"],
-                     capture_output=True, text=True).stdout
-import json
-for _id, kv in json.loads(out):
-    f = dict(zip(kv[::2], kv[1::2]))
-    if f["id"] == want:
-        print(f[field])
+import json, os
+for k in range(int(os.environ.get("PR_REDIS_SHARDS", "1"))):
+    out = subprocess.run(["redis-cli", "-p", port, "--json", "XRANGE", "pr:{q%d}:dead" % k, "-", "+"],
+                         capture_output=True, text=True).stdout
+    for _id, kv in json.loads(out):
+        f = dict(zip(kv[::2], kv[1::2]))
+        if f["id"] == want:
+            print(f[field])
 PY
 }
 
-stream_len() { rcli XLEN 'pr:{q}:in:apns'; }
-pending_count() { rcli XPENDING 'pr:{q}:in:apns' dispatch | head -1; }
+# The queue's shards (keys.h): the test configs set redis.shards = PR_REDIS_SHARDS (default 1).
+disp_shards() { echo "${PR_REDIS_SHARDS:-1}"; }
+
+# disp_shard_of PROVIDER TOKEN: the shard of a notification, computed here
+# independently of relay/keys.c (FNV-1a 32 over provider, NUL, token; mod S).
+disp_shard_of() {
+    python3 -c '
+import sys
+h = 2166136261
+for b in sys.argv[1].encode() + b"\0" + sys.argv[2].encode():
+    h = ((h ^ b) * 16777619) & 0xffffffff
+print(h % int(sys.argv[3]))' "$1" "$2" "$(disp_shards)"
+}
+
+# q_sum CMD REST [ARGS...]: the first line of "CMD pr:{q<k>}:REST ARGS"
+# summed over every shard (a missing group counts 0).
+q_sum() {
+    local cmd=$1 rest=$2 k v n=0
+    shift 2
+    for ((k = 0; k < $(disp_shards); k++)); do
+        v=$(rcli "$cmd" "pr:{q$k}:$rest" "$@" | head -1)
+        case $v in ''|*[!0-9]*) v=0 ;; esac
+        n=$((n + v))
+    done
+    echo "$n"
+}
+
+# q_range REST: XRANGE of stream pr:{q<k>}:REST of every shard, one after another.
+q_range() {
+    local k
+    for ((k = 0; k < $(disp_shards); k++)); do rcli XRANGE "pr:{q$k}:$1" - +; done
+}
+
+stream_len() { q_sum XLEN in:apns; }
+pending_count() { q_sum XPENDING in:apns dispatch; }
+retry_len() { q_sum ZCARD retry; }
+dead_len() { q_sum XLEN dead; }
 stat_total() { local v; v=$(rcli HGET pr:stats:total "$1"); echo "${v:-0}"; }
 stat_domain() { local v; v=$(rcli HGET "pr:stats:domain:$1" "$2"); echo "${v:-0}"; }

@@ -20,14 +20,14 @@ echo "== 10,000 queued -> 10,000 distinct deliveries"
 # Drained = every entry acked (an entry is acked only after its final
 # answer), so nothing is in flight; a duplicate sent later still shows in
 # the record read after the dispatcher stopped, below.
-wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 assert_eq 10000 "$(sb_delivered)" "deliveries counted by the sandbox"
 
 echo "== the stream and the pending list are empty"
-assert_eq 0 "$(stream_len)" "entries left in pr:{q}:in:apns"
+assert_eq 0 "$(stream_len)" "entries left in the apns streams"
 assert_eq 0 "$(pending_count)" "entries pending in group dispatch"
-assert_eq 0 "$(rcli ZCARD 'pr:{q}:retry')" "retry zset size"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+assert_eq 0 "$(retry_len)" "retry zset size"
+assert_eq 0 "$(dead_len)" "dead letters"
 
 echo "== stats count every delivery"
 wait_for 60 '[ "$(stat_total all:delivered)" = 10000 ]'

@@ -33,7 +33,9 @@ echo "== Redis takes writes again"
 rcli ACL SETUSER default +xack >/dev/null
 wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
 wait_for 60 '[ "$(stat_total all:delivered)" -ge '"$N"' ]'
-assert_eq delivered "$(rcli HGET pr:outcome:contoso.com:t-7 outcome)" "outcome record of traced t-7"
+# pr_queue gives notification 7 the APNs token of 64 hex digits ending in 7.
+K7=$(disp_shard_of apns "$(printf '%064x' 7)")
+assert_eq delivered "$(rcli HGET "pr:{q$K7}:outcome:contoso.com:t-7" outcome)" "outcome record of traced t-7"
 disp_stop_clean
 assert_eq $N "$(stat_total all:delivered)" "pr:stats:total all:delivered"
 sb_stop

@@ -29,8 +29,8 @@ kill -CONT "$SB_PID"
 first_ping=$(grep -m1 -o 'a request timed out, PING\|idle, PING' "$T/dispatcher.log")
 assert_eq "a request timed out, PING" "$first_ping" "first PING sent because"
 
-wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 disp_stop_clean
 sb_stop
 assert_eq $N "$(delivered_distinct)" "distinct push ids delivered after the provider thawed"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+assert_eq 0 "$(dead_len)" "dead letters"

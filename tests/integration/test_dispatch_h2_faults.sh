@@ -23,7 +23,7 @@ queue $BULK --id-prefix bulk-
 TOTAL=$((RESETS + PLAIN + BULK))
 disp_start "$T/pushrelay.conf"
 
-wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 resets=$(curl -s --cacert "$T/pki/ca.pem" "https://127.0.0.1:$SB_PORT/_sandbox/stats" |
     python3 -c 'import json,sys; print(json.load(sys.stdin).get("resets", 0))')
 disp_stop_clean
@@ -31,7 +31,7 @@ sb_stop
 
 # Refuse to pass when the faults did not happen: every c1 token resets once.
 [ "$resets" -ge "$RESETS" ] || fail "the sandbox reset only $resets connections (want >= $RESETS)"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+assert_eq 0 "$(dead_len)" "dead letters"
 assert_eq "$TOTAL" "$(delivered_distinct)" "distinct push ids delivered"
 assert_eq "$RESETS" "$(record_ids | sort -u | grep -c '^reset-')" "reset-token notifications delivered"
 assert_eq "$PLAIN" "$(record_ids | sort -u | grep -c '^plain-')" "ordinary notifications delivered"

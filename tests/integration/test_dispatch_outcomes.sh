@@ -26,9 +26,9 @@ queue 1 --id-prefix big- --token "$T413"
 queue 1 --id-prefix down- --token "$TDOWN"
 queue 1 --id-prefix exp- --app down-ios --ttl 2 --domain outage.example
 queue 1 --id-prefix noapp- --app no-such-app
-rcli XADD 'pr:{q}:in:apns' '*' id broken-0 domain contoso.com n '{"v":1,"id":' >/dev/null
+rcli XADD 'pr:{q0}:in:apns' '*' id broken-0 domain contoso.com n '{"v":1,"id":' >/dev/null
 
-wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 wait_for 60 '[ "$(stat_total all:dead_lettered)" = 4 ] && [ "$(stat_total all:expired)" = 1 ]'
 
 echo "== 503 twice, then delivered: three attempts, two retries"
@@ -52,15 +52,16 @@ WAITED=$((DELIVERED_429 - ACCEPTED_429))
 pass "429 retried after ${WAITED} ms (>= 1000)"
 
 echo "== 410 records the token as dead"
-TKEY="pr:token:apns:$T410"
+TSHARD=$(disp_shard_of apns "$T410")
+TKEY="pr:{q$TSHARD}:token:apns:$T410"
 assert_eq Unregistered "$(rcli HGET "$TKEY" reason)" "token reason"
 assert_eq fabrikam.com "$(rcli HGET "$TKEY" domain)" "token domain"
 assert_eq test-ios "$(rcli HGET "$TKEY" app)" "token app"
 TTL=$(rcli TTL "$TKEY")
 [ "$TTL" -gt $((29 * 86400)) ] || fail "token record TTL $TTL"
 pass "token record expires in ~30 days ($TTL s)"
-[ -n "$(rcli ZSCORE pr:tokens "$TKEY")" ] || fail "$TKEY not indexed in pr:tokens"
-pass "token indexed in pr:tokens"
+[ -n "$(rcli ZSCORE "pr:{q$TSHARD}:tokens" "$TKEY")" ] || fail "$TKEY not indexed in pr:{q$TSHARD}:tokens"
+pass "token indexed in its shard's pr:{q$TSHARD}:tokens"
 assert_eq 1 "$(stat_total apns:token_dead)" "token_dead counted"
 assert_eq 1 "$(stat_domain fabrikam.com token_dead)" "token_dead counted for fabrikam.com"
 

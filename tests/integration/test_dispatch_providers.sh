@@ -22,10 +22,10 @@ disp_start "$T/pushrelay.conf"
 all_done() {
     local p
     for p in apns fcm mpns; do
-        [ "$(rcli XLEN "pr:{q}:in:$p")" = 0 ] || return 1
-        [ "$(rcli XPENDING "pr:{q}:in:$p" dispatch | head -1)" = 0 ] || return 1
+        [ "$(q_sum XLEN "in:$p")" = 0 ] || return 1
+        [ "$(q_sum XPENDING "in:$p" dispatch)" = 0 ] || return 1
     done
-    [ "$(rcli ZCARD 'pr:{q}:retry')" = 0 ]
+    [ "$(retry_len)" = 0 ]
 }
 wait_for 120 all_done
 wait_for 60 '[ "$(stat_total all:delivered)" = $((3 * N + 2)) ]'
@@ -43,5 +43,5 @@ echo "== retries went back to their own provider's stream"
 assert_eq 1 "$(stat_total fcm:retried)" "fcm retries"
 assert_eq 1 "$(stat_total mpns:retried)" "mpns retries"
 assert_eq 0 "$(stat_total apns:retried)" "apns retries"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+assert_eq 0 "$(dead_len)" "dead letters"
 disp_stop_clean

@@ -20,7 +20,7 @@ queue 1 --id-prefix twice- --token "$TWICE"
 queue 1 --id-prefix thrice- --token "$THRICE"
 queue 1 --id-prefix always- --token "$ALWAYS"
 
-wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 wait_for 60 '[ "$(stat_total all:delivered)" = 2 ] && [ "$(stat_total all:dead_lettered)" = 1 ]'
 assert_eq 9 "$(sb_stat by_status.403)" "403 answers (2 + 3 + max_attempts 4)"
 # Each round (the first try, and each retry taken from the retry set) resends

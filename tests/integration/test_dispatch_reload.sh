@@ -42,7 +42,7 @@ kill -0 "$DISP_PID" || fail "a refused reload stopped the dispatcher"
 pass "refused reload logged, dispatcher still running"
 cp "$T/good.conf" "$T/pushrelay.conf"
 
-wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 # What the provider received, not only what it recorded: a request restarted
 # on the new clients would reach the sandbox twice even where the first copy
 # was cancelled before its answer.
@@ -53,4 +53,4 @@ sb_stop
 assert_eq $N "$requests" "requests the provider received (each sent once)"
 assert_eq $N "$(delivered_distinct)" "distinct push ids delivered"
 assert_eq $N "$(delivered_count)" "deliveries (no duplicates across reloads)"
-assert_eq 0 "$(rcli XLEN 'pr:{q}:dead')" "dead letters"
+assert_eq 0 "$(dead_len)" "dead letters"

@@ -24,14 +24,14 @@ for i in $(seq $PLAIN); do
 done
 disp_start "$T/pushrelay.conf"
 
-wait_for 60 '[ "$(rcli XLEN "pr:{q}:dead")" = $WINDOW ]'
-wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(rcli ZCARD "pr:{q}:retry")" = 0 ]'
+wait_for 60 '[ "$(dead_len)" = $WINDOW ]'
+wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
 disp_stop_clean
 sb_stop
 
 assert_eq "$PLAIN" "$(record_ids | sort -u | grep -c '^plain-')" "ordinary notifications delivered"
 assert_eq 0 "$(record_ids | grep -c '^held-')" "held notifications answered (each cancelled at 2 s)"
-reasons=$(rcli XRANGE 'pr:{q}:dead' - + | grep -c 'attempts exhausted (0 timeout)')
+reasons=$(q_range dead | grep -c 'attempts exhausted (0 timeout)')
 assert_eq "$WINDOW" "$reasons" "dead letters for two timeouts each"
 # Ordering, by the two clocks of this one machine: every ordinary delivery
 # (sandbox record) came before the first held notification's final outcome
@@ -39,7 +39,7 @@ assert_eq "$WINDOW" "$reasons" "dead letters for two timeouts each"
 last_plain=$(python3 -c '
 import json, sys
 print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "plain-" in l))' "$T/record.jsonl")
-first_dead=$(rcli XRANGE 'pr:{q}:dead' - + COUNT 1 | head -1 | cut -d- -f1)
+first_dead=$(q_range dead | grep -E '^[0-9]+-[0-9]+$' | cut -d- -f1 | sort -n | head -1)
 [ "$last_plain" -lt "$first_dead" ] ||
     fail "an ordinary notification waited past a held one's outcome ($last_plain >= $first_dead)"
 pass "ordinary notifications delivered $((first_dead - last_plain)) ms before the first held one gave up"

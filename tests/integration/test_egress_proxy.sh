@@ -94,7 +94,7 @@ print(sum(seen.values()) - n)
 PY
 }
 tunnels() { cat "$T/tunnels" 2>/dev/null | wc -l; }
-dead() { rcli XLEN 'pr:{q}:dead'; }
+dead() { dead_len; }
 log_count() { grep -c -- "$1" "$T/dispatcher.log" 2>/dev/null || true; }
 
 echo "== 1. every provider's notifications delivered, APNs and FCM through the proxy"

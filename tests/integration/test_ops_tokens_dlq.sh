@@ -24,8 +24,14 @@ send() {
     resp=$(pr_sip_request "$1" "$2") || fail "send $1: $resp"
     assert_eq "$2" "$(printf '%s\n' "$resp" | grep -c '^SIP/2.0 202')" "202 answers for $(basename "$1")"
 }
-xlen_dead() { rcli XLEN 'pr:{q}:dead'; }
-ntokens() { rcli ZCARD pr:tokens; }
+# q_sum CMD REST: CMD on pr:{q<k>}:REST summed over the PR_REDIS_SHARDS queue shards.
+q_sum() {
+    local k n=0
+    for ((k = 0; k < ${PR_REDIS_SHARDS:-1}; k++)); do n=$((n + $(rcli "$1" "pr:{q$k}:$2"))); done
+    echo "$n"
+}
+xlen_dead() { q_sum XLEN dead; }
+ntokens() { q_sum ZCARD tokens; }
 dead_is() { [ "$(xlen_dead)" = "$1" ]; }      # for pr_wait_for: evaluated on every poll
 tokens_are() { [ "$(ntokens)" = "$1" ]; }
 
@@ -138,7 +144,7 @@ assert_eq 1 "$(xlen_dead)" "dead letters after purging older than 1h"
 # wait until the dead letter is over 1 s old by its own entry id (Redis' clock)
 dead_age_over_1s() {
     local id now
-    id=$(rcli XRANGE 'pr:{q}:dead' - + COUNT 1 | head -1)
+    id=$(for ((k = 0; k < ${PR_REDIS_SHARDS:-1}; k++)); do rcli XRANGE "pr:{q$k}:dead" - + COUNT 1 | head -1; done | grep . | head -1)
     now=$(rcli TIME | tr -d '\r' | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); })
     [ -n "$id" ] && [ $((now - ${id%-*})) -gt 1000 ]
 }

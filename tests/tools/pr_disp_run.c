@@ -99,6 +99,7 @@ int main(int argc, char **argv)
         goto out;
     int err_code;
     if ((err_code = keys_init(&r.keys, r.cfg->redis.prefix)) != 0 ||
+        (err_code = keys_set_shards(&r.keys, r.cfg->redis.shards)) != 0 ||
         (err_code = rconn_new(r.base, &r.cfg->redis, "pushrelay-stats", NULL, NULL, &r.rc_stats)) != 0 ||
         (err_code = stats_new(r.base, r.rc_stats, &r.keys, r.cfg->monitoring.stats_window_h,
                               &r.stats)) != 0 ||

@@ -38,11 +38,11 @@ static void a_retry_is_recorded_with_the_providers_last_answer(void **state)
     n.domain = "contoso.com";
     n.attempts = 2;
     n.last = "503 ServiceUnavailable";
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_RETRY, NULL, 503), 0);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_RETRY, NULL, 503), 0);
     assert_int_equal(rc.n, 2);
-    assert_hset_prefix(rc.cmds[0], "HSET pr:outcome:contoso.com:push-1 outcome retry reason "
+    assert_hset_prefix(rc.cmds[0], "HSET pr:{q0}:outcome:contoso.com:push-1 outcome retry reason "
                                    " last_status 503 last 503 ServiceUnavailable attempts 2");
-    assert_string_equal(rc.cmds[1], "EXPIRE pr:outcome:contoso.com:push-1 86400");
+    assert_string_equal(rc.cmds[1], "EXPIRE pr:{q0}:outcome:contoso.com:push-1 86400");
 }
 
 static void a_dead_letter_keeps_its_reason(void **state)
@@ -51,13 +51,14 @@ static void a_dead_letter_keeps_its_reason(void **state)
     struct rconn rc = { .connected = 1 };
     struct keys keys;
     keys_init(&keys, "x:");
+    keys_set_shards(&keys, 16);
     struct pr_notif n;
     notif_init(&n);
     n.id = "p2";
     n.domain = "fabrikam.com";
     n.attempts = 1;
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DEAD_LETTER, "413 PayloadTooLarge", 413), 0);
-    assert_hset_prefix(rc.cmds[0], "HSET x:outcome:fabrikam.com:p2 outcome dead_letter reason "
+    assert_int_equal(outcome_log_send(&rc, &keys, 11, &n, PR_OUTCOME_DEAD_LETTER, "413 PayloadTooLarge", 413), 0);
+    assert_hset_prefix(rc.cmds[0], "HSET x:{q11}:outcome:fabrikam.com:p2 outcome dead_letter reason "
                                    "413 PayloadTooLarge last_status 413 last  attempts 1");
 }
 
@@ -69,8 +70,8 @@ static void a_record_without_id_is_skipped(void **state)
     keys_init(&keys, "pr:");
     struct pr_notif n;
     notif_init(&n);
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
-    assert_int_equal(outcome_log_send(&rc, &keys, NULL, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, NULL, PR_OUTCOME_DELIVERED, NULL, 200), 0);
     assert_int_equal(rc.n, 0);
 }
 
@@ -85,13 +86,13 @@ static void a_delivery_is_recorded_only_when_traced(void **state)
     n.domain = "contoso.com";
     n.attempts = 1;
     n.id = "test-push-0123456789ab";    /* an id says nothing: only the field does */
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
     assert_int_equal(rc.n, 0);
     n.id = "im-4711";
     n.trace = 1;
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_DELIVERED, NULL, 200), 0);
     assert_int_equal(rc.n, 2);
-    assert_hset_prefix(rc.cmds[0], "HSET pr:outcome:contoso.com:im-4711 outcome "
+    assert_hset_prefix(rc.cmds[0], "HSET pr:{q0}:outcome:contoso.com:im-4711 outcome "
                                    "delivered reason  last_status 200 last  attempts 1");
 }
 
@@ -105,7 +106,7 @@ static void not_connected_is_eredis(void **state)
     notif_init(&n);
     n.id = "p3";
     n.domain = "contoso.com";
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_EXPIRED, NULL, 0), PR_EREDIS);
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_EXPIRED, NULL, 0), PR_EREDIS);
 }
 
 static void an_id_too_long_for_a_key_is_etoobig_and_sends_nothing(void **state)
@@ -120,7 +121,7 @@ static void an_id_too_long_for_a_key_is_etoobig_and_sends_nothing(void **state)
     notif_init(&n);
     n.id = big;
     n.domain = "contoso.com";
-    assert_int_equal(outcome_log_send(&rc, &keys, &n, PR_OUTCOME_TOKEN_DEAD, "Unregistered", 410),
+    assert_int_equal(outcome_log_send(&rc, &keys, 0, &n, PR_OUTCOME_TOKEN_DEAD, "Unregistered", 410),
                      PR_ETOOBIG);
     assert_int_equal(rc.n, 0);
 }

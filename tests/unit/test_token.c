@@ -18,7 +18,7 @@
 #include "rconn_recorder.h"
 
 #define TOKEN "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
-#define KEY "pr:token:apns:" TOKEN
+#define KEY "pr:{q0}:token:apns:" TOKEN
 
 static const struct token_dead dead = {
     .provider = PR_PROVIDER_APNS, .token = TOKEN, .reason = "Unregistered",
@@ -32,14 +32,14 @@ static void a_dead_token_becomes_a_hash_with_a_ttl_and_an_index_entry(void **sta
     struct rconn rc = { .connected = 1 };
     struct keys keys;
     keys_init(&keys, "pr:");
-    assert_int_equal(token_send_dead(&rc, &keys, &dead), 0);
+    assert_int_equal(token_send_dead(&rc, &keys, 0, &dead), 0);
     assert_int_equal(rc.n, 4);
     assert_string_equal(rc.cmds[0], "HSET " KEY " reason Unregistered since_ms 1732480000000"
                                     " provider_ts_ms 1732470000000 domain contoso.com app lync-ios");
     assert_string_equal(rc.cmds[1], "EXPIRE " KEY " 2592000");
-    assert_string_equal(rc.cmds[2], "ZADD pr:tokens 1732480000000 " KEY);
+    assert_string_equal(rc.cmds[2], "ZADD pr:{q0}:tokens 1732480000000 " KEY);
     /* Index entries older than the records' TTL are trimmed (exclusive bound). */
-    assert_string_equal(rc.cmds[3], "ZREMRANGEBYSCORE pr:tokens -inf (1729888000000");
+    assert_string_equal(rc.cmds[3], "ZREMRANGEBYSCORE pr:{q0}:tokens -inf (1729888000000");
 }
 
 static void absent_optional_fields_are_written_empty(void **state)
@@ -48,10 +48,12 @@ static void absent_optional_fields_are_written_empty(void **state)
     struct rconn rc = { .connected = 1 };
     struct keys keys;
     keys_init(&keys, "x:");
+    keys_set_shards(&keys, 8);
     struct token_dead t = { .provider = PR_PROVIDER_FCM, .token = "fcmtok", .since_ms = 5 };
-    assert_int_equal(token_send_dead(&rc, &keys, &t), 0);
-    assert_string_equal(rc.cmds[0], "HSET x:token:fcm:fcmtok reason  since_ms 5 provider_ts_ms 0"
+    assert_int_equal(token_send_dead(&rc, &keys, 3, &t), 0);
+    assert_string_equal(rc.cmds[0], "HSET x:{q3}:token:fcm:fcmtok reason  since_ms 5 provider_ts_ms 0"
                                     " domain  app ");
+    assert_string_equal(rc.cmds[2], "ZADD x:{q3}:tokens 5 x:{q3}:token:fcm:fcmtok");
 }
 
 static void nothing_is_sent_for_a_token_too_long_for_a_key(void **state)
@@ -64,7 +66,7 @@ static void nothing_is_sent_for_a_token_too_long_for_a_key(void **state)
     memset(huge, 'a', sizeof(huge) - 1);
     struct token_dead t = dead;
     t.token = huge;
-    assert_int_equal(token_send_dead(&rc, &keys, &t), PR_ETOOBIG);
+    assert_int_equal(token_send_dead(&rc, &keys, 0, &t), PR_ETOOBIG);
     assert_int_equal(rc.n, 0);
 }
 
@@ -74,7 +76,7 @@ static void a_lost_connection_is_reported(void **state)
     struct rconn rc = { .connected = 0 };
     struct keys keys;
     keys_init(&keys, "pr:");
-    assert_int_equal(token_send_dead(&rc, &keys, &dead), PR_EREDIS);
+    assert_int_equal(token_send_dead(&rc, &keys, 0, &dead), PR_EREDIS);
 }
 
 int main(void)
