@@ -27,14 +27,14 @@
 #   pr_cluster_migrate_end SLOT TO          SETSLOT NODE on every primary
 #
 # Every node is stopped by lib.sh's cleanup (pr_track). Nodes time out
-# after PR_CLUSTER_NODE_TIMEOUT_MS (default 3000): short enough that a
+# after PR_CLUSTER_NODE_TIMEOUT_MS (default 5000, as deploy examples): short enough that a
 # failover is seconds, long enough that a busy test machine does not
 # trigger one by itself.
 
 declare -A CLUSTER_PID=() CLUSTER_BUS=()
 CLUSTER_PORTS=()
 CLUSTER_SEEDS=
-PR_CLUSTER_NODE_TIMEOUT_MS=${PR_CLUSTER_NODE_TIMEOUT_MS:-3000}
+PR_CLUSTER_NODE_TIMEOUT_MS=${PR_CLUSTER_NODE_TIMEOUT_MS:-5000}
 
 ccli() { local p=$1; shift; redis-cli -p "$p" "$@"; }
 
@@ -80,6 +80,11 @@ pr_cluster_start() {
         fail "the replicas did not sync"
     pr_wait_for "$PR_WAIT_S" sh -c "[ \$(redis-cli -p ${CLUSTER_PORTS[0]} CLUSTER NODES | grep -c connected) -eq $n ]" ||
         fail "the nodes do not all see each other"
+    # ... and agree on who is a primary (roles spread by gossip after create)
+    pr_wait_for "$PR_WAIT_S" sh -c "for p in ${CLUSTER_PORTS[*]}; do
+            [ \$(redis-cli -p \$p CLUSTER NODES | awk '\$3 ~ /master/ && NF >= 9' | wc -l) -eq $primaries ] &&
+            [ \$(redis-cli -p \$p CLUSTER NODES | awk '\$3 ~ /slave/' | wc -l) -eq $primaries ] || exit 1
+        done" || fail "the nodes do not agree on the primaries"
     CLUSTER_SEEDS=$(printf '"127.0.0.1:%s", ' "${CLUSTER_PORTS[@]:0:3}")
     CLUSTER_SEEDS=${CLUSTER_SEEDS%, }
     pass "cluster of $primaries primaries and $primaries replicas on ${CLUSTER_PORTS[*]}"
@@ -94,23 +99,34 @@ pr_cluster__any_live() {
     fail "no cluster node is up"
 }
 
+# Each node is asked about itself (its "myself" line, its ROLE): another
+# node's view of roles and slots may lag behind by a gossip round.
+pr_cluster__myself() { ccli "$1" CLUSTER NODES 2>/dev/null | grep myself; }
+
 pr_cluster_primaries() {
-    ccli "$(pr_cluster__any_live)" CLUSTER NODES |
-        awk '$3 ~ /master/ && $3 !~ /fail/ { split($2, a, "@"); split(a[1], b, ":"); print b[2] }'
+    local p
+    for p in "${CLUSTER_PORTS[@]}"; do
+        kill -0 "${CLUSTER_PID[$p]}" 2>/dev/null || continue
+        [ "$(ccli "$p" ROLE 2>/dev/null | head -n 1)" = master ] || continue
+        pr_cluster__myself "$p" | awk 'NF >= 9 { found = 1 } END { exit !found }' && echo "$p"
+    done
+    return 0
 }
 
 pr_cluster_keyslot() { ccli "$(pr_cluster__any_live)" CLUSTER KEYSLOT "$1"; }
 
 pr_cluster_node_of_slot() {
-    ccli "$(pr_cluster__any_live)" CLUSTER NODES | awk -v s="$1" '
-        $3 ~ /master/ && $3 !~ /fail/ {
-            split($2, a, "@"); split(a[1], b, ":")
+    local p
+    for p in $(pr_cluster_primaries); do
+        pr_cluster__myself "$p" | awk -v s="$1" '{
             for (i = 9; i <= NF; i++) {
                 if ($i ~ /^\[/) continue        # a migrating/importing marker
                 n = split($i, r, "-"); lo = r[1]; hi = (n == 2 ? r[2] : r[1])
-                if (s + 0 >= lo + 0 && s + 0 <= hi + 0) { print b[2]; exit }
+                if (s + 0 >= lo + 0 && s + 0 <= hi + 0) found = 1
             }
-        }'
+        } END { exit !found }' && { echo "$p"; return 0; }
+    done
+    return 0
 }
 
 pr_cluster_kill_primary() {
