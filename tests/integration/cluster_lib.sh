@@ -27,9 +27,9 @@
 #   pr_cluster_migrate_end SLOT TO          SETSLOT NODE on every primary
 #
 # Every node is stopped by lib.sh's cleanup (pr_track). Nodes time out
-# after PR_CLUSTER_NODE_TIMEOUT_MS (default 5000, as deploy examples): short enough that a
-# failover is seconds, long enough that a busy test machine does not
-# trigger one by itself.
+# after PR_CLUSTER_NODE_TIMEOUT_MS (default 5000, as in the README's
+# recipe): short enough that a failover takes seconds, long enough that a
+# busy test machine does not trigger one by itself.
 
 declare -A CLUSTER_PID=() CLUSTER_BUS=()
 CLUSTER_PORTS=()
