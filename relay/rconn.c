@@ -27,6 +27,9 @@
  * cannot be reached, but stays at most 1 s while it answers and is not
  * ready yet: a restart with a large dataset is followed within about a
  * second of its end.
+ *
+ * With redis.cluster the rconn a caller holds routes commands over one
+ * such connection per primary: see "Cluster mode" below.
  */
 #include <limits.h>
 #include <stdlib.h>
