@@ -12,6 +12,7 @@
 
 #include "pushrelay/error.h"
 #include "ctl.h"
+#include "rcluster.h"
 
 #define CTL_REDIS_TIMEOUT_S 5
 
@@ -261,6 +262,131 @@ next:
     return CTL_EXIT_FAIL;
 }
 
+/* ------------------------------------------------------------------------
+ * Redis Cluster (redis.cluster): the slot map is read once, from the first
+ * seed that answers; each primary is connected to when a key it serves is
+ * first used. The configured seed that answered becomes ctl->redis (and
+ * redis.host/port of this CLI's copy of the configuration, for messages).
+ * ------------------------------------------------------------------------ */
+
+struct ctl_cluster {
+    struct rcluster_map *map;
+    redisContext **conns;           /* conns[i]: map->nodes[i], NULL until used */
+};
+
+static void ctl__cluster_free(struct ctl_cluster *cl)
+{
+    if (cl == NULL)
+        return;
+    for (size_t i = 0; cl->map != NULL && i < cl->map->n_nodes; i++)
+        if (cl->conns[i] != NULL)
+            redisFree(cl->conns[i]);
+    free(cl->conns);
+    rcluster_map_free(cl->map);
+    free(cl);
+}
+
+/*
+ * ctl__connect opens a synchronous connection to 'host':'port' and sends
+ * AUTH as configured. NULL, with 'why' filled, on failure.
+ */
+static redisContext *ctl__connect(const struct ctl *ctl, const char *host, int port, char *why,
+                                  size_t len)
+{
+    struct timeval tv = { CTL_REDIS_TIMEOUT_S, 0 };
+    const struct cfg_redis *r = &ctl->cfg->redis;
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (c == NULL || c->err != 0) {
+        snprintf(why, len, "%s", c != NULL ? c->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(c, tv);
+    if (r->password != NULL && r->password[0] != '\0') {
+        const char *auth[] = { "AUTH", r->password };
+        redisReply *rep = redisCommandArgv(c, 2, auth, NULL);
+        int ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+        if (!ok)
+            snprintf(why, len, "AUTH: %s", rep != NULL ? rep->str : c->errstr);
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (!ok)
+            goto fail;
+    }
+    return c;
+fail:
+    if (c != NULL)
+        redisFree(c);
+    return NULL;
+}
+
+/*
+ * ctl__cluster_map asks the seeds in turn for the slot map and makes the
+ * first that answers the Redis of messages and of keyless commands.
+ * Returns 0, or CTL_EXIT_FAIL when none did.
+ */
+static int ctl__cluster_map(struct ctl *ctl)
+{
+    struct cfg_redis *r = &ctl->cfg->redis;
+    char why[300] = "";
+
+    for (size_t i = 0; i < r->n_cluster; i++) {
+        const struct cfg_endpoint *s = &r->cluster[i];
+        redisReply *rep = NULL;
+        struct rcluster_map *map = NULL;
+        redisContext *c = ctl__connect(ctl, s->host, s->port, why, sizeof(why));
+        if (c == NULL)
+            goto next;
+        const char *slots[] = { "CLUSTER", "SLOTS" };
+        rep = redisCommandArgv(c, 2, slots, NULL);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(why, sizeof(why), "CLUSTER SLOTS: %s", rep != NULL ? rep->str : c->errstr);
+            goto next;
+        }
+        if (rcluster_map_parse(rep, s->host, &map) != 0) {
+            snprintf(why, sizeof(why), "CLUSTER SLOTS: not a slot map");
+            goto next;
+        }
+        struct ctl_cluster *cl = calloc(1, sizeof(*cl));
+        char *host = strdup(s->host);
+        if (cl == NULL || host == NULL ||
+            (cl->conns = calloc(map->n_nodes > 0 ? map->n_nodes : 1, sizeof(*cl->conns))) == NULL) {
+            free(cl);
+            free(host);
+            snprintf(why, sizeof(why), "out of memory");
+            goto next;
+        }
+        cl->map = map;
+        map = NULL;
+        ctl->cluster = cl;
+        free(r->host);
+        r->host = host;
+        r->port = s->port;
+        freeReplyObject(rep);
+        redisFree(c);
+        return 0;
+next:
+        fprintf(stderr, "%s: cluster node %s:%u: %s\n", CTL_PROG, s->host, s->port, why);
+        rcluster_map_free(map);
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (c != NULL)
+            redisFree(c);
+    }
+    fprintf(stderr, "%s: %s: redis.cluster: no seed node answered CLUSTER SLOTS\n", CTL_PROG,
+            ctl->config_path);
+    return CTL_EXIT_FAIL;
+}
+
+int ctl_redis_moved(const char *what, const redisReply *r)
+{
+    struct rcluster_redirect to;
+    if (r == NULL || r->type != REDIS_REPLY_ERROR ||
+        rcluster_redirect_parse(r->str, r->len, &to) != 0)
+        return 0;
+    ctl_err(what, "slot map changed during the command; run it again");
+    return 1;
+}
+
 int ctl_redis(struct ctl *ctl)
 {
     struct timeval tv = { CTL_REDIS_TIMEOUT_S, 0 };
@@ -273,6 +399,8 @@ int ctl_redis(struct ctl *ctl)
         return rc;
     const struct cfg_redis *r = &ctl->cfg->redis;
     if (r->n_sentinels > 0 && (rc = ctl__sentinel_primary(ctl)) != 0)
+        return rc;
+    if (r->n_cluster > 0 && (rc = ctl__cluster_map(ctl)) != 0)
         return rc;
     ctl_redis_addr(ctl, addr, sizeof(addr));
 
@@ -318,12 +446,33 @@ void ctl_close(struct ctl *ctl)
     if (ctl->redis != NULL)
         redisFree(ctl->redis);
     ctl->redis = NULL;
+    ctl__cluster_free(ctl->cluster);
+    ctl->cluster = NULL;
     cfg_free(ctl->cfg);
     ctl->cfg = NULL;
 }
 
 redisContext *ctl_redis_at(struct ctl *ctl, const char *key)
 {
-    (void)key;
-    return ctl->redis;
+    struct ctl_cluster *cl = ctl->cluster;
+    char why[300];
+    if (cl == NULL || ctl->redis == NULL)
+        return ctl->redis;
+    unsigned slot = rcluster_key_slot(key, strlen(key));
+    uint16_t i = cl->map->owner[slot];
+    if (i == RCLUSTER_NO_NODE) {
+        ctl_err(key, "no primary of the cluster serves its slot %u (cluster down?)", slot);
+        return NULL;
+    }
+    const struct cfg_endpoint *n = &cl->map->nodes[i];
+    if (n->port == ctl->cfg->redis.port && strcmp(n->host, ctl->cfg->redis.host) == 0)
+        return ctl->redis;
+    if (cl->conns[i] == NULL &&
+        (cl->conns[i] = ctl__connect(ctl, n->host, n->port, why, sizeof(why))) == NULL) {
+        ctl_err(key, strchr(n->host, ':') != NULL ? "cannot reach Redis at [%s]:%u: %s"
+                                                  : "cannot reach Redis at %s:%u: %s",
+                n->host, n->port, why);
+        return NULL;
+    }
+    return cl->conns[i];
 }

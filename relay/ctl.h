@@ -32,6 +32,7 @@ enum ctl_exit {
 };
 
 struct ctl;
+struct ctl_cluster;
 
 /*
  * A subcommand. 'argv' holds the arguments after the command name ('argc'
@@ -53,6 +54,7 @@ struct ctl {
     struct cfg *cfg;                /* after ctl_config() */
     struct keys keys;               /* after ctl_config(): built from redis.prefix */
     redisContext *redis;            /* after ctl_redis() */
+    struct ctl_cluster *cluster;    /* after ctl_redis() with redis.cluster: slot map, connections */
 };
 
 /* ------------------------------------------------------------------------
@@ -136,9 +138,18 @@ int ctl_redis(struct ctl *ctl);
  * subcommand sends goes to ctl_redis_at(ctl, <its first key>), and a
  * MULTI/EXEC or pipeline only ever holds keys of one slot (one shard).
  * NULL (after printing which node could not be reached) when there is no
- * connection for it.
+ * connection for it. In cluster mode the slot map is the one read when
+ * ctl_redis() connected: a MOVED or ASK reply means it changed meanwhile
+ * (ctl_redis_moved tells).
  */
 redisContext *ctl_redis_at(struct ctl *ctl, const char *key);
+
+/*
+ * ctl_redis_moved: 1 when 'r' is a MOVED or ASK error (the cluster's slot
+ * map changed during the command), after printing "<what>: slot map changed
+ * during the command; run it again". The command then exits CTL_EXIT_FAIL.
+ */
+int ctl_redis_moved(const char *what, const redisReply *r);
 
 /* ctl_redis_addr writes "host:port" ("[v6]:port") of the configured Redis. */
 const char *ctl_redis_addr(const struct ctl *ctl, char *buf, size_t len);

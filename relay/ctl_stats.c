@@ -91,16 +91,28 @@ out:
     return rc;
 }
 
-/* st_get sends the queued commands' replies into 'replies' (caller frees). */
+/*
+ * st_get sends the queued commands' replies into 'replies' (caller frees).
+ * Each goes to the Redis serving its key (argvs[i][1]): under Redis
+ * Cluster the stats hashes live on several primaries.
+ */
 static int st_pipeline(struct ctl *ctl, size_t n, const char *const (*argvs)[2], redisReply **replies)
 {
+    redisContext **to = calloc(n > 0 ? n : 1, sizeof(*to));
+    int rc = PR_EREDIS;
+    if (to == NULL)
+        return PR_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        if (redisAppendCommandArgv(ctl->redis, 2, (const char **)argvs[i], NULL) != REDIS_OK)
-            return PR_EREDIS;
+        if ((to[i] = ctl_redis_at(ctl, argvs[i][1])) == NULL ||
+            redisAppendCommandArgv(to[i], 2, (const char **)argvs[i], NULL) != REDIS_OK)
+            goto out;
     for (size_t i = 0; i < n; i++)
-        if (redisGetReply(ctl->redis, (void **)&replies[i]) != REDIS_OK)
-            return PR_EREDIS;
-    return 0;
+        if (redisGetReply(to[i], (void **)&replies[i]) != REDIS_OK)
+            goto out;
+    rc = 0;
+out:
+    free(to);
+    return rc;
 }
 
 /* st_read fills 's' from Redis (one pipelined round trip). */

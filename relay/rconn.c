@@ -27,7 +27,11 @@
  * cannot be reached, but stays at most 1 s while it answers and is not
  * ready yet: a restart with a large dataset is followed within about a
  * second of its end.
+ *
+ * With redis.cluster the rconn a caller holds routes commands over one
+ * such connection per primary: see "Cluster mode" below.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +39,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "rcluster.h"
 #include "rconn.h"
 
 #define RCONN_BACKOFF_MIN_MS 100
@@ -44,6 +49,8 @@
 #define RCONN_ROLE_CHECK_MS 2000        /* a READY connection asks ROLE this often */
 
 enum rconn_state { RCONN_S_DOWN, RCONN_S_CONNECTING, RCONN_S_READY, RCONN_S_CLOSING };
+
+struct rconn_cluster;
 
 struct rconn {
     struct event_base *base;
@@ -72,6 +79,10 @@ struct rconn {
     int freeing;
     rconn_state_cb state_cb;
     void *state_arg;
+    /* Cluster mode: the router has 'cl'; each primary's connection has 'parent'. */
+    struct rconn_cluster *cl;
+    struct rconn *parent;
+    int written;                    /* a node: written since the last WAIT */
 };
 
 /* One in-flight command: the caller's callback and argument. */
@@ -83,6 +94,8 @@ struct rconn_call {
 
 static void rconn_connect(struct rconn *rc);
 static void rconn_connect_primary(struct rconn *rc);
+static void rconn_cl_saw_error(struct rconn *rc, const char *err);
+static void rconn_cl_deadline(struct rconn *rc);
 static void rconn_drop_now(struct rconn *rc);
 
 static void rconn_set_state(struct rconn *rc, enum rconn_state st)
@@ -106,10 +119,18 @@ const char *rconn_reason_text(enum rconn_reason r)
     return rconn_reason_texts[r];
 }
 
-enum rconn_reason rconn_reason(const struct rconn *rc) { return rc->reason; }
+static enum rconn_reason rconn_cl_reason(const struct rconn *rc);
+static const char *rconn_cl_addr(const struct rconn *rc, char *buf, size_t len);
+
+enum rconn_reason rconn_reason(const struct rconn *rc)
+{
+    return rc->cl != NULL ? rconn_cl_reason(rc) : rc->reason;
+}
 
 const char *rconn_addr(const struct rconn *rc, char *buf, size_t len)
 {
+    if (rc->cl != NULL)
+        return rconn_cl_addr(rc, buf, len);
     if (rc->host[0] == '\0')
         snprintf(buf, len, "(sentinel master \"%s\")", rc->cfg->master_name);
     else
@@ -196,6 +217,10 @@ static void rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
  */
 void rconn_saw_error(struct rconn *rc, const char *err)
 {
+    if (rc->cl != NULL) {
+        rconn_cl_saw_error(rc, err);
+        return;
+    }
     if (err == NULL || rc->state != RCONN_S_READY)
         return;
     enum rconn_reason why = rconn_error_reason(err);
@@ -508,6 +533,10 @@ static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct rconn *rc = arg;
+    if (rc->cl != NULL) {
+        rconn_cl_deadline(rc);
+        return;
+    }
     if (rc->sac != NULL && !rc->sac_watching) {
         rconn_sentinel_failed(rc, rc->sac, 0, "no answer in time");
         return;
@@ -746,12 +775,852 @@ static void rconn_sentinel_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ------------------------------------------------------------------------
+ * Cluster mode (redis.cluster)
+ *
+ * The rconn a caller holds is a router; the connections are its nodes,
+ * ordinary rconns to one primary each (handshake, backoff, ROLE checks):
+ *
+ *     router --slot of the key--> by_map[owner[slot]] = node rconn --> primary A
+ *        |                                              node rconn --> primary B
+ *        +-- mac: a short-lived connection asking one node CLUSTER SLOTS
+ *
+ * A command's life (each is kept whole, argv copied, so it can be resent):
+ *
+ *     rconn_cmd --> node of the slot --reply--+-- MOVED: map read again; resent to the node named
+ *                                             +-- ASK: ASKING + resent to the node named
+ *                                             +-- else (or RCONN_CL_REDIRECTS reached): the caller
+ *
+ * A transaction (MULTI ... EXEC) goes whole to the node of its first keyed
+ * command, MULTI held until then; a redirect inside it is not followed
+ * (Redis then fails the EXEC with EXECABORT, the caller's error path).
+ *
+ * The map is read at start (the seeds in turn), after a MOVED (from the
+ * node it named, which knows), a CLUSTERDOWN / TRYAGAIN or a lost node, and
+ * every RCONN_CL_TICK_MS while the cluster is not whole: a failover is
+ * over for us when the map names the promoted replica. One read at a time;
+ * wishes meanwhile are coalesced into one more.
+ * ------------------------------------------------------------------------ */
+
+#define RCONN_CL_REDIRECTS 5        /* MOVED/ASK followed per command; then the caller sees it */
+#define RCONN_CL_TICK_MS 1000       /* map read again this often while not whole */
+#define RCONN_CL_SOON_MS 20         /* a wanted read waits this long: one read for a burst of MOVEDs */
+#define RCONN_CL_GAP_MS 250         /* and starts at least this long after the last one: every
+                                       CLUSTERDOWN of a failover wants one, from every process */
+#define RCONN_CL_ASK_MS 2000        /* CLUSTER SLOTS must answer within this */
+
+struct rconn_cluster {
+    struct rcluster_map *map;       /* NULL until a node answered */
+    struct rconn **by_map;          /* by_map[i]: the connection to map->nodes[i] */
+    struct rconn **nodes;           /* every node connection (a MOVED may name one the map lacks) */
+    size_t n_nodes;
+    int whole;                      /* what the caller was last told */
+    redisAsyncContext *mac;         /* asking CLUSTER SLOTS */
+    char mac_host[256];
+    int mac_port;
+    char prefer_host[256];          /* ask this node next (a MOVED named it) */
+    int prefer_port;
+    int again;                      /* a read was wanted while one was in flight */
+    struct timeval last_read;       /* when the last read started */
+    size_t ask_next;                /* rotates over the candidates after a failure */
+    struct event *tick_ev;
+    /* The open transaction: MULTI is held until a command names its node. */
+    int in_multi;
+    int multi_failed;               /* a command of it could not be sent */
+    int multi_sent;                 /* MULTI went out (to multi_node, unless that was dropped) */
+    struct rconn *multi_node;       /* the node of the transaction; NULL: not chosen or dropped */
+    rconn_reply_cb multi_cb;
+    void *multi_arg;
+    int wait_lost;                  /* a node written since the last WAIT was dropped */
+    struct rconn *cur_node;         /* the node whose reply the caller is handling */
+    struct rconn_cluster_stats stats;
+};
+
+/* One command in cluster mode, kept whole (one allocation) so that a redirect can resend it. */
+struct rconn_ccall {
+    struct rconn *rc;               /* the router */
+    rconn_reply_cb cb;
+    void *arg;
+    int redirects;
+    int in_tx;                      /* inside MULTI: redirects are not followed */
+    int argc;
+    size_t *argvlen;                /* into this allocation */
+    const char **argv;
+};
+
+/* A WAIT sent to several primaries: the smallest count is the answer, any failure fails it. */
+struct rconn_cwait {
+    struct rconn *rc;
+    rconn_reply_cb cb;
+    void *arg;
+    int outstanding;
+    long long min;
+    int lost;                       /* a part answered NULL */
+    char err[160];                  /* the first part's error, "" if none */
+};
+
+static int rconn__alloc(struct event_base *base, const struct cfg_redis *redis, const char *name,
+                        rconn_state_cb state_cb, void *state_arg, struct rconn **out);
+
+/* rconn_cl_want_map asks for the slot map to be read soon (coalesced). */
+static void rconn_cl_want_map(struct rconn *rc)
+{
+    if (rc->freeing)
+        return;
+    if (rc->cl->mac != NULL) {
+        rc->cl->again = 1;
+        return;
+    }
+    if (evtimer_pending(rc->retry_ev, NULL))
+        return;     /* a read is due anyway (possibly after a backoff) */
+    struct timeval now, since;
+    event_base_gettimeofday_cached(rc->base, &now);
+    evutil_timersub(&now, &rc->cl->last_read, &since);
+    long long ms = RCONN_CL_GAP_MS - ((long long)since.tv_sec * 1000 + since.tv_usec / 1000);
+    if (ms < RCONN_CL_SOON_MS)
+        ms = RCONN_CL_SOON_MS;
+    if (ms > RCONN_CL_GAP_MS)
+        ms = RCONN_CL_GAP_MS;   /* the clock went back */
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(rc->retry_ev, &tv);
+}
+
+/* rconn_cl_whole: the map serves every slot and each of its primaries is READY. */
+static int rconn_cl_whole(const struct rconn *rc)
+{
+    const struct rconn_cluster *cl = rc->cl;
+    if (cl->map == NULL || cl->map->covered != RCLUSTER_SLOTS)
+        return 0;
+    for (size_t i = 0; i < cl->map->n_nodes; i++)
+        if (!rconn_connected(cl->by_map[i]))
+            return 0;
+    return 1;
+}
+
+/* rconn_cl_update tells the caller when the cluster became whole or stopped being so. */
+static void rconn_cl_update(struct rconn *rc)
+{
+    int whole = rconn_cl_whole(rc);
+    if (rc->freeing || whole == rc->cl->whole)
+        return;
+    rc->cl->whole = whole;
+    char addr[400];
+    rconn_addr(rc, addr, sizeof(addr));
+    if (whole)
+        pr_log_info("rconn", "%s: connected to Redis %s", rc->name, addr);
+    else
+        pr_log_warn("rconn", "%s: Redis %s %s; waiting for it", rc->name, addr,
+                    rconn_reason_text(rconn_reason(rc)));
+    if (rc->state_cb != NULL)
+        rc->state_cb(rc, whole, rc->state_arg);
+}
+
+static void rconn_cl_node_state_cb(struct rconn *node, int connected, void *arg)
+{
+    (void)node;
+    struct rconn *rc = arg;
+    if (!connected)
+        rconn_cl_want_map(rc);      /* a lost primary: failed over? */
+    rconn_cl_update(rc);
+}
+
+/* rconn_cl_node: the connection to 'host':'port', made when 'create' and there is none. */
+static struct rconn *rconn_cl_node(struct rconn *rc, const char *host, unsigned port, int create)
+{
+    struct rconn_cluster *cl = rc->cl;
+    for (size_t i = 0; i < cl->n_nodes; i++)
+        if ((unsigned)cl->nodes[i]->port == port && strcmp(cl->nodes[i]->host, host) == 0)
+            return cl->nodes[i];
+    if (!create)
+        return NULL;
+    struct rconn **nodes = realloc(cl->nodes, (cl->n_nodes + 1) * sizeof(*nodes));
+    if (nodes == NULL)
+        return NULL;
+    cl->nodes = nodes;
+    struct cfg_redis c = *rc->cfg;
+    c.host = (char *)host;
+    c.port = (int)port;
+    c.n_cluster = 0;        /* a plain connection: AUTH, CLIENT SETNAME, PING, ROLE (db is 0) */
+    c.n_sentinels = 0;
+    struct rconn *n;
+    if (rconn__alloc(rc->base, &c, rc->name, rconn_cl_node_state_cb, rc, &n) != 0)
+        return NULL;
+    n->parent = rc;
+    nodes[cl->n_nodes++] = n;
+    rconn_connect(n);
+    return n;
+}
+
+/* rconn_cl_any: a READY node for a command without keys, or NULL. */
+static struct rconn *rconn_cl_any(struct rconn *rc)
+{
+    for (size_t i = 0; i < rc->cl->n_nodes; i++)
+        if (rconn_connected(rc->cl->nodes[i]))
+            return rc->cl->nodes[i];
+    return NULL;
+}
+
+/* rconn_cl_route: the node that serves the command (by its key's slot), or NULL. */
+static struct rconn *rconn_cl_route(struct rconn *rc, int argc, const char **argv,
+                                    const size_t *argvlen)
+{
+    const struct rconn_cluster *cl = rc->cl;
+    int k = rcluster_cmd_key(argc, argv, argvlen);
+    if (cl->map == NULL)
+        return NULL;
+    if (k < 0)
+        return rconn_cl_any(rc);
+    unsigned slot = rcluster_key_slot(argv[k], argvlen != NULL ? argvlen[k] : strlen(argv[k]));
+    uint16_t owner = cl->map->owner[slot];
+    return owner == RCLUSTER_NO_NODE ? NULL : cl->by_map[owner];
+}
+
+/*
+ * rconn_cl_apply makes 'm' the slot map: a connection for each primary
+ * (kept when it has one), and the connections to nodes no longer in it
+ * dropped (their pending commands answered NULL). Takes 'm'.
+ */
+static int rconn_cl_apply(struct rconn *rc, struct rcluster_map *m)
+{
+    struct rconn_cluster *cl = rc->cl;
+    struct rconn **by_map = calloc(m->n_nodes > 0 ? m->n_nodes : 1, sizeof(*by_map));
+    struct rconn **gone = calloc(cl->n_nodes > 0 ? cl->n_nodes : 1, sizeof(*gone));
+    size_t n_gone = 0;
+    if (by_map == NULL || gone == NULL)
+        goto nomem;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if ((by_map[i] = rconn_cl_node(rc, m->nodes[i].host, m->nodes[i].port, 1)) == NULL)
+            goto nomem;
+    int changed = cl->map == NULL || cl->map->n_nodes != m->n_nodes;
+    for (size_t s = 0; s < RCLUSTER_SLOTS && !changed; s++) {
+        uint16_t o = cl->map->owner[s], n = m->owner[s];
+        changed = (o == RCLUSTER_NO_NODE) != (n == RCLUSTER_NO_NODE) ||
+                  (o != RCLUSTER_NO_NODE && cl->by_map[o] != by_map[n]);
+    }
+    rcluster_map_free(cl->map);
+    free(cl->by_map);
+    cl->map = m;
+    cl->by_map = by_map;
+    cl->stats.map_reads++;
+    cl->stats.primaries = m->n_nodes;
+    if (changed)
+        pr_log_info("rconn", "%s: cluster slot map from %s:%d: %zu primaries, %zu of %d slots served",
+                    rc->name, cl->mac_host, cl->mac_port, m->n_nodes, m->covered, RCLUSTER_SLOTS);
+
+    /* Out of the list first: callbacks run by the frees below may send again. */
+    size_t keep = 0;
+    for (size_t i = 0; i < cl->n_nodes; i++) {
+        int used = 0;
+        for (size_t j = 0; j < m->n_nodes && !used; j++)
+            used = by_map[j] == cl->nodes[i];
+        if (used)
+            cl->nodes[keep++] = cl->nodes[i];
+        else
+            gone[n_gone++] = cl->nodes[i];
+    }
+    cl->n_nodes = keep;
+    for (size_t i = 0; i < n_gone; i++) {
+        char addr[300];
+        if (gone[i]->written)
+            cl->wait_lost = 1;      /* its writes can no longer be confirmed by WAIT */
+        if (gone[i] == cl->multi_node) {
+            cl->multi_node = NULL;
+            cl->multi_failed = 1;
+        }
+        pr_log_info("rconn", "%s: %s is no longer a primary of the cluster", rc->name,
+                    rconn_addr(gone[i], addr, sizeof(addr)));
+        rconn_free(gone[i]);
+    }
+    free(gone);
+    rconn_cl_update(rc);
+    return 0;
+nomem:
+    free(by_map);
+    free(gone);
+    rcluster_map_free(m);
+    return PR_ENOMEM;
+}
+
+/* rconn_cl_mac_drop forgets the map read's connection: closed at once, or after this callback. */
+static void rconn_cl_mac_drop(struct rconn *rc, int in_cb)
+{
+    redisAsyncContext *ac = rc->cl->mac;
+    rc->cl->mac = NULL;
+    if (ac == NULL)
+        return;
+    if (in_cb)
+        redisAsyncDisconnect(ac);
+    else
+        redisAsyncFree(ac);
+}
+
+/* rconn_cl_ask_failed: the node asked gave no map; ask the next candidate after the backoff. */
+static void rconn_cl_ask_failed(struct rconn *rc, int in_cb, const char *why)
+{
+    struct rconn_cluster *cl = rc->cl;
+    char detail[400];
+    snprintf(detail, sizeof(detail), "CLUSTER SLOTS at %s:%d: %s", cl->mac_host, cl->mac_port, why);
+    rconn_cl_mac_drop(rc, in_cb);
+    evtimer_del(rc->deadline_ev);
+    cl->ask_next++;
+    cl->again = 0;
+    if (cl->map == NULL)
+        rconn_note(rc, RCONN_NOSLOTMAP, detail);
+    else
+        pr_log_debug("rconn", "%s: %s", rc->name, detail);
+    rconn_schedule_retry(rc);
+}
+
+static void rconn_cl_slots_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    struct rcluster_map *m = NULL;
+
+    if (rc->freeing || ac != rc->cl->mac || reply == NULL)
+        return;     /* lost: the disconnect callback tries the next node */
+    int err = reply->type == REDIS_REPLY_ERROR ? PR_EREDIS
+                                               : rcluster_map_parse(reply, rc->cl->mac_host, &m);
+    if (err != 0) {
+        rconn_cl_ask_failed(rc, 1, reply->type == REDIS_REPLY_ERROR ? reply->str
+                                   : "an answer that is not a slot map");
+        return;
+    }
+    evtimer_del(rc->deadline_ev);
+    rconn_cl_mac_drop(rc, 1);
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->reason = RCONN_READY;
+    if (rconn_cl_apply(rc, m) != 0)
+        rc->cl->again = 1;
+    if (rc->cl->again) {
+        rc->cl->again = 0;
+        rconn_cl_want_map(rc);
+    }
+}
+
+static void rconn_cl_auth_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = privdata;
+    redisReply *reply = r;
+    if (!rc->freeing && ac == rc->cl->mac && reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        char why[200];
+        snprintf(why, sizeof(why), "AUTH: %s", reply->str);
+        rconn_cl_ask_failed(rc, 1, why);
+    }
+}
+
+static void rconn_cl_mac_connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (status != REDIS_OK && !rc->freeing && (redisAsyncContext *)ac == rc->cl->mac) {
+        rc->cl->mac = NULL;     /* hiredis frees it after this callback */
+        rconn_cl_ask_failed(rc, 1, ac->errstr);
+    }
+}
+
+static void rconn_cl_mac_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    struct rconn *rc = ac->data;
+    if (rc->freeing || (redisAsyncContext *)ac != rc->cl->mac)
+        return;     /* one we dropped ourselves */
+    rc->cl->mac = NULL;
+    rconn_cl_ask_failed(rc, 1, "connection lost");
+}
+
+/*
+ * rconn_cl_read_map asks one node for the slot map: the node a MOVED named,
+ * else a connected primary (its view is as fresh as any), else, in turn,
+ * every known node and seed.
+ */
+static void rconn_cl_read_map(struct rconn *rc)
+{
+    struct rconn_cluster *cl = rc->cl;
+    const char *host = NULL;
+    int port = 0;
+
+    if (cl->mac != NULL) {
+        cl->again = 1;
+        return;
+    }
+    if (cl->prefer_host[0] != '\0') {
+        struct rconn *n = rconn_cl_node(rc, cl->prefer_host, (unsigned)cl->prefer_port, 0);
+        if (n != NULL && rconn_connected(n)) {
+            host = n->host;
+            port = n->port;
+        }
+        cl->prefer_host[0] = '\0';
+    }
+    size_t n_ready = 0;
+    for (size_t i = 0; i < cl->n_nodes; i++)
+        n_ready += rconn_connected(cl->nodes[i]) != 0;
+    for (size_t i = 0, k = 0; host == NULL && i < cl->n_nodes; i++)
+        if (rconn_connected(cl->nodes[i]) && k++ == cl->ask_next % n_ready) {
+            host = cl->nodes[i]->host;
+            port = cl->nodes[i]->port;
+        }
+    if (host == NULL) {
+        size_t at = cl->ask_next % (cl->n_nodes + rc->cfg->n_cluster);
+        if (at < cl->n_nodes) {
+            host = cl->nodes[at]->host;
+            port = cl->nodes[at]->port;
+        } else {
+            host = rc->cfg->cluster[at - cl->n_nodes].host;
+            port = rc->cfg->cluster[at - cl->n_nodes].port;
+        }
+    }
+    snprintf(cl->mac_host, sizeof(cl->mac_host), "%s", host);
+    cl->mac_port = port;
+    cl->again = 0;
+    event_base_gettimeofday_cached(rc->base, &cl->last_read);
+
+    redisAsyncContext *ac = redisAsyncConnect(cl->mac_host, port);
+    if (ac == NULL || ac->err) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        rconn_cl_ask_failed(rc, 0, why);
+        return;
+    }
+    ac->data = rc;
+    cl->mac = ac;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, rconn_cl_mac_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, rconn_cl_mac_disconnect_cb);
+    int ok = 1;
+    if (rc->cfg->password != NULL && rc->cfg->password[0] != '\0') {
+        const char *auth[] = { "AUTH", rc->cfg->password };
+        ok = redisAsyncCommandArgv(ac, rconn_cl_auth_cb, rc, 2, auth, NULL) == REDIS_OK;
+    }
+    const char *slots[] = { "CLUSTER", "SLOTS" };
+    if (!ok || redisAsyncCommandArgv(ac, rconn_cl_slots_cb, rc, 2, slots, NULL) != REDIS_OK) {
+        rconn_cl_ask_failed(rc, 0, "cannot send the question");
+        return;
+    }
+    struct timeval tv = { RCONN_CL_ASK_MS / 1000, (RCONN_CL_ASK_MS % 1000) * 1000 };
+    evtimer_add(rc->deadline_ev, &tv);
+}
+
+/* rconn_cl_deadline: the node asked for the map did not answer in time. */
+static void rconn_cl_deadline(struct rconn *rc)
+{
+    if (rc->cl->mac != NULL)
+        rconn_cl_ask_failed(rc, 0, "no answer in time");
+}
+
+/*
+ * rconn_cl_saw_error: rconn_saw_error for the router. A script's error came
+ * from the node whose reply is being handled; a redirect or CLUSTERDOWN
+ * inside it means the map is stale.
+ */
+static void rconn_cl_saw_error(struct rconn *rc, const char *err)
+{
+    struct rcluster_redirect to;
+    if (rc->cl->cur_node != NULL)
+        rconn_saw_error(rc->cl->cur_node, err);
+    if (err != NULL &&
+        (rcluster_error_transient(err) || rcluster_redirect_parse(err, strlen(err), &to) == 0))
+        rconn_cl_want_map(rc);
+}
+
+static void rconn_cl_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    if (!rconn_cl_whole(rc))
+        rconn_cl_want_map(rc);
+}
+
+/* rconn_ccall_new copies the command into one allocation; NULL when out of memory. */
+static struct rconn_ccall *rconn_ccall_new(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
+                                           const char **argv, const size_t *argvlen)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += (argvlen != NULL ? argvlen[i] : strlen(argv[i])) + 1;
+    struct rconn_ccall *c = malloc(sizeof(*c) + (size_t)argc * (sizeof(size_t) + sizeof(char *)) +
+                                   bytes);
+    if (c == NULL)
+        return NULL;
+    c->rc = rc;
+    c->cb = cb;
+    c->arg = arg;
+    c->redirects = 0;
+    c->in_tx = 0;
+    c->argc = argc;
+    c->argvlen = (size_t *)(c + 1);
+    c->argv = (const char **)(c->argvlen + argc);
+    char *p = (char *)(c->argv + argc);
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        memcpy(p, argv[i], len);
+        p[len] = '\0';
+        c->argv[i] = p;
+        c->argvlen[i] = len;
+        p += len + 1;
+    }
+    return c;
+}
+
+static void rconn_ccall_cb(struct rconn *node, redisReply *reply, void *arg);
+
+/* rconn_cl_send sends 'call' to 'node' (after ASKING when 'asking'); PR_EREDIS when it is not READY. */
+static int rconn_cl_send(struct rconn *node, struct rconn_ccall *call, int asking)
+{
+    if (!rconn_connected(node))
+        return PR_EREDIS;
+    const char *ask[] = { "ASKING" };
+    if (asking && rconn_send(node, NULL, NULL, 1, ask, NULL) != 0)
+        return PR_EREDIS;
+    int rv = rconn_send(node, rconn_ccall_cb, call, call->argc, call->argv, call->argvlen);
+    if (rv == 0 && rcluster_cmd_key(call->argc, call->argv, call->argvlen) >= 0)
+        node->written = 1;
+    return rv;
+}
+
+/* rconn_cl_deliver hands 'reply' from 'node' to the caller's callback. */
+static void rconn_cl_deliver(struct rconn *rc, struct rconn *node, rconn_reply_cb cb, void *arg,
+                             redisReply *reply)
+{
+    rc->pending--;
+    if (cb == NULL)
+        return;
+    struct rconn *was = rc->cl->cur_node;
+    rc->cl->cur_node = node;
+    cb(rc, reply, arg);
+    rc->cl->cur_node = was;
+}
+
+static void rconn_ccall_cb(struct rconn *node, redisReply *reply, void *arg)
+{
+    struct rconn_ccall *call = arg;
+    struct rconn *rc = call->rc;
+    struct rconn_cluster *cl = rc->cl;
+    struct rcluster_redirect to;
+
+    if (rc->freeing) {
+        /* answered NULL by the frees */
+    } else if (reply == NULL) {
+        rconn_cl_want_map(rc);
+    } else if (reply->type == REDIS_REPLY_ERROR &&
+               rcluster_redirect_parse(reply->str, reply->len, &to) == 0) {
+        if (to.to.host[0] == '\0')
+            snprintf(to.to.host, sizeof(to.to.host), "%s", node->host);
+        if (to.kind == RCLUSTER_MOVED) {
+            snprintf(cl->prefer_host, sizeof(cl->prefer_host), "%s", to.to.host);
+            cl->prefer_port = to.to.port;
+            rconn_cl_want_map(rc);
+        }
+        if (!call->in_tx && call->redirects < RCONN_CL_REDIRECTS) {
+            struct rconn *dst = rconn_cl_node(rc, to.to.host, to.to.port, 1);
+            if (dst != NULL && rconn_cl_send(dst, call, to.kind == RCLUSTER_ASK) == 0) {
+                call->redirects++;
+                if (to.kind == RCLUSTER_MOVED)
+                    cl->stats.moved++;
+                else
+                    cl->stats.ask++;
+                return;
+            }
+        }
+    } else if (reply->type == REDIS_REPLY_ERROR && rcluster_error_transient(reply->str)) {
+        rconn_cl_want_map(rc);
+    }
+    rconn_cl_deliver(rc, node, call->cb, call->arg, reply);
+    free(call);
+}
+
+/* rconn_cl_send_new copies and sends one command to 'node'. */
+static int rconn_cl_send_new(struct rconn *rc, struct rconn *node, int in_tx, rconn_reply_cb cb,
+                             void *arg, int argc, const char **argv, const size_t *argvlen)
+{
+    if (node == NULL || !rconn_connected(node))
+        return PR_EREDIS;
+    struct rconn_ccall *call = rconn_ccall_new(rc, cb, arg, argc, argv, argvlen);
+    if (call == NULL)
+        return PR_ENOMEM;
+    call->in_tx = in_tx;
+    if (rconn_cl_send(node, call, 0) != 0) {
+        free(call);
+        return PR_EREDIS;
+    }
+    rc->pending++;
+    return 0;
+}
+
+/* rconn_cl_tx_end closes the open transaction; a MULTI never sent learns it with NULL. */
+static void rconn_cl_tx_end(struct rconn *rc)
+{
+    struct rconn_cluster *cl = rc->cl;
+    int held = cl->in_multi && !cl->multi_sent;
+    cl->in_multi = 0;
+    cl->multi_failed = 0;
+    cl->multi_sent = 0;
+    cl->multi_node = NULL;
+    if (held)
+        rconn_cl_deliver(rc, NULL, cl->multi_cb, cl->multi_arg, NULL);
+}
+
+/*
+ * rconn_cl_tx_cmd sends a command of the open transaction: the first one
+ * naming a node takes the held MULTI there; every later one, EXEC and
+ * DISCARD ('ends') go to that node whatever their keys.
+ */
+static int rconn_cl_tx_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
+                           const char **argv, const size_t *argvlen, int ends)
+{
+    struct rconn_cluster *cl = rc->cl;
+    int rv;
+
+    if (cl->multi_failed) {
+        /* Part of it is missing: it must not commit. */
+        if (ends) {
+            if (cl->multi_node != NULL && rconn_connected(cl->multi_node)) {
+                const char *discard[] = { "DISCARD" };
+                rconn_send(cl->multi_node, NULL, NULL, 1, discard, NULL);
+            }
+            rconn_cl_tx_end(rc);
+        }
+        return PR_EREDIS;
+    }
+    if (cl->multi_node == NULL) {
+        static const char discard[] = "DISCARD";
+        size_t len0 = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+        if (ends && len0 == sizeof(discard) - 1 && strncasecmp(argv[0], discard, len0) == 0) {
+            rconn_cl_tx_end(rc);    /* nothing was sent: nothing to discard */
+            return PR_EREDIS;
+        }
+        struct rconn *node = rconn_cl_route(rc, argc, argv, argvlen);
+        const char *multi[] = { "MULTI" };
+        if ((rv = rconn_cl_send_new(rc, node, 1, cl->multi_cb, cl->multi_arg, 1, multi, NULL)) != 0) {
+            cl->multi_failed = 1;
+            if (ends)
+                rconn_cl_tx_end(rc);
+            return rv;
+        }
+        rc->pending--;      /* counted when MULTI was held */
+        cl->multi_node = node;
+        cl->multi_sent = 1;
+    }
+    rv = rconn_cl_send_new(rc, cl->multi_node, 1, cb, arg, argc, argv, argvlen);
+    if (ends) {
+        cl->in_multi = 0;
+        cl->multi_failed = 0;
+        cl->multi_sent = 0;
+        cl->multi_node = NULL;
+    } else if (rv != 0) {
+        cl->multi_failed = 1;
+    }
+    return rv;
+}
+
+static void rconn_cwait_cb(struct rconn *node, redisReply *reply, void *arg)
+{
+    struct rconn_cwait *w = arg;
+    if (reply == NULL)
+        w->lost = 1;
+    else if (reply->type == REDIS_REPLY_INTEGER)
+        w->min = reply->integer < w->min ? reply->integer : w->min;
+    else if (w->err[0] == '\0')
+        snprintf(w->err, sizeof(w->err), "%s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "WAIT: unexpected reply");
+    if (--w->outstanding > 0)
+        return;
+    redisReply out;
+    memset(&out, 0, sizeof(out));
+    if (w->err[0] != '\0') {
+        out.type = REDIS_REPLY_ERROR;
+        out.str = w->err;
+        out.len = strlen(w->err);
+    } else {
+        out.type = REDIS_REPLY_INTEGER;
+        out.integer = w->min;
+    }
+    rconn_cl_deliver(w->rc, node, w->cb, w->arg, w->lost ? NULL : &out);
+    free(w);
+}
+
+/*
+ * rconn_cl_wait sends WAIT to every primary written since the last WAIT
+ * (to any one when none was): replies come back as the smallest count.
+ * Refused when such a primary is not connected or was dropped from the
+ * map: those writes cannot be vouched for.
+ */
+static int rconn_cl_wait(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
+                         const char **argv, const size_t *argvlen)
+{
+    struct rconn_cluster *cl = rc->cl;
+    int n = 0, refused = cl->wait_lost;
+    for (size_t i = 0; i < cl->n_nodes; i++)
+        if (cl->nodes[i]->written) {
+            n++;
+            refused |= !rconn_connected(cl->nodes[i]);
+        }
+    cl->wait_lost = 0;
+    if (refused) {
+        for (size_t i = 0; i < cl->n_nodes; i++)
+            cl->nodes[i]->written = 0;
+        return PR_EREDIS;
+    }
+    if (n == 0)
+        return rconn_cl_send_new(rc, rconn_cl_any(rc), 0, cb, arg, argc, argv, argvlen);
+    struct rconn_cwait *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return PR_ENOMEM;
+    w->rc = rc;
+    w->cb = cb;
+    w->arg = arg;
+    w->min = LLONG_MAX;
+    w->outstanding = 1;     /* held until every part is sent */
+    for (size_t i = 0; i < cl->n_nodes; i++) {
+        if (!cl->nodes[i]->written)
+            continue;
+        cl->nodes[i]->written = 0;
+        if (rconn_send(cl->nodes[i], rconn_cwait_cb, w, argc, argv, argvlen) == 0)
+            w->outstanding++;
+        else
+            w->lost = 1;
+    }
+    if (w->outstanding == 1) {      /* no part went out */
+        free(w);
+        return PR_EREDIS;
+    }
+    w->outstanding--;
+    rc->pending++;
+    return 0;
+}
+
+/* rconn_cl_cmd: rconn_cmd in cluster mode. */
+static int rconn_cl_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    struct rconn_cluster *cl = rc->cl;
+    if (rc->freeing || cl->map == NULL || argc < 1)
+        return PR_EREDIS;
+    size_t len0 = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+#define RCONN_IS(word) (len0 == sizeof(word) - 1 && strncasecmp(argv[0], word, len0) == 0)
+    if (RCONN_IS("MULTI")) {
+        if (cl->in_multi)
+            return PR_EREDIS;       /* Redis refuses nested MULTI too */
+        cl->in_multi = 1;
+        cl->multi_failed = 0;
+        cl->multi_sent = 0;
+        cl->multi_node = NULL;
+        cl->multi_cb = cb;
+        cl->multi_arg = arg;
+        rc->pending++;
+        return 0;
+    }
+    if (cl->in_multi)
+        return rconn_cl_tx_cmd(rc, cb, arg, argc, argv, argvlen,
+                               RCONN_IS("EXEC") || RCONN_IS("DISCARD"));
+    if (RCONN_IS("WAIT"))
+        return rconn_cl_wait(rc, cb, arg, argc, argv, argvlen);
+#undef RCONN_IS
+    return rconn_cl_send_new(rc, rconn_cl_route(rc, argc, argv, argvlen), 0, cb, arg, argc, argv,
+                             argvlen);
+}
+
+/* rconn_cl_start sets up cluster mode and asks the seeds for the map. */
+static int rconn_cl_start(struct rconn *rc)
+{
+    struct rconn_cluster *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL)
+        return PR_ENOMEM;
+    rc->cl = cl;
+    rc->host[0] = '\0';
+    cl->tick_ev = event_new(rc->base, -1, EV_PERSIST, rconn_cl_tick_cb, rc);
+    struct timeval tv = { RCONN_CL_TICK_MS / 1000, (RCONN_CL_TICK_MS % 1000) * 1000 };
+    if (cl->tick_ev == NULL || evtimer_add(cl->tick_ev, &tv) != 0)
+        return PR_ENOMEM;
+    rconn_cl_read_map(rc);
+    return 0;
+}
+
+/* rconn_cl_free frees the router's part; pending callbacks run with NULL first. */
+static void rconn_cl_free(struct rconn *rc)
+{
+    struct rconn_cluster *cl = rc->cl;
+    if (cl == NULL)
+        return;
+    if (cl->mac != NULL)
+        redisAsyncFree(cl->mac);
+    cl->mac = NULL;
+    for (size_t i = 0; i < cl->n_nodes; i++)
+        rconn_free(cl->nodes[i]);
+    cl->n_nodes = 0;
+    rconn_cl_tx_end(rc);
+    if (cl->tick_ev != NULL)
+        event_free(cl->tick_ev);
+    free(cl->nodes);
+    free(cl->by_map);
+    rcluster_map_free(cl->map);
+    free(cl);
+    rc->cl = NULL;
+}
+
+/* rconn_cl_reason: why the cluster is not whole: no map, slots unserved, or a primary's reason. */
+static enum rconn_reason rconn_cl_reason(const struct rconn *rc)
+{
+    const struct rconn_cluster *cl = rc->cl;
+    if (cl->map == NULL)
+        return rc->reason == RCONN_READY ? RCONN_CONNECTING : rc->reason;
+    if (cl->map->covered != RCLUSTER_SLOTS)
+        return RCONN_CLUSTERDOWN;
+    for (size_t i = 0; i < cl->map->n_nodes; i++)
+        if (!rconn_connected(cl->by_map[i]))
+            return cl->by_map[i]->reason == RCONN_READY ? RCONN_CONNECTING : cl->by_map[i]->reason;
+    return RCONN_READY;
+}
+
+/* rconn_cl_addr: "cluster (3 primaries)", or the primary that is not ready, or the seed asked. */
+static const char *rconn_cl_addr(const struct rconn *rc, char *buf, size_t len)
+{
+    const struct rconn_cluster *cl = rc->cl;
+    if (cl->map == NULL) {
+        const struct cfg_endpoint *s = &rc->cfg->cluster[0];
+        snprintf(buf, len, strchr(s->host, ':') != NULL ? "cluster (seed [%s]:%u of %zu)"
+                                                       : "cluster (seed %s:%u of %zu)",
+                 s->host, s->port, rc->cfg->n_cluster);
+        return buf;
+    }
+    size_t ready = 0;
+    const struct rconn *down = NULL;
+    for (size_t i = 0; i < cl->map->n_nodes; i++) {
+        if (rconn_connected(cl->by_map[i]))
+            ready++;
+        else if (down == NULL)
+            down = cl->by_map[i];
+    }
+    if (down != NULL)
+        snprintf(buf, len, strchr(down->host, ':') != NULL
+                               ? "[%s]:%d (cluster: %zu of %zu primaries ready)"
+                               : "%s:%d (cluster: %zu of %zu primaries ready)",
+                 down->host, down->port, ready, cl->map->n_nodes);
+    else
+        snprintf(buf, len, "cluster (%zu primaries, %zu of %d slots served)", cl->map->n_nodes,
+                 cl->map->covered, RCLUSTER_SLOTS);
+    return buf;
+}
+
+void rconn_cluster_stats(const struct rconn *rc, struct rconn_cluster_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (rc->cl != NULL)
+        *out = rc->cl->stats;
+}
+
+/* ------------------------------------------------------------------------
  * Connecting
  * ------------------------------------------------------------------------ */
 
 /* rconn_connect starts one attempt: ask a sentinel first in sentinel mode. */
 static void rconn_connect(struct rconn *rc)
 {
+    if (rc->cl != NULL) {
+        rconn_cl_read_map(rc);
+        return;
+    }
     if (rconn_sentinel_mode(rc) && !rc->primary_fresh) {
         rconn_sentinel_ask(rc);
         return;
@@ -791,8 +1660,9 @@ static void rconn_free_cfg(struct cfg_redis *c)
     free(c->sentinel_password);
 }
 
-int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
-              rconn_state_cb state_cb, void *state_arg, struct rconn **out)
+/* rconn__alloc makes an rconn for 'redis' that does not connect yet. */
+static int rconn__alloc(struct event_base *base, const struct cfg_redis *redis, const char *name,
+                        rconn_state_cb state_cb, void *state_arg, struct rconn **out)
 {
     struct rconn *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
@@ -832,19 +1702,41 @@ int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char
         rconn_free(rc);
         return PR_ENOMEM;
     }
-    rconn_connect(rc);
+    *out = rc;
+    return 0;
+}
+
+int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
+              rconn_state_cb state_cb, void *state_arg, struct rconn **out)
+{
+    struct rconn *rc;
+    int err = rconn__alloc(base, redis, name, state_cb, state_arg, &rc);
+    if (err != 0)
+        return err;
+    if (redis->n_cluster > 0) {
+        if ((err = rconn_cl_start(rc)) != 0) {
+            rconn_free(rc);
+            return err;
+        }
+    } else {
+        rconn_connect(rc);
+    }
     *out = rc;
     return 0;
 }
 
 int rconn_connected(const struct rconn *rc)
 {
+    if (rc->cl != NULL)
+        return rconn_cl_whole(rc);
     return rc->state == RCONN_S_READY && rc->ac != NULL;
 }
 
 int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
               const size_t *argvlen)
 {
+    if (rc->cl != NULL)
+        return rconn_cl_cmd(rc, cb, arg, argc, argv, argvlen);
     if (!rconn_connected(rc))
         return PR_EREDIS;
     return rconn_send(rc, cb, arg, argc, argv, argvlen);
@@ -859,6 +1751,7 @@ void rconn_free(struct rconn *rc)
     if (rc == NULL)
         return;
     rc->freeing = 1;
+    rconn_cl_free(rc);
     if (rc->ac != NULL)
         redisAsyncFree(rc->ac); /* runs pending callbacks with NULL replies */
     if (rc->retry_ev != NULL)
@@ -884,6 +1777,11 @@ void rconn_free(struct rconn *rc)
  */
 void rconn_flush(struct rconn *rc)
 {
+    if (rc->cl != NULL) {       /* cluster mode: every node connection (each flushes only if ready) */
+        for (size_t i = 0; i < rc->cl->n_nodes; i++)
+            rconn_flush(rc->cl->nodes[i]);
+        return;
+    }
     if (rconn_connected(rc))
         redisAsyncHandleWrite(rc->ac);
 }

@@ -14,6 +14,18 @@
  * same errors on an established connection (a restart with data, a
  * failover) make it hand-shake again. Why it is not usable is kept as an
  * rconn_reason, for /readyz and the logs.
+ *
+ * With redis.cluster the same API fronts a Redis Cluster (design section
+ * 11): one such connection per primary, found in the slot map that the
+ * seeds give (CLUSTER SLOTS), each command sent to the primary of its key's
+ * slot (see rcluster.h for which argument is the key). MOVED and ASK are
+ * followed (the command is resent, a bounded number of times), CLUSTERDOWN,
+ * TRYAGAIN and a lost node reach the caller as the error or NULL reply they
+ * are (transient: ingest answers 503, the dispatcher retries) and make the
+ * map be read again. A MULTI is held until the first command after it names
+ * a key, and the whole transaction goes to that key's primary; a MOVED
+ * inside it is not followed (its EXEC fails with EXECABORT). WAIT goes to
+ * every primary written since the last WAIT and answers the smallest count.
  */
 #ifndef PUSHRELAY_RCONN_H
 #define PUSHRELAY_RCONN_H
@@ -42,7 +54,9 @@ struct rconn;
     XX(SELECT, "refusing the configured db")                                   \
     XX(TIMEOUT, "not answering the handshake in time")                         \
     XX(PROTOCOL, "answering the handshake unexpectedly")                       \
-    XX(NOPRIMARY, "without a primary: no sentinel names one")
+    XX(NOPRIMARY, "without a primary: no sentinel names one")                  \
+    XX(NOSLOTMAP, "without a slot map: no cluster node answered CLUSTER SLOTS")  \
+    XX(CLUSTERDOWN, "a cluster with slots that no primary serves")
 
 enum rconn_reason {
 #define RCONN__ENUM(name, text) RCONN_##name,
@@ -69,13 +83,18 @@ typedef void (*rconn_state_cb)(struct rconn *rc, int connected, void *arg);
 int rconn_new(struct event_base *base, const struct cfg_redis *redis, const char *name,
               rconn_state_cb state_cb, void *state_arg, struct rconn **out);
 
-/* rconn_connected: 1 when commands can be sent now. */
+/*
+ * rconn_connected: 1 when commands can be sent now. In cluster mode: the
+ * slot map covers every slot and every primary in it is connected.
+ */
 int rconn_connected(const struct rconn *rc);
 
 /*
  * rconn_cmd sends one command. Returns 0 when sent (the callback will run
- * exactly once), or PR_EREDIS when not connected (the callback will not run).
- * 'cb' may be NULL for fire-and-forget. Commands are pipelined.
+ * exactly once), or PR_EREDIS when not connected (the callback will not run;
+ * in cluster mode: when the primary that serves the command is not, or a
+ * WAIT cannot vouch for a primary written since the last WAIT).
+ * 'cb' may be NULL for fire-and-forget. Commands are pipelined (per primary).
  */
 int rconn_cmd(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc, const char **argv,
               const size_t *argvlen);
@@ -88,7 +107,8 @@ enum rconn_reason rconn_reason(const struct rconn *rc);
 
 /*
  * rconn_addr writes "host:port" of the Redis in use (with Sentinel: the
- * primary last named, or "sentinel master <name>" before any) to 'buf'.
+ * primary last named, or "sentinel master <name>" before any; with a
+ * cluster: "cluster (3 primaries)", or the node that is not ready) to 'buf'.
  */
 const char *rconn_addr(const struct rconn *rc, char *buf, size_t len);
 
@@ -119,6 +139,17 @@ int rconn_pending(const struct rconn *rc);
  * callback of 'rc'.
  */
 void rconn_flush(struct rconn *rc);
+
+/* What cluster mode did so far (all 0 on one Redis), for logs and tests. */
+struct rconn_cluster_stats {
+    unsigned long moved;        /* MOVED replies followed */
+    unsigned long ask;          /* ASK replies followed */
+    unsigned long map_reads;    /* slot maps read (CLUSTER SLOTS answered) */
+    size_t primaries;           /* in the current slot map */
+};
+
+/* rconn_cluster_stats fills 'out' (zeros outside cluster mode). */
+void rconn_cluster_stats(const struct rconn *rc, struct rconn_cluster_stats *out);
 
 /* rconn_free disconnects; pending callbacks run with a NULL reply first. */
 void rconn_free(struct rconn *rc);
