@@ -72,9 +72,9 @@ bench_need sipload pushrelayd pushrelayctl pushrelay-sandbox
 bench_need_roles
 command -v curl >/dev/null || fail "curl is needed (the sandbox's control endpoints)"
 
-STREAMS=('pr:{q}:in:apns' 'pr:{q}:in:fcm')
-RETRY_KEY='pr:{q}:retry'
-DEAD_KEY='pr:{q}:dead'
+STREAMS=('pr:{q0}:in:apns' 'pr:{q0}:in:fcm')   # redis.shards = 1: shard 0
+RETRY_KEY='pr:{q0}:retry'
+DEAD_KEY='pr:{q0}:dead'
 
 # ---- bookkeeping ----------------------------------------------------------
 # chaos_untrack PID: forget a process that is gone, so that lib.sh's cleanup

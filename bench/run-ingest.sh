@@ -52,7 +52,7 @@ bench_need_roles
 bench_pki
 pr_start_redis
 
-STREAM='pr:{q}:in:apns'
+STREAM='pr:{q0}:in:apns'     # redis.shards = 1 (the default): shard 0
 SIP_PORT=$(pr_free_port)
 ECHO_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf
