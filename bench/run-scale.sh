@@ -68,13 +68,6 @@ redis_start() {
     esac
 }
 
-# delivered_ids FILE PREFIX: push ids delivered for tokens starting with PREFIX.
-delivered_ids() { grep -E "\"token\": ?\"$2" "$1" | python3 -c '
-import json, sys
-for l in sys.stdin:
-    try: print(json.loads(l)["id"])
-    except (ValueError, KeyError): pass' | sort -u; }
-
 # steady RECORD PREFIX: "rate span_ms" from the sandbox's receipt times.
 steady() {
     python3 -c '
@@ -111,14 +104,14 @@ PY
     local relay_pid=$BENCH_PID
 
     out=$(bench_sipload --port "$sip_port" --connections 1 --window 1 --count "$LS_COUNT" \
-        --duration "$CASE_SECONDS" --token-prefix 5a 2>>"$T/sipload.log") ||
+        --duration "$CASE_SECONDS" --token-prefix 0e1 2>>"$T/sipload.log") ||
         fail "$mode lock-step: sipload failed (see $T/sipload.log)"
     RATE[$mode,ls]=$(json_get "$out" rate) P50[$mode,ls]=$(json_get "$out" p50_ms)
     P99[$mode,ls]=$(json_get "$out" p99_ms)
     echo "$out" >"$T/$mode-ls.json"
 
     out=$(bench_sipload --port "$sip_port" --connections 50 --window 10 --count "$COUNT" \
-        --duration "$CASE_SECONDS" --token-prefix 5b 2>>"$T/sipload.log") ||
+        --duration "$CASE_SECONDS" --token-prefix 0e2 2>>"$T/sipload.log") ||
         fail "$mode pipelined: sipload failed (see $T/sipload.log)"
     RATE[$mode,pl]=$(json_get "$out" rate) P50[$mode,pl]=$(json_get "$out" p50_ms)
     P99[$mode,pl]=$(json_get "$out" p99_ms)
@@ -134,11 +127,11 @@ PY
         sleep 0.1
     done
     [ "$got" -ge "$want" ] || fail "$mode: $got deliveries for $want 202s after 120 s"
-    read -r RATE[$mode,disp] _ <<<"$(steady "$record" 5b)"
+    read -r RATE[$mode,disp] _ <<<"$(steady "$record" 0e2)"
     kill -0 "$relay_pid" 2>/dev/null || fail "$mode: pushrelayd exited (see $T/relay-$mode.log)"
     pr_stop "$relay_pid"
     pr_stop "$sb_pid"
-    [ "$(delivered_ids "$record" 5 | wc -l)" -ge "$want" ] ||
+    [ "$(pr_record_ids "$record" | sort -u | wc -l)" -ge "$want" ] ||
         fail "$mode: fewer distinct push ids delivered than 202s"
     # the mode's Redis processes go now, so the next mode has the machine
     case $mode in
