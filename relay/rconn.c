@@ -732,33 +732,61 @@ static void rconn_sentinel_disconnect_cb(const redisAsyncContext *ac, int status
     rconn_sentinel_failed(rc, NULL, 1, "connection lost");
 }
 
+/*
+ * rconn_side_ask opens a connection beside the command connection, to ask
+ * one question: a sentinel for the primary, a cluster node for the slot
+ * map. It is attached to the loop with 'on_up'/'on_down', its context
+ * stored in '*slot' before anything is queued (the callbacks look there),
+ * AUTH 'password' sent first when set, then 'argv', answered to 'on_reply'.
+ * Returns 0; RCONN_SIDE_UNSTARTED with 'why' when no connection could be
+ * made ('*slot' untouched); RCONN_SIDE_UNSENT when the question could not
+ * be queued ('*slot' holds the context, for the caller to drop).
+ */
+#define RCONN_SIDE_UNSTARTED (-1)
+#define RCONN_SIDE_UNSENT (-2)
+static int rconn_side_ask(struct rconn *rc, const char *host, int port,
+                          redisConnectCallback *on_up, redisDisconnectCallback *on_down,
+                          const char *password, redisCallbackFn *on_auth, int argc,
+                          const char **argv, redisCallbackFn *on_reply, redisAsyncContext **slot,
+                          char *why, size_t whylen)
+{
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
+    if (ac == NULL || ac->err) {
+        snprintf(why, whylen, "%s", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        return RCONN_SIDE_UNSTARTED;
+    }
+    ac->data = rc;
+    *slot = ac;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, on_up);
+    redisAsyncSetDisconnectCallback(ac, on_down);
+    int ok = 1;
+    if (password != NULL && password[0] != '\0') {
+        const char *auth[] = { "AUTH", password };
+        ok = redisAsyncCommandArgv(ac, on_auth, rc, 2, auth, NULL) == REDIS_OK;
+    }
+    if (!ok || redisAsyncCommandArgv(ac, on_reply, rc, argc, argv, NULL) != REDIS_OK) {
+        snprintf(why, whylen, "cannot send the question");
+        return RCONN_SIDE_UNSENT;
+    }
+    return 0;
+}
+
 /* rconn_sentinel_ask opens sac to the next sentinel and asks it for the primary. */
 static void rconn_sentinel_ask(struct rconn *rc)
 {
     const struct cfg_endpoint *s = &rc->cfg->sentinels[rc->sentinel_next];
     rconn_sentinel_drop(rc, rc->sac, 0);
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
-    if (ac == NULL || ac->err) {
-        char why[160];
-        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        rconn_sentinel_failed(rc, NULL, 0, why);
-        return;
-    }
-    ac->data = rc;
-    rc->sac = ac;
-    redisLibeventAttach(ac, rc->base);
-    redisAsyncSetConnectCallback(ac, rconn_sentinel_connect_cb);
-    redisAsyncSetDisconnectCallback(ac, rconn_sentinel_disconnect_cb);
-    int ok = 1;
-    if (rc->cfg->sentinel_password != NULL && rc->cfg->sentinel_password[0] != '\0') {
-        const char *auth[] = { "AUTH", rc->cfg->sentinel_password };
-        ok = redisAsyncCommandArgv(ac, rconn_sentinel_auth_cb, rc, 2, auth, NULL) == REDIS_OK;
-    }
     const char *get[] = { "SENTINEL", "get-master-addr-by-name", rc->cfg->master_name };
-    if (!ok || redisAsyncCommandArgv(ac, rconn_sentinel_addr_cb, rc, 3, get, NULL) != REDIS_OK) {
-        rconn_sentinel_failed(rc, ac, 0, "cannot send the question");
+    char why[200];
+    int st = rconn_side_ask(rc, s->host, s->port, rconn_sentinel_connect_cb,
+                            rconn_sentinel_disconnect_cb, rc->cfg->sentinel_password,
+                            rconn_sentinel_auth_cb, 3, get, rconn_sentinel_addr_cb, &rc->sac, why,
+                            sizeof(why));
+    if (st != 0) {
+        rconn_sentinel_failed(rc, st == RCONN_SIDE_UNSENT ? rc->sac : NULL, 0, why);
         return;
     }
     struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };
@@ -1173,28 +1201,12 @@ static void rconn_cl_read_map(struct rconn *rc)
     cl->again = 0;
     event_base_gettimeofday_cached(rc->base, &cl->last_read);
 
-    redisAsyncContext *ac = redisAsyncConnect(cl->mac_host, port);
-    if (ac == NULL || ac->err) {
-        char why[200];
-        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        rconn_cl_ask_failed(rc, 0, why);
-        return;
-    }
-    ac->data = rc;
-    cl->mac = ac;
-    redisLibeventAttach(ac, rc->base);
-    redisAsyncSetConnectCallback(ac, rconn_cl_mac_connect_cb);
-    redisAsyncSetDisconnectCallback(ac, rconn_cl_mac_disconnect_cb);
-    int ok = 1;
-    if (rc->cfg->password != NULL && rc->cfg->password[0] != '\0') {
-        const char *auth[] = { "AUTH", rc->cfg->password };
-        ok = redisAsyncCommandArgv(ac, rconn_cl_auth_cb, rc, 2, auth, NULL) == REDIS_OK;
-    }
     const char *slots[] = { "CLUSTER", "SLOTS" };
-    if (!ok || redisAsyncCommandArgv(ac, rconn_cl_slots_cb, rc, 2, slots, NULL) != REDIS_OK) {
-        rconn_cl_ask_failed(rc, 0, "cannot send the question");
+    char why[200];
+    if (rconn_side_ask(rc, cl->mac_host, port, rconn_cl_mac_connect_cb, rconn_cl_mac_disconnect_cb,
+                       rc->cfg->password, rconn_cl_auth_cb, 2, slots, rconn_cl_slots_cb, &cl->mac,
+                       why, sizeof(why)) != 0) {
+        rconn_cl_ask_failed(rc, 0, why);
         return;
     }
     struct timeval tv = { RCONN_CL_ASK_MS / 1000, (RCONN_CL_ASK_MS % 1000) * 1000 };

@@ -94,17 +94,7 @@ wait "$MON_PID" 2>/dev/null || true
 
 echo "== every notification delivered"
 sb_stop
-# push ids of the sandbox's record: APNs carries it at pr.id, FCM at message.data.pr_id
-python3 - "$T/record.jsonl" >"$T/ids" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        r = json.loads(line)
-        b = json.loads(r["body"])
-        print(b["pr"]["id"] if r["provider"] == "apns" else b["message"]["data"]["pr_id"])
-    except (ValueError, KeyError, TypeError):
-        pass
-PY
+pr_record_ids "$T/record.jsonl" >"$T/ids"
 TOTAL=$(wc -l <"$T/ids")
 DISTINCT=$(sort -u "$T/ids" | wc -l)
 assert_eq $NF "$(sort -u "$T/ids" | grep -c '^f-')" "distinct FCM push ids delivered"

@@ -84,16 +84,7 @@ disp_stop_clean
 
 echo "== every notification delivered once"
 sb_stop
-python3 - "$T/record.jsonl" >"$T/ids" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        r = json.loads(line)
-        b = json.loads(r["body"])
-        print(b["pr"]["id"] if r["provider"] == "apns" else b["message"]["data"]["pr_id"])
-    except (ValueError, KeyError, TypeError):
-        pass
-PY
+pr_record_ids "$T/record.jsonl" >"$T/ids"
 assert_eq $((NA + NF + NR + NN + 1)) "$(sort -u "$T/ids" | wc -l)" "distinct push ids delivered"
 assert_eq $((NA + NF + NR + NN + 1)) "$(wc -l <"$T/ids")" "deliveries (no duplicates)"
 grep -qx "$DL_ID" "$T/ids" || fail "the replayed old dead letter was not delivered"

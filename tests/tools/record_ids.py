@@ -3,9 +3,9 @@
   record_ids.py RECORD.jsonl
 
 Each record line is a JSON object whose "body" is the provider request's
-JSON, carrying pushrelay's id at pr.id. A line still being written (the
-sandbox writes in batches) or one without an id is skipped. A missing file
-prints nothing.
+JSON, carrying pushrelay's id at pr.id (FCM: message.data.pr_id). A line
+still being written (the sandbox writes in batches) or one without an id is
+skipped. A missing file prints nothing.
 """
 import json
 import sys
@@ -17,6 +17,8 @@ except FileNotFoundError:
 with f:
     for line in f:
         try:
-            print(json.loads(json.loads(line)["body"])["pr"]["id"])
+            r = json.loads(line)
+            b = json.loads(r["body"])
+            print(b["message"]["data"]["pr_id"] if r.get("provider") == "fcm" else b["pr"]["id"])
         except (ValueError, KeyError, TypeError):
             pass
