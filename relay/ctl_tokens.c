@@ -194,6 +194,15 @@ out:
 }
 
 /* tok_show prints the record of T under --provider, or under every provider that has one. */
+/* tok_redis: the connection serving provider p's record of 'token'; 0, PR_ETOOBIG or PR_EREDIS. */
+static int tok_redis(struct ctl *ctl, enum pr_provider p, const char *token, redisContext **out)
+{
+    char key[KEYS_MAX];
+    if (token_key(&ctl->keys, p, token, key, sizeof(key)) < 0)
+        return PR_ETOOBIG;
+    return (*out = ctl_redis_at(ctl, key)) == NULL ? PR_EREDIS : 0;
+}
+
 static int tok_show(struct ctl *ctl, const char *token, const char *provider)
 {
     enum pr_provider only = PR_PROVIDER_COUNT;
@@ -208,13 +217,10 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
         if (only != PR_PROVIDER_COUNT && p != (int)only)
             continue;
         struct token_info ti;
-        char key[KEYS_MAX];
         redisContext *at = NULL;
-        int g = token_key(&ctl->keys, (enum pr_provider)p, token, key, sizeof(key)) < 0
-                    ? PR_ETOOBIG
-                    : (at = ctl_redis_at(ctl, key)) == NULL
-                          ? PR_EREDIS
-                          : token_get(at, &ctl->keys, (enum pr_provider)p, token, &ti);
+        int g = tok_redis(ctl, (enum pr_provider)p, token, &at);
+        if (g == 0)
+            g = token_get(at, &ctl->keys, (enum pr_provider)p, token, &ti);
         if (g == PR_ENOTFOUND)
             continue;
         if (g == PR_ETOOBIG) {
@@ -257,13 +263,10 @@ static int tok_forget(struct ctl *ctl, const char *token, const char *provider)
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {
         if (only != PR_PROVIDER_COUNT && p != (int)only)
             continue;
-        char key[KEYS_MAX];
         redisContext *c = NULL;
-        int g = token_key(&ctl->keys, (enum pr_provider)p, token, key, sizeof(key)) < 0
-                    ? PR_ETOOBIG
-                    : (c = ctl_redis_at(ctl, key)) == NULL
-                          ? PR_EREDIS
-                          : token_forget(c, &ctl->keys, (enum pr_provider)p, token);
+        int g = tok_redis(ctl, (enum pr_provider)p, token, &c);
+        if (g == 0)
+            g = token_forget(c, &ctl->keys, (enum pr_provider)p, token);
         if (g == PR_ENOTFOUND)
             continue;
         if (g == PR_ETOOBIG) {
