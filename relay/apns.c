@@ -222,20 +222,9 @@ int apns_client_new(struct pclient *pc)
         rv = PR_ECRYPTO;
         goto fail;
     }
-    struct h2c_options opt = {
-        .host = host,
-        .port = port,
-        .tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
-                 .key_file = app->private_key },
-        .connections = app->connections,
-        .capture = { "apns-id", "retry-after", NULL },
-        .log_name = "apns",
-        .egress = app->egress,
-    };
-    if ((rv = h2c_new(pc->base, &opt, &a->h2)) < 0) {
-        rv = rv == PR_ETLS ? PR_ECONFIG : rv;
+    static const char *const capture[] = { "apns-id", "retry-after", NULL };
+    if ((rv = pclient_h2_open(pc, host, port, "apns", capture, &a->h2)) < 0)
         goto fail;
-    }
     return 0;
 fail:
     apns_free(pc);

@@ -305,20 +305,9 @@ static int h2push_client_new(struct pclient *pc, const struct fcm_flavour *fl)
         goto fail;
     if ((rv = fl->setup(f)) < 0)
         goto fail;
-    struct h2c_options opt = {
-        .host = host,
-        .port = port,
-        .tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
-                 .key_file = app->private_key },
-        .connections = app->connections,
-        .capture = { "retry-after", NULL },
-        .log_name = fl->log_name,
-        .egress = app->egress,
-    };
-    if ((rv = h2c_new(pc->base, &opt, &f->h2)) < 0) {
-        rv = rv == PR_ETLS ? PR_ECONFIG : rv;
+    static const char *const capture[] = { "retry-after", NULL };
+    if ((rv = pclient_h2_open(pc, host, port, fl->log_name, capture, &f->h2)) < 0)
         goto fail;
-    }
     return 0;
 fail:
     fcm_free(pc);

@@ -178,6 +178,25 @@ void pclient_free(struct pclient *c)
     free(c);
 }
 
+int pclient_h2_open(const struct pclient *pc, const char *host, uint16_t port,
+                    const char *log_name, const char *const *capture, struct h2c **out)
+{
+    const struct cfg_app *app = pc->app;
+    struct h2c_options opt = {
+        .host = host,
+        .port = port,
+        .tls = { .ca_file = app->ca_file, .cert_file = app->certificate,
+                 .key_file = app->private_key },
+        .connections = app->connections,
+        .log_name = log_name,
+        .egress = app->egress,
+    };
+    for (size_t i = 0; capture[i] != NULL && i + 1 < H2C_CAPTURE_MAX; i++)
+        opt.capture[i] = capture[i];
+    int rv = h2c_new(pc->base, &opt, out);
+    return rv == PR_ETLS ? PR_ECONFIG : rv;
+}
+
 int pclient_h2_result(struct pr_result *res, const struct h2c_response *hr)
 {
     pr_result_init(res);

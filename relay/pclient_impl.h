@@ -84,4 +84,16 @@ int pclient_parse_retry_after(const char *value);
 struct h2c_response;
 int pclient_h2_result(struct pr_result *res, const struct h2c_response *hr);
 
+/*
+ * pclient_h2_open starts the HTTP/2 client of an app-wide provider pool
+ * (APNs, FCM, HMS) to host:port with the app's TLS files, pool size and
+ * egress settings, capturing the response headers 'capture' (NULL-ended,
+ * at most H2C_CAPTURE_MAX - 1), logging as 'log_name'. Returns 0; a TLS
+ * set-up failure (unreadable CA or certificate) is the configuration's:
+ * PR_ECONFIG; else h2c_new's error.
+ */
+struct h2c;
+int pclient_h2_open(const struct pclient *pc, const char *host, uint16_t port,
+                    const char *log_name, const char *const *capture, struct h2c **out);
+
 #endif
