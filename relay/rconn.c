@@ -570,6 +570,21 @@ static void rconn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 static int rconn_sentinel_mode(const struct rconn *rc) { return rc->cfg->n_sentinels > 0; }
 
+/*
+ * rconn_side_close closes a question connection (rconn_side_ask) the
+ * caller has already forgotten: at once, or, from inside one of its own
+ * callbacks ('in_cb'), once hiredis has returned from it. NULL is fine.
+ */
+static void rconn_side_close(redisAsyncContext *ac, int in_cb)
+{
+    if (ac == NULL)
+        return;
+    if (in_cb)
+        redisAsyncDisconnect(ac);
+    else
+        redisAsyncFree(ac);
+}
+
 /* rconn_sentinel_drop forgets 'ac' (the sac): closed at once, or after this callback. */
 static void rconn_sentinel_drop(struct rconn *rc, redisAsyncContext *ac, int in_cb)
 {
@@ -577,12 +592,7 @@ static void rconn_sentinel_drop(struct rconn *rc, redisAsyncContext *ac, int in_
         rc->sac = NULL;
         rc->sac_watching = 0;
     }
-    if (ac == NULL)
-        return;
-    if (in_cb)
-        redisAsyncDisconnect(ac);
-    else
-        redisAsyncFree(ac);
+    rconn_side_close(ac, in_cb);
 }
 
 /*
@@ -1073,12 +1083,7 @@ static void rconn_cl_mac_drop(struct rconn *rc, int in_cb)
 {
     redisAsyncContext *ac = rc->cl->mac;
     rc->cl->mac = NULL;
-    if (ac == NULL)
-        return;
-    if (in_cb)
-        redisAsyncDisconnect(ac);
-    else
-        redisAsyncFree(ac);
+    rconn_side_close(ac, in_cb);
 }
 
 /* rconn_cl_ask_failed: the node asked gave no map; ask the next candidate after the backoff. */
