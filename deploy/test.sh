@@ -6,7 +6,7 @@
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, same tests but
 #      the fault suites labelled "slow" in CMakeLists.txt
 #   3. clang libFuzzer build; each tests/fuzz/fuzz_<name> runs for
-#      PR_FUZZ_SECONDS (default 60) on its seed corpus tests/fuzz/corpus/<name>/,
+#      PR_FUZZ_SECONDS (default 30) on its seed corpus tests/fuzz/corpus/<name>/,
 #      inputs up to max_message_bytes' default (deploy/fuzz.sh does this part)
 # The optimised build's ctest runs last, so its summary ("100% tests passed, 0 tests
 # failed out of N") is what the script prints last. Exits non-zero at the
@@ -28,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 JOBS=$(nproc 2>/dev/null || echo 2)
-FUZZ_SECONDS=${PR_FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${PR_FUZZ_SECONDS:-30}
 
 step() { printf '\n==== %s\n' "$*"; }
 
