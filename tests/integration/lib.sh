@@ -100,7 +100,11 @@ pr_start_redis() {
     REDIS_PID=$!
     pr_track "$REDIS_PID"
     pr_wait_port "$REDIS_PORT"
+    # The port opens before the append-only file is loaded; until then every
+    # command answers LOADING, which counters read as 0 (a restart would look drained).
+    pr_wait_for 60 pr_redis_loaded || fail "redis-server still loading after 60 s (see $T/redis.log)"
 }
+pr_redis_loaded() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # pr_start_replica [redis-server args...]: a replica of the test Redis
