@@ -103,8 +103,11 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
     hdrs[nh++] = (struct h2c_header){ "apns-expiration", expiration };
     if (ar.collapse_id != NULL)
         hdrs[nh++] = (struct h2c_header){ "apns-collapse-id", ar.collapse_id };
-    if (ar.apns_id[0] != '\0')
+    unsigned unique = H2C_UNIQUE_PATH;
+    if (ar.apns_id[0] != '\0') {
+        unique |= 1u << nh;
         hdrs[nh++] = (struct h2c_header){ "apns-id", ar.apns_id };
+    }
     if (a->key != NULL) {
         const char *token;
         /* The token every dispatcher process shares when the dispatcher gave us one. */
@@ -134,7 +137,7 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
     call->cb = cb;
     call->arg = arg;
     struct h2c_request req = {
-        .method = "POST", .path = ar.path, .headers = hdrs, .n_headers = nh,
+        .method = "POST", .path = ar.path, .unique = unique, .headers = hdrs, .n_headers = nh,
         .body = ar.payload, .body_len = ar.payload_len, .timeout_ms = timeout_ms,
     };
     if ((rv = h2c_request(a->h2, &req, apns_done, call)) < 0)

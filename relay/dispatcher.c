@@ -330,12 +330,19 @@ static void disp_job_start(struct disp_job *j)
     disp_job_send(j, dc);
 }
 
-static void disp_set_last(struct disp_job *j, const struct pr_result *r)
+/*
+ * disp_set_last records the answer. Its text ("200 ...") is read only by
+ * retries, dead letters, dead tokens and the trace outcome log: a plain
+ * delivery, nearly every answer, skips formatting and copying it.
+ */
+static void disp_set_last(struct disp_job *j, const struct pr_result *r, enum pr_outcome o)
 {
+    j->last_status = r->status;
+    if (o == PR_OUTCOME_DELIVERED && !j->n.trace)
+        return;
     char last[160];
     snprintf(last, sizeof(last), "%d %s", r->status, r->reason);
     notif_set_str(&j->n.last, last);
-    j->last_status = r->status;
 }
 
 /*
@@ -371,7 +378,7 @@ static void disp_on_answer(void *arg, const struct pr_result *res)
     struct pr_result r = *res;
     enum pr_outcome o = pr_classify(j->n.provider, &r, j->n.accepted_ms);
     j->n.attempts++;
-    disp_set_last(j, &r);
+    disp_set_last(j, &r, o);
     j->provider_ts_ms = r.provider_ts_ms;
     j->rtt_ms = r.rtt_us > 0 ? r.rtt_us / 1000 : (r.status > 0 ? 0 : -1);
 

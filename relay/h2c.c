@@ -20,6 +20,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/buffer.h>
 #include <event2/dns.h>
+#include <event2/event_struct.h>
 #include <event2/util.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
@@ -99,7 +100,11 @@ struct h2c_req {
     const uint8_t *body;            /* points into this allocation */
     size_t body_len;
     size_t body_off;
-    struct event *timer;
+    /*
+     * Inside the request (event_assign), not one more allocation each:
+     * a delivery's timer is set up and torn down once per request.
+     */
+    struct event timer;
     h2c_done_cb cb;
     void *arg;
     int64_t sent_us;
@@ -175,8 +180,7 @@ static void req_free(struct h2c_req *r)
     if (r == NULL)
         return;
     req_reset_answer(r);
-    if (r->timer != NULL)
-        event_free(r->timer);
+    evtimer_del(&r->timer);
     free(r);
 }
 
@@ -189,8 +193,7 @@ static void req_complete(struct h2c_req *r, int status, const char *error)
     if (r->done)
         return;
     r->done = 1;
-    if (r->timer != NULL)
-        evtimer_del(r->timer);
+    evtimer_del(&r->timer);
     struct h2c_response res;
     memset(&res, 0, sizeof(res));
     res.status = status;
@@ -203,7 +206,8 @@ static void req_complete(struct h2c_req *r, int status, const char *error)
     r->cb(r->arg, &res);
 }
 
-static void nv_set(nghttp2_nv *nv, char **cursor, const char *name, const char *value)
+static void nv_set(nghttp2_nv *nv, char **cursor, const char *name, const char *value,
+                   int unique)
 {
     size_t nl = strlen(name), vl = strlen(value);
     char *p = *cursor;
@@ -213,7 +217,8 @@ static void nv_set(nghttp2_nv *nv, char **cursor, const char *name, const char *
     nv->namelen = nl;
     nv->value = (uint8_t *)(p + nl + 1);
     nv->valuelen = vl;
-    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE |
+                (unique ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
     *cursor = p + nl + vl + 2;
 }
 
@@ -250,20 +255,21 @@ static struct h2c_req *req_new(struct h2c *c, const struct h2c_request *in,
     r->nvlen = nvlen;
     char *cursor = (char *)(r->nva + nvlen);
     for (int i = 0; i < 4; i++)
-        nv_set(&r->nva[i], &cursor, pseudo[i][0], pseudo[i][1]);
+        nv_set(&r->nva[i], &cursor, pseudo[i][0], pseudo[i][1],
+               i == 3 && (in->unique & H2C_UNIQUE_PATH));
     for (size_t i = 0; i < in->n_headers; i++)
-        nv_set(&r->nva[4 + i], &cursor, in->headers[i].name, in->headers[i].value);
+        nv_set(&r->nva[4 + i], &cursor, in->headers[i].name, in->headers[i].value,
+               i < 31 && (in->unique & 1u << i));
     if (in->body_len > 0)
         memcpy(cursor, in->body, in->body_len);
     r->body = (const uint8_t *)cursor;
     r->body_len = in->body_len;
 
-    r->timer = evtimer_new(c->base, req_timeout_cb, r);
-    if (r->timer == NULL) {
+    if (evtimer_assign(&r->timer, c->base, req_timeout_cb, r) != 0) {
         free(r);
         return NULL;
     }
-    timer_arm(r->timer, in->timeout_ms > 0 ? in->timeout_ms : H2C_DEFAULT_TIMEOUT_MS);
+    timer_arm(&r->timer, in->timeout_ms > 0 ? in->timeout_ms : H2C_DEFAULT_TIMEOUT_MS);
     return r;
 }
 

@@ -60,9 +60,18 @@ struct h2c_header {
     const char *value;
 };
 
+/*
+ * 'unique': values that differ on every request (a device's path, an id),
+ * bit i for headers[i] and H2C_UNIQUE_PATH for :path. HPACK sends them as
+ * literals instead of adding them to the connection's header table, where
+ * they would only push out the values that do repeat (the provider token).
+ */
+#define H2C_UNIQUE_PATH (1u << 31)
+
 struct h2c_request {
     const char *method;
     const char *path;
+    unsigned unique;
     const struct h2c_header *headers;
     size_t n_headers;
     const void *body;           /* may be NULL */

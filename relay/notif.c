@@ -329,11 +329,22 @@ static int rd_name(struct notif_rd *r, char buf[NOTIF_NAME_MAX])
 /* The integer members, in the order of notif_scan's 'nums'. */
 enum { NOTIF_V, NOTIF_VOIP, NOTIF_TTL, NOTIF_ACC, NOTIF_EXP, NOTIF_ATT, NOTIF_BADGE, NOTIF_TRACE,
        NOTIF_NUMS };
-static const char *const notif_num_keys[NOTIF_NUMS] = {
-    "v", "voip", "ttl", "acc", "exp", "att", "badge", "trace"
+/*
+ * Keys are matched once per member of every record the dispatcher reads:
+ * their lengths are known here, not counted with strlen each time.
+ */
+#define NOTIF_KEY(s) { s, sizeof(s) - 1 }
+static const struct notif_key {
+    const char *name;
+    size_t len;
+} notif_num_keys[NOTIF_NUMS] = {
+    NOTIF_KEY("v"), NOTIF_KEY("voip"), NOTIF_KEY("ttl"), NOTIF_KEY("acc"),
+    NOTIF_KEY("exp"), NOTIF_KEY("att"), NOTIF_KEY("badge"), NOTIF_KEY("trace")
 };
+#undef NOTIF_KEY
 
-static int key_is(const char *k, size_t klen, const char *want)
+/* key_is: inlined with a literal 'want', its strlen is a constant. */
+static inline int key_is(const char *k, size_t klen, const char *want)
 {
     return strlen(want) == klen && memcmp(k, want, klen) == 0;
 }
@@ -359,12 +370,14 @@ static int notif_scan(const char *json, size_t len, struct pr_notif *out)
         if (rd_plain(&r, &k, &klen) != 0 || rd_byte(&r, ':') != 0)
             return NOTIF_SCAN_GIVE_UP;
         rc = NOTIF_SCAN_GIVE_UP;    /* an unknown key */
-        for (int i = 0; i < NOTIF_NUMS; i++)
-            if (key_is(k, klen, notif_num_keys[i])) {
-                rc = (seen & 1u << i) ? NOTIF_SCAN_GIVE_UP : rd_int(&r, &nums[i]);
-                seen |= 1u << i;
-            }
-        if (key_is(k, klen, "prov"))
+        int num = -1;
+        for (int i = 0; i < NOTIF_NUMS && num < 0; i++)
+            if (notif_num_keys[i].len == klen && memcmp(k, notif_num_keys[i].name, klen) == 0)
+                num = i;
+        if (num >= 0) {
+            rc = (seen & 1u << num) ? NOTIF_SCAN_GIVE_UP : rd_int(&r, &nums[num]);
+            seen |= 1u << num;
+        } else if (key_is(k, klen, "prov"))
             rc = rd_name(&r, names[0]);
         else if (key_is(k, klen, "ev"))
             rc = rd_name(&r, names[1]);

@@ -285,10 +285,13 @@ int toast_fit(const char *title, const char *body, enum toast_escape esc, size_t
     int rc;
 
     *out = NULL;
-    if ((rc = toast_cut_show(&t)) != 0 || (rc = toast_cut_show(&b)) != 0)
-        goto out;
+    /*
+     * Nearly every text fits as it is: the first round renders the
+     * originals, and copies are made only once something was cut.
+     */
     for (int round = 0; round < TOAST_FIT_ROUNDS; round++) {
-        if ((rc = render(arg, t.shown, b.shown, &text, &len)) != 0)
+        if ((rc = render(arg, t.shown != NULL ? t.shown : title,
+                         b.shown != NULL ? b.shown : body, &text, &len)) != 0)
             goto out;
         if (len <= limit) {
             *out = text;

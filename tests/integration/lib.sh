@@ -101,6 +101,10 @@ pr_start_redis() {
     pr_track "$REDIS_PID"
     pr_wait_port "$REDIS_PORT"
 }
+# pr_redis_loaded: Redis answers commands. After a restart the port opens
+# before the append-only file is loaded, and until then every command
+# answers LOADING, which pr_qsum counts as 0 (a stream would look drained).
+pr_redis_loaded() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # pr_start_replica [redis-server args...]: a replica of the test Redis

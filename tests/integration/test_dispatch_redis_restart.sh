@@ -44,6 +44,7 @@ kill -0 "$DISP_PID" || fail "dispatcher died with Redis"
 
 echo "== Redis comes back: delivery resumes and finishes"
 pr_restart_redis
+wait_for 60 pr_redis_loaded
 wait_for 120 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ]'
 assert_eq 0 "$(stream_len)" "entries left in the stream"
 assert_eq 0 "$(pending_count)" "entries pending in group dispatch"
