@@ -7,26 +7,37 @@
  * defined here that keeps each command's arguments and its callback, so a
  * test plays Redis's replies itself. test_shards_ingest.sh runs the same
  * against a real redis-server.
+ *
+ * The last test hands the recorded script calls to a private redis-server
+ * (a Unix socket in a temporary directory) and its replies back: the
+ * script's own decisions inside one call (a repeat of an id, a dead token,
+ * the high water mark counted across the call's own appends).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <event2/event.h>
 
 #include "pushrelay/error.h"
 #include "queue.h"
+#include "tenant.h"
 
 /* ------------------------------------------------------------------------
  * The stand-in connection
  * ------------------------------------------------------------------------ */
 
 #define REC_MAX 16
-#define REC_ARGS 64
+#define REC_ARGS 96
 
 struct rec_cmd {
     int argc;
@@ -282,11 +293,160 @@ static void with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copi
     event_base_free(base);
 }
 
+/* ------------------------------------------------------------------------
+ * A private redis-server for the script's own decisions
+ * ------------------------------------------------------------------------ */
+
+struct live {
+    pid_t pid;
+    char dir[64];
+    char sock[128];
+    redisContext *c;
+};
+
+/* live_setup starts redis-server on a Unix socket and waits (up to 60 s) until it answers PING. */
+static int live_setup(void **state)
+{
+    struct live *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    snprintf(l->dir, sizeof(l->dir), "/tmp/pr-test-queue.XXXXXX");
+    assert_non_null(mkdtemp(l->dir));
+    snprintf(l->sock, sizeof(l->sock), "%s/redis.sock", l->dir);
+    *state = l;
+    l->pid = fork();
+    assert_true(l->pid >= 0);
+    if (l->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the test */
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            _exit(127);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", l->sock,
+               "--save", "", "--appendonly", "no", "--dir", l->dir, "--loglevel", "warning",
+               (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 6000; i++) {        /* 6000 x 10 ms */
+        redisContext *c = redisConnectUnix(l->sock);
+        if (c != NULL && c->err == 0) {
+            redisReply *r = redisCommand(c, "PING");
+            int up = r != NULL && r->type == REDIS_REPLY_STATUS;
+            freeReplyObject(r);
+            if (up) {
+                l->c = c;
+                return 0;
+            }
+        }
+        redisFree(c);
+        int st;
+        assert_int_equal(waitpid(l->pid, &st, WNOHANG), 0);   /* redis-server must not have exited */
+        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+    }
+    fail_msg("redis-server did not answer on %s within 60 s", l->sock);
+    return -1;
+}
+
+static int live_teardown(void **state)
+{
+    struct live *l = *state;
+    if (l == NULL)
+        return 0;
+    redisFree(l->c);
+    if (l->pid > 0) {
+        kill(l->pid, SIGTERM);
+        waitpid(l->pid, NULL, 0);
+    }
+    unlink(l->sock);
+    rmdir(l->dir);
+    free(l);
+    return 0;
+}
+
+/* live_forward sends recorded command 'i' to the private Redis and hands its reply to the queue. */
+static void live_forward(struct live *l, struct rconn *rc, int i)
+{
+    struct rec_cmd *c = &rc->cmds[i];
+    redisReply *r = redisCommandArgv(l->c, c->argc, (const char **)c->argv, NULL);
+    assert_non_null(r);
+    c->cb(rc, r, c->arg);
+    freeReplyObject(r);
+}
+
+static long long live_int(struct live *l, const char *cmd, const char *key)
+{
+    redisReply *r = redisCommand(l->c, "%s %s", cmd, key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void the_script_dedups_refuses_dead_tokens_and_counts_its_own_appends_to_the_high_water(void **state)
+{
+    struct live *l = *state;
+    struct event_base *base = event_base_new();
+    struct rconn rc = { .n = 0 };
+    struct keys keys;
+    struct queue *q = NULL;
+    char tenant[KEYS_MAX], dead[KEYS_MAX], stream[KEYS_MAX], dedup_f[KEYS_MAX];
+    int s[6] = { 0 }, s7 = 0;
+
+    keys_init(&keys, "pr:");
+    assert_int_equal(queue_new(base, &rc, &keys, 3, 60, &q), 0);   /* high water 3 */
+    queue_copies_checked(q);
+    assert_true(keys_q_tenant(&keys, 0, "contoso.com", tenant, sizeof(tenant)) >= 0);
+    assert_true(keys_q_token(&keys, 0, PR_PROVIDER_FCM, "tok-dead", dead, sizeof(dead)) >= 0);
+    assert_true(keys_q_stream(&keys, 0, PR_PROVIDER_FCM, stream, sizeof(stream)) >= 0);
+    assert_true(keys_q_dedup(&keys, 0, "contoso.com", "f", dedup_f, sizeof(dedup_f)) >= 0);
+    redisReply *r = redisCommand(l->c, "HSET %s " TENANT_F_ENABLED " 1 %s 1 " TENANT_F_EDGE_PREFIX
+                                 "edge.contoso.com 1", tenant,
+                                 pr_provider_name(PR_PROVIDER_FCM));
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(l->c, "HSET %s reason unregistered", dead));
+
+    /* One loop turn, one script call: */
+    ingest(q, "tok-a", "a", &s[0]);     /* appended: 1 in the stream */
+    ingest(q, "tok-b", "a", &s[1]);     /* the same id again: 202 "dup" */
+    ingest(q, "tok-dead", "d", &s[2]);  /* 410 */
+    ingest(q, "tok-c", "c", &s[3]);     /* 2 */
+    ingest(q, "tok-e", "e", &s[4]);     /* 3: at the mark */
+    ingest(q, "tok-f", "f", &s[5]);     /* over it: 503, no dedup mark */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 1);
+    live_forward(l, &rc, 0);            /* NOSCRIPT: sent again as EVAL */
+    assert_int_equal(rc.n, 2);
+    assert_string_equal(rc.cmds[1].argv[0], "EVAL");
+    live_forward(l, &rc, 1);
+    assert_int_equal(s[0], 202);
+    assert_int_equal(s[1], 2020);
+    assert_int_equal(s[2], 410);
+    assert_int_equal(s[3], 202);
+    assert_int_equal(s[4], 202);
+    assert_int_equal(s[5], 503);
+    assert_int_equal(live_int(l, "XLEN", stream), 3);
+    assert_int_equal(live_int(l, "EXISTS", dedup_f), 0);
+
+    /* The next call reads the stream's length afresh: still at the mark. */
+    ingest(q, "tok-g", "g", &s7);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 3);
+    assert_string_equal(rc.cmds[2].argv[0], "EVALSHA");
+    live_forward(l, &rc, 2);
+    assert_int_equal(s7, 503);
+    assert_int_equal(live_int(l, "XLEN", stream), 3);
+
+    queue_free(q);
+    rec_clear(&rc);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shards_keys),
         cmocka_unit_test(with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked),
+        cmocka_unit_test_setup_teardown(
+            the_script_dedups_refuses_dead_tokens_and_counts_its_own_appends_to_the_high_water,
+            live_setup, live_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
