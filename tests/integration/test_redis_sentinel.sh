@@ -125,6 +125,19 @@ pr_audit_delivered "$T/accepted"
 echo "== pushrelayctl finds the current primary through the sentinels"
 pr_ctl show-push --domain contoso.com >/dev/null || fail "pushrelayctl show-push through the sentinels failed"
 pass "pushrelayctl show-push after both failovers"
+# Every admin command reaches the primary the sentinels name now.
+pr_ctl enable-push --domain fabrikam.com --edge-fqdn edge.fabrikam.com >/dev/null ||
+    fail "enable-push through the sentinels failed"
+assert_eq 1 "$(rcli HGET pr:tenant:fabrikam.com enabled)" "fabrikam.com enabled on the current primary"
+assert_eq 1 "$(rcli HGET 'pr:{q0}:tenant:fabrikam.com' enabled)" "its shard copy written"
+pr_ctl disable-push --domain fabrikam.com >/dev/null || fail "disable-push through the sentinels failed"
+assert_eq 0 "$(rcli HGET pr:tenant:fabrikam.com enabled)" "fabrikam.com disabled on the current primary"
+for cmd in "stats" "tokens list" "dlq list"; do
+    # shellcheck disable=SC2086
+    pr_ctl $cmd >"$T/ctl-out" || fail "pushrelayctl $cmd through the sentinels failed: $(cat "$T/ctl-out")"
+done
+grep -q . "$T/ctl-out" || fail "pushrelayctl dlq list printed nothing"
+pass "enable-push, disable-push, stats, tokens list and dlq list through the sentinels"
 
 echo "== the same kill with wait_replicas = 0: 202s the promoted replica never got are lost"
 pr_stop_relay
