@@ -46,3 +46,15 @@ drained() {
     done
     [ "$(pr_qsum ZCARD retry)" = 0 ]
 }
+
+# e2e_deliver_all PROVIDER SCENARIO CSV LABEL: sends the $N MESSAGEs of CSV
+# with sipp scenario SCENARIO (every one must get 202), waits until the queue
+# drained and the relay counted $N deliveries of PROVIDER, and checks that
+# the sandbox counted as many.
+e2e_deliver_all() {
+    local p=$1 scen=$2 csv=$3 label=$4
+    pr_sipp "$scen" "$N" -inf "$csv" || fail "sipp: not every $label MESSAGE got 202"
+    pr_wait_for 60 drained || fail "queue not drained: $p $(pr_xlen "$p"), retry $(pr_qsum ZCARD retry)"
+    pr_wait_for 60 stat_is "$p:delivered" "$N" || fail "delivered $(stat_total "$p:delivered") of $N"
+    assert_eq "$N" "$(sb_stat "delivered.$p")" "$label deliveries counted by the sandbox"
+}

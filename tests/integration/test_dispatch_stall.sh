@@ -32,6 +32,23 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/disp_lib.sh"
 
+# last_delivery PREFIX: the sandbox's receipt time (ms) of the last delivery
+# whose push id starts with PREFIX.
+last_delivery() {
+    python3 -c '
+import json, sys
+print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if sys.argv[2] in l))' "$T/record.jsonl" "$1"
+}
+# dead_until MS: dead letters written at or before MS (an entry id is its ms timestamp).
+dead_until() {
+    local k
+    for ((k = 0; k < $(pr_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
+        python3 -c '
+import json, sys
+ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
+print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i in ids))' "$1"
+}
+
 WINDOW=10
 PLAIN=10
 disp_setup
@@ -57,9 +74,7 @@ assert_eq "$WINDOW" "$reasons" "dead letters for two timeouts each"
 # Ordering, by the two clocks of this one machine: every ordinary delivery
 # (sandbox record) came before the first held notification's final outcome
 # (the dead-letter entry id is its ms timestamp).
-last_plain=$(python3 -c '
-import json, sys
-print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "plain-" in l))' "$T/record.jsonl")
+last_plain=$(last_delivery plain-)
 first_dead=$(q_range dead | grep -E '^[0-9]+-[0-9]+$' | cut -d- -f1 | sort -n | head -1)
 [ "$last_plain" -lt "$first_dead" ] ||
     fail "an ordinary notification waited past a held one's outcome ($last_plain >= $first_dead)"
@@ -104,14 +119,8 @@ assert_eq "$STALLED" "$reasons" "stalled notifications dead-lettered after their
 # The bound, by the order of events on this one machine: each timeout is one
 # dead letter (max_attempts = 1; the entry id is its ms timestamp); count
 # those written before the last ordinary delivery (sandbox record).
-last_ord=$(python3 -c '
-import json, sys
-print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "ord-" in l))' "$T/record.jsonl")
-timed_out=$(for ((k = 0; k < $(pr_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
-    python3 -c '
-import json, sys
-ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
-print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i in ids))' "$last_ord")
+last_ord=$(last_delivery ord-)
+timed_out=$(dead_until "$last_ord")
 [ "$timed_out" -le "$WINDOW" ] ||
     fail "ordinary notifications waited for $timed_out stalled requests to time out (> $WINDOW)"
 pass "the last ordinary notification was delivered after $timed_out of $STALLED stalled requests timed out"
@@ -146,14 +155,8 @@ assert_eq "$ORDINARY" "$(record_ids | sort -u | grep -c '^behind-')" "ordinary n
 assert_eq 0 "$(record_ids | grep -c '^hog-')" "stream-holding notifications answered"
 assert_eq "$WINDOW" "$(q_range dead | grep -c 'attempts exhausted (0 timeout)')" \
     "stream-holding notifications dead-lettered after their timeout"
-last_ord=$(python3 -c '
-import json, sys
-print(max(json.loads(l)["ts_ms"] for l in open(sys.argv[1]) if "behind-" in l))' "$T/record.jsonl")
-timed_out=$(for ((k = 0; k < $(pr_shards); k++)); do rcli --json XRANGE "pr:{q$k}:dead" - +; done |
-    python3 -c '
-import json, sys
-ids = [i for l in sys.stdin if l.strip() for i, _ in json.loads(l)]
-print(sum(int(i.split("-")[0]) <= int(sys.argv[1]) for i in ids))' "$last_ord")
+last_ord=$(last_delivery behind-)
+timed_out=$(dead_until "$last_ord")
 assert_eq 0 "$timed_out" "stalled requests timed out before the last ordinary delivery"
 grep -q "streams to 127.0.0.1:$SB_PORT unanswered for [0-9]* ms: opening overflow connection 1" \
     "$T/streams-dispatcher.log" || fail "no overflow connection was opened"

@@ -30,10 +30,7 @@ with open(out, "w") as f:
         f.write("%s;hw-%06d;contoso.com;hms;101234567;im;%s\n" % (tok, i, text))
 PY
 export PR_SIPP_RATE=1000 PR_SIPP_LIMIT=200
-pr_sipp message "$N" -inf "$T/hms.csv" || fail "sipp: not every HMS MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: hms $(pr_xlen hms), retry $(pr_qsum ZCARD retry)"
-pr_wait_for 60 stat_is hms:delivered "$N" || fail "delivered $(stat_total hms:delivered) of $N"
-assert_eq "$N" "$(sb_stat delivered.hms)" "HMS deliveries counted by the sandbox"
+e2e_deliver_all hms message "$T/hms.csv" "HMS"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "HMS deliveries not as sent"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

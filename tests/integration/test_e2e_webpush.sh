@@ -47,10 +47,7 @@ for i, line in enumerate(l for l in sys.stdin if l.strip()):
 { echo SEQUENTIAL; cat "$T/webpush.csv.rows"; } >"$T/webpush.csv"
 [ "$(wc -l <"$T/webpush.csv.rows")" = "$N" ] || fail "subscriptions made: $(wc -l <"$T/webpush.csv.rows") of $N"
 export PR_SIPP_RATE=500 PR_SIPP_LIMIT=100
-pr_sipp message_webpush "$N" -inf "$T/webpush.csv" || fail "sipp: not every Web Push MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: webpush $(pr_xlen webpush), retry $(pr_qsum ZCARD retry)"
-pr_wait_for 60 stat_is webpush:delivered "$N" || fail "delivered $(stat_total webpush:delivered) of $N"
-assert_eq "$N" "$(sb_stat delivered.webpush)" "Web Push deliveries counted by the sandbox"
+e2e_deliver_all webpush message_webpush "$T/webpush.csv" "Web Push"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "Web Push deliveries not as sent"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -33,10 +33,7 @@ with open(out, "w") as f:
         f.write("%s;win-%06d;contoso.com;wns;lync-win;im;%s\n" % (uri, i, text))
 PY
 export PR_SIPP_RATE=1000 PR_SIPP_LIMIT=200
-pr_sipp message "$N" -inf "$T/wns.csv" || fail "sipp: not every WNS MESSAGE got 202"
-pr_wait_for 60 drained || fail "queue not drained: wns $(pr_xlen wns), retry $(pr_qsum ZCARD retry)"
-pr_wait_for 60 stat_is wns:delivered "$N" || fail "delivered $(stat_total wns:delivered) of $N"
-assert_eq "$N" "$(sb_stat delivered.wns)" "WNS deliveries counted by the sandbox"
+e2e_deliver_all wns message "$T/wns.csv" "WNS"
 python3 - "$T/sandbox.jsonl" "$N" "$TEXT" <<'PY' || fail "WNS deliveries not as sent"
 import json, sys, xml.etree.ElementTree as ET
 recs = [json.loads(l) for l in open(sys.argv[1])]
