@@ -1045,6 +1045,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg)
 void disp_get_stats(const struct disp *d, struct disp_stats *out)
 {
     out->in_flight = d->n_active;
+    out->stalled = d->n_stalled;
     out->redis_connected = rconn_connected(d->rc) && rconn_connected(d->rc_read);
     out->providers_ready = 1;
     for (size_t i = 0; i < d->clients->n; i++)

@@ -54,6 +54,7 @@ int disp_reload(struct disp *d, const struct cfg *cfg);
 /* Gauges for /metrics and /readyz. */
 struct disp_stats {
     long in_flight;
+    long stalled;           /* past stall_after_ms, out of the window (disp_stall.c) */
     int redis_connected;
     int providers_ready;    /* clients usable or connectable */
 };

@@ -210,6 +210,7 @@ void monitor_probe_take(const struct monitor_sources *src, struct monitor_probe 
         disp_get_stats(src->disp, &ds);
         out->has_disp = 1;
         out->in_flight = ds.in_flight;
+        out->stalled = ds.stalled;
         out->providers_ready = ds.providers_ready;
         redis_up = redis_up && ds.redis_connected;
     }
@@ -245,6 +246,7 @@ static void render_probe_series(struct evbuffer *b, const char *name, const char
 static long pv_connections(const struct monitor_probe *p) { return p->connections; }
 static long pv_requests(const struct monitor_probe *p) { return p->requests; }
 static long pv_in_flight(const struct monitor_probe *p) { return p->in_flight; }
+static long pv_stalled(const struct monitor_probe *p) { return p->stalled; }
 static long pv_providers_ready(const struct monitor_probe *p) { return p->providers_ready; }
 static long pv_up(const struct monitor_probe *p) { return p->up; }
 static long pv_restarts(const struct monitor_probe *p) { return p->restarts; }
@@ -280,8 +282,13 @@ static void render_process(struct evbuffer *b, const struct monitor_probe *p, in
     }
     if (has_disp) {
         render_probe_series(b, "pushrelay_dispatch_in_flight", "gauge",
-                            "Notifications handed to providers and not answered yet.", p, n, labelled, 1,
+                            "Notifications handed to providers and not answered yet, inside the max_in_flight "
+                            "window.", p, n, labelled, 1,
                             pv_in_flight);
+        render_probe_series(b, "pushrelay_dispatch_stalled", "gauge",
+                            "Requests unanswered past dispatcher.stall_after_ms: out of the "
+                            "max_in_flight window, at most dispatcher.max_stalled.",
+                            p, n, labelled, 1, pv_stalled);
         render_probe_series(b, "pushrelay_provider_clients_ready", "gauge",
                             "Provider clients usable or connectable.", p, n, labelled, 1, pv_providers_ready);
     }

@@ -31,6 +31,7 @@ struct monitor_probe {
     int connections;            /* open federation connections */
     long requests;              /* SIP requests framed since the process started */
     long in_flight;             /* notifications handed to providers, unanswered */
+    long stalled;               /* also unanswered, out of the window after stall_after_ms */
     int providers_ready;        /* provider clients usable or connectable */
     int ready;                  /* 1 ready; 0 and 'why' says what is missing */
     char why[256];
