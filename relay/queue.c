@@ -213,7 +213,7 @@ struct queue_req {
     const char *sans[QUEUE_MAX_SANS];
     size_t san_len[QUEUE_MAX_SANS];
     size_t n_sans;
-    char nsans[4];
+    char nsans[24];
     size_t nsans_len;
     const char *json;
     size_t jsonlen;
@@ -231,11 +231,16 @@ struct queue_batch {
     const char **argv;              /* these three point into the batch's own allocation */
     size_t *argvlen;
     struct queue_verdict *verdict;  /* held while WAIT runs */
-    char nkeys[16], count[16];
+    char nkeys[24], count[24];
     int retried;
     struct queue *q;
     struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
 };
+
+/* queue_batch_send lays argv and argvlen out right behind the batch. */
+_Static_assert(sizeof(struct queue_batch) % _Alignof(size_t) == 0 &&
+                   sizeof(const char *) % _Alignof(size_t) == 0,
+               "argv, argvlen and the verdicts follow the batch aligned");
 
 static void queue_req_free(struct queue_req *r)
 {
@@ -423,6 +428,19 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
     queue_batch_answer(b);
 }
 
+/* queue__num writes 'v' in decimal and a NUL at 'out' (room for 21 bytes) and returns its length. */
+static size_t queue__num(char *out, size_t v)
+{
+    char num[24], *p = num + sizeof(num);
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    size_t n = (size_t)(num + sizeof(num) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
 static void queue__arg(struct queue_batch *b, const char *s, size_t len)
 {
     b->argv[b->argc] = s;
@@ -438,9 +456,9 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
     size_t argc = 8;
     for (int i = 0; i < n; i++)
         argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
-    /* One allocation: the batch, then its verdicts, argv and argvlen. */
+    /* One allocation: the batch, then argv, argvlen and the verdicts (widest alignment first). */
     size_t vsize = (size_t)n * sizeof(struct queue_verdict);
-    struct queue_batch *b = malloc(sizeof(*b) + vsize + argc * (sizeof(char *) + sizeof(size_t)));
+    struct queue_batch *b = malloc(sizeof(*b) + argc * (sizeof(char *) + sizeof(size_t)) + vsize);
     if (b == NULL) {
         queue_reqs_fail(reqs, n, "queue unavailable: out of memory");
         return;
@@ -450,21 +468,21 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
     b->retried = 0;
     b->q = q;
     b->next = NULL;
-    b->verdict = (struct queue_verdict *)(b + 1);
-    b->argvlen = (size_t *)((char *)b->verdict + vsize);
-    b->argv = (const char **)(b->argvlen + argc);
+    b->argv = (const char **)(b + 1);
+    b->argvlen = (size_t *)(b->argv + argc);
+    b->verdict = (struct queue_verdict *)(b->argvlen + argc);
     b->argc = 0;
-    int nkl = snprintf(b->nkeys, sizeof(b->nkeys), "%d", QUEUE_NKEYS * n);
-    int cl = snprintf(b->count, sizeof(b->count), "%d", n);
+    size_t nkl = queue__num(b->nkeys, QUEUE_NKEYS * (size_t)n);
+    size_t cl = queue__num(b->count, (size_t)n);
     queue__arg(b, "EVALSHA", 7);
     queue__arg(b, q->sha, sizeof(q->sha) - 1);
-    queue__arg(b, b->nkeys, (size_t)nkl);
+    queue__arg(b, b->nkeys, nkl);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < QUEUE_NKEYS; k++)
             queue__arg(b, b->req[i]->key[k], b->req[i]->key_len[k]);
     queue__arg(b, q->high_water, q->high_water_len);
     queue__arg(b, q->dedup_window, q->dedup_window_len);
-    queue__arg(b, b->count, (size_t)cl);
+    queue__arg(b, b->count, cl);
     queue__arg(b, q->shards, q->shards_len);
     queue__arg(b, q->copies_checked, 1);
     for (int i = 0; i < n; i++) {
@@ -646,7 +664,7 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
         r->san_len[j] = san_len[j];
     }
     r->n_sans = n_sans;
-    r->nsans_len = (size_t)snprintf(r->nsans, sizeof(r->nsans), "%zu", n_sans);
+    r->nsans_len = queue__num(r->nsans, n_sans);     /* at most QUEUE_MAX_SANS */
     memcpy(p, q->enc.p, q->enc.len);    /* argv carries its length: no NUL needed */
     r->json = p;
     r->jsonlen = q->enc.len;
