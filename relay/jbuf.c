@@ -35,7 +35,8 @@ void jbuf_reserve(struct jbuf *b, size_t more)
 
 void jbuf_raw(struct jbuf *b, const char *s, size_t len)
 {
-    jbuf_reserve(b, len);
+    if (b->cap - b->len < len)     /* growing is the rare case: no call otherwise */
+        jbuf_reserve(b, len);
     if (!b->err) {
         memcpy(b->p + b->len, s, len);
         b->len += len;
@@ -44,7 +45,8 @@ void jbuf_raw(struct jbuf *b, const char *s, size_t len)
 
 static void jbuf_byte(struct jbuf *b, char c)
 {
-    jbuf_reserve(b, 1);
+    if (b->len == b->cap)
+        jbuf_reserve(b, 1);
     if (!b->err)
         b->p[b->len++] = c;
 }
