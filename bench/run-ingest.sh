@@ -21,7 +21,8 @@
 #                with apt-get when they are missing (never done by CI).
 #   --cpu        CPU microseconds per MESSAGE of the listener and of Redis
 #                (and Kamailio with --kamailio) over BENCH_CPU_COUNT
-#                (default 200000) MESSAGEs, from /proc/PID/stat.
+#                (default 200000) MESSAGEs, from /proc/PID/stat; in
+#                BENCH_CPU_ROUNDS (default 1) alternating rounds.
 #   --base DIR   a second listener built in DIR (e.g. the previous commit)
 #                against the same Redis, its cases alternating with the
 #                listener's: before/after ratios from one run.
@@ -37,6 +38,9 @@ WITH_CPU=$OPT_CPU
 [ "$OPT_SERVER" = sandbox ] || fail "--server is run-dispatch.sh's flag"
 CPU_COUNT=${BENCH_CPU_COUNT:-200000}
 CPU_SECONDS=${BENCH_CPU_SECONDS:-600}
+CPU_ROUNDS=${BENCH_CPU_ROUNDS:-1}
+{ [ "$CPU_ROUNDS" -ge 1 ] && [ "$CPU_ROUNDS" -le 9 ]; } 2>/dev/null ||
+    fail "BENCH_CPU_ROUNDS must be a number from 1 to 9"
 KAM_CHILDREN=${BENCH_KAM_CHILDREN:-1}
 KAM_ROUNDS=${BENCH_KAM_ROUNDS:-1}
 [ "$KAM_ROUNDS" -ge 1 ] 2>/dev/null || fail "BENCH_KAM_ROUNDS must be a number >= 1"
@@ -231,9 +235,15 @@ cpu_case() {
         "$(bench_us_per $((s1 - s0)) "$ok")" "$(bench_us_per $((r1 - r0)) "$ok")")")
 }
 if [ "$WITH_CPU" = yes ]; then
-    cpu_case "listener, 50 x 10" "$SIP_PORT" "$LISTENER_PID" 0a6
-    [ -z "$BASE_BIN" ] || cpu_case "base, 50 x 10" "$BASE_PORT" "$BASE_PID" 0d3
-    [ "$WITH_KAMAILIO" = no ] || cpu_case "kamailio, 50 x 10" "$KAM_PORT" "$KAM_PID" 0b3
+    # BENCH_CPU_ROUNDS alternating rounds: one run each on a VM that others
+    # share can land in a busy minute for one build and a quiet one for the other.
+    for round in $(seq "$CPU_ROUNDS"); do
+        tag=
+        [ "$CPU_ROUNDS" = 1 ] || tag=" #$round"
+        cpu_case "listener, 50 x 10$tag" "$SIP_PORT" "$LISTENER_PID" "0a6$round"
+        [ -z "$BASE_BIN" ] || cpu_case "base, 50 x 10$tag" "$BASE_PORT" "$BASE_PID" "0d3$round"
+        [ "$WITH_KAMAILIO" = no ] || cpu_case "kamailio, 50 x 10$tag" "$KAM_PORT" "$KAM_PID" "0b3$round"
+    done
 fi
 kill -0 "$LISTENER_PID" 2>/dev/null || fail "pushrelayd exited during the run (see $T/listener.log)"
 

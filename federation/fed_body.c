@@ -20,6 +20,7 @@
  * decodes longer than it is written, and its quotes pay for its NUL.
  */
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,7 +222,10 @@ static int scan_value(struct scan *r, struct fed_jv *v)
 static int body_scan(struct fed_body *b, const char *json, size_t len)
 {
     struct scan r = { (const unsigned char *)json, (const unsigned char *)json + len, NULL };
-    if ((b->text = malloc(len + 1)) == NULL)
+    /* The decoded text is never longer than the body. */
+    if (len < sizeof(b->local))
+        b->text = b->local;
+    else if ((b->text = malloc(len + 1)) == NULL)
         return PR_ENOMEM;
     r.w = b->text;
     scan_ws(&r);
@@ -275,7 +279,8 @@ void fed_body_clear(struct fed_body *b)
         if (b->m[i].v.type == FED_JV_OBJECT && b->m[i].v.obj != NULL)
             json_decref(b->m[i].v.obj);
     b->n = 0;
-    free(b->text);
+    if (b->text != b->local)
+        free(b->text);
     b->text = NULL;
     if (b->tree != NULL)
         json_decref(b->tree);
@@ -285,7 +290,7 @@ void fed_body_clear(struct fed_body *b)
 int fed_body_load(struct fed_body *b, const char *json, size_t len, int need_tree, char *why,
                   size_t whylen)
 {
-    memset(b, 0, sizeof(*b));
+    memset(b, 0, offsetof(struct fed_body, local));    /* 'local' needs no zeroing */
     if (!need_tree) {
         int rc = body_scan(b, json, len);
         if (rc <= 0)

@@ -44,7 +44,9 @@ struct fed_body {
         size_t klen;
         struct fed_jv v;
     } m[FED_BODY_MEMBERS];
-    char *text;                 /* the scanned keys and strings, decoded */
+    char *text;                 /* the scanned keys and strings, decoded: 'local' when
+                                   the body fits there (most do), else malloc'd */
+    char local[2048];
 };
 
 /*

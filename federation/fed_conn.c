@@ -70,16 +70,24 @@
  */
 enum conn_wr { CONN_WR_EVENT, CONN_WR_SELF, CONN_WR_NOW };
 
-/* One request awaiting its response. */
+/* The From domain as fed_request keeps it (at most 255 bytes), NUL, push id, NUL. */
+#define FED_SLOT_IDS (256 + PR_NOTIF_ID_MAX + 1)
+
+/*
+ * One request awaiting its response, in one allocation with its copy of
+ * the request ('raw', which 'msg' points into): a slot is made and freed
+ * per request, so it costs one malloc, not three.
+ */
 struct fed_slot {
     struct fed_slot *next;
     struct fed_conn *conn;
-    char *raw;                  /* copy of the request: 'msg' points into it */
     struct sip_msg msg;
     int ready;
     struct evbuffer *resp;      /* NULL: none, or already staged in order */
     enum pr_provider provider;  /* for stats; PR_PROVIDER_COUNT when unknown */
-    char *domain;
+    char domain[FED_SLOT_IDS];  /* domain, NUL, push id, NUL, once queued: they outlive
+                                   the notification for stats and Push-Id */
+    char raw[];                 /* copy of the request, NUL-terminated */
 };
 
 struct fed_conn {
@@ -119,8 +127,6 @@ static void slot_free(struct fed_slot *s)
 {
     if (s->resp != NULL)
         evbuffer_free(s->resp);
-    free(s->raw);
-    free(s->domain);
     free(s);
 }
 
@@ -408,22 +414,21 @@ static void ingest_done(void *arg, const struct queue_verdict *v)
  */
 static struct fed_slot *slot_new(const char *buf, size_t len, const char **why)
 {
-    struct fed_slot *s = calloc(1, sizeof(*s));
+    struct fed_slot *s = malloc(sizeof(*s) + len + 1);
     *why = "out of memory";
     if (s == NULL)
         return NULL;
+    /* Not calloc: the request's copy needs no zeroing, only the struct does. */
+    memset(s, 0, sizeof(*s));
     s->provider = PR_PROVIDER_COUNT;
-    if ((s->raw = malloc(len + 1)) == NULL)
-        goto fail;
     memcpy(s->raw, buf, len);
     s->raw[len] = '\0';
     *why = NULL;
-    if (sip_parse(s->raw, len, &s->msg, why) != 0 && !sip_msg_can_respond(&s->msg))
-        goto fail;
+    if (sip_parse(s->raw, len, &s->msg, why) != 0 && !sip_msg_can_respond(&s->msg)) {
+        slot_free(s);
+        return NULL;
+    }
     return s;
-fail:
-    slot_free(s);
-    return NULL;
 }
 
 /* conn_enqueue puts 's' at the tail of the response queue of 'c'. */
@@ -467,7 +472,8 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
 
     struct pr_notif n;
     struct fed_verdict v;
-    if (fed_request_check(c->ctx->cfg, &s->msg, pr_now_ms(), &n, &v) != 0) {
+    struct fed_strs strs;       /* the notification's strings, for as long as 'n' lives */
+    if (fed_request_check(c->ctx->cfg, &s->msg, pr_now_ms(), &strs, &n, &v) != 0) {
         slot_respond(s, 500, "out of memory", 0, NULL);
         return;
     }
@@ -480,21 +486,20 @@ static void conn_request(struct fed_conn *c, const char *buf, size_t len)
         slot_respond(s, v.status, v.why, 0, NULL);
         return;
     }
-    s->provider = n.provider;
-    /* domain, NUL, push id, NUL: both outlive 'n' for stats and Push-Id */
+    /* fed_request keeps both within these bounds; the check guards the copy */
     size_t dl = strlen(n.domain), il = strlen(n.id);
-    s->domain = malloc(dl + il + 2);
-    if (s->domain == NULL) {
-        notif_clear(&n);
-        slot_respond(s, 500, "out of memory", 0, NULL);
+    if (dl + il + 2 > sizeof(s->domain)) {
+        fed_request_release(&n, &strs);
+        slot_respond(s, 500, "push id or domain too long", 0, NULL);
         return;
     }
+    s->provider = n.provider;
     memcpy(s->domain, n.domain, dl + 1);
     memcpy(s->domain + dl + 1, n.id, il + 1);
     if (c->ctx->stats != NULL)
         stats_incr(c->ctx->stats, n.provider, n.domain, STATS_RECEIVED, 1);
     int rc = queue_ingest(c->ctx->queue, &n, (const char *const *)c->sans, c->n_sans, ingest_done, s);
-    notif_clear(&n);
+    fed_request_release(&n, &strs);
     if (rc != 0)
         slot_respond(s, 503, "queue unavailable: Redis is unreachable", FED_RETRY_AFTER_S, NULL);
 }

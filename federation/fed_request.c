@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,39 @@ static void verdict(struct fed_verdict *v, int status, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 
 /* body_str copies optional string 'key' (at most 'max' bytes) into '*field'. */
-static int body_str(const struct fed_body *body, const char *key, size_t max, char **field,
-                    struct fed_verdict *v)
+/*
+ * strs_put points '*field' at a copy of the 'len' bytes at 's' (and a NUL)
+ * in 'a', or at a malloc'd copy when 'a' is full. 0 or PR_ENOMEM.
+ */
+static int strs_put(struct fed_strs *a, char **field, const char *s, size_t len)
+{
+    char *copy;
+    if (len < sizeof(a->buf) - a->used) {
+        copy = a->buf + a->used;
+        a->used += len + 1;
+    } else if ((copy = malloc(len + 1)) == NULL) {
+        return PR_ENOMEM;
+    }
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    *field = copy;
+    return 0;
+}
+
+void fed_request_release(struct pr_notif *n, const struct fed_strs *strs)
+{
+    /* The fields fed_request_check sets; what else 'n' holds (data, Web Push keys) is owned. */
+    char **mine[] = { &n->id, &n->domain, &n->app, &n->token, &n->from, &n->to,
+                      &n->title, &n->body, &n->sound, &n->collapse_id };
+    uintptr_t lo = (uintptr_t)strs->buf, hi = lo + sizeof(strs->buf);
+    for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
+        if ((uintptr_t)*mine[i] >= lo && (uintptr_t)*mine[i] < hi)
+            *mine[i] = NULL;
+    notif_clear(n);
+}
+
+static int body_str(const struct fed_body *body, struct fed_strs *strs, const char *key,
+                    size_t max, char **field, struct fed_verdict *v)
 {
     struct fed_jv j = fed_body_get(body, key);
     if (j.type == FED_JV_ABSENT || j.type == FED_JV_NULL)
@@ -61,7 +93,8 @@ static int body_str(const struct fed_body *body, const char *key, size_t max, ch
         verdict(v, 400, "body field \"%s\" longer than %zu bytes", key, max);
         return -1;
     }
-    if (notif_set_str(field, j.s) != 0) {
+    /* A \u0000 inside ends the text, as it always did (a C string). */
+    if (strs_put(strs, field, j.s, strnlen(j.s, j.len)) != 0) {
         verdict(v, 500, NULL);
         return -1;
     }
@@ -113,8 +146,8 @@ static enum pr_priority event_priority(enum pr_event e)
                                                                   : PR_PRIORITY_HIGH;
 }
 
-static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif *n,
-                      struct fed_verdict *v)
+static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct fed_strs *strs,
+                      struct pr_notif *n, struct fed_verdict *v)
 {
     /* Members only one provider reads (Web Push's subscription keys) need jansson's tree. */
     const struct provider_desc *d = provider_desc(n->provider);
@@ -141,12 +174,13 @@ static int body_parse(const struct sip_msg *msg, int64_t now_ms, struct pr_notif
     }
     n->priority = event_priority(n->event);
     n->ttl_s = FED_TTL_DEFAULT_S;
-    if (body_str(body, "id", FED_ID_MAX, &n->id, v) || body_str(body, "from", FED_URI_MAX, &n->from, v) ||
-        body_str(body, "to", FED_URI_MAX, &n->to, v) ||
-        body_str(body, "title", FED_TITLE_MAX, &n->title, v) ||
-        body_str(body, "body", FED_BODY_MAX, &n->body, v) ||
-        body_str(body, "sound", FED_SOUND_MAX, &n->sound, v) ||
-        body_str(body, "collapse_id", FED_COLLAPSE_MAX, &n->collapse_id, v) ||
+    if (body_str(body, strs, "id", FED_ID_MAX, &n->id, v) ||
+        body_str(body, strs, "from", FED_URI_MAX, &n->from, v) ||
+        body_str(body, strs, "to", FED_URI_MAX, &n->to, v) ||
+        body_str(body, strs, "title", FED_TITLE_MAX, &n->title, v) ||
+        body_str(body, strs, "body", FED_BODY_MAX, &n->body, v) ||
+        body_str(body, strs, "sound", FED_SOUND_MAX, &n->sound, v) ||
+        body_str(body, strs, "collapse_id", FED_COLLAPSE_MAX, &n->collapse_id, v) ||
         body_int(body, "badge", 0, 1000000, &n->badge, v) ||
         body_int(body, "ttl", 1, FED_TTL_MAX_S, &n->ttl_s, v) ||
         /* every MESSAGE here comes from an authenticated edge, so any edge may ask */
@@ -213,8 +247,8 @@ static int from_domain(const struct sip_msg *msg, char *out, size_t outlen)
     return 1;
 }
 
-static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct pr_notif *n,
-                       struct fed_verdict *v)
+static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct fed_strs *strs,
+                       struct pr_notif *n, struct fed_verdict *v)
 {
     char scratch[FED_PN_MAX];
     struct sip_pn pn;
@@ -251,7 +285,8 @@ static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct 
         v->status = status;
         return -1;
     }
-    if (notif_set_str(&n->app, app->id) != 0 || notif_set_str(&n->token, pn.prid) != 0) {
+    if (strs_put(strs, &n->app, app->id, strlen(app->id)) != 0 ||
+        strs_put(strs, &n->token, pn.prid, strlen(pn.prid)) != 0) {
         verdict(v, 500, NULL);
         return -1;
     }
@@ -262,10 +297,11 @@ static int push_target(const struct cfg *cfg, const struct sip_msg *msg, struct 
 }
 
 int fed_request_check(const struct cfg *cfg, const struct sip_msg *msg, int64_t now_ms,
-                      struct pr_notif *out, struct fed_verdict *v)
+                      struct fed_strs *strs, struct pr_notif *out, struct fed_verdict *v)
 {
     char domain[256];
     notif_init(out);
+    strs->used = 0;
     v->action = FED_QUEUE;
     v->status = 0;
     v->why[0] = '\0';
@@ -294,24 +330,25 @@ int fed_request_check(const struct cfg *cfg, const struct sip_msg *msg, int64_t 
         verdict(v, 400, "From URI has no domain");
         return 0;
     }
-    if (push_target(cfg, msg, out, v) != 0 || body_parse(msg, now_ms, out, v) != 0)
+    if (push_target(cfg, msg, strs, out, v) != 0 || body_parse(msg, now_ms, strs, out, v) != 0)
         goto refused;
-    if (notif_set_str(&out->domain, domain) != 0)
+    if (strs_put(strs, &out->domain, domain, strlen(domain)) != 0)
         goto nomem;
     if (out->id == NULL) {
         /* RFC 3261: Call-ID + CSeq identify a request; a retransmission repeats both. */
         char id[FED_ID_MAX + 1];
-        snprintf(id, sizeof(id), "%.*s:%u", (int)(msg->call_id.len > 100 ? 100 : msg->call_id.len),
-                 msg->call_id.p, msg->cseq_num);
-        if (notif_set_str(&out->id, id) != 0)
+        int il = snprintf(id, sizeof(id), "%.*s:%u",
+                          (int)(msg->call_id.len > 100 ? 100 : msg->call_id.len), msg->call_id.p,
+                          msg->cseq_num);
+        if (strs_put(strs, &out->id, id, (size_t)il) != 0)
             goto nomem;
     }
     return 0;
 nomem:
     verdict(v, 500, NULL);
-    notif_clear(out);
+    fed_request_release(out, strs);
     return PR_ENOMEM;
 refused:
-    notif_clear(out);
+    fed_request_release(out, strs);
     return 0;
 }

@@ -32,12 +32,31 @@ struct fed_verdict {
 };
 
 /*
+ * The notification's strings, packed one after another: a MESSAGE is
+ * checked once and encoded once, so its ten or so strings are copied here
+ * rather than malloc'd one each. Room for every field at its limit; a
+ * string that still does not fit (a long app id from the configuration) is
+ * malloc'd. Only 'used' needs setting before use (fed_request_check does).
+ */
+#define FED_STRS_MAX 16384
+
+struct fed_strs {
+    size_t used;
+    char buf[FED_STRS_MAX];
+};
+
+/*
  * fed_request_check validates 'msg' against 'cfg'. On FED_QUEUE, 'out' is
- * filled (owned by the caller: notif_clear it) with accepted_ms = now.
- * Otherwise 'out' is left cleared and 'v' says what to answer.
+ * filled with accepted_ms = now; its strings live in 'strs' (the caller's,
+ * which must outlive 'out'), and the caller releases it with
+ * fed_request_release(out, strs), never notif_clear. Otherwise 'out' is
+ * left cleared and 'v' says what to answer.
  * Returns 0, or PR_ENOMEM (answer 500).
  */
 int fed_request_check(const struct cfg *cfg, const struct sip_msg *msg, int64_t now_ms,
-                      struct pr_notif *out, struct fed_verdict *v);
+                      struct fed_strs *strs, struct pr_notif *out, struct fed_verdict *v);
+
+/* fed_request_release frees what 'n' owns outside 'strs' and re-initialises it. */
+void fed_request_release(struct pr_notif *n, const struct fed_strs *strs);
 
 #endif

@@ -104,7 +104,7 @@ static int parse_number(const char *p, const char *end, unsigned long long max,
 int sip_str_eq(struct sip_str s, const char *cstr)
 {
     size_t n = strlen(cstr);
-    return s.len == n && (n == 0 || strncasecmp(s.p, cstr, n) == 0);
+    return s.len == n && sip_wire_caseeq(s.p, cstr, n);
 }
 
 /* ---------------------------------------------------------------------------

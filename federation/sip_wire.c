@@ -6,7 +6,6 @@
  */
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 #include "pushrelay/error.h"
 #include "sip_wire.h"
@@ -52,7 +51,7 @@ enum sip_wire_hdr sip_wire_hdr_id(const char *name, size_t len)
     }
     for (int h = 1; h < SIP_WIRE_HDR_COUNT; h++)
         if (wire_hdrs[h].len == len && (name[0] | 0x20) == (wire_hdrs[h].name[0] | 0x20) &&
-            strncasecmp(name, wire_hdrs[h].name, len) == 0)
+            sip_wire_caseeq(name, wire_hdrs[h].name, len))
             return (enum sip_wire_hdr)h;
     return SIP_WIRE_HDR_OTHER;
 }

@@ -70,6 +70,22 @@ struct sip_wire_resp {
 };
 
 /*
+ * sip_wire_caseeq: 1 when the 'n' bytes at 'a' and at 'b' are equal but
+ * for ASCII letter case (strncasecmp in the C locale, for 'b' without a
+ * NUL in its first 'n' bytes), without a call per byte: header names and
+ * methods are compared on every request.
+ */
+static inline int sip_wire_caseeq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) - 'a' > 'z' - 'a'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * sip_wire_find_crlf finds the first CRLF whose CR lies in [pos, end - 1):
  * stores the CR's index in '*eol' and returns 1, or returns 0. The one
  * line-end search of the framer, the parser and the response reader.

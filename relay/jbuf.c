@@ -35,7 +35,8 @@ void jbuf_reserve(struct jbuf *b, size_t more)
 
 void jbuf_raw(struct jbuf *b, const char *s, size_t len)
 {
-    jbuf_reserve(b, len);
+    if (b->cap - b->len < len)     /* growing is the rare case: no call otherwise */
+        jbuf_reserve(b, len);
     if (!b->err) {
         memcpy(b->p + b->len, s, len);
         b->len += len;
@@ -44,7 +45,8 @@ void jbuf_raw(struct jbuf *b, const char *s, size_t len)
 
 static void jbuf_byte(struct jbuf *b, char c)
 {
-    jbuf_reserve(b, 1);
+    if (b->len == b->cap)
+        jbuf_reserve(b, 1);
     if (!b->err)
         b->p[b->len++] = c;
 }
@@ -67,6 +69,19 @@ int jbuf_finish(struct jbuf *b, char **out, size_t *outlen)
     }
     memset(b, 0, sizeof(*b));
     return rc;
+}
+
+void jbuf_reset(struct jbuf *b)
+{
+    b->len = 0;
+    b->err = 0;
+    b->more = 0;
+}
+
+void jbuf_free(struct jbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -113,20 +128,35 @@ size_t jbuf_utf8_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* jbuf_quote writes 'len' bytes of 's' as a quoted JSON string. */
+/* jbuf_plain: 1 for a byte copied as it is: printable ASCII but '"' and '\\'. */
+static inline int jbuf_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*
+ * jbuf_quote writes 'len' bytes of 's' as a quoted JSON string. Most text
+ * (keys, ids, tokens, domains, plain message text) is one run of plain
+ * bytes: it is measured with a tight loop and copied with one memcpy into
+ * room reserved up front; only the bytes that need a look (escapes, UTF-8)
+ * leave the fast loop.
+ */
 static void jbuf_quote(struct jbuf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *u = (const unsigned char *)s, *end = u + len, *run = u;
-    /* Most text needs no escape: room for it plus the quotes up front. */
+    const unsigned char *u = (const unsigned char *)s, *end = u + len;
     jbuf_reserve(b, len + 2);
-    jbuf_byte(b, '"');
-    while (u < end && !b->err) {
-        if (*u < 0x80 && jbuf_esc[*u] == 0) {
-            u++;    /* plain ASCII: copied in runs */
-            continue;
-        }
-        jbuf_raw(b, (const char *)run, (size_t)(u - run));
+    if (b->err)
+        return;
+    b->p[b->len++] = '"';
+    while (u < end) {
+        const unsigned char *run = u;
+        while (u < end && jbuf_plain(*u))
+            u++;
+        if (u > run)
+            jbuf_raw(b, (const char *)run, (size_t)(u - run));
+        if (u == end || b->err)
+            break;
         if (*u >= 0x80) {
             size_t n = jbuf_utf8_len(u, (size_t)(end - u));
             if (n == 0) {
@@ -144,9 +174,7 @@ static void jbuf_quote(struct jbuf *b, const char *s, size_t len)
             jbuf_raw(b, esc, sizeof(esc));
             u++;
         }
-        run = u;
     }
-    jbuf_raw(b, (const char *)run, (size_t)(u - run));
     jbuf_byte(b, '"');
 }
 

@@ -98,4 +98,13 @@ void jbuf_fail(struct jbuf *b, int err);
  */
 int jbuf_finish(struct jbuf *b, char **out, size_t *outlen);
 
+/*
+ * jbuf_reset empties 'b' (text, error, comma state) but keeps its buffer,
+ * for a writer that makes one text after another (relay/queue.c's records).
+ */
+void jbuf_reset(struct jbuf *b);
+
+/* jbuf_free frees the buffer of 'b' and leaves it as JBUF_INIT. */
+void jbuf_free(struct jbuf *b);
+
 #endif

@@ -63,10 +63,32 @@ static int key_join(char *buf, size_t buflen, const struct keys *k, const char *
     return (int)len;
 }
 
+/*
+ * key_num writes 'v' in decimal and a NUL at 'out' (at least 21 bytes) and
+ * returns the end: the shard keys are built several times per MESSAGE,
+ * where snprintf was most of their cost (bench/README.md, issue 14).
+ */
+static char *key_num(char *out, long long v)
+{
+    char num[24], *p = num + sizeof(num);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    size_t n = (size_t)(num + sizeof(num) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out + n;
+}
+
 /* key_tag writes the shard's "{q<k>}:" into 'tag' (at least 24 bytes). */
 static const char *key_tag(char *tag, unsigned shard)
 {
-    snprintf(tag, 24, "{q%u}:", shard);
+    tag[0] = '{';
+    tag[1] = 'q';
+    memcpy(key_num(tag + 2, shard), "}:", 3);
     return tag;
 }
 
@@ -92,8 +114,11 @@ int keys_q_dead(const struct keys *k, unsigned shard, char *buf, size_t buflen)
 static int key_q5(char *buf, size_t buflen, const struct keys *k, unsigned shard, const char *what,
                   const char *a, const char *b)
 {
-    char tag[24], head[48];
-    snprintf(head, sizeof(head), "%s%s", key_tag(tag, shard), what);
+    char head[48];
+    size_t tl = strlen(key_tag(head, shard)), wl = strlen(what);
+    if (tl + wl >= sizeof(head))
+        return PR_ETOOBIG;
+    memcpy(head + tl, what, wl + 1);
     return key_join(buf, buflen, k, head, a, ":", b);
 }
 
@@ -125,7 +150,7 @@ int keys_q_rate(const struct keys *k, unsigned shard, const char *domain, long l
                 char *buf, size_t buflen)
 {
     char sec[24];
-    snprintf(sec, sizeof(sec), "%lld", epoch_s);
+    key_num(sec, epoch_s);
     return key_q5(buf, buflen, k, shard, "rate:", domain, sec);
 }
 

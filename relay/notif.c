@@ -55,36 +55,47 @@ int notif_set_str(char **field, const char *s)
  * tree cost more than the rest of the ingest path together. Only 'data'
  * (already a tree) goes through json_dumpb.
  */
-int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
+int notif_encode_jbuf(const struct pr_notif *n, struct jbuf *out)
 {
     if (n->id == NULL || n->domain == NULL || n->app == NULL || n->token == NULL ||
         (n->data != NULL && !json_is_object(n->data)))
         return PR_EINVAL;   /* data that is not an object would not decode again */
-    struct jbuf b = JBUF_INIT;
-    jbuf_open(&b, NULL);
-    jbuf_int(&b, "v", PR_NOTIF_VERSION);
-    jbuf_str(&b, "id", n->id);
-    jbuf_str(&b, "dom", n->domain);
-    jbuf_str(&b, "prov", pr_provider_name(n->provider));
-    jbuf_str(&b, "app", n->app);
-    jbuf_str(&b, "tok", n->token);
-    jbuf_int(&b, "voip", n->voip);
-    jbuf_str(&b, "ev", pr_event_name(n->event));
-    jbuf_str(&b, "prio", pr_priority_name(n->priority));
-    jbuf_int(&b, "ttl", n->ttl_s);
-    jbuf_int(&b, "acc", n->accepted_ms);
-    jbuf_int(&b, "exp", n->expires_ms);
-    jbuf_int(&b, "att", n->attempts);
-#define X(key, field) if ((field) != NULL) jbuf_str(&b, key, field);
+    struct jbuf *b = out;
+    jbuf_open(b, NULL);
+    jbuf_int(b, "v", PR_NOTIF_VERSION);
+    jbuf_str(b, "id", n->id);
+    jbuf_str(b, "dom", n->domain);
+    jbuf_str(b, "prov", pr_provider_name(n->provider));
+    jbuf_str(b, "app", n->app);
+    jbuf_str(b, "tok", n->token);
+    jbuf_int(b, "voip", n->voip);
+    jbuf_str(b, "ev", pr_event_name(n->event));
+    jbuf_str(b, "prio", pr_priority_name(n->priority));
+    jbuf_int(b, "ttl", n->ttl_s);
+    jbuf_int(b, "acc", n->accepted_ms);
+    jbuf_int(b, "exp", n->expires_ms);
+    jbuf_int(b, "att", n->attempts);
+#define X(key, field) if ((field) != NULL) jbuf_str(b, key, field);
     NOTIF_STR_FIELDS(X, n)
 #undef X
     if (n->badge >= 0)
-        jbuf_int(&b, "badge", n->badge);
+        jbuf_int(b, "badge", n->badge);
     if (n->trace)
-        jbuf_int(&b, "trace", 1);
+        jbuf_int(b, "trace", 1);
     if (n->data != NULL)
-        jbuf_json(&b, "data", n->data);
-    jbuf_close(&b);
+        jbuf_json(b, "data", n->data);
+    jbuf_close(b);
+    return b->err;
+}
+
+int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
+{
+    struct jbuf b = JBUF_INIT;
+    int rc = notif_encode_jbuf(n, &b);
+    if (rc != 0) {
+        jbuf_free(&b);
+        return rc;
+    }
     return jbuf_finish(&b, out, outlen);
 }
 

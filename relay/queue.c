@@ -72,6 +72,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
+#include "jbuf.h"
 #include "queue.h"
 #include "tenant.h"
 
@@ -171,6 +172,8 @@ struct queue {
     char high_water[24];
     char dedup_window[16];
     char shards[16];                /* S, for the script's rate share */
+    size_t high_water_len, dedup_window_len, shards_len;
+    struct jbuf enc;                /* the record being encoded, kept between requests */
     const char *copies_checked;     /* "0", then "1" (queue_copies_checked) */
     char sha[SHA_DIGEST_LENGTH * 2 + 1];
     int wait_replicas;              /* redis.wait_replicas; 0: no WAIT */
@@ -187,9 +190,15 @@ struct queue_wait {
 };
 
 /*
- * One notification waiting for its verdict. 'strs' holds copies of its
- * keys, id, domain and SANs, so argv outlives the caller's strings; its
- * rate key is written into 'rate' (room for any second) at flush time.
+ * One notification waiting for its verdict, in one allocation: the struct,
+ * then copies of its keys, id, domain, SANs and JSON record ('strs'), so
+ * argv outlives the caller's strings. Every length is kept, so building the
+ * script call measures nothing again. The rate key is rewritten in place
+ * (room for any second) at flush time.
+ *
+ *   +-------------+--------------------------------------------------+
+ *   | queue_req   | key0 \0 .. key4 \0 | id \0 | domain \0 | san.. | json |
+ *   +-------------+--------------------------------------------------+
  */
 struct queue_req {
     struct queue_req *next;
@@ -197,15 +206,18 @@ struct queue_req {
     void *arg;
     unsigned shard;
     const char *key[QUEUE_NKEYS];
-    char *rate;
+    size_t key_len[QUEUE_NKEYS];
     size_t rate_room;
     const char *provider, *id, *domain;
+    size_t provider_len, id_len, domain_len;
     const char *sans[QUEUE_MAX_SANS];
+    size_t san_len[QUEUE_MAX_SANS];
     size_t n_sans;
-    char nsans[4];
-    char *json;
+    char nsans[24];
+    size_t nsans_len;
+    const char *json;
     size_t jsonlen;
-    char *strs;
+    char strs[];
 };
 
 /*
@@ -216,19 +228,22 @@ struct queue_batch {
     struct queue_req *req[QUEUE_BATCH_MAX];
     int n;
     int argc;
-    const char **argv;
+    const char **argv;              /* these three point into the batch's own allocation */
     size_t *argvlen;
-    char nkeys[16], count[16];
+    struct queue_verdict *verdict;  /* held while WAIT runs */
+    char nkeys[24], count[24];
     int retried;
     struct queue *q;
-    struct queue_verdict *verdict;  /* held while WAIT runs */
     struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
 };
 
+/* queue_batch_send lays argv and argvlen out right behind the batch. */
+_Static_assert(sizeof(struct queue_batch) % _Alignof(size_t) == 0 &&
+                   sizeof(const char *) % _Alignof(size_t) == 0,
+               "argv, argvlen and the verdicts follow the batch aligned");
+
 static void queue_req_free(struct queue_req *r)
 {
-    free(r->json);
-    free(r->strs);
     free(r);
 }
 
@@ -241,9 +256,6 @@ static void queue_req_done(struct queue_req *r, const struct queue_verdict *v)
 
 static void queue_batch_free(struct queue_batch *b)
 {
-    free(b->verdict);
-    free(b->argv);
-    free(b->argvlen);
     free(b);
 }
 
@@ -389,10 +401,6 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         queue_batch_fail(b, "queue unavailable: Redis refused the write");
         return;
     }
-    if ((b->verdict = calloc((size_t)b->n, sizeof(*b->verdict))) == NULL) {
-        queue_batch_fail(b, "queue unavailable: out of memory");
-        return;
-    }
     int accepted = 0;
     for (int i = 0; i < b->n; i++) {
         struct queue_verdict *v = &b->verdict[i];
@@ -420,6 +428,19 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
     queue_batch_answer(b);
 }
 
+/* queue__num writes 'v' in decimal and a NUL at 'out' (room for 21 bytes) and returns its length. */
+static size_t queue__num(char *out, size_t v)
+{
+    char num[24], *p = num + sizeof(num);
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    size_t n = (size_t)(num + sizeof(num) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
 static void queue__arg(struct queue_batch *b, const char *s, size_t len)
 {
     b->argv[b->argc] = s;
@@ -432,46 +453,47 @@ static void queue__arg(struct queue_batch *b, const char *s, size_t len)
  */
 static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
 {
-    struct queue_batch *b = calloc(1, sizeof(*b));
+    size_t argc = 8;
+    for (int i = 0; i < n; i++)
+        argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
+    /* One allocation: the batch, then argv, argvlen and the verdicts (widest alignment first). */
+    size_t vsize = (size_t)n * sizeof(struct queue_verdict);
+    struct queue_batch *b = malloc(sizeof(*b) + argc * (sizeof(char *) + sizeof(size_t)) + vsize);
     if (b == NULL) {
         queue_reqs_fail(reqs, n, "queue unavailable: out of memory");
         return;
     }
+    b->n = n;
+    memcpy(b->req, reqs, (size_t)n * sizeof(*reqs));
+    b->retried = 0;
     b->q = q;
-    size_t argc = 8;
-    for (int i = 0; i < n; i++) {
-        b->req[b->n++] = reqs[i];
-        argc += QUEUE_NKEYS + QUEUE_ARGS + reqs[i]->n_sans;
-    }
-    b->argv = malloc(argc * sizeof(*b->argv));
-    b->argvlen = malloc(argc * sizeof(*b->argvlen));
-    if (b->argv == NULL || b->argvlen == NULL) {
-        queue_batch_fail(b, "queue unavailable: out of memory");
-        return;
-    }
-    snprintf(b->nkeys, sizeof(b->nkeys), "%d", QUEUE_NKEYS * n);
-    snprintf(b->count, sizeof(b->count), "%d", n);
+    b->next = NULL;
+    b->argv = (const char **)(b + 1);
+    b->argvlen = (size_t *)(b->argv + argc);
+    b->verdict = (struct queue_verdict *)(b->argvlen + argc);
     b->argc = 0;
+    size_t nkl = queue__num(b->nkeys, QUEUE_NKEYS * (size_t)n);
+    size_t cl = queue__num(b->count, (size_t)n);
     queue__arg(b, "EVALSHA", 7);
     queue__arg(b, q->sha, sizeof(q->sha) - 1);
-    queue__arg(b, b->nkeys, strlen(b->nkeys));
+    queue__arg(b, b->nkeys, nkl);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < QUEUE_NKEYS; k++)
-            queue__arg(b, b->req[i]->key[k], strlen(b->req[i]->key[k]));
-    queue__arg(b, q->high_water, strlen(q->high_water));
-    queue__arg(b, q->dedup_window, strlen(q->dedup_window));
-    queue__arg(b, b->count, strlen(b->count));
-    queue__arg(b, q->shards, strlen(q->shards));
+            queue__arg(b, b->req[i]->key[k], b->req[i]->key_len[k]);
+    queue__arg(b, q->high_water, q->high_water_len);
+    queue__arg(b, q->dedup_window, q->dedup_window_len);
+    queue__arg(b, b->count, cl);
+    queue__arg(b, q->shards, q->shards_len);
     queue__arg(b, q->copies_checked, 1);
     for (int i = 0; i < n; i++) {
         struct queue_req *r = b->req[i];
-        queue__arg(b, r->provider, strlen(r->provider));
-        queue__arg(b, r->id, strlen(r->id));
-        queue__arg(b, r->domain, strlen(r->domain));
+        queue__arg(b, r->provider, r->provider_len);
+        queue__arg(b, r->id, r->id_len);
+        queue__arg(b, r->domain, r->domain_len);
         queue__arg(b, r->json, r->jsonlen);
-        queue__arg(b, r->nsans, strlen(r->nsans));
+        queue__arg(b, r->nsans, r->nsans_len);
         for (size_t s = 0; s < r->n_sans; s++)
-            queue__arg(b, r->sans[s], strlen(r->sans[s]));
+            queue__arg(b, r->sans[s], r->san_len[s]);
     }
     if (rconn_cmd(q->rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) != 0)
         queue_batch_fail(b, "queue unavailable: Redis connection lost");
@@ -514,7 +536,8 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
                 *link = r->next;
                 r->next = NULL;
                 /* cannot fail: queue_ingest sized it for any second */
-                keys_q_rate(q->keys, shard, r->domain, now_s, r->rate, r->rate_room);
+                r->key_len[QUEUE_KEY_RATE] = (size_t)keys_q_rate(
+                    q->keys, shard, r->domain, now_s, (char *)r->key[QUEUE_KEY_RATE], r->rate_room);
             } else {
                 q->tail = r;
                 link = &r->next;
@@ -537,9 +560,10 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     }
     q->rc = rc;
     q->keys = keys;
-    snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
-    snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
-    snprintf(q->shards, sizeof(q->shards), "%u", keys->shards);
+    q->high_water_len = (size_t)snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
+    q->dedup_window_len =
+        (size_t)snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    q->shards_len = (size_t)snprintf(q->shards, sizeof(q->shards), "%u", keys->shards);
     q->copies_checked = "0";
     q->wait_replicas = rconn_cfg(rc)->wait_replicas;
     snprintf(q->wait_n, sizeof(q->wait_n), "%d", q->wait_replicas);
@@ -574,14 +598,17 @@ void queue_free(struct queue *q)
         q->wait->q = NULL;      /* its callback, still to come, frees it */
     }
     event_free(q->flush_ev);
+    jbuf_free(&q->enc);
     free(q);
 }
 
-/* queue__put copies 's' to '*p', advances '*p' past its NUL and returns the copy. */
-static const char *queue__put(char **p, const char *s)
+/* queue__put copies 'len' bytes of 's' and a NUL to '*p', advances '*p' past them and returns the copy. */
+static const char *queue__put(char **p, const char *s, size_t len)
 {
     char *start = *p;
-    *p = stpcpy(start, s) + 1;
+    memcpy(start, s, len);
+    start[len] = '\0';
+    *p = start + len + 1;
     return start;
 }
 
@@ -592,42 +619,55 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
         return PR_EREDIS;
     /* Keys are built on the stack and then packed: a request holds only what it uses. */
     char k[QUEUE_NKEYS][KEYS_MAX];
+    int kl[QUEUE_NKEYS];
     unsigned shard = keys_shard_of(q->keys, n->provider, n->token, strlen(n->token));
-    if (keys_q_tenant(q->keys, shard, n->domain, k[0], KEYS_MAX) < 0 ||
-        keys_q_token(q->keys, shard, n->provider, n->token, k[1], KEYS_MAX) < 0 ||
-        keys_q_stream(q->keys, shard, n->provider, k[2], KEYS_MAX) < 0 ||
-        keys_q_dedup(q->keys, shard, n->domain, n->id, k[3], KEYS_MAX) < 0 ||
-        keys_q_rate(q->keys, shard, n->domain, LLONG_MIN, k[QUEUE_KEY_RATE], KEYS_MAX) < 0)
+    if ((kl[0] = keys_q_tenant(q->keys, shard, n->domain, k[0], KEYS_MAX)) < 0 ||
+        (kl[1] = keys_q_token(q->keys, shard, n->provider, n->token, k[1], KEYS_MAX)) < 0 ||
+        (kl[2] = keys_q_stream(q->keys, shard, n->provider, k[2], KEYS_MAX)) < 0 ||
+        (kl[3] = keys_q_dedup(q->keys, shard, n->domain, n->id, k[3], KEYS_MAX)) < 0 ||
+        (kl[4] = keys_q_rate(q->keys, shard, n->domain, LLONG_MIN, k[QUEUE_KEY_RATE],
+                             KEYS_MAX)) < 0)
         return PR_ETOOBIG;      /* LLONG_MIN: the longest second, to size the rate key */
     if (n_sans > QUEUE_MAX_SANS)
         n_sans = QUEUE_MAX_SANS;
-    size_t total = strlen(n->id) + strlen(n->domain) + 2;
+    /* The record is encoded into the queue's kept buffer, then copied with the rest. */
+    jbuf_reset(&q->enc);
+    int rc = notif_encode_jbuf(n, &q->enc);
+    if (rc != 0)
+        return rc;
+    size_t id_len = strlen(n->id), domain_len = strlen(n->domain), san_len[QUEUE_MAX_SANS];
+    size_t total = id_len + domain_len + 2 + q->enc.len;
     for (int j = 0; j < QUEUE_NKEYS; j++)
-        total += strlen(k[j]) + 1;
+        total += (size_t)kl[j] + 1;
     for (size_t j = 0; j < n_sans; j++)
-        total += strlen(sans[j]) + 1;
+        total += (san_len[j] = strlen(sans[j])) + 1;
 
-    struct queue_req *r = calloc(1, sizeof(*r));
+    struct queue_req *r = malloc(sizeof(*r) + total);
     if (r == NULL)
         return PR_ENOMEM;
-    char *p = r->strs = malloc(total);
-    int rc = p == NULL ? PR_ENOMEM : notif_encode(n, &r->json, &r->jsonlen);
-    if (rc != 0) {
-        queue_req_free(r);
-        return rc;
-    }
+    char *p = r->strs;
+    r->next = NULL;
     r->shard = shard;
-    for (int j = 0; j < QUEUE_NKEYS; j++)
-        r->key[j] = queue__put(&p, k[j]);
-    r->rate = (char *)r->key[QUEUE_KEY_RATE];
-    r->rate_room = strlen(r->rate) + 1;
+    for (int j = 0; j < QUEUE_NKEYS; j++) {
+        r->key[j] = queue__put(&p, k[j], (size_t)kl[j]);
+        r->key_len[j] = (size_t)kl[j];
+    }
+    r->rate_room = (size_t)kl[QUEUE_KEY_RATE] + 1;
     r->provider = pr_provider_name(n->provider);
-    r->id = queue__put(&p, n->id);
-    r->domain = queue__put(&p, n->domain);
-    for (size_t j = 0; j < n_sans; j++)
-        r->sans[j] = queue__put(&p, sans[j]);
+    r->provider_len = strlen(r->provider);
+    r->id = queue__put(&p, n->id, id_len);
+    r->id_len = id_len;
+    r->domain = queue__put(&p, n->domain, domain_len);
+    r->domain_len = domain_len;
+    for (size_t j = 0; j < n_sans; j++) {
+        r->sans[j] = queue__put(&p, sans[j], san_len[j]);
+        r->san_len[j] = san_len[j];
+    }
     r->n_sans = n_sans;
-    snprintf(r->nsans, sizeof(r->nsans), "%zu", n_sans);
+    r->nsans_len = queue__num(r->nsans, n_sans);     /* at most QUEUE_MAX_SANS */
+    memcpy(p, q->enc.p, q->enc.len);    /* argv carries its length: no NUL needed */
+    r->json = p;
+    r->jsonlen = q->enc.len;
     r->cb = cb;
     r->arg = arg;
     if (q->tail != NULL)

@@ -1645,6 +1645,74 @@ static void rconn_connect(struct rconn *rc)
     rconn_connect_primary(rc);
 }
 
+/*
+ * hiredis' libevent adapter (adapters/libevent.h) with one change: the
+ * read event is persistent. hiredis asks for reads again after every
+ * reply; with the adapter's one-shot event each reply cost an epoll_ctl to
+ * re-add it (bench/README.md, issue 14: one of the 8 system calls of a
+ * lock-step MESSAGE). A persistent event stays in epoll until hiredis
+ * stops reading (disconnect, free), and re-adding it is then a no-op.
+ */
+struct rconn_ev {
+    redisAsyncContext *ac;
+    struct event *rev, *wev;
+};
+
+static void rconn_ev_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    redisAsyncHandleRead(((struct rconn_ev *)arg)->ac);
+}
+
+static void rconn_ev_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    redisAsyncHandleWrite(((struct rconn_ev *)arg)->ac);
+}
+
+static void rconn_ev_add_read(void *arg) { event_add(((struct rconn_ev *)arg)->rev, NULL); }
+static void rconn_ev_del_read(void *arg) { event_del(((struct rconn_ev *)arg)->rev); }
+static void rconn_ev_add_write(void *arg) { event_add(((struct rconn_ev *)arg)->wev, NULL); }
+static void rconn_ev_del_write(void *arg) { event_del(((struct rconn_ev *)arg)->wev); }
+
+static void rconn_ev_cleanup(void *arg)
+{
+    struct rconn_ev *e = arg;
+    event_free(e->rev);
+    event_free(e->wev);
+    free(e);
+}
+
+/* rconn_ev_attach is redisLibeventAttach with a persistent read event; PR_ENOMEM. */
+static int rconn_ev_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    struct rconn_ev *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return PR_ENOMEM;
+    e->ac = ac;
+    e->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, rconn_ev_read_cb, e);
+    e->wev = event_new(base, ac->c.fd, EV_WRITE, rconn_ev_write_cb, e);
+    if (e->rev == NULL || e->wev == NULL) {
+        if (e->rev != NULL)
+            event_free(e->rev);
+        if (e->wev != NULL)
+            event_free(e->wev);
+        free(e);
+        return PR_ENOMEM;
+    }
+    ac->ev.addRead = rconn_ev_add_read;
+    ac->ev.delRead = rconn_ev_del_read;
+    ac->ev.addWrite = rconn_ev_add_write;
+    ac->ev.delWrite = rconn_ev_del_write;
+    ac->ev.cleanup = rconn_ev_cleanup;
+    ac->ev.data = e;
+    event_add(e->rev, NULL);
+    event_add(e->wev, NULL);
+    return 0;
+}
+
 /* rconn_connect_primary connects to host:port and starts the handshake. */
 static void rconn_connect_primary(struct rconn *rc)
 {
@@ -1657,11 +1725,16 @@ static void rconn_connect_primary(struct rconn *rc)
         rconn_schedule_retry(rc);
         return;
     }
+    if (rconn_ev_attach(ac, rc->base) != 0) {
+        rconn_note(rc, RCONN_UNREACHABLE, "out of memory");
+        redisAsyncFree(ac);
+        rconn_schedule_retry(rc);
+        return;
+    }
     ac->data = rc;
     rc->ac = ac;
     rc->hs_failed = 0;
     rc->state = RCONN_S_CONNECTING;
-    redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, rconn_connect_cb);
     redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
     struct timeval tv = { RCONN_HANDSHAKE_MS / 1000, (RCONN_HANDSHAKE_MS % 1000) * 1000 };

@@ -78,6 +78,15 @@ void notif_clear(struct pr_notif *n);
 int notif_encode(const struct pr_notif *n, char **out, size_t *outlen);
 
 /*
+ * notif_encode_jbuf appends the record notif_encode returns to 'out' (a
+ * struct jbuf of relay/jbuf.h; the caller keeps and frees it), so that a
+ * caller encoding many records can reuse one buffer. Same errors; on error
+ * 'out' holds a partial record.
+ */
+struct jbuf;
+int notif_encode_jbuf(const struct pr_notif *n, struct jbuf *out);
+
+/*
  * notif_decode parses 'len' bytes of encoded JSON into 'out' (which it
  * initialises; clear it with notif_clear even on failure). PR_EINVAL names
  * nothing more specific: the record is corrupt and belongs in dead letters.

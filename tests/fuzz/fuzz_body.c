@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* the envelope is valid: only the body varies */
     struct pr_notif in, out;
     struct fed_verdict v;
-    if (fed_request_check(&cfg, &msg, 1732480000000LL, &in, &v) == 0 && v.action == FED_QUEUE) {
+    struct fed_strs strs;
+    if (fed_request_check(&cfg, &msg, 1732480000000LL, &strs, &in, &v) == 0 && v.action == FED_QUEUE) {
         char *json;
         size_t len;
         if (notif_encode(&in, &json, &len) != 0)
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (v.action == FED_RESPOND && (v.status < 400 || v.why[0] == '\0') && v.status != 500) {
         abort(); /* every refusal names its culprit */
     }
-    notif_clear(&in);
+    fed_request_release(&in, &strs);
     free(raw);
     return 0;
 }

@@ -33,6 +33,7 @@ struct fixture {
     struct sip_msg msg;
     struct pr_notif n;
     struct fed_verdict v;
+    struct fed_strs strs;
 };
 
 /* run builds a request, parses it, and checks it; the verdict lands in 'f'. */
@@ -53,7 +54,7 @@ static void run(struct fixture *f, const char *method, const char *ruri, const c
                        method, ruri, method, extra_hdrs ? extra_hdrs : "", ctype, strlen(body), body);
     const char *why = NULL;
     assert_int_equal(sip_parse(f->raw, (size_t)len, &f->msg, &why), 0);
-    assert_int_equal(fed_request_check(&cfg, &f->msg, NOW, &f->n, &f->v), 0);
+    assert_int_equal(fed_request_check(&cfg, &f->msg, NOW, &f->strs, &f->n, &f->v), 0);
 }
 
 static void run_message(struct fixture *f, const char *ruri, const char *body)
@@ -133,7 +134,7 @@ static void valid_apns_message_is_queued_with_every_field(void **state)
     assert_true(f.n.accepted_ms == NOW);
     assert_true(f.n.expires_ms == NOW + 60000);
     assert_string_equal(json_string_value(json_object_get(f.n.data, "conversation")), "42");
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void uppercase_apns_token_is_stored_lowercase(void **state)
@@ -143,7 +144,7 @@ static void uppercase_apns_token_is_stored_lowercase(void **state)
     run_message(&f, "sip:push@push.example.net;pn-provider=apns;pn-prid=A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90;pn-param=ABCDE12345.com.example.lync", IM_BODY);
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.token, TOKEN);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void voip_param_selects_voip_push(void **state)
@@ -156,7 +157,7 @@ static void voip_param_selects_voip_push(void **state)
     assert_int_equal(f.n.voip, 1);
     assert_int_equal(f.n.priority, PR_PRIORITY_HIGH); /* calls wake the phone */
     assert_int_equal(f.n.ttl_s, FED_TTL_DEFAULT_S);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void missing_id_falls_back_to_call_id_and_cseq(void **state)
@@ -167,7 +168,7 @@ static void missing_id_falls_back_to_call_id_and_cseq(void **state)
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.id, "a84b4c76e66710@edge.contoso.com:7");
     assert_int_equal(f.n.priority, PR_PRIORITY_NORMAL);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void korean_and_emoji_text_is_kept_byte_exact(void **state)
@@ -178,7 +179,7 @@ static void korean_and_emoji_text_is_kept_byte_exact(void **state)
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.title, "김민준");
     assert_string_equal(f.n.body, "점심 먹을래요? 🍜🎉");
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void each_missing_push_parameter_is_named(void **state)
@@ -221,7 +222,7 @@ static void webpush_keys_are_checked_at_ingest(void **state)
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.wp_p256dh, WEB_P256DH);
     assert_string_equal(f.n.wp_auth, WEB_AUTH);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
     run_message(&f, "sip:push@push.example.net;pn-provider=webpush;pn-prid=https%3A%2F%2Fevil.example.com%2Fs%2F1;pn-param=lync-web",
                 "{\"event\":\"im\",\"webpush\":{\"p256dh\":\"" WEB_P256DH "\",\"auth\":\"" WEB_AUTH "\"}}");
     assert_refused(&f, 403, "allowed_hosts");
@@ -238,7 +239,7 @@ static void malformed_tokens_are_refused_per_provider(void **state)
     run_message(&f, "sip:push@push.example.net;pn-provider=fcm;pn-prid=dGVzdA:APA91b-x_y;pn-param=example-lync", IM_BODY);
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.token, "dGVzdA:APA91b-x_y");
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void mpns_channel_must_be_https_on_an_allowed_host(void **state)
@@ -252,7 +253,7 @@ static void mpns_channel_must_be_https_on_an_allowed_host(void **state)
     run_message(&f, "sip:push@push.example.net;pn-provider=mpns;pn-prid=https%3A%2F%2Fdb3.notify.live.net%2Fthrottledthirdparty%2F01.00%2FAQHg;pn-param=lync-wp", IM_BODY);
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_string_equal(f.n.token, "https://db3.notify.live.net/throttledthirdparty/01.00/AQHg");
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void trace_true_marks_the_notification_traced(void **state)
@@ -262,16 +263,16 @@ static void trace_true_marks_the_notification_traced(void **state)
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"trace\":true}");
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_int_equal(f.n.trace, 1);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"trace\":false}");
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_int_equal(f.n.trace, 0);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
     /* the id is only an id: no prefix turns tracing on */
     run_message(&f, APNS_URI, "{\"event\":\"im\",\"id\":\"test-push-0123\"}");
     assert_int_equal(f.v.action, FED_QUEUE);
     assert_int_equal(f.n.trace, 0);
-    notif_clear(&f.n);
+    fed_request_release(&f.n, &f.strs);
 }
 
 static void body_errors_name_the_field(void **state)
@@ -325,7 +326,7 @@ static void zero_max_forwards_gets_483(void **state)
                        "Call-ID: c1\r\nCSeq: 1 MESSAGE\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
     const char *why = NULL;
     assert_int_equal(sip_parse(f.raw, (size_t)len, &f.msg, &why), 0);
-    assert_int_equal(fed_request_check(&cfg, &f.msg, NOW, &f.n, &f.v), 0);
+    assert_int_equal(fed_request_check(&cfg, &f.msg, NOW, &f.strs, &f.n, &f.v), 0);
     assert_refused(&f, 483, NULL);
 }
 

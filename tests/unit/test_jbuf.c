@@ -37,6 +37,29 @@ static char *jansson_text(const char *s, size_t len)
     return text;
 }
 
+static void a_reset_writer_starts_a_new_text_in_its_kept_buffer(void **state)
+{
+    (void)state;
+    struct jbuf b = JBUF_INIT;
+    jbuf_open(&b, NULL);
+    jbuf_str(&b, "first", "one");
+    jbuf_str(&b, "bad", "\xff");      /* an error, to see that reset forgets it */
+    assert_int_equal(b.err, PR_EINVAL);
+    char *kept = b.p;
+    jbuf_reset(&b);
+    jbuf_open(&b, NULL);
+    jbuf_str(&b, "k", "plain, then \"quoted\" and " KOREAN " and a tab\t");
+    jbuf_close(&b);
+    assert_int_equal(b.err, 0);
+    assert_ptr_equal(b.p, kept);
+    const char *want = "{\"k\":\"plain, then \\\"quoted\\\" and " KOREAN " and a tab\\t\"}";
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(b.p, want, b.len);
+    jbuf_free(&b);
+    assert_null(b.p);
+    assert_int_equal(b.len, 0);
+}
+
 static void members_are_comma_separated_and_objects_nest(void **state)
 {
     (void)state;
@@ -193,6 +216,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(members_are_comma_separated_and_objects_nest),
+        cmocka_unit_test(a_reset_writer_starts_a_new_text_in_its_kept_buffer),
         cmocka_unit_test(every_ascii_byte_is_escaped_as_jansson_escapes_it),
         cmocka_unit_test(utf8_is_copied_raw_and_nul_is_escaped_in_counted_strings),
         cmocka_unit_test(keys_are_escaped_like_values),

@@ -72,6 +72,9 @@ static void shard_keys_carry_the_shard_tag(void **state)
     KEY(keys_q_tenant(&k, 12, "contoso.com", buf, sizeof(buf)), "pr:{q12}:tenant:contoso.com");
     KEY(keys_q_rate(&k, 12, "contoso.com", 1732480000LL, buf, sizeof(buf)),
         "pr:{q12}:rate:contoso.com:1732480000");
+    /* the longest second, which the listener sizes its rate keys by */
+    KEY(keys_q_rate(&k, 4294967295u, "contoso.com", -9223372036854775807LL - 1, buf, sizeof(buf)),
+        "pr:{q4294967295}:rate:contoso.com:-9223372036854775808");
     KEY(keys_q_outcome(&k, 5, "contoso.com", "id-1", buf, sizeof(buf)), "pr:{q5}:outcome:contoso.com:id-1");
 #undef KEY
     assert_int_equal(keys_set_shards(&k, 0), PR_EINVAL);
