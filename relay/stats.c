@@ -391,10 +391,10 @@ static void stats__incr(struct stats *s, enum pr_provider p, const char *domain,
 
 void stats_incr(struct stats *s, enum pr_provider p, const char *domain, enum stats_counter c, long n)
 {
-    char field[STATS_FIELD_MAX];
-    if (s == NULL || n == 0 || stats_counter_per_status(c) || stats_counter_field(c, 0, field, sizeof(field)) < 0)
+    /* The field is the counter's name: no copy (this runs for every MESSAGE). */
+    if (s == NULL || n == 0 || (unsigned)c >= STATS_COUNTER_COUNT || stats_counters[c].per_status)
         return;
-    stats__incr(s, p, domain, field, n);
+    stats__incr(s, p, domain, stats_counters[c].name, n);
 }
 
 void stats_incr_status(struct stats *s, enum pr_provider p, const char *domain, enum stats_counter c,
