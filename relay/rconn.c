@@ -1672,7 +1672,7 @@ static void rconn_connect(struct rconn *rc)
  * of its own size.
  */
 #define RCONN_ARENA_ALIGN _Alignof(max_align_t)
-#define RCONN_ARENA_FIRST 1024
+#define RCONN_ARENA_FIRST 512         /* with the root: within glibc's per-thread cache (1 KB) */
 #define RCONN_ARENA_CHUNK (64 * 1024)
 #define RCONN_ARENA_ROUND(n) (((n) + RCONN_ARENA_ALIGN - 1) & ~(size_t)(RCONN_ARENA_ALIGN - 1))
 
