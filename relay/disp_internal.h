@@ -27,13 +27,6 @@
 #define DISP_DEAD_MAXLEN "100000"
 #define DISP_BATCH_MAX 256              /* jobs per MULTI/EXEC */
 #define DISP_KEY_MAX (KEYS_PREFIX_MAX + 48)     /* a queue key: prefix + "{q16383}:in:webpush" */
-/*
- * Jobs up to this size (struct, record, its decoded strings: nearly all)
- * come from d->job_pool and go back to it: past glibc's per-thread cache
- * (1 KB), every malloc/free of a job went through the bins, coalescing.
- */
-#define DISP_JOB_BLOCK 2048
-#define DISP_JOB_POOL_MAX 1024          /* blocks kept: 2 MB at most */
 
 /*
  * Where entries are read from: one queue shard (keys with tag {q<k>}), or
@@ -95,7 +88,6 @@ struct disp_job {
                                            live in 'nstore' or 'last', never freed alone */
     char last[160];                     /* the last answer, "503 ...": what n.last points at */
     int decoded;
-    int pooled;                         /* a DISP_JOB_BLOCK block: back to d->job_pool */
     enum disp_job_state state;
     enum disp_slot slot;
     int64_t sent_ms;                    /* monotonic: its request went to the provider client */
@@ -191,8 +183,6 @@ struct disp {
     struct event *retire_ev;            /* frees drained retired sets, from the loop */
 
     struct disp_job *jobs;              /* every live job */
-    void *job_pool;                     /* free DISP_JOB_BLOCK blocks, linked through their start */
-    long n_job_pool;
     long n_jobs;                        /* live jobs, backlog included */
     long n_active;                      /* jobs holding a slot: at most max_in_flight */
     long n_stalled;                     /* jobs holding a stalled place: at most max_stalled */

@@ -181,21 +181,12 @@ void disp_job_add(struct disp *d, unsigned src, enum pr_provider p, const redisR
     /* The record's decoded strings get as many bytes again: notif_decode_view's store. */
     size_t size = sizeof(struct disp_job) + (raw ? 2 * raw->len + 1 : 0) +
                   (id ? id->len + 1 : 0) + (domain ? domain->len + 1 : 0);
-    struct disp_job *j;
-    int pooled = size <= DISP_JOB_BLOCK;
-    if (pooled && d->job_pool != NULL) {
-        j = d->job_pool;
-        d->job_pool = *(void **)d->job_pool;
-        d->n_job_pool--;
-    } else {
-        j = malloc(pooled ? DISP_JOB_BLOCK : size);
-    }
+    struct disp_job *j = malloc(size);
     if (j == NULL) {
         pr_log_error(DISP_MOD, "out of memory: entry %s left pending for reclaim", e->element[0]->str);
         return;
     }
     memset(j, 0, sizeof(*j));   /* the strings after it are written before they are read */
-    j->pooled = pooled;
     j->d = d;
     j->src = src;
     j->stream = p;
@@ -245,13 +236,7 @@ void disp_job_free(struct disp_job *j)
     disp_slot_release(j);
     notif_view_clear(&j->n);
     free(j->enc);
-    if (j->pooled && d->n_job_pool < DISP_JOB_POOL_MAX) {
-        *(void **)j = d->job_pool;
-        d->job_pool = j;
-        d->n_job_pool++;
-    } else {
-        free(j);
-    }
+    free(j);
     if (!disp_closing(d)) {
         disp_kick(d);
         disp_check_done(d);
@@ -1098,11 +1083,6 @@ void disp_free(struct disp *d)
     while (d->jobs != NULL)
         disp_job_free(d->jobs);
     disp_stall_stop(d);
-    while (d->job_pool != NULL) {
-        void *next = *(void **)d->job_pool;
-        free(d->job_pool);
-        d->job_pool = next;
-    }
     struct event *evs[] = { d->kick, d->flush_ev, d->wait_timer, d->read_retry, d->reclaim_timer,
                             d->sweep_timer, d->mover_timer, d->outbox_timer, d->stop_deadline,
                             d->done_ev, d->retire_ev, d->read_idle };

@@ -60,13 +60,6 @@
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
 #define H2C_OUTPUT_HIGH (1024 * 1024) /* stop serialising frames above this much unsent */
 #define H2C_CAPBUF 96                   /* captured header values kept inside the request */
-/*
- * Requests up to this size (an APNs request with its provider token and
- * payload) come from c->req_pool and go back to it: above glibc's
- * per-thread cache (1 KB) each malloc/free went through the bins.
- */
-#define H2C_REQ_BLOCK 2048
-#define H2C_REQ_POOL_MAX 256
 
 /* ------------------------------------------------------------------------
  * Types
@@ -120,7 +113,6 @@ struct h2c_req {
     int status;
     int headers_sent;               /* HEADERS left us: the server may have acted */
     int done;                       /* callback already called */
-    int pooled;                     /* an H2C_REQ_BLOCK block: back to c->req_pool */
     int deaths;                     /* consecutive connection deaths it was in flight for */
     char *captured[H2C_CAPTURE_MAX];
     /*
@@ -151,8 +143,6 @@ struct h2c {
     char log_name[32];
     struct req_list queue;
     int queued;
-    void *req_pool;                 /* free H2C_REQ_BLOCK blocks, linked through their start */
-    int n_req_pool;
     struct event *kick;             /* the dispatcher, once per loop turn; timed: overflow_consider */
     struct h2c_conn *conns;         /* the pool, then as many overflow connections */
     int n_base;                     /* the pool's size (options.connections) */
@@ -207,14 +197,7 @@ static void req_free(struct h2c_req *r)
         return;
     req_reset_answer(r);
     evtimer_del(&r->timer);
-    struct h2c *c = r->c;
-    if (r->pooled && c->n_req_pool < H2C_REQ_POOL_MAX) {
-        *(void **)r = c->req_pool;
-        c->req_pool = r;
-        c->n_req_pool++;
-    } else {
-        free(r);
-    }
+    free(r);
 }
 
 /*
@@ -277,18 +260,10 @@ static struct h2c_req *req_new(struct h2c *c, const struct h2c_request *in,
     for (size_t i = 0; i < in->n_headers; i++)
         strbytes += strlen(in->headers[i].name) + strlen(in->headers[i].value) + 2;
 
-    size_t size = sizeof(struct h2c_req) + nvlen * sizeof(nghttp2_nv) + strbytes + in->body_len;
-    int pooled = size <= H2C_REQ_BLOCK;
-    struct h2c_req *r;
-    if (pooled && c->req_pool != NULL) {
-        r = c->req_pool;
-        c->req_pool = *(void **)r;
-        c->n_req_pool--;
-    } else if ((r = malloc(pooled ? H2C_REQ_BLOCK : size)) == NULL) {
+    struct h2c_req *r = calloc(1, sizeof(*r) + nvlen * sizeof(nghttp2_nv) + strbytes +
+                                      in->body_len);
+    if (r == NULL)
         return NULL;
-    }
-    memset(r, 0, sizeof(*r));   /* what follows it is written below */
-    r->pooled = pooled;
     r->c = c;
     r->cb = cb;
     r->arg = arg;
@@ -1206,11 +1181,6 @@ void h2c_free(struct h2c *c)
         TAILQ_REMOVE(&c->queue, r, link);
         req_complete(r, 0, "shutdown");
         req_free(r);
-    }
-    while (c->req_pool != NULL) {
-        void *next = *(void **)c->req_pool;
-        free(c->req_pool);
-        c->req_pool = next;
     }
     free(c->conns);
     if (c->kick != NULL)
