@@ -83,7 +83,10 @@ struct disp_job {
     char *f_domain;                     /* stored after the struct: not freed on their own */
     char *raw;                          /* field "n" as read */
     size_t rawlen;
-    struct pr_notif n;
+    char *nstore;                       /* after the fields: the decoded strings of 'n' */
+    struct pr_notif n;                  /* a view of 'raw' (notif_decode_view): its strings
+                                           live in 'nstore' or 'last', never freed alone */
+    char last[160];                     /* the last answer, "503 ...": what n.last points at */
     int decoded;
     enum disp_job_state state;
     enum disp_slot slot;

@@ -178,13 +178,15 @@ void disp_job_add(struct disp *d, unsigned src, enum pr_provider p, const redisR
         else if (domain == NULL && strcmp(f->str, "domain") == 0)
             domain = v;
     }
-    size_t size = sizeof(struct disp_job) + (raw ? raw->len + 1 : 0) + (id ? id->len + 1 : 0) +
-                  (domain ? domain->len + 1 : 0);
-    struct disp_job *j = calloc(1, size);
+    /* The record's decoded strings get as many bytes again: notif_decode_view's store. */
+    size_t size = sizeof(struct disp_job) + (raw ? 2 * raw->len + 1 : 0) +
+                  (id ? id->len + 1 : 0) + (domain ? domain->len + 1 : 0);
+    struct disp_job *j = malloc(size);
     if (j == NULL) {
         pr_log_error(DISP_MOD, "out of memory: entry %s left pending for reclaim", e->element[0]->str);
         return;
     }
+    memset(j, 0, sizeof(*j));   /* the strings after it are written before they are read */
     j->d = d;
     j->src = src;
     j->stream = p;
@@ -197,7 +199,9 @@ void disp_job_add(struct disp *d, unsigned src, enum pr_provider p, const redisR
     if (id != NULL)
         store = disp_field_copy(store, id, &j->f_id, NULL);
     if (domain != NULL)
-        disp_field_copy(store, domain, &j->f_domain, NULL);
+        store = disp_field_copy(store, domain, &j->f_domain, NULL);
+    if (raw != NULL)
+        j->nstore = store;
     j->next = d->jobs;
     if (d->jobs != NULL)
         d->jobs->prev = j;
@@ -230,7 +234,7 @@ void disp_job_free(struct disp_job *j)
         j->next->prev = j->prev;
     d->n_jobs--;
     disp_slot_release(j);
-    notif_clear(&j->n);
+    notif_view_clear(&j->n);
     free(j->enc);
     free(j);
     if (!disp_closing(d)) {
@@ -301,8 +305,7 @@ static void disp_job_start(struct disp_job *j)
 {
     struct disp *d = j->d;
     if (!j->decoded) {
-        if (j->raw == NULL || notif_decode(j->raw, j->rawlen, &j->n) != 0) {
-            notif_clear(&j->n);
+        if (j->raw == NULL || notif_decode_view(j->raw, j->rawlen, &j->n, j->nstore) != 0) {
             disp_job_finish(j, PR_OUTCOME_DEAD_LETTER, "corrupt record");
             return;
         }
@@ -340,9 +343,8 @@ static void disp_set_last(struct disp_job *j, const struct pr_result *r, enum pr
     j->last_status = r->status;
     if (o == PR_OUTCOME_DELIVERED && !j->n.trace)
         return;
-    char last[160];
-    snprintf(last, sizeof(last), "%d %s", r->status, r->reason);
-    notif_set_str(&j->n.last, last);
+    snprintf(j->last, sizeof(j->last), "%d %s", r->status, r->reason);
+    j->n.last = j->last;        /* j->n is a view (notif_decode_view): never notif_set_str */
 }
 
 /*

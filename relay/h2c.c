@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
@@ -58,6 +59,7 @@
 #define H2C_BACKOFF_MAX_MS 30000
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
 #define H2C_OUTPUT_HIGH (1024 * 1024) /* stop serialising frames above this much unsent */
+#define H2C_CAPBUF 96                   /* captured header values kept inside the request */
 
 /* ------------------------------------------------------------------------
  * Types
@@ -113,6 +115,12 @@ struct h2c_req {
     int done;                       /* callback already called */
     int deaths;                     /* consecutive connection deaths it was in flight for */
     char *captured[H2C_CAPTURE_MAX];
+    /*
+     * Captured values short enough live here (APNs' apns-id on every
+     * answer): not one malloc/free per answer. Longer ones are malloc'd.
+     */
+    char capbuf[H2C_CAPBUF];
+    size_t capused;
     char *rbody;
     size_t rlen;
 };
@@ -158,12 +166,20 @@ static void timer_arm(struct event *ev, int ms)
  *   [struct h2c_req][nghttp2_nv x nvlen][name\0value\0 ...][body]
  * ------------------------------------------------------------------------ */
 
+/* req_captured_own: 'v' is a captured value of 'r' that is not in its capbuf (malloc'd). */
+static int req_captured_own(const struct h2c_req *r, const char *v)
+{
+    return (uintptr_t)v - (uintptr_t)r->capbuf >= sizeof(r->capbuf);
+}
+
 static void req_reset_answer(struct h2c_req *r)
 {
     for (int i = 0; i < H2C_CAPTURE_MAX; i++) {
-        free(r->captured[i]);
+        if (req_captured_own(r, r->captured[i]))
+            free(r->captured[i]);
         r->captured[i] = NULL;
     }
+    r->capused = 0;
     free(r->rbody);
     r->rbody = NULL;
     r->rlen = 0;
@@ -372,9 +388,15 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
         const char *want = conn->c->capture[i];
         if (strlen(want) == namelen && memcmp(want, name, namelen) == 0 &&
             r->captured[i] == NULL) {
-            r->captured[i] = strndup((const char *)value, valuelen);
-            if (r->captured[i] == NULL)
+            if (valuelen < sizeof(r->capbuf) - r->capused) {
+                char *v = r->capbuf + r->capused;
+                memcpy(v, value, valuelen);
+                v[valuelen] = '\0';
+                r->capused += valuelen + 1;
+                r->captured[i] = v;
+            } else if ((r->captured[i] = strndup((const char *)value, valuelen)) == NULL) {
                 return NGHTTP2_ERR_CALLBACK_FAILURE;
+            }
         }
     }
     return 0;

@@ -17,11 +17,15 @@ void notif_init(struct pr_notif *n)
     n->badge = -1;
 }
 
+/* The record's strings: what notif_clear frees and notif_decode_view moves into its store. */
+#define NOTIF_OWNED_STRS(n)                                                           \
+    { &(n)->id, &(n)->domain, &(n)->app, &(n)->token, &(n)->from, &(n)->to,           \
+      &(n)->title, &(n)->body, &(n)->sound, &(n)->collapse_id, &(n)->last,            \
+      &(n)->wp_p256dh, &(n)->wp_auth }
+
 void notif_clear(struct pr_notif *n)
 {
-    char **strs[] = { &n->id, &n->domain, &n->app, &n->token, &n->from, &n->to,
-                      &n->title, &n->body, &n->sound, &n->collapse_id, &n->last,
-                      &n->wp_p256dh, &n->wp_auth };
+    char **strs[] = NOTIF_OWNED_STRS(n);
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
     if (n->data != NULL)
@@ -121,6 +125,8 @@ int notif_encode(const struct pr_notif *n, char **out, size_t *outlen)
 
 struct notif_rd {
     const unsigned char *p, *end;
+    char *store, *store_end;    /* notif_decode_view: strings are written here one after
+                                   another; NULL: each string is malloc'd */
 };
 
 static void rd_ws(struct notif_rd *r)
@@ -235,10 +241,10 @@ static const unsigned char *rd_str_end(const unsigned char *p, const unsigned ch
 }
 
 /*
- * rd_str reads a string value into a malloc'd '*field', which must still be
- * empty (a repeated key gives up). Text is copied as is up to the first
- * escape; escapes never decode to more bytes than they take, so the
- * record's length bounds the copy.
+ * rd_str reads a string value into '*field', which must still be empty (a
+ * repeated key gives up): a malloc'd copy, or the next bytes of r->store.
+ * Text is copied as is up to the first escape; escapes never decode to more
+ * bytes than they take, so the record's length bounds the copy.
  */
 static int rd_str(struct notif_rd *r, char **field)
 {
@@ -247,10 +253,18 @@ static int rd_str(struct notif_rd *r, char **field)
     const unsigned char *start = r->p, *q = rd_str_end(r->p, r->end);
     if (q == NULL)
         return NOTIF_SCAN_GIVE_UP;
-    char *out = malloc((size_t)(q - start) + 1), *w = out;
-    if (out == NULL)
+    size_t cap = (size_t)(q - start) + 1;
+    char *out;
+    if (r->store != NULL) {
+        if ((size_t)(r->store_end - r->store) < cap)
+            return NOTIF_SCAN_GIVE_UP;  /* cannot happen: the store holds the record */
+        out = r->store;
+        r->store += cap;    /* at most: the unused tail of a string with escapes stays a gap */
+    } else if ((out = malloc(cap)) == NULL) {
         return NOTIF_SCAN_GIVE_UP;      /* jansson's path reports it, as it always has */
-    *field = out;   /* freed by notif_clear whatever happens next */
+    }
+    char *w = out;
+    *field = out;   /* notif_clear frees it (not a view's) whatever happens next */
     while (*r->p != '"') {
         const unsigned char *run = r->p;
         while (*r->p >= 0x20 && *r->p < 0x80 && *r->p != '"' && *r->p != '\\')
@@ -365,9 +379,10 @@ static inline int key_is(const char *k, size_t klen, const char *want)
  * caller). Returns 0, or NOTIF_SCAN_GIVE_UP when jansson must decide;
  * 'out' may then hold part of the record.
  */
-static int notif_scan(const char *json, size_t len, struct pr_notif *out)
+static int notif_scan(const char *json, size_t len, struct pr_notif *out, char *store)
 {
-    struct notif_rd r = { (const unsigned char *)json, (const unsigned char *)json + len };
+    struct notif_rd r = { (const unsigned char *)json, (const unsigned char *)json + len, store,
+                          store != NULL ? store + len : NULL };
     long long nums[NOTIF_NUMS] = { 0 };
     unsigned seen = 0;  /* bit per nums[] entry */
     char names[3][NOTIF_NAME_MAX] = { "", "", "" };     /* prov, ev, prio */
@@ -507,8 +522,51 @@ out:
 int notif_decode(const char *json, size_t len, struct pr_notif *out)
 {
     notif_init(out);
-    if (notif_scan(json, len, out) == 0)
+    if (notif_scan(json, len, out, NULL) == 0)
         return 0;
     notif_clear(out);   /* whatever the scanner had read so far */
     return notif_decode_tree(json, len, out);
+}
+
+/*
+ * A view's strings all live in the caller's store: the scanner writes them
+ * there directly; what it gives up on is decoded by jansson's path (its own
+ * malloc'd strings) and then moved into the store. Every string of the
+ * record takes at least its two quotes more in the record than decoded with
+ * its NUL, so 'len' bytes always hold them.
+ */
+int notif_decode_view(const char *json, size_t len, struct pr_notif *out, char *store)
+{
+    notif_init(out);
+    if (notif_scan(json, len, out, store) == 0)
+        return 0;
+    notif_view_clear(out);  /* whatever the scanner had read so far */
+    int rc = notif_decode_tree(json, len, out);
+    char **strs[] = NOTIF_OWNED_STRS(out);
+    char *w = store, *end = store + len;
+    for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (*strs[i] == NULL)
+            continue;
+        size_t n = strlen(*strs[i]) + 1;
+        if ((size_t)(end - w) < n) {
+            rc = PR_EINVAL;     /* cannot happen (see above): refused rather than overrun */
+            for (size_t k = 0; k < i; k++)
+                *strs[k] = NULL;        /* moved: the store's, not notif_clear's */
+            break;
+        }
+        memcpy(w, *strs[i], n);
+        free(*strs[i]);
+        *strs[i] = w;
+        w += n;
+    }
+    if (rc != 0)
+        notif_clear(out);   /* what is left is malloc'd */
+    return rc;
+}
+
+void notif_view_clear(struct pr_notif *n)
+{
+    if (n->data != NULL)
+        json_decref(n->data);
+    notif_init(n);
 }

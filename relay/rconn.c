@@ -32,6 +32,8 @@
  * such connection per primary: see "Cluster mode" below.
  */
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1713,6 +1715,192 @@ static int rconn_ev_attach(redisAsyncContext *ac, struct event_base *base)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Reply objects: one arena per reply
+ * ------------------------------------------------------------------------- */
+
+/*
+ * hiredis' own reader builds a reply as a tree of redisReply objects with
+ * two allocations per string (the object, its text) and two per array: an
+ * XREADGROUP entry of three fields costs about 18 malloc/free pairs, the
+ * dispatcher's largest cost after nghttp2. The functions below build the
+ * same tree of redisReply objects (callers see no difference) in chunks
+ * owned by the root object. hiredis frees only roots (the reply after its
+ * callback, the partial reply of a reader that fails or is freed), so
+ * freeing the root frees the whole tree at once.
+ *
+ *   [struct rconn_arena: root redisReply | more] [objects, texts ...]
+ *                                           |
+ *                                           v
+ *                    [chunk: next] [objects, texts ...] --> older chunks
+ *
+ * A nested object finds its arena through the reader's task stack: the
+ * root task's object is the arena's root. Chunks double from
+ * RCONN_ARENA_FIRST up to RCONN_ARENA_CHUNK; a larger string gets a chunk
+ * of its own size.
+ */
+#define RCONN_ARENA_ALIGN _Alignof(max_align_t)
+#define RCONN_ARENA_FIRST 512         /* with the root: within glibc's per-thread cache (1 KB) */
+#define RCONN_ARENA_CHUNK (64 * 1024)
+#define RCONN_ARENA_ROUND(n) (((n) + RCONN_ARENA_ALIGN - 1) & ~(size_t)(RCONN_ARENA_ALIGN - 1))
+
+struct rconn_chunk {
+    struct rconn_chunk *next;
+};
+
+struct rconn_arena {
+    redisReply root;                /* first: hiredis holds &root, the arena is found from it */
+    struct rconn_chunk *more;       /* chunks after the first, newest first */
+    char *p;                        /* free space of the newest chunk */
+    size_t left;
+    size_t next_size;
+};
+
+/* rconn_arena_alloc returns 'n' bytes (aligned) from arena 'a', or NULL. */
+static void *rconn_arena_alloc(struct rconn_arena *a, size_t n)
+{
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = RCONN_ARENA_ROUND(n);
+    if (n > a->left) {
+        size_t size = n > a->next_size ? n : a->next_size;
+        if (a->next_size < RCONN_ARENA_CHUNK)
+            a->next_size *= 2;
+        const size_t head = RCONN_ARENA_ROUND(sizeof(struct rconn_chunk));
+        struct rconn_chunk *c = malloc(head + size);
+        if (c == NULL)
+            return NULL;
+        c->next = a->more;
+        a->more = c;
+        a->p = (char *)c + head;
+        a->left = size;
+    }
+    void *out = a->p;
+    a->p += n;
+    a->left -= n;
+    return out;
+}
+
+/*
+ * rconn_reply_new makes the object of reader task 'task' with 'extra' bytes
+ * after it (a string's text): a new arena for a root, else from the root's
+ * arena, linked into its parent array; '*arena' is the arena. NULL when out
+ * of memory (hiredis then fails the reader and frees the root).
+ */
+static redisReply *rconn_reply_new(const redisReadTask *task, size_t extra,
+                                   struct rconn_arena **arena)
+{
+    redisReply *r;
+    struct rconn_arena *a;
+    if (extra > SIZE_MAX / 2)
+        return NULL;
+    if (task->parent == NULL) {
+        const size_t head = RCONN_ARENA_ROUND(sizeof(struct rconn_arena));
+        size_t room = RCONN_ARENA_ROUND(extra) > RCONN_ARENA_FIRST ? RCONN_ARENA_ROUND(extra)
+                                                                   : RCONN_ARENA_FIRST;
+        if ((a = malloc(head + room)) == NULL)
+            return NULL;
+        a->more = NULL;
+        a->p = (char *)a + head;
+        a->left = room;
+        a->next_size = RCONN_ARENA_FIRST * 2;
+        r = &a->root;
+        memset(r, 0, sizeof(*r));
+        if (extra > 0)
+            r->str = rconn_arena_alloc(a, extra);  /* fits: room >= extra */
+    } else {
+        const redisReadTask *t = task->parent;
+        while (t->parent != NULL)
+            t = t->parent;
+        a = (struct rconn_arena *)t->obj;      /* the root is its first member */
+        if ((r = rconn_arena_alloc(a, RCONN_ARENA_ROUND(sizeof(*r)) + extra)) == NULL)
+            return NULL;
+        memset(r, 0, sizeof(*r));
+        if (extra > 0)
+            r->str = (char *)r + RCONN_ARENA_ROUND(sizeof(*r));
+        redisReply *parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    r->type = task->type;
+    *arena = a;
+    return r;
+}
+
+static void *rconn_reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    struct rconn_arena *a;
+    redisReply *r = rconn_reply_new(task, len + 1, &a);
+    if (r == NULL)
+        return NULL;
+    memcpy(r->str, str, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+static void rconn_reply_free(void *obj);
+
+static void *rconn_reply_array(const redisReadTask *task, int elements)
+{
+    struct rconn_arena *a;
+    redisReply *r = rconn_reply_new(task, 0, &a);
+    if (r == NULL || elements <= 0)
+        return r;
+    r->element = rconn_arena_alloc(a, (size_t)elements * sizeof(redisReply *));
+    if (r->element == NULL) {
+        /* A nested failure: hiredis frees the root, and with it this arena. */
+        if (task->parent == NULL)
+            rconn_reply_free(r);
+        return NULL;
+    }
+    memset(r->element, 0, (size_t)elements * sizeof(redisReply *));
+    r->elements = (size_t)elements;
+    return r;
+}
+
+static void *rconn_reply_integer(const redisReadTask *task, long long value)
+{
+    struct rconn_arena *a;
+    redisReply *r = rconn_reply_new(task, 0, &a);
+    if (r != NULL)
+        r->integer = value;
+    return r;
+}
+
+static void *rconn_reply_nil(const redisReadTask *task)
+{
+    struct rconn_arena *a;
+    redisReply *r = rconn_reply_new(task, 0, &a);
+    if (r != NULL)
+        r->type = REDIS_REPLY_NIL;      /* the task's type is that of the $-1 or *-1 read */
+    return r;
+}
+
+/* rconn_reply_free frees root 'obj' and every object of its tree. */
+static void rconn_reply_free(void *obj)
+{
+    struct rconn_arena *a = obj;
+    if (a == NULL)
+        return;
+    struct rconn_chunk *c = a->more;
+    while (c != NULL) {
+        struct rconn_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(a);
+}
+
+static const redisReplyObjectFunctions rconn_reply_fns = {
+    rconn_reply_string, rconn_reply_array, rconn_reply_integer, rconn_reply_nil,
+    rconn_reply_free,
+};
+
+void rconn_reader_arena(redisReader *r)
+{
+    r->fn = (redisReplyObjectFunctions *)&rconn_reply_fns;     /* never written through */
+}
+
 /* rconn_connect_primary connects to host:port and starts the handshake. */
 static void rconn_connect_primary(struct rconn *rc)
 {
@@ -1732,6 +1920,7 @@ static void rconn_connect_primary(struct rconn *rc)
         return;
     }
     ac->data = rc;
+    rconn_reader_arena(ac->c.reader);
     rc->ac = ac;
     rc->hs_failed = 0;
     rc->state = RCONN_S_CONNECTING;

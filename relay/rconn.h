@@ -151,6 +151,17 @@ struct rconn_cluster_stats {
 /* rconn_cluster_stats fills 'out' (zeros outside cluster mode). */
 void rconn_cluster_stats(const struct rconn *rc, struct rconn_cluster_stats *out);
 
+/*
+ * rconn_reader_arena makes hiredis reader 'r' build each reply's tree of
+ * redisReply objects inside chunks owned by the root object, instead of two
+ * allocations per string and per array. Callers see ordinary redisReply
+ * objects; a tree is freed whole through its root by the reader's
+ * freeObject (hiredis does that after the reply callback), never with
+ * freeReplyObject and never one nested object alone. Every connection of an
+ * rconn uses it; public for tests.
+ */
+void rconn_reader_arena(redisReader *r);
+
 /* rconn_free disconnects; pending callbacks run with a NULL reply first. */
 void rconn_free(struct rconn *rc);
 

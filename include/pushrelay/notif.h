@@ -93,6 +93,21 @@ int notif_encode_jbuf(const struct pr_notif *n, struct jbuf *out);
  */
 int notif_decode(const char *json, size_t len, struct pr_notif *out);
 
+/*
+ * notif_decode_view decodes like notif_decode, without one allocation per
+ * string: every string of 'out' points into 'store', which the caller
+ * provides (at least 'len' bytes; they hold the decoded strings whatever the
+ * record) and keeps alive and unchanged as long as 'out' is used. Only
+ * 'data' is owned by 'out'. Such a view is released with notif_view_clear,
+ * never with notif_clear, and never given to notif_set_str: a string it
+ * must replace is pointed at storage the caller owns. On failure (PR_EINVAL,
+ * or PR_ENOMEM from jansson's path) 'out' holds nothing.
+ */
+int notif_decode_view(const char *json, size_t len, struct pr_notif *out, char *store);
+
+/* notif_view_clear releases what a view from notif_decode_view owns ('data') and re-initialises it. */
+void notif_view_clear(struct pr_notif *n);
+
 /* notif_set_str replaces '*field' with a copy of 's' (NULL clears it). */
 int notif_set_str(char **field, const char *s);
 

@@ -363,6 +363,85 @@ static void decode_refuses_records_missing_a_required_field(void **state)
     notif_clear(&n);
 }
 
+/* view_matches checks that view 'v' of 'text' equals notif_decode's 'd', every string inside 'store'. */
+static void view_matches(const struct pr_notif *v, const struct pr_notif *d, const char *store,
+                         size_t len)
+{
+    const char *const vs[] = { v->id, v->domain, v->app, v->token, v->from, v->to, v->title,
+                               v->body, v->sound, v->collapse_id, v->last, v->wp_p256dh,
+                               v->wp_auth };
+    const char *const ds[] = { d->id, d->domain, d->app, d->token, d->from, d->to, d->title,
+                               d->body, d->sound, d->collapse_id, d->last, d->wp_p256dh,
+                               d->wp_auth };
+    int strings = 0;
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+        if (ds[i] == NULL) {
+            assert_null(vs[i]);
+            continue;
+        }
+        assert_non_null(vs[i]);
+        assert_string_equal(vs[i], ds[i]);
+        assert_true(vs[i] >= store && vs[i] + strlen(vs[i]) < store + len);
+        strings++;
+    }
+    assert_true(strings >= 4);      /* id, domain, app and token at least */
+    assert_int_equal(v->provider, d->provider);
+    assert_int_equal(v->event, d->event);
+    assert_int_equal(v->priority, d->priority);
+    assert_int_equal(v->badge, d->badge);
+    assert_int_equal(v->attempts, d->attempts);
+    assert_true(v->expires_ms == d->expires_ms);
+    assert_true(v->data == NULL ? d->data == NULL : json_equal(v->data, d->data));
+}
+
+/*
+ * A view (the dispatcher's decode) gives what notif_decode gives, whether the
+ * scanner reads the record or jansson's path does, with every string in the
+ * caller's store of exactly the record's length (ASan sees any overrun).
+ */
+static void a_view_decodes_like_notif_decode_into_a_store_of_the_records_length(void **state)
+{
+    (void)state;
+    struct pr_notif n;
+    full_notif(&n);
+    char *full = NULL;
+    size_t full_len = 0;
+    assert_int_equal(notif_encode(&n, &full, &full_len), 0);
+    const char *base = "\"v\":1,\"id\":\"i\",\"dom\":\"d\",\"prov\":\"apns\",\"app\":\"a\","
+                       "\"tok\":\"t\",\"ev\":\"im\",\"prio\":\"normal\",\"ttl\":1,\"acc\":1,"
+                       "\"exp\":2,\"att\":0";
+    char repeated[512], escaped[512];
+    /* Jansson's path: a repeated key, escapes in key names. */
+    snprintf(repeated, sizeof(repeated), "{%s,\"title\":\"first\",\"title\":\"second\"}", base);
+    snprintf(escaped, sizeof(escaped),
+             "{%s,\"\\u0062ody\":\"\\ud83d\\ude00\\u00e9\",\"sound\":\"\\/\"}", base);
+    const char *records[] = { full, repeated, escaped };
+    for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
+        size_t len = strlen(records[i]);
+        char *store = malloc(len);
+        assert_non_null(store);
+        struct pr_notif v, d;
+        assert_int_equal(notif_decode(records[i], len, &d), 0);
+        assert_int_equal(notif_decode_view(records[i], len, &v, store), 0);
+        view_matches(&v, &d, store, len);
+        notif_view_clear(&v);
+        assert_null(v.id);
+        assert_null(v.data);
+        notif_clear(&d);
+        free(store);
+    }
+    /* Refused as notif_decode refuses, holding nothing afterwards. */
+    const char *bad = "{\"v\":1,\"title\":\"a\\u0000b\"}";
+    char store[64];
+    struct pr_notif v;
+    assert_int_equal(notif_decode_view(bad, strlen(bad), &v, store), PR_EINVAL);
+    assert_null(v.id);
+    assert_null(v.title);
+    assert_null(v.data);
+    free(full);
+    notif_clear(&n);
+}
+
 static void decode_refuses_corrupt_input(void **state)
 {
     (void)state;
@@ -447,6 +526,7 @@ int main(void)
         cmocka_unit_test(encode_refuses_data_that_is_not_an_object),
         cmocka_unit_test(decode_refuses_records_missing_a_required_field),
         cmocka_unit_test(decode_refuses_corrupt_input),
+        cmocka_unit_test(a_view_decodes_like_notif_decode_into_a_store_of_the_records_length),
         cmocka_unit_test(set_str_copies_and_clears),
         cmocka_unit_test(clear_resets_to_init_state),
     };
