@@ -7,7 +7,8 @@
  * of the event loop are sent together, as one script call per queue shard
  * (relay/keys.h) per batch of up to QUEUE_BATCH_MAX: a burst of MESSAGEs
  * costs Redis one command per shard it touches, not one each, while a lone
- * MESSAGE leaves in the same loop turn it arrived in. A script call only
+ * MESSAGE leaves in the same loop turn it arrived in. A burst that finds
+ * QUEUE_SENT_MAX calls unanswered waits for one and grows meanwhile. A script call only
  * ever names the keys of one shard ({q<k>}), so under Redis Cluster it runs
  * in one slot. Verdicts of different shards may come back in any order;
  * the caller puts its answers back in request order (federation/fed_conn.c).
@@ -164,6 +165,18 @@ static const char ingest_lua[] =
 #define QUEUE_KEY_RATE 4        /* key[4], built at flush time (the second) */
 #define QUEUE_ARGS 5            /* per notification, before its SANs */
 
+/*
+ * A pipelined burst (more than QUEUE_FLUSH_NOW_MAX requests waiting, see
+ * queue_flush_cb) is held while this many script calls await their reply,
+ * and leaves when one answers, grown by what arrived meanwhile. Under a
+ * pipelined load Redis is the bound, and a script call costs it per call
+ * as well as per MESSAGE, so fewer, larger calls raise the rate
+ * (bench/README.md, issue 14: 1 connection x window 100, 1.25x). Two in
+ * flight keep Redis busy while the next forms. A lone MESSAGE is never
+ * held.
+ */
+#define QUEUE_SENT_MAX 2
+
 struct queue {
     struct rconn *rc;
     const struct keys *keys;
@@ -180,6 +193,8 @@ struct queue {
     char wait_n[16], wait_ms[16];
     int wait_short;                 /* the last WAIT fell short: logged once */
     struct queue_wait *wait;        /* the WAIT in flight, or NULL */
+    struct queue_batch *sent;       /* script calls awaiting their reply (a list) */
+    int n_sent;
     struct queue_batch *await_head, *await_tail;    /* answered by the script, WAIT not sent */
 };
 
@@ -235,6 +250,7 @@ struct queue_batch {
     int retried;
     struct queue *q;
     struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
+    struct queue_batch **sent_link, *sent_next;     /* in q->sent while its script runs */
 };
 
 /* queue_batch_send lays argv and argvlen out right behind the batch. */
@@ -377,6 +393,34 @@ static void queue_wait_cb(struct rconn *rc, redisReply *reply, void *arg)
         queue_wait_send(q);     /* the batches that arrived meanwhile */
 }
 
+/* queue_sent_add puts 'b', just sent, on its queue's list of script calls in flight. */
+static void queue_sent_add(struct queue *q, struct queue_batch *b)
+{
+    b->sent_next = q->sent;
+    if (q->sent != NULL)
+        q->sent->sent_link = &b->sent_next;
+    b->sent_link = &q->sent;
+    q->sent = b;
+    q->n_sent++;
+}
+
+/*
+ * queue_sent_done takes 'b' off that list once its script answered and
+ * sends what was held meanwhile (queue_flush_cb). A batch of a freed
+ * queue is on no list.
+ */
+static void queue_sent_done(struct queue_batch *b)
+{
+    if (b->sent_link == NULL)
+        return;
+    *b->sent_link = b->sent_next;
+    if (b->sent_next != NULL)
+        b->sent_next->sent_link = b->sent_link;
+    b->sent_link = NULL;
+    if (--b->q->n_sent < QUEUE_SENT_MAX && b->q->head != NULL)
+        event_active(b->q->flush_ev, EV_TIMEOUT, 0);
+}
+
 static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     struct queue_batch *b = arg;
@@ -391,6 +435,7 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         if (rconn_cmd(rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) == 0)
             return;
     }
+    queue_sent_done(b);
     if (reply == NULL) {
         queue_batch_fail(b, "queue unavailable: Redis connection lost");
         return;
@@ -414,6 +459,10 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
          * a writable primary (any more): the connection must find out too. */
         if (v->status == 503 && strncmp(v->why, QUEUE_UNAVAILABLE, strlen(QUEUE_UNAVAILABLE)) == 0)
             rconn_saw_error(rc, v->why + strlen(QUEUE_UNAVAILABLE));
+    }
+    if (accepted > 0 && b->q == NULL) {      /* its queue was freed, and with it any WAIT */
+        queue_batches_waited(NULL, b, -1, "listener stopping");
+        return;
     }
     if (accepted > 0 && b->q->wait_replicas > 0) {
         struct queue *q = b->q;
@@ -495,8 +544,11 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
         for (size_t s = 0; s < r->n_sans; s++)
             queue__arg(b, r->sans[s], r->san_len[s]);
     }
-    if (rconn_cmd(q->rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) != 0)
+    if (rconn_cmd(q->rc, queue_reply_cb, b, b->argc, b->argv, b->argvlen) != 0) {
         queue_batch_fail(b, "queue unavailable: Redis connection lost");
+        return;
+    }
+    queue_sent_add(q, b);
 }
 
 /*
@@ -523,6 +575,13 @@ static void queue_flush_cb(evutil_socket_t fd, short what, void *arg)
     long long now_s = (long long)time(NULL);
     int turn = 0;
 
+    if (q->n_sent >= QUEUE_SENT_MAX) {
+        int n = 0;
+        for (const struct queue_req *r = q->head; r != NULL && n <= QUEUE_FLUSH_NOW_MAX; r = r->next)
+            n++;
+        if (n > QUEUE_FLUSH_NOW_MAX)
+            return;             /* queue_sent_done calls again */
+    }
     while (q->head != NULL) {
         /* Take the head's shard's requests, in order, and leave the others. */
         struct queue_req *reqs[QUEUE_BATCH_MAX], **link = &q->head;
@@ -596,6 +655,10 @@ void queue_free(struct queue *q)
         queue_batches_waited(NULL, q->wait->covered, -1, "listener stopping");
         q->wait->covered = NULL;
         q->wait->q = NULL;      /* its callback, still to come, frees it */
+    }
+    for (struct queue_batch *b = q->sent; b != NULL; b = b->sent_next) {
+        b->sent_link = NULL;
+        b->q = NULL;
     }
     event_free(q->flush_ev);
     jbuf_free(&q->enc);

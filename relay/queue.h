@@ -32,6 +32,8 @@ typedef void (*queue_done_cb)(void *arg, const struct queue_verdict *v);
  * Requests made during one turn of 'base' are sent to Redis together at the
  * end of that turn, one script call per queue shard, and counted against
  * that turn's second for the rate limit (each shard admits ceil(limit / S)).
+ * A pipelined burst that finds two script calls unanswered waits for one
+ * of them and leaves with what arrived meanwhile.
  */
 int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys,
               long long high_water, int dedup_window_s, struct queue **out);

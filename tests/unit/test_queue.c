@@ -37,7 +37,7 @@
  * ------------------------------------------------------------------------ */
 
 #define REC_MAX 16
-#define REC_ARGS 96
+#define REC_ARGS 256
 
 struct rec_cmd {
     int argc;
@@ -101,6 +101,7 @@ static void rec_clear(struct rconn *rc)
  * ------------------------------------------------------------------------ */
 
 #define SHARDS 8
+#define QUEUE_TEST_MAX 32
 
 static void on_verdict(void *arg, const struct queue_verdict *v)
 {
@@ -293,6 +294,93 @@ static void with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copi
     event_base_free(base);
 }
 
+/* ingest_n makes 'n' requests "<id>-<i>" with statuses in 'slots'. */
+static void ingest_n(struct queue *q, const char *id, int n, int *slots)
+{
+    for (int i = 0; i < n; i++) {
+        char tok[32], rid[32];
+        snprintf(tok, sizeof(tok), "tok-%s-%d", id, i);
+        snprintf(rid, sizeof(rid), "%s-%d", id, i);
+        ingest(q, tok, rid, &slots[i]);
+    }
+}
+
+/* answer_all answers recorded call 'i' with 202 for each of its notifications. */
+static void answer_all(struct rconn *rc, int i)
+{
+    int n = call_nkeys(&rc->cmds[i]) / 5, st[QUEUE_TEST_MAX];
+    const char *tx[QUEUE_TEST_MAX];
+    assert_true(n <= QUEUE_TEST_MAX);
+    for (int k = 0; k < n; k++) {
+        st[k] = 202;
+        tx[k] = "1-1";
+    }
+    redisReply *r = reply_of(n, st, tx);
+    rc->cmds[i].cb(rc, r, rc->cmds[i].arg);
+    reply_free(r);
+}
+
+static void a_burst_waits_while_two_calls_are_unanswered_and_leaves_grown_a_lone_request_never_waits(
+    void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct rconn rc = { .n = 0 };
+    struct keys keys;
+    struct queue *q = NULL;
+    int s[5][QUEUE_TEST_MAX] = { { 0 } }, lone = 0;
+
+    keys_init(&keys, "pr:");
+    assert_int_equal(queue_new(base, &rc, &keys, 1000, 300, &q), 0);
+    /* Two bursts of 9 (more than a lone turn's 8): two calls in flight. */
+    ingest_n(q, "a", 9, s[0]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ingest_n(q, "b", 9, s[1]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 2);
+    /* Two more bursts while both are unanswered: held, whatever the clock. */
+    ingest_n(q, "c", 9, s[2]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ingest_n(q, "d", 9, s[3]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 2);
+    /* One answer: the held 18 leave as one call. */
+    answer_all(&rc, 0);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 3);
+    assert_int_equal(call_nkeys(&rc.cmds[2]), 5 * 18);
+    assert_string_equal(rc.cmds[2].argv[3 + 2 * 5 + 3], "pr:{q0}:dedup:contoso.com:c-2");
+    assert_string_equal(rc.cmds[2].argv[3 + 9 * 5 + 3], "pr:{q0}:dedup:contoso.com:d-0");
+    /* Calls 1 and 2 unanswered again, yet a lone request leaves in its own turn. */
+    ingest(q, "tok-lone", "lone", &lone);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 4);
+    assert_int_equal(call_nkeys(&rc.cmds[3]), 5);
+    for (int i = 1; i < 4; i++)
+        answer_all(&rc, i);
+    for (int b = 0; b < 4; b++)
+        for (int i = 0; i < 9; i++)
+            assert_int_equal(s[b][i], 202);
+    assert_int_equal(lone, 202);
+
+    /* A burst held when the queue is freed is answered 503, not lost. */
+    ingest_n(q, "e", 9, s[4]);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ingest_n(q, "f", 9, s[4]);          /* the same slots: only 503 or 0 matters */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    int held[QUEUE_TEST_MAX] = { 0 };
+    ingest_n(q, "g", 9, held);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(rc.n, 6);
+    queue_free(q);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(held[i], 503);
+    for (int i = 4; i < 6; i++)         /* what the connection answers after the queue is gone */
+        rc.cmds[i].cb(&rc, NULL, rc.cmds[i].arg);
+    rec_clear(&rc);
+    event_base_free(base);
+}
+
 /* ------------------------------------------------------------------------
  * A private redis-server for the script's own decisions
  * ------------------------------------------------------------------------ */
@@ -444,6 +532,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_loop_turn_sends_one_script_call_per_shard_naming_only_that_shards_keys),
         cmocka_unit_test(with_one_shard_a_turn_is_one_script_call_in_shard_0_and_says_if_copies_were_checked),
+        cmocka_unit_test(
+            a_burst_waits_while_two_calls_are_unanswered_and_leaves_grown_a_lone_request_never_waits),
         cmocka_unit_test_setup_teardown(
             the_script_dedups_refuses_dead_tokens_and_counts_its_own_appends_to_the_high_water,
             live_setup, live_teardown),
