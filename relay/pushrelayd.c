@@ -336,6 +336,9 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
     r->old_cfgs[r->n_old++] = r->cfg;
     r->cfg = next;
     pr_log_set_level(next->log_level);
+    if (r->queue != NULL)
+        queue_set_limits(r->queue, next->federation.queue_high_water,
+                         next->federation.dedup_window_s);
     monitor_reload(r->monitor, next);
     certinfo_watch_reload(r->certwatch, next);
     relay_repair_due(r);

@@ -247,6 +247,7 @@ struct queue_batch {
     size_t *argvlen;
     struct queue_verdict *verdict;  /* held while WAIT runs */
     char nkeys[24], count[24];
+    char high_water[24], dedup_window[16];  /* the queue's, as sent: a reload may change them */
     int retried;
     struct queue *q;
     struct queue_batch *next;       /* in q->await_head or a queue_wait's 'covered' */
@@ -529,8 +530,10 @@ static void queue_batch_send(struct queue *q, struct queue_req **reqs, int n)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < QUEUE_NKEYS; k++)
             queue__arg(b, b->req[i]->key[k], b->req[i]->key_len[k]);
-    queue__arg(b, q->high_water, q->high_water_len);
-    queue__arg(b, q->dedup_window, q->dedup_window_len);
+    memcpy(b->high_water, q->high_water, q->high_water_len + 1);
+    memcpy(b->dedup_window, q->dedup_window, q->dedup_window_len + 1);
+    queue__arg(b, b->high_water, q->high_water_len);
+    queue__arg(b, b->dedup_window, q->dedup_window_len);
     queue__arg(b, b->count, cl);
     queue__arg(b, q->shards, q->shards_len);
     queue__arg(b, q->copies_checked, 1);
@@ -619,9 +622,7 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     }
     q->rc = rc;
     q->keys = keys;
-    q->high_water_len = (size_t)snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
-    q->dedup_window_len =
-        (size_t)snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
+    queue_set_limits(q, high_water, dedup_window_s);
     q->shards_len = (size_t)snprintf(q->shards, sizeof(q->shards), "%u", keys->shards);
     q->copies_checked = "0";
     q->wait_replicas = rconn_cfg(rc)->wait_replicas;
@@ -633,6 +634,13 @@ int queue_new(struct event_base *base, struct rconn *rc, const struct keys *keys
         snprintf(q->sha + 2 * i, 3, "%02x", md[i]);
     *out = q;
     return 0;
+}
+
+void queue_set_limits(struct queue *q, long long high_water, int dedup_window_s)
+{
+    q->high_water_len = (size_t)snprintf(q->high_water, sizeof(q->high_water), "%lld", high_water);
+    q->dedup_window_len =
+        (size_t)snprintf(q->dedup_window, sizeof(q->dedup_window), "%d", dedup_window_s);
 }
 
 void queue_copies_checked(struct queue *q)

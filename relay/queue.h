@@ -50,6 +50,13 @@ int queue_ingest(struct queue *q, const struct pr_notif *n, const char *const *s
                  size_t n_sans, queue_done_cb cb, void *arg);
 
 /*
+ * queue_set_limits changes the high water mark and the dedup window
+ * (federation.queue_high_water, dedup_window_s) for script calls sent from
+ * now on: a configuration reload.
+ */
+void queue_set_limits(struct queue *q, long long high_water, int dedup_window_s);
+
+/*
  * queue_copies_checked tells 'q' that every shard's copy of every tenant
  * record has been checked (relay/tenant.h, tenant_repair_start): from then
  * on a shard without a copy of a domain's record answers 403, not enabled.

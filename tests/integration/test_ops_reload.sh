@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_ops_reload.sh - SIGHUP reloads pushrelayd's configuration: a new
-# log_level and a new app take effect at once (a MESSAGE for the new app's
-# pn-param gets 202 instead of 404, and is delivered); a broken file is
+# log_level, a new app and a new dedup window take effect at once (a
+# MESSAGE for the new app's pn-param gets 202 instead of 404, and is
+# delivered; a new MESSAGE's dedup mark lives for the new window); a broken file is
 # refused with its file:line reason, and the relay keeps serving with the
 # configuration it had.
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +36,7 @@ import re, sys
 p = sys.argv[1]
 s = open(p).read()
 s = re.sub(r'log_level = "[a-z]+";', 'log_level = "debug";', s)
+s = re.sub(r'dedup_window_s = [0-9]+;', 'dedup_window_s = 4321;', s)
 app = s[s.index('{ id = "lync-android"'):]
 app = app[:app.index("},") + 1]
 new = app.replace('"lync-android"', '"new-android"').replace('"example-lync"', '"new-project"')
@@ -42,8 +44,15 @@ s = s.replace(app + ",", app + ",\n  " + new + ",", 1)
 open(p, "w").write(s)
 PY
 grep -q 'new-android' "$T/relay.conf" || fail "test setup: new app not written"
+grep -q 'dedup_window_s = 4321;' "$T/relay.conf" || fail "test setup: dedup window not written"
 hup_and_wait "configuration reloaded"
 pass "SIGHUP reloaded the configuration"
+pr_msg "$T/window.sip" provider=fcm param=example-lync prid=reload-token-w id=reload-window-1
+pr_expect_status 202 "$T/window.sip" "MESSAGE after the reload"
+ttl=$(rcli TTL "$(pr_qkey "$(pr_shard_of fcm reload-token-w)" dedup:contoso.com:reload-window-1)")
+[ "$ttl" -gt 300 ] && [ "$ttl" -le 4321 ] ||
+    fail "the dedup mark of a MESSAGE after the reload lives ${ttl}s, not the new 4321 s window"
+pass "the new dedup window took effect (mark TTL ${ttl}s)"
 pr_expect_status 202 "$T/new.sip" "MESSAGE for the new app after reload"
 pr_wait_for 60 grep -q '/v1/projects/new-project/messages:send' "$T/sandbox.jsonl" ||
     fail "the new app's notification was not delivered"
