@@ -127,6 +127,15 @@ monitoring = { listen = "127.0.0.1:$BENCH_MON_PORT"; };
 EOF
 }
 
+# bench_enable_push CONF [LOG]: enables push for $BENCH_DOMAIN from
+# $BENCH_EDGE with pushrelayctl (output in $T/LOG, enable-push.log by
+# default), or fails naming that log.
+bench_enable_push() {
+    local log=$T/${2:-enable-push.log}
+    "$PR_BIN/pushrelayctl" -c "$1" enable-push --domain "$BENCH_DOMAIN" \
+        --edge-fqdn "$BENCH_EDGE" >"$log" 2>&1 || fail "pushrelayctl enable-push failed (see $log)"
+}
+
 # bench_start NAME CMD...: start a long-running process with its output in
 # $T/NAME.log; sets BENCH_PID. Stopped at exit by lib.sh's cleanup.
 bench_start() {

@@ -29,9 +29,7 @@ bench_start sandbox "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SB_PORT" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --apns-key "$APNS_KEY" \
     --apns-team "$BENCH_TEAM" --apns-key-id "$BENCH_KEY_ID" --record /dev/null
 pr_wait_port "$SB_PORT"
-"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$CONF"
 rcli XGROUP CREATE "$STREAM" dispatch 0 MKSTREAM >/dev/null
 bench_relay dispatcher "$CONF" dispatcher
 DISP_PID=$BENCH_PID

@@ -39,9 +39,7 @@ pr_start_redis
 SIP_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf
 bench_conf "$CONF" "$SIP_PORT" "https://127.0.0.1:1"
-"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$CONF"
 bench_relay listener "$CONF" listener
 LISTENER_PID=$BENCH_PID
 

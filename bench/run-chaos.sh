@@ -425,9 +425,7 @@ announce "dataset: $(rcli DBSIZE) keys, $(rcli INFO memory | sed -n 's/^used_mem
 chaos_sandbox_start
 chaos_conf listener "$(pr_free_port)"
 chaos_conf dispatcher "$(pr_free_port)"
-"$PR_BIN/pushrelayctl" -c "$T/listener.conf" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$T/listener.conf"
 chaos_relay_start listener
 chaos_relay_start dispatcher
 

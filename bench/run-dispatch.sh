@@ -52,9 +52,7 @@ bench_start sandbox "$PR_BIN/pushrelay-sandbox" --listen "127.0.0.1:$SB_PORT" \
     --apns-team "$BENCH_TEAM" --apns-key-id "$BENCH_KEY_ID" --record "$RECORD"
 SANDBOX_PID=$BENCH_PID
 pr_wait_port "$SB_PORT"
-"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$CONF"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -41,9 +41,7 @@ SIP_PORT=$(pr_free_port)
 ECHO_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf
 bench_conf "$CONF" "$SIP_PORT" "https://127.0.0.1:1"
-"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$CONF"
 # --workers only where the --workers knob exists (BENCH_WORKERS set); RSS
 # is then summed over the supervisor and its workers.
 bench_start listener "$PR_BIN/pushrelayd" -c "$CONF" --role listener \

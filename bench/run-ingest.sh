@@ -67,9 +67,7 @@ bench_start sipecho "$PR_BIN/sipecho" --listen "127.0.0.1:$ECHO_PORT" \
 ECHO_PID=$BENCH_PID
 pr_wait_port "$ECHO_PORT"
 
-"$PR_BIN/pushrelayctl" -c "$CONF" enable-push --domain "$BENCH_DOMAIN" \
-    --edge-fqdn "$BENCH_EDGE" >"$T/enable-push.log" 2>&1 ||
-    fail "pushrelayctl enable-push failed (see $T/enable-push.log)"
+bench_enable_push "$CONF"
 bench_relay listener "$CONF" listener
 LISTENER_PID=$BENCH_PID
 if [ -n "$BASE_BIN" ]; then

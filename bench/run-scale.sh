@@ -97,9 +97,7 @@ p, line = sys.argv[1], sys.argv[2]
 lines = [line if l.startswith("redis = ") else l for l in open(p).read().split("\n")]
 open(p, "w").write("\n".join(lines))
 PY
-    "$PR_BIN/pushrelayctl" -c "$conf" enable-push --domain "$BENCH_DOMAIN" \
-        --edge-fqdn "$BENCH_EDGE" >"$T/enable-$mode.log" 2>&1 ||
-        fail "$mode: pushrelayctl enable-push failed (see $T/enable-$mode.log)"
+    bench_enable_push "$conf" "enable-$mode.log"
     bench_relay "relay-$mode" "$conf" all
     local relay_pid=$BENCH_PID
 

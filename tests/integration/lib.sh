@@ -69,6 +69,12 @@ assert_eq() {
     pass "$3 = $1"
 }
 
+# pr_metric NAME: NAME's value on the /metrics of the process at $MON_PORT
+# (empty when the series is absent or nothing answers).
+pr_metric() {
+    curl -sf "http://127.0.0.1:$MON_PORT/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}
+
 # pr_free_port prints a TCP port on 127.0.0.1 that nothing listens on.
 pr_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -13,10 +13,7 @@ disp_config "$T/pushrelay.conf" 200
 MON_PORT=$(pr_free_port)
 echo "monitoring = { listen = \"127.0.0.1:$MON_PORT\"; };" >>"$T/pushrelay.conf"
 # in_flight: the dispatcher's own gauge, served even while Redis is down (for the log).
-in_flight() {
-    curl -s "http://127.0.0.1:$MON_PORT/metrics" |
-        awk '$1 == "pushrelay_dispatch_in_flight" { print $2 }'
-}
+in_flight() { pr_metric pushrelay_dispatch_in_flight; }
 # Each delivery takes the sandbox 100 ms (token marker d0100), so with 200
 # in flight the run lasts about 15 s however fast the machine is: Redis
 # stops mid-run by construction, not by luck.

@@ -137,8 +137,6 @@ grep -q "stall_after_ms = 1000; max_stalled = $WINDOW;" "$T/streams.conf" ||
     fail "could not set stall_after_ms and max_stalled"
 MON_PORT=$(pr_free_port)
 echo "monitoring = { listen = \"127.0.0.1:$MON_PORT\"; };" >>"$T/streams.conf"
-# gauge NAME: the dispatcher's value of NAME on /metrics.
-gauge() { curl -s "http://127.0.0.1:$MON_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 for i in $(seq $WINDOW); do
     queue 1 --token "$(apns_token b0 "$((100 + i))")" --id-prefix "hog-$i-"
 done
@@ -149,12 +147,12 @@ disp_start "$T/streams.conf" streams-dispatcher
 
 # Every hog is stalled from 1 s until its 20 s timeout: /metrics shows them
 # apart from the window.
-wait_for 60 '[ "$(gauge pushrelay_dispatch_stalled)" = $WINDOW ]'
+wait_for 60 '[ "$(pr_metric pushrelay_dispatch_stalled)" = $WINDOW ]'
 wait_for 120 '[ "$(sb_delivered)" = $ORDINARY ]'
 wait_for 120 '[ "$(dead_len)" = $WINDOW ]'
 wait_for 60 '[ "$(stream_len)" = 0 ] && [ "$(pending_count)" = 0 ] && [ "$(retry_len)" = 0 ]'
-assert_eq 0 "$(gauge pushrelay_dispatch_stalled)" "stalled requests once every hog timed out"
-assert_eq 0 "$(gauge pushrelay_dispatch_in_flight)" "requests in the window once drained"
+assert_eq 0 "$(pr_metric pushrelay_dispatch_stalled)" "stalled requests once every hog timed out"
+assert_eq 0 "$(pr_metric pushrelay_dispatch_in_flight)" "requests in the window once drained"
 # Idle now, the overflow connection closes (30 s without traffic).
 wait_for 120 'grep -q "overflow connection 1 to 127.0.0.1:$SB_PORT idle: closed" "$T/streams-dispatcher.log"'
 disp_stop_clean

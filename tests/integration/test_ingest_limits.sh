@@ -51,10 +51,7 @@ assert_eq "ok ok ok ok refused" "${got[*]}" "five concurrent connections with ma
 assert_eq 1 "$(logged "$REFUSED")" "refusals the relay logged"
 # Once the relay has seen them closed (its /metrics gauge says so), new
 # connections are served again.
-open_conns() {
-    curl -sf "http://127.0.0.1:$MON_PORT/metrics" |
-        awk '$1 == "pushrelay_federation_connections" { print $2; exit }'
-}
+open_conns() { pr_metric pushrelay_federation_connections; }
 none_open() { [ "$(open_conns)" = 0 ]; }
 pr_wait_for 60 none_open || fail "connections still open after the clients closed: $(open_conns)"
 pr_expect_status 200 "$T/opt" "OPTIONS after the connections closed"

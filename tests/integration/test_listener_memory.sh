@@ -13,10 +13,7 @@ export PR_MAX_CONNECTIONS=1000 PR_HANDSHAKE_TIMEOUT_S=300 PR_IDLE_TIMEOUT_S=3600
 export PR_MAX_MESSAGE_BYTES=16384 PR_LOG_LEVEL=info
 pr_boot listener
 
-metric() {  # metric NAME: its value on /metrics (empty when absent)
-    curl -sf "http://127.0.0.1:$MON_PORT/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
-}
-conns_are() { [ "$(metric pushrelay_federation_connections)" = "$1" ]; }
+conns_are() { [ "$(pr_metric pushrelay_federation_connections)" = "$1" ]; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$RELAY_PID/status"; }
 
 # Under AddressSanitizer the heap is ASan's (freed blocks sit in its
@@ -44,11 +41,11 @@ for round in 1 2 3; do
     # at once before the attacker lets go.
     pr_wait_for 120 grep -q 'total=650' "$T/attack$round.out" ||
         fail "attack $round did not open its 650 connections: $(cat "$T/attack$round.log")"
-    pr_wait_for 60 conns_are 500 || fail "attack $round: relay holds $(metric pushrelay_federation_connections), want 500"
+    pr_wait_for 60 conns_are 500 || fail "attack $round: relay holds $(pr_metric pushrelay_federation_connections), want 500"
     PEAK=$(rss_kb)
     exec 7>&-      # the attacker closes everything
     wait "$apid" || fail "attack $round: attacker failed: $(cat "$T/attack$round.log")"
-    pr_wait_for 60 conns_are 0 || fail "attack $round: $(metric pushrelay_federation_connections) connections still open"
+    pr_wait_for 60 conns_are 0 || fail "attack $round: $(pr_metric pushrelay_federation_connections) connections still open"
     # Releasing freed memory to the system is the listener's job once idle:
     # poll until the figure settles under the bound or the ceiling passes.
     under() { [ "$(rss_kb)" -le $((2 * BASE)) ]; }
