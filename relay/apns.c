@@ -19,6 +19,7 @@
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 #include "h2c.h"
+#include "jbuf.h"
 #include "jwt.h"
 #include "pclient_impl.h"
 #include "payload.h"
@@ -26,6 +27,7 @@
 #include "ptoken.h"
 
 #define APNS_HOST_MAX 256
+#define APNS_BEARER "bearer "
 
 /* Response headers h2c keeps for us, by index. */
 enum { CAP_APNS_ID = 0, CAP_RETRY_AFTER };
@@ -64,6 +66,14 @@ static void apns_parse_body(const char *body, size_t len, struct pr_result *res)
     json_decref(root);
 }
 
+/* apns_copy copies 's' into 'out' ('size' bytes), cut to fit: snprintf's "%s" without its cost. */
+static void apns_copy(char *out, size_t size, const char *s)
+{
+    size_t n = strnlen(s, size - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 static void apns_done(void *arg, const struct h2c_response *hr)
 {
     struct apns_call *call = arg;
@@ -71,7 +81,7 @@ static void apns_done(void *arg, const struct h2c_response *hr)
     if (pclient_h2_result(&res, hr)) {
         apns_parse_body(hr->body, hr->body_len, &res);
         if (hr->captured[CAP_APNS_ID] != NULL)
-            snprintf(res.provider_id, sizeof(res.provider_id), "%s", hr->captured[CAP_APNS_ID]);
+            apns_copy(res.provider_id, sizeof(res.provider_id), hr->captured[CAP_APNS_ID]);
         res.retry_after_s = pclient_parse_retry_after(hr->captured[CAP_RETRY_AFTER]);
     }
     call->cb(call->arg, &res);
@@ -84,7 +94,7 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
     struct apns *a = pc->impl;
     struct apns_request ar;
     struct pr_result local;
-    char prio[8], expiration[24], auth[1024];
+    char prio[JBUF_DEC_MAX], expiration[JBUF_DEC_MAX], auth[1024];
     int rv;
 
     memset(&ar, 0, sizeof(ar));
@@ -93,8 +103,8 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
         rv = pclient_defer(pc, cb, arg, &local);
         goto out;
     }
-    snprintf(prio, sizeof(prio), "%d", ar.priority);
-    snprintf(expiration, sizeof(expiration), "%" PRId64, ar.expiration_s);
+    jbuf_dec(prio, ar.priority);
+    jbuf_dec(expiration, ar.expiration_s);
     struct h2c_header hdrs[8];
     size_t nh = 0;
     hdrs[nh++] = (struct h2c_header){ "apns-push-type", ar.push_type };
@@ -117,6 +127,9 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
         else
             rv = jwt_apns_token(&a->jwt, a->key, pc->app->team_id, pc->app->key_id,
                                 (int64_t)time(NULL), &token);
+        size_t tl = rv < 0 ? 0 : strlen(token);
+        if (rv >= 0 && tl >= sizeof(auth) - strlen(APNS_BEARER))
+            rv = PR_ETOOBIG;    /* an ES256 token is about 200 bytes */
         if (rv < 0) {
             pr_log_error("apns", "app %s: cannot sign the provider token: %s", pc->app->id,
                          pr_strerror(rv));
@@ -124,7 +137,8 @@ static int apns_send(struct pclient *pc, const struct pr_notif *n, int timeout_m
             rv = pclient_defer(pc, cb, arg, &local);
             goto out;
         }
-        snprintf(auth, sizeof(auth), "bearer %s", token);
+        memcpy(auth, APNS_BEARER, strlen(APNS_BEARER));
+        memcpy(auth + strlen(APNS_BEARER), token, tl + 1);
         hdrs[nh++] = (struct h2c_header){ "authorization", auth };
     }
     hdrs[nh++] = (struct h2c_header){ "content-type", "application/json" };

@@ -18,7 +18,6 @@
  * badge, sound, thread-id (collapse id, else from) and from appear only when
  * known. Data keys "aps" and "pr" are ours and are not copied.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +27,7 @@
 #include "jbuf.h"
 #include "payload.h"
 
+#define APNS_DEVICE_PATH "/3/device/"     /* + the device token */
 #define APNS_PRIORITY_HIGH 10
 #define APNS_PRIORITY_NORMAL 5
 
@@ -140,9 +140,13 @@ static int apns_id_for(const char *id, char out[37])
      * The fetched handle is immutable and lives for the process.
      */
     static EVP_MD *sha1;
+    static EVP_MD_CTX *ctx;     /* reused: EVP_Digest would allocate and free one per call */
     if (sha1 == NULL && (sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL)
         return PR_ECRYPTO;
-    if (EVP_Digest(id, strlen(id), md, &mdlen, sha1, NULL) != 1 || mdlen < 16)
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+        return PR_ENOMEM;
+    if (EVP_DigestInit_ex2(ctx, sha1, NULL) != 1 || EVP_DigestUpdate(ctx, id, strlen(id)) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 16)
         return PR_ECRYPTO;
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
@@ -174,16 +178,20 @@ int apns_payload_build(const struct pr_notif *n, const struct cfg_app *app,
     memset(out, 0, sizeof(*out));
     if (n->id == NULL || n->token == NULL || app->topic == NULL || !apns_token_ok(n->token))
         goto fail;
-    int tl = snprintf(out->topic, sizeof(out->topic), "%s%s", app->topic, n->voip ? ".voip" : "");
-    if (tl < 0 || (size_t)tl >= sizeof(out->topic))
+    const char *voip = n->voip ? ".voip" : "";
+    size_t tl = strlen(app->topic), vl = strlen(voip);
+    if (tl + vl >= sizeof(out->topic))
         goto fail;
+    memcpy(out->topic, app->topic, tl);
+    memcpy(out->topic + tl, voip, vl + 1);
     if ((rc = apns_id_for(n->id, out->apns_id)) != 0)
         goto fail;
     rc = PR_ENOMEM;
-    size_t plen = strlen("/3/device/") + strlen(n->token) + 1;
-    if ((out->path = malloc(plen)) == NULL)
+    size_t dl = strlen(APNS_DEVICE_PATH), kl = strlen(n->token);
+    if ((out->path = malloc(dl + kl + 1)) == NULL)
         goto fail;
-    snprintf(out->path, plen, "/3/device/%s", n->token);
+    memcpy(out->path, APNS_DEVICE_PATH, dl);
+    memcpy(out->path + dl, n->token, kl + 1);
 
     rc = toast_build(n, TOAST_ESC_JSON, n->voip ? APNS_PAYLOAD_MAX_VOIP : APNS_PAYLOAD_MAX,
                      apns_render, (void *)n, &out->payload, &out->payload_len);

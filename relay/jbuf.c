@@ -218,18 +218,28 @@ void jbuf_str(struct jbuf *b, const char *key, const char *s)
     jbuf_strn(b, key, s, strlen(s));
 }
 
-void jbuf_int(struct jbuf *b, const char *key, long long v)
+size_t jbuf_dec(char out[JBUF_DEC_MAX], long long v)
 {
-    char num[24], *p = num + sizeof(num);
+    char num[JBUF_DEC_MAX], *p = num + sizeof(num);
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     do
         *--p = (char)('0' + u % 10);
     while ((u /= 10) != 0);
     if (v < 0)
         *--p = '-';
+    size_t n = (size_t)(num + sizeof(num) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
+void jbuf_int(struct jbuf *b, const char *key, long long v)
+{
+    char num[JBUF_DEC_MAX];
+    size_t n = jbuf_dec(num, v);
     if (key != NULL)
         jbuf_key(b, key);
-    jbuf_raw(b, p, (size_t)(num + sizeof(num) - p));
+    jbuf_raw(b, num, n);
     b->more = 1;
 }
 

@@ -73,6 +73,14 @@ void jbuf_strn(struct jbuf *b, const char *key, const char *s, size_t len);
 void jbuf_int(struct jbuf *b, const char *key, long long v);
 
 /*
+ * jbuf_dec writes 'v' in decimal and a NUL into 'out' (JBUF_DEC_MAX bytes)
+ * and returns its length: what snprintf("%lld") gives, at a fraction of its
+ * cost on paths run per MESSAGE or per delivery.
+ */
+#define JBUF_DEC_MAX 21
+size_t jbuf_dec(char out[JBUF_DEC_MAX], long long v);
+
+/*
  * jbuf_json writes "key": and 'v' (any jansson value, borrowed) as
  * json_dumpb(JSON_COMPACT) gives it; PR_EINVAL when jansson refuses to dump
  * it (a string that is not UTF-8).

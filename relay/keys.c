@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pushrelay/error.h"
+#include "jbuf.h"
 #include "keys.h"
 
 int keys_init(struct keys *k, const char *prefix)
@@ -63,32 +64,12 @@ static int key_join(char *buf, size_t buflen, const struct keys *k, const char *
     return (int)len;
 }
 
-/*
- * key_num writes 'v' in decimal and a NUL at 'out' (at least 21 bytes) and
- * returns the end: the shard keys are built several times per MESSAGE,
- * where snprintf was most of their cost (bench/README.md, issue 14).
- */
-static char *key_num(char *out, long long v)
-{
-    char num[24], *p = num + sizeof(num);
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        *--p = '-';
-    size_t n = (size_t)(num + sizeof(num) - p);
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return out + n;
-}
-
 /* key_tag writes the shard's "{q<k>}:" into 'tag' (at least 24 bytes). */
 static const char *key_tag(char *tag, unsigned shard)
 {
     tag[0] = '{';
     tag[1] = 'q';
-    memcpy(key_num(tag + 2, shard), "}:", 3);
+    memcpy(tag + 2 + jbuf_dec(tag + 2, shard), "}:", 3);
     return tag;
 }
 
@@ -149,8 +130,8 @@ int keys_q_tenant(const struct keys *k, unsigned shard, const char *domain, char
 int keys_q_rate(const struct keys *k, unsigned shard, const char *domain, long long epoch_s,
                 char *buf, size_t buflen)
 {
-    char sec[24];
-    key_num(sec, epoch_s);
+    char sec[JBUF_DEC_MAX];
+    jbuf_dec(sec, epoch_s);
     return key_q5(buf, buflen, k, shard, "rate:", domain, sec);
 }
 

@@ -17,11 +17,19 @@ void notif_init(struct pr_notif *n)
     n->badge = -1;
 }
 
-/* The record's strings: what notif_clear frees and notif_decode_view moves into its store. */
-#define NOTIF_OWNED_STRS(n)                                                           \
-    { &(n)->id, &(n)->domain, &(n)->app, &(n)->token, &(n)->from, &(n)->to,           \
-      &(n)->title, &(n)->body, &(n)->sound, &(n)->collapse_id, &(n)->last,            \
-      &(n)->wp_p256dh, &(n)->wp_auth }
+/* The optional string fields, by JSON key, in encoding order. */
+#define NOTIF_STR_FIELDS(X, n)                                              \
+    X("from", (n)->from) X("to", (n)->to) X("title", (n)->title)            \
+    X("body", (n)->body) X("sound", (n)->sound) X("coll", (n)->collapse_id) \
+    X("last", (n)->last) X("wpk", (n)->wp_p256dh) X("wpa", (n)->wp_auth)
+
+/* The record's strings, by JSON key: the required ones, then the optional ones. */
+#define NOTIF_ALL_STRS(X, n)                                                     \
+    X("id", (n)->id) X("dom", (n)->domain) X("app", (n)->app) X("tok", (n)->token) \
+    NOTIF_STR_FIELDS(X, n)
+#define NOTIF__ADDR(key, field) &(field),
+/* What notif_clear frees and notif_decode_view moves into its store. */
+#define NOTIF_OWNED_STRS(n) { NOTIF_ALL_STRS(NOTIF__ADDR, n) }
 
 void notif_clear(struct pr_notif *n)
 {
@@ -42,12 +50,6 @@ int notif_set_str(char **field, const char *s)
     *field = copy;
     return 0;
 }
-
-/* The optional string fields, by JSON key, in encoding order. */
-#define NOTIF_STR_FIELDS(X, n)                                              \
-    X("from", (n)->from) X("to", (n)->to) X("title", (n)->title)            \
-    X("body", (n)->body) X("sound", (n)->sound) X("coll", (n)->collapse_id) \
-    X("last", (n)->last) X("wpk", (n)->wp_p256dh) X("wpa", (n)->wp_auth)
 
 /* ------------------------------------------------------------------------ */
 /* Encoding                                                                  */
@@ -354,24 +356,42 @@ static int rd_name(struct notif_rd *r, char buf[NOTIF_NAME_MAX])
 /* The integer members, in the order of notif_scan's 'nums'. */
 enum { NOTIF_V, NOTIF_VOIP, NOTIF_TTL, NOTIF_ACC, NOTIF_EXP, NOTIF_ATT, NOTIF_BADGE, NOTIF_TRACE,
        NOTIF_NUMS };
-/*
- * Keys are matched once per member of every record the dispatcher reads:
- * their lengths are known here, not counted with strlen each time.
- */
-#define NOTIF_KEY(s) { s, sizeof(s) - 1 }
-static const struct notif_key {
-    const char *name;
-    size_t len;
-} notif_num_keys[NOTIF_NUMS] = {
-    NOTIF_KEY("v"), NOTIF_KEY("voip"), NOTIF_KEY("ttl"), NOTIF_KEY("acc"),
-    NOTIF_KEY("exp"), NOTIF_KEY("att"), NOTIF_KEY("badge"), NOTIF_KEY("trace")
-};
-#undef NOTIF_KEY
 
-/* key_is: inlined with a literal 'want', its strlen is a constant. */
-static inline int key_is(const char *k, size_t klen, const char *want)
+/*
+ * Keys are matched once per member of every record the dispatcher reads.
+ * None is longer than NOTIF_KEY_MAX bytes, so a key is read into a
+ * zero-padded word and compared with each candidate as one 8-byte memcmp
+ * (a single compare once inlined), not by length and memcmp per candidate.
+ */
+#define NOTIF_KEY_MAX 8
+enum notif_kind { NOTIF_K_STR, NOTIF_K_NUM, NOTIF_K_NAME, NOTIF_K_DATA };
+#define NOTIF__KEY(key, field) { key, NOTIF_K_STR, 0 },
+static const struct notif_key {
+    char name[NOTIF_KEY_MAX];
+    unsigned char kind, idx;    /* idx: into notif_scan's 'nums' or 'names' */
+} notif_keys[] = {
+    NOTIF_ALL_STRS(NOTIF__KEY, _)   /* first: entry i is NOTIF_OWNED_STRS' i-th */
+    { "v", NOTIF_K_NUM, NOTIF_V },         { "prov", NOTIF_K_NAME, 0 },
+    { "voip", NOTIF_K_NUM, NOTIF_VOIP },   { "ev", NOTIF_K_NAME, 1 },
+    { "prio", NOTIF_K_NAME, 2 },           { "ttl", NOTIF_K_NUM, NOTIF_TTL },
+    { "acc", NOTIF_K_NUM, NOTIF_ACC },     { "exp", NOTIF_K_NUM, NOTIF_EXP },
+    { "att", NOTIF_K_NUM, NOTIF_ATT },     { "badge", NOTIF_K_NUM, NOTIF_BADGE },
+    { "trace", NOTIF_K_NUM, NOTIF_TRACE }, { "data", NOTIF_K_DATA, 0 },
+};
+#undef NOTIF__KEY
+
+/* notif_key_find: the notif_keys entry of key 'k' ('klen' bytes), or NULL. */
+static const struct notif_key *notif_key_find(const char *k, size_t klen)
 {
-    return strlen(want) == klen && memcmp(k, want, klen) == 0;
+    char word[NOTIF_KEY_MAX] = { 0 };
+    if (klen > NOTIF_KEY_MAX)
+        return NULL;
+    for (size_t i = 0; i < klen; i++)
+        word[i] = k[i];
+    for (size_t i = 0; i < sizeof(notif_keys) / sizeof(notif_keys[0]); i++)
+        if (memcmp(word, notif_keys[i].name, NOTIF_KEY_MAX) == 0)
+            return &notif_keys[i];
+    return NULL;
 }
 
 /*
@@ -386,6 +406,7 @@ static int notif_scan(const char *json, size_t len, struct pr_notif *out, char *
     long long nums[NOTIF_NUMS] = { 0 };
     unsigned seen = 0;  /* bit per nums[] entry */
     char names[3][NOTIF_NAME_MAX] = { "", "", "" };     /* prov, ev, prio */
+    char **strs[] = NOTIF_OWNED_STRS(out);     /* notif_keys' first entries, in order */
     int rc;
 
     if (rd_byte(&r, '{') != 0)
@@ -395,33 +416,24 @@ static int notif_scan(const char *json, size_t len, struct pr_notif *out, char *
         size_t klen;
         if (rd_plain(&r, &k, &klen) != 0 || rd_byte(&r, ':') != 0)
             return NOTIF_SCAN_GIVE_UP;
-        rc = NOTIF_SCAN_GIVE_UP;    /* an unknown key */
-        int num = -1;
-        for (int i = 0; i < NOTIF_NUMS && num < 0; i++)
-            if (notif_num_keys[i].len == klen && memcmp(k, notif_num_keys[i].name, klen) == 0)
-                num = i;
-        if (num >= 0) {
-            rc = (seen & 1u << num) ? NOTIF_SCAN_GIVE_UP : rd_int(&r, &nums[num]);
-            seen |= 1u << num;
-        } else if (key_is(k, klen, "prov"))
-            rc = rd_name(&r, names[0]);
-        else if (key_is(k, klen, "ev"))
-            rc = rd_name(&r, names[1]);
-        else if (key_is(k, klen, "prio"))
-            rc = rd_name(&r, names[2]);
-        else if (key_is(k, klen, "data"))
+        const struct notif_key *key = notif_key_find(k, klen);
+        if (key == NULL)
+            return NOTIF_SCAN_GIVE_UP;  /* an unknown key */
+        switch (key->kind) {
+        case NOTIF_K_STR:
+            rc = rd_str(&r, strs[key - notif_keys]);
+            break;
+        case NOTIF_K_NUM:
+            rc = (seen & 1u << key->idx) ? NOTIF_SCAN_GIVE_UP : rd_int(&r, &nums[key->idx]);
+            seen |= 1u << key->idx;
+            break;
+        case NOTIF_K_NAME:
+            rc = rd_name(&r, names[key->idx]);
+            break;
+        default:
             rc = rd_data(&r, &out->data);
-        else if (key_is(k, klen, "id"))
-            rc = rd_str(&r, &out->id);
-        else if (key_is(k, klen, "dom"))
-            rc = rd_str(&r, &out->domain);
-        else if (key_is(k, klen, "app"))
-            rc = rd_str(&r, &out->app);
-        else if (key_is(k, klen, "tok"))
-            rc = rd_str(&r, &out->token);
-#define X(key, field) else if (key_is(k, klen, key)) rc = rd_str(&r, &(field));
-        NOTIF_STR_FIELDS(X, out)
-#undef X
+            break;
+        }
         if (rc != 0)
             return rc;
         rd_ws(&r);
