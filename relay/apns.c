@@ -8,8 +8,7 @@
  * It does not classify answers (relay/apns_errors.c does) nor retry: the
  * dispatcher does both. Created by relay/pclient.c.
  */
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +43,14 @@ struct apns_call {
     void *arg;
 };
 
+/* apns_copy copies 's' into 'out' ('size' bytes), cut to fit: snprintf's "%s" without its cost. */
+static void apns_copy(char *out, size_t size, const char *s)
+{
+    size_t n = strnlen(s, size - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 /*
  * Apple's error body: {"reason":"Unregistered","timestamp":1732480000000}
  * ('timestamp' only with 410). A body that is not JSON leaves the reason empty.
@@ -57,21 +64,13 @@ static void apns_parse_body(const char *body, size_t len, struct pr_result *res)
         return;
     const char *reason = json_string_value(json_object_get(root, "reason"));
     if (reason != NULL)
-        snprintf(res->reason, sizeof(res->reason), "%s", reason);
+        apns_copy(res->reason, sizeof(res->reason), reason);
     json_t *ts = json_object_get(root, "timestamp");
     if (json_is_integer(ts))
         res->provider_ts_ms = (int64_t)json_integer_value(ts);
     else if (json_is_real(ts))
         res->provider_ts_ms = (int64_t)json_real_value(ts);
     json_decref(root);
-}
-
-/* apns_copy copies 's' into 'out' ('size' bytes), cut to fit: snprintf's "%s" without its cost. */
-static void apns_copy(char *out, size_t size, const char *s)
-{
-    size_t n = strnlen(s, size - 1);
-    memcpy(out, s, n);
-    out[n] = '\0';
 }
 
 static void apns_done(void *arg, const struct h2c_response *hr)
