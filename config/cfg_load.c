@@ -84,7 +84,7 @@ struct cfg__key {
     long long min, max;         /* T_INT, T_LLONG */
     long long idef;             /* T_INT, T_LLONG default */
     const char *sdef;           /* T_STR, T_LOGLEVEL, T_ADDRS default; NULL: none */
-    cfg__check_fn check;        /* T_STR */
+    cfg__check_fn check;        /* T_STR, T_HOSTS; T_ADDRS: each address's host */
     const struct cfg__group *sub;
 };
 
@@ -98,6 +98,7 @@ struct cfg__group {
 static const char *chk_token(const char *v);
 static const char *chk_alnum(const char *v);
 static const char *chk_dns(const char *v);
+static const char *chk_numeric_host(const char *v);
 static const char *chk_host(const char *v);
 static const char *chk_prefix(const char *v);
 static const char *chk_project(const char *v);
@@ -136,7 +137,7 @@ static const struct cfg__group redis_group = GROUP(redis_keys);
 #define FED(f) offsetof(struct cfg_federation, f)
 static const struct cfg__key fed_keys[] = {
     { "listen", T_ADDRS, 0, .off = FED(listen), .off_n = FED(n_listen),
-      .sdef = "0.0.0.0:5061" },
+      .sdef = "0.0.0.0:5061", .check = chk_numeric_host },
     { "domain", T_STR, K_REQ, .off = FED(domain), .check = chk_dns },
     { "tls", T_GROUP, K_REQ, .off = FED(tls), .sub = &tls_group },
     { "max_connections", T_INT, 0, .off = FED(max_connections),
@@ -484,6 +485,16 @@ static const char *chk_proxy(const char *v)
     return cfg__parse_proxy(v, &ep, &auth, &auth_len);
 }
 
+/* A listening address: an IPv4 or IPv6 address, never a name (nothing resolves it). */
+static const char *chk_numeric_host(const char *v)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, v, &a4) == 1 || inet_pton(AF_INET6, v, &a6) == 1)
+        return NULL;
+    return "must be a numeric address (IPv4, or [IPv6]:port), not a host name";
+}
+
 /* no_proxy: "name", "*.suffix" or ".suffix" (the domain's hosts), or an address. */
 static const char *chk_no_proxy(const char *v)
 {
@@ -730,7 +741,8 @@ static int cfg__read_key(struct cfg__ctx *x, const config_setting_t *s, const st
         for (int i = 0; i < config_setting_length(s); i++) {
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
             const char *a = config_setting_get_string(e);
-            if ((why = cfg__parse_addr(a, &eps[i])) != NULL)
+            if ((why = cfg__parse_addr(a, &eps[i])) != NULL ||
+                (k->check != NULL && (why = k->check(eps[i].host)) != NULL))
                 return cfg__fail(x, e, NULL, "\"%s\" %s", a, why);
         }
         *(size_t *)((char *)base + k->off_n) = (size_t)config_setting_length(s);

@@ -71,6 +71,12 @@ void ctl_err(const char *what, const char *fmt, ...) __attribute__((format(print
 int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * ctl_provider_arg reads the provider named by an option's value 'name'
+ * into '*p'; a name that is no provider is a usage error naming them all.
+ */
+int ctl_provider_arg(const struct ctl *ctl, const char *name, enum pr_provider *p);
+
 /* ctl_print_usage prints "usage: pushrelayctl [-c FILE] <name> <usage>" on 'out'. */
 void ctl_print_usage(FILE *out, const struct ctl_cmd *cmd);
 

@@ -93,9 +93,9 @@ static void tp_fail(const char *step, const char *fmt, ...)
 static int tp_pick_app(struct tp *t)
 {
     const struct cfg *cfg = t->ctl->cfg;
-    if (pr_provider_parse(t->a.provider, &t->prov) != 0)
-        return ctl_usage_error(t->ctl, "--provider '%s': must be one of %s", t->a.provider,
-                               pr_provider_list());
+    int rc = ctl_provider_arg(t->ctl, t->a.provider, &t->prov);
+    if (rc != 0)
+        return rc;
     /* A Web Push subscription is its endpoint (--token) and its keys: the relay needs all three. */
     if (t->prov == PR_PROVIDER_WEBPUSH && (t->a.p256dh == NULL || t->a.auth == NULL))
         return ctl_usage_error(t->ctl, "--provider webpush needs the subscription's --p256dh and --auth");

@@ -104,9 +104,10 @@ static int tok_list(struct ctl *ctl, const char *provider, const char *domain, l
 {
     enum pr_provider want = PR_PROVIDER_COUNT;
     char age[32];
-    if (provider != NULL && pr_provider_parse(provider, &want) != 0)
-        return ctl_usage_error(ctl, "--provider '%s': must be apns, fcm or mpns", provider);
-    int rc = ctl_redis(ctl);
+    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &want) : 0;
+    if (rc != 0)
+        return rc;
+    rc = ctl_redis(ctl);
     if (rc != 0)
         return rc;
     unsigned n = ctl->keys.shards;
@@ -207,9 +208,11 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
 {
     enum pr_provider only = PR_PROVIDER_COUNT;
     char a[32], b[32], c[32];
-    if (provider != NULL && pr_provider_parse(provider, &only) != 0)
-        return ctl_usage_error(ctl, "--provider '%s': must be apns, fcm or mpns", provider);
-    int rc = ctl_redis(ctl), found = 0;
+    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &only) : 0;
+    if (rc != 0)
+        return rc;
+    int found = 0;
+    rc = ctl_redis(ctl);
     if (rc != 0)
         return rc;
     int64_t now = pr_now_ms();
@@ -255,9 +258,11 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
 static int tok_forget(struct ctl *ctl, const char *token, const char *provider)
 {
     enum pr_provider only = PR_PROVIDER_COUNT;
-    if (provider != NULL && pr_provider_parse(provider, &only) != 0)
-        return ctl_usage_error(ctl, "--provider '%s': must be apns, fcm or mpns", provider);
-    int rc = ctl_redis(ctl), found = 0;
+    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &only) : 0;
+    if (rc != 0)
+        return rc;
+    int found = 0;
+    rc = ctl_redis(ctl);
     if (rc != 0)
         return rc;
     for (int p = 0; p < PR_PROVIDER_COUNT; p++) {

@@ -55,7 +55,7 @@ has listf.out "UNREGISTERED"
 assert_eq 0 "$(ctlx listd.out tokens list --domain fabrikam.com)" "tokens list --domain exit code"
 has listd.out "no dead tokens recorded"
 assert_eq 2 "$(ctlx listbad.out tokens list --provider gcm)" "tokens list --provider gcm exit code"
-has listbad.out "--provider 'gcm'"
+has listbad.out "--provider 'gcm': must be one of apns, fcm, mpns, wns, hms, webpush"
 
 # --- tokens show
 T1=$(pr_hex e410001)

@@ -334,6 +334,8 @@ static const struct {
     { "listen_port_zero",
       ":4: federation.listen[0]: \"127.0.0.1:0\" has a port out of range (1-65535)" },
     { "listen_bad_v6", ":4: federation.listen[0]: \"[::g]:5061\" has a bad IPv6 address" },
+    { "listen_name", ":4: federation.listen[1]: \"relay.example.net:5061\" must be a numeric "
+                     "address (IPv4, or [IPv6]:port), not a host name" },
     { "listen_not_list", ":4: federation.listen: must be a list of strings [ \"...\" ]" },
     { "monitoring_bad", ":11: monitoring.listen: \"localhost:abc\" has a bad port" },
     { "dup_app_id", ":10: apps[1].id: duplicate app id \"ios\" (first at line 8)" },
