@@ -430,10 +430,26 @@ static void a_view_decodes_like_notif_decode_into_a_store_of_the_records_length(
         notif_clear(&d);
         free(store);
     }
+    /*
+     * The scanner, not jansson, reads a record its writer could have
+     * written in another member order (the last key at the record's very
+     * end): its view holds the strings in record order, where jansson's
+     * path would have put "id" first.
+     */
+    static const char order[] = "{\"tok\":\"t\",\"id\":\"i\",\"dom\":\"d\",\"prov\":\"apns\","
+                                "\"app\":\"a\",\"ev\":\"im\",\"prio\":\"normal\",\"ttl\":1,\"acc\":1,"
+                                "\"exp\":2,\"att\":0,\"badge\":3,\"v\":1}";
+    char store[sizeof(order)];
+    struct pr_notif v;
+    assert_int_equal(notif_decode_view(order, strlen(order), &v, store), 0);
+    assert_ptr_equal(v.token, store);
+    assert_ptr_equal(v.id, store + 2);
+    assert_string_equal(v.domain, "d");
+    assert_int_equal(v.badge, 3);
+    assert_int_equal(v.attempts, 0);
+    notif_view_clear(&v);
     /* Refused as notif_decode refuses, holding nothing afterwards. */
     const char *bad = "{\"v\":1,\"title\":\"a\\u0000b\"}";
-    char store[64];
-    struct pr_notif v;
     assert_int_equal(notif_decode_view(bad, strlen(bad), &v, store), PR_EINVAL);
     assert_null(v.id);
     assert_null(v.title);
