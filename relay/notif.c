@@ -481,8 +481,7 @@ static int take_str(json_t *o, const char *key, char **field, int required)
     return notif_set_str(field, json_string_value(v));
 }
 
-/* notif_decode_tree decodes through a jansson tree: what notif_scan gives up on. */
-static int notif_decode_tree(const char *json, size_t len, struct pr_notif *out)
+int notif_decode_tree(const char *json, size_t len, struct pr_notif *out)
 {
     notif_init(out);
     json_t *o = json_loadb(json, len, 0, NULL);

@@ -94,6 +94,15 @@ int notif_encode_jbuf(const struct pr_notif *n, struct jbuf *out);
 int notif_decode(const char *json, size_t len, struct pr_notif *out);
 
 /*
+ * notif_decode_tree decodes like notif_decode, always through a jansson
+ * tree: the reference notif_decode's own scanner must agree with, decoding
+ * the same records the same way and refusing the same ones (notif_decode
+ * falls back to it on what the scanner does not read). For tests and the
+ * fuzz target; the relay calls notif_decode.
+ */
+int notif_decode_tree(const char *json, size_t len, struct pr_notif *out);
+
+/*
  * notif_decode_view decodes like notif_decode, without one allocation per
  * string: every string of 'out' points into 'store', which the caller
  * provides (at least 'len' bytes; they hold the decoded strings whatever the

@@ -14,6 +14,7 @@
 
 #include "pushrelay/error.h"
 #include "pushrelay/notif.h"
+#include "../notif_same.h"
 
 #define KOREAN "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"
 #define EMOJI "\xf0\x9f\x98\x80"
@@ -367,31 +368,17 @@ static void decode_refuses_records_missing_a_required_field(void **state)
 static void view_matches(const struct pr_notif *v, const struct pr_notif *d, const char *store,
                          size_t len)
 {
-    const char *const vs[] = { v->id, v->domain, v->app, v->token, v->from, v->to, v->title,
-                               v->body, v->sound, v->collapse_id, v->last, v->wp_p256dh,
-                               v->wp_auth };
-    const char *const ds[] = { d->id, d->domain, d->app, d->token, d->from, d->to, d->title,
-                               d->body, d->sound, d->collapse_id, d->last, d->wp_p256dh,
-                               d->wp_auth };
+    const char *vs[NOTIF_SAME_NSTRS];
+    notif_same_strs(v, vs);
     int strings = 0;
-    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
-        if (ds[i] == NULL) {
-            assert_null(vs[i]);
+    for (size_t i = 0; i < NOTIF_SAME_NSTRS; i++) {
+        if (vs[i] == NULL)
             continue;
-        }
-        assert_non_null(vs[i]);
-        assert_string_equal(vs[i], ds[i]);
         assert_true(vs[i] >= store && vs[i] + strlen(vs[i]) < store + len);
         strings++;
     }
     assert_true(strings >= 4);      /* id, domain, app and token at least */
-    assert_int_equal(v->provider, d->provider);
-    assert_int_equal(v->event, d->event);
-    assert_int_equal(v->priority, d->priority);
-    assert_int_equal(v->badge, d->badge);
-    assert_int_equal(v->attempts, d->attempts);
-    assert_true(v->expires_ms == d->expires_ms);
-    assert_true(v->data == NULL ? d->data == NULL : json_equal(v->data, d->data));
+    assert_true(notif_same(v, d));
 }
 
 /*
