@@ -289,7 +289,7 @@ static char *rconn_put_header(char *p, char prefix, size_t n)
  * rconn_send writes the command in the Redis protocol itself and hands
  * hiredis the finished bytes: hiredis' own argv formatting builds each
  * header with sdscatfmt and reallocates as it goes, a visible share of a
- * busy dispatcher's time. Commands up to RCONN_FMT_STACK bytes need no
+ * busy dispatcher's time. Commands shorter than RCONN_FMT_STACK bytes need no
  * allocation for formatting at all.
  */
 #define RCONN_FMT_STACK 4096
@@ -302,8 +302,14 @@ static int rconn_send(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
         size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
         total += 1 + rconn_digits(len) + 2 + len + 2;
     }
+    /*
+     * One byte more than the command, set: hiredis (0.14) looks at the byte
+     * after a command's first argument to see whether another follows, and
+     * for a one-word command (PING, ROLE, MULTI, EXEC, ASKING) that is the
+     * byte past its end.
+     */
     char stack[RCONN_FMT_STACK];
-    char *buf = total <= sizeof(stack) ? stack : malloc(total);
+    char *buf = total < sizeof(stack) ? stack : malloc(total + 1);
     if (buf == NULL)
         return PR_ENOMEM;
     char *p = rconn_put_header(buf, '*', (size_t)argc);
@@ -315,6 +321,7 @@ static int rconn_send(struct rconn *rc, rconn_reply_cb cb, void *arg, int argc,
         *p++ = '\r';
         *p++ = '\n';
     }
+    *p = '\0';
     int rv = PR_EREDIS;
     struct rconn_call *call = NULL;
     if (cb != NULL) {
