@@ -10,12 +10,14 @@ Reads the run's work directory (written by run-chaos.sh):
   faults.log        "<epoch ms> <what>" per announced event
   redis-kill9.ms    epoch ms of each Redis kill -9
   rss.log           "<epoch s> <role> <kB>" every 30 s
+  stats.json        pushrelayctl stats --domain --json, once both roles stopped
 
 asks Redis (--redis-port) for the outcome log of the accepted push ids that
 were neither delivered nor dead letters (pr:outcome:<domain>:<id>, see
 relay/outcome_log.h) to find the expired ones, and prints accepted, delivered, duplicates, dead letters by reason,
-expired, lost, the seconds in which the listener answered 503, and RSS per
-role. Every token in a run is unique, so (provider, token) names one push
+expired, lost, the seconds in which the listener answered 503, the relay's
+own counters beside the audit's (informative: a process killed with -9
+takes up to a second of unflushed increments with it), and RSS per role. Every token in a run is unique, so (provider, token) names one push
 id. Exit status 1 when a MESSAGE answered 202 was lost (with --appendfsync
 everysec, one answered in the 2 s before a Redis kill -9 is counted apart,
 as Redis's documented fsync window, not as the relay's loss), when nothing
@@ -88,6 +90,15 @@ def load_pairs(path, conv=str):
                 if len(parts) == 2:
                     out.append((conv(parts[0]), parts[1].strip()))
     return out
+
+
+def load_counters(d):
+    """counter name -> total, from stats.json ({} when absent or unreadable)."""
+    try:
+        with open(os.path.join(d, "stats.json")) as f:
+            return {k: v.get("total", 0) for k, v in json.load(f).get("counters", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def outcomes_of(port, domain, ids):
@@ -168,6 +179,19 @@ def main():
     print("  seconds with a 503     %d%s" % (len(secs_503), span(secs_503)))
     print("  seconds with requests left unanswered (listener killed) %d%s" % (
         len(secs_unans), span(secs_unans)))
+
+    counters = load_counters(d)
+    if counters:
+        c = collections.defaultdict(int, counters)
+        finals = c["delivered"] + c["dead_lettered"] + c["expired"] + c["token_dead"]
+        print()
+        print("the relay's counters (pushrelayctl stats --domain, both roles stopped cleanly)")
+        print("  queued                 %d  (audit: accepted + delivered without 202 = %d)" % (
+            c["queued"], len(accepted) + unacked_delivered))
+        print("  final outcomes         %d  (delivered %d, dead_lettered %d, expired %d, token_dead %d)" % (
+            finals, c["delivered"], c["dead_lettered"], c["expired"], c["token_dead"]))
+        print("  queued - outcomes      %d  (increments a process killed with -9 had not flushed yet"
+              " are gone with it)" % (c["queued"] - finals))
 
     rss = collections.defaultdict(list)
     for ts, rest in load_pairs(os.path.join(d, "rss.log"), int):

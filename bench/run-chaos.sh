@@ -486,6 +486,14 @@ chaos_reap "$SAMPLER"
 for role in listener dispatcher; do
     kill -0 "$(cat "$T/pid.$role")" 2>/dev/null || announce "WARNING: $role is not running at the end"
 done
+# The relay's own counters, for the audit to hold against its own: both
+# roles stopped cleanly first, so that each flushed what it had buffered.
+for role in listener dispatcher; do
+    kill -TERM "$(cat "$T/pid.$role")" 2>/dev/null || true
+    chaos_reap "$(cat "$T/pid.$role")"
+done
+"$PR_BIN/pushrelayctl" -c "$T/listener.conf" stats --domain "$BENCH_DOMAIN" --json >"$T/stats.json" ||
+    announce "WARNING: pushrelayctl stats failed"
 
 rcli --json XRANGE "$DEAD_KEY" - + >"$T/dead.json"
 
