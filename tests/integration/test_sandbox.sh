@@ -456,6 +456,16 @@ h2 GET /_sandbox/stats
 assert_eq "7 3" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["resets"]')" \
     "deliveries (1 + 2 per round; nothing after the reset) and resets"
 
+echo "== --no-markers: every token succeeds, marker or not"
+start_sandbox nomarkers --no-markers
+for tok in c0cc b0bb e5030 d9999 c1ff; do
+    h2 POST "/3/device/$tok" -H 'apns-topic: t' -H 'apns-push-type: alert' --data-binary "$APNS_BODY"
+    assert_eq 200 "$STATUS" "--no-markers: $tok answered 200"
+done
+h2 GET /_sandbox/stats
+assert_eq "5 0" "$(jget "$BODY" '["delivered"]["apns"]') $(jget "$BODY" '["resets"]')" \
+    "--no-markers: five deliveries, no reset"
+
 echo "== h2load smoke load"
 PORT=$MAIN_PORT
 sync_record

@@ -36,7 +36,7 @@ static void usage(FILE *f)
         "         [--apns-key KEY.p8|public.pem --apns-team TEAMID --apns-key-id KID]\n"
         "         [--fcm-service-account sa.json] [--oauth-token-ttl SECONDS]\n"
         "         [--max-concurrent-streams N] [--goaway-after N]\n"
-        "         [--record FILE.jsonl] [--port-file FILE] [--log-level LEVEL]\n"
+        "         [--record FILE.jsonl] [--port-file FILE] [--log-level LEVEL] [--no-markers]\n"
         "HTTP/2 over TLS on --listen: APNs (POST /3/device/<token>), FCM\n"
         "(POST /v1/projects/<p>/messages:send), OAuth2 (POST /token) and\n"
         "/_sandbox/{stats,expire-tokens,oauth-down?seconds=N}; MPNS over HTTPS/1.1\n"
@@ -44,13 +44,15 @@ static void usage(FILE *f)
         "POST /_sandbox/webpush/subscribe), WNS (POST /wns/<channel>, token\n"
         "POST /accesstoken.srf) and HMS (POST /v1/<app>/messages:send, token\n"
         "POST /oauth2/v3/token) on either listener.\n"
-        "Port 0 picks a free port (see --port-file).\n");
+        "Port 0 picks a free port (see --port-file). A token starting with a marker\n"
+        "(b, c, d, e, q and digits) scripts a failure; --no-markers turns that off\n"
+        "(real device tokens, demos).\n");
 }
 
 enum {
     OPT_LISTEN = 1, OPT_MPNS_LISTEN, OPT_CERT, OPT_KEY, OPT_APNS_KEY, OPT_APNS_TEAM,
     OPT_APNS_KEY_ID, OPT_FCM_SA, OPT_OAUTH_TTL, OPT_MAX_STREAMS, OPT_GOAWAY_AFTER,
-    OPT_RECORD, OPT_PORT_FILE, OPT_LOG_LEVEL, OPT_HELP,
+    OPT_RECORD, OPT_PORT_FILE, OPT_LOG_LEVEL, OPT_NO_MARKERS, OPT_HELP,
 };
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -81,6 +83,7 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
         { "record", required_argument, NULL, OPT_RECORD },
         { "port-file", required_argument, NULL, OPT_PORT_FILE },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "no-markers", no_argument, NULL, OPT_NO_MARKERS },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -102,6 +105,7 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
         case OPT_FCM_SA: o->fcm_service_account = optarg; break;
         case OPT_RECORD: o->record = optarg; break;
         case OPT_PORT_FILE: o->port_file = optarg; break;
+        case OPT_NO_MARKERS: o->no_markers = 1; break;
         case OPT_OAUTH_TTL:
             if (parse_ulong(optarg, 86400 * 365, &v) != 0 || v == 0)
                 goto bad;
@@ -197,7 +201,7 @@ int main(int argc, char **argv)
         rc = PR_ENOMEM;
         goto fail;
     }
-    if ((rc = sb_behaviour_new(&ctx.behaviour)) != 0 || (rc = sb_apns_new(&opts, &ctx.apns)) != 0 ||
+    if ((rc = sb_behaviour_new(!opts.no_markers, &ctx.behaviour)) != 0 || (rc = sb_apns_new(&opts, &ctx.apns)) != 0 ||
         (rc = sb_oauth_new(&opts, &ctx.oauth)) != 0 || (rc = sb_webpush_new(&ctx.webpush)) != 0 ||
         (rc = sb_ccred_new("EwB", opts.oauth_token_ttl, &ctx.wns_tokens)) != 0 ||
         (rc = sb_ccred_new("CF", opts.oauth_token_ttl, &ctx.hms_tokens)) != 0)
@@ -214,9 +218,10 @@ int main(int argc, char **argv)
         pr_log_error("sandbox", "cannot write port file %s", opts.port_file);
         goto fail;
     }
-    pr_log_info("sandbox", "listening: h2 %d%s%.0d (apns auth %s, fcm %s)", port,
+    pr_log_info("sandbox", "listening: h2 %d%s%.0d (apns auth %s, fcm %s, token markers %s)", port,
                 mpns_port ? ", mpns " : "", mpns_port, opts.apns_key ? "token" : "off",
-                opts.fcm_service_account ? "on" : "no service account");
+                opts.fcm_service_account ? "on" : "no service account",
+                opts.no_markers ? "off" : "on");
     event_base_dispatch(ctx.base);
     status = 0;
     goto out;

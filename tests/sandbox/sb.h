@@ -182,6 +182,7 @@ struct sb_opts {
     unsigned goaway_after;
     const char *record;
     const char *port_file;
+    int no_markers;                 /* --no-markers: tokens never script a failure */
 };
 
 /* Everything the handlers share; one per process, passed down explicitly. */

@@ -19,15 +19,17 @@
 
 struct sb_behaviour {
     struct sb_map *attempts;    /* "<provider digit><token>" -> attempts so far */
+    int markers;                /* 0: every token succeeds (--no-markers) */
 };
 
-int sb_behaviour_new(struct sb_behaviour **out)
+int sb_behaviour_new(int markers, struct sb_behaviour **out)
 {
     struct sb_behaviour *b = calloc(1, sizeof(*b));
     if (b == NULL || (b->attempts = sb_map_new()) == NULL) {
         free(b);
         return PR_ENOMEM;
     }
+    b->markers = markers;
     *out = b;
     return 0;
 }
@@ -82,7 +84,7 @@ struct sb_decision sb_behaviour_decide(struct sb_behaviour *b, enum pr_provider 
     size_t len = strlen(token);
     int n, v;
 
-    switch (len > 0 ? token[0] : '\0') {
+    switch (len > 0 && b->markers ? token[0] : '\0') {
     case 'e':
         if (len < 5 || (v = digits(token + 1, 3, 10)) < 100 || v > 599 ||
             (n = digits(token + 4, 1, 16)) < 0)

@@ -15,6 +15,10 @@
  *   q<N>        MPNS only: 200 with X-NotificationStatus: QueueFull, first N attempts
  *   otherwise   succeed
  *
+ * Real device tokens are random: one in ten or so starts like a marker.
+ * Where the sandbox stands in for a provider with real devices or random
+ * tokens (staging, the quickstart), --no-markers turns the markers off.
+ *
  * Attempts are counted per provider and token for the life of the process.
  * Called by the provider handlers after a request passed their own checks.
  */
@@ -41,8 +45,8 @@ struct sb_decision {
     unsigned delay_ms;
 };
 
-/* sb_behaviour_new: empty attempt counters; PR_ENOMEM. */
-int sb_behaviour_new(struct sb_behaviour **out);
+/* sb_behaviour_new: empty attempt counters, markers read unless 'markers' is 0; PR_ENOMEM. */
+int sb_behaviour_new(int markers, struct sb_behaviour **out);
 void sb_behaviour_free(struct sb_behaviour *b);
 
 /*
