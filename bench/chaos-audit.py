@@ -17,8 +17,8 @@ were neither delivered nor dead letters (pr:outcome:<domain>:<id>, see
 relay/outcome_log.h) to find the expired ones, and prints accepted, delivered, duplicates, dead letters by reason,
 expired, lost, the seconds in which the listener answered 503, the relay's
 own counters beside the audit's (informative: a process killed with -9
-takes up to a second of unflushed increments with it), and RSS per role. Every token in a run is unique, so (provider, token) names one push
-id. Exit status 1 when a MESSAGE answered 202 was lost (with --appendfsync
+takes up to a second of unflushed increments with it), and RSS per role.
+Every token in a run is unique, so (provider, token) names one push id. Exit status 1 when a MESSAGE answered 202 was lost (with --appendfsync
 everysec, one answered in the 2 s before a Redis kill -9 is counted apart,
 as Redis's documented fsync window, not as the relay's loss), when nothing
 was accepted at all, or when the queue did not drain; 0 otherwise.

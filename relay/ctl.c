@@ -50,7 +50,7 @@ int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 
 int ctl_provider_arg(const struct ctl *ctl, const char *name, enum pr_provider *p)
 {
-    if (pr_provider_parse(name, p) == 0)
+    if (name == NULL || pr_provider_parse(name, p) == 0)
         return 0;
     return ctl_usage_error(ctl, "--provider '%s': must be one of %s", name, pr_provider_list());
 }

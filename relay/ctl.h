@@ -73,7 +73,8 @@ int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 
 /*
  * ctl_provider_arg reads the provider named by an option's value 'name'
- * into '*p'; a name that is no provider is a usage error naming them all.
+ * into '*p' (NULL, the option not given: '*p' stays as it is); a name that
+ * is no provider is a usage error naming them all.
  */
 int ctl_provider_arg(const struct ctl *ctl, const char *name, enum pr_provider *p);
 

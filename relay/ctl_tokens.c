@@ -104,7 +104,7 @@ static int tok_list(struct ctl *ctl, const char *provider, const char *domain, l
 {
     enum pr_provider want = PR_PROVIDER_COUNT;
     char age[32];
-    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &want) : 0;
+    int rc = ctl_provider_arg(ctl, provider, &want);
     if (rc != 0)
         return rc;
     rc = ctl_redis(ctl);
@@ -208,7 +208,7 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
 {
     enum pr_provider only = PR_PROVIDER_COUNT;
     char a[32], b[32], c[32];
-    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &only) : 0;
+    int rc = ctl_provider_arg(ctl, provider, &only);
     if (rc != 0)
         return rc;
     int found = 0;
@@ -258,7 +258,7 @@ static int tok_show(struct ctl *ctl, const char *token, const char *provider)
 static int tok_forget(struct ctl *ctl, const char *token, const char *provider)
 {
     enum pr_provider only = PR_PROVIDER_COUNT;
-    int rc = provider != NULL ? ctl_provider_arg(ctl, provider, &only) : 0;
+    int rc = ctl_provider_arg(ctl, provider, &only);
     if (rc != 0)
         return rc;
     int found = 0;
