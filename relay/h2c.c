@@ -37,12 +37,8 @@
 #define H2C_DEFAULT_MAX_BODY 16384
 #define H2C_DEFAULT_TIMEOUT_MS 30000
 #define H2C_CONNECT_TIMEOUT_MS 10000
-#ifndef H2C_PING_IDLE_MS              /* overridable at build time for liveness tests */
 #define H2C_PING_IDLE_MS 30000       /* PING after this long without reading */
-#endif
-#ifndef H2C_PING_TIMEOUT_MS
 #define H2C_PING_TIMEOUT_MS 10000    /* and drop the connection if no ACK by then */
-#endif
 /*
  * Connection deaths (reset, TLS error, no PING answer) a request may be in
  * flight for before it is taken for their cause and completes "connection
@@ -60,6 +56,15 @@
 #define H2C_CONN_WINDOW (1 << 30)    /* connection receive window */
 #define H2C_OUTPUT_HIGH (1024 * 1024) /* stop serialising frames above this much unsent */
 #define H2C_CAPBUF 96                   /* captured header values kept inside the request */
+
+/* The PING timings of every client (h2c_set_ping). */
+static int ping_idle_ms = H2C_PING_IDLE_MS, ping_timeout_ms = H2C_PING_TIMEOUT_MS;
+
+void h2c_set_ping(int idle_ms, int timeout_ms)
+{
+    ping_idle_ms = idle_ms > 0 ? idle_ms : H2C_PING_IDLE_MS;
+    ping_timeout_ms = timeout_ms > 0 ? timeout_ms : H2C_PING_TIMEOUT_MS;
+}
 
 /* ------------------------------------------------------------------------
  * Types
@@ -292,7 +297,7 @@ static struct h2c_req *req_new(struct h2c *c, const struct h2c_request *in,
 /*
  * conn_probe asks a connection that left a request unanswered whether it is
  * alive: a PING now, and the connection is replaced when no ACK comes
- * within H2C_PING_TIMEOUT_MS (conn_timer_cb), instead of waiting for the
+ * within the PING timeout (conn_timer_cb), instead of waiting for the
  * idle PING that a connection still carrying other traffic never gets.
  */
 static void conn_probe(struct h2c_conn *conn)
@@ -303,7 +308,7 @@ static void conn_probe(struct h2c_conn *conn)
         return;
     conn->ping_outstanding = 1;
     pr_log_debug(conn->c->log_name, "connection %d: a request timed out, PING", conn->index);
-    timer_arm(conn->timer, H2C_PING_TIMEOUT_MS);
+    timer_arm(conn->timer, ping_timeout_ms);
 }
 
 /*
@@ -453,7 +458,7 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
                          nghttp2_session_get_remote_settings(
                              session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
             evtimer_del(conn->timer);
-            timer_arm(conn->timer, H2C_PING_IDLE_MS);
+            timer_arm(conn->timer, ping_idle_ms);
         }
         /* A raised stream limit frees slots for waiting requests. */
         kick_schedule(c);
@@ -462,7 +467,7 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
         if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
             conn->ping_outstanding = 0;
             pr_log_debug(c->log_name, "connection %d: PING answered", conn->index);
-            timer_arm(conn->timer, H2C_PING_IDLE_MS);
+            timer_arm(conn->timer, ping_idle_ms);
         }
         break;
     case NGHTTP2_GOAWAY:
@@ -883,8 +888,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         int64_t idle_ms = (pr_mono_us() - conn->last_read_us) / 1000;
-        if (idle_ms < H2C_PING_IDLE_MS) {
-            timer_arm(conn->timer, (int)(H2C_PING_IDLE_MS - idle_ms));
+        if (idle_ms < ping_idle_ms) {
+            timer_arm(conn->timer, (int)(ping_idle_ms - idle_ms));
             break;
         }
         if (conn->index >= c->n_base && conn->in_flight == 0) {
@@ -899,7 +904,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         }
         conn->ping_outstanding = 1;
         pr_log_debug(c->log_name, "connection %d: idle, PING", conn->index);
-        timer_arm(conn->timer, H2C_PING_TIMEOUT_MS);
+        timer_arm(conn->timer, ping_timeout_ms);
         conn_after_io(conn);
         break;
     }
@@ -968,7 +973,7 @@ static int kick_best(struct h2c *c, const struct h2c_req *r, int *any_free)
  * because stalled streams (unanswered for H2C_STALL_MS) hold the slots:
  * every connection is up and full, and at least half of the streams are
  * stalled. One at a time, up to as many as the pool; each closes once idle
- * for H2C_PING_IDLE_MS. A pool merely busy with answered traffic, one
+ * as long as the idle PING waits. A pool merely busy with answered traffic, one
  * connecting or one backing off (the provider is down) gets none. Until a
  * stream becomes stalled, the kick event is armed to look again then.
  */

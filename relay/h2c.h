@@ -105,6 +105,15 @@ int h2c_new(struct event_base *base, const struct h2c_options *opt, struct h2c *
  */
 int h2c_request(struct h2c *c, const struct h2c_request *req, h2c_done_cb cb, void *arg);
 
+/*
+ * h2c_set_ping sets, for every client of the process, how long a connection
+ * may go without reading before it is sent a PING (default 30000 ms) and how
+ * long the ACK may then take before the connection is dropped (10000 ms);
+ * a value <= 0 restores the default. Test drivers shorten them; the relay
+ * keeps the defaults.
+ */
+void h2c_set_ping(int idle_ms, int timeout_ms);
+
 /* h2c_ready: 1 if a connection is up or one may be attempted now (not all backing off). */
 int h2c_ready(const struct h2c *c);
 

@@ -132,22 +132,23 @@ dups=$(( $(records "$T/goaway.jsonl") - 2000 ))
 pass "duplicates ($dups) only from resends after a lost answer"
 stop_sandbox
 
-echo "== a silent server is found by PING (30 s idle + 10 s for the answer)"
+echo "== a silent server is found by PING (2 s idle + 1 s for the answer)"
 start_sandbox silent --apns-key "$T/apns.p8" --apns-team "$TEAM" --apns-key-id "$KID"
 APNS[3]="https://127.0.0.1:$PORT"
-started=$(date +%s)
+started=$(date +%s%3N)
 send silent "${APNS[@]}" --debug --token "$DEV" --token "${DEV%90}01" --window 1 --timeout-ms 90000 \
-    --after-first "kill -STOP $SB_PID"
+    --ping-idle-ms 2000 --ping-timeout-ms 1000 --after-first "kill -STOP $SB_PID"
 kill -CONT "$SB_PID"
-elapsed=$(( $(date +%s) - started ))
+elapsed=$(( $(date +%s%3N) - started ))
 assert_eq delivered "$(field silent outcome '^result i=0')" "first, before the server froze"
 assert_eq "0 retry" "$(field silent status '^result i=1') $(field silent outcome '^result i=1')" "second"
 grep -q "no PING answer" "$T/silent.log" || fail "PING timeout not logged"
 # The idle PING, not the 90 s request timeout, found the dead server: the
 # PING went out because the connection was idle, and no request timed out
 # before its answer was missed. The lower bound is exact (timers never fire
-# early); no upper bound is needed, the log tells the two paths apart.
+# early, and both waits began after 'started'); no upper bound is needed,
+# the log tells the two paths apart.
 grep -q "idle, PING" "$T/silent.log" || fail "no idle PING was sent"
 ! grep -q "a request timed out" "$T/silent.log" || fail "the request timed out before the PING did"
-[ "$elapsed" -ge 38 ] || fail "dropped after ${elapsed}s, before 30 s idle + 10 s for the answer"
-pass "connection dropped after ${elapsed}s without a PING answer"
+[ "$elapsed" -ge 3000 ] || fail "dropped after ${elapsed} ms, before 2 s idle + 1 s for the answer"
+pass "connection dropped after ${elapsed} ms without a PING answer"

@@ -18,7 +18,8 @@
  * makes of it (JSON lines: i, path, headers, body) for byte-exact checks.
  * --reauth-retry and --retry-no-answer N act as the dispatcher would (drop
  * the credential / resend); --after-first CMD runs a shell command once the
- * first answer arrived, before sending the rest.
+ * first answer arrived, before sending the rest. --ping-idle-ms and
+ * --ping-timeout-ms shorten the HTTP/2 clients' idle PING (h2c_set_ping).
  * Exit status: 0 when every notification was answered exactly once, 1 if
  * not, 2 on usage errors.
  */
@@ -33,6 +34,7 @@
 #include <jansson.h>
 
 #include "classify.h"
+#include "h2c.h"
 #include "payload.h"
 #include "pclient.h"
 #include "pushrelay/config.h"
@@ -293,7 +295,8 @@ static void usage(void)
             "  --token T [--token T]... [--count N] [--window W] [--timeout-ms MS]\n"
             "  [--id-prefix S] [--title S] [--body S] [--collapse-id S] [--voip] [--ttl S]\n"
             "  [--reauth-retry] [--retry-no-answer N] [--after-first CMD]\n"
-            "  [--payloads FILE] [--shutdown-after-ms MS] [--quiet] [--debug]\n");
+            "  [--payloads FILE] [--shutdown-after-ms MS] [--quiet] [--debug]\n"
+            "  [--ping-idle-ms MS] [--ping-timeout-ms MS]   (HTTP/2: 30000 and 10000)\n");
 }
 
 int main(int argc, char **argv)
@@ -332,6 +335,8 @@ int main(int argc, char **argv)
         { "after-first", required_argument, NULL, 'A' },
         { "payloads", required_argument, NULL, 'Y' },
         { "debug", no_argument, NULL, 'd' },
+        { "ping-idle-ms", required_argument, NULL, 'j' },
+        { "ping-timeout-ms", required_argument, NULL, 'J' },
         { NULL, 0, NULL, 0 },
     };
     struct run run;
@@ -347,7 +352,7 @@ int main(int argc, char **argv)
     run.count = -1;
     run.window = 1000;
     run.timeout_ms = 10000;
-    int have_provider = 0;
+    int have_provider = 0, ping_idle_ms = 0, ping_timeout_ms = 0;
     const char *config_path = NULL, *config_app = NULL;
     struct cfg *cfg = NULL;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -402,9 +407,12 @@ int main(int argc, char **argv)
             }
             break;
         case 'd': pr_log_set_level(PR_LOG_DEBUG); break;
+        case 'j': ping_idle_ms = atoi(optarg); break;
+        case 'J': ping_timeout_ms = atoi(optarg); break;
         default: usage(); return 2;
         }
     }
+    h2c_set_ping(ping_idle_ms, ping_timeout_ms);
     /* A peer that resets while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     if (config_path != NULL) {
