@@ -25,7 +25,8 @@ static const struct ctl_cmd commands[] = {
     { "show-push", ctl_show_push, "[--domain D] [--json]" },
     { "test-push", ctl_test_push, "--domain D --provider P --token T [--app A] --cert C --key K [--ca CA] [--host H] [--port N] [--timeout S] [--p256dh K --auth A]" },
     { "stats", ctl_stats, "[--domain D] [--json] [--watch]" },
-    { "tokens", ctl_tokens, "list [--provider P] [--domain D] [--page N] | show T [--provider P] | forget T [--provider P]" },
+    { "tokens", ctl_tokens, "list [--provider P] [--domain D] [--page N] | show T [--provider P] | forget T [--provider P]"
+                          " | reshard [--from-shards N]" },
     { "dlq", ctl_dlq, "list [--page N] | replay ID... | replay --all | purge [--older-than DURATION]" },
 };
 

@@ -15,7 +15,7 @@
 #   3. the slot of a busy shard migrated under load (IMPORTING/MIGRATING,
 #      its keys moved while they are written, SETSLOT NODE): nothing lost;
 #   4. pushrelayctl in cluster mode: enable-push, show-push, disable-push,
-#      stats, tokens list, dlq list.
+#      stats, tokens list, dlq list, tokens reshard across primaries.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 PR_WHAT=test_cluster_e2e
@@ -120,6 +120,25 @@ pr_ctl stats >/dev/null || fail "stats in cluster mode"
 pr_ctl tokens list >/dev/null || fail "tokens list in cluster mode"
 pr_ctl dlq list >/dev/null || fail "dlq list in cluster mode"
 pass "enable-push, show-push, disable-push, stats, tokens list, dlq list"
+# A dead-token record left in shard 0 (as a relay with fewer shards wrote
+# it) for a token whose shard is served by another primary: tokens reshard
+# moves it across nodes.
+node_of() { pr_cluster_node_of_slot "$(pr_cluster_keyslot "$1")"; }
+NODE0=$(node_of 'pr:{q0}:tokens')
+for i in $(seq 10 99); do
+    TOK=$(pr_hex "e41$i")
+    K=$(PR_REDIS_SHARDS=$SHARDS pr_shard_of apns "$TOK")
+    [ "$(node_of "pr:{q$K}:tokens")" = "$NODE0" ] || break
+done
+[ "$(node_of "pr:{q$K}:tokens")" != "$NODE0" ] || fail "no token with its shard on another primary"
+ccli "$NODE0" HSET "pr:{q0}:token:apns:$TOK" reason Unregistered since_ms 1 domain contoso.com >/dev/null
+ccli "$NODE0" ZADD 'pr:{q0}:tokens' 1 "pr:{q0}:token:apns:$TOK" >/dev/null
+pr_ctl tokens reshard >"$T/reshard.out" || fail "tokens reshard in cluster mode"
+grep -q "1 moved into their shards of redis.shards = $SHARDS" "$T/reshard.out" ||
+    fail "tokens reshard did not move the record: $(cat "$T/reshard.out")"
+assert_eq "Unregistered" "$(ccli "$(node_of "pr:{q$K}:tokens")" HGET "pr:{q$K}:token:apns:$TOK" reason)" \
+    "the record in shard $K, on another primary"
+assert_eq 0 "$(ccli "$NODE0" EXISTS "pr:{q0}:token:apns:$TOK")" "the record left in shard 0"
 
 # ---- the audit -----------------------------------------------------------------
 echo "== every 202 is delivered"
