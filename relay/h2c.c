@@ -973,9 +973,9 @@ static int kick_best(struct h2c *c, const struct h2c_req *r, int *any_free)
  * because stalled streams (unanswered for H2C_STALL_MS) hold the slots:
  * every connection is up and full, and at least half of the streams are
  * stalled. One at a time, up to as many as the pool; each closes once idle
- * as long as the idle PING waits. A pool merely busy with answered traffic, one
- * connecting or one backing off (the provider is down) gets none. Until a
- * stream becomes stalled, the kick event is armed to look again then.
+ * as long as the idle PING waits. A pool merely busy with answered traffic,
+ * one connecting or one backing off (the provider is down) gets none. Until
+ * a stream becomes stalled, the kick event is armed to look again then.
  */
 static void overflow_consider(struct h2c *c)
 {
