@@ -720,16 +720,19 @@ static const char *conn_refusal_reason(struct fed_conn *c, unsigned long e, char
 
 /*
  * conn_log_refusal logs one line per refused peer, at most
- * FED_REFUSAL_LOG_PER_S a second: a flood of bad handshakes must not flood
- * the log. The first line of the next second tells how many went unlogged.
+ * FED_REFUSAL_LOG_PER_S stamped with the same second: a flood of bad
+ * handshakes must not flood the log. The lines are stamped with the
+ * reading the limit counts by, so no second of the log shows more. The
+ * first line of the next second tells how many went unlogged.
  */
 static void conn_log_refusal(struct fed_conn *c, const char *reason)
 {
     struct fed_ctx *ctx = c->ctx;
-    int64_t sec = pr_mono_ms() / 1000;
+    int64_t now = pr_now_ms(), sec = now / 1000;
     if (sec != ctx->refusal_log_sec) {
         if (ctx->refusals_unlogged > 0)
-            pr_log_info("fed", "%ld more TLS handshake(s) refused and not logged", ctx->refusals_unlogged);
+            pr_log_at(PR_LOG_INFO, "fed", now, "%ld more TLS handshake(s) refused and not logged",
+                      ctx->refusals_unlogged);
         ctx->refusal_log_sec = sec;
         ctx->refusals_logged = 0;
         ctx->refusals_unlogged = 0;
@@ -739,7 +742,7 @@ static void conn_log_refusal(struct fed_conn *c, const char *reason)
         return;
     }
     ctx->refusals_logged++;
-    pr_log_info("fed", "%s: TLS handshake refused: %s", c->peer, reason);
+    pr_log_at(PR_LOG_INFO, "fed", now, "%s: TLS handshake refused: %s", c->peer, reason);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)

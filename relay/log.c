@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "pushrelay/clock.h"
 #include "pushrelay/error.h"
 #include "pushrelay/log.h"
 
@@ -32,23 +33,38 @@ int pr_log_level_parse(const char *name, enum pr_log_level *out)
     return PR_EINVAL;
 }
 
+static void log_line(enum pr_log_level level, const char *module, int64_t now_ms, const char *fmt,
+                     va_list ap)
+{
+    char msg[1024], stamp[32];
+    struct tm tm;
+    time_t sec = (time_t)(now_ms / 1000);
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    gmtime_r(&sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03dZ %-5s %s: %s\n", stamp, (int)(now_ms % 1000), level_names[level],
+            module, msg);
+}
+
 void pr_log(enum pr_log_level level, const char *module, const char *fmt, ...)
 {
     if (level > log_level)
         return;
-    char msg[1024], stamp[32];
-    struct timespec ts;
-    struct tm tm;
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_line(level, module, pr_now_ms(), fmt, ap);
     va_end(ap);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", stamp, ts.tv_nsec / 1000000,
-            level_names[level], module, msg);
+}
+
+void pr_log_at(enum pr_log_level level, const char *module, int64_t now_ms, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, module, now_ms, fmt, ap);
+    va_end(ap);
 }
 
 const char *pr_redact(const char *secret, char *buf, size_t buflen)

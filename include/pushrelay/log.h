@@ -8,6 +8,7 @@
 #define PUSHRELAY_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum pr_log_level {
     PR_LOG_ERROR = 0,
@@ -30,6 +31,14 @@ int pr_log_level_parse(const char *name, enum pr_log_level *out);
 /* pr_log writes "<time> <level> <module>: <message>" when 'level' is enabled. */
 void pr_log(enum pr_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * pr_log_at is pr_log with the line stamped 'now_ms' (a pr_now_ms()
+ * reading) instead of the time of the call: for a caller that decided on
+ * that reading (a limit of lines per second) and wants the line to show it.
+ */
+void pr_log_at(enum pr_log_level level, const char *module, int64_t now_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define pr_log_error(mod, ...) pr_log(PR_LOG_ERROR, (mod), __VA_ARGS__)
 #define pr_log_warn(mod, ...) pr_log(PR_LOG_WARN, (mod), __VA_ARGS__)

@@ -60,9 +60,11 @@ if [ -z "$SANITIZED" ]; then
     [ "$PEAK" -gt $((BASE + 10000)) ] || fail "peak VmRSS ${PEAK} kB hardly above the ${BASE} kB baseline: nothing was tested"
 fi
 
-# One log line per refused peer, never more than 10 in a second.
+# One log line per refused peer, never more than 10 stamped with the same
+# second (the limit counts by the reading each line is stamped with).
 worst=$(grep 'TLS handshake refused' "$T/relay.log" | cut -c1-19 | uniq -c | sort -rn | awk 'NR == 1 { print $1 }')
-[ "${worst:-0}" -le 10 ] || fail "$worst refused-handshake lines logged in one second"
+[ "${worst:-0}" -ge 1 ] || fail "no refused handshake was logged: the garbage handshakes were not refused"
+[ "$worst" -le 10 ] || fail "$worst refused-handshake lines logged in one second"
 pass "refused handshakes logged at most ${worst:-0} a second"
 
 kill -0 "$RELAY_PID" || fail "pushrelayd exited"
