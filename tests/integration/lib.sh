@@ -96,13 +96,14 @@ pr_wait_port() {
     fail "nothing listening on 127.0.0.1:$port after ${secs}s"
 }
 
-# pr_start_redis: starts a private redis-server; sets REDIS_PORT, REDIS_PID, rcli().
+# pr_start_redis [redis-server args...]: starts a private redis-server
+# (extra settings appended); sets REDIS_PORT, REDIS_PID, rcli().
 pr_start_redis() {
     REDIS_PORT=${REDIS_PORT:-$(pr_free_port)}
     mkdir -p "$T/redis"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
         --save "" --appendonly yes --appendfsync everysec \
-        --daemonize no >"$T/redis.log" 2>&1 &
+        --daemonize no "$@" >"$T/redis.log" 2>&1 &
     REDIS_PID=$!
     pr_track "$REDIS_PID"
     pr_wait_port "$REDIS_PORT"
@@ -166,9 +167,9 @@ CONF
 }
 scli() { redis-cli -p "${SENTINEL_PORTS[0]}" "$@"; }
 
-# pr_stop_redis / pr_restart_redis: for fault tests (same port, same data).
+# pr_stop_redis / pr_restart_redis [args...]: for fault tests (same port, same data).
 pr_stop_redis() { pr_stop "$REDIS_PID"; }
-pr_restart_redis() { pr_start_redis; }
+pr_restart_redis() { pr_start_redis "$@"; }
 
 # Test certificates last a year: within 30 days of expiry pushrelayd and
 # pushrelayctl warn about them (relay/certinfo.h), which tests do not expect.
