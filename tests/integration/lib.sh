@@ -406,6 +406,20 @@ pr_ctl() {
     return "${PIPESTATUS[0]}"
 }
 
+# pr_ctlx OUT ARGS...: pushrelayctl on the test config with its output in
+# $T/OUT (and $T/ctl.log); prints its exit code.
+pr_ctlx() {
+    local out=$1 rc=0
+    shift
+    "$PR_BIN/pushrelayctl" -c "$T/relay.conf" "$@" >"$T/$out" 2>&1 || rc=$?
+    cat "$T/$out" >>"$T/ctl.log"
+    echo "$rc"
+}
+
+# pr_has OUT TEXT / pr_lacks OUT TEXT: $T/OUT holds TEXT / does not.
+pr_has() { grep -qF -- "$2" "$T/$1" || fail "$1: expected '$2' in: $(cat "$T/$1")"; pass "$1 says '$2'"; }
+pr_lacks() { ! grep -qF -- "$2" "$T/$1" || fail "$1: did not expect '$2' in: $(cat "$T/$1")"; }
+
 # pr_enable DOMAIN FQDN [flags...]: enable-push DOMAIN for edge FQDN.
 pr_enable() {
     local dom=$1 fqdn=$2

@@ -11,15 +11,6 @@ PR_WHAT=test_tokens_reshard
 
 pr_boot --sandbox all      # redis.shards = 1
 
-# ctlx OUT ARGS...: pushrelayctl with output in $T/OUT; prints the exit code.
-ctlx() {
-    local out=$1 rc=0
-    shift
-    "$PR_BIN/pushrelayctl" -c "$T/relay.conf" "$@" >"$T/$out" 2>&1 || rc=$?
-    cat "$T/$out" >>"$T/ctl.log"
-    echo "$rc"
-}
-has() { grep -qF -- "$2" "$T/$1" || fail "$1: expected '$2' in: $(cat "$T/$1")"; pass "$1 says '$2'"; }
 # answers FILE N CODE: sends the N requests of FILE, every one answered CODE.
 answers() {
     local resp
@@ -71,8 +62,8 @@ for t in "${TOKENS[@]:0:40}"; do
     fi
 done
 { [ -n "$SECOND_AWAY" ] && [ "$HOME_0" -gt 0 ]; } || fail "the 40 tokens do not spread over the shards"
-assert_eq 1 "$(ctlx show-before.out tokens show "$SECOND_AWAY")" "tokens show of a record left in shard 0"
-has show-before.out "is not recorded dead"
+assert_eq 1 "$(pr_ctlx show-before.out tokens show "$SECOND_AWAY")" "tokens show of a record left in shard 0"
+pr_has show-before.out "is not recorded dead"
 # The relay accepts FIRST_AWAY again; the provider says 410 again and the
 # dispatcher records it in its shard: a newer record reshard must keep.
 K1=$(pr_shard_of apns "$FIRST_AWAY")
@@ -88,11 +79,11 @@ done
 rcli ZADD 'pr:{q0}:tokens' "$NOW_MS" "pr:{q0}:token:apns:$STALE" >/dev/null
 
 echo "== tokens reshard moves them"
-assert_eq 0 "$(ctlx reshard1.out tokens reshard)" "tokens reshard exit code"
+assert_eq 0 "$(pr_ctlx reshard1.out tokens reshard)" "tokens reshard exit code"
 AWAY=$((40 - HOME_0))
-has reshard1.out "dead-token records of 4 shards and from before shards: $AWAY moved into their shards of redis.shards = 4, 1 kept where a newer record was, 1 expired; 41 indexed in the 4 shards now"
-has reshard1.out "shard 0 (pr:{q0}:tokens): 41 records: $((AWAY - 1)) moved, $HOME_0 in place, 1 kept, 1 expired"
-has reshard1.out "before shards (pr:tokens): 1 record: 1 moved, 0 in place, 0 kept, 0 expired"
+pr_has reshard1.out "dead-token records of 4 shards and from before shards: $AWAY moved into their shards of redis.shards = 4, 1 kept where a newer record was, 1 expired; 41 indexed in the 4 shards now"
+pr_has reshard1.out "shard 0 (pr:{q0}:tokens): 41 records: $((AWAY - 1)) moved, $HOME_0 in place, 1 kept, 1 expired"
+pr_has reshard1.out "before shards (pr:tokens): 1 record: 1 moved, 0 in place, 0 kept, 0 expired"
 answers "$T/all.sip" 41 410
 assert_eq 41 "$(pr_qsum ZCARD tokens)" "index entries over the 4 shards"
 assert_eq 0 "$(rcli EXISTS pr:tokens "pr:token:apns:$OLD" "pr:{q0}:token:apns:$SECOND_AWAY")" \
@@ -102,29 +93,29 @@ K2=$(pr_shard_of apns "$SECOND_AWAY")
 ttl=$(rcli TTL "pr:{q$K2}:token:apns:$SECOND_AWAY")
 { [ "$ttl" -gt 2500000 ] && [ "$ttl" -le 2592000 ]; } || fail "moved record's TTL is $ttl"
 pass "a moved record keeps its TTL ($ttl s)"
-assert_eq 0 "$(ctlx show-after.out tokens show "$SECOND_AWAY")" "tokens show of a moved record"
-has show-after.out "reason:             Unregistered"
-assert_eq 0 "$(ctlx list.out tokens list)" "tokens list exit code"
+assert_eq 0 "$(pr_ctlx show-after.out tokens show "$SECOND_AWAY")" "tokens show of a moved record"
+pr_has show-after.out "reason:             Unregistered"
+assert_eq 0 "$(pr_ctlx list.out tokens list)" "tokens list exit code"
 assert_eq 41 "$(grep -E '^apns ' "$T/list.out" | awk '{print $NF}' | sort -u | wc -l)" "distinct tokens listed"
 
 echo "== a second run has nothing to move"
-assert_eq 0 "$(ctlx reshard2.out tokens reshard)" "second tokens reshard exit code"
-has reshard2.out "0 moved into their shards of redis.shards = 4, 0 kept where a newer record was, 0 expired; 41 indexed in the 4 shards now"
+assert_eq 0 "$(pr_ctlx reshard2.out tokens reshard)" "second tokens reshard exit code"
+pr_has reshard2.out "0 moved into their shards of redis.shards = 4, 0 kept where a newer record was, 0 expired; 41 indexed in the 4 shards now"
 
 echo "== redis.shards = 2: shards 2 and 3 are read only with --from-shards 4"
 restart_with 2
-assert_eq 0 "$(ctlx reshard3.out tokens reshard)" "tokens reshard exit code"
-has reshard3.out "dead-token records of 2 shards and from before shards: 0 moved"
+assert_eq 0 "$(pr_ctlx reshard3.out tokens reshard)" "tokens reshard exit code"
+pr_has reshard3.out "dead-token records of 2 shards and from before shards: 0 moved"
 LEFT=$(( $(index_len 2) + $(index_len 3) ))
 [ "$LEFT" -gt 0 ] || fail "no record in shards 2 and 3 to test --from-shards with"
-assert_eq 0 "$(ctlx reshard4.out tokens reshard --from-shards 4)" "tokens reshard --from-shards 4 exit code"
-has reshard4.out "dead-token records of 4 shards and from before shards: $LEFT moved into their shards of redis.shards = 2, 0 kept where a newer record was, 0 expired; 41 indexed in the 2 shards now"
+assert_eq 0 "$(pr_ctlx reshard4.out tokens reshard --from-shards 4)" "tokens reshard --from-shards 4 exit code"
+pr_has reshard4.out "dead-token records of 4 shards and from before shards: $LEFT moved into their shards of redis.shards = 2, 0 kept where a newer record was, 0 expired; 41 indexed in the 2 shards now"
 assert_eq "0 0" "$(index_len 2) $(index_len 3)" "index entries left in shards 2 and 3"
 assert_eq 41 "$(pr_qsum ZCARD tokens)" "index entries over the 2 shards"
 answers "$T/all.sip" 41 410
 
 echo "== usage errors"
-assert_eq 2 "$(ctlx bad.out tokens reshard --from-shards 0)" "--from-shards 0 exit code"
-has bad.out "--from-shards '0': must be an integer from 1 to 16384"
-assert_eq 2 "$(ctlx bad2.out tokens reshard extra)" "an extra argument's exit code"
+assert_eq 2 "$(pr_ctlx bad.out tokens reshard --from-shards 0)" "--from-shards 0 exit code"
+pr_has bad.out "--from-shards '0': must be an integer from 1 to 16384"
+assert_eq 2 "$(pr_ctlx bad2.out tokens reshard extra)" "an extra argument's exit code"
 pass "tokens reshard"
