@@ -718,27 +718,59 @@ static const char *conn_refusal_reason(struct fed_conn *c, unsigned long e, char
     return buf;
 }
 
+/* conn_refusals_summary logs how many refusals went unlogged, stamped 'now'. */
+static void conn_refusals_summary(struct fed_ctx *ctx, int64_t now)
+{
+    if (ctx->refusals_unlogged > 0)
+        pr_log_at(PR_LOG_INFO, "fed", now, "%ld more TLS handshake(s) refused and not logged",
+                  ctx->refusals_unlogged);
+    ctx->refusals_unlogged = 0;
+}
+
+/* conn_refusals_arm wakes fed_conn_refusals_cb just after the second of 'now'. */
+static void conn_refusals_arm(struct fed_ctx *ctx, int64_t now)
+{
+    int64_t ms = 1000 - now % 1000 + 1;
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    if (ctx->refusal_ev != NULL)
+        evtimer_add(ctx->refusal_ev, &tv);
+}
+
+void fed_conn_refusals_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct fed_ctx *ctx = arg;
+    int64_t now = pr_now_ms();
+    if (ctx->refusals_unlogged == 0)
+        return;                 /* a refusal of a later second logged the count */
+    if (fd >= 0 && now / 1000 == ctx->refusal_log_sec) {
+        conn_refusals_arm(ctx, now);    /* woken before the wall clock's second ended */
+        return;
+    }
+    conn_refusals_summary(ctx, now);
+}
+
 /*
  * conn_log_refusal logs one line per refused peer, at most
  * FED_REFUSAL_LOG_PER_S stamped with the same second: a flood of bad
  * handshakes must not flood the log. The lines are stamped with the
- * reading the limit counts by, so no second of the log shows more. The
- * first line of the next second tells how many went unlogged.
+ * reading the limit counts by, so no second of the log shows more. How
+ * many went unlogged is logged once their second is over (refusal_ev), or
+ * by the first refusal of a later second, whichever comes first: every
+ * refusal is in the log, as a line or in a count.
  */
 static void conn_log_refusal(struct fed_conn *c, const char *reason)
 {
     struct fed_ctx *ctx = c->ctx;
     int64_t now = pr_now_ms(), sec = now / 1000;
     if (sec != ctx->refusal_log_sec) {
-        if (ctx->refusals_unlogged > 0)
-            pr_log_at(PR_LOG_INFO, "fed", now, "%ld more TLS handshake(s) refused and not logged",
-                      ctx->refusals_unlogged);
+        conn_refusals_summary(ctx, now);
         ctx->refusal_log_sec = sec;
         ctx->refusals_logged = 0;
-        ctx->refusals_unlogged = 0;
     }
     if (ctx->refusals_logged >= FED_REFUSAL_LOG_PER_S) {
-        ctx->refusals_unlogged++;
+        if (ctx->refusals_unlogged++ == 0)
+            conn_refusals_arm(ctx, now);
         return;
     }
     ctx->refusals_logged++;

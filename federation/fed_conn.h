@@ -27,7 +27,8 @@ struct fed_ctx {
     struct fed_conn *conns; /* every open connection (for shutdown) */
     int64_t refusal_log_sec;    /* refused handshakes: the second being counted, */
     int refusals_logged;        /* lines logged in it, */
-    long refusals_unlogged;     /* and those left out */
+    long refusals_unlogged;     /* and those left out, */
+    struct event *refusal_ev;   /* logged by this timer once the second is over */
     struct event *trim_ev;      /* returns freed heap to the system after a burst of closes */
     int closes_since_trim;
 };
@@ -45,6 +46,14 @@ int fed_conn_new(struct fed_ctx *ctx, evutil_socket_t fd, SSL *ssl, const char *
  */
 #define FED_TRIM_AFTER_CLOSES 64
 #define FED_TRIM_DELAY_MS 500
+
+/*
+ * fed_conn_refusals_cb is the callback of 'refusal_ev' (created and freed
+ * by the listener, arg the fed_ctx): once the second whose refused
+ * handshakes went partly unlogged is over, it logs how many. Called with
+ * fd -1 it logs a pending count at once (shutdown).
+ */
+void fed_conn_refusals_cb(evutil_socket_t fd, short what, void *arg);
 
 /* fed_conn_close_all closes every connection of 'ctx' now (shutdown). */
 void fed_conn_close_all(struct fed_ctx *ctx);

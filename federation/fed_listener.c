@@ -190,7 +190,8 @@ int fed_new(struct event_base *base, const struct cfg *cfg, struct queue *q,
     f->ctx.queue = q;
     f->ctx.stats = stats;
     int rc = PR_ENOMEM;
-    if ((f->ctx.trim_ev = evtimer_new(base, fed_trim_cb, &f->ctx)) == NULL)
+    if ((f->ctx.trim_ev = evtimer_new(base, fed_trim_cb, &f->ctx)) == NULL ||
+        (f->ctx.refusal_ev = evtimer_new(base, fed_conn_refusals_cb, &f->ctx)) == NULL)
         goto fail;
     rc = PR_ETLS;
     if ((f->ssl_ctx = fed_tls_ctx(&cfg->federation.tls)) == NULL)
@@ -238,6 +239,10 @@ void fed_free(struct fed *f)
     fed_conn_close_all(&f->ctx);
     if (f->ctx.trim_ev != NULL)
         event_free(f->ctx.trim_ev);
+    if (f->ctx.refusal_ev != NULL) {
+        fed_conn_refusals_cb(-1, 0, &f->ctx);   /* a count still pending */
+        event_free(f->ctx.refusal_ev);
+    }
     SSL_CTX_free(f->ssl_ctx);
     free(f);
 }
