@@ -18,6 +18,21 @@ export PR_SRC PR_BIN
 # process). The scripts pass their arguments to bench_args.
 BENCH_WORKERS=${BENCH_WORKERS:-1}
 
+# bench_start_redis: the private redis-server (pr_start_redis) with the
+# append-only file's rewrite thresholds of deploy/redis.conf, what an install
+# runs, so that a run sees rewrites as often as production would; the words
+# of BENCH_REDIS_ARGS (e.g. "--auto-aof-rewrite-min-size 64mb") come last
+# and win.
+bench_start_redis() {
+    local args=() key value
+    while read -r key value; do
+        args+=("--$key" "$value")
+    done < <(grep -E '^auto-aof-rewrite-(percentage|min-size) ' "$PR_SRC/deploy/redis.conf")
+    [ ${#args[@]} -eq 4 ] || fail "deploy/redis.conf: the two auto-aof-rewrite settings not found"
+    # shellcheck disable=SC2086 # BENCH_REDIS_ARGS is a list of words
+    pr_start_redis "${args[@]}" ${BENCH_REDIS_ARGS:-}
+}
+
 # bench_args ARGS...: the scripts' command line: --workers N|auto.
 bench_args() {
     while [ $# -gt 0 ]; do

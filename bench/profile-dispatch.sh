@@ -20,7 +20,7 @@ OUT=$(cd "$OUT" && pwd)
 
 bench_need notifgen pushrelayd pushrelayctl pushrelay-sandbox
 bench_pki
-pr_start_redis
+bench_start_redis
 STREAM='pr:{q0}:in:apns'
 SB_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf

@@ -35,7 +35,7 @@ OUT=$(cd "$OUT" && pwd)
 
 bench_need sipload pushrelayd pushrelayctl
 bench_pki
-pr_start_redis
+bench_start_redis
 SIP_PORT=$(pr_free_port)
 CONF=$T/pushrelay.conf
 bench_conf "$CONF" "$SIP_PORT" "https://127.0.0.1:1"

@@ -80,7 +80,7 @@ end
 return {202, e, 0}
 EOF
 
-pr_start_redis
+bench_start_redis
 RECORD=$(python3 -c 'print("x" * 300)')     # about a real record's length
 # KEYS: tenant, dead token, stream, dedup (fresh per call), rate;
 # ARGV: high water, dedup window, 1 notification, 1 shard, ready; then

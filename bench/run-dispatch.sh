@@ -37,7 +37,7 @@ bench_need sipload notifgen pushrelayd pushrelayctl pushrelay-sandbox
 bench_need_roles
 command -v h2load >/dev/null || fail "h2load not found (apt-get install nghttp2-client)"
 bench_pki
-pr_start_redis
+bench_start_redis
 
 STREAM='pr:{q0}:in:apns'     # redis.shards = 1 (the default): shard 0
 SB_PORT=$(pr_free_port)
@@ -175,6 +175,11 @@ echo "h2load: $H2_RATE/s"
 sed '/^monitoring = /d' "$CONF" >"$T/listener.conf"
 bench_start listener "$PR_BIN/pushrelayd" -c "$T/listener.conf" --role listener --workers "$BENCH_WORKERS"
 pr_wait_port "$SIP_PORT"
+# Redis's AOF over the run: rewrites fork Redis and take a core from the
+# rest while the child writes (deploy/redis.conf sizes when they happen).
+aof_info() { rcli INFO persistence | tr -d '\r' | sed -n "s/^$1://p"; }
+AOF_RW0=$(aof_info aof_rewrites)
+AOF_SIZE0=$(aof_info aof_current_size)
 E2E=$(bench_sipload --port "$SIP_PORT" --connections 4 --window 100 --rate "$E2E_RATE" \
     --duration "$E2E_SECONDS" --token-prefix 0e2e 2>>"$T/sipload.log") ||
     fail "sipload: not every MESSAGE answered (see $T/sipload.log): $E2E"
@@ -184,6 +189,12 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 assert_eq "$E2E_OK" "$(records 0e2e)" "end-to-end deliveries recorded"
+AOF_REWRITES=$(($(aof_info aof_rewrites) - AOF_RW0))
+if [ "$AOF_REWRITES" -eq 0 ]; then
+    AOF_GROWTH="grew $(((($(aof_info aof_current_size) - AOF_SIZE0) + E2E_OK / 2) / E2E_OK)) bytes per MESSAGE"
+else
+    AOF_GROWTH="size now $(($(aof_info aof_current_size) / 1048576)) MB"
+fi
 # Delivery time is the sandbox's ts_us; send time is the MESSAGE's intended
 # send time, start_us + seq / rate, where seq is the token's counter.
 E2E_LAT=$(python3 - "$RECORD" "$E2E" <<'EOF'
@@ -215,7 +226,8 @@ printf '%-48s %s\n' \
     "h2load -c 2 -m 100, same request ($BODY_BYTES-byte body)" "$H2_RATE requests/s" \
     "dispatcher / h2load" "$(python3 -c "print(f'{100 * $STEADY_RATE / max(1, $H2_RATE):.0f}% (from start: {100 * $DISP_RATE / max(1, $H2_RATE):.0f}%)')")" \
     "end to end at $E2E_RATE/s for ${E2E_SECONDS}s ($E2E_OK MESSAGEs)" "p50 $E2E_P50 ms, p99 $E2E_P99 ms, max $E2E_MAX ms" \
-    "  (MESSAGE intended send -> sandbox receipt)" "ingest alone: p50 $(json_get "$E2E" p50_ms) ms, p99 $(json_get "$E2E" p99_ms) ms"
+    "  (MESSAGE intended send -> sandbox receipt)" "ingest alone: p50 $(json_get "$E2E" p50_ms) ms, p99 $(json_get "$E2E" p99_ms) ms" \
+    "  Redis's append-only file meanwhile" "$AOF_REWRITES rewrite(s), $AOF_GROWTH"
 echo
 
 # ---- 3b. h2load first to last by the sandbox's clock -----------------------

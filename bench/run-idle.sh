@@ -35,7 +35,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((IDLE_CONNS + 256)) ] ||
     fail "open files limit $(ulimit -n) is too low for $IDLE_CONNS connections (raise ulimit -n)"
 bench_pki
-pr_start_redis
+bench_start_redis
 
 SIP_PORT=$(pr_free_port)
 ECHO_PORT=$(pr_free_port)

@@ -54,7 +54,7 @@ fi
 bench_need sipload sipecho pushrelayd pushrelayctl
 bench_need_roles
 bench_pki
-pr_start_redis
+bench_start_redis
 
 STREAM='pr:{q0}:in:apns'     # redis.shards = 1 (the default): shard 0
 SIP_PORT=$(pr_free_port)

@@ -50,11 +50,11 @@ redis_start() {
     rm -rf "$T/redis" "$T/replica"       # a fresh dataset per mode
     case $1 in
     single)
-        pr_start_redis
+        bench_start_redis
         REDIS_LINE="redis = { host = \"127.0.0.1\"; port = $REDIS_PORT; prefix = \"pr:\"; shards = 1; };"
         ;;
     sentinel)
-        pr_start_redis
+        bench_start_redis
         pr_start_replica --appendonly yes --appendfsync everysec
         pr_start_sentinels
         REDIS_LINE="redis = { sentinels = [ $SENTINEL_LIST ]; master_name = \"pushrelay\"; prefix = \"pr:\";"
