@@ -195,6 +195,7 @@ struct queue {
     struct queue_wait *wait;        /* the WAIT in flight, or NULL */
     struct queue_batch *sent;       /* script calls awaiting their reply (a list) */
     int n_sent;
+    unsigned long refused;          /* MESSAGEs whose write Redis refused since it last took one */
     struct queue_batch *await_head, *await_tail;    /* answered by the script, WAIT not sent */
 };
 
@@ -422,6 +423,24 @@ static void queue_sent_done(struct queue_batch *b)
         event_active(b->q->flush_ev, EV_TIMEOUT, 0);
 }
 
+/*
+ * queue_note_refusals logs when Redis starts refusing the script's writes
+ * (OOM once maxmemory is reached, a read-only replica) and when it takes
+ * them again: one line each way, however many MESSAGEs come between.
+ */
+static void queue_note_refusals(struct queue *q, const char *err, int refused, int accepted)
+{
+    if (refused > 0 && q->refused == 0)
+        pr_log_warn("queue", "Redis refuses the queue's writes (%s): MESSAGEs are answered 503 until it "
+                             "takes them again", err);
+    q->refused += (unsigned long)refused;
+    if (accepted > 0 && q->refused > 0) {
+        pr_log_info("queue", "Redis takes the queue's writes again (%lu MESSAGE%s answered 503 meanwhile)",
+                    q->refused, q->refused == 1 ? "" : "s");
+        q->refused = 0;
+    }
+}
+
 static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
 {
     struct queue_batch *b = arg;
@@ -447,7 +466,8 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         queue_batch_fail(b, "queue unavailable: Redis refused the write");
         return;
     }
-    int accepted = 0;
+    int accepted = 0, refused = 0;
+    const char *refusal = NULL;
     for (int i = 0; i < b->n; i++) {
         struct queue_verdict *v = &b->verdict[i];
         if (queue_verdict_of(reply, i, v) != 0) {
@@ -458,9 +478,14 @@ static void queue_reply_cb(struct rconn *rc, redisReply *reply, void *arg)
         accepted += v->status == 202;
         /* A write the script's pcall saw refused because this Redis is not
          * a writable primary (any more): the connection must find out too. */
-        if (v->status == 503 && strncmp(v->why, QUEUE_UNAVAILABLE, strlen(QUEUE_UNAVAILABLE)) == 0)
+        if (v->status == 503 && strncmp(v->why, QUEUE_UNAVAILABLE, strlen(QUEUE_UNAVAILABLE)) == 0) {
             rconn_saw_error(rc, v->why + strlen(QUEUE_UNAVAILABLE));
+            if (refused++ == 0)
+                refusal = v->why + strlen(QUEUE_UNAVAILABLE);
+        }
     }
+    if (b->q != NULL)
+        queue_note_refusals(b->q, refusal, refused, accepted);
     if (accepted > 0 && b->q == NULL) {      /* its queue was freed, and with it any WAIT */
         queue_batches_waited(NULL, b, -1, "listener stopping");
         return;

@@ -36,8 +36,12 @@
  * fixed: changing them changes the field names.
  *
  * Counters are buffered until the connection is up: a Redis outage delays
- * increments, it does not drop them. Only a flush whose connection is lost
- * before the replies arrive can lose (at most one second of) increments.
+ * increments, it does not drop them. An increment Redis refuses (OOM once
+ * maxmemory is reached, a read-only replica, an ACL) was not applied, so its
+ * reply puts it back in the buffer for the next flush. Only a flush whose
+ * connection is lost before the replies arrive can lose (at most one second
+ * of) increments: whether those landed is unknown, and counting them again
+ * could count them twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,9 +252,29 @@ struct stats_hbuf {
     struct stats_hbuf *next;
 };
 
+/*
+ * What an HINCRBY awaiting its reply knows of the stats that sent it:
+ * stats_free cuts the link (s = NULL) and the last reply frees it.
+ */
+struct stats_link {
+    struct stats *s;
+    size_t refs;                /* the stats, and each HINCRBY in flight */
+};
+
+/* One HINCRBY in flight: what goes back into the buffer if Redis refuses it. */
+struct stats_sent {
+    struct stats_link *link;
+    long long n;
+    int expire;
+    const char *field;          /* points into key[]: after its NUL */
+    char key[];
+};
+
 struct stats {
     struct event_base *base;
     struct rconn *rc;
+    struct stats_link *link;
+    unsigned long refused;      /* increments refused since Redis last took one */
     struct keys keys;
     int window_s;
     struct event *timer;
@@ -328,10 +352,15 @@ int stats_new(struct event_base *base, struct rconn *rc, const struct keys *keys
     s->keys = *keys;
     s->window_s = stats_window_s(window_h);
     s->timer = event_new(base, -1, EV_PERSIST, stats_on_timer, s);
-    if (s->timer == NULL) {
+    s->link = malloc(sizeof(*s->link));
+    if (s->timer == NULL || s->link == NULL) {
+        if (s->timer != NULL)
+            event_free(s->timer);
+        free(s->link);
         free(s);
         return PR_ENOMEM;
     }
+    *s->link = (struct stats_link){ s, 1 };
     struct timeval tv = { STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000 };
     event_add(s->timer, &tv);
     *out = s;
@@ -434,13 +463,58 @@ void stats_observe(struct stats *s, enum pr_provider p, enum stats_hist hist, in
     h->dirty = 1;
 }
 
-/* stats_send_hincr sends HINCRBY 'key' 'field' 'n'; 0 or PR_EREDIS. */
-static int stats_send_hincr(struct stats *s, const char *key, const char *field, long long n)
+static void stats_link_put(struct stats_link *l)
+{
+    if (--l->refs == 0)
+        free(l);
+}
+
+/*
+ * stats_on_hincr: an increment Redis refused goes back into the buffer;
+ * the first refusal and the first increment taken after some are logged,
+ * not every flush in between.
+ */
+static void stats_on_hincr(struct rconn *rc, redisReply *reply, void *arg)
+{
+    (void)rc;
+    struct stats_sent *x = arg;
+    struct stats *s = x->link->s;
+    if (s != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        stats_add(s, x->key, x->field, x->expire, x->n);
+        if (s->refused++ == 0)
+            pr_log_warn(STATS_MOD, "Redis refuses stats writes (%s): increments are kept and sent again "
+                                   "each second", reply->str != NULL ? reply->str : "error");
+    } else if (s != NULL && reply != NULL && s->refused > 0) {
+        pr_log_info(STATS_MOD, "Redis takes stats writes again (%lu refused increments were kept and "
+                               "sent again)", s->refused);
+        s->refused = 0;
+    }
+    stats_link_put(x->link);
+    free(x);
+}
+
+/*
+ * stats_send_hincr sends HINCRBY 'key' 'field' 'n' (a per-minute key when
+ * 'expire'); 0 or PR_EREDIS (not sent: the caller keeps the increment).
+ */
+static int stats_send_hincr(struct stats *s, const char *key, const char *field, int expire, long long n)
 {
     char num[32];
     snprintf(num, sizeof(num), "%lld", n);
     const char *argv[] = { "HINCRBY", key, field, num };
-    return rconn_cmd(s->rc, NULL, NULL, 4, argv, NULL);
+    size_t kl = strlen(key) + 1, fl = strlen(field) + 1;
+    struct stats_sent *x = malloc(sizeof(*x) + kl + fl);
+    if (x == NULL)      /* sent without a reply to wait for, as before */
+        return rconn_cmd(s->rc, NULL, NULL, 4, argv, NULL);
+    *x = (struct stats_sent){ .link = s->link, .n = n, .expire = expire };
+    memcpy(x->key, key, kl);
+    x->field = memcpy(x->key + kl, field, fl);
+    if (rconn_cmd(s->rc, stats_on_hincr, x, 4, argv, NULL) != 0) {
+        free(x);
+        return PR_EREDIS;
+    }
+    s->link->refs++;
+    return 0;
 }
 
 /*
@@ -454,7 +528,7 @@ static void stats_flush_ctrs(struct stats *s)
         struct stats_ctr **pc = &s->table[b];
         while (*pc != NULL) {
             struct stats_ctr *c = *pc;
-            if (c->n != 0 && stats_send_hincr(s, c->key, c->field, c->n) != 0)
+            if (c->n != 0 && stats_send_hincr(s, c->key, c->field, c->expire, c->n) != 0)
                 return;         /* connection went down: keep the rest */
             if (c->expire) {
                 char ttl[16];
@@ -484,14 +558,14 @@ static void stats_flush_hists(struct stats *s)
                 snprintf(field, sizeof(field), "le_%lld", (long long)stats_bounds[i]);
             else
                 snprintf(field, sizeof(field), "le_inf");
-            if (stats_send_hincr(s, key, field, h->buckets[i]) != 0)
+            if (stats_send_hincr(s, key, field, 0, h->buckets[i]) != 0)
                 return;
             h->buckets[i] = 0;
         }
-        if (stats_send_hincr(s, key, "count", h->count) != 0)
+        if (stats_send_hincr(s, key, "count", 0, h->count) != 0)
             return;
         h->count = 0;
-        if (stats_send_hincr(s, key, "sum_ms", h->sum_ms) != 0)
+        if (stats_send_hincr(s, key, "sum_ms", 0, h->sum_ms) != 0)
             return;
         h->sum_ms = 0;
         h->dirty = 0;
@@ -558,6 +632,8 @@ void stats_free(struct stats *s)
     if (s->n_ctrs > 0)
         pr_log_warn(STATS_MOD, "%zu counters not flushed (Redis unreachable)", s->n_ctrs);
     event_free(s->timer);
+    s->link->s = NULL;          /* replies still on their way find no stats */
+    stats_link_put(s->link);
     for (size_t b = 0; b < STATS_BUCKETS; b++) {
         while (s->table[b] != NULL) {
             struct stats_ctr *c = s->table[b];
