@@ -1,8 +1,9 @@
 /*
  * test_stats.c - the stats buffer (relay/stats.c): which Redis hashes and
  * fields each increment and latency sample becomes, that nothing is sent
- * until a flush, and that a Redis outage delays increments without losing
- * them. The Redis connection is a recording stand-in defined here (stats.c
+ * until a flush, that a Redis outage delays increments without losing
+ * them, that an increment Redis refuses is sent again and one whose reply
+ * was lost is not. The Redis connection is a recording stand-in (stats.c
  * only sends through rconn_cmd), so each test sees the exact commands.
  */
 #include <setjmp.h>
@@ -64,6 +65,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     stats_free(f->s);
+    recorder_answer(&f->rc, NULL);      /* replies after stats_free find no stats */
     event_base_free(f->base);
     free(f);
     return 0;
@@ -143,6 +145,46 @@ static void increments_wait_while_redis_is_down(void **state)
     assert_true(sent(&f->rc, "HINCRBY pr:stats:domain:fabrikam.com token_dead 2"));
 }
 
+static void an_increment_redis_refuses_is_sent_again(void **state)
+{
+    struct fx *f = *state;
+    redisReply oom = { .type = REDIS_REPLY_ERROR, .str = "OOM command not allowed", .len = 23 };
+    redisReply ok = { .type = REDIS_REPLY_INTEGER, .integer = 1 };
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_RECEIVED, 1);
+    stats_observe(f->s, PR_PROVIDER_APNS, STATS_HIST_E2E, 7);
+    stats_flush(f->s);
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:total apns:received 1"));
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:hist:apns:e2e le_10 1"));
+    recorder_answer(&f->rc, &oom);
+
+    /* Refused, so not applied: the next flush sends every one again. */
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_RECEIVED, 1);
+    f->rc.n = 0;
+    stats_flush(f->s);
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:total apns:received 2"));
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:domain:contoso.com received 2"));
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:hist:apns:e2e le_10 1"));
+    assert_true(sent(&f->rc, "HINCRBY pr:stats:hist:apns:e2e count 1"));
+    recorder_answer(&f->rc, &ok);
+
+    /* Taken: nothing is left to send. */
+    f->rc.n = 0;
+    stats_flush(f->s);
+    assert_int_equal(f->rc.n, 0);
+}
+
+static void an_increment_whose_reply_is_lost_is_not_sent_again(void **state)
+{
+    struct fx *f = *state;
+    stats_incr(f->s, PR_PROVIDER_APNS, "contoso.com", STATS_QUEUED, 1);
+    stats_flush(f->s);
+    assert_true(f->rc.n > 0);
+    recorder_answer(&f->rc, NULL);      /* it may have landed: counting it again could count it twice */
+    f->rc.n = 0;
+    stats_flush(f->s);
+    assert_int_equal(f->rc.n, 0);
+}
+
 static void latency_samples_fill_one_bucket_each(void **state)
 {
     struct fx *f = *state;
@@ -182,6 +224,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_sends_each_increment_once, setup, teardown),
         cmocka_unit_test_setup_teardown(increments_wait_while_redis_is_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_increment_redis_refuses_is_sent_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_increment_whose_reply_is_lost_is_not_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(latency_samples_fill_one_bucket_each, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_free_flushes_what_is_buffered, setup, teardown),
     };
