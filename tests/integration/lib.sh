@@ -49,6 +49,13 @@ pr_cleanup() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     done
+    # Under the sanitizers (the ASan pass) a report in a log of the test's
+    # processes fails the test, also one that changed nothing it checked.
+    if [ "$rc" -eq 0 ] && [ -d "$T" ]; then
+        local reports
+        reports=$(grep -rlE --include='*.log' '==[0-9]+==ERROR: [A-Za-z]+Sanitizer|runtime error: ' "$T" | head -n 5) || true
+        [ -z "$reports" ] || { echo "FAIL: sanitizer reports in: $reports" >&2; rc=1; }
+    fi
     if [ "$rc" -ne 0 ]; then
         echo "--- ${PR_WHAT:-test} failed (rc=$rc); logs in $T:" >&2
         for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 40 "$f" >&2; }; done

@@ -59,7 +59,6 @@ done
 assert_eq 2 "$(pr_sb_delivered)" "deliveries recorded by the sandbox"
 
 # Stats replies still in flight at shutdown find their stats gone: under
-# the sanitizers, a use after free or a leak would be reported here.
+# the sanitizers a use after free or a leak would be reported in relay.log,
+# which fails the test (lib.sh's pr_cleanup).
 pr_stop_relay
-! grep -E 'Sanitizer|runtime error' "$T/relay.log" || fail "the sanitizers reported errors in relay.log"
-pass "pushrelayd stopped cleanly"
