@@ -83,11 +83,9 @@ kill -0 "$RELAY_PID" || fail "pushrelayd exited"
 pr_expect_status 202 "$T/ok" "a well-formed MESSAGE after the attacks"
 
 if [ -n "$SANITIZED" ]; then
-    # LeakSanitizer reports at exit, into the relay's log.
+    # LeakSanitizer reports at exit, into the relay's log, and a report
+    # there fails the test (lib.sh's pr_cleanup, which shows the log).
     pr_stop_relay
     grep -q 'pushrelayd: stopped' "$T/relay.log" || fail "pushrelayd did not stop cleanly"
-    if grep -q 'Sanitizer' "$T/relay.log"; then
-        fail "sanitizer report after the attacks: $(grep -A20 Sanitizer "$T/relay.log" | head -40)"
-    fi
-    pass "ASan build: no leak and no memory error after three attacks"
+    pass "ASan build: pushrelayd stopped after three attacks; pr_cleanup checks its log for leaks and memory errors"
 fi
